@@ -1,0 +1,49 @@
+"""labkit: build and take apart containers with the real kernel, one notebook cell at a time.
+
+    import labkit as lk
+    lk.doctor()                                   # what this host can do
+    lk.run("busybox", "echo hello from a container")
+    lk.reset()                                    # remove everything labkit made
+"""
+
+from __future__ import annotations
+
+from .errors import (CommandNotExecutable, CommandNotFound, ContainerError, FeatureMissing, ImageNotFound,
+                     InvalidArgument, LabkitError, NotFound, NotPermitted)
+
+__version__ = "0.1.0"
+
+__all__ = ["doctor", "run", "reset", "images", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+           "NotFound", "ImageNotFound", "ContainerError", "CommandNotFound", "CommandNotExecutable"]
+
+
+# The public calls import their modules on first use, so `import labkit` stays quick.
+def doctor(**kw):
+    """A table of what this host can do for the lab; each failing row says what it breaks and how to fix it."""
+    from .host.doctor import doctor as _doctor
+
+    return _doctor(**kw)
+
+
+def run(image, command=None, **kw):
+    from .runtime.run import run as _run
+
+    return _run(image, command, **kw)
+
+
+run.__doc__ = "Run a command in a new container and wait for it. See labkit.runtime.run.run."
+
+
+def reset(**kw):
+    """Remove everything labkit created on this host: processes, mounts, cgroups, netns, links, rules, state."""
+    from .host.reset import reset as _reset
+
+    return _reset(**kw)
+
+
+def images():
+    """The names of the images in the local store."""
+    from .images.store import ImageStore
+    from .paths import instance
+
+    return ImageStore(instance()).names()

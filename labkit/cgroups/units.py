@@ -1,0 +1,67 @@
+"""Human units for limits: "64M", "1.5G", "512KiB", 1048576.
+
+Like docker's `-m 64m`, the suffixes are binary: k, K, KB, KiB all mean 1024.
+Bad input is refused with InvalidArgument before any file is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ..errors import InvalidArgument
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+
+
+def parse_bytes(value: int | str, what: str = "memory") -> int:
+    """Bytes for "64M" (= 64 MiB), "1.5G", "512KiB", "100" or 100. Refuses zero, negatives, unknown units."""
+    if isinstance(value, bool):
+        raise InvalidArgument(f"{what} limit {value!r} is not a size", hint='give a size such as "64M" or "1.5G".')
+    if isinstance(value, int):
+        n = value
+    else:
+        m = _PATTERN.match(str(value))
+        if not m:
+            raise InvalidArgument(
+                f"{what} limit {value!r} is not a size",
+                hint='give a number with an optional unit: "64M", "1.5G", "512KiB" (k, M, G, T are powers of 1024).',
+            )
+        number, unit = m.group(1), m.group(2).lower()
+        n = int(float(number) * _UNITS[unit])
+    if n <= 0:
+        raise InvalidArgument(f"{what} limit {value!r} must be more than zero", hint='give a size such as "64M".')
+    return n
+
+
+def check_memory_fits(n: int) -> None:
+    """Refuse a memory limit above the host's RAM: the kernel would accept it, and it would limit nothing."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if n > total:
+        raise InvalidArgument(
+            f"memory limit {format_bytes(n)} is more than this host has ({format_bytes(total)})",
+            hint="choose a limit below the host's memory; `labkit doctor` shows the host.",
+        )
+
+
+def parse_count(value: int | str, what: str = "pids") -> int:
+    """A positive whole number, e.g. a pids limit."""
+    try:
+        n = int(value)
+        if isinstance(value, bool) or (isinstance(value, str) and not value.strip().isdigit()):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"{what} limit {value!r} is not a whole number", hint="give a count such as 20.") from None
+    if n <= 0:
+        raise InvalidArgument(f"{what} limit {value!r} must be more than zero", hint="give a count such as 20.")
+    return n
+
+
+def format_bytes(n: int) -> str:
+    """1536 -> "1.5KiB"."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f}{unit}" if unit == "B" or n == int(n) else f"{n:.1f}{unit}"
+        n /= 1024
+    return f"{n}B"

@@ -1,0 +1,205 @@
+"""The image store: an OCI image layout on disk, plus each layer unpacked once.
+
+The layout (OCI image-spec, image-layout.md), under the data root:
+
+    images/oci-layout                {"imageLayoutVersion": "1.0.0"}
+    images/index.json                one manifest descriptor per image name, named by the
+                                     annotation org.opencontainers.image.ref.name,
+                                     e.g. "docker.io/library/busybox:latest"
+    images/blobs/sha256/<hex>        every manifest, config and layer, named by the sha256 of its bytes
+
+A manifest names a config and a list of layers (gzip'd tars); the config lists each
+layer's diff_id, the sha256 of the *uncompressed* tar. Layers are unpacked to
+layers/<diff_id hex>/ and shared by every image and container that uses them: the
+"shared layers stored once" of the seed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ImageNotFound, LabkitError
+from ..paths import Instance
+from .reference import familiar, normalize
+
+MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MT_CONFIG = "application/vnd.oci.image.config.v1+json"
+MT_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+class CorruptStore(LabkitError):
+    hint = "run `labkit reset` (it rebuilds a broken image store); then `./lab setup` or `labkit image build-default`."
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str  # full name, "docker.io/library/busybox:latest"
+    digest: str  # the manifest's, "sha256:..."
+    id: str  # the config blob's digest: the image ID docker shows
+    config: dict
+    layers: tuple[tuple[str, str], ...]  # (blob digest, diff_id) for each layer, bottom first
+
+    def __repr__(self) -> str:
+        return f"<Image {familiar(self.name)} {self.digest[7:19]} {len(self.layers)} layer(s)>"
+
+
+def canonical_json(obj) -> bytes:
+    """The bytes labkit writes for a JSON blob: sorted keys, no spaces, so the same content has one digest."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+class ImageStore:
+    def __init__(self, inst: Instance):
+        self.inst = inst
+        self.dir = inst.images
+        self.blobs = self.dir / "blobs" / "sha256"
+
+    # -- blobs -------------------------------------------------------------------------------
+    def blob_path(self, digest: str) -> Path:
+        algo, _, hexpart = digest.partition(":")
+        if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
+            raise CorruptStore(f"bad digest {digest!r}")
+        return self.blobs / hexpart
+
+    def put_blob(self, data: bytes) -> tuple[str, int]:
+        """Store `data`; returns its (digest, size). Writing the same bytes twice stores them once."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        path = self.blob_path(digest)
+        if not path.exists():
+            self.blobs.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.blobs, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)  # atomic: a reader never sees half a blob
+        return digest, len(data)
+
+    def read_blob(self, digest: str) -> bytes:
+        try:
+            return self.blob_path(digest).read_bytes()
+        except FileNotFoundError:
+            raise CorruptStore(f"blob {digest} is missing from {self.blobs}") from None
+
+    def read_json_blob(self, digest: str) -> dict:
+        data = self.read_blob(digest)
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise CorruptStore(f"blob {digest} does not match its digest")
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise CorruptStore(f"blob {digest} is not JSON") from None
+
+    # -- the index -------------------------------------------------------------------------
+    @contextmanager
+    def _locked(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _read_index(self) -> dict:
+        try:
+            index = json.loads((self.dir / "index.json").read_text())
+        except FileNotFoundError:
+            return {"schemaVersion": 2, "manifests": []}
+        except ValueError:
+            raise CorruptStore(f"{self.dir / 'index.json'} is not valid JSON") from None
+        if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
+            raise CorruptStore(f"{self.dir / 'index.json'} is not an OCI image index")
+        return index
+
+    def tag(self, name: str, manifest_digest: str, size: int, platform: dict | None = None) -> None:
+        """Point `name` at a manifest in index.json (replacing what it pointed at)."""
+        full = normalize(name)
+        with self._locked():
+            (self.dir / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+            index = self._read_index()
+            index["manifests"] = [m for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) != full]
+            desc = {"mediaType": MT_MANIFEST, "digest": manifest_digest, "size": size, "annotations": {REF_NAME: full}}
+            if platform:
+                desc["platform"] = platform
+            index["manifests"].append(desc)
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".index-")
+            with os.fdopen(fd, "w") as f:
+                json.dump(index, f, indent=2)
+            os.replace(tmp, self.dir / "index.json")
+
+    def names(self) -> list[str]:
+        return sorted(m.get("annotations", {}).get(REF_NAME, "") for m in self._read_index()["manifests"])
+
+    def get(self, name: str) -> Image:
+        """The image called `name` ("busybox", "busybox:latest", "docker.io/library/busybox:latest")."""
+        full = normalize(name)
+        for m in self._read_index()["manifests"]:
+            if m.get("annotations", {}).get(REF_NAME) == full:
+                manifest = self.read_json_blob(m["digest"])
+                config = self.read_json_blob(manifest["config"]["digest"])
+                diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+                layers = [l["digest"] for l in manifest.get("layers", [])]
+                if len(diff_ids) != len(layers):
+                    raise CorruptStore(f"image {full}: {len(layers)} layers but {len(diff_ids)} diff_ids")
+                return Image(full, m["digest"], manifest["config"]["digest"], config, tuple(zip(layers, diff_ids)))
+        raise ImageNotFound(f"no image {familiar(full)!r} in {self.dir}")
+
+    # -- layers on disk ----------------------------------------------------------------------
+    def layer_dir(self, diff_id: str) -> Path:
+        return self.inst.layers / diff_id.partition(":")[2]
+
+    def unpack(self, image: Image) -> list[Path]:
+        """Unpack each layer not yet unpacked; returns the layer directories, bottom first."""
+        dirs = []
+        for digest, diff_id in image.layers:
+            target = self.layer_dir(diff_id)
+            if not target.is_dir():
+                self._unpack_layer(digest, diff_id, target)
+            dirs.append(target)
+        return dirs
+
+    def _unpack_layer(self, digest: str, diff_id: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".unpack-"))
+        try:
+            h = hashlib.sha256()
+            with open(self.blob_path(digest), "rb") as raw, gzip.open(raw) as gz:
+                reader = _HashingReader(gz, h)
+                with tarfile.open(fileobj=reader, mode="r|") as tar:
+                    # The "tar" filter refuses absolute names and paths that leave the target.
+                    # Whiteouts and hostile layers are the images issue's work.
+                    tar.extractall(tmp, filter="tar")
+                reader.drain()
+            os.chmod(tmp, 0o755)  # mkdtemp made it 0700; it becomes the container's "/"
+            if "sha256:" + h.hexdigest() != diff_id:
+                raise CorruptStore(f"layer {digest} does not unpack to its diff_id {diff_id}")
+            try:
+                os.rename(tmp, target)  # atomic; if another process won the race, keep theirs
+            except OSError:
+                if not target.is_dir():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _HashingReader:
+    """A file-like wrapper that hashes every byte read through it (the uncompressed tar -> diff_id)."""
+
+    def __init__(self, f, h):
+        self.f, self.h = f, h
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.h.update(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass

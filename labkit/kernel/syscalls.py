@@ -1,0 +1,166 @@
+"""Raw Linux system calls that Python's standard library lacks (on 3.11).
+
+This is the only module in labkit that uses ctypes. Each wrapper raises OSError
+with the kernel's errno, like the os module does; the man page's main failure
+cases are listed in each docstring so a learner knows what the kernel refuses.
+
+Python 3.12 adds os.unshare and os.setns; we use them when present.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import socket
+import struct
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# Namespace flags, from <linux/sched.h>. `man 7 namespaces` names each kind.
+CLONE_NEWNS = 0x00020000  # mount
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+
+#: The kinds of namespace, by the names /proc/PID/ns/ uses, and their clone flag.
+NAMESPACE_FLAGS = {
+    "mnt": CLONE_NEWNS,
+    "uts": CLONE_NEWUTS,
+    "ipc": CLONE_NEWIPC,
+    "pid": CLONE_NEWPID,
+    "net": CLONE_NEWNET,
+    "user": CLONE_NEWUSER,
+    "cgroup": CLONE_NEWCGROUP,
+    "time": CLONE_NEWTIME,
+}
+
+# mount(2) flags, from <linux/mount.h>.
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_STRICTATIME = 1 << 24
+
+# umount2(2) flags.
+MNT_FORCE = 1
+MNT_DETACH = 2
+
+# prctl(2) options.
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+
+_SYS_pivot_root = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
+
+
+def _check(result: int, what: str, path: str | None = None) -> int:
+    if result == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+    return result
+
+
+def _b(s: str | bytes | os.PathLike | None) -> bytes | None:
+    if s is None:
+        return None
+    return os.fsencode(s)
+
+
+def unshare(flags: int) -> None:
+    """Move this process into new namespaces of the kinds in `flags` (CLONE_NEW*).
+
+    A new PID namespace applies to this process's *children* only: the next
+    child forked becomes PID 1 there. Fails with EPERM without CAP_SYS_ADMIN
+    (except CLONE_NEWUSER), and EINVAL for CLONE_NEWUSER in a threaded process.
+    """
+    if hasattr(os, "unshare"):
+        os.unshare(flags)
+        return
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """Join the namespace that `fd` (an open /proc/PID/ns/KIND) refers to.
+
+    `nstype` 0 accepts any kind. EINVAL if the fd is not a namespace or joining
+    is not allowed (a threaded process cannot join a user or mount namespace);
+    EPERM without CAP_SYS_ADMIN.
+    """
+    if hasattr(os, "setns"):
+        os.setns(fd, nstype)
+        return
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+    """mount(2): attach a filesystem at `target`.
+
+    Example: mount("labkit", "/var/lib/labkit/containers/c1/rootfs", "overlay", 0,
+    "lowerdir=...,upperdir=...,workdir=..."). EPERM without CAP_SYS_ADMIN; ENODEV
+    for an unknown fstype; EINVAL for bad options (overlay explains why in dmesg);
+    ENOENT if target is missing.
+    """
+    _check(
+        _libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)),
+        f"mount {fstype or ''} on {target}".replace("  ", " "),
+        target,
+    )
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    """umount2(2): detach the filesystem at `target`.
+
+    MNT_DETACH detaches it now and frees it when the last user leaves. EBUSY if
+    in use (without MNT_DETACH); EINVAL if `target` is not a mount point.
+    """
+    _check(_libc.umount2(_b(target), ctypes.c_int(flags)), "umount", target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """pivot_root(2): make `new_root` the root mount of this mount namespace.
+
+    The old root moves to `put_old`. Fails with EINVAL if new_root is not a mount
+    point, if put_old is not at or under new_root, or if the current root is on
+    a shared mount (make "/" private first); EBUSY if new_root or put_old is the
+    current root. pivot_root(".", ".") stacks the old root on top of the new one,
+    so it can be unmounted from "." without needing a put_old directory.
+    """
+    if _SYS_pivot_root is None:
+        raise OSError(38, "pivot_root: unknown syscall number on this architecture")
+    _check(_libc.syscall(ctypes.c_long(_SYS_pivot_root), _b(new_root), _b(put_old)), "pivot_root", new_root)
+
+
+def prctl(option: int, arg2: int = 0) -> None:
+    """prctl(2) with one integer argument, e.g. prctl(PR_SET_NO_NEW_PRIVS, 1)."""
+    _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl")
+
+
+# Network device flags, from <linux/if.h>; ioctl numbers from <linux/sockios.h>.
+IFF_UP = 0x1
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+
+
+def link_up(ifname: str = "lo") -> None:
+    """Set a network interface up, like `ip link set lo up`, with the old SIOCSIFFLAGS ioctl.
+
+    A new network namespace has only `lo`, and it starts down. Used inside a
+    container where importing pyroute2 would cost more than the whole start
+    (and after pivot_root, where the host's modules can no longer be imported).
+    ENODEV if there is no such interface; EPERM without CAP_NET_ADMIN.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifreq = struct.pack("16sH22x", ifname.encode(), 0)
+        flags = struct.unpack("16sH22x", fcntl.ioctl(s, SIOCGIFFLAGS, ifreq))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH22x", ifname.encode(), flags | IFF_UP))

@@ -1,0 +1,82 @@
+"""Where labkit keeps its state, and how it names what it creates in the kernel.
+
+All on-disk state of one lab lives under one root:
+
+    /var/lib/labkit/                 the data root (LABKIT_ROOT moves it)
+        images/                      an OCI image layout: oci-layout, index.json, blobs/sha256/<hex>
+        layers/<diff-id hex>/        each image layer unpacked once, the read-only lower dirs of overlays
+        containers/<id>/             a container's bundle: config.json, upper/, work/, rootfs/ (merged)
+    /run/labkit/                     runtime files: locks, pid files (LABKIT_ROOT/run when moved)
+
+Each lab is an *instance* with a tag that every kernel object it creates carries:
+"labkit" for the default root, "labkit.<8 hex of the root's path>" for any other root
+(tests, a second lab on the same host). So the default lab's memory cgroups live under
+/sys/fs/cgroup/memory/labkit/ and a test's under /sys/fs/cgroup/memory/labkit.3f9c0a1b/,
+and one lab's reset never touches another's objects. `labkit reset --all` removes every
+instance's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_ROOT = Path("/var/lib/labkit")
+DEFAULT_RUN = Path("/run/labkit")
+#: Every kernel object of every instance has this in its name; "lk" starts veth names (15-char limit).
+MARK = "labkit"
+VETH_MARK = "lk"
+
+
+@dataclass(frozen=True)
+class Instance:
+    root: Path
+    run: Path
+    tag: str
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def layers(self) -> Path:
+        return self.root / "layers"
+
+    @property
+    def containers(self) -> Path:
+        return self.root / "containers"
+
+    @property
+    def locks(self) -> Path:
+        return self.run / "locks"
+
+    def object_name(self, name: str) -> str:
+        """Name for a kernel object of this instance, e.g. a netns: "labkit-web1"."""
+        return f"{self.tag}-{name}"
+
+    def owns(self, name: str) -> bool:
+        """True if a kernel object called `name` (a netns, a mount source) belongs to this instance."""
+        return name == self.tag or name.startswith(self.tag + "-")
+
+    def __repr__(self) -> str:
+        return f"Instance(tag={self.tag!r}, root={str(self.root)!r}, run={str(self.run)!r})"
+
+
+def instance(root: str | os.PathLike | None = None) -> Instance:
+    """The lab instance for `root`, or for $LABKIT_ROOT, or the default one."""
+    if root is None:
+        root = os.environ.get("LABKIT_ROOT") or None
+    if root is None:
+        return Instance(DEFAULT_ROOT, DEFAULT_RUN, MARK)
+    root = Path(root).absolute()
+    if root == DEFAULT_ROOT:
+        return Instance(DEFAULT_ROOT, DEFAULT_RUN, MARK)
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+    return Instance(root, root / "run", f"{MARK}.{digest}")
+
+
+def is_labkit_name(name: str) -> bool:
+    """True for a name any labkit instance could have given: "labkit", "labkit-x", "labkit.3f9c0a1b-x"."""
+    return MARK in name

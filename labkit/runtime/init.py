@@ -1,0 +1,206 @@
+"""Start a container from its bundle: the steps the kernel needs, in the order it needs them.
+
+This runs in a fresh, single-threaded interpreter (see launch.py for why), as
+
+    python -I -S -c "<import this>; main()" BUNDLE ERRFD CGROUP_DIR...
+
+and does what `unshare -fmuinp --mount-proc` + `chroot` do in bocker's one line, but
+with pivot_root and the files of the OCI bundle:
+
+  1. unshare(CLONE_NEWPID | NEWNS | NEWUTS | NEWIPC | NEWNET)  (this process: the "shim")
+  2. fork: the child is PID 1 of the new PID namespace
+  3. child: join the container's cgroups (writes "0" to each cgroup.procs)
+  4. child: make "/" private, so none of our mounts leak back to the host
+  5. child: mount the overlay (image layers + the container's upper dir) on BUNDLE/rootfs
+  6. child: mount /proc, /dev (tmpfs + device nodes), /dev/pts, /dev/shm, /sys (read-only)
+  7. child: pivot_root into rootfs, detach the old root
+  8. child: set the hostname, bring `lo` up, change to the working directory and user
+  9. child: exec the command; ERRFD closes on exec, which tells the launcher it started
+ 10. shim: wait for PID 1, exit with its exit code (128+N if killed by signal N)
+
+If a step fails, the child writes one JSON line {"step": ..., "errno": ..., "message": ...}
+to ERRFD and exits; the launcher turns it into a typed LabkitError.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import sys
+
+# Every module the child needs is imported here, before pivot_root hides the host's files.
+from ..kernel import syscalls as sc
+
+#: OCI mount options that are mount(2) flags; the others go into the data string.
+MOUNT_FLAGS = {
+    "ro": sc.MS_RDONLY, "nosuid": sc.MS_NOSUID, "nodev": sc.MS_NODEV, "noexec": sc.MS_NOEXEC,
+    "bind": sc.MS_BIND, "rbind": sc.MS_BIND | sc.MS_REC, "strictatime": sc.MS_STRICTATIME,
+}
+OCI_FLAGS = {"pid": sc.CLONE_NEWPID, "network": sc.CLONE_NEWNET, "mount": sc.CLONE_NEWNS, "ipc": sc.CLONE_NEWIPC,
+             "uts": sc.CLONE_NEWUTS, "user": sc.CLONE_NEWUSER, "cgroup": sc.CLONE_NEWCGROUP, "time": sc.CLONE_NEWTIME}
+DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"), ("/proc/self/fd/1", "/dev/stdout"),
+                ("/proc/self/fd/2", "/dev/stderr"), ("pts/ptmx", "/dev/ptmx"))
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, err: OSError):
+        self.step, self.err = step, err
+
+
+def _step(name: str, fn, *args):
+    try:
+        return fn(*args)
+    except OSError as e:
+        raise StepFailed(name, e) from None
+
+
+def parse_options(options: list[str]) -> tuple[int, str]:
+    flags, data = 0, []
+    for opt in options:
+        if opt in MOUNT_FLAGS:
+            flags |= MOUNT_FLAGS[opt]
+        elif opt not in ("rw", "private", "rprivate"):
+            data.append(opt)
+    return flags, ",".join(data)
+
+
+def setup_rootfs(config: dict, bundle: str) -> None:
+    """Steps 4-7: build the container's filesystem tree and make it "/"."""
+    rootfs = os.path.join(bundle, config["root"]["path"])
+    ann = config.get("annotations", {})
+    _step("make / private", sc.mount, None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    lower = ann.get("org.labkit.rootfs.lower")
+    if lower:
+        # Short relative paths would fit more layers in the one page mount(2) allows; the
+        # primitives issue handles long stacks. Example data: "lowerdir=/var/lib/labkit/layers/43b1...,
+        # upperdir=/var/lib/labkit/containers/<id>/upper,workdir=/var/lib/labkit/containers/<id>/work"
+        upper = os.path.join(bundle, ann.get("org.labkit.rootfs.upper", "upper"))
+        work = os.path.join(bundle, ann.get("org.labkit.rootfs.work", "work"))
+        _step("mount the overlay root filesystem", sc.mount, ann.get("org.labkit.instance", "labkit"), rootfs, "overlay", 0,
+              f"lowerdir={lower},upperdir={upper},workdir={work}")
+    else:
+        # A plain bundle (e.g. from `runc spec`): pivot_root needs rootfs to be a mount point.
+        _step("bind-mount the root filesystem", sc.mount, rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+    for m in config.get("mounts", []):
+        target = rootfs + m["destination"]
+        flags, data = parse_options(m.get("options", []))
+        _step(f"create {m['destination']}", os.makedirs, target, 0o755, True)
+        _step(f"mount {m['type']} on {m['destination']}", sc.mount, m.get("source"), target, m.get("type"), flags, data or None)
+    old = os.umask(0)
+    try:
+        for dev in config.get("linux", {}).get("devices", []):
+            path = rootfs + dev["path"]
+            _step(f"create {dev['path']}", os.mknod, path, stat.S_IFCHR | dev.get("fileMode", 0o666),
+                  os.makedev(dev["major"], dev["minor"]))
+    finally:
+        os.umask(old)
+    for target, link in DEV_SYMLINKS:
+        if not os.path.lexists(rootfs + link):
+            _step(f"link {link}", os.symlink, target, rootfs + link)
+    os.chdir(rootfs)
+    _step("pivot_root into the container's root filesystem", sc.pivot_root, ".", ".")
+    # The old root now sits on top of the new one at "/": detach it, and the host's tree is gone.
+    _step("detach the old root", sc.umount2, ".", sc.MNT_DETACH)
+    os.chdir("/")
+
+
+def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None:
+    """PID 1 of the container: steps 3-9. Never returns."""
+    try:
+        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # if the shim dies, so does the container
+        for d in cgroup_dirs:
+            _step(f"join cgroup {d}", _write, os.path.join(d, "cgroup.procs"), "0")
+        kinds = {ns["type"] for ns in config.get("linux", {}).get("namespaces", [])}
+        if "mount" in kinds:
+            setup_rootfs(config, bundle)
+        if "uts" in kinds and config.get("hostname"):
+            _step("set the hostname", socket.sethostname, config["hostname"])
+        if "network" in kinds:
+            _step("bring up lo", sc.link_up, "lo")
+        proc = config["process"]
+        cwd = proc.get("cwd", "/")
+        _step(f"create working directory {cwd}", os.makedirs, cwd, 0o755, True)
+        os.chdir(cwd)
+        user = proc.get("user", {})
+        if user.get("uid", 0) or user.get("gid", 0):
+            _step("set groups", os.setgroups, [])
+            _step("set gid", os.setgid, user.get("gid", 0))
+            _step("set uid", os.setuid, user.get("uid", 0))
+        env = dict(e.split("=", 1) for e in proc.get("env", []) if "=" in e)
+        args = proc["args"]
+        os.set_inheritable(errfd, False)  # closes on exec: EOF tells the launcher the command started
+        _step("exec", execvpe, args[0], args, env)
+    except StepFailed as f:
+        _report(errfd, f.step, f.err.errno, f.err.strerror or str(f.err), config)
+    except BaseException as e:  # never let a traceback out of PID 1
+        _report(errfd, "start", 0, f"{type(e).__name__}: {e}", config)
+    os._exit(125)
+
+
+def execvpe(file: str, args: list[str], env: dict) -> None:
+    """Find `file` on the container's PATH and execve it, as a shell would.
+
+    os.execvpe would do, but it imports `warnings` on the way, and after pivot_root
+    there is no host stdlib left to import from. Raises the most telling error:
+    EACCES (found, not executable) beats ENOENT (found nowhere).
+    """
+    if "/" in file:
+        os.execve(file, args, env)
+    err: OSError | None = None
+    for d in env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(":"):
+        try:
+            os.execve(os.path.join(d or ".", file), args, env)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            err = err or e
+        except OSError as e:
+            err = e if err is None or isinstance(err, FileNotFoundError) else err
+    raise err or FileNotFoundError(2, "not found", file)
+
+
+def _report(errfd: int, step: str, errno_: int, message: str, config: dict) -> None:
+    line = json.dumps({"step": step, "errno": errno_, "message": message, "args": config["process"]["args"]})
+    try:
+        os.write(errfd, line.encode() + b"\n")
+    except OSError:
+        pass
+    code = 125
+    if step == "exec":
+        code = 127 if errno_ == 2 else 126  # docker: 127 command not found, 126 not executable
+    os._exit(code)
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    bundle, errfd, cgroup_dirs = argv[0], int(argv[1]), argv[2:]
+    with open(os.path.join(bundle, "config.json")) as f:
+        config = json.load(f)
+    flags = 0
+    for ns in config.get("linux", {}).get("namespaces", []):
+        flags |= OCI_FLAGS[ns["type"]]
+    try:
+        sc.unshare(flags)  # step 1: the shim is now in the new namespaces but for PID (children only)
+    except OSError as e:
+        _report(errfd, "unshare", e.errno, e.strerror or str(e), config)
+    pid = os.fork()  # step 2
+    if pid == 0:
+        child(config, bundle, errfd, cgroup_dirs)
+    os.close(errfd)
+    # A signal to the shim goes on to the container (its PID 1 decides what to do with it).
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, lambda s, _f: os.kill(pid, s))
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(128 - code if code < 0 else code)

@@ -1,0 +1,276 @@
+"""`lk.run(image, command)`: create a container, start it, wait for it, clean up.
+
+The steps, as the seed's `docker run` flow lists them:
+  1. check the input and find the image locally (the default busybox is built if missing)
+  2. create the writable layer: a bundle dir with config.json, upper/, work/, rootfs/
+  3. create the cgroup and write its limits
+  4. start the shim (init.py) in a fresh interpreter; it makes the namespaces,
+     mounts the overlay, pivots into it and execs the command
+  5. stream the output, wait for the exit code, remove the cgroup (and the bundle with rm=True)
+
+Why a fresh interpreter: a Jupyter kernel has threads, and a forked child of a
+threaded process may only exec (another thread may have held a lock at fork).
+subprocess forks-and-execs safely, and the exec'd shim is single-threaded, so
+it can fork PID 1 and do the rest in Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import selectors
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import cgroups
+from ..cgroups.resources import Resources
+from ..cgroups.units import check_memory_fits, parse_bytes, parse_count
+from ..errors import (CommandNotExecutable, CommandNotFound, ContainerError, InvalidArgument, LabkitError,
+                      require_root, translate_oserror)
+from ..images.reference import familiar, normalize
+from ..images.store import ImageStore
+from ..paths import Instance, instance as current_instance
+from .spec import ContainerConfig
+
+_PKG_PARENT = str(Path(__file__).resolve().parents[2])
+# -I: ignore the environment and user site; -S: skip site (saves ~10 ms). So the package is found by path.
+_SHIM = f"import sys; sys.path.insert(0, {_PKG_PARENT!r}); from labkit.runtime.init import main; main()"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What `lk.run` returns: the container's exit code and what it printed."""
+
+    id: str
+    image: str
+    args: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+    seconds: float
+    config: dict = field(repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def __repr__(self) -> str:
+        return (f"<RunResult {self.id[:12]} {familiar(self.image)} {shlex.join(self.args)!r}: "
+                f"exit {self.exit_code} in {self.seconds * 1000:.1f} ms>")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        color = "#2a2" if self.ok else "#c33"
+        return (f"<div style='font-family:monospace'>container <b>{self.id[:12]}</b> "
+                f"({html.escape(familiar(self.image))}) ran <code>{html.escape(shlex.join(self.args))}</code>: "
+                f"<span style='color:{color}'>exit {self.exit_code}</span> in {self.seconds * 1000:.1f} ms</div>")
+
+
+def _command(image_cmd: list[str], command) -> tuple[str, ...]:
+    if command is None or command == "" or command == []:
+        if not image_cmd:
+            raise InvalidArgument("no command given and the image has none", hint='give one: lk.run("busybox", "echo hi").')
+        return tuple(image_cmd)
+    if isinstance(command, str):
+        try:
+            args = shlex.split(command)
+        except ValueError as e:
+            raise InvalidArgument(f"cannot split command {command!r}: {e}", hint="check the quotes.") from None
+    else:
+        args = [str(a) for a in command]
+    if not args:
+        raise InvalidArgument("empty command", hint='give one: lk.run("busybox", "echo hi").')
+    return tuple(args)
+
+
+def run(image: str, command=None, *, rm: bool = False, memory=None, pids_limit=None, hostname: str | None = None,
+        env: dict | list | None = None, workdir: str | None = None, user: str | None = None,
+        stream: bool = True, inherit_stdio: bool = False, inst: Instance | None = None) -> RunResult:
+    """Run `command` in a new container of `image` and wait for it.
+
+        lk.run("busybox", "echo hello from a container")
+        lk.run("busybox", ["sh", "-c", "cat /proc/self/cgroup"], memory="64M", pids_limit=20)
+
+    memory: "64M", "1.5G" or bytes; pids_limit: most processes at once. Output is printed as it
+    comes (stream=False to only return it). rm=True removes the container when it exits.
+    """
+    # 1. Everything is checked before anything is created.
+    require_root("running a container")
+    inst = inst or current_instance()
+    resources = Resources(
+        memory=parse_bytes(memory) if memory is not None else None,
+        pids=parse_count(pids_limit) if pids_limit is not None else None,
+    )
+    if resources.memory is not None:
+        check_memory_fits(resources.memory)
+    uid, gid = _parse_user(user)
+    name = normalize(image)
+    store = ImageStore(inst)
+    img = _get_or_build(store, name)
+    cfg = img.config.get("config", {})
+    args = _command(cfg.get("Cmd") or [], command)
+    env_list = list(cfg.get("Env") or []) + _env_list(env)
+    if workdir is not None and not workdir.startswith("/"):
+        raise InvalidArgument(f"working directory {workdir!r} is not absolute", hint='give a path such as "/tmp".')
+    if hostname is not None and not (0 < len(hostname) <= 64):
+        raise InvalidArgument(f"hostname {hostname!r} must be 1 to 64 characters")
+
+    started = time.monotonic()
+    cid = secrets.token_hex(32)
+    bundle = inst.containers / cid
+    group = cgroups.group(f"{inst.tag}/{cid}")
+    try:
+        # 2. The writable layer and the bundle.
+        lowerdirs = [str(p) for p in store.unpack(img)]
+        for sub in ("upper", "work", "rootfs"):
+            (bundle / sub).mkdir(parents=True, exist_ok=True)
+        config = ContainerConfig(
+            id=cid, image=name, args=args, lowerdirs=tuple(lowerdirs), env=tuple(env_list),
+            cwd=workdir or cfg.get("WorkingDir") or "/", hostname=hostname or "", uid=uid, gid=gid,
+            resources=resources, cgroup=group.name, instance=inst.tag,
+        ).to_oci()
+        (bundle / "config.json").write_text(json.dumps(config, indent=2))
+        # 3. The cgroup.
+        group.create()
+        group.apply(resources)
+        # 4. The shim.
+        proc, errr = _start_shim(bundle, group, inherit_stdio)
+    except BaseException:
+        _cleanup(group, bundle, remove_bundle=True)
+        raise
+    # 5. Output and exit.
+    try:
+        failure = _read_all(errr)
+        stdout, stderr = _pump(proc, stream) if not inherit_stdio else ("", "")
+        code = proc.wait()
+    except BaseException:  # KeyboardInterrupt in a notebook: stop the container, keep nothing running
+        group.kill()
+        proc.wait()
+        _cleanup(group, bundle, remove_bundle=rm)
+        raise
+    seconds = time.monotonic() - started
+    _cleanup(group, bundle, remove_bundle=rm or bool(failure))
+    if failure:
+        raise _failure_error(failure)
+    if not rm:
+        _write_state(bundle, cid, name, args, code, seconds)
+    return RunResult(cid, name, args, code, stdout, stderr, seconds, config)
+
+
+def _get_or_build(store: ImageStore, name: str):
+    from ..errors import ImageNotFound
+    from ..images import default
+
+    try:
+        return store.get(name)
+    except ImageNotFound:
+        if name != normalize(default.NAME):
+            raise
+        return default.build(store)  # the offline default image is made on first use if set-up did not
+
+
+def _parse_user(user: str | None) -> tuple[int, int]:
+    if user is None or user == "":
+        return 0, 0
+    u, _, g = str(user).partition(":")
+    if not u.isdigit() or (g and not g.isdigit()):
+        raise InvalidArgument(f"user {user!r} must be numeric, as UID or UID:GID", hint='e.g. user="65534:65534".')
+    return int(u), int(g or u)
+
+
+def _env_list(env) -> list[str]:
+    if env is None:
+        return []
+    if isinstance(env, dict):
+        return [f"{k}={v}" for k, v in env.items()]
+    out = [str(e) for e in env]
+    for e in out:
+        if "=" not in e:
+            raise InvalidArgument(f"environment entry {e!r} is not NAME=value", hint='e.g. env={"GREETING": "hi"}.')
+    return out
+
+
+def _start_shim(bundle: Path, group, inherit_stdio: bool):
+    errr, errw = os.pipe()
+    pipe = None if inherit_stdio else subprocess.PIPE
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _SHIM, str(bundle), str(errw), *map(str, group.dirs)],
+            stdin=None if inherit_stdio else subprocess.DEVNULL, stdout=pipe, stderr=pipe, pass_fds=(errw,),
+        )
+    except OSError as e:
+        os.close(errr)
+        raise translate_oserror(e, f"start {sys.executable}") from None
+    finally:
+        os.close(errw)
+    return proc, errr
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
+def _pump(proc: subprocess.Popen, stream: bool) -> tuple[str, str]:
+    """Copy the container's stdout and stderr to ours as they come, and keep a copy of each."""
+    sel = selectors.DefaultSelector()
+    got = {proc.stdout: [], proc.stderr: []}
+    outs = {proc.stdout: sys.stdout, proc.stderr: sys.stderr}
+    for f in got:
+        sel.register(f, selectors.EVENT_READ)
+    while sel.get_map():
+        for key, _ in sel.select():
+            data = os.read(key.fd, 65536)
+            if not data:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+                continue
+            got[key.fileobj].append(data)
+            if stream:
+                outs[key.fileobj].write(data.decode(errors="replace"))
+                outs[key.fileobj].flush()
+    sel.close()
+    return tuple(b"".join(got[f]).decode(errors="replace") for f in (proc.stdout, proc.stderr))  # type: ignore
+
+
+def _failure_error(raw: bytes) -> LabkitError:
+    try:
+        info = json.loads(raw.decode().splitlines()[0])
+    except (ValueError, IndexError):
+        return ContainerError(f"the container failed to start: {raw[:200]!r}")
+    step, errno_, msg, args = info.get("step"), info.get("errno"), info.get("message"), info.get("args", ["?"])
+    if step == "exec":
+        if errno_ == 2:
+            return CommandNotFound(f"{args[0]!r}: executable file not found in the container's $PATH")
+        return CommandNotExecutable(f"{args[0]!r} cannot be executed: {msg}")
+    e = translate_oserror(OSError(errno_ or 0, msg), step) if errno_ else ContainerError(f"{step}: {msg}")
+    return e
+
+
+def _cleanup(group, bundle: Path, remove_bundle: bool) -> None:
+    try:
+        if group.exists():
+            group.remove()
+    finally:
+        if remove_bundle:
+            shutil.rmtree(bundle, ignore_errors=True)
+
+
+def _write_state(bundle: Path, cid: str, image: str, args, code: int, seconds: float) -> None:
+    state = {"id": cid, "image": image, "args": list(args), "status": "exited", "exit_code": code,
+             "finished_at": time.time(), "seconds": seconds}
+    (bundle / "state.json").write_text(json.dumps(state, indent=2))

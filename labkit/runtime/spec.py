@@ -1,0 +1,94 @@
+"""What a container *is*: plain data that becomes an OCI runtime-spec config.json.
+
+A learner can print it (`result.config`), and runc could read most of it. The
+runtime (init.py) acts on it; nothing here touches the kernel. Example of the
+config.json this writes (abridged):
+
+    {"ociVersion": "1.0.2",
+     "process": {"args": ["echo", "hi"], "env": ["PATH=..."], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+     "root": {"path": "rootfs"},
+     "hostname": "3f9a0c1b2d4e",
+     "mounts": [{"destination": "/proc", "type": "proc", "source": "proc", "options": [...]}, ...],
+     "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, ...],
+               "resources": {"memory": {"limit": 67108864}},
+               "cgroupsPath": "labkit/3f9a0c1b2d4e...",
+               "devices": [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3, ...}, ...]},
+     "annotations": {"org.labkit.rootfs.lower": "/var/lib/labkit/layers/43b1...", ...}}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..cgroups.resources import Resources
+
+OCI_VERSION = "1.0.2"
+
+#: labkit's kind names (as in /proc/PID/ns/) -> the OCI spec's names.
+OCI_NAMESPACE = {"pid": "pid", "net": "network", "mnt": "mount", "ipc": "ipc", "uts": "uts",
+                 "user": "user", "cgroup": "cgroup", "time": "time"}
+#: The namespaces of a first container, as `docker run` gives.
+DEFAULT_NAMESPACES = ("pid", "mnt", "uts", "ipc", "net")
+
+#: The filesystems every container gets, in mount order (as runc spec's defaults).
+DEFAULT_MOUNTS = (
+    {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+     "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+)
+
+#: Device nodes made in the container's /dev: (path, major, minor), all character devices, mode 0666.
+DEFAULT_DEVICES = (("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+                   ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0))
+
+DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    id: str
+    image: str  # full image name
+    args: tuple[str, ...]
+    lowerdirs: tuple[str, ...]  # image layers, bottom first
+    env: tuple[str, ...] = DEFAULT_ENV
+    cwd: str = "/"
+    hostname: str = ""
+    uid: int = 0
+    gid: int = 0
+    namespaces: tuple[str, ...] = DEFAULT_NAMESPACES
+    resources: Resources = field(default_factory=Resources)
+    cgroup: str = ""  # path below each hierarchy's root, e.g. "labkit/3f9a..."
+    instance: str = "labkit"  # the lab's tag; names the overlay mount's source
+
+    def to_oci(self) -> dict:
+        # overlay stacks lowerdirs top first: the last layer of the image is the first lowerdir.
+        return {
+            "ociVersion": OCI_VERSION,
+            "process": {
+                "terminal": False,
+                "user": {"uid": self.uid, "gid": self.gid},
+                "args": list(self.args),
+                "env": list(self.env),
+                "cwd": self.cwd,
+            },
+            "root": {"path": "rootfs", "readonly": False},
+            "hostname": self.hostname or self.id[:12],
+            "mounts": [dict(m, options=list(m["options"])) for m in DEFAULT_MOUNTS],
+            "linux": {
+                "namespaces": [{"type": OCI_NAMESPACE[k]} for k in self.namespaces],
+                "resources": self.resources.to_oci(),
+                "cgroupsPath": self.cgroup,
+                "devices": [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}
+                            for p, ma, mi in DEFAULT_DEVICES],
+            },
+            "annotations": {
+                "org.opencontainers.image.ref.name": self.image,
+                "org.labkit.rootfs.lower": ":".join(reversed(self.lowerdirs)),
+                "org.labkit.rootfs.upper": "upper",
+                "org.labkit.rootfs.work": "work",
+                "org.labkit.instance": self.instance,
+            },
+        }

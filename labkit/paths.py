@@ -52,6 +52,15 @@ class Instance:
     def locks(self) -> Path:
         return self.run / "locks"
 
+    @property
+    def link_prefix(self) -> str:
+        """Network links (veths, bridges) of this instance start with this: "lk-" by default,
+        "lk3f9c-" for another root. Link names are at most 15 characters, so no tag fits."""
+        return VETH_MARK + "-" if self.tag == MARK else VETH_MARK + self.tag[len(MARK) + 1 :][:4] + "-"
+
+    def owns_link(self, ifname: str) -> bool:
+        return ifname.startswith(self.link_prefix) or self.owns(ifname)
+
     def object_name(self, name: str) -> str:
         """Name for a kernel object of this instance, e.g. a netns: "labkit-web1"."""
         return f"{self.tag}-{name}"
@@ -80,3 +89,8 @@ def instance(root: str | os.PathLike | None = None) -> Instance:
 def is_labkit_name(name: str) -> bool:
     """True for a name any labkit instance could have given: "labkit", "labkit-x", "labkit.3f9c0a1b-x"."""
     return MARK in name
+
+
+def is_labkit_link(ifname: str) -> bool:
+    """True for a link name any labkit instance could have given: "lk-...", "lk3f9c-...", "labkit0"."""
+    return ifname.startswith(VETH_MARK) or MARK in ifname

@@ -72,9 +72,14 @@ class Group:
             time.sleep(0.002)
 
     def remove(self) -> None:
+        """Kill what is inside, remove the group, and the labkit parent too if this was its last child."""
         self.kill()
         for d in self.dirs:
             remove_tree(d)
+            try:
+                os.rmdir(d.parent)
+            except OSError:
+                pass  # another group still lives there (EBUSY), or another process removed it first
 
     def __repr__(self) -> str:
         return f"<cgroup v{self.version} {self.name} pids={self.pids() if self.exists() else 'gone'}>"

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..filesystems.mounts import parse_mountinfo
+
 
 #: Controllers a v1 hierarchy can carry; other super options (rw, name=systemd, xattr) are not.
 V1_CONTROLLERS = frozenset(
@@ -71,30 +73,12 @@ class Layout:
         return tuple(sorted({c for h in self.hierarchies if h.version == 1 for c in h.controllers}))
 
 
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \040 \011 \012 \134.
-    return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
-
-
-def parse_mountinfo(text: str) -> list[tuple[str, str, str, str, str]]:
-    """(root, mountpoint, fstype, source, superopts) for each line of /proc/PID/mountinfo."""
-    out = []
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        fields, rfields = left.split(), right.split()
-        if len(fields) < 5 or len(rfields) < 3:
-            continue
-        out.append((_unescape(fields[3]), _unescape(fields[4]), rfields[0], _unescape(rfields[1]), rfields[2]))
-    return out
-
-
 def read_layout(mountinfo: str | Path = "/proc/self/mountinfo") -> Layout:
     """The cgroup hierarchies mounted here. Pass another mountinfo file to parse a fake one in tests."""
     hierarchies = []
     seen = set()
-    for root, mountpoint, fstype, _source, superopts in parse_mountinfo(Path(mountinfo).read_text()):
+    for m in parse_mountinfo(Path(mountinfo).read_text()):
+        root, mountpoint, fstype, superopts = m.root, m.mountpoint, m.fstype, m.superopts
         # root != "/" is a bind mount of a sub-group (e.g. inside a container): not a hierarchy root.
         if root != "/" or mountpoint in seen:
             continue

@@ -42,18 +42,22 @@ class V2Group(Group):
         if d.is_dir():
             return
         wanted = [c for c in WANTED if c in self.available]
-        parts = Path(self.name).parts
-        try:
-            cur = self.root
-            for part in parts:
-                enabled = (cur / "cgroup.subtree_control").read_text().split()
-                missing = [c for c in wanted if c not in enabled]
-                if missing:
-                    write(cur / "cgroup.subtree_control", " ".join("+" + c for c in missing))
-                cur = cur / part
-                cur.mkdir(exist_ok=True)
-        except OSError as e:
-            raise translate_oserror(e, f"create cgroup {d}") from None
+        for attempt in range(3):
+            try:
+                cur = self.root
+                for part in Path(self.name).parts:
+                    enabled = (cur / "cgroup.subtree_control").read_text().split()
+                    missing = [c for c in wanted if c not in enabled]
+                    if missing:
+                        write(cur / "cgroup.subtree_control", " ".join("+" + c for c in missing))
+                    cur = cur / part
+                    cur.mkdir(exist_ok=True)
+                return
+            except FileNotFoundError:
+                if attempt == 2:  # the parent vanished under us three times: another lab's reset?
+                    raise translate_oserror(OSError(2, "parent group removed meanwhile"), f"create cgroup {d}") from None
+            except OSError as e:
+                raise translate_oserror(e, f"create cgroup {d}") from None
 
     def apply(self, resources: Resources) -> list[tuple[Path, str]]:
         written = []

@@ -1,0 +1,292 @@
+"""The doctor: what this host can do for the lab, each row checked by trying it.
+
+A row that fails says what it breaks and how to fix it. Checks that change the
+kernel run in a throw-away namespace (`unshare`), or leave nothing behind (the
+overlay probe mounts and unmounts under the data root), so the doctor is safe
+to run at any time, also without root (rows that need root then say so).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..paths import Instance, instance as current_instance
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+_ICON = {OK: "✔", WARN: "!", FAIL: "✘"}
+_COLOR = {OK: "#2a2", WARN: "#c80", FAIL: "#c33"}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok, warn, fail
+    value: str  # what was found
+    breaks: str = ""  # what does not work when this is not ok
+    fix: str = ""  # how to make it ok
+
+
+@dataclass(frozen=True)
+class Report:
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != FAIL for c in self.checks)
+
+    def __getitem__(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_json(self) -> str:
+        return json.dumps({"ok": self.ok, "checks": [asdict(c) for c in self.checks]}, indent=2)
+
+    def __str__(self) -> str:
+        width = max(len(c.name) for c in self.checks)
+        lines = []
+        for c in self.checks:
+            lines.append(f"{_ICON[c.status]} {c.name:<{width}}  {c.value}")
+            if c.status != OK:
+                if c.breaks:
+                    lines.append(f"  {'':<{width}}  breaks: {c.breaks}")
+                if c.fix:
+                    lines.append(f"  {'':<{width}}  fix:    {c.fix}")
+        verdict = "this host can run the lab" if self.ok else "this host cannot run all of the lab: see the rows marked ✘"
+        return "\n".join(lines + ["", verdict])
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = []
+        for c in self.checks:
+            note = ""
+            if c.status != OK:
+                note = "".join(f"<div><i>{k}:</i> {html.escape(v)}</div>" for k, v in (("breaks", c.breaks), ("fix", c.fix)) if v)
+            rows.append(
+                f"<tr><td style='color:{_COLOR[c.status]};font-weight:bold'>{_ICON[c.status]}</td>"
+                f"<td>{html.escape(c.name)}</td><td><code>{html.escape(c.value)}</code>{note}</td></tr>"
+            )
+        verdict = "this host can run the lab" if self.ok else "some rows failed: the lab cannot run all of its cells here"
+        return (f"<table><thead><tr><th></th><th style='text-align:left'>check</th>"
+                f"<th style='text-align:left'>found</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+                f"<p><b>{verdict}</b></p>")
+
+
+def _run(cmd: list[str], timeout: float = 10) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _need_root(name: str, breaks: str) -> Check:
+    return Check(name, WARN, "not checked: needs root", breaks, "run `sudo labkit doctor`")
+
+
+def check_root() -> Check:
+    uid = os.geteuid()
+    if uid == 0:
+        return Check("root", OK, "running as root")
+    return Check("root", FAIL, f"running as uid {uid}", "every cell that creates a namespace, cgroup, mount or link",
+                 "start the lab as root: `sudo ./lab start` (a hosted notebook such as mybinder.org can only be read)")
+
+
+def check_kernel() -> Check:
+    rel = platform.release()
+    try:
+        major, minor = (int(x) for x in rel.split(".")[:2])
+    except ValueError:
+        return Check("kernel", WARN, rel, "", "")
+    if (major, minor) < (5, 4):
+        return Check("kernel", WARN, rel, "cgroup v2 features (cgroup.kill, memory.peak) and some namespace kinds",
+                     "use a VM with Linux 5.15 or newer (Debian 12, Ubuntu 24.04)")
+    return Check("kernel", OK, f"Linux {rel} ({platform.machine()})")
+
+
+def check_cgroups() -> Check:
+    from .. import cgroups
+
+    lay = cgroups.layout()
+    if lay.version == 0:
+        return Check("cgroups", FAIL, "no cgroup hierarchy mounted", "memory, CPU and pids limits; live plots",
+                     "mount cgroup2: `mount -t cgroup2 none /sys/fs/cgroup`")
+    ctrls = lay.controllers()
+    value = f"{lay.kind} (driver v{lay.version}); controllers: {' '.join(ctrls)}"
+    missing = [c for c in ("memory", "pids", "cpu") if c not in ctrls]
+    if missing:
+        return Check("cgroups", WARN, value, f"limits on {', '.join(missing)}",
+                     "enable the controllers (on v2: `echo +memory +pids +cpu > /sys/fs/cgroup/cgroup.subtree_control`)")
+    return Check("cgroups", OK, value)
+
+
+def check_overlay(inst: Instance) -> Check:
+    name, breaks = "overlayfs", "every container (its root filesystem is an overlay of image layers)"
+    try:
+        listed = "overlay" in Path("/proc/filesystems").read_text()
+    except OSError:
+        listed = False
+    if os.geteuid() != 0:
+        return Check(name, OK if listed else WARN, "listed in /proc/filesystems" if listed else "not listed (may load on use)")
+    from ..kernel import syscalls as sc
+
+    base = _existing_parent(inst.root)
+    try:
+        inst.root.mkdir(parents=True, exist_ok=True)
+        base = inst.root
+    except OSError:
+        pass
+    try:
+        with tempfile.TemporaryDirectory(dir=base, prefix=".doctor-") as tmp:
+            for sub in ("lower", "upper", "work", "merged"):
+                os.mkdir(os.path.join(tmp, sub))
+            merged = os.path.join(tmp, "merged")
+            sc.mount(inst.tag, merged, "overlay", 0,
+                     f"lowerdir={tmp}/lower,upperdir={tmp}/upper,workdir={tmp}/work")
+            sc.umount2(merged, sc.MNT_DETACH)
+        return Check(name, OK, f"mounted and unmounted a test overlay under {base}")
+    except OSError as e:
+        return Check(name, FAIL, f"a test overlay under {base} failed: {e.strerror}", breaks,
+                     "load the module (`modprobe overlay`); the data root must not itself be on overlayfs "
+                     "(set LABKIT_ROOT to a directory on ext4, xfs or tmpfs)")
+
+
+def _existing_parent(p: Path) -> Path:
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_userns() -> Check:
+    name = "user namespaces"
+    try:
+        maxns = int(Path("/proc/sys/user/max_user_namespaces").read_text())
+    except (OSError, ValueError):
+        maxns = -1
+    if maxns == 0:
+        return Check(name, FAIL, "max_user_namespaces is 0", "the user-namespace cells (uid 0 inside, unprivileged outside)",
+                     "`sysctl -w user.max_user_namespaces=15000`")
+    unshare = shutil.which("unshare")
+    if unshare:
+        r = _run([unshare, "--user", "--map-root-user", "id", "-u"])
+        if r is None or r.returncode != 0 or r.stdout.strip() != "0":
+            msg = (r.stderr.strip() if r else "unshare failed") or "refused"
+            return Check(name, FAIL, msg, "the user-namespace cells",
+                         "allow them: on Ubuntu 24.04 `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`; "
+                         "on Debian `sysctl -w kernel.unprivileged_userns_clone=1`")
+    extra = []
+    for knob in ("kernel/unprivileged_userns_clone", "kernel/apparmor_restrict_unprivileged_userns"):
+        try:
+            extra.append(f"{knob.split('/')[1]}={Path('/proc/sys/' + knob).read_text().strip()}")
+        except OSError:
+            pass
+    return Check(name, OK, "allowed" + (f" ({', '.join(extra)})" if extra else ""))
+
+
+def check_netns() -> Check:
+    name, breaks = "network namespaces", "a container's own network (only lo inside)"
+    if os.geteuid() != 0:
+        return _need_root(name, breaks)
+    unshare = shutil.which("unshare")
+    if not unshare:
+        return Check(name, WARN, "util-linux's unshare not found to test with", breaks, "`apt-get install util-linux`")
+    r = _run([unshare, "--net", "cat", "/proc/net/dev"])
+    if r is None or r.returncode != 0:
+        return Check(name, FAIL, (r.stderr.strip() if r else "failed") or "failed", breaks, "a kernel built with CONFIG_NET_NS")
+    links = [line.split(":")[0].strip() for line in r.stdout.splitlines()[2:]]
+    return Check(name, OK, f"a new one has: {' '.join(links)}")
+
+
+def check_veth_bridge() -> Check:
+    name, breaks = "veth and bridge", "container networking (the networking part of the lab)"
+    if os.geteuid() != 0:
+        return _need_root(name, breaks)
+    unshare, ip = shutil.which("unshare"), shutil.which("ip")
+    if not unshare or not ip:
+        return Check(name, WARN, "unshare or ip not found to test with", breaks, "`apt-get install util-linux iproute2`")
+    # In a throw-away network namespace: nothing is left on the host when it exits.
+    script = f"{ip} link add lk-doc0 type veth peer name lk-doc1 && {ip} link add lk-docbr type bridge"
+    r = _run([unshare, "--net", "sh", "-c", script])
+    if r is None or r.returncode != 0:
+        return Check(name, FAIL, (r.stderr.strip() if r else "failed") or "failed", breaks,
+                     "load the modules: `modprobe veth bridge`")
+    return Check(name, OK, "created a veth pair and a bridge in a throw-away namespace")
+
+
+def check_firewall() -> Check:
+    name = "iptables / nftables"
+    found = []
+    for tool in ("iptables", "nft"):
+        path = shutil.which(tool)
+        if path:
+            r = _run([path, "--version"] if tool == "nft" else [path, "-V"])
+            found.append((r.stdout.strip() if r and r.stdout.strip() else tool))
+    if not found:
+        return Check(name, WARN, "neither found", "NAT and published ports (the networking part of the lab)",
+                     "`apt-get install iptables` (or nftables)")
+    return Check(name, OK, "; ".join(found))
+
+
+def check_busybox(inst: Instance) -> Check:
+    from ..images import default
+    from ..images.store import ImageStore
+
+    name = "default image"
+    try:
+        ImageStore(inst).get(default.NAME)
+        built = "built"
+    except Exception:
+        built = "not built yet (made on first use)"
+    bb = default.find_busybox()
+    if bb:
+        kind = "static" if default.is_static(bb) else "dynamic"
+        return Check(name, OK, f"busybox: {built}; source {bb} ({kind})")
+    if shutil.which("sh"):
+        return Check(name, WARN, f"busybox: {built}; no busybox binary, would use the host's own programs",
+                     "busybox applets in the default image (only a few host programs would be there)",
+                     "`apt-get install busybox-static`")
+    return Check(name, FAIL, "no busybox and no shell", "every container of the default image", "`apt-get install busybox-static`")
+
+
+def check_disk(inst: Instance) -> Check:
+    base = _existing_parent(inst.root)
+    free = shutil.disk_usage(base).free
+    value = f"{free / (1 << 30):.1f} GiB free under {base} (data root {inst.root})"
+    if free < 512 << 20:
+        return Check("disk", FAIL, value, "images and containers' writable layers", "free space, or set LABKIT_ROOT elsewhere")
+    if free < 2 << 30:
+        return Check("disk", WARN, value, "large images", "free space, or set LABKIT_ROOT elsewhere")
+    return Check("disk", OK, value)
+
+
+def check_pyroute2() -> Check:
+    name = "pyroute2"
+    try:
+        import pyroute2  # noqa: F401
+
+        from ..network.netlink import in_thread
+
+        n = in_thread(lambda ipr: len(list(ipr.get_links())))
+        return Check(name, OK, f"pyroute2 {getattr(pyroute2, '__version__', '?')} answered: {n} links in this namespace")
+    except ImportError:
+        return Check(name, FAIL, "not installed", "the networking cells", "`pip install pyroute2` (./lab setup installs it)")
+    except Exception as e:
+        return Check(name, WARN, f"{type(e).__name__}: {e}", "the networking cells", "run `labkit doctor` as root")
+
+
+def doctor(inst: Instance | None = None) -> Report:
+    """Check this host; returns a Report (a table in a notebook, text in a terminal, JSON with .to_json())."""
+    inst = inst or current_instance()
+    checks = [check_root(), check_kernel(), check_cgroups(), check_overlay(inst), check_userns(), check_netns(),
+              check_veth_bridge(), check_firewall(), check_busybox(inst), check_disk(inst), check_pyroute2()]
+    return Report(tuple(checks))

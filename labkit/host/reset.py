@@ -1,0 +1,200 @@
+"""Reset: remove everything labkit made on this host, found in the kernel by name.
+
+Nothing here trusts labkit's state files: they may be lost or corrupt. Each kind
+of object is found where the kernel lists it, by the instance's tag (paths.py):
+
+  processes      every PID in the instance's cgroups (containers, and what they forked)
+  mounts         /proc/self/mountinfo: a source named by the tag, or a mount point under the data root
+  cgroups        <hierarchy>/<tag>/ in every v1 hierarchy and the v2 one
+  netns          /run/netns/<tag>-*
+  links          /sys/class/net: "lk-*" (veths) or a name with the tag (bridges)
+  firewall       iptables chains and rules naming the tag; nftables tables named by it
+  state files    the containers and runtime folders; the image store if it is corrupt
+
+Safe to run twice, or twice at once: every step accepts that its object is already gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import cgroups
+from ..cgroups.base import read_pids, remove_tree
+from ..errors import LabkitError, require_root
+from ..filesystems.mounts import mounts
+from ..kernel import syscalls as sc
+from ..network import firewall, netlink
+from ..paths import Instance, instance as current_instance, is_labkit_link, is_labkit_name
+
+NETNS_DIR = "/run/netns"
+
+
+@dataclass
+class ResetReport:
+    processes: list[int] = field(default_factory=list)
+    mounts: list[str] = field(default_factory=list)
+    cgroups: list[str] = field(default_factory=list)
+    netns: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    firewall: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    KINDS = ("processes", "mounts", "cgroups", "netns", "links", "firewall", "files")
+
+    @property
+    def removed(self) -> int:
+        return sum(len(getattr(self, k)) for k in self.KINDS)
+
+    def __str__(self) -> str:
+        if not self.removed and not self.problems:
+            return "reset: nothing of labkit's was left on this host"
+        lines = [f"reset: removed {self.removed} object(s)"]
+        for k in self.KINDS:
+            for item in getattr(self, k):
+                lines.append(f"  {k:<10} {item}")
+        for p in self.problems:
+            lines.append(f"  problem    {p}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        import html
+
+        if not self.removed and not self.problems:
+            return "<p>reset: nothing of labkit's was left on this host ✔</p>"
+        rows = "".join(f"<tr><td>{k}</td><td><code>{html.escape(str(i))}</code></td></tr>"
+                       for k in self.KINDS for i in getattr(self, k))
+        rows += "".join(f"<tr><td style='color:#c33'>problem</td><td>{html.escape(p)}</td></tr>" for p in self.problems)
+        return f"<p>reset: removed {self.removed} object(s)</p><table>{rows}</table>"
+
+
+def reset(all_instances: bool = False, inst: Instance | None = None) -> ResetReport:
+    """Remove every kernel object and state file of this lab (of every lab on the host with all_instances)."""
+    require_root("reset")
+    inst = inst or current_instance()
+    owns = is_labkit_name if all_instances else inst.owns
+    owns_link = is_labkit_link if all_instances else inst.owns_link
+    report = ResetReport()
+    lay = cgroups.layout()
+    groups = [d for d in cgroups.labkit_dirs(lay) if owns(d.name)]
+
+    _kill_processes(groups, report)
+    _unmount(inst, owns, all_instances, report)
+    for d in groups:
+        _try(report, f"remove cgroup {d}", lambda d=d: (remove_tree(d), report.cgroups.append(str(d))))
+    _remove_netns(owns, report)
+    _remove_links(owns_link, report)
+
+    def owns_token(text: str) -> bool:
+        return any(owns(tok) for tok in shlex.split(text.replace("/*", " ").replace("*/", " ")))
+
+    _try(report, "remove iptables rules", lambda: report.firewall.extend(firewall.remove_iptables(owns_token)))
+    _try(report, "remove nftables tables", lambda: report.firewall.extend(firewall.remove_nft(owns)))
+    _remove_state(inst, report)
+    return report
+
+
+def _try(report: ResetReport, what: str, fn) -> None:
+    try:
+        fn()
+    except (OSError, LabkitError) as e:
+        report.problems.append(f"{what}: {e}")
+
+
+def _kill_processes(groups, report: ResetReport) -> None:
+    """SIGKILL every process in the groups and their children, until none is left (a fork bomb refills them)."""
+    for _ in range(200):
+        pids = sorted({pid for g in groups for d, _subdirs, _files in os.walk(g) for pid in read_pids(Path(d))})
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+                if pid not in report.processes:
+                    report.processes.append(pid)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.005)
+    report.problems.append("some processes in labkit's cgroups would not die")
+
+
+def _unmount(inst: Instance, owns, all_instances: bool, report: ResetReport) -> None:
+    roots = [str(inst.root), str(inst.run)]
+
+    def ours(m) -> bool:
+        if owns(m.source):
+            return True
+        if all_instances and is_labkit_name(m.mountpoint):
+            return True
+        return any(m.mountpoint == r or m.mountpoint.startswith(r + "/") for r in roots)
+
+    # Deepest first, so a mount is never hidden under another we have yet to remove.
+    for m in sorted((m for m in mounts() if ours(m)), key=lambda m: m.mountpoint.count("/"), reverse=True):
+        try:
+            sc.umount2(m.mountpoint, sc.MNT_DETACH)
+            report.mounts.append(f"{m.fstype} {m.source} on {m.mountpoint}")
+        except OSError as e:
+            if e.errno not in (2, 22):  # gone already, or no longer a mount point: another reset won
+                report.problems.append(f"umount {m.mountpoint}: {e.strerror}")
+
+
+def _remove_netns(owns, report: ResetReport) -> None:
+    try:
+        names = os.listdir(NETNS_DIR)
+    except OSError:
+        return
+    for name in names:
+        if not owns(name):
+            continue
+        path = os.path.join(NETNS_DIR, name)
+        try:
+            sc.umount2(path, sc.MNT_DETACH)
+        except OSError:
+            pass
+        try:
+            os.unlink(path)
+            report.netns.append(name)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            report.problems.append(f"remove netns {name}: {e.strerror}")
+
+
+def _remove_links(owns_link, report: ResetReport) -> None:
+    for name in netlink.link_names():
+        if owns_link(name) and name != "lo":
+            try:
+                netlink.delete_link(name)
+                report.links.append(name)
+            except Exception as e:  # pyroute2 raises its own NetlinkError; a veth's peer may be gone already
+                if os.path.exists(f"/sys/class/net/{name}"):
+                    report.problems.append(f"delete link {name}: {e}")
+
+
+def _remove_state(inst: Instance, report: ResetReport) -> None:
+    from ..images.store import CorruptStore, ImageStore
+
+    for d in (inst.containers, inst.run):
+        if d.exists():
+            shutil.rmtree(d, ignore_errors=True)
+            report.files.append(str(d))
+    if inst.layers.is_dir():
+        for leftover in inst.layers.glob(".unpack-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+            report.files.append(str(leftover))
+    # Images are content, not state: kept, unless the store is broken.
+    store = ImageStore(inst)
+    try:
+        for name in store.names():
+            store.get(name)
+    except CorruptStore as e:
+        shutil.rmtree(inst.images, ignore_errors=True)
+        shutil.rmtree(inst.layers, ignore_errors=True)
+        report.files.append(f"{inst.images} (corrupt: {e.message}; `labkit run busybox` rebuilds the default image)")

@@ -1,0 +1,77 @@
+"""labkit's firewall rules, found and removed by name.
+
+labkit keeps every iptables rule of its own in chains named after its instance
+("labkit-FORWARD", "labkit.3f9c0a1b-NAT", ...) or marked with a comment
+(`-m comment --comment labkit`), and every nftables rule in a table named after it
+("table inet labkit"). So rules can be found in `iptables-save` / `nft list tables`
+even when labkit's state files are lost.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+
+TABLES = ("filter", "nat", "mangle", "raw")
+
+
+def _run(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def iptables_rules(match) -> list[tuple[str, str, list[str]]]:
+    """(table, chain, rule args) of each iptables rule for which match(text of the rule line) is true,
+    and ("table", chain, []) for each chain whose name matches."""
+    if not shutil.which("iptables-save"):
+        return []
+    found = []
+    for table in TABLES:
+        for line in _run(["iptables-save", "-t", table]).splitlines():
+            if line.startswith(":"):
+                chain = line[1:].split()[0]
+                if match(chain):
+                    found.append((table, chain, []))
+            elif line.startswith("-A ") and match(line):
+                args = shlex.split(line)
+                found.append((table, args[1], args[2:]))
+    return found
+
+
+def remove_iptables(match) -> list[str]:
+    """Delete matching rules first (a chain in use cannot be deleted), then flush and delete matching chains."""
+    removed = []
+    found = iptables_rules(match)
+    for table, chain, args in found:
+        if args:
+            _run(["iptables", "-t", table, "-D", chain, *args])
+            removed.append(f"iptables -t {table} -A {chain} {shlex.join(args)}")
+    for table, chain, args in found:
+        if not args:
+            _run(["iptables", "-t", table, "-F", chain])
+            _run(["iptables", "-t", table, "-X", chain])
+            removed.append(f"iptables -t {table} chain {chain}")
+    return removed
+
+
+def nft_tables(match) -> list[tuple[str, str]]:
+    """(family, name) of each nftables table whose name matches, from lines like "table inet labkit"."""
+    if not shutil.which("nft"):
+        return []
+    out = []
+    for line in _run(["nft", "list", "tables"]).splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "table" and match(parts[2]):
+            out.append((parts[1], parts[2]))
+    return out
+
+
+def remove_nft(match) -> list[str]:
+    removed = []
+    for family, name in nft_tables(match):
+        _run(["nft", "delete", "table", family, name])
+        removed.append(f"nft table {family} {name}")
+    return removed

@@ -1,0 +1,70 @@
+"""Errors teach: one hierarchy, a hint on each, and no traceback for a learner without root."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+
+import pytest
+
+import labkit
+from conftest import PYTHON, REPO
+from labkit.errors import LabkitError, NotPermitted, translate_oserror
+
+
+def test_every_public_error_is_a_labkit_error_with_a_hint():
+    for cls in (labkit.NotPermitted, labkit.FeatureMissing, labkit.ImageNotFound, labkit.CommandNotFound,
+                labkit.CommandNotExecutable):
+        assert issubclass(cls, LabkitError)
+        assert cls("x").hint, f"{cls.__name__} has no hint"
+
+
+def test_oserror_eperm_becomes_not_permitted_with_the_action_in_its_message():
+    e = translate_oserror(OSError(errno.EPERM, "Operation not permitted"), "mount overlay on /x")
+    assert isinstance(e, NotPermitted)
+    assert "mount overlay on /x" in str(e) and "hint:" in str(e)
+
+
+def test_error_renders_as_html_in_a_notebook():
+    html = labkit.InvalidArgument("bad size", hint="give 64M")._repr_html_()
+    assert "InvalidArgument" in html and "give 64M" in html
+
+
+def _as_nobody(code: str) -> subprocess.CompletedProcess:
+    # setpriv drops to uid/gid 65534 with no supplementary groups: an ordinary user, as on mybinder.org.
+    return subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", PYTHON, "-c", code],
+        capture_output=True, text=True, timeout=60, cwd="/", env={**os.environ, "HOME": "/nonexistent"},
+    )
+
+
+@pytest.mark.v2
+def test_run_without_root_raises_not_permitted_naming_root():
+    r = _as_nobody(
+        "import labkit as lk\n"
+        "try:\n    lk.run('busybox', 'echo hi')\n"
+        "except lk.NotPermitted as e:\n    print('NotPermitted:', e.message); print('hint:', e.hint)\n"
+    )
+    assert r.returncode == 0, r.stderr
+    assert "NotPermitted:" in r.stdout and "root" in r.stdout and "hint:" in r.stdout
+
+
+def test_cli_without_root_says_what_to_do_and_exits_125_without_traceback():
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", PYTHON, "-m", "labkit",
+                        "run", "--rm", "busybox", "echo", "hi"],
+                       capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert r.returncode == 125
+    assert "needs root" in r.stderr and "hint:" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_reset_and_doctor_without_root():
+    r = _as_nobody(
+        "import labkit as lk\n"
+        "try:\n    lk.reset()\nexcept lk.NotPermitted as e:\n    print('reset refused:', e.message)\n"
+        "rep = lk.doctor()\nprint(rep['root'].status, rep['root'].fix)\n"
+    )
+    assert r.returncode == 0, r.stderr
+    assert "reset refused" in r.stdout
+    assert "fail" in r.stdout and "sudo" in r.stdout

@@ -1,0 +1,187 @@
+"""A first container, on the real kernel: namespaces, overlay, pivot_root, /proc, limits, clean-up."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import textwrap
+
+import pytest
+
+import labkit as lk
+from conftest import PYTHON, REPO
+
+pytestmark = pytest.mark.v2
+
+
+def test_run_prints_and_returns_the_containers_output(busybox, capsys):
+    r = lk.run("busybox", "echo hello from a container", rm=True)
+    assert r.exit_code == 0
+    assert r.stdout == "hello from a container\n"
+    assert capsys.readouterr().out == "hello from a container\n"
+    assert "exit 0" in repr(r) and "exit 0" in r._repr_html_()
+
+
+def test_exit_code_and_stderr_are_the_containers(busybox):
+    r = lk.run("busybox", ["sh", "-c", "echo oops >&2; exit 7"], rm=True, stream=False)
+    assert r.exit_code == 7
+    assert r.stderr == "oops\n" and r.stdout == ""
+
+
+def test_container_has_its_own_pid_uts_ipc_mnt_and_net_namespaces(busybox):
+    kinds = ["pid", "uts", "ipc", "mnt", "net"]
+    script = "; ".join(f"readlink /proc/self/ns/{k}" for k in kinds)
+    r = lk.run("busybox", ["sh", "-c", script], rm=True, stream=False)
+    inside = r.stdout.split()
+    outside = [os.readlink(f"/proc/self/ns/{k}") for k in kinds]
+    for k, i, o in zip(kinds, inside, outside):
+        assert i != o, f"the container shares the host's {k} namespace"
+
+
+def test_main_process_is_pid_1_with_its_own_hostname_and_only_lo(busybox):
+    r = lk.run("busybox", ["sh", "-c", "echo $$; hostname; tail -n +3 /proc/net/dev | cut -d: -f1"],
+               hostname="lab-box", rm=True, stream=False)
+    pid, hostname, *links = r.stdout.split()
+    assert pid == "1"
+    assert hostname == "lab-box" and socket.gethostname() != "lab-box"
+    assert links == ["lo"]
+
+
+def test_hostname_defaults_to_the_short_container_id(busybox):
+    r = lk.run("busybox", "hostname", rm=True, stream=False)
+    assert r.stdout.strip() == r.id[:12]
+
+
+def test_root_is_an_overlay_entered_with_pivot_root_not_chroot(busybox):
+    # After chroot the host's mounts would still be listed in mountinfo; after pivot_root + detach, none are.
+    r = lk.run("busybox", "cat /proc/self/mountinfo", rm=True, stream=False)
+    rows = [line.split() for line in r.stdout.splitlines()]
+    by_point = {row[4]: row[row.index("-") + 1] for row in rows}
+    assert by_point["/"] == "overlay"
+    assert by_point["/proc"] == "proc" and by_point["/sys"] == "sysfs" and by_point["/dev"] == "tmpfs"
+    assert set(by_point) <= {"/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/sys"}, by_point
+
+
+def test_proc_shows_only_the_containers_processes(busybox):
+    r = lk.run("busybox", "ps -o pid,comm", rm=True, stream=False)
+    pids = [line.split()[0] for line in r.stdout.splitlines()[1:]]
+    assert pids == ["1"]
+
+
+def test_writable_layer_is_fresh_for_each_container_and_kept_until_removed(busybox, inst):
+    first = lk.run("busybox", "sh -c 'echo written > /tmp/note'", stream=False)
+    upper = inst.containers / first.id / "upper"
+    assert (upper / "tmp" / "note").read_text() == "written\n"  # copy-on-write: the change is in the upper dir
+    assert (inst.containers / first.id / "state.json").exists()
+    second = lk.run("busybox", "cat /tmp/note", rm=True, stream=False)
+    assert second.exit_code == 1 and "No such file" in second.stderr
+    assert not (inst.containers / second.id).exists()  # rm=True removes the bundle
+    lk.reset()
+
+
+def test_memory_limit_gets_an_allocating_process_oom_killed(busybox):
+    # dd allocates a 64 MiB buffer and fills it: over a 32 MiB limit the kernel's OOM killer ends it.
+    r = lk.run("busybox", "dd if=/dev/zero of=/dev/null bs=64M count=1", memory="32M", rm=True, stream=False)
+    assert r.exit_code == 137, (r.exit_code, r.stderr)  # 128 + SIGKILL
+    ok = lk.run("busybox", "dd if=/dev/zero of=/dev/null bs=8M count=1", memory="32M", rm=True, stream=False)
+    assert ok.exit_code == 0
+
+
+def test_pids_limit_makes_the_extra_fork_fail(busybox):
+    # sh is 1 process; with a limit of 3 it can start 2 sleeps, and the 3rd fork fails with EAGAIN.
+    r = lk.run("busybox", ["sh", "-c", "sleep 1 & sleep 1 & sleep 1 & wait"], pids_limit=3, rm=True, stream=False)
+    assert "can't fork" in r.stderr or "Resource temporarily unavailable" in r.stderr, r.stderr
+
+
+def test_limits_are_written_to_the_containers_cgroup(busybox):
+    r = lk.run("busybox", "cat /proc/self/cgroup", memory="48M", pids_limit=9, rm=True, stream=False)
+    from labkit import cgroups
+
+    lay = cgroups.layout()
+    if lay.version == 2:
+        assert f"0::/{lk.paths.instance().tag}/{r.id}" in r.stdout.replace("\n", " ") or r.id in r.stdout
+    else:
+        assert f"memory:/{lk.paths.instance().tag}/{r.id}" in r.stdout
+    assert r.config["linux"]["resources"] == {"memory": {"limit": 48 << 20}, "pids": {"limit": 9}}
+
+
+def test_unknown_command_is_command_not_found_and_leaves_nothing(busybox, inst):
+    before = set(inst.containers.iterdir()) if inst.containers.exists() else set()
+    with pytest.raises(lk.CommandNotFound) as e:
+        lk.run("busybox", "no-such-program")
+    assert "no-such-program" in str(e.value) and e.value.exit_code == 127
+    with pytest.raises(lk.CommandNotExecutable):
+        lk.run("busybox", "/etc/passwd")
+    after = set(inst.containers.iterdir()) if inst.containers.exists() else set()
+    assert after == before
+
+
+def test_unknown_image_and_bad_limits_are_refused_before_anything_is_made(busybox, inst):
+    before = set(inst.containers.iterdir()) if inst.containers.exists() else set()
+    with pytest.raises(lk.ImageNotFound):
+        lk.run("no-such-image", "true")
+    for bad in ("0", "-5M", "12X", "lots"):
+        with pytest.raises(lk.InvalidArgument):
+            lk.run("busybox", "true", memory=bad)
+    with pytest.raises(lk.InvalidArgument):
+        lk.run("busybox", "true", memory="100T")  # more than the host has
+    with pytest.raises(lk.InvalidArgument):
+        lk.run("busybox", "true", pids_limit=0)
+    after = set(inst.containers.iterdir()) if inst.containers.exists() else set()
+    assert after == before
+
+
+def test_a_failure_half_way_through_start_leaves_nothing_behind(busybox, inst, monkeypatch):
+    # A mount the kernel refuses (no such filesystem type) fails inside the new namespaces, after the
+    # bundle and the cgroup exist: everything made so far must go.
+    from labkit.runtime import spec
+
+    bad = spec.DEFAULT_MOUNTS + ({"destination": "/bad", "type": "labkit-nosuchfs", "source": "x", "options": []},)
+    monkeypatch.setattr(spec, "DEFAULT_MOUNTS", bad)
+    before = set(inst.containers.iterdir()) if inst.containers.exists() else set()
+    with pytest.raises(lk.LabkitError) as e:
+        lk.run("busybox", "true", memory="32M")
+    assert "labkit-nosuchfs" in str(e.value)
+    after = set(inst.containers.iterdir()) if inst.containers.exists() else set()
+    assert after == before
+
+
+def test_run_works_from_a_process_with_many_threads(busybox):
+    # As in a Jupyter kernel: other threads hold locks while we start a container.
+    code = textwrap.dedent("""
+        import threading, time, labkit as lk
+        stop = threading.Event(); lock = threading.Lock()
+        def spin():
+            while not stop.is_set():
+                with lock: time.sleep(0.0005)
+        ts = [threading.Thread(target=spin) for _ in range(8)]
+        [t.start() for t in ts]
+        codes = [lk.run("busybox", f"sh -c 'exit {i}'", rm=True, stream=False).exit_code for i in range(5)]
+        stop.set(); [t.join() for t in ts]
+        print(codes)
+    """)
+    r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[0, 1, 2, 3, 4]"
+
+
+def test_env_workdir_and_user(busybox):
+    r = lk.run("busybox", ["sh", "-c", "echo $GREETING; pwd; id -u; id -g"], env={"GREETING": "ni hao"},
+               workdir="/tmp/work", user="65534:65534", rm=True, stream=False)
+    assert r.stdout.split("\n")[:4] == ["ni hao", "/tmp/work", "65534", "65534"]
+
+
+def test_cli_run_prints_and_exits_with_the_containers_code(busybox):
+    env = {**os.environ}
+    hi = subprocess.run([PYTHON, "-m", "labkit", "run", "--rm", "busybox", "echo", "hi"], capture_output=True,
+                        text=True, timeout=60, cwd=REPO, env=env)
+    assert (hi.returncode, hi.stdout) == (0, "hi\n"), hi.stderr
+    seven = subprocess.run([PYTHON, "-m", "labkit", "run", "--rm", "busybox", "sh", "-c", "exit 7"], timeout=60, env=env)
+    assert seven.returncode == 7
+    missing = subprocess.run([PYTHON, "-m", "labkit", "run", "--rm", "busybox", "nope"], capture_output=True,
+                             text=True, timeout=60, env=env)
+    assert missing.returncode == 127 and "hint:" in missing.stderr
+    bad = subprocess.run([PYTHON, "-m", "labkit", "run", "--rm", "-m", "lots", "busybox", "true"], capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert bad.returncode == 125 and "lots" in bad.stderr and "Traceback" not in bad.stderr

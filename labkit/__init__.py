@@ -47,3 +47,8 @@ def images():
     from .paths import instance
 
     return ImageStore(instance()).names()
+
+
+from . import ipython as _ipython  # noqa: E402
+
+_ipython.install()

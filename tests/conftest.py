@@ -37,6 +37,13 @@ def pytest_report_header(config):
             f"cgroups: {lay.kind}, driver v{lay.version}; kernel {os.uname().release}"]
 
 
+def pytest_terminal_summary(terminalreporter):
+    times = getattr(sys.modules.get("test_notebooks"), "TIMES", {})
+    if times:
+        each = ", ".join(f"{k} {v:.1f} s" for k, v in times.items())
+        terminalreporter.write_line(f"notebooks executed headless in {sum(times.values()):.1f} s ({each})")
+
+
 def pytest_collection_modifyitems(config, items):
     if os.geteuid() != 0:
         skip = pytest.mark.skip(reason="labkit's suite runs the real kernel features: run it as root (./lab test)")

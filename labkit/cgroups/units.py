@@ -47,12 +47,12 @@ def check_memory_fits(n: int) -> None:
 
 def parse_count(value: int | str, what: str = "pids") -> int:
     """A positive whole number, e.g. a pids limit."""
-    try:
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
         n = int(value)
-        if isinstance(value, bool) or (isinstance(value, str) and not value.strip().isdigit()):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{what} limit {value!r} is not a whole number", hint="give a count such as 20.") from None
+    else:
+        raise InvalidArgument(f"{what} limit {value!r} is not a whole number", hint="give a count such as 20.")
     if n <= 0:
         raise InvalidArgument(f"{what} limit {value!r} must be more than zero", hint="give a count such as 20.")
     return n

@@ -1,0 +1,77 @@
+"""The doctor checks this host by trying each feature, and says what a failing row breaks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+import labkit as lk
+from conftest import PYTHON
+from labkit.host.doctor import FAIL, OK
+
+pytestmark = pytest.mark.v2
+
+ROWS = ["root", "kernel", "cgroups", "overlayfs", "user namespaces", "network namespaces", "veth and bridge",
+        "iptables / nftables", "default image", "disk", "pyroute2"]
+
+
+def test_doctor_has_every_row_and_this_lab_host_passes():
+    report = lk.doctor()
+    assert [c.name for c in report.checks] == ROWS
+    for name in ("root", "cgroups", "overlayfs", "network namespaces", "veth and bridge", "pyroute2"):
+        assert report[name].status == OK, report[name]
+    assert report.ok
+
+
+def test_cgroup_row_names_the_layout_this_host_has():
+    from labkit import cgroups
+
+    assert cgroups.layout().kind in lk.doctor()["cgroups"].value
+
+
+def test_a_failing_row_says_what_it_breaks_and_how_to_fix_it():
+    for c in lk.doctor().checks:
+        if c.status != OK:
+            assert c.breaks and c.fix, c
+    from labkit.host.doctor import check_root
+
+    # An unprivileged view of the root row (what mybinder.org shows).
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", PYTHON, "-c",
+                        "from labkit.host.doctor import check_root; c = check_root(); print(c.status, '|', c.fix)"],
+                       capture_output=True, text=True, timeout=60, cwd="/")
+    assert r.stdout.startswith(FAIL) and "sudo" in r.stdout, r.stderr
+    assert check_root().status == OK
+
+
+def test_doctor_renders_html_text_and_json():
+    report = lk.doctor()
+    html = report._repr_html_()
+    assert html.startswith("<table>") and html.count("<tr>") == len(ROWS) + 1
+    assert "overlayfs" in str(report)
+    data = json.loads(report.to_json())
+    assert data["ok"] is True and len(data["checks"]) == len(ROWS)
+
+
+def test_cli_doctor_json_and_exit_code():
+    r = subprocess.run([PYTHON, "-m", "labkit", "doctor", "--json"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout
+    assert json.loads(r.stdout)["ok"] is True
+
+
+def test_overlay_probe_fails_clearly_on_a_data_root_that_cannot_hold_an_upper_dir(tmp_path):
+    # overlayfs refuses an upper dir on another overlay (as in the v2 VM's /tmp): the row must say so.
+    from labkit.host.doctor import check_overlay
+    from labkit.kernel import syscalls as sc
+    from labkit.paths import instance
+
+    for d in ("l", "u", "w", "m"):
+        (tmp_path / d).mkdir()
+    sc.mount("labkit-doctor-test", str(tmp_path / "m"), "overlay", 0,
+             f"lowerdir={tmp_path}/l,upperdir={tmp_path}/u,workdir={tmp_path}/w")
+    try:
+        row = check_overlay(instance(tmp_path / "m" / "lab"))
+        assert row.status == FAIL and "LABKIT_ROOT" in row.fix, row
+    finally:
+        sc.umount2(str(tmp_path / "m"), sc.MNT_DETACH)

@@ -1,0 +1,130 @@
+"""The default image: an OCI image layout with content-addressed blobs, built offline, reproducibly."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+
+from labkit.images import default
+from labkit.images.reference import familiar, normalize
+from labkit.images.store import CorruptStore, ImageStore
+
+pytestmark = pytest.mark.v2
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_layout_is_oci_and_every_blob_is_named_by_its_sha256(busybox, inst):
+    images = inst.images
+    assert json.loads((images / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    for blob in (images / "blobs" / "sha256").iterdir():
+        assert _sha(blob.read_bytes()) == "sha256:" + blob.name
+    index = json.loads((images / "index.json").read_text())
+    names = [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]
+    assert "docker.io/library/busybox:latest" in names
+
+
+def test_manifest_config_and_layer_chain_verifies(busybox, inst):
+    store = ImageStore(inst)
+    blob = lambda d: (inst.images / "blobs" / "sha256" / d.split(":")[1]).read_bytes()  # noqa: E731
+    manifest = json.loads(blob(busybox.digest))
+    assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    config_bytes = blob(manifest["config"]["digest"])
+    assert manifest["config"]["size"] == len(config_bytes)
+    config = json.loads(config_bytes)
+    assert busybox.id == _sha(config_bytes)
+    (layer,) = manifest["layers"]
+    gz = blob(layer["digest"])
+    assert layer["size"] == len(gz) and layer["mediaType"].endswith("tar+gzip")
+    assert config["rootfs"]["diff_ids"] == [_sha(gzip.decompress(gz))]  # diff_id: sha256 of the uncompressed tar
+    assert store.get("busybox") == busybox
+
+
+def test_build_is_reproducible(busybox, inst):
+    again = default.build(ImageStore(inst))
+    assert (again.digest, again.id) == (busybox.digest, busybox.id)
+
+
+def test_layer_is_a_busybox_root_filesystem(busybox, inst):
+    store = ImageStore(inst)
+    gz = store.read_blob(busybox.layers[0][0])
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(gz))) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert members["bin/busybox"].isfile() and members["bin/sh"].issym()
+    assert members["tmp"].mode == 0o1777 and members["root"].mode == 0o700
+    assert all(m.uid == 0 and m.mtime == 0 for m in members.values())
+    (root,) = store.unpack(busybox)
+    assert (root / "bin" / "sh").resolve().name == "busybox"
+    assert oct((root / "tmp").stat().st_mode & 0o7777) == oct(0o1777)
+
+
+def test_without_busybox_the_image_comes_from_host_programs(inst, monkeypatch, tmp_path):
+    monkeypatch.setattr(default, "find_busybox", lambda: None)
+    plan = default.plan_rootfs()
+    assert "bin/sh" in plan.files and "host programs" in plan.source
+    assert any("libc" in p for p in plan.files), "a dynamically linked sh needs its libraries"
+
+
+def test_corrupt_index_is_reported_with_a_hint(tmp_path):
+    from labkit.paths import instance
+
+    inst = instance(tmp_path)
+    inst.images.mkdir(parents=True)
+    (inst.images / "index.json").write_text("{not json")
+    with pytest.raises(CorruptStore) as e:
+        ImageStore(inst).get("busybox")
+    assert "labkit reset" in e.value.hint
+
+
+def test_hostile_layer_entries_are_refused(tmp_path):
+    from labkit.images.store import _extract
+
+    for name, kind, link in (("../escape", tarfile.REGTYPE, ""), ("a/../../escape", tarfile.REGTYPE, ""),
+                             ("evil", tarfile.LNKTYPE, "../../etc/passwd")):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.linkname = kind, link
+            tar.addfile(ti, io.BytesIO(b""))
+        buf.seek(0)
+        with tarfile.open(fileobj=buf, mode="r|") as tar, pytest.raises(CorruptStore):
+            _extract(tar, tmp_path / "dest")
+    # A symlink to "/" followed by a file under it must not write to the host.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        ti = tarfile.TarInfo("up")
+        ti.type, ti.linkname = tarfile.SYMTYPE, "/"
+        tar.addfile(ti)
+        ti = tarfile.TarInfo("up/tmp/labkit-escape")
+        tar.addfile(ti, io.BytesIO(b""))
+    buf.seek(0)
+    (tmp_path / "dest2").mkdir()
+    with tarfile.open(fileobj=buf, mode="r|") as tar, pytest.raises(CorruptStore):
+        _extract(tar, tmp_path / "dest2")
+
+
+@pytest.mark.parametrize("short,full", [
+    ("busybox", "docker.io/library/busybox:latest"),
+    ("busybox:1.36", "docker.io/library/busybox:1.36"),
+    ("alice/tools", "docker.io/alice/tools:latest"),
+    ("localhost:5000/busybox", "localhost:5000/busybox:latest"),
+    ("registry.example.org/team/app:v2", "registry.example.org/team/app:v2"),
+])
+def test_names_normalize_as_docker_does(short, full):
+    assert normalize(short) == full
+    assert normalize(familiar(full)) == full
+
+
+@pytest.mark.parametrize("bad", ["", "BusyBox", "busy box", "a//b", "x:"])
+def test_bad_names_are_refused(bad):
+    from labkit.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument):
+        normalize(bad)

@@ -1,0 +1,47 @@
+"""The notebooks run headless, top to bottom, in a fresh kernel, with no error output, and leak nothing."""
+
+from __future__ import annotations
+
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import REPO
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+#: Seconds each notebook took; conftest.py prints them at the end of the run.
+TIMES: dict[str, float] = {}
+
+
+def run_notebook(path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def errors_in(nb) -> list[str]:
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                found.append(f"cell {i}: {out.ename}: {out.evalue}")
+            elif out.output_type == "stream" and out.name == "stderr" and "Traceback" in out.text:
+                found.append(f"cell {i}: traceback on stderr")
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_headless_without_errors(path):
+    t0 = time.monotonic()
+    nb = run_notebook(path)
+    TIMES[path.stem] = time.monotonic() - t0
+    assert not errors_in(nb), errors_in(nb)
+
+
+def test_there_is_a_welcome_notebook_that_calls_doctor_and_run():
+    assert NOTEBOOKS and NOTEBOOKS[0].name == "00-welcome.ipynb"
+    src = "\n".join(c.source for c in nbformat.read(NOTEBOOKS[0], as_version=4).cells)
+    assert "lk.doctor()" in src and 'lk.run("busybox", "echo hello from a container")' in src

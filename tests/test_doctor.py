@@ -62,16 +62,23 @@ def test_cli_doctor_json_and_exit_code():
 
 def test_overlay_probe_fails_clearly_on_a_data_root_that_cannot_hold_an_upper_dir(tmp_path):
     # overlayfs refuses an upper dir on another overlay (as in the v2 VM's /tmp): the row must say so.
+    # The outer overlay is built on a tmpfs of the test's own, so this works wherever tmp_path is.
     from labkit.host.doctor import check_overlay
     from labkit.kernel import syscalls as sc
     from labkit.paths import instance
 
-    for d in ("l", "u", "w", "m"):
-        (tmp_path / d).mkdir()
-    sc.mount("labkit-doctor-test", str(tmp_path / "m"), "overlay", 0,
-             f"lowerdir={tmp_path}/l,upperdir={tmp_path}/u,workdir={tmp_path}/w")
+    base = tmp_path / "t"
+    base.mkdir()
+    sc.mount("labkit-doctor-test", str(base), "tmpfs", 0, "size=4m")
     try:
-        row = check_overlay(instance(tmp_path / "m" / "lab"))
-        assert row.status == FAIL and "LABKIT_ROOT" in row.fix, row
+        for d in ("l", "u", "w", "m"):
+            (base / d).mkdir()
+        sc.mount("labkit-doctor-test", str(base / "m"), "overlay", 0,
+                 f"lowerdir={base}/l,upperdir={base}/u,workdir={base}/w")
+        try:
+            row = check_overlay(instance(base / "m" / "lab"))
+            assert row.status == FAIL and "LABKIT_ROOT" in row.fix, row
+        finally:
+            sc.umount2(str(base / "m"), sc.MNT_DETACH)
     finally:
-        sc.umount2(str(tmp_path / "m"), sc.MNT_DETACH)
+        sc.umount2(str(base), sc.MNT_DETACH)

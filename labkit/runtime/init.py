@@ -9,12 +9,12 @@ with pivot_root and the files of the OCI bundle:
 
   1. unshare(CLONE_NEWPID | NEWNS | NEWUTS | NEWIPC | NEWNET)  (this process: the "shim")
   2. fork: the child is PID 1 of the new PID namespace
-  3. child: join the container's cgroups (writes "0" to each cgroup.procs)
+  3. child: open each cgroup.procs of the container's cgroups (joined in step 8)
   4. child: make "/" private, so none of our mounts leak back to the host
   5. child: mount the overlay (image layers + the container's upper dir) on BUNDLE/rootfs
   6. child: mount /proc, /dev (tmpfs + device nodes), /dev/pts, /dev/shm, /sys (read-only)
   7. child: pivot_root into rootfs, detach the old root
-  8. child: set the hostname, bring `lo` up, change to the working directory and user
+  8. child: set the hostname, bring `lo` up, join the cgroups, change to the working directory and user
   9. child: exec the command; ERRFD closes on exec, which tells the launcher it started
  10. shim: wait for PID 1, exit with its exit code (128+N if killed by signal N)
 
@@ -111,8 +111,11 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None
     """PID 1 of the container: steps 3-9. Never returns."""
     try:
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # if the shim dies, so does the container
-        for d in cgroup_dirs:
-            _step(f"join cgroup {d}", _write, os.path.join(d, "cgroup.procs"), "0")
+        # The cgroup files are opened now, while the host's /sys/fs/cgroup is still in view, and
+        # written just before exec: the setup below must not be charged to the container's limits
+        # (under a 32M limit, overlayfs's xattr probe on a tmpfs upper dir fails for lack of memory).
+        procs = [_step(f"open cgroup {d}", os.open, os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+                 for d in cgroup_dirs]
         kinds = {ns["type"] for ns in config.get("linux", {}).get("namespaces", [])}
         if "mount" in kinds:
             setup_rootfs(config, bundle)
@@ -120,6 +123,9 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None
             _step("set the hostname", socket.sethostname, config["hostname"])
         if "network" in kinds:
             _step("bring up lo", sc.link_up, "lo")
+        for fd, d in zip(procs, cgroup_dirs):  # step 3: "0" means the writing process itself
+            _step(f"join cgroup {d}", os.write, fd, b"0")
+            os.close(fd)
         proc = config["process"]
         cwd = proc.get("cwd", "/")
         _step(f"create working directory {cwd}", os.makedirs, cwd, 0o755, True)
@@ -170,11 +176,6 @@ def _report(errfd: int, step: str, errno_: int, message: str, config: dict) -> N
     if step == "exec":
         code = 127 if errno_ == 2 else 126  # docker: 127 command not found, 126 not executable
     os._exit(code)
-
-
-def _write(path: str, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
 
 
 def main(argv: list[str] | None = None) -> None:

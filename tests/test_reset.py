@@ -115,22 +115,23 @@ def test_reset_leaves_other_instances_alone(inst, tmp_path):
 
 
 def test_reset_kills_a_running_container_and_removes_its_cgroup(busybox, inst):
-    started = threading.Event()
     box = {}
 
     def run():
-        started.set()
-        box["r"] = lk.run("busybox", "sleep 600", stream=False, rm=True)
+        try:
+            box["r"] = lk.run("busybox", "sleep 600", stream=False, rm=True)
+        except Exception as e:  # shown by the assertion below
+            box["error"] = e
 
     t = threading.Thread(target=run)
     t.start()
-    started.wait()
-    for _ in range(500):  # until the container's process is in its cgroup
-        if any(_pids_below(d) for d in cgroups.labkit_dirs(tag=inst.tag)):
-            break
+    deadline = time.monotonic() + 120  # the v2 VM runs under software emulation: be patient
+    while not any(_pids_below(d) for d in cgroups.labkit_dirs(tag=inst.tag)):
+        assert time.monotonic() < deadline and t.is_alive(), f"the container never started: {box}"
         time.sleep(0.02)
     report = lk.reset()
-    t.join(timeout=30)
+    t.join(timeout=60)
+    assert "error" not in box, box
     assert box["r"].exit_code == 137
     assert report.processes
 
@@ -146,3 +147,21 @@ def test_cli_reset_asks_and_yes_skips_the_question(inst):
     assert yes.returncode == 0 and "reset" in yes.stdout
     quiet = subprocess.run([sys.executable, "-m", "labkit", "reset", "--yes"], capture_output=True, text=True)
     assert quiet.returncode == 0
+
+
+def test_reset_keeps_a_filesystem_mounted_at_the_data_root_itself(tmp_path):
+    # An admin may give the lab a tmpfs as its data root (the v2 VM does): that mount is not labkit's.
+    root = tmp_path / "root"
+    root.mkdir()
+    sc.mount("admin-tmpfs", str(root), "tmpfs", 0, "size=4m")
+    try:
+        inner = root / "containers" / "x" / "rootfs"
+        inner.mkdir(parents=True)
+        other = instance(root)
+        sc.mount(other.tag, str(inner), "tmpfs", 0, "size=1m")  # one of the lab's own, below the root
+        report = lk.reset(inst=other)
+        points = {m.mountpoint for m in mounts()}
+        assert str(root) in points, "reset unmounted the data root's own filesystem"
+        assert str(inner) not in points and len(report.mounts) == 1
+    finally:
+        sc.umount2(str(root), sc.MNT_DETACH)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import FeatureMissing, translate_oserror
 from .base import Group, write
 from .layout import Layout
 from .resources import Resources
@@ -43,8 +44,6 @@ class V1Group(Group):
             try:
                 d.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                from ..errors import translate_oserror
-
                 raise translate_oserror(e, f"create cgroup {d}") from None
 
     def apply(self, resources: Resources) -> list[tuple[Path, str]]:
@@ -54,8 +53,6 @@ class V1Group(Group):
                 continue
             ctrl, fname = FILES[key]
             if ctrl not in self.by_controller:
-                from ..errors import FeatureMissing
-
                 raise FeatureMissing(f"the {ctrl} cgroup controller is not mounted on this host")
             path = self.by_controller[ctrl] / fname
             write(path, str(value))

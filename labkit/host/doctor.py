@@ -73,9 +73,11 @@ class Report:
             note = ""
             if c.status != OK:
                 note = "".join(f"<div><i>{k}:</i> {html.escape(v)}</div>" for k, v in (("breaks", c.breaks), ("fix", c.fix)) if v)
+            left = "text-align:left;vertical-align:top"
             rows.append(
-                f"<tr><td style='color:{_COLOR[c.status]};font-weight:bold'>{_ICON[c.status]}</td>"
-                f"<td>{html.escape(c.name)}</td><td><code>{html.escape(c.value)}</code>{note}</td></tr>"
+                f"<tr><td style='color:{_COLOR[c.status]};font-weight:bold;{left}'>{_ICON[c.status]}</td>"
+                f"<td style='{left};white-space:nowrap'>{html.escape(c.name)}</td>"
+                f"<td style='{left}'><code>{html.escape(c.value)}</code>{note}</td></tr>"
             )
         verdict = "this host can run the lab" if self.ok else "some rows failed: the lab cannot run all of its cells here"
         return (f"<table><thead><tr><th></th><th style='text-align:left'>check</th>"

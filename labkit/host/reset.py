@@ -4,7 +4,7 @@ Nothing here trusts labkit's state files: they may be lost or corrupt. Each kind
 of object is found where the kernel lists it, by the instance's tag (paths.py):
 
   processes      every PID in the instance's cgroups (containers, and what they forked)
-  mounts         /proc/self/mountinfo: a source named by the tag, or a mount point under the data root
+  mounts         /proc/self/mountinfo: a source named by the tag, or a mount point below the data root
   cgroups        <hierarchy>/<tag>/ in every v1 hierarchy and the v2 one
   netns          /run/netns/<tag>-*
   links          /sys/class/net: "lk-*" (veths) or a name with the tag (bridges)
@@ -133,7 +133,9 @@ def _unmount(inst: Instance, owns, all_instances: bool, report: ResetReport) -> 
             return True
         if all_instances and is_labkit_name(m.mountpoint):
             return True
-        return any(m.mountpoint == r or m.mountpoint.startswith(r + "/") for r in roots)
+        # Strictly below the roots: a filesystem mounted *at* the data root (a tmpfs an admin gave
+        # the lab) is the host's, not labkit's.
+        return any(m.mountpoint.startswith(r + "/") for r in roots)
 
     # Deepest first, so a mount is never hidden under another we have yet to remove.
     for m in sorted((m for m in mounts() if ours(m)), key=lambda m: m.mountpoint.count("/"), reverse=True):
@@ -182,9 +184,13 @@ def _remove_state(inst: Instance, report: ResetReport) -> None:
     from ..images.store import CorruptStore, ImageStore
 
     for d in (inst.containers, inst.run):
-        if d.exists():
-            shutil.rmtree(d, ignore_errors=True)
-            report.files.append(str(d))
+        try:
+            entries = os.listdir(d)
+        except OSError:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        if entries:  # an empty folder is nothing worth reporting
+            report.files.append(f"{d} ({len(entries)} entries)")
     if inst.layers.is_dir():
         for leftover in inst.layers.glob(".unpack-*"):
             shutil.rmtree(leftover, ignore_errors=True)

@@ -155,10 +155,12 @@ def test_run_works_from_a_process_with_many_threads(busybox):
         def spin():
             while not stop.is_set():
                 with lock: time.sleep(0.0005)
-        ts = [threading.Thread(target=spin) for _ in range(8)]
+        ts = [threading.Thread(target=spin, daemon=True) for _ in range(8)]
         [t.start() for t in ts]
-        codes = [lk.run("busybox", f"sh -c 'exit {i}'", rm=True, stream=False).exit_code for i in range(5)]
-        stop.set(); [t.join() for t in ts]
+        try:
+            codes = [lk.run("busybox", f"sh -c 'exit {i}'", rm=True, stream=False).exit_code for i in range(5)]
+        finally:
+            stop.set(); [t.join() for t in ts]
         print(codes)
     """)
     r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120)

@@ -91,3 +91,19 @@ def test_real_group_limits_counts_kills_and_removes(inst):
         g.remove()
     assert not g.exists()
     assert not cgroups.labkit_dirs(tag=inst.tag), "the empty labkit parent is removed with its last group"
+
+
+@pytest.mark.skipif(cgroups.layout().version != 1, reason="v1 only: memory.memsw.limit_in_bytes")
+def test_v1_memory_limit_can_be_lowered_and_raised_with_swap_accounting(inst):
+    g = cgroups.group(f"{inst.tag}/memsw")
+    g.create()
+    try:
+        for mib in (64, 32, 128):
+            g.apply(Resources(memory=mib << 20))
+            mem = g.by_controller["memory"]
+            assert int((mem / "memory.limit_in_bytes").read_text()) == mib << 20
+            memsw = mem / "memory.memsw.limit_in_bytes"
+            if memsw.exists():
+                assert int(memsw.read_text()) == mib << 20
+    finally:
+        g.remove()

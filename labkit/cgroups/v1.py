@@ -47,14 +47,20 @@ class V1Group(Group):
                 raise translate_oserror(e, f"create cgroup {d}") from None
 
     def apply(self, resources: Resources) -> list[tuple[Path, str]]:
-        written = []
+        writes: list[tuple[Path, str]] = []
         for key, value in (("memory", resources.memory), ("pids", resources.pids)):
             if value is None:
                 continue
             ctrl, fname = FILES[key]
             if ctrl not in self.by_controller:
                 raise FeatureMissing(f"the {ctrl} cgroup controller is not mounted on this host")
-            path = self.by_controller[ctrl] / fname
-            write(path, str(value))
-            written.append((path, str(value)))
-        return written
+            writes.append((self.by_controller[ctrl] / fname, str(value)))
+        memsw = self.by_controller.get("memory", Path("/nonexistent")) / "memory.memsw.limit_in_bytes"
+        if resources.memory is not None and memsw.exists():
+            # memory+swap = memory: no swap, as v2's memory.swap.max=0, so a limit meets the OOM killer.
+            # The kernel keeps memsw >= the memory limit at every step: raising, memsw goes first.
+            raising = resources.memory > int(memsw.read_text())
+            writes.insert(0 if raising else 1, (memsw, str(resources.memory)))
+        for path, value in writes:
+            write(path, value)
+        return writes

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-_root = os.environ.get("LABKIT_TEST_ROOT") or tempfile.mkdtemp(prefix="labkit-test-", dir="/var/tmp")
+_given_root = os.environ.get("LABKIT_TEST_ROOT")
+_root = _given_root or tempfile.mkdtemp(prefix="labkit-test-", dir="/var/tmp")
 os.environ["LABKIT_ROOT"] = _root
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -35,6 +36,15 @@ def pytest_report_header(config):
     lay = layout()
     return [f"labkit test root: {_root} (instance {instance().tag})",
             f"cgroups: {lay.kind}, driver v{lay.version}; kernel {os.uname().release}"]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The suite's own data root goes with it (one given in LABKIT_TEST_ROOT is left to its owner)."""
+    if not _given_root and os.geteuid() == 0:
+        import shutil
+
+        labkit.reset()
+        shutil.rmtree(_root, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -13,7 +13,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, ContainerError, Feat
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "run", "reset", "images", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "run", "reset", "images", "cgroup", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerError", "CommandNotFound", "CommandNotExecutable"]
 
 
@@ -39,6 +39,20 @@ def reset(**kw):
     from .host.reset import reset as _reset
 
     return _reset(**kw)
+
+
+def cgroup(name: str, **limits):
+    """A labkit cgroup called `name` (created if needed), with `limits` applied if given.
+
+        g = lk.cgroup("demo", memory="64M", cpus=0.5)
+        g.spawn("sh -c 'while :; do :; done'"); g.stats(); g.remove()
+    """
+    from .cgroups.control import CGroup
+
+    g = CGroup(name)
+    if limits:
+        g.last_changes = g.limit(**limits)
+    return g
 
 
 def images():

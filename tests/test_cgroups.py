@@ -54,7 +54,8 @@ def test_v2_driver_enables_controllers_on_the_way_down_and_writes_v2_files(tmp_p
     g.create()
     assert (root / "cgroup.subtree_control").read_text() == "+memory +pids"
     written = g.apply(Resources(memory=1 << 20, pids=7))
-    assert [(p.name, v) for p, v in written] == [("memory.max", "1048576"), ("pids.max", "7")]
+    assert [(w.path.name, w.value) for w in written] == [("memory.max", "1048576"), ("pids.max", "7")]
+    assert written[0].other_version == "memory/memory.limit_in_bytes"  # "show me the files": the v1 name
 
 
 def test_v1_driver_writes_v1_files(tmp_path):
@@ -62,8 +63,9 @@ def test_v1_driver_writes_v1_files(tmp_path):
     g = cgroups.group("labkit.test/c1", lay)
     g.create()
     written = g.apply(Resources(memory=1 << 20, pids=7))
-    assert [(p.parent.parent.parent.name, p.name) for p, _ in written] == [
+    assert [(w.path.parent.parent.parent.name, w.path.name) for w in written] == [
         ("memory", "memory.limit_in_bytes"), ("pids", "pids.max")]
+    assert written[0].other_version == "memory.max"
 
 
 @pytest.mark.parametrize("name", ["process_api", "/labkit/x", "labkit/../process_api", "user.slice/labkit"])
@@ -80,8 +82,8 @@ def test_real_group_limits_counts_kills_and_removes(inst):
     g.create()
     try:
         written = g.apply(Resources(memory=64 << 20, pids=10))
-        for path, value in written:
-            assert path.read_text().strip() == value
+        for w in written:
+            assert w.path.read_text().strip() == w.value
         p = subprocess.Popen(["sleep", "600"])
         g.add(p.pid)
         assert g.pids() == [p.pid]

@@ -4,11 +4,17 @@ A Group is one labkit cgroup, named by its path below each hierarchy's root, e.g
 "labkit/c3f9a" -> /sys/fs/cgroup/memory/labkit/c3f9a (v1) or /sys/fs/cgroup/labkit/c3f9a (v2).
 
     create()          make the directories (and the labkit parent); no-op if they exist
-    apply(resources)  write the limit files; returns the (file, value) pairs written
+    apply(resources)  write the limit files; returns a FileWrite for each file written
     add(pid)          move a process in; pid 0 means the calling process
     pids()            the processes inside, by host PID
+    freeze(frozen)    stop (True) or resume (False) every process inside, and wait until done
+    stats()           a Stats with the same names on both versions
+    wait_oom(timeout) block until the kernel's OOM killer acts in the group (True) or timeout (False)
     kill()            SIGKILL everything inside and wait until it is empty
     remove()          kill(), then remove the directories; no-op if they are gone
+
+Each driver has one table, FILES, from a resource name ("memory", "cpu_quota", ...) to the file
+it writes, so "the same limit on the other version" is a lookup, not an if.
 """
 
 from __future__ import annotations
@@ -17,20 +23,39 @@ import errno
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..cgroups.resources import Resources
 from ..errors import InvalidArgument, translate_oserror
 from ..paths import MARK
+from .resources import Resources
+from .stats import Stats
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    """One kernel file written, e.g. /sys/fs/cgroup/memory/labkit/demo/memory.limit_in_bytes <- 67108864,
+    with what the other cgroup version calls the same setting ("memory.max")."""
+
+    path: Path
+    value: str
+    resource: str  # the Resources field it came from
+    other_version: str  # the file name(s) on the other version, or "" if it has none
+
+    def __repr__(self) -> str:
+        other = f"   (other version: {self.other_version})" if self.other_version else ""
+        return f"{self.path} <- {self.value!r}{other}"
 
 
 class Group:
     version = 0
+    FILES: dict[str, str] = {}
+    OTHER_FILES: dict[str, str] = {}
 
     def __init__(self, name: str, dirs: list[Path]):
         # Never act outside a labkit parent: the first path component must carry the mark.
         first = name.split("/", 1)[0]
-        if MARK not in first or ".." in name.split("/") or name.startswith("/"):
+        if MARK not in first or ".." in name.split("/") or name.startswith("/") or not name.strip("/"):
             raise InvalidArgument(f"cgroup {name!r} is not under a labkit parent group")
         self.name = name
         self.dirs = dirs
@@ -39,14 +64,23 @@ class Group:
     def create(self) -> None:
         raise NotImplementedError
 
-    def apply(self, resources: Resources) -> list[tuple[Path, str]]:
+    def apply(self, resources: Resources) -> list[FileWrite]:
         raise NotImplementedError
 
+    def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
+        raise NotImplementedError
+
+    def stats(self) -> Stats:
+        raise NotImplementedError
+
+    def wait_oom(self, timeout: float | None = None) -> bool:
+        raise NotImplementedError
+
+    # -- shared ----------------------------------------------------------------------------
     def add(self, pid: int = 0) -> None:
         for d in self.dirs:
             write(d / "cgroup.procs", str(pid))
 
-    # -- shared ----------------------------------------------------------------------------
     def exists(self) -> bool:
         return any(d.is_dir() for d in self.dirs)
 
@@ -73,6 +107,11 @@ class Group:
 
     def remove(self) -> None:
         """Kill what is inside, remove the group, and the labkit parent too if this was its last child."""
+        if self.exists():
+            try:
+                self.freeze(False)  # a frozen process cannot die of SIGKILL until thawed (v1)
+            except Exception:
+                pass
         self.kill()
         for d in self.dirs:
             remove_tree(d)
@@ -80,6 +119,10 @@ class Group:
                 os.rmdir(d.parent)
             except OSError:
                 pass  # another group still lives there (EBUSY), or another process removed it first
+
+    def _record(self, path: Path, value, resource: str) -> FileWrite:
+        write(path, str(value))
+        return FileWrite(path, str(value), resource, self.OTHER_FILES.get(resource, ""))
 
     def __repr__(self) -> str:
         return f"<cgroup v{self.version} {self.name} pids={self.pids() if self.exists() else 'gone'}>"
@@ -91,6 +134,45 @@ def write(path: Path, value: str) -> None:
             f.write(value)
     except OSError as e:
         raise translate_oserror(e, f"write {value!r} to {path}") from None
+
+
+def read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def read_int(path: Path) -> int | None:
+    text = read(path)
+    if text is None:
+        return None
+    text = text.strip()
+    return None if text in ("max", "") else int(text)
+
+
+def read_keyed(path: Path) -> dict[str, int]:
+    """A flat-keyed file such as memory.events ("oom_kill 2") or cpu.stat, as a dict."""
+    out = {}
+    for line in (read(path) or "").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def read_pressure(d: Path) -> dict[str, float] | None:
+    """PSI: "some avg10=1.23 ..." of cpu.pressure, memory.pressure, io.pressure -> {"cpu": 1.23, ...}
+    (the share of the last 10 s in which some task of the group waited), or None without PSI."""
+    out = {}
+    for kind in ("cpu", "memory", "io"):
+        text = read(d / f"{kind}.pressure")
+        if not text:
+            continue
+        first = text.splitlines()[0].split()
+        fields = dict(f.split("=") for f in first[1:])
+        out[kind] = float(fields.get("avg10", 0.0))
+    return out or None
 
 
 def read_pids(d: Path) -> list[int]:
@@ -123,3 +205,11 @@ def remove_tree(d: Path, timeout: float = 2.0) -> None:
                 except ProcessLookupError:
                     pass
             time.sleep(0.005)
+
+
+def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise translate_oserror(OSError(errno.ETIMEDOUT, "timed out"), what)
+        time.sleep(0.002)

@@ -65,3 +65,49 @@ def format_bytes(n: int) -> str:
             return f"{n:.0f}{unit}" if unit == "B" or n == int(n) else f"{n:.1f}{unit}"
         n /= 1024
     return f"{n}B"
+
+
+def parse_cpus(value) -> int:
+    """CPU quota in microseconds per 100 ms period, from a number of CPUs: 0.5 -> 50000 (docker's --cpus).
+    Refuses zero, negatives and more CPUs than the host has."""
+    from .resources import CPU_PERIOD_US
+
+    try:
+        cpus = float(value)
+        if isinstance(value, bool):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"cpus {value!r} is not a number", hint="give a number of CPUs such as 0.5 or 1.5.") from None
+    host = os.cpu_count() or 1
+    if cpus <= 0:
+        raise InvalidArgument(f"cpus {value!r} must be more than zero", hint="give a number of CPUs such as 0.5.")
+    if cpus > host:
+        raise InvalidArgument(f"cpus {value!r} is more than this host's {host} CPUs", hint=f"give at most {host}.")
+    quota = int(round(cpus * CPU_PERIOD_US))
+    return max(quota, 1000)  # the kernel's smallest quota is 1 ms
+
+
+def parse_cpu_list(value, available: str) -> str:
+    """A cpuset list such as "0", "0-1", "0,2", checked against the host's `available` list (same syntax)."""
+    text = str(value).strip()
+    wanted, have = _expand(text), _expand(available)
+    if wanted is None or not wanted:
+        raise InvalidArgument(f"cpuset {value!r} is not a list like \"0\", \"0-1\" or \"0,2\"")
+    missing = sorted(wanted - (have or set()))
+    if missing:
+        raise InvalidArgument(f"cpuset {value!r} names {missing}, which this host does not have ({available.strip()})",
+                              hint=f"choose from {available.strip()}.")
+    return text
+
+
+def _expand(text: str) -> set[int] | None:
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            return None
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out

@@ -3,41 +3,68 @@
     /sys/fs/cgroup/memory/labkit/c1/memory.limit_in_bytes
     /sys/fs/cgroup/pids/labkit/c1/pids.max
 
-A container's group is made in each hierarchy of MANAGED, so its processes
-can be counted (pids), limited (memory, cpu), measured (cpuacct) and frozen
-(freezer). On a hybrid host the cgroup2 mount (often holding no controller) is
-left alone here; reset still cleans it.
+A group is made in each hierarchy of MANAGED that the host mounts, so its processes can be
+counted (pids), limited (memory, cpu, cpuset, blkio), measured (cpuacct) and frozen (freezer).
+On a hybrid host the group is also made in the cgroup2 mount, which holds no controller but
+still reports pressure (PSI) and cpu.stat for it.
 """
 
 from __future__ import annotations
 
+import os
+import select
 from pathlib import Path
 
-from ..errors import FeatureMissing, translate_oserror
-from .base import Group, write
+from ..errors import FeatureMissing, InvalidArgument, translate_oserror
+from .base import FileWrite, Group, read, read_int, read_keyed, read_pressure, wait_until, write
 from .layout import Layout
-from .resources import Resources
+from .resources import CPU_PERIOD_US, Resources
+from .stats import Stats
 
-MANAGED = ("pids", "memory", "cpu", "cpuacct", "freezer")
+MANAGED = ("pids", "memory", "cpu", "cpuacct", "cpuset", "freezer", "blkio")
 
-#: Resource -> (hierarchy, file). The v2 names are in v2.FILES.
+#: Resource -> "hierarchy/file" written for it. v2.FILES has the same keys.
 FILES = {
-    "memory": ("memory", "memory.limit_in_bytes"),
-    "pids": ("pids", "pids.max"),
+    "memory": "memory/memory.limit_in_bytes",
+    "memory_swap": "memory/memory.memsw.limit_in_bytes",
+    "memory_reservation": "memory/memory.soft_limit_in_bytes",
+    "cpu_quota": "cpu/cpu.cfs_quota_us (with cpu.cfs_period_us)",
+    "cpu_shares": "cpu/cpu.shares",
+    "cpuset_cpus": "cpuset/cpuset.cpus",
+    "cpuset_mems": "cpuset/cpuset.mems",
+    "pids": "pids/pids.max",
+    "io": "blkio/blkio.throttle.{read,write}_{bps,iops}_device",
+    "freeze": "freezer/freezer.state",
+    "procs": "cgroup.procs (or tasks) in every hierarchy",
 }
+#: v1 treats a limit this large (the page-aligned LONG_MAX) as "none".
+UNLIMITED = 1 << 62
 
 
 class V1Group(Group):
     version = 1
+    FILES = FILES
 
     def __init__(self, name: str, layout: Layout):
+        from . import v2
+
+        self.OTHER_FILES = v2.FILES
         self.by_controller: dict[str, Path] = {}
         for ctrl in MANAGED:
             h = layout.v1(ctrl)
             if h is not None:
                 self.by_controller[ctrl] = h.mountpoint / name
-        # cpu and cpuacct may share one hierarchy ("cpu,cpuacct"): one directory each, no repeats.
-        super().__init__(name, list(dict.fromkeys(self.by_controller.values())))
+        dirs = list(dict.fromkeys(self.by_controller.values()))  # cpu,cpuacct may share one hierarchy
+        u = layout.unified
+        self.unified = u.mountpoint / name if u is not None else None
+        if self.unified is not None:
+            dirs.append(self.unified)
+        super().__init__(name, dirs)
+
+    def _dir(self, ctrl: str) -> Path:
+        if ctrl not in self.by_controller:
+            raise FeatureMissing(f"the {ctrl} cgroup controller is not mounted on this host")
+        return self.by_controller[ctrl]
 
     def create(self) -> None:
         for d in self.dirs:
@@ -45,22 +72,110 @@ class V1Group(Group):
                 d.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise translate_oserror(e, f"create cgroup {d}") from None
+        cs = self.by_controller.get("cpuset")
+        if cs is not None:
+            # A new v1 cpuset group starts with no CPUs and no memory nodes, and no process may
+            # join it then (ENOSPC): give each level its parent's, from the top down.
+            parts = self.name.split("/")
+            top = cs.parents[len(parts) - 1]
+            for d in (top / "/".join(parts[: i + 1]) for i in range(len(parts))):
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    if not (read(d / f) or "").strip():
+                        write(d / f, (read(d.parent / f) or "").strip())
 
-    def apply(self, resources: Resources) -> list[tuple[Path, str]]:
-        writes: list[tuple[Path, str]] = []
-        for key, value in (("memory", resources.memory), ("pids", resources.pids)):
-            if value is None:
-                continue
-            ctrl, fname = FILES[key]
-            if ctrl not in self.by_controller:
-                raise FeatureMissing(f"the {ctrl} cgroup controller is not mounted on this host")
-            writes.append((self.by_controller[ctrl] / fname, str(value)))
-        memsw = self.by_controller.get("memory", Path("/nonexistent")) / "memory.memsw.limit_in_bytes"
-        if resources.memory is not None and memsw.exists():
-            # memory+swap = memory: no swap, as v2's memory.swap.max=0, so a limit meets the OOM killer.
-            # The kernel keeps memsw >= the memory limit at every step: raising, memsw goes first.
-            raising = resources.memory > int(memsw.read_text())
-            writes.insert(0 if raising else 1, (memsw, str(resources.memory)))
-        for path, value in writes:
-            write(path, value)
-        return writes
+    def apply(self, r: Resources) -> list[FileWrite]:
+        if r.memory_high is not None:
+            raise InvalidArgument("memory_high (memory.high) exists only on cgroup v2",
+                                  hint="on v1 use memory_reservation (the soft limit) instead.")
+        done: list[FileWrite] = []
+        if r.memory is not None:
+            mem = self._dir("memory")
+            memsw = mem / "memory.memsw.limit_in_bytes"
+            want_sw = r.memory_swap if r.memory_swap is not None else r.memory  # None: no swap at all
+            if memsw.exists():
+                # The kernel keeps memsw >= the memory limit at every step: raising, memsw goes first.
+                if want_sw > int(read(memsw) or 0):
+                    done.append(self._record(memsw, want_sw, "memory_swap"))
+                    done.append(self._record(mem / "memory.limit_in_bytes", r.memory, "memory"))
+                else:
+                    done.append(self._record(mem / "memory.limit_in_bytes", r.memory, "memory"))
+                    done.append(self._record(memsw, want_sw, "memory_swap"))
+            else:
+                done.append(self._record(mem / "memory.limit_in_bytes", r.memory, "memory"))
+        if r.memory_reservation is not None:
+            done.append(self._record(self._dir("memory") / "memory.soft_limit_in_bytes", r.memory_reservation,
+                                     "memory_reservation"))
+        if r.cpu_quota is not None:
+            cpu = self._dir("cpu")
+            done.append(self._record(cpu / "cpu.cfs_period_us", CPU_PERIOD_US, "cpu_quota"))
+            done.append(self._record(cpu / "cpu.cfs_quota_us", r.cpu_quota, "cpu_quota"))
+        if r.cpu_shares is not None:
+            done.append(self._record(self._dir("cpu") / "cpu.shares", r.cpu_shares, "cpu_shares"))
+        if r.cpuset_mems is not None:
+            done.append(self._record(self._dir("cpuset") / "cpuset.mems", r.cpuset_mems, "cpuset_mems"))
+        if r.cpuset_cpus is not None:
+            done.append(self._record(self._dir("cpuset") / "cpuset.cpus", r.cpuset_cpus, "cpuset_cpus"))
+        if r.pids is not None:
+            done.append(self._record(self._dir("pids") / "pids.max", r.pids, "pids"))
+        for lim in r.io:
+            blk = self._dir("blkio")
+            for attr, fname in (("read_bps", "read_bps_device"), ("write_bps", "write_bps_device"),
+                                ("read_iops", "read_iops_device"), ("write_iops", "write_iops_device")):
+                value = getattr(lim, attr)
+                if value is not None:
+                    done.append(self._record(blk / f"blkio.throttle.{fname}", f"{lim.device} {value}", "io"))
+        return done
+
+    def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
+        state = self._dir("freezer") / "freezer.state"
+        want = "FROZEN" if frozen else "THAWED"
+        write(state, want)
+        # FREEZING is the in-between state while the kernel stops each task.
+        wait_until(lambda: (read(state) or "").strip() == want, timeout, f"{want.lower()} cgroup {self.name}")
+
+    def stats(self) -> Stats:
+        mem, cpu, acct = (self.by_controller.get(c) for c in ("memory", "cpu", "cpuacct"))
+        pids, blk = self.by_controller.get("pids"), self.by_controller.get("blkio")
+        limit = read_int(mem / "memory.limit_in_bytes") if mem else None
+        cpu_stat = read_keyed(cpu / "cpu.stat") if cpu else {}
+        usage_ns = read_int(acct / "cpuacct.usage") if acct else None
+        io_read = io_write = None
+        if blk:
+            io_read = io_write = 0
+            for line in (read(blk / "blkio.throttle.io_service_bytes") or "").splitlines():
+                parts = line.split()  # "254:0 Read 4096"
+                if len(parts) == 3 and parts[1] == "Read":
+                    io_read += int(parts[2])
+                elif len(parts) == 3 and parts[1] == "Write":
+                    io_write += int(parts[2])
+        return Stats(
+            memory_current=read_int(mem / "memory.usage_in_bytes") if mem else None,
+            memory_peak=read_int(mem / "memory.max_usage_in_bytes") if mem else None,
+            memory_limit=None if limit is None or limit >= UNLIMITED else limit,
+            oom_kills=read_keyed(mem / "memory.oom_control").get("oom_kill") if mem else None,
+            cpu_usage_us=None if usage_ns is None else usage_ns // 1000,
+            cpu_periods=cpu_stat.get("nr_periods"),
+            cpu_throttled=cpu_stat.get("nr_throttled"),
+            cpu_throttled_us=None if "throttled_time" not in cpu_stat else cpu_stat["throttled_time"] // 1000,
+            pids_current=read_int(pids / "pids.current") if pids else None,
+            pids_limit=read_int(pids / "pids.max") if pids else None,
+            io_read_bytes=io_read, io_write_bytes=io_write,
+            pressure=read_pressure(self.unified) if self.unified else None,
+        )
+
+    def wait_oom(self, timeout: float | None = None) -> bool:
+        """v1's OOM notification: register an eventfd for memory.oom_control in cgroup.event_control
+        ("<eventfd> <fd of memory.oom_control>"); the kernel signals the eventfd on each OOM."""
+        mem = self._dir("memory")
+        efd = os.eventfd(0, os.EFD_CLOEXEC)
+        ofd = os.open(mem / "memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            write(mem / "cgroup.event_control", f"{efd} {ofd}")
+            ready, _, _ = select.select([efd], [], [], timeout)
+            if not ready:
+                return False
+            os.eventfd_read(efd)
+            return True
+        finally:
+            os.close(efd)
+            os.close(ofd)

@@ -3,33 +3,51 @@
     /sys/fs/cgroup/labkit/c1/memory.max
     /sys/fs/cgroup/labkit/c1/pids.max
 
-A controller works in a group only if every ancestor lists it in
-cgroup.subtree_control, so create() enables ours on the way down: at the root
-(a systemd host already has them) and in the labkit parent, which therefore
-must hold no process itself (v2's "no internal processes" rule).
+A controller works in a group only if every ancestor lists it in cgroup.subtree_control,
+so create() enables ours on the way down: at the root (a systemd host already has them)
+and in the labkit parent, which therefore must hold no process itself (v2's "no internal
+processes" rule).
 """
 
 from __future__ import annotations
 
+import select
+import time
 from pathlib import Path
 
 from ..errors import FeatureMissing, translate_oserror
-from .base import Group, write
+from .base import FileWrite, Group, read, read_int, read_keyed, read_pressure, wait_until, write
 from .layout import Layout
-from .resources import Resources
+from .resources import CPU_PERIOD_US, Resources, shares_to_weight
+from .stats import Stats
 
 WANTED = ("memory", "pids", "cpu", "io", "cpuset")
 
+#: Resource -> file written for it. v1.FILES has the same keys.
 FILES = {
     "memory": "memory.max",
+    "memory_swap": "memory.swap.max (= swap - memory)",
+    "memory_reservation": "memory.low",
+    "memory_high": "memory.high",
+    "cpu_quota": 'cpu.max ("QUOTA PERIOD")',
+    "cpu_shares": "cpu.weight (converted from shares)",
+    "cpuset_cpus": "cpuset.cpus",
+    "cpuset_mems": "cpuset.mems",
     "pids": "pids.max",
+    "io": 'io.max ("MAJ:MIN rbps=.. wbps=.. riops=.. wiops=..")',
+    "freeze": "cgroup.freeze",
+    "procs": "cgroup.procs",
 }
 
 
 class V2Group(Group):
     version = 2
+    FILES = FILES
 
     def __init__(self, name: str, layout: Layout):
+        from . import v1
+
+        self.OTHER_FILES = v1.FILES
         u = layout.unified
         if u is None:
             raise FeatureMissing("no cgroup2 hierarchy is mounted")
@@ -37,8 +55,12 @@ class V2Group(Group):
         self.available = u.controllers
         super().__init__(name, [u.mountpoint / name])
 
+    @property
+    def dir(self) -> Path:
+        return self.dirs[0]
+
     def create(self) -> None:
-        d = self.dirs[0]
+        d = self.dir
         if d.is_dir():
             return
         wanted = [c for c in WANTED if c in self.available]
@@ -59,24 +81,95 @@ class V2Group(Group):
             except OSError as e:
                 raise translate_oserror(e, f"create cgroup {d}") from None
 
-    def apply(self, resources: Resources) -> list[tuple[Path, str]]:
-        written = []
-        d = self.dirs[0]
-        for key, value in (("memory", resources.memory), ("pids", resources.pids)):
-            if value is None:
-                continue
-            if key not in self.available:
-                raise FeatureMissing(f"the {key} cgroup controller is not available in {self.root}")
-            write(d / FILES[key], str(value))
-            written.append((d / FILES[key], str(value)))
-        if resources.memory is not None and (d / "memory.swap.max").exists():
-            # Without this, a v2 group may swap past its memory limit instead of meeting the OOM killer.
-            write(d / "memory.swap.max", "0")
-            written.append((d / "memory.swap.max", "0"))
-        return written
+    def _need(self, ctrl: str) -> None:
+        if ctrl not in self.available:
+            raise FeatureMissing(f"the {ctrl} cgroup controller is not available in {self.root}")
 
-    def kill(self, timeout: float = 5.0) -> None:
-        kill_file = self.dirs[0] / "cgroup.kill"  # Linux 5.14+: the kernel kills every process, races included
-        if kill_file.exists() and self.pids():
-            write(kill_file, "1")
-        super().kill(timeout)
+    def apply(self, r: Resources) -> list[FileWrite]:
+        d, done = self.dir, []
+        if r.memory is not None:
+            self._need("memory")
+            done.append(self._record(d / "memory.max", r.memory, "memory"))
+            if (d / "memory.swap.max").exists():
+                # docker's --memory-swap counts memory + swap; v2 counts swap alone. None: no swap, so
+                # a limit meets the OOM killer instead of swapping.
+                swap = 0 if r.memory_swap is None else max(r.memory_swap - r.memory, 0)
+                done.append(self._record(d / "memory.swap.max", swap, "memory_swap"))
+        if r.memory_reservation is not None:
+            self._need("memory")
+            done.append(self._record(d / "memory.low", r.memory_reservation, "memory_reservation"))
+        if r.memory_high is not None:
+            self._need("memory")
+            done.append(self._record(d / "memory.high", r.memory_high, "memory_high"))
+        if r.cpu_quota is not None:
+            self._need("cpu")
+            done.append(self._record(d / "cpu.max", f"{r.cpu_quota} {CPU_PERIOD_US}", "cpu_quota"))
+        if r.cpu_shares is not None:
+            self._need("cpu")
+            done.append(self._record(d / "cpu.weight", shares_to_weight(r.cpu_shares), "cpu_shares"))
+        if r.cpuset_mems is not None:
+            self._need("cpuset")
+            done.append(self._record(d / "cpuset.mems", r.cpuset_mems, "cpuset_mems"))
+        if r.cpuset_cpus is not None:
+            self._need("cpuset")
+            done.append(self._record(d / "cpuset.cpus", r.cpuset_cpus, "cpuset_cpus"))
+        if r.pids is not None:
+            self._need("pids")
+            done.append(self._record(d / "pids.max", r.pids, "pids"))
+        for lim in r.io:
+            self._need("io")
+            keys = " ".join(f"{k}={getattr(lim, a)}" for a, k in (("read_bps", "rbps"), ("write_bps", "wbps"),
+                            ("read_iops", "riops"), ("write_iops", "wiops")) if getattr(lim, a) is not None)
+            done.append(self._record(d / "io.max", f"{lim.device} {keys}", "io"))
+        return done
+
+    def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
+        write(self.dir / "cgroup.freeze", "1" if frozen else "0")
+        # cgroup.events says "frozen 1" once every task has stopped.
+        want = 1 if frozen else 0
+        wait_until(lambda: read_keyed(self.dir / "cgroup.events").get("frozen") == want, timeout,
+                   f"{'freeze' if frozen else 'thaw'} cgroup {self.name}")
+
+    def stats(self) -> Stats:
+        d = self.dir
+        cpu = read_keyed(d / "cpu.stat")
+        io_read = io_write = None
+        if (d / "io.stat").exists():
+            io_read = io_write = 0
+            for line in (read(d / "io.stat") or "").splitlines():  # "254:0 rbytes=4096 wbytes=0 rios=1 ..."
+                fields = dict(f.split("=") for f in line.split()[1:] if "=" in f)
+                io_read += int(fields.get("rbytes", 0))
+                io_write += int(fields.get("wbytes", 0))
+        return Stats(
+            memory_current=read_int(d / "memory.current"),
+            memory_peak=read_int(d / "memory.peak"),
+            memory_limit=read_int(d / "memory.max"),
+            oom_kills=read_keyed(d / "memory.events").get("oom_kill") if (d / "memory.events").exists() else None,
+            cpu_usage_us=cpu.get("usage_usec"),
+            cpu_periods=cpu.get("nr_periods"),
+            cpu_throttled=cpu.get("nr_throttled"),
+            cpu_throttled_us=cpu.get("throttled_usec"),
+            pids_current=read_int(d / "pids.current"),
+            pids_limit=read_int(d / "pids.max"),
+            io_read_bytes=io_read, io_write_bytes=io_write,
+            pressure=read_pressure(d),
+        )
+
+    def wait_oom(self, timeout: float | None = None) -> bool:
+        """v2's OOM notification: memory.events changes when oom_kill rises, and the kernel wakes
+        poll() on it (POLLPRI). Returns True once the count is above what it was on entry."""
+        path = self.dir / "memory.events"
+        start = read_keyed(path).get("oom_kill", 0)
+        with open(path, "rb", buffering=0) as f:
+            p = select.poll()
+            p.register(f, select.POLLPRI | select.POLLERR)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                p.poll(None if left is None else int(left * 1000))
+                f.seek(0)
+                f.read()
+                if read_keyed(path).get("oom_kill", 0) > start:
+                    return True
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False

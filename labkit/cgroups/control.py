@@ -1,0 +1,222 @@
+"""A cgroup as a learner drives it from a cell.
+
+    g = lk.cgroup("demo")                  # /sys/fs/cgroup/<ctrl>/labkit/demo (v1) or /sys/fs/cgroup/labkit/demo (v2)
+    g.limit(memory="64M", cpus=0.5, pids=20)    # shows each file written, and its name on the other version
+    p = g.spawn("python3 -c 'x = bytearray(10**8)'")   # a process started inside the group
+    g.stats()                              # memory, OOM kills, CPU, pids, io, pressure: same names on v1 and v2
+    g.freeze(); g.thaw()
+    g.remove()                             # kills what is left inside, then removes the group
+
+Every value is parsed and checked against the host before any file is written, so a bad
+one changes nothing. `with lk.cgroup("demo") as g:` removes the group at the end.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import ContainerError, InvalidArgument, require_root
+from ..paths import Instance, instance as current_instance
+from .base import FileWrite, Group, read_pids
+from .resources import IOLimit, Resources, weight_to_shares
+from .stats import Stats
+from .units import check_memory_fits, parse_bytes, parse_count, parse_cpu_list, parse_cpus
+
+
+class Changes(list):
+    """The files one call wrote: a list of FileWrite that shows itself as a table in a notebook."""
+
+    def __repr__(self) -> str:
+        return "\n".join(repr(w) for w in self) or "(no file written)"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<tr><td style='text-align:left'><code>{html.escape(str(w.path))}</code></td>"
+            f"<td style='text-align:left'><code>{html.escape(w.value)}</code></td>"
+            f"<td style='text-align:left'><code>{html.escape(w.other_version) or '—'}</code></td></tr>" for w in self)
+        return ("<table><tr><th style='text-align:left'>file written on this host</th><th style='text-align:left'>value"
+                "</th><th style='text-align:left'>same setting on the other cgroup version</th></tr>" + rows + "</table>")
+
+
+class CGroup:
+    def __init__(self, name: str, inst: Instance | None = None, group: Group | None = None):
+        from . import group as make_group
+
+        require_root("creating a cgroup")
+        self.inst = inst or current_instance()
+        if not name or ".." in name.split("/"):
+            raise InvalidArgument(f"bad cgroup name {name!r}", hint='give a short name such as "demo".')
+        self.short = name.strip("/")
+        self.group = group or make_group(f"{self.inst.tag}/{self.short}")
+        self.resources = Resources()
+        self.last_changes = Changes()  # what the latest limit() wrote
+        self.group.create()
+
+    # -- limits ------------------------------------------------------------------------------
+    def limit(self, *, memory=None, memory_swap=None, memory_reservation=None, memory_high=None, cpus=None,
+              cpu_weight=None, cpu_shares=None, cpuset_cpus=None, cpuset_mems=None, pids=None,
+              io: dict | None = None) -> Changes:
+        """Set limits (only those given; the others stay). Works on a running group.
+
+        memory, memory_swap (memory + swap), memory_reservation (soft), memory_high (v2): "64M", "1.5G".
+        cpus: 0.5 = half of one CPU (a quota). cpu_weight: 1..10000, 100 normal (v2's scale);
+        cpu_shares: 2..262144, 1024 normal (v1's scale); either converts to the other.
+        cpuset_cpus: "0", "0-1"; cpuset_mems: "0". pids: most processes at once.
+        io: {"254:0": {"read_bps": "1M", "write_iops": 100}} throttles a block device.
+        """
+        new = {}
+        for key, value in (("memory", memory), ("memory_swap", memory_swap),
+                           ("memory_reservation", memory_reservation), ("memory_high", memory_high)):
+            if value is not None:
+                new[key] = parse_bytes(value, key.replace("_", " "))
+                if key != "memory_swap":  # swap may go past the RAM; the rest may not
+                    check_memory_fits(new[key])
+        if "memory_swap" in new and new["memory_swap"] < new.get("memory", self.resources.memory or 0):
+            raise InvalidArgument("memory_swap counts memory + swap, so it cannot be below memory",
+                                  hint="give memory_swap >= memory (equal means no swap).")
+        if cpus is not None:
+            new["cpu_quota"] = parse_cpus(cpus)
+        if cpu_weight is not None and cpu_shares is not None:
+            raise InvalidArgument("give cpu_weight or cpu_shares, not both", hint="they are the same setting on two scales.")
+        if cpu_weight is not None:
+            w = parse_count(cpu_weight, "cpu weight")
+            if w > 10000:
+                raise InvalidArgument(f"cpu_weight {w} is above 10000", hint="cpu.weight runs from 1 to 10000 (100 normal).")
+            new["cpu_shares"] = weight_to_shares(w)
+        if cpu_shares is not None:
+            s = parse_count(cpu_shares, "cpu shares")
+            if not 2 <= s <= 262144:
+                raise InvalidArgument(f"cpu_shares {s} is outside 2..262144", hint="1024 is normal.")
+            new["cpu_shares"] = s
+        if cpuset_cpus is not None:
+            new["cpuset_cpus"] = parse_cpu_list(cpuset_cpus, _host_list("cpus"))
+        if cpuset_mems is not None:
+            new["cpuset_mems"] = parse_cpu_list(cpuset_mems, _host_list("mems"))
+        if pids is not None:
+            new["pids"] = parse_count(pids)
+        if io:
+            new["io"] = tuple(_io_limit(dev, v) for dev, v in io.items())
+        if not new:
+            raise InvalidArgument("no limit given", hint='e.g. g.limit(memory="64M", cpus=0.5, pids=20).')
+        # Only what changed is applied; memory comes along with a swap change (they are written together).
+        if "memory_swap" in new and "memory" not in new and self.resources.memory is not None:
+            new["memory"] = self.resources.memory
+        applied = self.group.apply(Resources(**new))
+        self.resources = replace(self.resources, **new)
+        self.last_changes = Changes(applied)
+        return self.last_changes
+
+    # -- processes ---------------------------------------------------------------------------
+    def spawn(self, command, **popen) -> subprocess.Popen:
+        """Start `command` (a shell line, or a list of arguments) as a process inside this group.
+
+        It starts as `sh`, which writes its own PID into each cgroup.procs and then execs the
+        command: that is all "joining a cgroup" is. stdout and stderr are captured as text.
+        """
+        joins = " && ".join(f"echo $$ > {shlex.quote(str(d / 'cgroup.procs'))}" for d in self.group.dirs)
+        # A shell line runs in a shell of its own; a list of arguments is exec'd as it is.
+        args = ["/bin/sh", "-c", command] if isinstance(command, str) else [str(a) for a in command]
+        popen.setdefault("stdout", subprocess.PIPE)
+        popen.setdefault("stderr", subprocess.PIPE)
+        popen.setdefault("text", True)
+        # spawn() returns only once the process is inside every hierarchy, so it is under the
+        # group's limits before the caller's next line (and a kill() right after finds it).
+        script = f"{joins} && exec {shlex.join(args)}"
+        p = subprocess.Popen(["/bin/sh", "-c", script], **popen)
+        deadline = time.monotonic() + 10
+        while not all(p.pid in read_pids(d) for d in self.group.dirs):
+            if p.poll() is not None or time.monotonic() > deadline:
+                err = p.stderr.read() if p.stderr else ""
+                raise ContainerError(f"the process could not join cgroup {self.short}: {err}".strip(),
+                                     hint="check the group's limits (a full pids limit refuses new members).")
+            time.sleep(0.0005)
+        return p
+
+    def run(self, command, timeout: float | None = 60) -> subprocess.CompletedProcess:
+        """spawn() and wait; returns the CompletedProcess (returncode -9: killed, e.g. by the OOM killer)."""
+        p = self.spawn(command)
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.group.kill()
+            out, err = p.communicate()
+        return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+    def add(self, pid: int) -> None:
+        """Move a running process in (writes its PID to cgroup.procs)."""
+        self.group.add(pid)
+
+    @property
+    def pids(self) -> list[int]:
+        return self.group.pids()
+
+    # -- the rest of the driver interface ----------------------------------------------------
+    def stats(self) -> Stats:
+        return self.group.stats()
+
+    def freeze(self) -> None:
+        self.group.freeze(True)
+
+    def thaw(self) -> None:
+        self.group.freeze(False)
+
+    def wait_oom(self, timeout: float | None = None) -> bool:
+        return self.group.wait_oom(timeout)
+
+    def kill(self) -> None:
+        self.group.kill()
+
+    def remove(self) -> None:
+        self.group.remove()
+
+    @property
+    def paths(self) -> list[Path]:
+        return list(self.group.dirs)
+
+    def __enter__(self) -> "CGroup":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        state = f"{len(self.pids)} process(es)" if self.group.exists() else "removed"
+        return f"<CGroup {self.short!r} v{self.group.version} {state}; limits: {self.resources.set_fields() or 'none'}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        dirs = "<br>".join(f"<code>{html.escape(str(d))}</code>" for d in self.group.dirs)
+        return (f"<b>cgroup {html.escape(self.short)}</b> (v{self.group.version})<br>{dirs}"
+                + (self.stats()._repr_html_() if self.group.exists() else "<p>removed</p>"))
+
+
+def _host_list(kind: str) -> str:
+    """The CPUs or memory nodes this host has, in cpuset syntax ("0-1")."""
+    path = Path(f"/sys/devices/system/{'cpu' if kind == 'cpus' else 'node'}/online")
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return "0"
+
+
+def _io_limit(device: str, spec: dict) -> IOLimit:
+    dev = str(device)
+    if not Path(f"/sys/dev/block/{dev}").exists():
+        raise InvalidArgument(f"no block device {dev!r} on this host",
+                              hint="give MAJOR:MINOR of a disk, as `lsblk -d -o NAME,MAJ:MIN` shows it.")
+    kw = {}
+    for key, value in spec.items():
+        if key in ("read_bps", "write_bps"):
+            kw[key] = parse_bytes(value, key)
+        elif key in ("read_iops", "write_iops"):
+            kw[key] = parse_count(value, key)
+        else:
+            raise InvalidArgument(f"unknown io limit {key!r}", hint="use read_bps, write_bps, read_iops, write_iops.")
+    return IOLimit(dev, **kw)

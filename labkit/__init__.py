@@ -13,7 +13,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, ContainerError, Feat
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "run", "reset", "images", "cgroup", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "run", "reset", "images", "cgroup", "overlay", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerError", "CommandNotFound", "CommandNotExecutable"]
 
 
@@ -53,6 +53,13 @@ def cgroup(name: str, **limits):
     if limits:
         g.last_changes = g.limit(**limits)
     return g
+
+
+def overlay(lowers, name=None, **kw):
+    """Mount an overlay (union filesystem) of `lowers`, bottom first; see labkit.filesystems.overlay."""
+    from .filesystems.overlay import overlay as _overlay
+
+    return _overlay(lowers, name, **kw)
 
 
 def images():

@@ -13,7 +13,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, ContainerError, Feat
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "run", "reset", "images", "cgroup", "overlay", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "run", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerError", "CommandNotFound", "CommandNotExecutable"]
 
 
@@ -60,6 +60,27 @@ def overlay(lowers, name=None, **kw):
     from .filesystems.overlay import overlay as _overlay
 
     return _overlay(lowers, name, **kw)
+
+
+def unshare(kinds, command, **kw):
+    """Run a command in new namespaces (like unshare(1)); see labkit.namespaces.unshare."""
+    from .namespaces import unshare as _unshare
+
+    return _unshare(kinds, command, **kw)
+
+
+def nsenter(pid, kinds, command, **kw):
+    """Run a command in a running process's namespaces (like nsenter(1)); see labkit.namespaces.nsenter."""
+    from .namespaces import nsenter as _nsenter
+
+    return _nsenter(pid, kinds, command, **kw)
+
+
+def namespaces_of(pid):
+    """A process's namespaces beside the host's, like `lsns -p PID`."""
+    from .namespaces import namespaces_of as _of
+
+    return _of(pid)
 
 
 def images():

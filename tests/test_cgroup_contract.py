@@ -141,7 +141,7 @@ def test_bad_values_are_refused_before_any_file_changes(g):
     g.limit(memory="64M")
     mem_file = next(w.path for w in g.last_changes if w.resource == "memory") if g.last_changes else None
     for bad in ({"memory": "0"}, {"memory": "9T"}, {"cpus": 0}, {"cpus": os.cpu_count() + 1}, {"pids": -1},
-                {"cpuset_cpus": "99"}, {"cpu_weight": 20000}, {"io": {"999:999": {"read_bps": "1M"}}},
+                {"cpuset_cpus": "99"}, {"pids": 1 << 30}, {"cpu_weight": 20000}, {"io": {"999:999": {"read_bps": "1M"}}},
                 {"memory": "64M", "memory_swap": "32M"}):
         with pytest.raises(lk.InvalidArgument) as e:
             g.limit(**bad)

@@ -100,6 +100,10 @@ class CGroup:
             new["cpuset_mems"] = parse_cpu_list(cpuset_mems, _host_list("mems"))
         if pids is not None:
             new["pids"] = parse_count(pids)
+            pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+            if new["pids"] > pid_max:
+                raise InvalidArgument(f"pids limit {new['pids']} is above this host's pid_max ({pid_max})",
+                                      hint="a limit the kernel can never reach limits nothing; give a smaller one.")
         if io:
             new["io"] = tuple(_io_limit(dev, v) for dev, v in io.items())
         if not new:

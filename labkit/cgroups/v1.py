@@ -41,6 +41,17 @@ FILES = {
 UNLIMITED = 1 << 62
 
 
+#: Settings that are one value in one file: (Resources field, hierarchy, file).
+#: cpuset.mems comes before cpuset.cpus, as the kernel wants a group's memory nodes first.
+SIMPLE = (
+    ("memory_reservation", "memory", "memory.soft_limit_in_bytes"),
+    ("cpu_shares", "cpu", "cpu.shares"),
+    ("cpuset_mems", "cpuset", "cpuset.mems"),
+    ("cpuset_cpus", "cpuset", "cpuset.cpus"),
+    ("pids", "pids", "pids.max"),
+)
+
+
 class V1Group(Group):
     version = 1
     FILES = FILES
@@ -102,21 +113,14 @@ class V1Group(Group):
                     done.append(self._record(memsw, want_sw, "memory_swap"))
             else:
                 done.append(self._record(mem / "memory.limit_in_bytes", r.memory, "memory"))
-        if r.memory_reservation is not None:
-            done.append(self._record(self._dir("memory") / "memory.soft_limit_in_bytes", r.memory_reservation,
-                                     "memory_reservation"))
         if r.cpu_quota is not None:
             cpu = self._dir("cpu")
             done.append(self._record(cpu / "cpu.cfs_period_us", CPU_PERIOD_US, "cpu_quota"))
             done.append(self._record(cpu / "cpu.cfs_quota_us", r.cpu_quota, "cpu_quota"))
-        if r.cpu_shares is not None:
-            done.append(self._record(self._dir("cpu") / "cpu.shares", r.cpu_shares, "cpu_shares"))
-        if r.cpuset_mems is not None:
-            done.append(self._record(self._dir("cpuset") / "cpuset.mems", r.cpuset_mems, "cpuset_mems"))
-        if r.cpuset_cpus is not None:
-            done.append(self._record(self._dir("cpuset") / "cpuset.cpus", r.cpuset_cpus, "cpuset_cpus"))
-        if r.pids is not None:
-            done.append(self._record(self._dir("pids") / "pids.max", r.pids, "pids"))
+        for field_, ctrl, fname in SIMPLE:
+            value = getattr(r, field_)
+            if value is not None:
+                done.append(self._record(self._dir(ctrl) / fname, value, field_))
         for lim in r.io:
             blk = self._dir("blkio")
             for attr, fname in (("read_bps", "read_bps_device"), ("write_bps", "write_bps_device"),

@@ -40,6 +40,18 @@ FILES = {
 }
 
 
+#: Settings that are one value in one file: (Resources field, controller, file, conversion).
+#: cpuset.mems comes before cpuset.cpus, as the kernel wants a group's memory nodes first.
+SIMPLE = (
+    ("memory_reservation", "memory", "memory.low", int),
+    ("memory_high", "memory", "memory.high", int),
+    ("cpu_shares", "cpu", "cpu.weight", shares_to_weight),
+    ("cpuset_mems", "cpuset", "cpuset.mems", str),
+    ("cpuset_cpus", "cpuset", "cpuset.cpus", str),
+    ("pids", "pids", "pids.max", int),
+)
+
+
 class V2Group(Group):
     version = 2
     FILES = FILES
@@ -95,27 +107,14 @@ class V2Group(Group):
                 # a limit meets the OOM killer instead of swapping.
                 swap = 0 if r.memory_swap is None else max(r.memory_swap - r.memory, 0)
                 done.append(self._record(d / "memory.swap.max", swap, "memory_swap"))
-        if r.memory_reservation is not None:
-            self._need("memory")
-            done.append(self._record(d / "memory.low", r.memory_reservation, "memory_reservation"))
-        if r.memory_high is not None:
-            self._need("memory")
-            done.append(self._record(d / "memory.high", r.memory_high, "memory_high"))
+        for field_, ctrl, fname, convert in SIMPLE:
+            value = getattr(r, field_)
+            if value is not None:
+                self._need(ctrl)
+                done.append(self._record(d / fname, convert(value), field_))
         if r.cpu_quota is not None:
             self._need("cpu")
             done.append(self._record(d / "cpu.max", f"{r.cpu_quota} {CPU_PERIOD_US}", "cpu_quota"))
-        if r.cpu_shares is not None:
-            self._need("cpu")
-            done.append(self._record(d / "cpu.weight", shares_to_weight(r.cpu_shares), "cpu_shares"))
-        if r.cpuset_mems is not None:
-            self._need("cpuset")
-            done.append(self._record(d / "cpuset.mems", r.cpuset_mems, "cpuset_mems"))
-        if r.cpuset_cpus is not None:
-            self._need("cpuset")
-            done.append(self._record(d / "cpuset.cpus", r.cpuset_cpus, "cpuset_cpus"))
-        if r.pids is not None:
-            self._need("pids")
-            done.append(self._record(d / "pids.max", r.pids, "pids"))
         for lim in r.io:
             self._need("io")
             keys = " ".join(f"{k}={getattr(lim, a)}" for a, k in (("read_bps", "rbps"), ("write_bps", "wbps"),

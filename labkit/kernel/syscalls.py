@@ -58,8 +58,11 @@ MNT_DETACH = 2
 # prctl(2) options.
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
-PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 _SYS_pivot_root = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
 
@@ -141,9 +144,40 @@ def pivot_root(new_root: str, put_old: str) -> None:
     _check(_libc.syscall(ctypes.c_long(_SYS_pivot_root), _b(new_root), _b(put_old)), "pivot_root", new_root)
 
 
-def prctl(option: int, arg2: int = 0) -> None:
-    """prctl(2) with one integer argument, e.g. prctl(PR_SET_NO_NEW_PRIVS, 1)."""
-    _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl")
+def prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:
+    """prctl(2) with integer arguments, e.g. prctl(PR_SET_NO_NEW_PRIVS, 1) or prctl(PR_CAPBSET_DROP, 21).
+
+    PR_CAPBSET_DROP needs CAP_SETPCAP; EINVAL for a capability the kernel does not know.
+    """
+    _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0)), "prctl")
+
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """capset(2) for this thread: set the three capability masks (64 bits each, as two 32-bit halves).
+
+    EPERM when asking for a permitted capability not held now, or an inheritable one outside
+    the bounding set and the permitted set.
+    """
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in range(2):
+        shift = 32 * i
+        data[i].effective = (effective >> shift) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
 
 
 # Network device flags, from <linux/if.h>; ioctl numbers from <linux/sockios.h>.

@@ -14,9 +14,11 @@ with pivot_root and the files of the OCI bundle:
   5. child: mount the overlay (image layers + the container's upper dir) on BUNDLE/rootfs
   6. child: mount /proc, /dev (tmpfs + device nodes), /dev/pts, /dev/shm, /sys (read-only)
   7. child: pivot_root into rootfs, detach the old root
-  8. child: set the hostname, bring `lo` up, join the cgroups, change to the working directory and user
-  9. child: exec the command; ERRFD closes on exec, which tells the launcher it started
- 10. shim: wait for PID 1, exit with its exit code (128+N if killed by signal N)
+  8. child: mask /proc/kcore and friends, make /proc/sys and friends read-only
+  9. child: set the hostname, bring `lo` up, join the cgroups, change to the working directory
+ 10. child: keep only the allowed capabilities, change user, set no_new_privs
+ 11. child: exec the command; ERRFD closes on exec, which tells the launcher it started
+ 12. shim: wait for PID 1, exit with its exit code (128+N if killed by signal N)
 
 If a step fails, the child writes one JSON line {"step": ..., "errno": ..., "message": ...}
 to ERRFD and exits; the launcher turns it into a typed LabkitError.
@@ -33,6 +35,7 @@ import sys
 
 # Every module the child needs is imported here, before pivot_root hides the host's files.
 from ..kernel import syscalls as sc
+from ..kernel.capabilities import NUMBER as CAP_NUMBER
 
 #: OCI mount options that are mount(2) flags; the others go into the data string.
 MOUNT_FLAGS = {
@@ -105,6 +108,36 @@ def setup_rootfs(config: dict, bundle: str) -> None:
     # The old root now sits on top of the new one at "/": detach it, and the host's tree is gone.
     _step("detach the old root", sc.umount2, ".", sc.MNT_DETACH)
     os.chdir("/")
+    linux = config.get("linux", {})
+    for path in linux.get("maskedPaths", []):
+        if os.path.isdir(path):  # an empty, read-only tmpfs hides a directory
+            _step(f"mask {path}", sc.mount, "tmpfs", path, "tmpfs", sc.MS_RDONLY, None)
+        elif os.path.exists(path):  # /dev/null hides a file: reads give nothing, writes vanish
+            _step(f"mask {path}", sc.mount, "/dev/null", path, None, sc.MS_BIND, None)
+    for path in linux.get("readonlyPaths", []):
+        if os.path.exists(path):  # bind it onto itself, then make that bind read-only
+            _step(f"make {path} read-only", sc.mount, path, path, None, sc.MS_BIND | sc.MS_REC, None)
+            _step(f"make {path} read-only", sc.mount, path, path, None,
+                  sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT | sc.MS_RDONLY, None)
+
+
+def drop_capabilities(caps: dict) -> None:
+    """Keep only the named capabilities (OCI process.capabilities), as the last privileged step.
+
+    The bounding set limits what any later exec can gain; inheritable, permitted and effective are
+    set with capset(2). A process running as root then execs with exactly the bounding set.
+    """
+    last = int(open("/proc/sys/kernel/cap_last_cap").read())
+    keep = {CAP_NUMBER[n] for n in caps.get("bounding", []) if n in CAP_NUMBER}
+    _step("clear ambient capabilities", sc.prctl, sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+    for cap in range(last + 1):
+        if cap not in keep:
+            _step(f"drop capability {cap} from the bounding set", sc.prctl, sc.PR_CAPBSET_DROP, cap)
+
+    def bits(kind: str) -> int:
+        return sum(1 << CAP_NUMBER[n] for n in caps.get(kind, []) if n in CAP_NUMBER and CAP_NUMBER[n] <= last)
+
+    _step("set capabilities (capset)", sc.capset, bits("effective"), bits("permitted"), bits("inheritable"))
 
 
 def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None:
@@ -130,11 +163,15 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None
         cwd = proc.get("cwd", "/")
         _step(f"create working directory {cwd}", os.makedirs, cwd, 0o755, True)
         os.chdir(cwd)
+        if "capabilities" in proc:
+            drop_capabilities(proc["capabilities"])
         user = proc.get("user", {})
         if user.get("uid", 0) or user.get("gid", 0):
             _step("set groups", os.setgroups, [])
             _step("set gid", os.setgid, user.get("gid", 0))
             _step("set uid", os.setuid, user.get("uid", 0))
+        if proc.get("noNewPrivileges"):
+            _step("set no_new_privs", sc.prctl, sc.PR_SET_NO_NEW_PRIVS, 1)
         env = dict(e.split("=", 1) for e in proc.get("env", []) if "=" in e)
         args = proc["args"]
         os.set_inheritable(errfd, False)  # closes on exec: EOF tells the launcher the command started

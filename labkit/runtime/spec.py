@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..cgroups.resources import Resources
+from ..kernel.capabilities import DOCKER_DEFAULT
 
 OCI_VERSION = "1.0.2"
 
@@ -46,6 +47,14 @@ DEFAULT_DEVICES = (("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7)
 
 DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
 
+#: /proc and /sys files a container must not read: a bind of /dev/null (files) or an empty
+#: read-only tmpfs (directories) is mounted over each, as Docker does. /proc/kcore is the host's memory.
+DEFAULT_MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                  "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                  "/sys/devices/virtual/powercap")
+#: ... and the ones it may read but never write: /proc/sys holds the host kernel's settings.
+DEFAULT_READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
 
 @dataclass(frozen=True)
 class ContainerConfig:
@@ -61,6 +70,8 @@ class ContainerConfig:
     namespaces: tuple[str, ...] = DEFAULT_NAMESPACES
     resources: Resources = field(default_factory=Resources)
     cgroup: str = ""  # path below each hierarchy's root, e.g. "labkit/3f9a..."
+    capabilities: tuple[str, ...] = DOCKER_DEFAULT  # what the process keeps of root's power
+    no_new_privileges: bool = True  # setuid binaries and file capabilities cannot raise it again
     instance: str = "labkit"  # the lab's tag; names the overlay mount's source
 
     def to_oci(self) -> dict:
@@ -73,6 +84,9 @@ class ContainerConfig:
                 "args": list(self.args),
                 "env": list(self.env),
                 "cwd": self.cwd,
+                "capabilities": {k: list(self.capabilities)
+                                 for k in ("bounding", "effective", "inheritable", "permitted")},
+                "noNewPrivileges": self.no_new_privileges,
             },
             "root": {"path": "rootfs", "readonly": False},
             "hostname": self.hostname or self.id[:12],
@@ -83,6 +97,8 @@ class ContainerConfig:
                 "cgroupsPath": self.cgroup,
                 "devices": [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}
                             for p, ma, mi in DEFAULT_DEVICES],
+                "maskedPaths": list(DEFAULT_MASKED),
+                "readonlyPaths": list(DEFAULT_READONLY),
             },
             "annotations": {
                 "org.opencontainers.image.ref.name": self.image,

@@ -191,3 +191,23 @@ def test_cli_run_prints_and_exits_with_the_containers_code(busybox):
     bad = subprocess.run([PYTHON, "-m", "labkit", "run", "--rm", "-m", "lots", "busybox", "true"], capture_output=True,
                          text=True, timeout=60, env=env)
     assert bad.returncode == 125 and "lots" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_single_threaded_caller_forks_the_shim_directly_with_the_same_results(busybox):
+    # A script or the CLI has one thread, so the shim is forked without a second interpreter.
+    code = textwrap.dedent("""
+        import labkit as lk
+        from labkit.runtime import run as runmod
+        assert runmod._single_threaded()
+        out = lk.run("busybox", ["sh", "-c", "echo $$; echo err >&2; exit 3"], rm=True, stream=False)
+        oom = lk.run("busybox", "dd if=/dev/zero of=/dev/null bs=64M count=1", memory="32M", rm=True, stream=False)
+        try:
+            lk.run("busybox", "no-such-program", rm=True)
+            missing = "ran"
+        except lk.CommandNotFound:
+            missing = "CommandNotFound"
+        print(out.stdout.strip(), out.stderr.strip(), out.exit_code, oom.exit_code, missing)
+    """)
+    r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "err", "3", "137", "CommandNotFound"]

@@ -197,20 +197,78 @@ def _env_list(env) -> list[str]:
     return out
 
 
-def _start_shim(bundle: Path, group, inherit_stdio: bool):
-    errr, errw = os.pipe()
-    pipe = None if inherit_stdio else subprocess.PIPE
+def _single_threaded() -> bool:
+    """True if this process has one thread (a CLI, a script), counted by the kernel, not by `threading`:
+    a Jupyter kernel's ZeroMQ threads are invisible to `threading`."""
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _SHIM, str(bundle), str(errw), *map(str, group.dirs)],
-            stdin=None if inherit_stdio else subprocess.DEVNULL, stdout=pipe, stderr=pipe, pass_fds=(errw,),
-        )
-    except OSError as e:
-        os.close(errr)
-        raise translate_oserror(e, f"start {sys.executable}") from None
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def _start_shim(bundle: Path, group, inherit_stdio: bool):
+    """Start the shim (init.main) for `bundle`: forked directly when this process is single-threaded
+    (no second interpreter to start: ~40 ms less), else as a fresh interpreter, because a forked
+    child of a threaded process may only exec."""
+    errr, errw = os.pipe()
+    try:
+        if _single_threaded():
+            return _ForkedShim(bundle, group, inherit_stdio, errr, errw), errr
+        pipe = None if inherit_stdio else subprocess.PIPE
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _SHIM, str(bundle), str(errw), *map(str, group.dirs)],
+                stdin=None if inherit_stdio else subprocess.DEVNULL, stdout=pipe, stderr=pipe, pass_fds=(errw,),
+            )
+        except OSError as e:
+            os.close(errr)
+            raise translate_oserror(e, f"start {sys.executable}") from None
+        return proc, errr
     finally:
         os.close(errw)
-    return proc, errr
+
+
+class _ForkedShim:
+    """The shim as a forked child of this (single-threaded) process, with the part of Popen's
+    interface run() uses: pid, stdout, stderr, wait()."""
+
+    def __init__(self, bundle: Path, group, inherit_stdio: bool, errr: int, errw: int):
+        from . import init  # imported before the fork: the child must not import after pivot_root
+
+        pipes = None if inherit_stdio else (os.pipe(), os.pipe())
+        self.returncode = None
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: becomes the shim, never returns
+            try:
+                os.close(errr)
+                if pipes:
+                    (out_r, out_w), (err_r, err_w) = pipes
+                    null = os.open(os.devnull, os.O_RDONLY)
+                    os.dup2(null, 0)
+                    os.dup2(out_w, 1)
+                    os.dup2(err_w, 2)
+                    for fd in (null, out_r, out_w, err_r, err_w):
+                        os.close(fd)
+                init.main([str(bundle), str(errw), *map(str, group.dirs)])
+            finally:
+                os._exit(125)
+        self.stdout = self.stderr = None
+        if pipes:
+            (out_r, out_w), (err_r, err_w) = pipes
+            os.close(out_w)
+            os.close(err_w)
+            self.stdout, self.stderr = os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0)
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            while True:
+                try:
+                    _, status = os.waitpid(self.pid, 0)
+                    break
+                except InterruptedError:
+                    continue
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
 
 
 def _read_all(fd: int) -> bytes:
@@ -225,7 +283,7 @@ def _read_all(fd: int) -> bytes:
         os.close(fd)
 
 
-def _pump(proc: subprocess.Popen, stream: bool) -> tuple[str, str]:
+def _pump(proc, stream: bool) -> tuple[str, str]:
     """Copy the container's stdout and stderr to ours as they come, and keep a copy of each."""
     sel = selectors.DefaultSelector()
     got = {proc.stdout: [], proc.stderr: []}

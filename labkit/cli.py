@@ -1,7 +1,7 @@
 """The `labkit` command, in docker's shape.
 
     labkit doctor [--json]
-    labkit run [--rm] [-m 64M] [--pids-limit 20] [-e K=V] [--hostname H] [-w DIR] [-u UID[:GID]] IMAGE [CMD...]
+    labkit run [--rm] [--trace] [-m 64M] [--pids-limit 20] [-e K=V] [--hostname H] [-w DIR] [-u UID[:GID]] IMAGE [CMD...]
     labkit images
     labkit image build-default [--force]
     labkit reset [--yes] [--all]
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--hostname", help="the container's hostname")
     r.add_argument("-w", "--workdir", help="working directory inside the container")
     r.add_argument("-u", "--user", help="UID[:GID] to run as")
+    r.add_argument("--trace", action="store_true", help="print each step of the run flow with its duration (on stderr)")
     r.add_argument("image")
     r.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -85,7 +86,10 @@ def _run(args) -> int:
     from .runtime.run import run
 
     result = run(args.image, args.command or None, rm=args.rm, memory=args.memory, pids_limit=args.pids_limit,
-                 hostname=args.hostname, env=args.env, workdir=args.workdir, user=args.user, inherit_stdio=True)
+                 hostname=args.hostname, env=args.env, workdir=args.workdir, user=args.user, inherit_stdio=True,
+                 trace=args.trace)
+    if args.trace:
+        print(result.trace_table(), file=sys.stderr)
     return result.exit_code
 
 

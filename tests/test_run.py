@@ -211,3 +211,25 @@ def test_a_single_threaded_caller_forks_the_shim_directly_with_the_same_results(
     r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "err", "3", "137", "CommandNotFound"]
+
+
+FLOW = ["check the input", "create the writable layer", "create the cgroup", "start the shim", "unshare",
+        "fork: PID 1", "mount the overlay", "pivot_root", "mask /proc", "set the hostname", "join the container's cgroups",
+        "drop capabilities", "exec the command", "the command runs and exits", "clean up"]
+
+
+def test_trace_shows_the_docker_run_flow_in_order_with_durations(busybox):
+    r = lk.run("busybox", "true", rm=True, stream=False, trace=True)
+    steps = [s for s, _ in r.trace]
+    assert [next(i for i, s in enumerate(steps) if s.startswith(f)) for f in FLOW] == list(range(len(FLOW))), steps
+    assert all(ms >= 0 for _, ms in r.trace)
+    assert abs(sum(ms for _, ms in r.trace) / 1000 - r.seconds) < 0.05 + r.seconds * 0.5
+    assert "pivot_root" in r.trace_table() and "<table>" in r._repr_html_()
+    assert lk.run("busybox", "true", rm=True, stream=False).trace == ()  # off unless asked
+
+
+def test_cli_trace_prints_the_flow_on_stderr(busybox):
+    r = subprocess.run([PYTHON, "-m", "labkit", "run", "--rm", "--trace", "busybox", "echo", "hi"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == "hi\n"
+    assert "pivot_root" in r.stderr and "total" in r.stderr

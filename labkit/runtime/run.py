@@ -55,6 +55,14 @@ class RunResult:
     stderr: str
     seconds: float
     config: dict = field(repr=False)
+    trace: tuple[tuple[str, float], ...] = field(default=(), repr=False)  # (step, milliseconds), with trace=True
+
+    def trace_table(self) -> str:
+        """The `docker run` flow as it happened: each step and how long it took."""
+        total = sum(ms for _, ms in self.trace) or 1.0
+        width = max((len(step) for step, _ in self.trace), default=10)
+        lines = [f"{step:<{width}}  {ms:8.2f} ms  {'#' * max(1, round(30 * ms / total))}" for step, ms in self.trace]
+        return "\n".join(lines + [f"{'total':<{width}}  {total:8.2f} ms"])
 
     @property
     def ok(self) -> bool:
@@ -68,9 +76,17 @@ class RunResult:
         import html
 
         color = "#2a2" if self.ok else "#c33"
-        return (f"<div style='font-family:monospace'>container <b>{self.id[:12]}</b> "
+        head = (f"<div style='font-family:monospace'>container <b>{self.id[:12]}</b> "
                 f"({html.escape(familiar(self.image))}) ran <code>{html.escape(shlex.join(self.args))}</code>: "
                 f"<span style='color:{color}'>exit {self.exit_code}</span> in {self.seconds * 1000:.1f} ms</div>")
+        if not self.trace:
+            return head
+        total = sum(ms for _, ms in self.trace) or 1.0
+        rows = "".join(
+            f"<tr><td style='text-align:left'>{html.escape(step)}</td><td style='text-align:right'>{ms:.2f} ms</td>"
+            f"<td style='text-align:left'><div style='background:#4a90d9;height:10px;width:{max(1, round(300 * ms / total))}px'>"
+            f"</div></td></tr>" for step, ms in self.trace)
+        return head + f"<table>{rows}</table>"
 
 
 def _command(image_cmd: list[str], command) -> tuple[str, ...]:
@@ -92,7 +108,8 @@ def _command(image_cmd: list[str], command) -> tuple[str, ...]:
 
 def run(image: str, command=None, *, rm: bool = False, memory=None, pids_limit=None, hostname: str | None = None,
         env: dict | list | None = None, workdir: str | None = None, user: str | None = None,
-        stream: bool = True, inherit_stdio: bool = False, inst: Instance | None = None) -> RunResult:
+        stream: bool = True, inherit_stdio: bool = False, trace: bool = False,
+        inst: Instance | None = None) -> RunResult:
     """Run `command` in a new container of `image` and wait for it.
 
         lk.run("busybox", "echo hello from a container")
@@ -100,8 +117,11 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, pids_limit=N
 
     memory: "64M", "1.5G" or bytes; pids_limit: most processes at once. Output is printed as it
     comes (stream=False to only return it). rm=True removes the container when it exits.
+    trace=True times each step of the flow (result.trace, result.trace_table()).
     """
     # 1. Everything is checked before anything is created.
+    t0 = time.monotonic()
+    marks: list[tuple[str, float]] = []
     require_root("running a container")
     inst = inst or current_instance()
     resources = Resources(
@@ -121,6 +141,7 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, pids_limit=N
         raise InvalidArgument(f"working directory {workdir!r} is not absolute", hint='give a path such as "/tmp".')
     if hostname is not None and not (0 < len(hostname) <= 64):
         raise InvalidArgument(f"hostname {hostname!r} must be 1 to 64 characters")
+    marks.append((f"check the input, find the image {familiar(name)} locally", time.monotonic()))
 
     started = time.monotonic()
     cid = secrets.token_hex(32)
@@ -136,10 +157,14 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, pids_limit=N
             cwd=workdir or cfg.get("WorkingDir") or "/", hostname=hostname or "", uid=uid, gid=gid,
             resources=resources, cgroup=group.name, instance=inst.tag,
         ).to_oci()
+        if trace:
+            config["annotations"]["org.labkit.trace"] = "1"
         (bundle / "config.json").write_text(json.dumps(config, indent=2))
+        marks.append(("create the writable layer and config.json", time.monotonic()))
         # 3. The cgroup.
         group.create()
         group.apply(resources)
+        marks.append((f"create the cgroup ({len(group.dirs)} dirs) and write its limits", time.monotonic()))
         # 4. The shim.
         proc, errr = _start_shim(bundle, group, inherit_stdio)
     except BaseException:
@@ -147,9 +172,13 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, pids_limit=N
         raise
     # 5. Output and exit.
     try:
-        failure = _read_all(errr)
+        reports = _read_reports(errr)  # returns at EOF: the command was exec'd, or setup failed
+        failure = next((r for r in reports if r.get("error")), None)
+        marks.extend((r["trace"], r["t"]) for r in reports if "trace" in r)
+        marks.append(("exec the command", time.monotonic()))
         stdout, stderr = _pump(proc, stream) if not inherit_stdio else ("", "")
         code = proc.wait()
+        marks.append(("the command runs and exits; the shim reports its exit code", time.monotonic()))
     except BaseException:  # KeyboardInterrupt in a notebook: stop the container, keep nothing running
         group.kill()
         proc.wait()
@@ -161,7 +190,9 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, pids_limit=N
         raise _failure_error(failure)
     if not rm:
         _write_state(bundle, cid, name, args, code, seconds)
-    return RunResult(cid, name, args, code, stdout, stderr, seconds, config)
+    marks.append(("clean up: remove the cgroup" + (" and the writable layer" if rm else ""), time.monotonic()))
+    steps = tuple((step, (t - prev) * 1000) for (step, t), prev in zip(marks, [t0] + [t for _, t in marks]))
+    return RunResult(cid, name, args, code, stdout, stderr, seconds, config, steps if trace else ())
 
 
 def _get_or_build(store: ImageStore, name: str):
@@ -271,16 +302,24 @@ class _ForkedShim:
         return self.returncode
 
 
-def _read_all(fd: int) -> bytes:
+def _read_reports(fd: int) -> list[dict]:
+    """The shim's JSON lines until EOF: {"trace": step, "t": ...} as it goes, {"error": true, ...} on failure."""
     chunks = []
     try:
         while True:
             chunk = os.read(fd, 4096)
             if not chunk:
-                return b"".join(chunks)
+                break
             chunks.append(chunk)
     finally:
         os.close(fd)
+    out = []
+    for line in b"".join(chunks).splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            out.append({"error": True, "step": "start", "errno": 0, "message": line.decode(errors="replace")[:200]})
+    return out
 
 
 def _pump(proc, stream: bool) -> tuple[str, str]:
@@ -305,18 +344,13 @@ def _pump(proc, stream: bool) -> tuple[str, str]:
     return tuple(b"".join(got[f]).decode(errors="replace") for f in (proc.stdout, proc.stderr))  # type: ignore
 
 
-def _failure_error(raw: bytes) -> LabkitError:
-    try:
-        info = json.loads(raw.decode().splitlines()[0])
-    except (ValueError, IndexError):
-        return ContainerError(f"the container failed to start: {raw[:200]!r}")
+def _failure_error(info: dict) -> LabkitError:
     step, errno_, msg, args = info.get("step"), info.get("errno"), info.get("message"), info.get("args", ["?"])
     if step == "exec":
         if errno_ == 2:
             return CommandNotFound(f"{args[0]!r}: executable file not found in the container's $PATH")
         return CommandNotExecutable(f"{args[0]!r} cannot be executed: {msg}")
-    e = translate_oserror(OSError(errno_ or 0, msg), step) if errno_ else ContainerError(f"{step}: {msg}")
-    return e
+    return translate_oserror(OSError(errno_ or 0, msg), step) if errno_ else ContainerError(f"{step}: {msg}")
 
 
 def _cleanup(group, bundle: Path, remove_bundle: bool) -> None:

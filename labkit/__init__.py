@@ -13,7 +13,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, ContainerError, Feat
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "run", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "run", "run_bundle", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerError", "CommandNotFound", "CommandNotExecutable"]
 
 
@@ -39,6 +39,13 @@ def reset(**kw):
     from .host.reset import reset as _reset
 
     return _reset(**kw)
+
+
+def run_bundle(bundle, **kw):
+    """Run an OCI bundle from disk (e.g. made by `runc spec`), like `runc run`; see labkit.runtime.run.run_bundle."""
+    from .runtime.run import run_bundle as _run_bundle
+
+    return _run_bundle(bundle, **kw)
 
 
 def cgroup(name: str, **limits):

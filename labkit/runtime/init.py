@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import stat
@@ -37,6 +38,7 @@ import time
 # Every module the child needs is imported here, before pivot_root hides the host's files.
 from ..kernel import syscalls as sc
 from ..kernel.capabilities import NUMBER as CAP_NUMBER
+from .devices import REQUIRED as REQUIRED_DEVICES
 
 #: OCI mount options that are mount(2) flags; the others go into the data string.
 MOUNT_FLAGS = {
@@ -108,11 +110,22 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step: None) -> None:
     for m in config.get("mounts", []):
         target = rootfs + m["destination"]
         flags, data = parse_options(m.get("options", []))
+        fstype, source = m.get("type"), m.get("source")
+        if fstype == "cgroup":
+            # runc spec asks for the container's own cgroups here. On a v2 host that is a cgroup2 mount
+            # (in a cgroup namespace it shows the container's group as its root); a v1 host would need
+            # one bind per hierarchy: an empty read-only tmpfs stands in for now.
+            v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+            fstype, source, data = ("cgroup2", "cgroup2", None) if v2 else ("tmpfs", "tmpfs", "mode=755")
+            flags |= sc.MS_RDONLY
         _step(f"create {m['destination']}", os.makedirs, target, 0o755, True)
-        _step(f"mount {m['type']} on {m['destination']}", sc.mount, m.get("source"), target, m.get("type"), flags, data or None)
+        _step(f"mount {fstype} on {m['destination']}", sc.mount, source, target, fstype, flags, data or None)
     old = os.umask(0)
     try:
-        for dev in config.get("linux", {}).get("devices", []):
+        listed = config.get("linux", {}).get("devices", [])
+        required = [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666}
+                    for p, ma, mi in REQUIRED_DEVICES if p not in {d["path"] for d in listed}]
+        for dev in listed + required:
             path = rootfs + dev["path"]
             _step(f"create {dev['path']}", os.mknod, path, stat.S_IFCHR | dev.get("fileMode", 0o666),
                   os.makedev(dev["major"], dev["minor"]))
@@ -139,6 +152,8 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step: None) -> None:
             _step(f"make {path} read-only", sc.mount, path, path, None, sc.MS_BIND | sc.MS_REC, None)
             _step(f"make {path} read-only", sc.mount, path, path, None,
                   sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT | sc.MS_RDONLY, None)
+    if config.get("root", {}).get("readonly"):
+        _step("make / read-only", sc.mount, None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY, None)
     trace("mask /proc paths, make /proc/sys read-only")
 
 
@@ -188,6 +203,8 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None
         cwd = proc.get("cwd", "/")
         _step(f"create working directory {cwd}", os.makedirs, cwd, 0o755, True)
         os.chdir(cwd)
+        for rl in proc.get("rlimits", []):  # e.g. {"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}
+            _step(f"set {rl['type']}", resource.setrlimit, getattr(resource, rl["type"]), (rl["soft"], rl["hard"]))
         if "capabilities" in proc:
             drop_capabilities(proc["capabilities"])
         user = proc.get("user", {})

@@ -31,8 +31,8 @@ from pathlib import Path
 from .. import cgroups
 from ..cgroups.resources import Resources
 from ..cgroups.units import check_memory_fits, parse_bytes, parse_count
-from ..errors import (CommandNotExecutable, CommandNotFound, ContainerError, InvalidArgument, LabkitError,
-                      require_root, translate_oserror)
+from ..errors import (CommandNotExecutable, CommandNotFound, ContainerError, FeatureMissing, InvalidArgument,
+                      LabkitError, require_root, translate_oserror)
 from ..images.reference import familiar, normalize
 from ..images.store import ImageStore
 from ..paths import Instance, instance as current_instance
@@ -161,16 +161,33 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, pids_limit=N
             config["annotations"]["org.labkit.trace"] = "1"
         (bundle / "config.json").write_text(json.dumps(config, indent=2))
         marks.append(("create the writable layer and config.json", time.monotonic()))
-        # 3. The cgroup.
-        group.create()
-        group.apply(resources)
-        marks.append((f"create the cgroup ({len(group.dirs)} dirs) and write its limits", time.monotonic()))
-        # 4. The shim.
-        proc, errr = _start_shim(bundle, group, inherit_stdio)
     except BaseException:
         _cleanup(group, bundle, remove_bundle=True)
         raise
-    # 5. Output and exit.
+    try:
+        code, stdout, stderr, failure = _start_and_wait(bundle, group, resources, stream, inherit_stdio, marks)
+    except BaseException as e:
+        # A start that failed leaves nothing; an interrupted container is kept unless rm, as docker does.
+        _cleanup(group, bundle, remove_bundle=rm or not isinstance(e, KeyboardInterrupt))
+        raise
+    seconds = time.monotonic() - started
+    _cleanup(group, bundle, remove_bundle=rm or bool(failure))
+    if failure:
+        raise _failure_error(failure)
+    if not rm:
+        _write_state(bundle, cid, name, args, code, seconds)
+    marks.append(("clean up: remove the cgroup" + (" and the writable layer" if rm else ""), time.monotonic()))
+    steps = tuple((step, (t - prev) * 1000) for (step, t), prev in zip(marks, [t0] + [t for _, t in marks]))
+    return RunResult(cid, name, args, code, stdout, stderr, seconds, config, steps if trace else ())
+
+
+def _start_and_wait(bundle: Path, group, resources: Resources, stream: bool, inherit_stdio: bool, marks: list):
+    """Steps 3-5 for a bundle on disk: the cgroup, the shim, the output, the exit code.
+    Returns (exit code, stdout, stderr, the shim's error report or None). Kills the group on any interruption."""
+    group.create()
+    group.apply(resources)
+    marks.append((f"create the cgroup ({len(group.dirs)} dirs) and write its limits", time.monotonic()))
+    proc, errr = _start_shim(bundle, group, inherit_stdio)
     try:
         reports = _read_reports(errr)  # returns at EOF: the command was exec'd, or setup failed
         failure = next((r for r in reports if r.get("error")), None)
@@ -182,17 +199,49 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, pids_limit=N
     except BaseException:  # KeyboardInterrupt in a notebook: stop the container, keep nothing running
         group.kill()
         proc.wait()
-        _cleanup(group, bundle, remove_bundle=rm)
         raise
-    seconds = time.monotonic() - started
-    _cleanup(group, bundle, remove_bundle=rm or bool(failure))
+    return code, stdout, stderr, failure
+
+
+def run_bundle(bundle, *, stream: bool = True, inherit_stdio: bool = False, inst: Instance | None = None) -> RunResult:
+    """Run an OCI bundle from disk, e.g. one made by `runc spec` (config.json + its root.path), like `runc run`.
+
+    The bundle is used as it is and never changed. Its cgroupsPath is ignored: the container always
+    gets a labkit cgroup of its own (an empty path would put it in the caller's cgroup). Not yet
+    supported: namespaces given by "path", a user namespace, a terminal (the command runs with pipes).
+    """
+    require_root("running a container")
+    inst = inst or current_instance()
+    bundle = Path(bundle).absolute()
+    try:
+        config = json.loads((bundle / "config.json").read_text())
+    except FileNotFoundError:
+        raise InvalidArgument(f"no config.json in {bundle}", hint="make one with `runc spec --bundle DIR`.") from None
+    except ValueError as e:
+        raise InvalidArgument(f"{bundle / 'config.json'} is not valid JSON: {e}") from None
+    root = bundle / config.get("root", {}).get("path", "rootfs")
+    if not root.is_dir():
+        raise InvalidArgument(f"the bundle's root filesystem {root} is not a directory",
+                              hint="unpack an image into it, e.g. the busybox layer under /var/lib/labkit/layers/.")
+    spaces = config.get("linux", {}).get("namespaces", [])
+    if any("path" in ns for ns in spaces) or any(ns.get("type") == "user" for ns in spaces):
+        raise FeatureMissing("this bundle joins existing namespaces or asks for a user namespace: not supported yet",
+                             hint="remove those entries from linux.namespaces.")
+    args = tuple(config.get("process", {}).get("args") or ())
+    if not args:
+        raise InvalidArgument("the bundle's process.args is empty")
+    resources = Resources.from_oci(config.get("linux", {}).get("resources"))
+    cid = secrets.token_hex(32)
+    group = cgroups.group(f"{inst.tag}/{cid}")
+    started = time.monotonic()
+    try:
+        code, stdout, stderr, failure = _start_and_wait(bundle, group, resources, stream, inherit_stdio, [])
+    finally:
+        if group.exists():
+            group.remove()
     if failure:
         raise _failure_error(failure)
-    if not rm:
-        _write_state(bundle, cid, name, args, code, seconds)
-    marks.append(("clean up: remove the cgroup" + (" and the writable layer" if rm else ""), time.monotonic()))
-    steps = tuple((step, (t - prev) * 1000) for (step, t), prev in zip(marks, [t0] + [t for _, t in marks]))
-    return RunResult(cid, name, args, code, stdout, stderr, seconds, config, steps if trace else ())
+    return RunResult(cid, str(bundle), args, code, stdout, stderr, time.monotonic() - started, config)
 
 
 def _get_or_build(store: ImageStore, name: str):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from ..cgroups.resources import Resources
 from ..kernel.capabilities import DOCKER_DEFAULT
+from .devices import REQUIRED as REQUIRED_DEVICES
 
 OCI_VERSION = "1.0.2"
 
@@ -41,9 +42,8 @@ DEFAULT_MOUNTS = (
     {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
 )
 
-#: Device nodes made in the container's /dev: (path, major, minor), all character devices, mode 0666.
-DEFAULT_DEVICES = (("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
-                   ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0))
+#: Device nodes made in the container's /dev (the ones the OCI spec requires).
+DEFAULT_DEVICES = REQUIRED_DEVICES
 
 DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
 

@@ -35,9 +35,10 @@ def _shims() -> list[int]:
         if entry.isdigit():
             try:
                 cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+                comm = Path(f"/proc/{entry}/comm").read_text().strip()
             except OSError:
                 continue
-            if b"labkit.runtime.init" in cmd:
+            if b"labkit.runtime.init" in cmd or comm == "labkit-shim":  # exec'd shim, or forked one
                 found.append(int(entry))
     return found
 

@@ -233,3 +233,31 @@ def test_cli_trace_prints_the_flow_on_stderr(busybox):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout == "hi\n"
     assert "pivot_root" in r.stderr and "total" in r.stderr
+
+
+def test_the_shim_is_named_labkit_shim_in_ps(busybox):
+    # The shim is the container's parent: the container's PID 1 sees it as its parent's name... from outside.
+    r = lk.run("busybox", ["sh", "-c", "cat /proc/1/status | grep PPid"], rm=True, stream=False)
+    assert r.stdout.split() == ["PPid:", "0"]  # inside the PID namespace, PID 1's parent is outside it
+    code = textwrap.dedent("""
+        import threading, labkit as lk
+        box = {}
+        t = threading.Thread(target=lambda: box.setdefault("r", lk.run("busybox", "sleep 2", rm=True, stream=False)))
+        t.start()
+        import time, os
+        names = set()
+        for _ in range(400):
+            for p in os.listdir("/proc"):
+                if p.isdigit():
+                    try:
+                        names.add(open(f"/proc/{p}/comm").read().strip())
+                    except OSError:
+                        pass
+            if "labkit-shim" in names:
+                break
+            time.sleep(0.01)
+        t.join()
+        print("labkit-shim" in names)
+    """)
+    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "True", out.stderr

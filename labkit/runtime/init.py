@@ -51,6 +51,10 @@ DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
                 ("/proc/self/fd/2", "/dev/stderr"), ("pts/ptmx", "/dev/ptmx"))
 
 
+#: The shim's process name (/proc/PID/comm, at most 15 characters): how reset and the tests find one.
+SHIM_NAME = "labkit-shim"
+
+
 class Tracer:
     """With the annotation org.labkit.trace = "1", each finished step is reported on ERRFD as
     {"trace": "mount /proc, /dev, /sys", "t": <CLOCK_MONOTONIC seconds>}: the launcher turns the
@@ -262,6 +266,8 @@ def _report(errfd: int, step: str, errno_: int, message: str, config: dict) -> N
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     bundle, errfd, cgroup_dirs = argv[0], int(argv[1]), argv[2:]
+    with open("/proc/self/comm", "w") as f:  # `ps` shows "labkit-shim" (forked or exec'd alike)
+        f.write(SHIM_NAME)
     with open(os.path.join(bundle, "config.json")) as f:
         config = json.load(f)
     flags = 0

@@ -68,6 +68,7 @@ class Group:
         raise NotImplementedError
 
     def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
+        """Freeze or thaw, and wait until done. Asking for the state the group is in writes nothing."""
         raise NotImplementedError
 
     def stats(self) -> Stats:
@@ -108,10 +109,7 @@ class Group:
     def remove(self) -> None:
         """Kill what is inside, remove the group, and the labkit parent too if this was its last child."""
         if self.exists():
-            try:
-                self.freeze(False)  # a frozen process cannot die of SIGKILL until thawed (v1)
-            except Exception:
-                pass
+            self.freeze(False)  # a frozen process cannot die of SIGKILL until thawed (v1); no-op if not frozen
         self.kill()
         for d in self.dirs:
             remove_tree(d)

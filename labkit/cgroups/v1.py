@@ -131,8 +131,12 @@ class V1Group(Group):
         return done
 
     def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
+        if not frozen and "freezer" not in self.by_controller:
+            return  # no freezer hierarchy: nothing can be frozen
         state = self._dir("freezer") / "freezer.state"
         want = "FROZEN" if frozen else "THAWED"
+        if (read(state) or "").strip() == want:
+            return  # already there: nothing to write or wait for (remove() thaws every group it removes)
         write(state, want)
         # FREEZING is the in-between state while the kernel stops each task.
         wait_until(lambda: (read(state) or "").strip() == want, timeout, f"{want.lower()} cgroup {self.name}")

@@ -123,6 +123,11 @@ class V2Group(Group):
         return done
 
     def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
+        if not frozen and not (self.dir / "cgroup.freeze").exists():
+            return  # Linux before 5.2 has no v2 freezer: nothing can be frozen
+        if (read(self.dir / "cgroup.freeze") or "").strip() == ("1" if frozen else "0") and \
+                read_keyed(self.dir / "cgroup.events").get("frozen") == int(frozen):
+            return  # already there: nothing to write or wait for (remove() thaws every group it removes)
         write(self.dir / "cgroup.freeze", "1" if frozen else "0")
         # cgroup.events says "frozen 1" once every task has stopped.
         want = 1 if frozen else 0

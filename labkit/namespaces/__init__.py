@@ -18,15 +18,12 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import FeatureMissing, InvalidArgument, LabkitError, NotFound, require_root
+from ..helper import interpreter
 from .child import KINDS, ns_inodes
 
-_PKG_PARENT = str(Path(__file__).resolve().parents[2])
-_HELPER = f"import sys; sys.path.insert(0, {_PKG_PARENT!r}); from labkit.namespaces.child import main; main()"
 
 WHAT_IT_ISOLATES = {
     "mnt": "the mount table", "uts": "hostname and domain name", "ipc": "System V IPC and POSIX message queues",
@@ -126,7 +123,7 @@ def _command(command) -> list[str]:
 def _launch(plan: dict, command: list[str], timeout: float) -> NamespaceRun:
     r, w = os.pipe()
     try:
-        proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _HELPER, json.dumps(plan), str(w)],
+        proc = subprocess.Popen([*interpreter("labkit.namespaces.child"), json.dumps(plan), str(w)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, pass_fds=(w,))
     finally:

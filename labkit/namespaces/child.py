@@ -137,9 +137,7 @@ def _unshare(plan: dict, report_w: int) -> dict:
                     _final(plan, report_w, x_r, steps)
                 _send(up_w, {"final": c2})
                 os.close(x_r)
-                _, status = os.waitpid(c2, 0)
-                code = os.waitstatus_to_exitcode(status)
-                os._exit(128 - code if code < 0 else code)
+                os._exit(_wait(c2))
             _send(up_w, {"final": os.getpid()})
             _final(plan, report_w, x_r, steps)
         except BaseException as e:  # report, never a traceback from the child

@@ -1,0 +1,23 @@
+"""Start one of labkit's own modules in a fresh, single-threaded interpreter.
+
+A Jupyter kernel has threads, and a forked child of a threaded process may only exec. So the code
+that must fork and then keep working (a container's shim, a namespace demo) runs as
+
+    python -I -S -c "import sys; sys.path.insert(0, '<dir above labkit/>'); from <module> import main; main()" ARGS...
+
+-I ignores the environment and the user's site; -S skips site (~10 ms); the path line finds labkit
+without either.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_PKG_PARENT = str(Path(__file__).resolve().parents[1])
+
+
+def interpreter(module: str) -> list[str]:
+    """The argv prefix that runs `module`'s main() in a fresh interpreter, e.g. interpreter("labkit.runtime.init")."""
+    code = f"import sys; sys.path.insert(0, {_PKG_PARENT!r}); from {module} import main; main()"
+    return [sys.executable, "-I", "-S", "-c", code]

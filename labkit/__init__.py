@@ -3,6 +3,7 @@
     import labkit as lk
     lk.doctor()                                   # what this host can do
     lk.run("busybox", "echo hello from a container")
+    c = lk.run("busybox", "sleep 60", detach=True, name="nap"); lk.ps(); c.stop()
     lk.reset()                                    # remove everything labkit made
 """
 
@@ -13,7 +14,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, ContainerError, Feat
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "run", "run_bundle", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "run", "create", "container", "ps", "run_bundle", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerError", "CommandNotFound", "CommandNotExecutable"]
 
 
@@ -31,7 +32,29 @@ def run(image, command=None, **kw):
     return _run(image, command, **kw)
 
 
-run.__doc__ = "Run a command in a new container and wait for it. See labkit.runtime.run.run."
+run.__doc__ = ("Run a command in a new container and wait for it; detach=True: start it in the background "
+               "and return the Container. See labkit.runtime.run.run.")
+
+
+def create(image, command=None, **kw):
+    """Create a container without starting it (`docker create`); c.start() starts it."""
+    from .runtime.containers import create as _create
+
+    return _create(image, command, **kw)
+
+
+def container(ref):
+    """The container called `ref`: a name, an ID or an ID's first characters (`docker inspect` finds it so)."""
+    from .runtime.containers import get
+
+    return get(ref)
+
+
+def ps(all=False):  # noqa: A002 - docker's flag name
+    """This lab's running containers (all=True: every one), as `labkit ps` shows them."""
+    from .runtime.containers import ps as _ps
+
+    return _ps(all=all)
 
 
 def reset(**kw):

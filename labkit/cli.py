@@ -1,7 +1,15 @@
 """The `labkit` command, in docker's shape.
 
     labkit doctor [--json]
-    labkit run [--rm] [--trace] [-m 64M] [--pids-limit 20] [-e K=V] [--hostname H] [-w DIR] [-u UID[:GID]] IMAGE [CMD...]
+    labkit run [-d] [--name N] [--rm] [--trace] [-m 64M] [--cpus 0.5] [--pids-limit 20] [-e K=V] [--hostname H]
+               [-w DIR] [-u UID[:GID]] IMAGE [CMD...]
+    labkit create [same options] IMAGE [CMD...]      labkit start CONTAINER...
+    labkit ps [-a] [-q]                              labkit logs [-f] [-t] CONTAINER
+    labkit exec [-e K=V] [-w DIR] [-u UID] CONTAINER CMD...
+    labkit stop [-t 10] CONTAINER...                 labkit kill [-s KILL] CONTAINER...
+    labkit pause|unpause|wait|restart CONTAINER...   labkit rm [-f] CONTAINER...
+    labkit inspect CONTAINER...                      labkit top CONTAINER
+    labkit stats [--no-stream] [CONTAINER...]
     labkit images
     labkit image build-default [--force]
     labkit reset [--yes] [--all]
@@ -23,17 +31,60 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="check what this host can do")
     d.add_argument("--json", action="store_true", help="print the checks as JSON")
 
-    r = sub.add_parser("run", help="run a command in a new container")
-    r.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    r.add_argument("-m", "--memory", help='memory limit, e.g. "64M"')
-    r.add_argument("--pids-limit", type=str, help="most processes at once")
-    r.add_argument("-e", "--env", action="append", default=[], help="set an environment variable, NAME=value")
-    r.add_argument("--hostname", help="the container's hostname")
-    r.add_argument("-w", "--workdir", help="working directory inside the container")
-    r.add_argument("-u", "--user", help="UID[:GID] to run as")
-    r.add_argument("--trace", action="store_true", help="print each step of the run flow with its duration (on stderr)")
-    r.add_argument("image")
-    r.add_argument("command", nargs=argparse.REMAINDER)
+    for verb, text in (("run", "run a command in a new container"), ("create", "create a container, not started")):
+        r = sub.add_parser(verb, help=text)
+        if verb == "run":
+            r.add_argument("-d", "--detach", action="store_true", help="run in the background, print the container's ID")
+            r.add_argument("--trace", action="store_true", help="print each step of the run flow with its duration (on stderr)")
+        r.add_argument("--name", help="a name for the container")
+        r.add_argument("--rm", action="store_true", help="remove the container when it exits")
+        r.add_argument("-m", "--memory", help='memory limit, e.g. "64M"')
+        r.add_argument("--cpus", help="CPU limit, e.g. 0.5 for half a CPU")
+        r.add_argument("--pids-limit", type=str, help="most processes at once")
+        r.add_argument("-e", "--env", action="append", default=[], help="set an environment variable, NAME=value")
+        r.add_argument("--hostname", help="the container's hostname")
+        r.add_argument("-w", "--workdir", help="working directory inside the container")
+        r.add_argument("-u", "--user", help="UID[:GID] to run as")
+        r.add_argument("image")
+        r.add_argument("command", nargs=argparse.REMAINDER)
+
+    ps = sub.add_parser("ps", help="list containers")
+    ps.add_argument("-a", "--all", action="store_true", help="every container, not only running ones")
+    ps.add_argument("-q", "--quiet", action="store_true", help="only the IDs")
+
+    lg = sub.add_parser("logs", help="what a container printed")
+    lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the container stops")
+    lg.add_argument("-t", "--timestamps", action="store_true", help="show when each line was printed")
+    lg.add_argument("container")
+
+    ex = sub.add_parser("exec", help="run a command in a running container")
+    ex.add_argument("-e", "--env", action="append", default=[], help="set an environment variable, NAME=value")
+    ex.add_argument("-w", "--workdir", help="working directory inside the container")
+    ex.add_argument("-u", "--user", help="UID[:GID] to run as")
+    ex.add_argument("container")
+    ex.add_argument("command", nargs=argparse.REMAINDER)
+
+    st = sub.add_parser("stop", help="stop containers: SIGTERM, then SIGKILL after a timeout")
+    st.add_argument("-t", "--time", type=float, default=10, help="seconds to wait before SIGKILL (default 10)")
+    st.add_argument("containers", nargs="+")
+    rs = sub.add_parser("restart", help="stop, then start containers")
+    rs.add_argument("-t", "--time", type=float, default=10, help="seconds to wait before SIGKILL (default 10)")
+    rs.add_argument("containers", nargs="+")
+    k = sub.add_parser("kill", help="send a signal to containers' main process")
+    k.add_argument("-s", "--signal", default="KILL", help="signal name or number (default KILL)")
+    k.add_argument("containers", nargs="+")
+    rm = sub.add_parser("rm", help="remove containers")
+    rm.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+    rm.add_argument("containers", nargs="+")
+    for verb, text in (("start", "start created or stopped containers"), ("pause", "freeze every process of containers"),
+                       ("unpause", "thaw paused containers"), ("wait", "wait for containers to exit, print their exit codes"),
+                       ("inspect", "print containers' records and config.json as JSON")):
+        sub.add_parser(verb, help=text).add_argument("containers", nargs="+")
+    tp = sub.add_parser("top", help="the processes inside a container")
+    tp.add_argument("container")
+    sts = sub.add_parser("stats", help="memory, CPU and PIDs of running containers")
+    sts.add_argument("--no-stream", action="store_true", help="print once and exit")
+    sts.add_argument("containers", nargs="*")
 
     sub.add_parser("images", help="list the local images")
     im = sub.add_parser("image", help="manage images")
@@ -48,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+_VERBS = ("run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause", "wait",
+          "inspect", "top", "stats")
+
+
 def main(argv: list[str] | None = None) -> int:
     from .errors import LabkitError
 
@@ -55,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "doctor":
             return _doctor(args)
-        if args.cmd == "run":
-            return _run(args)
+        if args.cmd in _VERBS:
+            from .runtime import commands
+
+            return getattr(commands, "exec_" if args.cmd == "exec" else args.cmd)(args)
         if args.cmd == "images":
             return _images()
         if args.cmd == "image":
@@ -80,17 +137,6 @@ def _doctor(args) -> int:
     report = doctor()
     print(report.to_json() if args.json else report)
     return 0 if report.ok else 1
-
-
-def _run(args) -> int:
-    from .runtime.run import run
-
-    result = run(args.image, args.command or None, rm=args.rm, memory=args.memory, pids_limit=args.pids_limit,
-                 hostname=args.hostname, env=args.env, workdir=args.workdir, user=args.user, inherit_stdio=True,
-                 trace=args.trace)
-    if args.trace:
-        print(result.trace_table(), file=sys.stderr)
-    return result.exit_code
 
 
 def _images() -> int:

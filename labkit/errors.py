@@ -86,6 +86,16 @@ class CommandNotExecutable(ContainerError):
     hint = "the file must be a program or script with the execute bit set, built for this machine."
 
 
+class ContainerNotFound(NotFound):
+    hint = "list the containers with `labkit ps -a` (or lk.ps(all=True)); give a name, an ID or an ID's first characters."
+
+
+class Conflict(LabkitError):
+    """The call does not fit the object's state: a name already used, stopping a stopped container."""
+
+    hint = "`labkit ps -a` shows each container's state."
+
+
 class Busy(LabkitError):
     """Another labkit process holds the lock this call needs."""
 

@@ -8,6 +8,7 @@ A Group is one labkit cgroup, named by its path below each hierarchy's root, e.g
     add(pid)          move a process in; pid 0 means the calling process
     pids()            the processes inside, by host PID
     freeze(frozen)    stop (True) or resume (False) every process inside, and wait until done
+    frozen()          True while the group is frozen
     stats()           a Stats with the same names on both versions
     wait_oom(timeout) block until the kernel's OOM killer acts in the group (True) or timeout (False)
     kill()            SIGKILL everything inside and wait until it is empty
@@ -69,6 +70,10 @@ class Group:
 
     def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
         """Freeze or thaw, and wait until done. Asking for the state the group is in writes nothing."""
+        raise NotImplementedError
+
+    def frozen(self) -> bool:
+        """True if the group is frozen (or freezing)."""
         raise NotImplementedError
 
     def stats(self) -> Stats:

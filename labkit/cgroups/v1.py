@@ -130,6 +130,11 @@ class V1Group(Group):
                     done.append(self._record(blk / f"blkio.throttle.{fname}", f"{lim.device} {value}", "io"))
         return done
 
+    def frozen(self) -> bool:
+        if "freezer" not in self.by_controller:
+            return False
+        return (read(self._dir("freezer") / "freezer.state") or "").strip() in ("FROZEN", "FREEZING")
+
     def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
         if not frozen and "freezer" not in self.by_controller:
             return  # no freezer hierarchy: nothing can be frozen

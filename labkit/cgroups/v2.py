@@ -122,6 +122,9 @@ class V2Group(Group):
             done.append(self._record(d / "io.max", f"{lim.device} {keys}", "io"))
         return done
 
+    def frozen(self) -> bool:
+        return (read(self.dir / "cgroup.freeze") or "").strip() == "1"
+
     def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
         if not frozen and not (self.dir / "cgroup.freeze").exists():
             return  # Linux before 5.2 has no v2 freezer: nothing can be frozen

@@ -1,27 +1,24 @@
-"""Start a container from its bundle: the steps the kernel needs, in the order it needs them.
+"""PID 1's side of starting a container: the steps the kernel needs, in the order it needs them.
 
-This runs in a fresh, single-threaded interpreter (see launch.py for why), as
+The shim (shim.py) has made a new PID namespace and forked; its child runs child() below, which
+does what `unshare -fmuinp --mount-proc` + `chroot` do in bocker's one line, but with pivot_root
+and the files of the OCI bundle:
 
-    python -I -S -c "<import this>; main()" BUNDLE ERRFD CGROUP_DIR...
-
-and does what `unshare -fmuinp --mount-proc` + `chroot` do in bocker's one line, but
-with pivot_root and the files of the OCI bundle:
-
-  1. unshare(CLONE_NEWPID | NEWNS | NEWUTS | NEWIPC | NEWNET)  (this process: the "shim")
-  2. fork: the child is PID 1 of the new PID namespace
-  3. child: open each cgroup.procs of the container's cgroups (joined in step 8)
-  4. child: make "/" private, so none of our mounts leak back to the host
-  5. child: mount the overlay (image layers + the container's upper dir) on BUNDLE/rootfs
-  6. child: mount /proc, /dev (tmpfs + device nodes), /dev/pts, /dev/shm, /sys (read-only)
-  7. child: pivot_root into rootfs, detach the old root
-  8. child: mask /proc/kcore and friends, make /proc/sys and friends read-only
-  9. child: set the hostname, bring `lo` up, join the cgroups, change to the working directory
- 10. child: keep only the allowed capabilities, change user, set no_new_privs
- 11. child: exec the command; ERRFD closes on exec, which tells the launcher it started
- 12. shim: wait for PID 1, exit with its exit code (128+N if killed by signal N)
+  1. (shim) unshare(CLONE_NEWPID), fork: the child is PID 1 of the new PID namespace
+  2. unshare(CLONE_NEWNS | NEWUTS | NEWIPC | NEWNET)
+  3. open each cgroup.procs of the container's cgroups (joined in step 9)
+  4. make "/" private, so none of our mounts leak back to the host
+  5. mount the overlay (image layers + the container's upper dir) on BUNDLE/rootfs
+  6. mount /proc, /dev (tmpfs + device nodes), /dev/pts, /dev/shm, /sys (read-only)
+  7. pivot_root into rootfs, detach the old root
+  8. mask /proc/kcore and friends, make /proc/sys and friends read-only
+  9. set the hostname, bring `lo` up, join the cgroups, change to the working directory
+ 10. keep only the allowed capabilities, change user, set no_new_privs
+ 11. exec the command; ERRFD closes on exec, which tells the shim it started
 
 If a step fails, the child writes one JSON line {"step": ..., "errno": ..., "message": ...}
-to ERRFD and exits; the launcher turns it into a typed LabkitError.
+to ERRFD and exits; the client turns it into a typed LabkitError. Every module used here is
+imported before the fork: after pivot_root there is no host stdlib to import from.
 """
 
 from __future__ import annotations
@@ -181,11 +178,15 @@ def drop_capabilities(caps: dict) -> None:
 
 
 def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None:
-    """PID 1 of the container: steps 3-11. Never returns."""
+    """PID 1 of the container: steps 2-11. Never returns."""
     trace = Tracer(config, errfd)
     trace("fork: PID 1 of the new PID namespace")
     try:
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # if the shim dies, so does the container
+        # The other namespaces are made here, not in the shim, so the shim stays in the host's: its
+        # view of the bundle has no overlay on it, and it can clean up with plain host paths.
+        _step("unshare", sc.unshare, unshare_flags(config) & ~sc.CLONE_NEWPID)
+        trace(f"unshare {len(config.get('linux', {}).get('namespaces', [])) - 1} more namespaces (mount, uts, ipc, net)")
         # The cgroup files are opened now, while the host's /sys/fs/cgroup is still in view, and
         # written just before exec: the setup below must not be charged to the container's limits
         # (under a 32M limit, overlayfs's xattr probe on a tmpfs upper dir fails for lack of memory).
@@ -203,6 +204,19 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None
             _step(f"join cgroup {d}", os.write, fd, b"0")
             os.close(fd)
         trace(f"join the container's cgroups ({len(cgroup_dirs)} cgroup.procs files)")
+        exec_process(config, errfd, trace)
+    except StepFailed as f:
+        _report(errfd, f.step, f.err.errno, f.err.strerror or str(f.err), config)
+    except BaseException as e:  # never let a traceback out of PID 1
+        _report(errfd, "start", 0, f"{type(e).__name__}: {e}", config)
+    os._exit(125)
+
+
+def exec_process(config: dict, errfd: int, trace=lambda step: None) -> None:
+    """Steps 9 (working directory) to 11, from the config's "process": shared by a container's
+    PID 1 and by `exec`. Never returns: execs, or reports the failed step on errfd and exits."""
+    try:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it, and exec keeps what is ignored
         proc = config["process"]
         cwd = proc.get("cwd", "/")
         _step(f"create working directory {cwd}", os.makedirs, cwd, 0o755, True)
@@ -221,11 +235,11 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None
         trace("drop capabilities, set user and no_new_privs")
         env = dict(e.split("=", 1) for e in proc.get("env", []) if "=" in e)
         args = proc["args"]
-        os.set_inheritable(errfd, False)  # closes on exec: EOF tells the launcher the command started
+        os.set_inheritable(errfd, False)  # closes on exec: EOF tells the shim the command started
         _step("exec", execvpe, args[0], args, env)
     except StepFailed as f:
         _report(errfd, f.step, f.err.errno, f.err.strerror or str(f.err), config)
-    except BaseException as e:  # never let a traceback out of PID 1
+    except BaseException as e:  # never let a traceback out of a container's process
         _report(errfd, "start", 0, f"{type(e).__name__}: {e}", config)
     os._exit(125)
 
@@ -263,35 +277,9 @@ def _report(errfd: int, step: str, errno_: int, message: str, config: dict) -> N
     os._exit(code)
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    bundle, errfd, cgroup_dirs = argv[0], int(argv[1]), argv[2:]
-    with open("/proc/self/comm", "w") as f:  # `ps` shows "labkit-shim" (forked or exec'd alike)
-        f.write(SHIM_NAME)
-    with open(os.path.join(bundle, "config.json")) as f:
-        config = json.load(f)
+def unshare_flags(config: dict) -> int:
+    """CLONE_NEW* flags for the config's linux.namespaces, e.g. pid+mount+uts+ipc+network."""
     flags = 0
     for ns in config.get("linux", {}).get("namespaces", []):
         flags |= OCI_FLAGS[ns["type"]]
-    trace = Tracer(config, errfd)
-    trace("start the shim")
-    try:
-        sc.unshare(flags)  # step 1: the shim is now in the new namespaces but for PID (children only)
-    except OSError as e:
-        _report(errfd, "unshare", e.errno, e.strerror or str(e), config)
-    trace(f"unshare {len(config.get('linux', {}).get('namespaces', []))} namespaces")
-    pid = os.fork()  # step 2
-    if pid == 0:
-        child(config, bundle, errfd, cgroup_dirs)
-    os.close(errfd)
-    # A signal to the shim goes on to the container (its PID 1 decides what to do with it).
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(sig, lambda s, _f: os.kill(pid, s))
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-    code = os.waitstatus_to_exitcode(status)
-    os._exit(128 - code if code < 0 else code)
+    return flags

@@ -1,0 +1,128 @@
+"""Talk to labkitd (supervisor.py): the client half of the seed's client/server architecture.
+
+    reply = call("ps", all=True)                      # one request, one JSON reply
+    conn = open_call("run", fds=(w_out, w_err), options=..., attach=True)
+    started = conn.reply(); ...; exited = conn.reply()  # a second reply when the container exits
+
+The first call on a host starts labkitd if none runs (it outlives the caller). This module imports
+little (no cgroups, no image store), so the CLI's `labkit ps` stays quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+from .. import errors
+from ..paths import Instance, instance as current_instance
+
+SOCKET = "labkitd.sock"
+
+
+class Call:
+    """One request on its own connection; reply() reads the next JSON line (a typed error raises)."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buf = b""
+
+    def reply(self, timeout: float | None = None) -> dict:
+        self.sock.settimeout(timeout)
+        while b"\n" not in self.buf:
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                raise TimeoutError("no reply from labkitd in time") from None
+            if not chunk:
+                raise errors.LabkitError("labkitd closed the connection without a reply",
+                                         hint="it may have been stopped; the containers keep running. Try again.")
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        msg = json.loads(line)
+        if "error" in msg:
+            raise remote_error(msg["error"])
+        return msg
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def remote_error(info: dict) -> errors.LabkitError:
+    """An error labkitd sent, as the same LabkitError class here (with its hint)."""
+    cls = getattr(errors, info.get("type", ""), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.LabkitError)):
+        cls = errors.LabkitError
+    e = cls(info.get("message", ""), info.get("hint") or None)
+    if info.get("exit_code") and type(e).exit_code != info["exit_code"]:
+        e.exit_code = info["exit_code"]
+    return e
+
+
+def open_call(op: str, fds: tuple[int, ...] = (), inst: Instance | None = None, **args) -> Call:
+    inst = inst or current_instance()
+    sock = _connect(inst)
+    data = json.dumps(dict(args, op=op)).encode() + b"\n"
+    try:
+        if fds:
+            socket.send_fds(sock, [data], list(fds))
+        else:
+            sock.sendall(data)
+    except OSError:
+        sock.close()
+        raise
+    return Call(sock)
+
+
+def call(op: str, fds: tuple[int, ...] = (), inst: Instance | None = None, reply_timeout: float | None = None,
+         **args) -> dict:
+    with open_call(op, fds, inst, **args) as c:
+        return c.reply(reply_timeout)
+
+
+def _connect(inst: Instance) -> socket.socket:
+    path = str(inst.run / SOCKET)
+    for attempt in range(3):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.connect(path)
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            if attempt == 2:
+                break
+            start_supervisor(inst)
+        except PermissionError:
+            sock.close()
+            raise errors.NotPermitted(f"cannot talk to labkitd at {path}: only root may",
+                                      hint="run it as root: `sudo labkit ...`.") from None
+    raise errors.LabkitError(f"labkitd does not answer on {path}",
+                             hint=f"its log is {inst.run / 'labkitd.log'}; `labkit reset` clears a stuck lab.")
+
+
+def start_supervisor(inst: Instance) -> None:
+    """Start labkitd for this lab and return once it listens (another client may have won the race:
+    then that one serves us)."""
+    import sys
+
+    errors.require_root("starting labkitd, the container supervisor")
+    from ..helper import interpreter
+
+    t0 = time.monotonic()
+    proc = subprocess.run([*interpreter("labkit.runtime.supervisor"), str(inst.root)], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60, close_fds=True)
+    if proc.returncode != 0:
+        log = inst.run / "labkitd.log"
+        tail = log.read_text()[-1500:] if log.exists() else proc.stderr.decode(errors="replace")[-1500:]
+        raise errors.LabkitError(f"labkitd did not start (exit status {proc.returncode}):\n{tail}",
+                                 hint="`labkit doctor` checks the host; `labkit reset` clears a broken lab.")
+    if os.environ.get("LABKIT_DEBUG"):
+        print(f"labkitd started in {(time.monotonic() - t0) * 1000:.0f} ms", file=sys.stderr)

@@ -1,0 +1,298 @@
+"""Containers as objects a learner holds: create, start, look inside, stop, remove.
+
+    c = lk.create("busybox", "sh -c 'while :; do date; sleep 1; done'", name="clock")
+    c.start()            # or at once: c = lk.run(..., detach=True) / `labkit run -d`
+    c.logs(); c.top(); c.exec("ps"); c.pause(); c.unpause()
+    c.stop(timeout=2)    # SIGTERM, then SIGKILL after 2 s
+    c.wait(); c.remove()
+    lk.ps(all=True)      # every container of this lab, as `labkit ps -a`
+
+Every call asks labkitd (client.py), so a Container made in a notebook and one found with
+lk.container("clock") from another process are the same container.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shlex
+import time
+from dataclasses import dataclass
+
+from ..errors import InvalidArgument, require_root
+from ..images.reference import familiar
+from ..paths import Instance, instance as current_instance
+from . import client, state
+from .create import Options, env_list, parse_user, split_command
+
+
+class Container:
+    def __init__(self, cid: str, name: str = "", inst: Instance | None = None):
+        self.id, self._name = cid, name
+        self.inst = inst or current_instance()
+
+    def _call(self, op: str, fds=(), reply_timeout=None, **args) -> dict:
+        return client.call(op, fds, inst=self.inst, reply_timeout=reply_timeout, id=self.id, **args)
+
+    # -- what it is ---------------------------------------------------------------------------------
+    def inspect(self) -> dict:
+        """The record (state, exit code, PIDs, times), the OCI config.json, and where its files are."""
+        return self._call("inspect")
+
+    @property
+    def attrs(self) -> dict:
+        return self.inspect()["record"]
+
+    @property
+    def name(self) -> str:
+        if not self._name:
+            self._name = self.attrs["name"]
+        return self._name
+
+    @property
+    def status(self) -> str:
+        """created, running, paused, exited (or dead: its shim was killed and labkitd has not yet seen it)."""
+        return self.attrs["status"]
+
+    @property
+    def config(self) -> dict:
+        """The container's OCI runtime-spec config.json."""
+        return self.inspect()["config"]
+
+    @property
+    def pid(self) -> int:
+        """The host PID of the container's PID 1 (0 when it is not running)."""
+        return self.attrs.get("pid") or 0
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.attrs.get("exit_code")
+
+    # -- what it does ---------------------------------------------------------------------------------
+    def start(self) -> "Container":
+        self._call("start")
+        return self
+
+    def stop(self, timeout: float = 10) -> int:
+        """SIGTERM to PID 1; SIGKILL if it has not exited after `timeout` seconds. Returns the exit code."""
+        return self._call("stop", timeout=timeout)["exit_code"]
+
+    def restart(self, timeout: float = 10) -> "Container":
+        self._call("restart", timeout=timeout)
+        return self
+
+    def kill(self, signal="KILL") -> None:
+        """Send a signal to PID 1 ("KILL", "TERM", "HUP", 9, ...)."""
+        self._call("kill", signal=signal)
+
+    def pause(self) -> None:
+        """Freeze every process of the container (the cgroup freezer)."""
+        self._call("pause")
+
+    def unpause(self) -> None:
+        self._call("unpause")
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Block until the container exits; its exit code (128+N if killed by signal N)."""
+        return self._call("wait", reply_timeout=timeout)["exit_code"]
+
+    def remove(self, force: bool = False) -> None:
+        """Remove the container and its writable layer; force=True kills it first if it runs."""
+        self._call("rm", force=force)
+
+    rm = remove
+
+    def exec(self, command, *, env=None, workdir: str | None = None, user=None, stream: bool = False) -> "ExecResult":
+        """Run a second process inside the running container, as `docker exec`."""
+        from .run import _pump
+
+        args = split_command(command)
+        if not args:
+            raise InvalidArgument("exec needs a command", hint='e.g. c.exec("ps").')
+        (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
+        try:
+            conn = client.open_call("exec", fds=(out_w, err_w), inst=self.inst, id=self.id, args=list(args),
+                                    env=env_list(env), workdir=workdir, user=parse_user(user) if user else None)
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        with conn:
+            try:
+                conn.reply()
+            except BaseException:
+                os.close(out_r)
+                os.close(err_r)
+                raise
+            out, err = _pump(out_r, err_r, stream)
+            code = conn.reply()["exit_code"]
+        return ExecResult(tuple(args), code, out, err)
+
+    def logs(self, stdout: bool = True, stderr: bool = True, timestamps: bool = False, tail: int | None = None) -> str:
+        """What the container printed, from its log (kept after it exits, until it is removed)."""
+        return "".join(format_log(e, timestamps) for e in read_log(self.inst, self.id, stdout, stderr, tail))
+
+    def log_entries(self) -> list[dict]:
+        """The log as docker's json-file driver keeps it: [{"log": ..., "stream": "stdout", "time": ...}]."""
+        return read_log(self.inst, self.id)
+
+    def top(self) -> "Table":
+        """The processes inside: host PID, PID inside, user, state, command."""
+        rows = self._call("top")["processes"]
+        return Table(["PID", "PID IN CONTAINER", "PPID", "UID", "STATE", "COMMAND"],
+                     [[p["pid"], p["pid_in_container"], p["ppid"], p["uid"], p["state"], p["command"]] for p in rows])
+
+    def stats(self):
+        """Memory, CPU, PIDs and I/O from the container's cgroup (a cgroups.stats.Stats)."""
+        from ..cgroups.stats import Stats
+
+        got = self._call("stats")["stats"]
+        return Stats(**got) if got else None
+
+    # -- how it shows ------------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        try:
+            r = self.attrs
+        except Exception as e:  # noqa: BLE001 - a repr must not raise
+            return f"<Container {self.id[:12]}: {type(e).__name__}>"
+        return f"<Container {r['name']} {self.id[:12]} {familiar(r['image'])} {shlex.join(r['args'])!r}: {describe(r)}>"
+
+    def _repr_html_(self) -> str:
+        r = self.attrs
+        color = {"running": "#2a2", "paused": "#d90", "exited": "#c33" if r.get("exit_code") else "#666"}.get(r["status"], "#666")
+        return (f"<div style='font-family:monospace'>container <b>{html.escape(r['name'])}</b> {self.id[:12]} "
+                f"({html.escape(familiar(r['image']))}) <code>{html.escape(shlex.join(r['args']))}</code>: "
+                f"<span style='color:{color}'>{html.escape(describe(r))}</span></div>")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Container) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    args: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def __repr__(self) -> str:
+        return f"<ExecResult {shlex.join(self.args)!r}: exit {self.exit_code}>"
+
+
+class Table:
+    """Rows with a header, shown as text (print) or as an HTML table in a notebook."""
+
+    def __init__(self, header: list[str], rows: list[list]):
+        self.header, self.rows = header, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __repr__(self) -> str:
+        cells = [self.header] + [[str(c) for c in row] for row in self.rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(self.header))]
+        return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                       for row in self.rows)
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+
+class ContainerList(list):
+    """What lk.ps() returns: Containers, shown as `docker ps` shows them."""
+
+    def __init__(self, records: list[dict], inst: Instance):
+        super().__init__(Container(r["id"], r["name"], inst) for r in records)
+        self.records = records
+
+    def table(self) -> Table:
+        now = time.time()
+        return Table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"],
+                     [[r["id"][:12], familiar(r["image"]), _short(shlex.join(r["args"]), 30), ago(now - r["created"]) + " ago",
+                       describe(r, now), r["name"]] for r in self.records])
+
+    def __repr__(self) -> str:
+        return repr(self.table())
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
+
+
+def describe(r: dict, now: float | None = None) -> str:
+    """docker's STATUS column: "Up 3 minutes", "Exited (137) 2 seconds ago", "Up 5 seconds (Paused)"."""
+    now = now or time.time()
+    if r["status"] == "running":
+        return f"Up {ago(now - r['started_at'])}"
+    if r["status"] == "paused":
+        return f"Up {ago(now - r['started_at'])} (Paused)"
+    if r["status"] == "exited":
+        oom = ", OOM-killed" if r.get("oom_killed") else ""
+        return f"Exited ({r['exit_code']}{oom}) {ago(now - r['finished_at'])} ago"
+    return r["status"].capitalize()
+
+
+def ago(seconds: float) -> str:
+    s = max(0, int(seconds))
+    for unit, n in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if s >= n:
+            k = s // n
+            return f"{k} {unit}{'s' if k > 1 else ''}"
+    return "Less than a second" if s < 1 else f"{s} second{'s' if s > 1 else ''}"
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def read_log(inst: Instance, cid: str, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> list[dict]:
+    path = state.bundle_dir(inst, cid) / "log.json"
+    want = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return []
+    entries = [e for e in (json.loads(line) for line in lines if line.strip()) if e["stream"] in want]
+    return entries[-tail:] if tail else entries
+
+
+def format_log(entry: dict, timestamps: bool) -> str:
+    return f"{entry['time']} {entry['log']}" if timestamps else entry["log"]
+
+
+# -- the calls labkit's top level offers ------------------------------------------------------------------
+def create(image: str, command=None, *, inst: Instance | None = None, **options) -> Container:
+    """Create a container without starting it (`docker create`); options as lk.run's, plus name=."""
+    require_root("creating a container")
+    opts = Options.check(image, command, **options)
+    reply = client.call("create", inst=inst, options=opts.to_json())
+    return Container(reply["id"], reply["name"], inst)
+
+
+def run_detached(image: str, command=None, *, inst: Instance | None = None, **options) -> Container:
+    """Create and start a container that runs in the background (`docker run -d`)."""
+    require_root("running a container")
+    opts = Options.check(image, command, **options)
+    reply = client.call("run", inst=inst, options=opts.to_json())
+    return Container(reply["id"], reply["name"], inst)
+
+
+def get(ref: str, inst: Instance | None = None) -> Container:
+    """The container called `ref` (a name, an ID, or an ID's first characters)."""
+    inst = inst or current_instance()
+    cid = state.resolve(inst, ref)
+    return Container(cid, "", inst)
+
+
+def ps(all: bool = False, inst: Instance | None = None) -> ContainerList:  # noqa: A002 - docker's flag name
+    """The running containers (all=True: every one, as `docker ps -a`), newest first."""
+    require_root("listing containers")
+    inst = inst or current_instance()
+    return ContainerList(client.call("ps", inst=inst, all=all)["containers"], inst)

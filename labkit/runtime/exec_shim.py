@@ -1,0 +1,94 @@
+"""`exec`: a second process inside a running container, as `docker exec` and `nsenter` make one.
+
+Forked by labkitd; never execs itself until its child is inside:
+
+    exec shim: open /proc/<PID 1>/ns/{ipc,uts,net,pid,mnt} and the container's cgroup.procs files
+               setns() into each (mnt last: after it, the host's files are out of sight)
+               fork  (a PID namespace applies to children: this child is a process of the container)
+        child: join the cgroups, chdir to the working directory, drop to the container's
+               capabilities and user, no_new_privs, exec the command
+    exec shim: wait for it, exit with its exit code; labkitd reaps that and tells the client
+
+The command's stdin is /dev/null; its stdout and stderr are the client's (passed over the socket).
+docker keeps no log of an exec's output, and neither do we.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+
+from ..kernel import syscalls as sc
+from . import init
+
+#: The order to join in. mnt goes last: opening the others needs the host's /proc.
+KINDS = ("ipc", "uts", "net", "pid", "mnt")
+
+
+def main(pid1: int, config: dict, cgroup_dirs: list[str], req: dict, report_fd: int, fds: tuple[int, ...]) -> None:
+    """Never returns."""
+    code = 125
+    try:
+        code = _main(pid1, config, cgroup_dirs, req, report_fd, fds)
+    except BaseException as e:  # noqa: BLE001 - report, never raise into the supervisor's loop
+        init._report(report_fd, "exec", 0, f"{type(e).__name__}: {e}", {"process": {"args": req.get("args") or ["?"]}})
+    finally:
+        os._exit(code)
+
+
+def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
+    gc.disable()
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    with open("/proc/self/comm", "w") as f:
+        f.write("labkit-exec")
+    keep = {report_fd, *fds}
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) > 2 and int(name) not in keep:
+            try:
+                os.close(int(name))
+            except OSError:
+                pass
+    proc = dict(config["process"])
+    proc["args"] = list(req["args"])
+    if req.get("env"):
+        proc["env"] = list(proc.get("env", [])) + list(req["env"])
+    if req.get("workdir"):
+        proc["cwd"] = req["workdir"]
+    if req.get("user"):
+        uid, gid = req["user"]
+        proc["user"] = {"uid": uid, "gid": gid}
+    config = dict(config, process=proc)
+    try:
+        spaces = [os.open(f"/proc/{pid1}/ns/{k}", os.O_RDONLY | os.O_CLOEXEC) for k in KINDS]
+        procs = [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC) for d in cgroup_dirs]
+        for fd in spaces:
+            sc.setns(fd, 0)
+            os.close(fd)
+    except OSError as e:
+        init._report(report_fd, "enter the container's namespaces", e.errno, e.strerror or str(e), config)
+    null = os.open(os.devnull, os.O_RDWR)
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(null, 0)
+        if fds:
+            os.dup2(fds[0], 1)
+            os.dup2(fds[1] if len(fds) > 1 else fds[0], 2)
+        try:
+            for fd in procs:
+                os.write(fd, b"0")
+        except OSError as e:
+            init._report(report_fd, "join the container's cgroups", e.errno, e.strerror or str(e), config)
+        init.exec_process(config, report_fd)  # never returns
+    for fd in (null, report_fd, *fds, *procs):
+        os.close(fd)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code

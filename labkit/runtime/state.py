@@ -1,0 +1,163 @@
+"""A container's record on disk: what `labkit ps` and `inspect` show, and what outlives every process.
+
+    /var/lib/labkit/containers/<id>/
+        config.json    the OCI runtime spec (spec.py), written at create
+        state.json     the record below, replaced atomically (write a temp file, rename)
+        log.json       the output, one JSON line per line printed, as docker's json-file driver:
+                       {"log": "hello\\n", "stream": "stdout", "time": "2026-11-27T23:59:59.123456Z"}
+        upper/ work/   the container's writable layer (overlay), rootfs/ the mount point
+    /var/lib/labkit/names/<name>   a symlink to the id: symlink(2) fails if the name exists, so two
+                                   creates can never take the same name
+
+state.json, for a container that ran `sh -c 'exit 3'`:
+
+    {"id": "3f9a...", "name": "brave_curie", "image": "docker.io/library/busybox:latest",
+     "args": ["sh", "-c", "exit 3"], "status": "exited", "created": 1795823999.1,
+     "started_at": 1795823999.2, "finished_at": 1795823999.3, "exit_code": 3, "oom_killed": false,
+     "pid": 0, "shim_pid": 0, "shim_start": 0, "auto_remove": false, "cgroup": "labkit/3f9a...",
+     "restart_count": 0}
+
+Who writes it, so two writers never race: the supervisor at create (status "created") and after a
+shim died without writing; the shim from start to exit ("running", then "exited"). "paused" is not
+stored: it is read from the cgroup freezer, which is where it is true.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+
+from ..errors import Conflict, ContainerNotFound, InvalidArgument
+from ..paths import Instance
+
+#: docker's rule for container names.
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+
+# Random names as docker gives them ("brave_curie"): an adjective and someone from the history of
+# operating systems and containers. Our own list.
+_ADJECTIVES = ("brave", "calm", "eager", "fond", "gentle", "happy", "keen", "lucid", "merry", "nimble",
+               "proud", "quiet", "swift", "tidy", "vivid", "witty", "bold", "clever", "daring", "jolly")
+_PEOPLE = ("curie", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "kernighan", "liskov", "hamilton",
+           "dijkstra", "knuth", "turing", "shannon", "allen", "backus", "wirth", "corbato", "lamport", "mccarthy",
+           "tanenbaum")
+
+
+def names_dir(inst: Instance) -> Path:
+    return inst.root / "names"
+
+
+def bundle_dir(inst: Instance, cid: str) -> Path:
+    return inst.containers / cid
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def check_name(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise InvalidArgument(f"container name {name!r} is not valid",
+                              hint="use letters, digits, '_', '.' and '-', starting with a letter or digit.")
+
+
+def claim_name(inst: Instance, name: str | None, cid: str) -> str:
+    """Take `name` for container `cid` (or a free random one); Conflict if it is taken."""
+    d = names_dir(inst)
+    d.mkdir(parents=True, exist_ok=True)
+    if name:
+        check_name(name)
+        try:
+            os.symlink(cid, d / name)
+        except FileExistsError:
+            other = _link(d / name)
+            raise Conflict(f"the container name {name!r} is already used by container {other[:12]}",
+                           hint=f"remove that container (`labkit rm -f {name}`) or choose another name.") from None
+        return name
+    for _ in range(100):
+        candidate = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_PEOPLE)}"
+        if _ in range(50, 100):
+            candidate += str(secrets.randbelow(100))
+        try:
+            os.symlink(cid, d / candidate)
+            return candidate
+        except FileExistsError:
+            continue
+    candidate = cid[:12]
+    os.symlink(cid, d / candidate)
+    return candidate
+
+
+def release_name(inst: Instance, name: str, cid: str) -> None:
+    link = names_dir(inst) / name
+    if _link(link) == cid:
+        try:
+            link.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _link(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def read(inst: Instance, cid: str) -> dict | None:
+    try:
+        with open(bundle_dir(inst, cid) / "state.json") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def write(inst: Instance, record: dict) -> None:
+    """Replace state.json in one step: a reader sees the old record or the new one, never half of one."""
+    d = bundle_dir(inst, record["id"])
+    tmp = d / f".state.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=1)
+    os.rename(tmp, d / "state.json")
+
+
+def all_ids(inst: Instance) -> list[str]:
+    try:
+        return [e for e in os.listdir(inst.containers) if len(e) == 64]
+    except FileNotFoundError:
+        return []
+
+
+def resolve(inst: Instance, ref: str) -> str:
+    """A container's id from its name, full id or a unique prefix of the id (as docker takes them)."""
+    if not isinstance(ref, str) or not ref:
+        raise InvalidArgument(f"container reference {ref!r} is empty", hint="give a container's name or ID.")
+    if "/" not in ref and ref not in (".", ".."):
+        cid = _link(names_dir(inst) / ref)
+        if cid and bundle_dir(inst, cid).is_dir():
+            return cid
+    ids = [c for c in all_ids(inst) if c.startswith(ref.lower())]
+    if len(ids) == 1:
+        return ids[0]
+    if len(ids) > 1:
+        raise InvalidArgument(f"{ref!r} matches {len(ids)} containers", hint="give more characters of the ID, or the name.")
+    raise ContainerNotFound(f"no such container: {ref}")
+
+
+def process_start(pid: int) -> int:
+    """A process's start time in clock ticks since boot (field 22 of /proc/PID/stat), 0 if it is gone.
+    With the PID it names one process for good: a PID can be reused, the pair cannot."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0
+    # The name (field 2) may hold spaces and parentheses: the fields after it follow the last ")".
+    return int(data[data.rindex(b")") + 2 :].split()[19])
+
+
+def shim_alive(record: dict) -> bool:
+    pid = record.get("shim_pid") or 0
+    return bool(pid) and process_start(pid) == record.get("shim_start")

@@ -1,7 +1,7 @@
 """Start one of labkit's own modules in a fresh, single-threaded interpreter.
 
 A Jupyter kernel has threads, and a forked child of a threaded process may only exec. So the code
-that must fork and then keep working (a container's shim, a namespace demo) runs as
+that must fork and then keep working (labkitd, a namespace demo) runs as
 
     python -I -S -c "import sys; sys.path.insert(0, '<dir above labkit/>'); from <module> import main; main()" ARGS...
 
@@ -18,6 +18,6 @@ _PKG_PARENT = str(Path(__file__).resolve().parents[1])
 
 
 def interpreter(module: str) -> list[str]:
-    """The argv prefix that runs `module`'s main() in a fresh interpreter, e.g. interpreter("labkit.runtime.init")."""
+    """The argv prefix that runs `module`'s main() in a fresh interpreter, e.g. interpreter("labkit.runtime.supervisor")."""
     code = f"import sys; sys.path.insert(0, {_PKG_PARENT!r}); from {module} import main; main()"
     return [sys.executable, "-I", "-S", "-c", code]

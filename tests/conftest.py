@@ -39,7 +39,14 @@ def pytest_report_header(config):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """The suite's own data root goes with it (one given in LABKIT_TEST_ROOT is left to its owner)."""
+    """labkitd stops; the suite's own data root goes with it (one given in LABKIT_TEST_ROOT is left to its owner)."""
+    if os.geteuid() == 0 and (instance().run / "labkitd.sock").exists():
+        from labkit.runtime import client
+
+        try:
+            client.call("shutdown", reply_timeout=10)
+        except Exception:  # noqa: BLE001 - reset below kills it anyway
+            pass
     if not _given_root and os.geteuid() == 0:
         import shutil
 

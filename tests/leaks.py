@@ -16,7 +16,13 @@ from labkit.filesystems.mounts import mounts
 from labkit.paths import is_labkit_link, is_labkit_name
 
 
+#: labkitd, the lab's supervisor, is the lab's server, not a leak: it starts on first use and
+#: stays (as dockerd does), in its own group <tag>/labkitd. Shims in that group are still found.
+SUPERVISOR = "labkitd"
+
+
 def _cgroup_dirs() -> list[Path]:
+    """Every labkit cgroup below the instance parents (the parents themselves come and go with labkitd's)."""
     out = []
     for h in read_layout().hierarchies:
         try:
@@ -24,7 +30,8 @@ def _cgroup_dirs() -> list[Path]:
         except OSError:
             continue
         for top in tops:
-            out.extend(Path(d) for d, _s, _f in os.walk(top))
+            out.extend(Path(d) for d, _s, _f in os.walk(top) if Path(d) != top and Path(d).name != SUPERVISOR)
+            out.extend(Path(d) for d in [top] if read_pids(top))  # a process left in a parent is a leak
     return out
 
 
@@ -38,9 +45,19 @@ def _shims() -> list[int]:
                 comm = Path(f"/proc/{entry}/comm").read_text().strip()
             except OSError:
                 continue
-            if b"labkit.runtime.init" in cmd or comm == "labkit-shim":  # exec'd shim, or forked one
+            # A container's shim, an exec's; a zombie is dead already, waiting for a parent (after labkitd
+            # is killed, the host's init) to reap it.
+            if comm in ("labkit-shim", "labkit-exec") and not _zombie(entry):
                 found.append(int(entry))
     return found
+
+
+def _zombie(pid: str) -> bool:
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True
+    return data[data.rindex(b")") + 2 :].startswith(b"Z")
 
 
 def _firewall() -> list[str]:

@@ -92,7 +92,9 @@ def test_real_group_limits_counts_kills_and_removes(inst):
     finally:
         g.remove()
     assert not g.exists()
-    assert not cgroups.labkit_dirs(tag=inst.tag), "the empty labkit parent is removed with its last group"
+    # The empty labkit parent is removed with its last group (labkitd's own group, if it runs, stays).
+    left = [c.name for d in cgroups.labkit_dirs(tag=inst.tag) for c in d.iterdir() if c.is_dir()]
+    assert set(left) <= {"labkitd"}, left
 
 
 @pytest.mark.skipif(cgroups.layout().version != 1, reason="v1 only: memory.memsw.limit_in_bytes")

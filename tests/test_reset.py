@@ -131,13 +131,15 @@ def test_reset_kills_a_running_container_and_removes_its_cgroup(busybox, inst):
         time.sleep(0.02)
     report = lk.reset()
     t.join(timeout=60)
-    assert "error" not in box, box
-    assert box["r"].exit_code == 137
+    # reset took labkitd and the container's record with it: the caller is told, it does not hang.
+    assert isinstance(box.get("error"), lk.ContainerError), box
+    assert "reset" in str(box["error"])
     assert report.processes
 
 
 def _pids_below(d):
-    return [p for sub, _dirs, _files in os.walk(d) for p in read_pids(Path(sub))]
+    """PIDs in a lab's cgroups, but for labkitd's own group (it runs whenever the lab is in use)."""
+    return [p for sub, _dirs, _files in os.walk(d) if Path(sub).name != "labkitd" for p in read_pids(Path(sub))]
 
 
 def test_cli_reset_asks_and_yes_skips_the_question(inst):

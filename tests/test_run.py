@@ -136,19 +136,17 @@ def test_unknown_image_and_bad_limits_are_refused_before_anything_is_made(busybo
     assert after == before
 
 
-def test_a_failure_half_way_through_start_leaves_nothing_behind(busybox, inst, monkeypatch):
-    # A mount the kernel refuses (no such filesystem type) fails inside the new namespaces, after the
-    # bundle and the cgroup exist: everything made so far must go.
-    from labkit.runtime import spec
-
-    bad = spec.DEFAULT_MOUNTS + ({"destination": "/bad", "type": "labkit-nosuchfs", "source": "x", "options": []},)
-    monkeypatch.setattr(spec, "DEFAULT_MOUNTS", bad)
+def test_a_failure_half_way_through_start_leaves_nothing_behind(busybox, inst):
+    # A working directory the kernel refuses to create (/proc/sys is read-only in a container) fails
+    # inside the new namespaces, after the bundle, the name and the cgroup exist: all of it must go.
     before = set(inst.containers.iterdir()) if inst.containers.exists() else set()
     with pytest.raises(lk.LabkitError) as e:
-        lk.run("busybox", "true", memory="32M")
-    assert "labkit-nosuchfs" in str(e.value)
+        lk.run("busybox", "true", memory="32M", workdir="/proc/sys/labkit-nope", name="half-way")
+    assert "working directory" in str(e.value)
     after = set(inst.containers.iterdir()) if inst.containers.exists() else set()
     assert after == before
+    with pytest.raises(lk.NotFound):
+        lk.container("half-way")
 
 
 def test_run_works_from_a_process_with_many_threads(busybox):
@@ -193,12 +191,10 @@ def test_cli_run_prints_and_exits_with_the_containers_code(busybox):
     assert bad.returncode == 125 and "lots" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_a_single_threaded_caller_forks_the_shim_directly_with_the_same_results(busybox):
-    # A script or the CLI has one thread, so the shim is forked without a second interpreter.
+def test_a_script_gets_the_same_results_as_a_notebook(busybox):
+    # A script (one thread) and this test process (pytest, more threads) both go through labkitd.
     code = textwrap.dedent("""
         import labkit as lk
-        from labkit.runtime import run as runmod
-        assert runmod._single_threaded()
         out = lk.run("busybox", ["sh", "-c", "echo $$; echo err >&2; exit 3"], rm=True, stream=False)
         oom = lk.run("busybox", "dd if=/dev/zero of=/dev/null bs=64M count=1", memory="32M", rm=True, stream=False)
         try:
@@ -206,16 +202,16 @@ def test_a_single_threaded_caller_forks_the_shim_directly_with_the_same_results(
             missing = "ran"
         except lk.CommandNotFound:
             missing = "CommandNotFound"
-        print(out.stdout.strip(), out.stderr.strip(), out.exit_code, oom.exit_code, missing)
+        print(out.stdout.strip(), out.stderr.strip(), out.exit_code, oom.exit_code, oom.oom_killed, missing)
     """)
     r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["1", "err", "3", "137", "CommandNotFound"]
+    assert r.stdout.split() == ["1", "err", "3", "137", "True", "CommandNotFound"]
 
 
-FLOW = ["check the input", "create the writable layer", "create the cgroup", "start the shim", "unshare",
-        "fork: PID 1", "mount the overlay", "pivot_root", "mask /proc", "set the hostname", "join the container's cgroups",
-        "drop capabilities", "exec the command", "the command runs and exits", "clean up"]
+FLOW = ["check the input", "find the image, create the writable layer", "create the cgroup", "fork: PID 1", "unshare",
+        "mount the overlay", "pivot_root", "mask /proc", "set the hostname", "join the container's cgroups",
+        "drop capabilities", "exec the command", "the command runs and exits", "labkitd removes the container"]
 
 
 def test_trace_shows_the_docker_run_flow_in_order_with_durations(busybox):
@@ -242,7 +238,7 @@ def test_the_shim_is_named_labkit_shim_in_ps(busybox):
     code = textwrap.dedent("""
         import threading, labkit as lk
         box = {}
-        t = threading.Thread(target=lambda: box.setdefault("r", lk.run("busybox", "sleep 2", rm=True, stream=False)))
+        t = threading.Thread(target=lambda: box.setdefault("r", lk.run("busybox", "sleep 1", rm=True, stream=False)))
         t.start()
         import time, os
         names = set()

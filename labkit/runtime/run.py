@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import FeatureMissing, InvalidArgument, require_root
+from ..errors import ContainerError, FeatureMissing, InvalidArgument, LabkitError, require_root
 from ..images.reference import familiar
 from ..paths import Instance, instance as current_instance
 from . import client
@@ -158,7 +158,10 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
             raise
         try:
             stdout, stderr = _pump(pipes[0][0], pipes[1][0], stream) if pipes else ("", "")
-            last = conn.reply()
+            try:
+                last = conn.reply()
+            except LabkitError:  # labkitd went away: its record may still tell (the shim writes it)
+                last = _exit_from_record(inst, first)
         except KeyboardInterrupt:
             try:
                 client.call("kill", inst=inst, id=first["id"], signal="KILL")
@@ -177,6 +180,22 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
     return RunResult(first["id"], image, tuple(first.get("args") or ()), last["exit_code"], stdout, stderr,
                      ended - started, first.get("config") or {}, steps if trace else (), name=first.get("name", ""),
                      oom_killed=last.get("oom_killed", False))
+
+
+def _exit_from_record(inst, first: dict) -> dict:
+    from . import state
+
+    inst = inst or current_instance()
+    for _ in range(500):  # the shim writes the exit a moment after the output ends
+        rec = state.read(inst, first["id"])
+        if rec is None:
+            break
+        if rec["status"] == "exited":
+            return {"exit_code": rec["exit_code"], "oom_killed": rec["oom_killed"], "t": time.monotonic()}
+        time.sleep(0.01)
+    raise ContainerError(f"container {first.get('name') or first['id'][:12]} ended without an exit record: "
+                         "labkitd was stopped and the record removed (was the lab reset?)",
+                         hint="`labkit ps -a` shows what is left; run the container again.")
 
 
 def _pump(out_r: int, err_r: int, stream: bool) -> tuple[str, str]:

@@ -9,13 +9,13 @@
 
 from __future__ import annotations
 
-from .errors import (CommandNotExecutable, CommandNotFound, ContainerError, FeatureMissing, ImageNotFound,
-                     InvalidArgument, LabkitError, NotFound, NotPermitted)
+from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerError, ContainerNotFound, FeatureMissing,
+                     ImageNotFound, InvalidArgument, LabkitError, NotFound, NotPermitted)
 
 __version__ = "0.1.0"
 
 __all__ = ["doctor", "run", "create", "container", "ps", "run_bundle", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
-           "NotFound", "ImageNotFound", "ContainerError", "CommandNotFound", "CommandNotExecutable"]
+           "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable"]
 
 
 # The public calls import their modules on first use, so `import labkit` stays quick.

@@ -1,0 +1,319 @@
+"""A container's whole life through labkitd, on the real kernel: every verb, the notebook kernel and
+the supervisor dying under a running container, OOM, stop's SIGTERM-then-SIGKILL, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import labkit as lk
+from conftest import PYTHON
+from labkit.runtime import client, state
+
+pytestmark = pytest.mark.v2
+
+LOOP = ["sh", "-c", "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done"]
+
+
+@pytest.fixture
+def box(busybox):
+    """Containers made in a test are removed after it, whatever happened."""
+    made = []
+    yield made
+    for c in made:
+        try:
+            c.remove(force=True)
+        except lk.NotFound:
+            pass
+
+
+def _until(check, timeout=60.0, what="the condition"):
+    deadline = time.monotonic() + timeout  # the v2 VM runs under software emulation: be patient
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _log_has(c, text):
+    return text in c.logs()
+
+
+def test_create_start_stop_remove_and_the_states_between(box):
+    c = lk.create("busybox", LOOP, name="life")
+    box.append(c)
+    assert c.status == "created" and c.pid == 0
+    assert lk.container("life") == c and lk.container(c.id[:10]) == c
+    assert c not in lk.ps() and c in lk.ps(all=True)
+    c.start()
+    assert c.status == "running" and c.pid > 0
+    assert os.readlink(f"/proc/{c.pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    _until(lambda: _log_has(c, "ready"), what="the container's first line")
+    assert c in lk.ps()
+    assert c.stop(timeout=30) == 7  # its trap ran: SIGTERM came first
+    rec = c.attrs
+    assert rec["status"] == "exited" and rec["exit_code"] == 7 and rec["oom_killed"] is False
+    assert rec["finished_at"] >= rec["started_at"] > 0
+    assert "got TERM" in c.logs()
+    c.start()  # a stopped container starts again, in its same writable layer
+    assert c.status == "running"
+    c.remove(force=True)
+    assert not state.bundle_dir(c.inst, c.id).exists()
+    with pytest.raises(lk.NotFound):
+        lk.container("life")
+
+
+def test_stop_kills_with_sigkill_when_sigterm_is_ignored(box):
+    c = lk.run("busybox", ["sh", "-c", "trap '' TERM; echo ready; sleep 600"], detach=True)
+    box.append(c)
+    _until(lambda: _log_has(c, "ready"), what="the container to start")
+    t0 = time.monotonic()
+    assert c.stop(timeout=1) == 137  # 128 + SIGKILL
+    assert time.monotonic() - t0 >= 1.0  # it waited for the timeout before SIGKILL (a bound, not a speed check)
+
+
+def test_kill_sends_the_signal_asked_for(box):
+    c = lk.run("busybox", ["sh", "-c", "trap 'echo got HUP; exit 3' HUP; echo ready; while :; do sleep 0.05; done"],
+               detach=True)
+    box.append(c)
+    _until(lambda: _log_has(c, "ready"), what="the container to start")
+    c.kill("HUP")
+    assert c.wait(timeout=60) == 3 and "got HUP" in c.logs()
+    d = lk.run("busybox", "sleep 600", detach=True)
+    box.append(d)
+    d.kill()
+    assert d.wait(timeout=60) == 137
+
+
+def test_pause_freezes_every_process_and_unpause_thaws_them(box):
+    c = lk.run("busybox", ["sh", "-c", "while :; do echo x >> /tmp/n; usleep 10000; done"], detach=True)
+    box.append(c)
+    c.pause()
+    assert c.status == "paused"
+    with pytest.raises(lk.Conflict):  # exec needs a running container: refused while paused
+        c.exec("true")
+    state_of = lambda pid: Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]  # noqa: E731
+    pids = [row[0] for row in c.top()]
+    assert pids and all(state_of(p) in ("D", "S", "T") for p in pids)
+    with pytest.raises(lk.Conflict):
+        c.pause()
+    c.unpause()
+    assert c.status == "running"
+    lines = c.exec("wc -l /tmp/n").stdout.split()[0]
+    _until(lambda: c.exec("wc -l /tmp/n").stdout.split()[0] != lines, what="the loop to run again")
+
+
+def test_exec_runs_a_second_process_inside_with_the_containers_view(box):
+    c = lk.run("busybox", "sleep 600", detach=True, hostname="inside", env={"GREETING": "hi"})
+    box.append(c)
+    r = c.exec(["sh", "-c", "hostname; echo $GREETING; cat /proc/1/cmdline | tr '\\0' ' '; echo; echo oops >&2; exit 5"])
+    assert r.exit_code == 5
+    assert r.stdout.split("\n")[:3] == ["inside", "hi", "sleep 600 "]
+    assert r.stderr == "oops\n"
+    # The same namespaces and cgroup as PID 1, and the same reduced capabilities.
+    ns = c.exec("readlink /proc/self/ns/mnt /proc/self/ns/net /proc/1/ns/mnt /proc/1/ns/net").stdout.split()
+    assert ns[:2] == ns[2:]
+    caps = c.exec("grep CapBnd /proc/self/status").stdout.split()[1]
+    assert caps == "00000000a80425fb"
+    assert c.exec("id -u", user="65534").stdout.strip() == "65534"
+    assert c.exec("pwd", workdir="/tmp").stdout.strip() == "/tmp"
+    with pytest.raises(lk.CommandNotFound):
+        c.exec("no-such-program")
+    assert c.exec("cat /nope").exit_code == 1
+
+
+def test_logs_keep_stdout_and_stderr_apart_with_timestamps(box):
+    c = lk.run("busybox", ["sh", "-c", "echo out1; echo err1 >&2; echo out2; printf tail"], detach=True)
+    box.append(c)
+    assert c.wait(timeout=60) == 0
+    assert c.logs(stderr=False) == "out1\nout2\ntail"
+    assert c.logs(stdout=False) == "err1\n"
+    entries = c.log_entries()
+    assert {e["stream"] for e in entries} == {"stdout", "stderr"}
+    for e in entries:  # RFC 3339 with microseconds, UTC, as docker's json-file driver writes
+        assert time.strptime(e["time"][:19], "%Y-%m-%dT%H:%M:%S") and e["time"].endswith("Z")
+    stamped = c.logs(timestamps=True).splitlines()
+    assert stamped[0].split(" ", 1)[1] == "out1"
+
+
+def test_oom_kill_is_recorded(box):
+    c = lk.run("busybox", "dd if=/dev/zero of=/dev/null bs=64M count=1", memory="32M", detach=True)
+    box.append(c)
+    assert c.wait(timeout=60) == 137
+    assert c.attrs["oom_killed"] is True
+    assert "OOM" in repr(c)
+
+
+def test_restart_runs_the_command_again(box):
+    c = lk.run("busybox", ["sh", "-c", "echo run; sleep 600"], detach=True)
+    box.append(c)
+    _until(lambda: _log_has(c, "run"), what="the first run")
+    first = c.pid
+    c.restart(timeout=0)
+    assert c.status == "running" and c.pid != first
+    _until(lambda: c.logs().count("run") == 2, what="the second run")
+    assert c.attrs["restart_count"] == 1
+
+
+def test_top_inspect_and_stats_show_whats_inside(box):
+    c = lk.run("busybox", ["sh", "-c", "sleep 600 & sleep 600 & wait"], detach=True, memory="64M", pids_limit=10, name="peek")
+    box.append(c)
+    _until(lambda: len(c.top()) == 3, what="three processes")
+    inside = sorted(row[1] for row in c.top())
+    assert inside[0] == 1
+    info = c.inspect()
+    assert info["config"]["process"]["args"] == ["sh", "-c", "sleep 600 & sleep 600 & wait"]
+    assert info["config"]["linux"]["resources"]["memory"]["limit"] == 64 << 20
+    assert info["record"]["name"] == "peek"
+    s = c.stats()
+    assert s.pids_current == 3 and s.memory_limit == 64 << 20 and s.memory_current > 0
+    assert "peek" in repr(c) and "Up" in c._repr_html_()
+    assert "peek" in repr(lk.ps()) and "<table>" in lk.ps()._repr_html_()
+
+
+def test_invalid_state_changes_and_bad_references_are_refused_with_a_hint(box):
+    c = lk.run("busybox", "true", detach=True, name="done")
+    box.append(c)
+    c.wait(timeout=60)
+    for call in (lambda: c.stop(), lambda: c.kill(), lambda: c.pause(), lambda: c.unpause(), lambda: c.exec("true")):
+        with pytest.raises(lk.Conflict) as e:
+            call()
+        assert e.value.hint
+    with pytest.raises(lk.Conflict) as e:
+        lk.create("busybox", "true", name="done")
+    assert "already used" in str(e.value)
+    with pytest.raises(lk.InvalidArgument):
+        lk.create("busybox", "true", name="no spaces please")
+    with pytest.raises(lk.NotFound):
+        lk.container("no-such-container")
+    with pytest.raises(lk.ImageNotFound):
+        lk.create("no-such-image", "true")
+    running = lk.run("busybox", "sleep 600", detach=True)
+    box.append(running)
+    with pytest.raises(lk.Conflict) as e:
+        running.remove()
+    assert "rm -f" in e.value.hint
+    with pytest.raises(lk.Conflict):
+        running.start()
+    with pytest.raises(lk.InvalidArgument):
+        running.kill("NOSUCHSIGNAL")
+
+
+def test_rm_on_exit_removes_the_container(box):
+    c = lk.run("busybox", "true", detach=True, rm=True)
+    _until(lambda: not state.bundle_dir(c.inst, c.id).exists(), what="the container to be removed")
+    with pytest.raises(lk.NotFound):
+        c.attrs
+
+
+def test_a_container_outlives_the_process_that_started_it(box, inst):
+    # The notebook-kernel-restart case: a separate Python process starts a container and is killed.
+    code = textwrap.dedent("""
+        import os, signal, labkit as lk
+        c = lk.run("busybox", ["sh", "-c", "echo up; sleep 1; exit 4"], detach=True, name="orphan")
+        print(c.id, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    p = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == -9, p.stderr
+    c = lk.container(p.stdout.strip())
+    box.append(c)
+    assert c.name == "orphan"
+    assert c.wait(timeout=60) == 4
+    assert c.attrs["status"] == "exited" and c.logs() == "up\n"
+
+
+def test_killing_labkitd_loses_no_container_and_no_record(box, inst):
+    c = lk.run("busybox", ["sh", "-c", "echo before; sleep 2; echo after; exit 9"],
+               detach=True, name="survivor")
+    box.append(c)
+    d = lk.run("busybox", "sleep 600", detach=True)
+    box.append(d)
+    old = int((inst.run / "labkitd.pid").read_text())
+    assert Path(f"/proc/{old}/comm").read_text().strip() == "labkitd"
+    os.kill(old, signal.SIGKILL)
+    _until(lambda: not Path(f"/proc/{old}").exists() or Path(f"/proc/{old}/stat").read_text().split(") ")[1][0] == "Z",
+           what="labkitd to die")
+    # The containers run on without it: their shims hold them.
+    assert os.path.exists(f"/proc/{d.attrs['pid']}")
+    # The next call starts a new labkitd, which finds both, and records the exit it missed.
+    assert c.wait(timeout=60) == 9
+    assert int((inst.run / "labkitd.pid").read_text()) != old
+    assert c.logs() == "before\nafter\n"
+    assert d.status == "running"
+    d.stop(timeout=0)
+    assert d.attrs["exit_code"] == 137
+
+
+def test_a_shim_killed_under_a_container_is_recorded(box):
+    c = lk.run("busybox", "sleep 600", detach=True)
+    box.append(c)
+    os.kill(c.attrs["shim_pid"], signal.SIGKILL)
+    assert c.wait(timeout=60) == 137
+    assert c.status == "exited"
+
+
+def test_ps_in_a_shell_sees_the_containers_a_notebook_started(box):
+    c = lk.run("busybox", "sleep 600", detach=True, name="seen")
+    box.append(c)
+    out = subprocess.run([PYTHON, "-m", "labkit", "ps"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "seen" in out.stdout and c.id[:12] in out.stdout
+    assert "Up" in out.stdout
+
+
+def test_the_cli_verbs_in_docker_shape(box):
+    def lab(*args, check=True):
+        r = subprocess.run([PYTHON, "-m", "labkit", *args], capture_output=True, text=True, timeout=120)
+        if check:
+            assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r
+
+    cid = lab("run", "-d", "--name", "cli", "-m", "64M", "--pids-limit", "20", "busybox",
+              "sh", "-c", "trap 'exit 0' TERM; echo hello; echo warn >&2; while :; do sleep 0.05; done").stdout.strip()
+    box.append(lk.container(cid))
+    assert len(cid) == 64
+    _until(lambda: "hello" in lab("logs", "cli").stdout, what="the first line")
+    logs = lab("logs", "-t", "cli")
+    assert logs.stdout.split(" ", 1)[1] == "hello\n" and logs.stderr.split(" ", 1)[1] == "warn\n"
+    assert lab("ps", "-q").stdout.split() == [cid[:12]]
+    assert "sleep" in lab("top", "cli").stdout
+    assert lab("exec", "cli", "hostname").stdout.strip() == cid[:12]
+    assert lab("exec", "cli", "sh", "-c", "exit 3", check=False).returncode == 3
+    assert lab("exec", "cli", "no-such-program", check=False).returncode == 127
+    assert "64MiB" in lab("stats", "--no-stream", "cli").stdout
+    assert lab("pause", "cli").stdout.strip() == "cli"
+    assert "(Paused)" in lab("ps").stdout
+    lab("unpause", "cli")
+    rm = lab("rm", "cli", check=False)
+    assert rm.returncode == 1 and "hint:" in rm.stderr
+    assert lab("stop", "-t", "5", "cli").stdout.strip() == "cli"
+    assert "Exited (0)" in lab("ps", "-a").stdout
+    assert lab("wait", "cli").stdout.strip() == "0"
+    assert lab("stop", "cli", check=False).returncode == 1
+    info = json.loads(lab("inspect", "cli").stdout)
+    assert info[0]["record"]["exit_code"] == 0 and info[0]["config"]["linux"]["resources"]["pids"]["limit"] == 20
+    lab("start", "cli")
+    lab("restart", "-t", "1", "cli")
+    lab("kill", "-s", "KILL", "cli")
+    assert lab("wait", "cli").stdout.strip() == "137"
+    assert lab("rm", "cli").stdout.strip() == "cli"
+    assert lab("inspect", "cli", check=False).returncode == 1
+    follow = subprocess.run([PYTHON, "-m", "labkit", "run", "--rm", "busybox", "sh", "-c", "exit 0"], timeout=60)
+    assert follow.returncode == 0
+    created = lab("create", "--name", "later", "busybox", "echo", "made").stdout.strip()
+    box.append(lk.container(created))
+    lab("start", "later")
+    assert lab("wait", "later").stdout.strip() == "0"
+    assert lab("logs", "-f", "later").stdout == "made\n"
+
+
+def test_a_bad_request_to_labkitd_is_a_typed_error_not_a_dead_server(busybox):
+    with pytest.raises(lk.InvalidArgument):
+        client.call("no-such-op")
+    assert client.call("ping")["pid"] > 0

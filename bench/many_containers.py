@@ -143,9 +143,11 @@ def runc_side(n: int, rootfs: Path, where: Path, runs: int) -> dict | None:
             cfg["linux"]["cgroupsPath"] = f"/{PARENT}/c{i}"
             (b / "config.json").write_text(json.dumps(cfg))
             name = f"labkit-bench-{i}"
-            subprocess.run(["runc", "--root", str(root), "run", "-d", "--bundle", str(b), name], check=True,
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            names.append(name)
+            # Not a pipe for its output: the detached container keeps it open, and we would wait forever.
+            with open(where / "runc.log", "ab") as log:
+                names.append(name)
+                subprocess.run(["runc", "--root", str(root), "run", "-d", "--bundle", str(b), name], check=True,
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         start_s = time.perf_counter() - t
         after = settle()
         ps_times = timed(["runc", "--root", str(root), "list"], runs)
@@ -158,6 +160,10 @@ def runc_side(n: int, rootfs: Path, where: Path, runs: int) -> dict | None:
             if d.is_dir():
                 for child in d.iterdir():
                     if child.is_dir():
+                        for pid in (child / "cgroup.procs").read_text().split():  # ours: started above
+                            os.kill(int(pid), 9)
+                        while (child / "cgroup.procs").read_text().strip():
+                            time.sleep(0.01)
                         os.rmdir(child)
                 os.rmdir(d)
 

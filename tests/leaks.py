@@ -16,8 +16,8 @@ from labkit.filesystems.mounts import mounts
 from labkit.paths import is_labkit_link, is_labkit_name
 
 
-#: labkitd, the lab's supervisor, is the lab's server, not a leak: it starts on first use and
-#: stays (as dockerd does), in its own group <tag>/labkitd. Shims in that group are still found.
+#: labkitd and its keeper are the lab's server, not a leak: they start on first use and stay (as
+#: dockerd does), in their own group <tag>/labkitd.
 SUPERVISOR = "labkitd"
 
 
@@ -35,8 +35,9 @@ def _cgroup_dirs() -> list[Path]:
     return out
 
 
-def _shims() -> list[int]:
-    """Processes running labkit's container shim (found by reading /proc; never signalled from here)."""
+def _helpers() -> list[int]:
+    """labkit's short-lived helper processes (found by reading /proc; never signalled from here).
+    Containers are found by their cgroups; labkitd and its keeper are the lab's servers, not leaks."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -45,9 +46,8 @@ def _shims() -> list[int]:
                 comm = Path(f"/proc/{entry}/comm").read_text().strip()
             except OSError:
                 continue
-            # A container's shim, an exec's; a zombie is dead already, waiting for a parent (after labkitd
-            # is killed, the host's init) to reap it.
-            if comm in ("labkit-shim", "labkit-exec") and not _zombie(entry):
+            # An exec's helper; a zombie is dead already, waiting for its parent to reap it.
+            if comm == "labkit-exec" and not _zombie(entry):
                 found.append(int(entry))
     return found
 
@@ -88,5 +88,5 @@ def snapshot() -> set[str]:
     except OSError:
         pass
     objs.update(f"firewall {l}" for l in _firewall())
-    objs.update(f"process {pid} (shim)" for pid in _shims())
+    objs.update(f"process {pid} (labkit-exec)" for pid in _helpers())
     return objs

@@ -130,6 +130,10 @@ class V1Group(Group):
                     done.append(self._record(blk / f"blkio.throttle.{fname}", f"{lim.device} {value}", "io"))
         return done
 
+    def oom_kills(self) -> int:
+        mem = self.by_controller.get("memory")
+        return read_keyed(self._dir("memory") / "memory.oom_control").get("oom_kill", 0) if mem else 0
+
     def frozen(self) -> bool:
         if "freezer" not in self.by_controller:
             return False

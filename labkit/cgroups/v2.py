@@ -122,6 +122,9 @@ class V2Group(Group):
             done.append(self._record(d / "io.max", f"{lim.device} {keys}", "io"))
         return done
 
+    def oom_kills(self) -> int:
+        return read_keyed(self.dir / "memory.events").get("oom_kill", 0)
+
     def frozen(self) -> bool:
         return (read(self.dir / "cgroup.freeze") or "").strip() == "1"
 

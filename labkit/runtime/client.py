@@ -109,7 +109,7 @@ def _connect(inst: Instance) -> socket.socket:
 
 
 def start_supervisor(inst: Instance) -> None:
-    """Start labkitd for this lab and return once it listens (another client may have won the race:
+    """Start labkitd (through its keeper, keeper.py) for this lab and return once it listens (another client may have won the race:
     then that one serves us)."""
     import sys
 
@@ -117,7 +117,7 @@ def start_supervisor(inst: Instance) -> None:
     from ..helper import interpreter
 
     t0 = time.monotonic()
-    proc = subprocess.run([*interpreter("labkit.runtime.supervisor"), str(inst.root)], stdin=subprocess.DEVNULL,
+    proc = subprocess.run([*interpreter("labkit.runtime.keeper"), str(inst.root)], stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60, close_fds=True)
     if proc.returncode != 0:
         log = inst.run / "labkitd.log"

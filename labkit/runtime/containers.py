@@ -24,6 +24,7 @@ from ..errors import InvalidArgument, require_root
 from ..images.reference import familiar
 from ..paths import Instance, instance as current_instance
 from . import client, state
+from .logs import format_log, read_log as _read_log
 from .create import Options, env_list, parse_user, split_command
 
 
@@ -52,7 +53,7 @@ class Container:
 
     @property
     def status(self) -> str:
-        """created, running, paused, exited (or dead: its shim was killed and labkitd has not yet seen it)."""
+        """created, running, paused, exited (or dead: PID 1 is gone and its exit is not yet recorded)."""
         return self.attrs["status"]
 
     @property
@@ -253,18 +254,7 @@ def _short(text: str, n: int) -> str:
 
 
 def read_log(inst: Instance, cid: str, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> list[dict]:
-    path = state.bundle_dir(inst, cid) / "log.json"
-    want = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
-    try:
-        lines = path.read_bytes().splitlines()
-    except FileNotFoundError:
-        return []
-    entries = [e for e in (json.loads(line) for line in lines if line.strip()) if e["stream"] in want]
-    return entries[-tail:] if tail else entries
-
-
-def format_log(entry: dict, timestamps: bool) -> str:
-    return f"{entry['time']} {entry['log']}" if timestamps else entry["log"]
+    return _read_log(state.bundle_dir(inst, cid), stdout, stderr, tail)
 
 
 # -- the calls labkit's top level offers ------------------------------------------------------------------

@@ -102,7 +102,7 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
         (bundle / "config.json").write_text(json.dumps(config, indent=1))
         record = {"id": cid, "name": name, "image": opts.image, "args": list(args), "status": "created",
                   "created": time.time(), "started_at": 0.0, "finished_at": 0.0, "exit_code": None,
-                  "oom_killed": False, "pid": 0, "shim_pid": 0, "shim_start": 0, "auto_remove": opts.auto_remove,
+                  "oom_killed": False, "pid": 0, "pid_start": 0, "auto_remove": opts.auto_remove,
                   "cgroup": f"{inst.tag}/{cid}", "restart_count": 0}
         state.write(inst, record)
     except BaseException:

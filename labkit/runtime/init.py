@@ -1,10 +1,10 @@
 """PID 1's side of starting a container: the steps the kernel needs, in the order it needs them.
 
-The shim (shim.py) has made a new PID namespace and forked; its child runs child() below, which
+labkitd (supervisor.py) has made a new PID namespace and forked; its child runs child() below, which
 does what `unshare -fmuinp --mount-proc` + `chroot` do in bocker's one line, but with pivot_root
 and the files of the OCI bundle:
 
-  1. (shim) unshare(CLONE_NEWPID), fork: the child is PID 1 of the new PID namespace
+  1. (labkitd) unshare(CLONE_NEWPID), fork: the child is PID 1 of the new PID namespace
   2. unshare(CLONE_NEWNS | NEWUTS | NEWIPC | NEWNET)
   3. open each cgroup.procs of the container's cgroups (joined in step 9)
   4. make "/" private, so none of our mounts leak back to the host
@@ -14,7 +14,7 @@ and the files of the OCI bundle:
   8. mask /proc/kcore and friends, make /proc/sys and friends read-only
   9. set the hostname, bring `lo` up, join the cgroups, change to the working directory
  10. keep only the allowed capabilities, change user, set no_new_privs
- 11. exec the command; ERRFD closes on exec, which tells the shim it started
+ 11. exec the command; ERRFD closes on exec, which tells labkitd it started
 
 If a step fails, the child writes one JSON line {"step": ..., "errno": ..., "message": ...}
 to ERRFD and exits; the client turns it into a typed LabkitError. Every module used here is
@@ -48,8 +48,6 @@ DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
                 ("/proc/self/fd/2", "/dev/stderr"), ("pts/ptmx", "/dev/ptmx"))
 
 
-#: The shim's process name (/proc/PID/comm, at most 15 characters): how reset and the tests find one.
-SHIM_NAME = "labkit-shim"
 
 
 class Tracer:
@@ -182,9 +180,8 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None
     trace = Tracer(config, errfd)
     trace("fork: PID 1 of the new PID namespace")
     try:
-        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # if the shim dies, so does the container
-        # The other namespaces are made here, not in the shim, so the shim stays in the host's: its
-        # view of the bundle has no overlay on it, and it can clean up with plain host paths.
+        # No PR_SET_PDEATHSIG: the container must outlive labkitd (the keeper adopts it then).
+        # The other namespaces are made here, not in labkitd, which must stay in the host's.
         _step("unshare", sc.unshare, unshare_flags(config) & ~sc.CLONE_NEWPID)
         trace(f"unshare {len(config.get('linux', {}).get('namespaces', [])) - 1} more namespaces (mount, uts, ipc, net)")
         # The cgroup files are opened now, while the host's /sys/fs/cgroup is still in view, and
@@ -235,7 +232,7 @@ def exec_process(config: dict, errfd: int, trace=lambda step: None) -> None:
         trace("drop capabilities, set user and no_new_privs")
         env = dict(e.split("=", 1) for e in proc.get("env", []) if "=" in e)
         args = proc["args"]
-        os.set_inheritable(errfd, False)  # closes on exec: EOF tells the shim the command started
+        os.set_inheritable(errfd, False)  # closes on exec: EOF tells labkitd the command started
         _step("exec", execvpe, args[0], args, env)
     except StepFailed as f:
         _report(errfd, f.step, f.err.errno, f.err.strerror or str(f.err), config)

@@ -4,9 +4,9 @@ The steps, as the seed's `docker run` flow lists them:
   1. (here) check the input; send it to labkitd with this process's pipes for the output
   2. (labkitd) find the image locally (the default busybox is built if missing); create the
      writable layer: a bundle dir with config.json, upper/, work/, rootfs/
-  3. (labkitd) create the cgroup and write its limits; fork the shim
-  4. (shim, PID 1) the namespaces, the overlay, pivot_root, exec the command
-  5. (here) stream the output as it comes; (shim) record the exit code, remove the cgroup;
+  3. (labkitd) create the cgroup and write its limits; fork PID 1
+  4. (PID 1) the namespaces, the overlay, pivot_root, exec the command
+  5. (here) stream the output as it comes; (labkitd) record the exit code, remove the cgroup;
      (labkitd) with rm=True remove the container; (here) the exit code
 
 The container belongs to labkitd, not to this process: if this process dies, it runs on.
@@ -160,7 +160,7 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
             stdout, stderr = _pump(pipes[0][0], pipes[1][0], stream) if pipes else ("", "")
             try:
                 last = conn.reply()
-            except LabkitError:  # labkitd went away: its record may still tell (the shim writes it)
+            except LabkitError:  # labkitd went away: its record may still tell (the keeper writes it)
                 last = _exit_from_record(inst, first)
         except KeyboardInterrupt:
             try:
@@ -172,7 +172,7 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
     removed = args.get("rm") or (args.get("options") or {}).get("auto_remove")
     marks = [(step, t) for step, t in first.get("trace") or []]
     if marks:
-        marks.append(("the command runs and exits; the shim records the exit code and removes the cgroup", last["t"]))
+        marks.append(("the command runs and exits; labkitd records the exit code and removes the cgroup", last["t"]))
         if removed:
             marks.append(("labkitd removes the container (rm)", ended))
     steps = tuple((step, (t - prev) * 1000) for (step, t), prev in zip(marks, [t0] + [t for _, t in marks]))
@@ -186,7 +186,7 @@ def _exit_from_record(inst, first: dict) -> dict:
     from . import state
 
     inst = inst or current_instance()
-    for _ in range(500):  # the shim writes the exit a moment after the output ends
+    for _ in range(500):  # the keeper writes the exit a moment after the output ends
         rec = state.read(inst, first["id"])
         if rec is None:
             break

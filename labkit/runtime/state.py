@@ -14,12 +14,13 @@ state.json, for a container that ran `sh -c 'exit 3'`:
     {"id": "3f9a...", "name": "brave_curie", "image": "docker.io/library/busybox:latest",
      "args": ["sh", "-c", "exit 3"], "status": "exited", "created": 1795823999.1,
      "started_at": 1795823999.2, "finished_at": 1795823999.3, "exit_code": 3, "oom_killed": false,
-     "pid": 0, "shim_pid": 0, "shim_start": 0, "auto_remove": false, "cgroup": "labkit/3f9a...",
+     "pid": 0, "pid_start": 0, "auto_remove": false, "cgroup": "labkit/3f9a...",
      "restart_count": 0}
 
-Who writes it, so two writers never race: the supervisor at create (status "created") and after a
-shim died without writing; the shim from start to exit ("running", then "exited"). "paused" is not
-stored: it is read from the cgroup freezer, which is where it is true.
+Who writes it, so two writers never race: labkitd, for its own children (create, start, exit);
+the keeper, only for a container whose labkitd died (its exit). "paused" is not stored: it is read
+from the cgroup freezer, which is where it is true. pid and pid_start (field 22 of /proc/PID/stat)
+together name PID 1 for good: a PID can be reused, the pair cannot.
 """
 
 from __future__ import annotations
@@ -76,9 +77,9 @@ def claim_name(inst: Instance, name: str | None, cid: str) -> str:
             raise Conflict(f"the container name {name!r} is already used by container {other[:12]}",
                            hint=f"remove that container (`labkit rm -f {name}`) or choose another name.") from None
         return name
-    for _ in range(100):
+    for attempt in range(100):
         candidate = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_PEOPLE)}"
-        if _ in range(50, 100):
+        if attempt >= 50:  # 400 combinations: past half of the tries, add a number
             candidate += str(secrets.randbelow(100))
         try:
             os.symlink(cid, d / candidate)
@@ -156,8 +157,3 @@ def process_start(pid: int) -> int:
         return 0
     # The name (field 2) may hold spaces and parentheses: the fields after it follow the last ")".
     return int(data[data.rindex(b")") + 2 :].split()[19])
-
-
-def shim_alive(record: dict) -> bool:
-    pid = record.get("shim_pid") or 0
-    return bool(pid) and process_start(pid) == record.get("shim_start")

@@ -1,22 +1,23 @@
 """labkitd: the supervisor, one per lab on a host, as dockerd is docker's server side.
 
-    client (notebook, CLI, script) --JSON lines on a Unix socket--> labkitd --fork--> shim --> PID 1
+    client (notebook, CLI, script) --JSON lines on a Unix socket--> labkitd --fork--> PID 1 of a container
                                     /run/labkit/labkitd.sock          (one process, one thread)
+    labkit-keeper (keeper.py): labkitd's parent; restarts it; reaps the containers it left behind
 
 Why a server, and why this shape (issue 4):
-  - Containers are the host's, not a notebook's: the shims are labkitd's children, in labkit's own
-    cgroup, so a notebook kernel that restarts or dies takes no container with it, and `labkit ps`
-    in a shell sees what a notebook started. The seed's client/server architecture, for real.
+  - Containers are the host's, not a notebook's: every container's PID 1 is labkitd's child, in
+    labkit's own cgroups, so a notebook kernel that restarts or dies takes no container with it,
+    and `labkit ps` in a shell sees what a notebook started. The seed's client/server architecture.
   - Speed: a Jupyter kernel has threads, so it may not fork and keep running Python; it would have
-    to exec a fresh interpreter per container (~40 ms). labkitd is single-threaded and warm: it forks
-    the shim (~1 ms), and keeps resolved images in memory.
-  - Cost: no interpreter per container. A shim is a fork of labkitd that never execs: ~1 MiB of
-    its own per container (bench/many_containers.py measures it).
-  - Nothing is lost when labkitd dies: the records are files (state.py), the shims write the exit
-    codes, and the next labkitd (started on demand by the next client) finds the shims still
-    running and watches them again through pidfds.
-  - It is a subreaper (PR_SET_CHILD_SUBREAPER), so a process orphaned below it is reaped here,
-    not by the host's init.
+    to exec a fresh interpreter per container (~40 ms). labkitd is single-threaded and warm: it
+    forks PID 1 directly (unshare(CLONE_NEWPID) for the one fork, then back), and keeps resolved
+    images in memory.
+  - Cost: nothing of ours per container but a few file descriptors and a dict. No shim process
+    per container (docker's containerd-shim, podman's conmon): labkitd pumps every container's output
+    from one event loop. bench/many_containers.py measures it.
+  - Nothing is lost when labkitd dies: records are files (state.py); output waits in named FIFOs
+    that the next labkitd reopens (logs.py); the containers it leaves are reparented to the keeper
+    (a subreaper), which records their exit codes and starts a new labkitd at once.
 
 The protocol, one request per connection: the client sends one JSON line, with file descriptors
 attached (SCM_RIGHTS) when the container's output goes straight to the client's pipes or terminal:
@@ -33,14 +34,12 @@ top stats shutdown. `logs` needs no server: the client reads log.json.
 from __future__ import annotations
 
 import errno
-import fcntl
 import gc
 import json
 import os
 import selectors
 import signal
 import socket
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -50,8 +49,9 @@ from ..cgroups.resources import Resources
 from ..errors import Conflict, ContainerError, InvalidArgument, LabkitError
 from ..images.store import ImageStore
 from ..kernel import syscalls as sc
-from ..paths import Instance, instance as get_instance
-from . import client, exec_shim, shim, state
+from ..paths import Instance
+from . import client, exec_shim, init, state
+from .logs import LOG_NAME, Pump, fifo_paths, make_fifos
 from .create import Options, create
 
 NAME = "labkitd"  # its /proc/PID/comm
@@ -70,11 +70,11 @@ def group_name(inst: Instance) -> str:
 
 
 class Live:
-    """A running container this supervisor watches: its shim's pidfd and who waits for its exit."""
+    """A running container this labkitd watches: PID 1, its output, and for an adopted one
+    (started by an earlier labkitd, now the keeper's child) a pidfd that says when it exits."""
 
-    def __init__(self, cid: str, shim_pid: int, pidfd: int):
-        self.cid, self.shim_pid, self.pidfd = cid, shim_pid, pidfd
-        self.stop_deadline: float | None = None
+    def __init__(self, cid: str, pid: int, pump: Pump, pidfd: int | None = None):
+        self.cid, self.pid, self.pump, self.pidfd = cid, pid, pump, pidfd
 
 
 class Supervisor:
@@ -85,10 +85,13 @@ class Supervisor:
         self.sel = selectors.DefaultSelector()
         self.listener = listener
         self.live: dict[str, Live] = {}
+        self.by_pid: dict[int, str] = {}  # PID 1 (our child) -> container id
         self.waiters: dict[str, list] = {}  # cid -> callbacks run with the record when it exits
         self.execs: dict[int, socket.socket] = {}  # exec shim PID -> the client waiting for its exit code
-        self.reaped: dict[int, int] = {}  # child PID -> exit status, until someone asks
+        self.timers: list[tuple[float, object]] = []  # (monotonic deadline, callback)
+        self.watched: dict[int, tuple] = {}  # fd -> (callback, events) registered for the pumps
         self.running = True
+        self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
     # -- the loop --------------------------------------------------------------------------------
     def serve(self) -> None:
@@ -100,35 +103,77 @@ class Supervisor:
         self.sel.register(wake_r, selectors.EVENT_READ, lambda fd: (os.read(fd, 4096), self._reap()))
         self._reap()
         while self.running:
-            deadlines = [lv.stop_deadline for lv in self.live.values() if lv.stop_deadline]
-            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-            for key, _ in self.sel.select(timeout):
+            self._update_pumps()
+            timeout = max(0.0, min(t for t, _ in self.timers) - time.monotonic()) if self.timers else None
+            for key, events in self.sel.select(timeout):
                 try:
-                    key.data(key.fileobj)
+                    if isinstance(key.data, tuple):  # a pump's fd: (read callback, write callback)
+                        on_read, on_write = key.data
+                        if events & selectors.EVENT_READ and on_read:
+                            on_read(key.fd)
+                        if events & selectors.EVENT_WRITE and on_write:
+                            on_write(key.fd)
+                    else:
+                        key.data(key.fileobj)
                 except Exception:  # noqa: BLE001 - one bad event must not take down every container's server
                     traceback.print_exc()
             now = time.monotonic()
-            for lv in list(self.live.values()):
-                if lv.stop_deadline and now >= lv.stop_deadline:
-                    lv.stop_deadline = None
-                    self._signal(lv.cid, signal.SIGKILL)  # stop's second step: it did not exit on SIGTERM
+            due = [cb for t, cb in self.timers if t <= now]
+            self.timers = [(t, cb) for t, cb in self.timers if t > now]
+            for cb in due:
+                try:
+                    cb()
+                except Exception:  # noqa: BLE001
+                    traceback.print_exc()
+
+    def _update_pumps(self) -> None:
+        """(Re)register each pump's fds for what it waits for now: reading its FIFOs unless a slow
+        attached client has too much pending, writing to that client while output is pending."""
+        want: dict[int, tuple] = {}
+        for lv in self.live.values():
+            for fd in lv.pump.want_read():
+                want[fd] = (lv.pump.readable, None)
+            for fd in lv.pump.want_write():
+                want[fd] = (None, lv.pump.writable)
+        for fd in set(self.watched) - set(want):
+            self.sel.unregister(fd)
+        for fd, data in want.items():
+            events = (selectors.EVENT_READ if data[0] else 0) | (selectors.EVENT_WRITE if data[1] else 0)
+            if fd not in self.watched:
+                self.sel.register(fd, events, data)
+            elif self.watched[fd] != (data, events):
+                self.sel.modify(fd, events, data)
+            want[fd] = (data, events)
+        self.watched = want
+
+    def later(self, seconds: float, callback) -> None:
+        self.timers.append((time.monotonic() + seconds, callback))
 
     def recover(self) -> None:
-        """After a restart: watch the shims still running, record the ones that died meanwhile."""
+        """After a restart: adopt the containers still running, remove exited ones marked rm."""
         for cid in state.all_ids(self.inst):
             rec = state.read(self.inst, cid)
             if not rec:
                 continue
             if rec["status"] == "running":
-                if state.shim_alive(rec):
-                    try:
-                        self._watch(cid, rec["shim_pid"])
-                        continue
-                    except OSError:
-                        pass
-                self._record_lost(rec, None)
-            if rec["status"] == "exited" and rec.get("auto_remove"):
+                self._adopt(rec)
+            elif rec["status"] == "exited" and rec.get("auto_remove"):
                 self._remove(cid, rec)
+
+    def _adopt(self, rec: dict) -> None:
+        cid = rec["id"]
+        pump = Pump(state.bundle_dir(self.inst, cid))
+        try:
+            if state.process_start(rec["pid"]) != rec.get("pid_start"):
+                raise ProcessLookupError(rec["pid"])
+            pidfd = os.pidfd_open(rec["pid"])
+        except OSError:
+            pidfd = None
+        lv = self.live[cid] = Live(cid, rec["pid"], pump, pidfd)
+        if pidfd is None:  # gone already: the keeper is recording (or has recorded) its exit
+            self._await_record(lv)
+        else:
+            self.sel.register(pidfd, selectors.EVENT_READ, lambda _fd, lv=lv: self._await_record(lv))
 
     # -- connections ------------------------------------------------------------------------------
     def _accept(self, listener) -> None:
@@ -190,12 +235,7 @@ class Supervisor:
         except OSError:
             pass  # the client went away; the record on disk still tells
 
-    # -- children and shims -----------------------------------------------------------------------
-    def _watch(self, cid: str, shim_pid: int) -> None:
-        pidfd = os.pidfd_open(shim_pid)
-        self.live[cid] = Live(cid, shim_pid, pidfd)
-        self.sel.register(pidfd, selectors.EVENT_READ, lambda _fd, cid=cid: self._shim_exited(cid))
-
+    # -- exits ---------------------------------------------------------------------------------------
     def _reap(self) -> None:
         while True:
             try:
@@ -207,35 +247,62 @@ class Supervisor:
             conn = self.execs.pop(pid, None)
             if conn is not None:
                 self._finish(conn, {"exit_code": _code(status)})
-            else:
-                self.reaped[pid] = status
+            cid = self.by_pid.pop(pid, None)
+            if cid is not None:
+                self._exited(cid, _code(status))
 
-    def _shim_exited(self, cid: str) -> None:
+    def _exited(self, cid: str, code: int) -> None:
+        """PID 1 of our own container exited: the kernel has killed the rest of its PID namespace."""
         lv = self.live.pop(cid)
-        self.sel.unregister(lv.pidfd)
-        os.close(lv.pidfd)
-        self._reap()
-        status = self.reaped.pop(lv.shim_pid, None)
+        lv.pump.drain()
+        self._drop_pump(lv)
         rec = state.read(self.inst, cid)
         if rec is None:
             return
+        group = cgroups.group(rec["cgroup"])
+        oom = False
+        try:
+            oom = bool(group.oom_kills())
+            group.remove()
+        except LabkitError:
+            traceback.print_exc()  # reset finds a group left over
+        rec.update(status="exited", exit_code=code, oom_killed=oom, finished_at=time.time(), pid=0)
+        state.write(self.inst, rec)
+        self._after_exit(cid, rec)
+
+    def _await_record(self, lv: Live, tries: int = 0) -> None:
+        """An adopted container exited: the keeper (its parent now) reaps it and writes the exit.
+        Wait for that record a little; after ~5 s, record it as lost."""
+        if lv.pidfd is not None:
+            self.sel.unregister(lv.pidfd)
+            os.close(lv.pidfd)
+            lv.pidfd = None
+        rec = state.read(self.inst, lv.cid)
+        if rec is not None and rec["status"] == "running" and tries < 250:
+            self.later(0.02, lambda: self._await_record(lv, tries + 1))
+            return
+        self.live.pop(lv.cid, None)
+        lv.pump.drain()
+        self._drop_pump(lv)
+        if rec is None:
+            return
         if rec["status"] == "running":
-            self._record_lost(rec, status)
+            record_lost(rec, None)
+            state.write(self.inst, rec)
+        self._after_exit(lv.cid, rec)
+
+    def _drop_pump(self, lv: Live) -> None:
+        for fd in list(lv.pump.fds) + list(lv.pump.attach.values()):
+            if fd in self.watched:
+                self.sel.unregister(fd)
+                del self.watched[fd]
+        lv.pump.close()
+
+    def _after_exit(self, cid: str, rec: dict) -> None:
         if rec.get("auto_remove"):
             self._remove(cid, rec)
         for callback in self.waiters.pop(cid, []):
             callback(rec)
-
-    def _record_lost(self, rec: dict, status: int | None) -> None:
-        """The shim died without writing the exit (it was killed): the container died with it
-        (PID 1 has PR_SET_PDEATHSIG). Record that, and clear what it left."""
-        try:
-            cgroups.group(rec["cgroup"]).remove()
-        except LabkitError:
-            pass
-        rec.update(status="exited", exit_code=_code(status) if status is not None else 137, pid=0,
-                   finished_at=time.time(), error="the container's shim was killed")
-        state.write(self.inst, rec)
 
     def _remove(self, cid: str, rec: dict) -> None:
         import shutil
@@ -250,19 +317,18 @@ class Supervisor:
         shutil.rmtree(state.bundle_dir(self.inst, cid), ignore_errors=True)
 
     def _signal(self, cid: str, sig: int) -> None:
-        rec = state.read(self.inst, cid)
         lv = self.live.get(cid)
-        if not rec or not lv or not rec.get("pid"):
+        if lv is None:
             return
         # PID 1 of a PID namespace gets only the signals it has a handler for, from outside as from
         # inside, except SIGKILL (and SIGSTOP): so `stop` on a plain `sleep` waits for the timeout.
-        # The PID is safe to use while the shim lives: PID 1 is its child, so until the shim reaps it,
-        # no other process can get that PID.
+        # The PID is safe to use: PID 1 is our child (or the keeper's), and no other process can
+        # take its PID before it is reaped.
         try:
-            os.kill(rec["pid"], sig)
+            os.kill(lv.pid, sig)
         except ProcessLookupError:
             return
-        group = cgroups.group(rec["cgroup"])
+        group = cgroups.group(state.read(self.inst, cid)["cgroup"])
         if sig == signal.SIGKILL and group.frozen():
             group.freeze(False)  # a frozen task cannot act on SIGKILL (v1) until thawed
 
@@ -310,7 +376,7 @@ class Supervisor:
         name = state.claim_name(self.inst, None, cid)
         rec = {"id": cid, "name": name, "image": bundle, "args": cfg["process"]["args"], "status": "created",
                "created": time.time(), "started_at": 0.0, "finished_at": 0.0, "exit_code": None, "oom_killed": False,
-               "pid": 0, "shim_pid": 0, "shim_start": 0, "auto_remove": bool(req.get("rm")),
+               "pid": 0, "pid_start": 0, "auto_remove": bool(req.get("rm")),
                "cgroup": f"{self.inst.tag}/{cid}", "restart_count": 0, "bundle": bundle}
         state.write(self.inst, rec)
         try:
@@ -320,43 +386,82 @@ class Supervisor:
             raise
 
     def _start(self, conn, rec: dict, cfg: dict, req: dict, fds: list[int], marks: list):
-        """Fork the shim and wait until the command was exec'd (or failed). With attach, the client's
-        pipes are the container's output and the connection stays open for the exit code."""
-        attach = tuple(fds[:2]) if req.get("attach") and len(fds) >= 2 else None
+        """Fork PID 1 and wait until its command was exec'd (or a step failed). With attach, the
+        client's pipes get the output and the connection stays open for the exit code."""
+        cid = rec["id"]
+        bundle = state.bundle_dir(self.inst, cid)
         group = cgroups.group(rec["cgroup"])
         try:
             group.create()
             group.apply(Resources.from_oci(cfg.get("linux", {}).get("resources")))
             marks.append((f"create the cgroup ({len(group.dirs)} dirs) and write its limits", time.monotonic()))
+            make_fifos(bundle)
+            pump = Pump(bundle)  # the read ends first: the container's opens then never wait
             rep_r, rep_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                shim.main(self.inst, rec, cfg, group, rep_w, attach)
-            os.close(rep_w)
+            try:
+                pid = self._fork_pid1(cfg, str(rec.get("bundle") or bundle), bundle, group, rep_w)
+            except BaseException:
+                pump.close()
+                _close(rep_r)
+                raise
+            finally:
+                os.close(rep_w)
+            if req.get("attach") and len(fds) >= 2:
+                pump.attach_to(fds[0], fds[1])
+                fds = fds[2:]
+        except BaseException:
+            if group.exists():
+                group.remove()
+            raise
         finally:
             for fd in fds:
                 _close(fd)
         reports = _read_reports(rep_r, START_TIMEOUT)
         failure = next((r for r in reports if r.get("error")), None)
-        started = next((r for r in reports if "started" in r), None)
-        if failure or not started:
-            _wait_child(pid, self.reaped)
+        if failure:
+            _wait_child(pid)
+            pump.close()
             if group.exists():
                 group.remove()
-            raise failure_error(failure or {"step": "start", "message": "the shim ended before the command started"})
+            raise failure_error(failure)
         marks.extend((r["trace"], r["t"]) for r in reports if "trace" in r)
-        marks.append(("exec the command", started["t"]))
-        self._watch(rec["id"], pid)
-        reply = {"id": rec["id"], "name": rec["name"], "pid": started["started"], "args": rec["args"],
+        marks.append(("exec the command", time.monotonic()))
+        rec.update(status="running", pid=pid, pid_start=state.process_start(pid), started_at=time.time(),
+                   exit_code=None, oom_killed=False, finished_at=0.0)
+        state.write(self.inst, rec)
+        self.live[cid] = Live(cid, pid, pump)
+        self.by_pid[pid] = cid
+        reply = {"id": cid, "name": rec["name"], "pid": pid, "args": rec["args"],
                  "trace": marks if cfg.get("annotations", {}).get("org.labkit.trace") == "1" else []}
-        if req.get("attach"):
-            reply["config"] = cfg
         if not req.get("attach"):
             return reply
+        reply["config"] = cfg
         self._send(conn, reply)
         self._defer(conn)
-        self.waiters.setdefault(rec["id"], []).append(lambda r: self._finish(conn, exit_reply(r)))
+        self.waiters.setdefault(cid, []).append(lambda r: self._finish(conn, exit_reply(r)))
+        self._reap()  # it may have exited already
         return None
+
+    def _fork_pid1(self, cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int) -> int:
+        """Fork the container's PID 1 as our own child: unshare(CLONE_NEWPID) makes our *next* child
+        PID 1 of a new PID namespace; setns back to our own right after, so later forks are plain."""
+        new_pidns = bool(init.unshare_flags(cfg) & sc.CLONE_NEWPID)
+        if new_pidns:
+            sc.unshare(sc.CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        except OSError:
+            pid = -1
+            raise
+        finally:
+            if pid == 0:  # the child: PID 1 now; never back into labkitd's code
+                try:
+                    pid1(cfg, bundle, fifo_dir, group, report_fd)
+                finally:
+                    os._exit(125)
+            if new_pidns:
+                sc.setns(self.own_pidns, sc.CLONE_NEWPID)
+        return pid
 
     def op_wait(self, conn, req, fds):
         cid, rec = self._get(req)
@@ -371,15 +476,19 @@ class Supervisor:
         if rec["status"] not in ("running", "paused"):
             raise Conflict(f"container {rec['name']} is not running (it is {rec['status']})",
                            hint=f"`labkit start {rec['name']}` starts it; `labkit ps -a` shows every container's state.")
-        timeout = float(req.get("timeout", 10))
         self._defer(conn)
         self.waiters.setdefault(cid, []).append(lambda r: self._finish(conn, exit_reply(r)))
+        self._stop(cid, rec, float(req.get("timeout", 10)))
+        return None
+
+    def _stop(self, cid: str, rec: dict, timeout: float) -> None:
+        """SIGTERM now; SIGKILL after `timeout` seconds if PID 1 is still the same process."""
+        lv = self.live.get(cid)
         self._signal(cid, signal.SIGTERM)
         group = cgroups.group(rec["cgroup"])
         if group.frozen():
             group.freeze(False)  # a paused container must run to act on SIGTERM, as docker does
-        self.live[cid].stop_deadline = time.monotonic() + timeout
-        return None
+        self.later(timeout, lambda: self._signal(cid, signal.SIGKILL) if self.live.get(cid) is lv else None)
 
     def op_restart(self, conn, req, fds):
         cid, rec = self._get(req)
@@ -396,8 +505,7 @@ class Supervisor:
 
         self._defer(conn)
         self.waiters.setdefault(cid, []).append(then_start)
-        self._signal(cid, signal.SIGTERM)
-        self.live[cid].stop_deadline = time.monotonic() + float(req.get("timeout", 10))
+        self._stop(cid, rec, float(req.get("timeout", 10)))
         return None
 
     def op_kill(self, conn, req, fds) -> dict:
@@ -458,7 +566,7 @@ class Supervisor:
             cfg = json.loads((Path(rec.get("bundle") or bundle) / "config.json").read_text())
         except (OSError, ValueError):
             cfg = {}
-        return {"record": rec, "config": cfg, "bundle": str(bundle), "log": str(bundle / shim.LOG_NAME)}
+        return {"record": rec, "config": cfg, "bundle": str(bundle), "log": str(bundle / LOG_NAME)}
 
     def op_top(self, conn, req, fds) -> dict:
         cid, rec = self._get(req)
@@ -493,7 +601,7 @@ class Supervisor:
         reports = _read_reports(rep_r, START_TIMEOUT)
         failure = next((r for r in reports if r.get("error")), None)
         if failure:
-            _wait_child(pid, self.reaped)
+            _wait_child(pid)
             raise failure_error(failure)
         self.execs[pid] = conn
         self._send(conn, {"id": cid, "pid": pid})
@@ -505,10 +613,10 @@ class Supervisor:
 # -- helpers shared with the client -------------------------------------------------------------------
 def with_status(inst: Instance, rec: dict, live: dict | None = None) -> dict:
     """The record with its status as true now: "paused" comes from the freezer; a "running" record
-    whose shim is gone (and not yet recorded by labkitd) shows as "dead"."""
+    whose PID 1 is gone (and not yet recorded) shows as "dead"."""
     rec = dict(rec)
     if rec["status"] == "running":
-        if live is not None and rec["id"] not in live and not state.shim_alive(rec):
+        if (live is None or rec["id"] not in live) and state.process_start(rec.get("pid") or 0) != rec.get("pid_start"):
             rec["status"] = "dead"
         else:
             try:
@@ -517,6 +625,43 @@ def with_status(inst: Instance, rec: dict, live: dict | None = None) -> dict:
             except LabkitError:
                 pass
     return rec
+
+
+def record_lost(rec: dict, status: int | None) -> None:
+    """Fill in the exit of a container whose end nobody saw (its exit status, if known), and
+    remove what it left in the kernel."""
+    oom = False
+    try:
+        group = cgroups.group(rec["cgroup"])
+        oom = bool(group.oom_kills()) if group.exists() else False
+        group.remove()
+    except LabkitError:
+        pass
+    rec.update(status="exited", exit_code=_code(status) if status is not None else 255, oom_killed=oom, pid=0,
+               finished_at=time.time())
+    if status is None:
+        rec["error"] = "its exit was not seen: labkitd and its keeper were both gone"
+
+
+def pid1(cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int) -> None:
+    """In the forked child, before init.child(): leave labkitd's world behind. Its signal handlers
+    and wakeup fd, its sockets and every other container's fds are not the container's."""
+    gc.disable()  # a collection here would walk, and so copy, every page shared with labkitd
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    # Read-write: the container is then a reader of its own FIFOs too, so a write never gets
+    # SIGPIPE while no labkitd reads (logs.py).
+    out, err = (os.open(p, os.O_RDWR) for p in fifo_paths(fifo_dir))
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    keep = {0, 1, 2, report_fd}
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) not in keep:
+            _close(int(name))
+    init.child(cfg, bundle, report_fd, [str(d) for d in group.dirs])
 
 
 def exit_reply(rec: dict) -> dict:
@@ -530,6 +675,7 @@ def error_reply(e: BaseException) -> dict:
     if isinstance(e, OSError):
         from ..errors import translate_oserror
 
+        traceback.print_exc()  # unexpected here: the log shows where
         return error_reply(translate_oserror(e, "serve the request"))
     traceback.print_exc()
     return {"error": {"type": "LabkitError", "message": f"labkitd failed: {type(e).__name__}: {e}",
@@ -537,7 +683,7 @@ def error_reply(e: BaseException) -> dict:
 
 
 def failure_error(info: dict) -> LabkitError:
-    """A shim's report of a failed step as the error a learner should see."""
+    """A container's (or an exec's) report of a failed step as the error a learner should see."""
     from ..errors import CommandNotExecutable, CommandNotFound, translate_oserror
 
     step, errno_, msg, args = info.get("step"), info.get("errno"), info.get("message"), info.get("args", ["?"])
@@ -590,15 +736,15 @@ def _close(fd: int) -> None:
         pass
 
 
-def _wait_child(pid: int, reaped: dict) -> None:
+def _wait_child(pid: int) -> None:
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:
-        reaped.pop(pid, None)
+        pass
 
 
 def _read_reports(fd: int, timeout: float) -> list[dict]:
-    """JSON lines from a shim until it closes the pipe (the command was exec'd, or a step failed)."""
+    """JSON lines from a starting process until it closes the pipe (the command was exec'd, or a step failed)."""
     import select
 
     chunks, deadline = [], time.monotonic() + timeout
@@ -623,78 +769,3 @@ def _read_reports(fd: int, timeout: float) -> list[dict]:
         except ValueError:
             out.append({"error": True, "step": "start", "errno": 0, "message": line.decode(errors="replace")[:200]})
     return out
-
-
-# -- start-up ------------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> None:
-    """python -I -S -c "...; main()" ROOT: start labkitd for the lab at ROOT, in the background.
-
-    The process the client started forks the daemon and exits once the daemon listens (or found
-    another labkitd holding the lock): the client waits for that exit, and labkitd is never the
-    client's child. Exit status 0: a labkitd is ready; anything else: see labkitd.log."""
-    argv = sys.argv[1:] if argv is None else argv
-    inst = get_instance(argv[0]) if argv else get_instance()
-    inst.run.mkdir(parents=True, exist_ok=True)
-    ready_r, ready_w = os.pipe()
-    if os.fork():
-        os.close(ready_w)
-        ok = os.read(ready_r, 1)
-        os._exit(0 if ok == b"1" else 1)
-    os.close(ready_r)
-    os.setsid()
-    lock = os.open(inst.run / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:  # another labkitd runs (two clients started one at once): it is the one
-        os.write(ready_w, b"1")
-        os._exit(0)
-    log = os.open(inst.run / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(null)
-    os.close(log)
-    try:
-        with open("/proc/self/comm", "w") as f:
-            f.write(NAME)
-        os.chdir("/")
-        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-        # Out of the caller's cgroup (a Jupyter server's systemd unit, say): when that is stopped,
-        # the whole group is killed, and the containers' shims with it.
-        own = cgroups.group(group_name(inst))
-        own.create()
-        own.add(os.getpid())
-        path = socket_path(inst)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o077)  # root only: whoever can talk to labkitd is root in effect
-        try:
-            listener.bind(str(path))
-        finally:
-            os.umask(old)
-        listener.listen(256)
-        (inst.run / PIDFILE).write_text(f"{os.getpid()}\n")
-        sup = Supervisor(inst, listener)
-        sup.recover()
-        gc.collect()
-        gc.freeze()  # what is loaded now stays shared with every shim: the collector never walks it
-        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} labkitd {os.getpid()} serving {path}", flush=True)
-        os.write(ready_w, b"1")
-        os.close(ready_w)
-    except BaseException:
-        traceback.print_exc()
-        os._exit(1)
-    try:
-        sup.serve()
-    finally:
-        try:
-            if socket_path(inst).exists():
-                socket_path(inst).unlink()
-        except OSError:
-            pass
-        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} labkitd {os.getpid()} stopped", flush=True)
-    os._exit(0)

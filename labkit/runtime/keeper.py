@@ -1,0 +1,190 @@
+"""labkit-keeper: labkitd's parent, so that killing labkitd loses no container and no exit code.
+
+    client --starts--> keeper (one per lab; holds the lock and the listening socket)
+                          |--fork--> labkitd (supervisor.py): the server; every container's parent
+                          '  a subreaper: when labkitd dies, its containers become the keeper's children
+
+What it does, and nothing else:
+  - starts labkitd, and starts it again at once if it dies (clients queue on the socket meanwhile:
+    the keeper owns it, so a connection made during the restart waits instead of failing);
+  - reaps the containers a dead labkitd left behind, and writes their exit codes into their records,
+    which the new labkitd, watching them through pidfds, then reports;
+  - exits with labkitd's clean shutdown when no container is left to keep.
+
+It imports labkitd's modules before the first fork, so a restarted labkitd starts warm, and its
+pages stay shared with labkitd's.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gc
+import os
+import socket
+import sys
+import time
+import traceback
+
+from .. import cgroups
+from ..kernel import syscalls as sc
+from ..paths import Instance, instance as get_instance
+from . import client, state, supervisor
+
+NAME = "labkit-keeper"
+LOCK, LOG, PIDFILE, KEEPER_PIDFILE = "labkitd.lock", "labkitd.log", "labkitd.pid", "labkit-keeper.pid"
+
+
+def group_name(inst: Instance) -> str:
+    """The keeper's and labkitd's own cgroup, beside the containers': labkit.3f9c0a1b/labkitd."""
+    return f"{inst.tag}/labkitd"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -I -S -c "...; main()" ROOT: start the keeper and labkitd for the lab at ROOT.
+
+    The process the client started forks the keeper and exits once the socket listens (or once it
+    found another keeper holding the lock): the client waits for that exit, and the keeper is never
+    the client's child. Exit status 0: labkitd is ready; anything else: see labkitd.log."""
+    argv = sys.argv[1:] if argv is None else argv
+    inst = get_instance(argv[0]) if argv else get_instance()
+    inst.run.mkdir(parents=True, exist_ok=True)
+    ready_r, ready_w = os.pipe()
+    if os.fork():
+        os.close(ready_w)
+        ok = os.read(ready_r, 1)
+        os._exit(0 if ok == b"1" else 1)
+    os.close(ready_r)
+    os.setsid()
+    lock = os.open(inst.run / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # another keeper runs (two clients started one at once): it serves
+        os.write(ready_w, b"1")
+        os._exit(0)
+    log = os.open(inst.run / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    for fd, to in ((null, 0), (log, 1), (log, 2)):
+        os.dup2(fd, to)
+    os.close(null)
+    os.close(log)
+    try:
+        listener = _setup(inst)
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+    os.write(ready_w, b"1")  # the socket listens: a client may connect now, and waits for labkitd
+    os.close(ready_w)
+    _keep(inst, listener, _start_labkitd(inst, listener))
+
+
+def _setup(inst: Instance) -> socket.socket:
+    with open("/proc/self/comm", "w") as f:
+        f.write(NAME)
+    os.chdir("/")
+    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    # Out of the caller's cgroup (a Jupyter server's systemd unit, say): when that is stopped, the
+    # whole group is killed, and labkitd and the containers' parent with it.
+    own = cgroups.group(group_name(inst))
+    own.create()
+    own.add(os.getpid())
+    path = inst.run / client.SOCKET
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o077)  # root only: whoever can talk to labkitd is root in effect
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(old)
+    listener.listen(256)
+    (inst.run / KEEPER_PIDFILE).write_text(f"{os.getpid()}\n")
+    return listener
+
+
+def _start_labkitd(inst: Instance, listener: socket.socket) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write("labkitd")
+        (inst.run / PIDFILE).write_text(f"{os.getpid()}\n")
+        sup = supervisor.Supervisor(inst, listener)
+        sup.recover()
+        gc.collect()
+        gc.freeze()  # what is loaded now is never walked by the collector: forks keep sharing its pages
+        _log(f"labkitd {os.getpid()} serving {inst.run / client.SOCKET}")
+        sup.serve()
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        _log(f"labkitd {os.getpid()} stopped")
+        os._exit(code)
+
+
+def _keep(inst: Instance, listener: socket.socket, labkitd: int) -> None:
+    crashes: list[float] = []
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        pid = info.si_pid
+        start = state.process_start(pid)  # read before reaping: with the PID it names the process
+        _, status = os.waitpid(pid, 0)
+        if pid != labkitd:
+            _record_orphan(inst, pid, start, status)
+            continue
+        clean = os.waitstatus_to_exitcode(status) == 0
+        if clean and not _has_children():
+            break  # `shutdown`, and nothing left to keep
+        crashes = [t for t in crashes if time.monotonic() - t < 10] + ([] if clean else [time.monotonic()])
+        if len(crashes) > 5:
+            _log("labkitd died 6 times in 10 s: giving up; the next client starts a new keeper")
+            break
+        _log(f"labkitd {pid} ended ({'shutdown' if clean else f'status {status}'}); starting a new one")
+        labkitd = _start_labkitd(inst, listener)
+    try:
+        (inst.run / client.SOCKET).unlink()
+    except OSError:
+        pass
+    _log(f"keeper {os.getpid()} stopped")
+    os._exit(0)
+
+
+def _has_children() -> bool:
+    """True while a child (a container labkitd left behind) still runs: a process whose parent
+    (field 4 of /proc/PID/stat) is the keeper."""
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            if int(data[data.rindex(b")") + 2 :].split()[1]) == me:
+                return True
+    return False
+
+
+def _record_orphan(inst: Instance, pid: int, start: int, status: int) -> None:
+    """A container labkitd left behind has exited: write its exit into its record."""
+    for cid in state.all_ids(inst):
+        rec = state.read(inst, cid)
+        if rec and rec["status"] == "running" and rec.get("pid") == pid and rec.get("pid_start") == start:
+            supervisor.record_lost(rec, status)
+            rec.pop("error", None)
+            state.write(inst, rec)
+            _log(f"recorded the exit of container {rec['name']} (PID {pid}): {rec['exit_code']}")
+            return
+
+
+def _log(msg: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}", flush=True)

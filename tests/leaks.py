@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from labkit.cgroups.base import read_pids
-from labkit.cgroups.layout import read_layout
+from labkit.cgroups.hierarchies import read_layout
 from labkit.filesystems.mounts import mounts
 from labkit.paths import is_labkit_link, is_labkit_name
 

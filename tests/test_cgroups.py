@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from labkit import cgroups
-from labkit.cgroups.layout import Hierarchy, Layout, read_layout
+from labkit.cgroups.hierarchies import Hierarchy, Layout, read_layout
 from labkit.cgroups.resources import Resources
 from labkit.errors import InvalidArgument
 

@@ -11,20 +11,37 @@ import functools
 from pathlib import Path
 
 from ..errors import FeatureMissing
-from .base import Group
-from .layout import Layout, read_layout
-from .resources import Resources
 
 __all__ = ["Group", "Layout", "Resources", "group", "layout", "labkit_dirs"]
 
 
+def __getattr__(name: str):
+    # Imported on first use, so that `from labkit.cgroups.units import ...` (the CLI checking a
+    # memory size) does not pull in the drivers and dataclasses.
+    if name == "Group":
+        from .base import Group
+
+        return Group
+    if name == "Layout":
+        from .hierarchies import Layout
+
+        return Layout
+    if name == "Resources":
+        from .resources import Resources
+
+        return Resources
+    raise AttributeError(name)
+
+
 @functools.lru_cache(maxsize=1)
-def layout() -> Layout:
+def layout():
     """This host's cgroup layout (read once per process)."""
+    from .hierarchies import read_layout
+
     return read_layout()
 
 
-def group(name: str, lay: Layout | None = None) -> Group:
+def group(name: str, lay=None):
     """The labkit cgroup `name` (e.g. "labkit/c1") through the driver this host needs."""
     lay = lay or layout()
     if lay.version == 2:
@@ -38,7 +55,7 @@ def group(name: str, lay: Layout | None = None) -> Group:
     raise FeatureMissing("no usable cgroup hierarchy is mounted on this host")
 
 
-def labkit_dirs(lay: Layout | None = None, tag: str | None = None) -> list[Path]:
+def labkit_dirs(lay=None, tag: str | None = None) -> list[Path]:
     """labkit parent groups directly under each hierarchy's root: all instances', or only `tag`'s."""
     lay = lay or layout()
     found = []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import FeatureMissing, translate_oserror
 from .base import FileWrite, Group, read, read_int, read_keyed, read_pressure, wait_until, write
-from .layout import Layout
+from .hierarchies import Layout
 from .resources import CPU_PERIOD_US, Resources, shares_to_weight
 from .stats import Stats
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import time
 
 from .. import errors
@@ -36,6 +35,8 @@ class Call:
                 chunk = self.sock.recv(65536)
             except socket.timeout:
                 raise TimeoutError("no reply from labkitd in time") from None
+            except OSError:  # reset: labkitd died while serving us (its keeper starts a new one)
+                chunk = b""
             if not chunk:
                 raise errors.LabkitError("labkitd closed the connection without a reply",
                                          hint="it may have been stopped; the containers keep running. Try again.")
@@ -111,6 +112,7 @@ def _connect(inst: Instance) -> socket.socket:
 def start_supervisor(inst: Instance) -> None:
     """Start labkitd (through its keeper, keeper.py) for this lab and return once it listens (another client may have won the race:
     then that one serves us)."""
+    import subprocess
     import sys
 
     errors.require_root("starting labkitd, the container supervisor")

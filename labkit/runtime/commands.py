@@ -130,7 +130,7 @@ def top(args) -> int:
 
 
 def exec_(args) -> int:
-    from .create import env_list, parse_user, split_command
+    from .options import env_list, parse_user, split_command
 
     argv = split_command(args.command)
     if not argv:

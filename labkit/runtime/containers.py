@@ -18,14 +18,13 @@ import json
 import os
 import shlex
 import time
-from dataclasses import dataclass
 
 from ..errors import InvalidArgument, require_root
 from ..images.reference import familiar
 from ..paths import Instance, instance as current_instance
 from . import client, state
 from .logs import format_log, read_log as _read_log
-from .create import Options, env_list, parse_user, split_command
+from .options import Options, env_list, parse_user, split_command
 
 
 class Container:
@@ -172,12 +171,13 @@ class Container:
         return hash(self.id)
 
 
-@dataclass(frozen=True)
 class ExecResult:
-    args: tuple[str, ...]
-    exit_code: int
-    stdout: str
-    stderr: str
+    """What Container.exec returns: the command, its exit code and what it printed."""
+
+    __slots__ = ("args", "exit_code", "stdout", "stderr")
+
+    def __init__(self, args: tuple[str, ...], exit_code: int, stdout: str, stderr: str):
+        self.args, self.exit_code, self.stdout, self.stderr = args, exit_code, stdout, stderr
 
     def __repr__(self) -> str:
         return f"<ExecResult {shlex.join(self.args)!r}: exit {self.exit_code}>"

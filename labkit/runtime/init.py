@@ -197,10 +197,15 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None
         if "network" in kinds:
             _step("bring up lo", sc.link_up, "lo")
         trace("set the hostname, bring up lo")
+        slowest, slowest_ms = "", 0.0
         for fd, d in zip(procs, cgroup_dirs):  # step 3: "0" means the writing process itself
+            t = time.monotonic()
             _step(f"join cgroup {d}", os.write, fd, b"0")
             os.close(fd)
-        trace(f"join the container's cgroups ({len(cgroup_dirs)} cgroup.procs files)")
+            if (time.monotonic() - t) * 1000 > slowest_ms:
+                slowest, slowest_ms = d, (time.monotonic() - t) * 1000
+        trace(f"join the container's cgroups ({len(cgroup_dirs)} cgroup.procs files; slowest "
+              f"{os.path.basename(os.path.dirname(os.path.dirname(slowest)))} {slowest_ms:.2f} ms)")
         exec_process(config, errfd, trace)
     except StepFailed as f:
         _report(errfd, f.step, f.err.errno, f.err.strerror or str(f.err), config)

@@ -20,31 +20,29 @@ import selectors
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ContainerError, FeatureMissing, InvalidArgument, LabkitError, require_root
 from ..images.reference import familiar
 from ..paths import Instance, instance as current_instance
 from . import client
-from .create import Options
+from .options import Options
 
 
-@dataclass(frozen=True)
 class RunResult:
-    """What `lk.run` returns: the container's exit code and what it printed."""
+    """What `lk.run` returns: the container's exit code and what it printed.
+    (A plain class: the CLI imports this module on every `labkit run`, and dataclasses costs ~8 ms.)"""
 
-    id: str
-    image: str
-    args: tuple[str, ...]
-    exit_code: int
-    stdout: str
-    stderr: str
-    seconds: float
-    config: dict = field(repr=False)
-    trace: tuple[tuple[str, float], ...] = field(default=(), repr=False)  # (step, milliseconds), with trace=True
-    name: str = ""
-    oom_killed: bool = False
+    __slots__ = ("id", "image", "args", "exit_code", "stdout", "stderr", "seconds", "config", "trace", "name",
+                 "oom_killed")
+
+    def __init__(self, id: str, image: str, args: tuple[str, ...], exit_code: int, stdout: str, stderr: str,  # noqa: A002
+                 seconds: float, config: dict, trace: tuple[tuple[str, float], ...] = (), name: str = "",
+                 oom_killed: bool = False):
+        self.id, self.image, self.args, self.exit_code = id, image, args, exit_code
+        self.stdout, self.stderr, self.seconds, self.config = stdout, stderr, seconds, config
+        self.trace = trace  # (step, milliseconds), with trace=True
+        self.name, self.oom_killed = name, oom_killed
 
     def trace_table(self) -> str:
         """The `docker run` flow as it happened: each step and how long it took."""

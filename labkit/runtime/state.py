@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 from pathlib import Path
 
 from ..errors import Conflict, ContainerNotFound, InvalidArgument
@@ -55,6 +54,8 @@ def bundle_dir(inst: Instance, cid: str) -> Path:
 
 
 def new_id() -> str:
+    import secrets
+
     return secrets.token_hex(32)
 
 
@@ -66,6 +67,8 @@ def check_name(name: str) -> None:
 
 def claim_name(inst: Instance, name: str | None, cid: str) -> str:
     """Take `name` for container `cid` (or a free random one); Conflict if it is taken."""
+    import secrets
+
     d = names_dir(inst)
     d.mkdir(parents=True, exist_ok=True)
     if name:

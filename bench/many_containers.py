@@ -7,8 +7,10 @@ ours) at most 2 MiB; `labkit ps` with 200 containers under 100 ms. Beside them, 
 runc with the same number of detached `sleep` containers on the same rootfs, and `runc list`.
 
 Memory is read two ways:
-  - labkit's processes: the PSS (proportional set size, /proc/PID/smaps_rollup) of labkitd and every
-    shim, summed: pages shared between them (a shim is a fork of labkitd) are counted once in all.
+  - labkit's processes: the PSS (proportional set size, /proc/PID/smaps_rollup) of labkitd and its
+    keeper, summed (labkitd is a fork of the keeper: pages they share are counted once in all).
+    There is no labkit process per container: labkitd is every container's parent and pumps all
+    their output.
   - the whole host: how much MemAvailable fell while the containers ran, less what the containers'
     own cgroups are charged (memory.usage_in_bytes / memory.current): the kernel's side of it too
     (page tables, namespaces, mounts, pipes).
@@ -103,8 +105,8 @@ def labkit_side(n: int, runs: int) -> dict:
     after = settle()
     own = memory_dirs(inst.tag)
     sup = int((inst.run / "labkitd.pid").read_text())
-    shims = [c["shim_pid"] for c in lk.ps().records]
-    ours = pss(sup) + sum(pss(p) for p in shims)
+    keeper = int((inst.run / "labkit-keeper.pid").read_text())
+    ours = pss(sup) + pss(keeper)
     cli = [str(REPO / ".venv/bin/labkit")] if (REPO / ".venv/bin/labkit").exists() else [sys.executable, "-m", "labkit"]
     ps_times = timed(cli + ["ps"], runs)
     rows = subprocess.run(cli + ["ps", "-q"], capture_output=True, text=True).stdout.split()
@@ -114,8 +116,7 @@ def labkit_side(n: int, runs: int) -> dict:
         lk.ps()
         api.append(time.perf_counter() - t0)
     result = {"running": len(rows), "start_s": start_s, "host_delta": before - after, "charged": charged(own),
-              "pss_ours": ours, "labkitd_pss": pss(sup), "shim_pss": statistics.median(pss(p) for p in shims),
-              "ps": ps_times, "ps_api": api}
+              "pss_ours": ours, "labkitd_pss": pss(sup), "keeper_pss": pss(keeper), "ps": ps_times, "ps_api": api}
     t = time.perf_counter()
     for c in started:
         c.remove(force=True)
@@ -195,9 +196,9 @@ def main() -> None:
     print(f"\n{n} containers running `sleep 3600`; {layout().kind} cgroups, Linux {os.uname().release}, "
           f"{os.cpu_count()} CPUs")
     print(f"labkit: {ours['running']} listed by `labkit ps -q`; started in {ours['start_s']:.1f} s, removed in {ours['rm_s']:.1f} s")
-    print(f"  labkit's processes (labkitd + {n} shims), PSS:   {mib(ours['pss_ours'])} total, "
+    print(f"  labkit's processes (labkitd + keeper), PSS:   {mib(ours['pss_ours'])} total, "
           f"{mib(ours['pss_ours'] / n)} per container")
-    print(f"    labkitd {mib(ours['labkitd_pss'])}; one shim (median) {mib(ours['shim_pss'])}")
+    print(f"    labkitd {mib(ours['labkitd_pss'])}; labkit-keeper {mib(ours['keeper_pss'])}")
     other = ours["host_delta"] - ours["charged"]
     print(f"  host MemAvailable fell by {mib(ours['host_delta'])}; containers' cgroups charged {mib(ours['charged'])}; "
           f"the rest {mib(other)} = {mib(other / n)} per container")

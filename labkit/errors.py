@@ -96,6 +96,12 @@ class Conflict(LabkitError):
     hint = "`labkit ps -a` shows each container's state."
 
 
+class ServerGone(LabkitError):
+    """labkitd closed the connection before it answered: it was stopped, killed, or the lab reset."""
+
+    hint = "its keeper starts a new one at once, and the next call reaches it; `labkit ps -a` shows what is left."
+
+
 class Busy(LabkitError):
     """Another labkit process holds the lock this call needs."""
 

@@ -133,7 +133,7 @@ def test_reset_kills_a_running_container_and_removes_its_cgroup(busybox, inst):
     t.join(timeout=60)
     # reset took labkitd and the container's record with it: the caller is told, it does not hang.
     assert isinstance(box.get("error"), lk.ContainerError), box
-    assert "reset" in str(box["error"])
+    assert "reset" in str(box["error"])  # whether it had started or not when reset came
     assert report.processes
 
 

@@ -38,8 +38,7 @@ class Call:
             except OSError:  # reset: labkitd died while serving us (its keeper starts a new one)
                 chunk = b""
             if not chunk:
-                raise errors.LabkitError("labkitd closed the connection without a reply",
-                                         hint="it may have been stopped; the containers keep running. Try again.")
+                raise errors.ServerGone("labkitd closed the connection without a reply")
             self.buf += chunk
         line, _, self.buf = self.buf.partition(b"\n")
         msg = json.loads(line)

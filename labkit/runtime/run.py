@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import ContainerError, FeatureMissing, InvalidArgument, LabkitError, require_root
+from ..errors import ContainerError, FeatureMissing, InvalidArgument, ServerGone, require_root
 from ..images.reference import familiar
 from ..paths import Instance, instance as current_instance
 from . import client
@@ -149,16 +149,19 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
     with conn:
         try:
             first = conn.reply()
-        except BaseException:
+        except BaseException as e:
             if pipes:
                 for r, _w in pipes:
                     os.close(r)
+            if isinstance(e, ServerGone):
+                raise ContainerError("the container did not start: labkitd stopped before it answered "
+                                     "(was the lab reset?)", hint=e.hint) from None
             raise
         try:
             stdout, stderr = _pump(pipes[0][0], pipes[1][0], stream) if pipes else ("", "")
             try:
                 last = conn.reply()
-            except LabkitError:  # labkitd went away: its record may still tell (the keeper writes it)
+            except ServerGone:  # labkitd went away: its record may still tell (the keeper writes it)
                 last = _exit_from_record(inst, first)
         except KeyboardInterrupt:
             try:

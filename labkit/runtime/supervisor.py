@@ -263,12 +263,16 @@ class Supervisor:
         oom = False
         try:
             oom = bool(group.oom_kills())
-            group.remove()
-        except LabkitError:
-            traceback.print_exc()  # reset finds a group left over
+        except (LabkitError, OSError):
+            pass
         rec.update(status="exited", exit_code=code, oom_killed=oom, finished_at=time.time(), pid=0)
         state.write(self.inst, rec)
-        self._after_exit(cid, rec)
+        self._after_exit(cid, rec)  # the waiting clients get the exit first: the group goes next, in this same step
+        try:
+            if group.exists():
+                group.remove()
+        except LabkitError:
+            traceback.print_exc()  # reset finds a group left over
 
     def _await_record(self, lv: Live, tries: int = 0) -> None:
         """An adopted container exited: the keeper (its parent now) reaps it and writes the exit.

@@ -499,8 +499,9 @@ class Supervisor:
         if rec["status"] not in ("running", "paused"):
             return self.op_start(conn, req, fds)
 
-        def then_start(r):
+        def start_again():
             try:
+                r = state.read(self.inst, cid)
                 r["restart_count"] = r.get("restart_count", 0) + 1
                 state.write(self.inst, r)
                 self._finish(conn, self.op_start(conn, dict(req, attach=False), []))
@@ -508,7 +509,8 @@ class Supervisor:
                 self._finish(conn, error_reply(e))
 
         self._defer(conn)
-        self.waiters.setdefault(cid, []).append(then_start)
+        # Started from the loop, not from inside the exit step: that step removes the old cgroup last.
+        self.waiters.setdefault(cid, []).append(lambda r: self.later(0, start_again))
         self._stop(cid, rec, float(req.get("timeout", 10)))
         return None
 

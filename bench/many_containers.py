@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import labkit as lk  # noqa: E402
+from measure import row, timed  # noqa: E402  (bench/measure.py)
 from labkit.cgroups import layout  # noqa: E402
 from labkit.images.store import ImageStore  # noqa: E402
 from labkit.paths import instance  # noqa: E402
@@ -83,17 +84,6 @@ def memory_dirs(base: str) -> list[Path]:
     h = next((h for h in lay.hierarchies if "memory" in h.controllers), None)
     root = (h.mountpoint if h else lay.hierarchies[0].mountpoint) / base
     return [d for d in root.iterdir() if d.is_dir() and d.name not in ("labkitd",)] if root.is_dir() else []
-
-
-def timed(cmd: list[str], runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        out.append(time.perf_counter() - t)
-        if r.returncode != 0:
-            raise SystemExit(f"{cmd} failed: {r.stderr.decode()[:400]}")
-    return out
 
 
 def labkit_side(n: int, runs: int) -> dict:
@@ -209,8 +199,7 @@ def main() -> None:
     print(f"\n{'list ' + str(n) + ' containers':<34} {'median':>8} {'mean':>8} {'min':>8} {'runs':>6}   (ms)")
     for name, ts in (("labkit ps (CLI)", ours["ps"]), ("lk.ps() (warm process)", ours["ps_api"]),
                      *((("runc list", theirs["ps"]),) if theirs else ())):
-        ms = sorted(t * 1000 for t in ts)
-        print(f"{name:<34} {statistics.median(ms):8.1f} {statistics.mean(ms):8.1f} {ms[0]:8.1f} {len(ms):6d}")
+        print(row(name, ts))
     per = ours["pss_ours"] / n
     print(f"\ntarget: labkit's memory per container <= 2 MiB: {mib(per).strip()} (PSS), {mib(other / n).strip()} (host)"
           f" -> {'met' if max(per, other / n) <= 2 << 20 else 'not met'}")

@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import labkit as lk  # noqa: E402
+from measure import row, timed  # noqa: E402  (bench/measure.py)
 from labkit.cgroups import layout  # noqa: E402
 from labkit.images.store import ImageStore  # noqa: E402
 from labkit.paths import instance  # noqa: E402
@@ -51,17 +52,6 @@ def bundle_for(tool: str, rootfs: Path, where: Path) -> Path:
     cfg["linux"]["cgroupsPath"] = f"/{PARENT}/{tool}"
     (b / "config.json").write_text(json.dumps(cfg, indent=2))
     return b
-
-
-def timed(cmd: list[str], runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        out.append(time.perf_counter() - t)
-        if r.returncode != 0:
-            raise SystemExit(f"{cmd[0]} failed: {r.stderr.decode()[:400]}")
-    return out
 
 
 def crun_times(bundle: Path, runs: int) -> list[float]:
@@ -91,11 +81,6 @@ def cleanup_cgroups() -> None:
                 if child.is_dir():
                     os.rmdir(child)
             os.rmdir(d)
-
-
-def row(name: str, ts: list[float]) -> str:
-    ms = sorted(t * 1000 for t in ts)
-    return f"{name:<34} {statistics.median(ms):8.1f} {statistics.mean(ms):8.1f} {ms[0]:8.1f} {len(ms):6d}"
 
 
 def main() -> None:

@@ -344,6 +344,10 @@ class Supervisor:
             raise ContainerError(f"container {cid[:12]} has no readable record", hint="`labkit rm -f` it.")
         return cid, with_status(self.inst, rec, self.live)
 
+    def _config(self, rec: dict) -> dict:
+        """The container's config.json: in its bundle, or in the bundle it was run from (run_bundle)."""
+        return json.loads((Path(rec.get("bundle") or state.bundle_dir(self.inst, rec["id"])) / "config.json").read_text())
+
     def op_ping(self, conn, req, fds) -> dict:
         return {"pid": os.getpid(), "containers": len(self.live)}
 
@@ -369,8 +373,7 @@ class Supervisor:
         cid, rec = self._get(req)
         if rec["status"] in ("running", "paused"):
             raise Conflict(f"container {rec['name']} is already running")
-        cfg = json.loads((Path(rec.get("bundle") or state.bundle_dir(self.inst, cid)) / "config.json").read_text())
-        return self._start(conn, rec, cfg, req, fds, [])
+        return self._start(conn, rec, self._config(rec), req, fds, [])
 
     def op_run_bundle(self, conn, req, fds):
         bundle = req["bundle"]
@@ -420,14 +423,13 @@ class Supervisor:
         finally:
             for fd in fds:
                 _close(fd)
-        reports = _read_reports(rep_r, START_TIMEOUT)
-        failure = next((r for r in reports if r.get("error")), None)
-        if failure:
-            _wait_child(pid)
+        try:
+            reports = _until_exec(rep_r, pid)
+        except LabkitError:
             pump.close()
             if group.exists():
                 group.remove()
-            raise failure_error(failure)
+            raise
         marks.extend((r["trace"], r["t"]) for r in reports if "trace" in r)
         marks.append(("exec the command", time.monotonic()))
         rec.update(status="running", pid=pid, pid_start=state.process_start(pid), started_at=time.time(),
@@ -569,7 +571,7 @@ class Supervisor:
         cid, rec = self._get(req)
         bundle = state.bundle_dir(self.inst, cid)
         try:
-            cfg = json.loads((Path(rec.get("bundle") or bundle) / "config.json").read_text())
+            cfg = self._config(rec)
         except (OSError, ValueError):
             cfg = {}
         return {"record": rec, "config": cfg, "bundle": str(bundle), "log": str(bundle / LOG_NAME)}
@@ -593,7 +595,7 @@ class Supervisor:
             for fd in fds:
                 _close(fd)
             raise Conflict(f"container {rec['name']} is {rec['status']}: exec needs a running container")
-        cfg = json.loads((Path(rec.get("bundle") or state.bundle_dir(self.inst, cid)) / "config.json").read_text())
+        cfg = self._config(rec)
         group = cgroups.group(rec["cgroup"])
         rep_r, rep_w = os.pipe()
         try:
@@ -604,11 +606,7 @@ class Supervisor:
         finally:
             for fd in fds:
                 _close(fd)
-        reports = _read_reports(rep_r, START_TIMEOUT)
-        failure = next((r for r in reports if r.get("error")), None)
-        if failure:
-            _wait_child(pid)
-            raise failure_error(failure)
+        _until_exec(rep_r, pid)
         self.execs[pid] = conn
         self._send(conn, {"id": cid, "pid": pid})
         self._defer(conn)
@@ -742,11 +740,18 @@ def _close(fd: int) -> None:
         pass
 
 
-def _wait_child(pid: int) -> None:
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+def _until_exec(rep_r: int, pid: int) -> list[dict]:
+    """The reports of child `pid` until it exec'd its command; if a step failed instead, reap the
+    child and raise the error the learner should see."""
+    reports = _read_reports(rep_r, START_TIMEOUT)
+    failure = next((r for r in reports if r.get("error")), None)
+    if failure:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        raise failure_error(failure)
+    return reports
 
 
 def _read_reports(fd: int, timeout: float) -> list[dict]:

@@ -14,7 +14,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerE
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "run", "create", "container", "ps", "run_bundle", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "run_bundle", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable"]
 
 
@@ -55,6 +55,24 @@ def ps(all=False):  # noqa: A002 - docker's flag name
     from .runtime.containers import ps as _ps
 
     return _ps(all=all)
+
+
+def monitor(*targets, **kw):
+    """Sample containers' cgroup figures and plot them live; see labkit.monitoring.monitor.
+
+        m = lk.monitor(c1, c2)             # redraws while they run
+        m = lk.monitor(c1, seconds=10)     # or: 10 s, then the final figure stays
+    """
+    from .monitoring import monitor as _monitor
+
+    return _monitor(*targets, **kw)
+
+
+def controls(container, monitor=None, **kw):
+    """Sliders for a running container's memory and CPU limits, and start/stop/pause buttons."""
+    from .monitoring.controls import controls as _controls
+
+    return _controls(container, monitor, **kw)
 
 
 def reset(**kw):

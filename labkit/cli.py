@@ -9,7 +9,7 @@
     labkit stop [-t 10] CONTAINER...                 labkit kill [-s KILL] CONTAINER...
     labkit pause|unpause|wait|restart CONTAINER...   labkit rm [-f] CONTAINER...
     labkit inspect CONTAINER...                      labkit top CONTAINER
-    labkit stats [--no-stream] [CONTAINER...]
+    labkit stats [--no-stream] [CONTAINER...]       labkit update [-m 32M] [--cpus 0.5] [--pids-limit N] CONTAINER...
     labkit images
     labkit image build-default [--force]
     labkit reset [--yes] [--all]
@@ -105,7 +105,12 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         sub.add_parser(verb, help=text).add_argument("containers", nargs="+")
     tp = sub.add_parser("top", help="the processes inside a container")
     tp.add_argument("container")
-    sts = sub.add_parser("stats", help="memory, CPU and PIDs of running containers")
+    up = sub.add_parser("update", help="change running containers' limits")
+    up.add_argument("-m", "--memory", help='memory limit, e.g. "64M"')
+    up.add_argument("--cpus", help="CPU limit, e.g. 0.5")
+    up.add_argument("--pids-limit", help="most processes at once")
+    up.add_argument("containers", nargs="+")
+    sts = sub.add_parser("stats", help="a live table of containers' CPU, memory, PIDs and I/O")
     sts.add_argument("--no-stream", action="store_true", help="print once and exit")
     sts.add_argument("containers", nargs="*")
 
@@ -123,9 +128,9 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 _ALL = ("doctor", "run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause",
-        "wait", "inspect", "top", "stats", "images", "image", "reset")
+        "wait", "inspect", "top", "stats", "update", "images", "image", "reset")
 _VERBS = ("run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause", "wait",
-          "inspect", "top", "stats")
+          "inspect", "top", "stats", "update")
 
 
 def main(argv: list[str] | None = None) -> int:

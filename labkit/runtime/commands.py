@@ -176,27 +176,61 @@ def logs(args) -> int:
         time.sleep(0.1)
 
 
-def stats(args) -> int:
-    from ..cgroups.units import format_bytes
+def update(args) -> int:
+    from .containers import Container, state as st
+    from ..paths import instance
 
-    refs = args.containers or [r["id"] for r in client.call("ps")["containers"]]
-    while True:
-        rows = []
-        for ref in refs:
-            try:
-                got = client.call("stats", id=ref)
-            except LabkitError as e:
-                _error(e)
-                return 1
-            s = got["stats"] or {}
-            mem, lim = s.get("memory_current"), s.get("memory_limit")
-            rows.append((got["id"][:12], got["name"], "-" if mem is None else format_bytes(mem),
-                         "-" if not lim else format_bytes(lim), str(s.get("pids_current", "-")),
-                         f"{(s.get('cpu_usage_us') or 0) / 1e6:.2f}s"))
-        print(f"{'CONTAINER ID':<14}{'NAME':<22}{'MEM USAGE':<12}{'LIMIT':<12}{'PIDS':<6}CPU TIME")
-        for r in rows:
-            print(f"{r[0]:<14}{r[1]:<22}{r[2]:<12}{r[3]:<12}{r[4]:<6}{r[5]}")
-        if args.no_stream:
-            return 0
-        time.sleep(1)
-        print()
+    status = 0
+    for ref in args.containers:
+        try:
+            Container(st.resolve(instance(), ref)).update(memory=args.memory, cpus=args.cpus, pids_limit=args.pids_limit)
+            print(ref)
+        except LabkitError as e:
+            _error(e)
+            status = 1
+    return status
+
+
+def stats(args) -> int:
+    """A live table like `docker stats`: redrawn every second on a terminal, once with --no-stream."""
+    from ..cgroups.units import format_bytes
+    from ..monitoring.sampler import Sampler
+    from ..paths import instance
+    from .containers import Container
+    from . import state as st
+
+    inst = instance()
+    if args.containers:
+        targets = [Container(st.resolve(inst, ref), "", inst) for ref in args.containers]
+    else:
+        targets = [Container(r["id"], r["name"], inst) for r in client.call("ps")["containers"]]
+    if not targets:
+        print("no running containers")
+        return 0
+    sampler = Sampler(*targets, interval=0.5, keep=4, host=False)
+    tty = sys.stdout.isatty() and not args.no_stream
+    try:
+        sampler.sample_once()
+        while True:
+            time.sleep(0.5)
+            seen = sampler.sample_once()
+            if tty:
+                sys.stdout.write("\x1b[H\x1b[2J")
+            print(f"{'NAME':<22}{'CPU %':>8}  {'MEM USAGE / LIMIT':<24}{'MEM %':>7}  {'PIDS':>5}  {'BLOCK I/O':<20}")
+            for label in sampler.labels:
+                f = sampler.latest(label)
+                if f is None:
+                    print(f"{label:<22}{'--':>8}  {'(not running)':<24}")
+                    continue
+                mem, lim = f.get("memory_current"), f.get("memory_limit")
+                pct = f"{100 * mem / lim:.2f}%" if mem is not None and lim else "--"
+                usage = f"{format_bytes(mem) if mem is not None else '--'} / {format_bytes(lim) if lim else 'no limit'}"
+                cpu = f"{f['cpu_percent']:.2f}%" if f.get("cpu_percent") is not None else "--"
+                io = f"{format_bytes(f.get('io_read_bytes') or 0)} / {format_bytes(f.get('io_write_bytes') or 0)}"
+                print(f"{label:<22}{cpu:>8}  {usage:<24}{pct:>7}  {f.get('pids_current', '--'):>5}  {io:<20}")
+            sys.stdout.flush()
+            if args.no_stream or not seen:
+                return 0
+            time.sleep(0.5)
+    finally:
+        sampler.stop()

@@ -556,6 +556,27 @@ class Supervisor:
         self._remove(cid, rec)
         return {"id": cid, "removed": True}
 
+    def op_update(self, conn, req, fds) -> dict:
+        """Change a container's limits, running or not (`docker update`): the cgroup's files now,
+        config.json for its next start. req["resources"]: Resources fields, e.g. {"memory": 33554432}."""
+        import dataclasses
+
+        cid, rec = self._get(req)
+        changes = req.get("resources") or {}
+        unknown = set(changes) - {f.name for f in dataclasses.fields(Resources)}
+        if not changes or unknown:
+            raise InvalidArgument(f"nothing to update: {sorted(unknown) or 'no limit given'}",
+                                  hint="give memory, cpus or pids_limit, e.g. c.update(memory=\"32M\").")
+        cfg = self._config(rec)
+        new = dataclasses.replace(Resources.from_oci(cfg.get("linux", {}).get("resources")), **changes)
+        written = []
+        if rec["status"] in ("running", "paused"):
+            written = [str(w) for w in cgroups.group(rec["cgroup"]).apply(Resources(**changes))]
+        if not rec.get("bundle"):  # a bundle run from elsewhere (run_bundle) is never changed
+            cfg.setdefault("linux", {})["resources"] = new.to_oci()
+            (state.bundle_dir(self.inst, cid) / "config.json").write_text(json.dumps(cfg, indent=1))
+        return {"id": cid, "resources": new.to_oci(), "written": written}
+
     def op_ps(self, conn, req, fds) -> dict:
         out = []
         for cid in state.all_ids(self.inst):

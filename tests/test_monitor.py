@@ -1,0 +1,127 @@
+"""Live monitoring against real cgroups: the sampler's figures, OOM and limit marks, the plots, the controls."""
+
+from __future__ import annotations
+
+import struct
+import time
+from pathlib import Path
+
+import pytest
+
+import labkit as lk
+from labkit import cgroups
+from labkit.monitoring.plot import render
+from labkit.monitoring.probe import Probe
+from labkit.monitoring.sampler import Sampler
+
+pytestmark = pytest.mark.v2
+
+
+@pytest.fixture
+def box(busybox):
+    made = []
+    yield made
+    for c in made:
+        try:
+            c.remove(force=True)
+        except lk.NotFound:
+            pass
+
+
+def test_memory_rising_in_steps_and_the_oom_kill_are_seen(box):
+    # Each step keeps 8 MiB in /dev/shm (tmpfs pages are charged to the container); the fifth hits 40M.
+    c = lk.run("busybox", ["sh", "-c", "for i in 1 2 3 4 5 6; do dd if=/dev/zero of=/dev/shm/f$i bs=1M count=8 "
+                           "2>/dev/null; sleep 0.4; done; sleep 0.5"], detach=True, memory="40M", name="steps")
+    box.append(c)
+    s = Sampler(c, interval=0.05).start()
+    s.wait(120)  # it stops by itself when the container is gone
+    assert not s.running
+    mem = [m for m in s.series("steps")["memory_current"] if m is not None]
+    assert max(mem) > 24 << 20 and max(mem) <= 40 << 20
+    assert mem.index(max(mem)) > 0 and mem[0] < max(mem) - (16 << 20)  # it rose
+    kinds = [k for _t, label, k, _ in s.events if label == "steps"]
+    assert kinds[0] == "start" and "oom" in kinds and kinds[-1] == "stop"
+    assert s.series("steps")["memory_limit"][0] == 40 << 20
+
+
+def test_a_cpu_bound_container_under_a_fifth_of_a_cpu_reads_near_20_percent(box):
+    c = lk.run("busybox", ["sh", "-c", "while :; do :; done"], detach=True, cpus=0.2, name="hog")
+    box.append(c)
+    s = Sampler(c, interval=0.25).start()
+    time.sleep(3.5)
+    s.stop()
+    cpu = [x for x in s.series("hog")["cpu_percent"] if x is not None][2:]  # past the first periods
+    mean = sum(cpu) / len(cpu)
+    assert 12 <= mean <= 28, cpu
+    assert all(x == 0.2 for x in s.series("hog")["cpu_limit"])
+    assert s.latest("hog")["cpu_throttled_us"] > 0
+
+
+def test_a_limit_change_while_running_is_written_and_marked(box):
+    c = lk.run("busybox", "sleep 600", detach=True, memory="64M", name="limits")
+    box.append(c)
+    s = Sampler(c, interval=0.05).start()
+    time.sleep(0.3)
+    written = c.update(memory="48M", cpus=0.5, pids_limit=30)
+    assert any(w.split(" <- ")[1].startswith(repr(str(48 << 20))) for w in written), written
+    time.sleep(0.4)
+    s.stop()
+    texts = [text for _t, _l, kind, text in s.events if kind == "limit"]
+    assert "memory 64MiB -> 48MiB" in texts and "pids none -> 30" in texts, texts
+    assert c.config["linux"]["resources"]["memory"]["limit"] == 48 << 20  # kept for its next start
+    with pytest.raises(lk.InvalidArgument):
+        c.update()
+
+
+def test_the_probe_reads_what_stats_reads(box):
+    c = lk.run("busybox", "sleep 600", detach=True, memory="32M", pids_limit=7)
+    box.append(c)
+    g = cgroups.group(c.attrs["cgroup"])
+    p = Probe(g)
+    try:
+        fig, st = p.read(), g.stats()
+        assert fig["memory_limit"] == st.memory_limit == 32 << 20
+        assert fig["pids_limit"] == st.pids_limit == 7 and fig["pids_current"] == st.pids_current == 1
+        assert fig["oom_kills"] == st.oom_kills == 0
+    finally:
+        p.close()
+
+
+def test_plots_render_headless_and_export(box, tmp_path):
+    c = lk.run("busybox", ["sh", "-c", "sleep 1"], detach=True, name="drawn")
+    box.append(c)
+    s = Sampler(c, interval=0.1).start()
+    s.wait(60)
+    png = render(s, ("memory", "cpu", "pids", "io"))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width > 400 and height > 400
+    out = s.to_csv(tmp_path / "run.csv")
+    lines = Path(out).read_text().splitlines()
+    assert lines[0].startswith("t,target,memory_current") and len(lines) > 3 and ",drawn," in lines[1]
+    with pytest.raises(lk.InvalidArgument):
+        Sampler(c, interval=0)
+
+
+def test_monitor_blocks_then_leaves_the_final_figure(box, tmp_path):
+    c = lk.run("busybox", ["sh", "-c", "sleep 1"], detach=True, name="watched")
+    box.append(c)
+    m = lk.monitor(c, interval=0.1, seconds=30)  # returns when the container is gone
+    assert not m.sampler.running and m.plot.png.startswith(b"\x89PNG")
+    assert Path(m.save_png(tmp_path / "f.png")).read_bytes().startswith(b"\x89PNG")
+
+
+def test_controls_build_and_their_callbacks_change_the_cgroup(box):
+    c = lk.run("busybox", "sleep 600", detach=True, memory="64M", name="knobs")
+    box.append(c)
+    panel = lk.controls(c, memory_max="256M")
+    g = cgroups.group(c.attrs["cgroup"])
+    panel.memory.value = 32
+    assert g.stats().memory_limit == 32 << 20
+    panel.cpus.value = 0.25
+    assert c.config["linux"]["resources"]["cpu"]["quota"] == 25000
+    panel.buttons["pause"].click()
+    assert c.status == "paused"
+    panel.buttons["unpause"].click()
+    panel.buttons["stop"].click()
+    assert c.status == "exited"

@@ -125,3 +125,18 @@ def test_controls_build_and_their_callbacks_change_the_cgroup(box):
     panel.buttons["unpause"].click()
     panel.buttons["stop"].click()
     assert c.status == "exited"
+
+
+def test_any_labkit_cgroup_can_be_sampled(inst):
+    g = lk.cgroup("sampled", memory="64M")
+    try:
+        p = g.spawn("sleep 30")
+        s = Sampler(g, interval=0.05, host=False)
+        s.sample_once()
+        s.sample_once()
+        assert s.labels == ["sampled"]
+        assert s.latest("sampled")["pids_current"] >= 1 and s.latest("sampled")["memory_limit"] == 64 << 20
+        p.kill()
+        p.wait()
+    finally:
+        g.remove()

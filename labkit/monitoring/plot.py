@@ -54,6 +54,13 @@ def render(sampler: Sampler, panels=("memory", "cpu", "pids"), width: float = 9.
                     mult = 100.0 if panel == "cpu" else scale  # cpu_limit is in CPUs: 0.2 -> 20 %
                     ax.step([t for t, _ in lim], [v * mult for _, v in lim], where="post", color=colors[label],
                             ls="--", lw=1, alpha=0.8, label=f"{label} limit")
+        if panel == "cpu" and sampler.labels:  # the whole host, for comparison (psutil: % of all CPUs)
+            import os
+
+            s = sampler.series(sampler.labels[0])
+            host = [(t, v * (os.cpu_count() or 1)) for t, v in zip(s["t"], s["host_cpu_percent"]) if v is not None]
+            if host:
+                ax.plot([t for t, _ in host], [v for _, v in host], color="#999999", lw=1, ls="-.", label="host")
         for t, label, kind, text in events:
             color, ls, short = EVENT_STYLE.get(kind, ("#555555", ":", kind))
             ax.axvline(t, color=color, ls=ls, lw=1, alpha=0.7)

@@ -14,7 +14,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerE
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "run_bundle", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable"]
 
 
@@ -131,6 +131,21 @@ def namespaces_of(pid):
     return _of(pid)
 
 
+def layers(image):
+    """The unpacked layer directories of a local image, bottom first: the lower dirs of its overlay.
+
+        lk.overlay(lk.layers("busybox"), name="by-hand")   # a container's root filesystem, by hand
+    """
+    from pathlib import Path
+
+    from .images.reference import normalize
+    from .images.store import ImageStore
+    from .paths import instance
+    from .runtime.create import resolve_image
+
+    return [Path(p) for p in resolve_image(ImageStore(instance()), normalize(image), None)[1]]
+
+
 def images():
     """The names of the images in the local store."""
     from .images.store import ImageStore
@@ -139,6 +154,7 @@ def images():
     return ImageStore(instance()).names()
 
 
+from .checks import CheckFailed, check  # noqa: E402
 from . import ipython as _ipython  # noqa: E402
 
 _ipython.install()

@@ -97,18 +97,24 @@ class LivePlot:
         self.png = b""
 
     def show(self) -> "LivePlot":
+        """Display the figure, and redraw it every `refresh` s from a thread of its own while the
+        sampler runs (drawing takes ~0.1-1 s: in the sampler's thread it would delay the samples)."""
         from IPython.display import Image, display
 
         self.png = render(self.sampler, self.panels)
         self.handle = display(Image(data=self.png), display_id=True)
-        self.sampler.listeners.append(self._tick)
+        threading.Thread(target=self._redraw, name="labkit-plot", daemon=True).start()
         return self
 
-    def _tick(self, sampler: Sampler) -> None:
-        now = time.monotonic()
-        if sampler.running and now - self._last_draw < self.refresh and not sampler._stop.is_set():
-            return
-        self.draw()
+    def _redraw(self) -> None:
+        time.sleep(self.refresh)
+        while self.sampler.running:
+            try:
+                self.draw()
+            except Exception:  # noqa: BLE001 - a drawing that fails leaves the last one shown
+                pass
+            time.sleep(self.refresh)
+        self.draw()  # the last figure, with everything the sampler saw
 
     def draw(self) -> bytes:
         with self._lock:

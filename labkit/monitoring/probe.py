@@ -42,8 +42,10 @@ def _keyed(key: str, scale: int = 1):
 
 def _cpu_max(text: str) -> float | None:
     """v2 cpu.max "50000 100000" -> 0.5 CPUs; "max 100000" -> None."""
-    quota, _, period = text.split()[:3] if text.split() else ("max", "", "")
-    return None if quota == "max" else int(quota) / int(period)
+    parts = text.split()
+    if len(parts) != 2 or parts[0] == "max":
+        return None
+    return int(parts[0]) / int(parts[1])
 
 
 def _avg10(text: str) -> float | None:

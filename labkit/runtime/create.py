@@ -28,7 +28,7 @@ from .spec import ContainerConfig
 def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None = None) -> tuple[dict, dict]:
     """Lay out a new container on disk; returns (state record, OCI config). `images` caches resolved
     images between calls (the supervisor keeps one): name -> (image, lower dirs)."""
-    img, lowerdirs = _image(store, opts.image, images)
+    img, lowerdirs = resolve_image(store, opts.image, images)
     cfg = img.config.get("config", {})
     args = opts.command or tuple(cfg.get("Cmd") or ())
     if not args:
@@ -62,7 +62,7 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
     return record, config
 
 
-def _image(store: ImageStore, name: str, cache: dict | None):
+def resolve_image(store: ImageStore, name: str, cache: dict | None):
     if cache is not None and name in cache:
         return cache[name]
     from ..images import default

@@ -46,6 +46,16 @@ def test_notebook_runs_headless_without_errors(path):
     assert not errors_in(nb), errors_in(nb)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["03-cgroups", "07-containers"])
+def test_a_notebook_runs_twice_in_a_row(name):
+    # It cleans up after itself: the second run meets no container or name left by the first.
+    path = REPO / "notebooks" / f"{name}.ipynb"
+    for _ in range(2):
+        nb = run_notebook(path)
+        assert not errors_in(nb), errors_in(nb)
+
+
 def test_there_is_a_welcome_notebook_that_calls_doctor_and_run():
     assert NOTEBOOKS and NOTEBOOKS[0].name == "00-welcome.ipynb"
     src = "\n".join(c.source for c in nbformat.read(NOTEBOOKS[0], as_version=4).cells)

@@ -98,3 +98,15 @@ def busybox():
     from labkit.images.store import ImageStore
 
     return default.build(ImageStore(instance()))
+
+
+@pytest.fixture
+def box(busybox):
+    """A list for the containers a test makes: each is removed after the test, whatever happened."""
+    made = []
+    yield made
+    for c in made:
+        try:
+            c.remove(force=True)
+        except labkit.NotFound:
+            pass

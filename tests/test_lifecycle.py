@@ -22,18 +22,6 @@ pytestmark = pytest.mark.v2
 LOOP = ["sh", "-c", "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done"]
 
 
-@pytest.fixture
-def box(busybox):
-    """Containers made in a test are removed after it, whatever happened."""
-    made = []
-    yield made
-    for c in made:
-        try:
-            c.remove(force=True)
-        except lk.NotFound:
-            pass
-
-
 def _until(check, timeout=60.0, what="the condition"):
     deadline = time.monotonic() + timeout  # the v2 VM runs under software emulation: be patient
     while not check():

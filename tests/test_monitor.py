@@ -17,17 +17,6 @@ from labkit.monitoring.sampler import Sampler
 pytestmark = pytest.mark.v2
 
 
-@pytest.fixture
-def box(busybox):
-    made = []
-    yield made
-    for c in made:
-        try:
-            c.remove(force=True)
-        except lk.NotFound:
-            pass
-
-
 def test_memory_rising_in_steps_and_the_oom_kill_are_seen(box):
     # Each step keeps 8 MiB in /dev/shm (tmpfs pages are charged to the container); the fifth hits 40M.
     c = lk.run("busybox", ["sh", "-c", "for i in 1 2 3 4 5 6; do dd if=/dev/zero of=/dev/shm/f$i bs=1M count=8 "

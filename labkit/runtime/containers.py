@@ -85,16 +85,9 @@ class Container:
     def update(self, *, memory=None, cpus=None, pids_limit=None) -> list[str]:
         """Change its limits while it runs (`docker update`): memory "32M", cpus 0.5, pids_limit 20.
         Returns each cgroup file written, e.g. "/sys/fs/cgroup/memory/labkit/3f9a.../memory.limit_in_bytes <- '33554432'"."""
-        from ..cgroups.units import check_memory_fits, parse_bytes, parse_count, parse_cpus
+        from .options import resources
 
-        changes = {}
-        if memory is not None:
-            changes["memory"] = parse_bytes(memory)
-            check_memory_fits(changes["memory"])
-        if cpus is not None:
-            changes["cpu_quota"] = parse_cpus(cpus)
-        if pids_limit is not None:
-            changes["pids"] = parse_count(pids_limit)
+        changes = resources(memory=memory, cpus=cpus, pids_limit=pids_limit)
         if not changes:
             raise InvalidArgument("nothing to update", hint='give memory="32M", cpus=0.5 or pids_limit=20.')
         return self._call("update", resources=changes)["written"]

@@ -37,14 +37,7 @@ class Options:
               env=None, workdir=None, user=None, rm=False, trace=False) -> "Options":
         if not isinstance(image, str) or not image:
             raise InvalidArgument(f"image {image!r} is not an image name", hint='e.g. "busybox".')
-        res = {}
-        if memory is not None:
-            res["memory"] = parse_bytes(memory)
-            check_memory_fits(res["memory"])
-        if pids_limit is not None:
-            res["pids"] = parse_count(pids_limit)
-        if cpus is not None:
-            res["cpu_quota"] = parse_cpus(cpus)
+        res = resources(memory=memory, cpus=cpus, pids_limit=pids_limit)
         if workdir is not None and not str(workdir).startswith("/"):
             raise InvalidArgument(f"working directory {workdir!r} is not absolute", hint='give a path such as "/tmp".')
         if hostname is not None and not (0 < len(hostname) <= 64):
@@ -64,6 +57,20 @@ class Options:
 
     def __repr__(self) -> str:
         return "Options(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in FIELDS) + ")"
+
+
+def resources(*, memory=None, cpus=None, pids_limit=None) -> dict:
+    """docker's -m, --cpus and --pids-limit, checked, as Resources fields: memory="64M", cpus=0.5,
+    pids_limit=20 -> {"memory": 67108864, "cpu_quota": 50000, "pids": 20}."""
+    res = {}
+    if memory is not None:
+        res["memory"] = parse_bytes(memory)
+        check_memory_fits(res["memory"])
+    if cpus is not None:
+        res["cpu_quota"] = parse_cpus(cpus)
+    if pids_limit is not None:
+        res["pids"] = parse_count(pids_limit)
+    return res
 
 
 def split_command(command) -> tuple[str, ...] | None:

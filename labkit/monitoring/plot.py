@@ -92,7 +92,6 @@ class LivePlot:
             raise InvalidArgument(f"no panel {unknown[0]!r}", hint=f"choose from {', '.join(PANELS)}.")
         self.sampler, self.panels, self.refresh = sampler, tuple(panels), max(0.2, float(refresh))
         self.handle = None
-        self._last_draw = 0.0
         self._lock = threading.Lock()
         self.png = b""
 
@@ -118,7 +117,6 @@ class LivePlot:
 
     def draw(self) -> bytes:
         with self._lock:
-            self._last_draw = time.monotonic()
             self.png = render(self.sampler, self.panels)
             if self.handle is not None:
                 from IPython.display import Image

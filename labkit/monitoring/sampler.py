@@ -92,7 +92,6 @@ class Sampler:
         self.events: collections.deque = collections.deque(maxlen=max(100, self.keep))
         self.t0 = time.monotonic()
         self.started_at = time.time()
-        self.listeners: list = []  # called (from the sampler's thread) after each round
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -140,18 +139,8 @@ class Sampler:
                 last_seen = now
             elif now - last_seen > max(GONE_AFTER, 2 * self.interval):
                 break  # every target is gone: stop by ourselves
-            for fn in list(self.listeners):
-                try:
-                    fn(self)
-                except Exception:  # noqa: BLE001 - a plot's trouble must not stop the sampling
-                    pass
             next_t += self.interval
             self._stop.wait(max(0.0, next_t - time.monotonic()))
-        for fn in list(self.listeners):
-            try:
-                fn(self)
-            except Exception:  # noqa: BLE001
-                pass
 
     def sample_once(self, psutil=None) -> int:
         """Take one round of samples now; returns how many targets had a cgroup."""

@@ -11,9 +11,7 @@ little (no cgroups, no image store), so the CLI's `labkit ps` stays quick.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import time
 
 from .. import errors
 from ..paths import Instance, instance as current_instance
@@ -112,12 +110,10 @@ def start_supervisor(inst: Instance) -> None:
     """Start labkitd (through its keeper, keeper.py) for this lab and return once it listens (another client may have won the race:
     then that one serves us)."""
     import subprocess
-    import sys
 
     errors.require_root("starting labkitd, the container supervisor")
     from ..helper import interpreter
 
-    t0 = time.monotonic()
     proc = subprocess.run([*interpreter("labkit.runtime.keeper"), str(inst.root)], stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60, close_fds=True)
     if proc.returncode != 0:
@@ -125,5 +121,3 @@ def start_supervisor(inst: Instance) -> None:
         tail = log.read_text()[-1500:] if log.exists() else proc.stderr.decode(errors="replace")[-1500:]
         raise errors.LabkitError(f"labkitd did not start (exit status {proc.returncode}):\n{tail}",
                                  hint="`labkit doctor` checks the host; `labkit reset` clears a broken lab.")
-    if os.environ.get("LABKIT_DEBUG"):
-        print(f"labkitd started in {(time.monotonic() - t0) * 1000:.0f} ms", file=sys.stderr)

@@ -14,7 +14,6 @@ lk.container("clock") from another process are the same container.
 from __future__ import annotations
 
 import html
-import json
 import os
 import shlex
 import time

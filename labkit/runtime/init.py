@@ -29,7 +29,6 @@ import resource
 import signal
 import socket
 import stat
-import sys
 import time
 
 # Every module the child needs is imported here, before pivot_root hides the host's files.

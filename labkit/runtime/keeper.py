@@ -164,12 +164,8 @@ def _has_children() -> bool:
     me = os.getpid()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    data = f.read()
-            except OSError:
-                continue
-            if int(data[data.rindex(b")") + 2 :].split()[1]) == me:
+            st = state.proc_stat(int(entry))
+            if st and int(st[1][1]) == me:
                 return True
     return False
 

@@ -150,13 +150,19 @@ def resolve(inst: Instance, ref: str) -> str:
     raise ContainerNotFound(f"no such container: {ref}")
 
 
-def process_start(pid: int) -> int:
-    """A process's start time in clock ticks since boot (field 22 of /proc/PID/stat), 0 if it is gone.
-    With the PID it names one process for good: a PID can be reused, the pair cannot."""
+def proc_stat(pid: int) -> tuple[str, list[bytes]] | None:
+    """/proc/PID/stat as (name, fields from field 3 on): ("sleep", [b"S", b"4242", ...]); None if gone.
+    The name (field 2) may hold spaces and parentheses: the fields after it follow the last ")"."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except OSError:
-        return 0
-    # The name (field 2) may hold spaces and parentheses: the fields after it follow the last ")".
-    return int(data[data.rindex(b")") + 2 :].split()[19])
+        return None
+    return data[data.index(b"(") + 1 : data.rindex(b")")].decode(errors="replace"), data[data.rindex(b")") + 2 :].split()
+
+
+def process_start(pid: int) -> int:
+    """A process's start time in clock ticks since boot (field 22 of /proc/PID/stat), 0 if it is gone.
+    With the PID it names one process for good: a PID can be reused, the pair cannot."""
+    st = proc_stat(pid)
+    return int(st[1][19]) if st else 0

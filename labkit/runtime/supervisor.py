@@ -50,23 +50,11 @@ from ..errors import Conflict, ContainerError, InvalidArgument, LabkitError
 from ..images.store import ImageStore
 from ..kernel import syscalls as sc
 from ..paths import Instance
-from . import client, exec_shim, init, state
+from . import exec_shim, init, state
 from .logs import LOG_NAME, Pump, fifo_paths, make_fifos
 from .create import Options, create
 
-NAME = "labkitd"  # its /proc/PID/comm
-SOCKET = client.SOCKET
-LOCK, LOG, PIDFILE = "labkitd.lock", "labkitd.log", "labkitd.pid"
 START_TIMEOUT = 60.0  # seconds a container may take from fork to exec before it is given up
-
-
-def socket_path(inst: Instance) -> Path:
-    return inst.run / SOCKET
-
-
-def group_name(inst: Instance) -> str:
-    """labkitd's own cgroup, beside the containers': labkit.3f9c0a1b/labkitd."""
-    return f"{inst.tag}/{NAME}"
 
 
 class Live:
@@ -525,18 +513,20 @@ class Supervisor:
         return {"id": cid, "signal": sig}
 
     def op_pause(self, conn, req, fds) -> dict:
-        cid, rec = self._get(req)
-        if rec["status"] != "running":
-            raise Conflict(f"container {rec['name']} is {rec['status']}, not running: only a running container can be paused")
-        cgroups.group(rec["cgroup"]).freeze(True)
-        return {"id": cid, "status": "paused"}
+        return self._freeze(req, True)
 
     def op_unpause(self, conn, req, fds) -> dict:
+        return self._freeze(req, False)
+
+    def _freeze(self, req: dict, frozen: bool) -> dict:
+        """pause (the cgroup freezer stops every process inside) or unpause."""
         cid, rec = self._get(req)
-        if rec["status"] != "paused":
-            raise Conflict(f"container {rec['name']} is {rec['status']}, not paused")
-        cgroups.group(rec["cgroup"]).freeze(False)
-        return {"id": cid, "status": "running"}
+        want, then = ("running", "paused") if frozen else ("paused", "running")
+        if rec["status"] != want:
+            raise Conflict(f"container {rec['name']} is {rec['status']}, not {want}: only a {want} container can be "
+                           f"{'paused' if frozen else 'unpaused'}")
+        cgroups.group(rec["cgroup"]).freeze(frozen)
+        return {"id": cid, "status": then}
 
     def op_rm(self, conn, req, fds):
         cid, rec = self._get(req)
@@ -735,18 +725,19 @@ def parse_signal(value) -> int:
 
 def process_row(pid: int) -> dict | None:
     """One line of `top`: PID, parent, user, state, command, read from /proc."""
+    st = state.proc_stat(pid)
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
         status = Path(f"/proc/{pid}/status").read_text()
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return None
-    rest = data[data.rindex(b")") + 2 :].split()
+    if st is None:
+        return None
+    name, rest = st
     uid = next((line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), "?")
     nspid = next((line.split()[-1] for line in status.splitlines() if line.startswith("NSpid:")), "?")
     return {"pid": pid, "ppid": int(rest[1]), "uid": int(uid), "state": rest[0].decode(), "pid_in_container": int(nspid),
-            "command": cmd or data[data.index(b"(") + 1 : data.rindex(b")")].decode(errors="replace")}
+            "command": cmd or name}
 
 
 def _code(status: int) -> int:

@@ -46,9 +46,15 @@ class _Only:
         return self.sub.add_parser(name, **kw) if self.only in (None, name) else _Skip()
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # docker's exit code for a bad flag or a missing argument is 125, not argparse's 2
+        self.print_usage(sys.stderr)
+        self.exit(125, f"{self.prog}: error: {message}\nhint: `{self.prog} --help` lists the options.\n")
+
+
 def _parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line parser; with `only`, just that subcommand's (the full one for help)."""
-    p = argparse.ArgumentParser(prog="labkit", description="A container lab on the real kernel.")
+    p = _Parser(prog="labkit", description="A container lab on the real kernel.")
     sub = _Only(p.add_subparsers(dest="cmd", metavar="COMMAND"), only)
 
     d = sub.add_parser("doctor", help="check what this host can do")
@@ -88,10 +94,10 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     ex.add_argument("command", nargs=argparse.REMAINDER)
 
     st = sub.add_parser("stop", help="stop containers: SIGTERM, then SIGKILL after a timeout")
-    st.add_argument("-t", "--time", type=float, default=10, help="seconds to wait before SIGKILL (default 10)")
+    st.add_argument("-t", "--time", default="10", help="seconds to wait before SIGKILL (default 10; -1: never)")
     st.add_argument("containers", nargs="+")
     rs = sub.add_parser("restart", help="stop, then start containers")
-    rs.add_argument("-t", "--time", type=float, default=10, help="seconds to wait before SIGKILL (default 10)")
+    rs.add_argument("-t", "--time", default="10", help="seconds to wait before SIGKILL (default 10; -1: never)")
     rs.add_argument("containers", nargs="+")
     k = sub.add_parser("kill", help="send a signal to containers' main process")
     k.add_argument("-s", "--signal", default="KILL", help="signal name or number (default KILL)")
@@ -155,9 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 0
     except LabkitError as e:
+        from .errors import NotFound
+
         print(f"labkit: {e.message}", file=sys.stderr)
         if e.hint:
             print(f"hint: {e.hint}", file=sys.stderr)
+        if isinstance(e, NotFound) and args.cmd not in ("run", "create"):
+            return 1  # docker: "No such container" exits 1 from every verb but run
         return e.exit_code
     except KeyboardInterrupt:
         return 130

@@ -107,7 +107,9 @@ def test_limits_are_written_to_the_containers_cgroup(busybox):
     else:
         assert any(l.endswith(f":memory:/{tag}/{r.id}") for l in lines), lines
         assert any(l.endswith(f":pids:/{tag}/{r.id}") for l in lines), lines
-    assert r.config["linux"]["resources"] == {"memory": {"limit": 48 << 20}, "pids": {"limit": 9}}
+    res = dict(r.config["linux"]["resources"])
+    assert res.pop("devices")[0] == {"allow": False, "access": "rwm"}  # Docker's device rules: deny first
+    assert res == {"memory": {"limit": 48 << 20}, "pids": {"limit": 9}}
 
 
 def test_unknown_command_is_command_not_found_and_leaves_nothing(busybox, inst):

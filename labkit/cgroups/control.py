@@ -24,7 +24,7 @@ from ..paths import Instance, instance as current_instance
 from .base import FileWrite, Group, read_pids
 from .resources import IOLimit, Resources, weight_to_shares
 from .stats import Stats
-from .units import check_memory_fits, parse_bytes, parse_count, parse_cpu_list, parse_cpus
+from .units import check_memory_fits, parse_bytes, check_pids_fit, parse_count, parse_cpu_list, parse_cpus
 
 
 class Changes(list):
@@ -100,10 +100,7 @@ class CGroup:
             new["cpuset_mems"] = parse_cpu_list(cpuset_mems, _host_list("mems"))
         if pids is not None:
             new["pids"] = parse_count(pids)
-            pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
-            if new["pids"] > pid_max:
-                raise InvalidArgument(f"pids limit {new['pids']} is above this host's pid_max ({pid_max})",
-                                      hint="a limit the kernel can never reach limits nothing; give a smaller one.")
+            check_pids_fit(new["pids"])
         if io:
             new["io"] = tuple(_io_limit(dev, v) for dev, v in io.items())
         if not new:

@@ -26,6 +26,38 @@ class IOLimit:
 
 
 @dataclass(frozen=True)
+class DeviceRule:
+    """One line of device access control, as OCI's linux.resources.devices and v1's devices.allow:
+    DeviceRule(True, "c", 1, 3, "rwm") is "c 1:3 rwm" (/dev/null: read, write, mknod);
+    DeviceRule(False) is "a *:* rwm" (every device, every access). None stands for "*"."""
+
+    allow: bool
+    type: str = "a"  # "c" character, "b" block, "a" all
+    major: int | None = None
+    minor: int | None = None
+    access: str = "rwm"  # r read, w write, m mknod
+
+    def line(self) -> str:
+        """"c 1:3 rwm", "b *:* m", "a *:* rwm": the v1 devices controller's syntax."""
+        star = lambda n: "*" if n is None else str(n)  # noqa: E731
+        return f"{self.type} {star(self.major)}:{star(self.minor)} {self.access}"
+
+    def to_oci(self) -> dict:
+        out: dict = {"allow": self.allow, "access": self.access}
+        if self.type != "a":
+            out["type"] = self.type
+        if self.major is not None:
+            out["major"] = self.major
+        if self.minor is not None:
+            out["minor"] = self.minor
+        return out
+
+    @classmethod
+    def from_oci(cls, d: dict) -> "DeviceRule":
+        return cls(bool(d.get("allow")), d.get("type", "a"), d.get("major"), d.get("minor"), d.get("access", "rwm"))
+
+
+@dataclass(frozen=True)
 class Resources:
     memory: int | None = None  # bytes: v1 memory.limit_in_bytes, v2 memory.max
     memory_swap: int | None = None  # memory + swap, bytes (docker's --memory-swap); None: no swap at all
@@ -37,9 +69,12 @@ class Resources:
     cpuset_mems: str | None = None  # "0"
     pids: int | None = None  # pids.max on both
     io: tuple[IOLimit, ...] = field(default_factory=tuple)
+    devices: tuple[DeviceRule, ...] = field(default_factory=tuple)  # in order; a later rule overrides
 
     def to_oci(self) -> dict:
         out: dict = {}
+        if self.devices:
+            out["devices"] = [d.to_oci() for d in self.devices]
         mem = {k: v for k, v in (("limit", self.memory), ("swap", self.memory_swap),
                                  ("reservation", self.memory_reservation)) if v is not None}
         if mem:
@@ -86,6 +121,7 @@ class Resources:
             cpu_shares=cpu.get("shares"), cpuset_cpus=cpu.get("cpus"), cpuset_mems=cpu.get("mems"),
             pids=(res.get("pids") or {}).get("limit"),
             io=tuple(IOLimit(dev, **v) for dev, v in io.items()),
+            devices=tuple(DeviceRule.from_oci(d) for d in res.get("devices") or ()),
         )
 
     def set_fields(self) -> list[str]:

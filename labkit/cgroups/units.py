@@ -45,6 +45,16 @@ def check_memory_fits(n: int) -> None:
         )
 
 
+def check_pids_fit(n: int) -> None:
+    """Refuse a pids limit above the host's pid_max: the kernel can never reach it, so it limits nothing
+    (and a value past 64 bits is refused by pids.max itself, after the container was made)."""
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid_max = int(f.read())
+    if n > pid_max:
+        raise InvalidArgument(f"pids limit {n} is above this host's pid_max ({pid_max})",
+                              hint="a limit the kernel can never reach limits nothing; give a smaller one.")
+
+
 def parse_count(value: int | str, what: str = "pids") -> int:
     """A positive whole number, e.g. a pids limit."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -79,6 +89,10 @@ def parse_cpus(value) -> int:
     except (TypeError, ValueError):
         raise InvalidArgument(f"cpus {value!r} is not a number", hint="give a number of CPUs such as 0.5 or 1.5.") from None
     host = os.cpu_count() or 1
+    if cpus != cpus or cpus in (float("inf"), float("-inf")):
+        raise InvalidArgument(f"cpus {value!r} is not a number", hint="give a number of CPUs such as 0.5 or 1.5.")
+    if 0 < cpus < 0.01:
+        raise InvalidArgument(f"cpus {value!r} is below docker's minimum of 0.01", hint="give at least 0.01.")
     if cpus <= 0:
         raise InvalidArgument(f"cpus {value!r} must be more than zero", hint="give a number of CPUs such as 0.5.")
     if cpus > host:

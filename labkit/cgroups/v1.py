@@ -21,10 +21,11 @@ from .hierarchies import Layout
 from .resources import CPU_PERIOD_US, Resources
 from .stats import Stats
 
-MANAGED = ("pids", "memory", "cpu", "cpuacct", "cpuset", "freezer", "blkio")
+MANAGED = ("pids", "memory", "cpu", "cpuacct", "cpuset", "freezer", "blkio", "devices")
 
 #: Resource -> "hierarchy/file" written for it. v2.FILES has the same keys.
 FILES = {
+    "devices": "devices/devices.allow + devices.deny",
     "memory": "memory/memory.limit_in_bytes",
     "memory_swap": "memory/memory.memsw.limit_in_bytes",
     "memory_reservation": "memory/memory.soft_limit_in_bytes",
@@ -121,6 +122,11 @@ class V1Group(Group):
             value = getattr(r, field_)
             if value is not None:
                 done.append(self._record(self._dir(ctrl) / fname, value, field_))
+        if r.devices:
+            from ..security.devices import v1_writes
+
+            dev = self._dir("devices")
+            done += [self._record(dev / fname, line, "devices") for fname, line in v1_writes(r.devices)]
         for lim in r.io:
             blk = self._dir("blkio")
             for attr, fname in (("read_bps", "read_bps_device"), ("write_bps", "write_bps_device"),

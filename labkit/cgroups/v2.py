@@ -25,6 +25,7 @@ WANTED = ("memory", "pids", "cpu", "io", "cpuset")
 
 #: Resource -> file written for it. v1.FILES has the same keys.
 FILES = {
+    "devices": "(none: an eBPF program attached to the group, BPF_CGROUP_DEVICE)",
     "memory": "memory.max",
     "memory_swap": "memory.swap.max (= swap - memory)",
     "memory_reservation": "memory.low",
@@ -115,12 +116,39 @@ class V2Group(Group):
         if r.cpu_quota is not None:
             self._need("cpu")
             done.append(self._record(d / "cpu.max", f"{r.cpu_quota} {CPU_PERIOD_US}", "cpu_quota"))
+        if r.devices:
+            done.append(self._attach_device_program(r.devices))
         for lim in r.io:
             self._need("io")
             keys = " ".join(f"{k}={getattr(lim, a)}" for a, k in (("read_bps", "rbps"), ("write_bps", "wbps"),
                             ("read_iops", "riops"), ("write_iops", "wiops")) if getattr(lim, a) is not None)
             done.append(self._record(d / "io.max", f"{lim.device} {keys}", "io"))
         return done
+
+    def _attach_device_program(self, rules) -> FileWrite:
+        """v2 has no devices controller: the kernel runs an eBPF program attached to the group at
+        each open or mknod of a device node (security/devices.py writes it). The group keeps the
+        program; it goes when the group is removed."""
+        import os
+
+        from ..kernel import syscalls as sc
+        from ..security import devices
+
+        insns = devices.program(rules)
+        try:
+            prog = sc.bpf_prog_load(sc.BPF_PROG_TYPE_CGROUP_DEVICE, devices.assemble(insns), name="labkit_devices")
+            try:
+                group_fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    sc.bpf_prog_attach(group_fd, prog, sc.BPF_CGROUP_DEVICE, sc.BPF_F_ALLOW_MULTI)
+                finally:
+                    os.close(group_fd)
+            finally:
+                os.close(prog)
+        except OSError as e:
+            raise translate_oserror(e, f"attach the device rules (eBPF) to cgroup {self.dir}") from None
+        return FileWrite(self.dir, f"eBPF device program, {len(insns)} instructions ({len(rules)} rules)", "devices",
+                         "devices.deny + devices.allow")
 
     def oom_kills(self) -> int:
         return read_keyed(self.dir / "memory.events").get("oom_kill", 0)

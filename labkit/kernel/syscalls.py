@@ -198,3 +198,112 @@ def link_up(ifname: str = "lo") -> None:
         ifreq = struct.pack("16sH22x", ifname.encode(), 0)
         flags = struct.unpack("16sH22x", fcntl.ioctl(s, SIOCGIFFLAGS, ifreq))[1]
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH22x", ifname.encode(), flags | IFF_UP))
+
+
+# -- seccomp, eBPF and keyrings: the container's last locks ------------------------------------------------
+_SYS = {  # system call numbers glibc has no wrapper for (x86_64, aarch64)
+    "seccomp": {"x86_64": 317, "aarch64": 277},
+    "bpf": {"x86_64": 321, "aarch64": 280},
+    "keyctl": {"x86_64": 250, "aarch64": 219},
+    "add_key": {"x86_64": 248, "aarch64": 217},
+}
+
+
+def _syscall(name: str, *args) -> int:
+    nr = _SYS[name].get(os.uname().machine)
+    if nr is None:
+        raise OSError(38, f"{name}: unknown syscall number on this architecture")
+    return _check(_libc.syscall(ctypes.c_long(nr), *args), name)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+SECCOMP_SET_MODE_FILTER = 1
+
+
+def seccomp_filter(program: bytes) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER): from now on every system call of this thread (and of what it
+    execs and forks) is first run through `program`, classic BPF (struct sock_filter[], 8 bytes each;
+    security/seccomp.py makes one). Filters stack and can never be removed.
+
+    EACCES unless no_new_privs is set or the caller has CAP_SYS_ADMIN; EINVAL for a program the kernel's
+    checker refuses (a jump past the end, no return at the end); ENOMEM past 32768 instructions in all.
+    """
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    _syscall("seccomp", ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(0), ctypes.byref(prog))
+
+
+# bpf(2) commands, program and attach types, from <linux/bpf.h>.
+BPF_PROG_LOAD, BPF_PROG_ATTACH, BPF_PROG_DETACH, BPF_PROG_QUERY = 5, 8, 9, 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6
+BPF_F_ALLOW_MULTI = 2
+
+
+def bpf_prog_load(prog_type: int, insns: bytes, license: str = "Apache-2.0", name: str = "") -> int:  # noqa: A002
+    """bpf(BPF_PROG_LOAD): hand an eBPF program (struct bpf_insn[], 8 bytes each) to the kernel's
+    verifier; returns a file descriptor for it. EPERM without CAP_BPF/CAP_SYS_ADMIN; EINVAL or
+    EACCES when the verifier refuses the program (its log says why: pass through `OSError.filename`)."""
+    code = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(license.encode())
+    log = ctypes.create_string_buffer(65536)
+    # union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, log_level, log_size, log_buf,
+    # kern_version, prog_flags, prog_name[16] (the rest stays zero, as the kernel wants).
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("=IIQQIIQII16s", attr, 0, prog_type, len(insns) // 8, ctypes.addressof(code),
+                     ctypes.addressof(lic), 1, len(log), ctypes.addressof(log), 0, 0, name.encode()[:15])
+    nr = _SYS["bpf"].get(os.uname().machine)
+    fd = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(BPF_PROG_LOAD), attr, ctypes.c_uint(len(attr)))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"bpf(BPF_PROG_LOAD): {os.strerror(err)}", log.value.decode(errors="replace")[-2000:] or None)
+    return fd
+
+
+def bpf_prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int = 0) -> None:
+    """bpf(BPF_PROG_ATTACH): run program `prog_fd` for `target_fd` (an open cgroup directory); the
+    cgroup keeps the program alive after prog_fd is closed, and frees it when the cgroup is removed.
+    EPERM without privilege; EEXIST/EPERM when another program is attached without BPF_F_ALLOW_MULTI."""
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("=IIII", attr, 0, target_fd, prog_fd, attach_type, flags)
+    _syscall("bpf", ctypes.c_int(BPF_PROG_ATTACH), attr, ctypes.c_uint(len(attr)))
+
+
+def bpf_prog_query(target_fd: int, attach_type: int) -> list[int]:
+    """bpf(BPF_PROG_QUERY): the IDs of the programs attached to a cgroup for `attach_type`."""
+    ids = (ctypes.c_uint32 * 64)()
+    attr = ctypes.create_string_buffer(128)
+    # target_fd, attach_type, query_flags, attach_flags, prog_ids (pointer), prog_cnt
+    struct.pack_into("=IIIIQI", attr, 0, target_fd, attach_type, 0, 0, ctypes.addressof(ids), 64)
+    _syscall("bpf", ctypes.c_int(BPF_PROG_QUERY), attr, ctypes.c_uint(len(attr)))
+    count = struct.unpack_from("=I", attr, 24)[0]
+    return list(ids[:count])
+
+
+# keyctl(2) operations and special keyring IDs, from <linux/keyctl.h>.
+KEYCTL_GET_KEYRING_ID, KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_DESCRIBE, KEYCTL_READ = 0, 1, 6, 11
+KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING = -3, -4
+
+
+def join_session_keyring(name: str | None) -> int:
+    """keyctl(KEYCTL_JOIN_SESSION_KEYRING): give this process a session keyring of its own, `name`d
+    (joined if one of that name exists and may be searched) or anonymous (None); returns its serial.
+    Keys are not namespaced: without this a container shares the session keyring of whoever started
+    labkitd. EDQUOT when the user has too many keys."""
+    arg = ctypes.c_char_p(name.encode()) if name else ctypes.c_char_p(None)
+    return _syscall("keyctl", ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), arg)
+
+
+def keyring_id(special: int = KEY_SPEC_SESSION_KEYRING) -> int:
+    """The serial of this process's session (or user, ...) keyring, as in /proc/keys (hex there)."""
+    return _syscall("keyctl", ctypes.c_int(KEYCTL_GET_KEYRING_ID), ctypes.c_int(special), ctypes.c_int(0))
+
+
+def add_key(key_type: str, description: str, payload: bytes, keyring: int) -> int:
+    """add_key(2): e.g. add_key("user", "labkit-secret", b"s3cret", KEY_SPEC_SESSION_KEYRING) -> serial."""
+    nr = _SYS["add_key"].get(os.uname().machine)
+    return _check(_libc.syscall(ctypes.c_long(nr), key_type.encode(), description.encode(), payload,
+                                ctypes.c_size_t(len(payload)), ctypes.c_int(keyring)), "add_key")

@@ -44,6 +44,26 @@ class Call:
             raise remote_error(msg["error"])
         return msg
 
+    def frame(self, timeout: float | None = None) -> tuple[int, bytes]:
+        """After an attached start's first reply: the next frame, (1, stdout bytes), (2, stderr bytes)
+        or (3, the last reply's JSON). ServerGone if the stream breaks before the last one."""
+        self.sock.settimeout(timeout)
+        while True:
+            if len(self.buf) >= 8:
+                stream, size = self.buf[0], int.from_bytes(self.buf[4:8], "big")
+                if len(self.buf) >= 8 + size:
+                    data, self.buf = self.buf[8 : 8 + size], self.buf[8 + size :]
+                    return stream, data
+            try:
+                chunk = self.sock.recv(1 << 17)
+            except socket.timeout:
+                raise TimeoutError("no output from labkitd in time") from None
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise errors.ServerGone("labkitd's stream ended before the container's exit")
+            self.buf += chunk
+
     def close(self) -> None:
         self.sock.close()
 

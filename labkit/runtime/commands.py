@@ -71,11 +71,17 @@ def start(args) -> int:
 
 
 def stop(args) -> int:
-    return _each(args.containers, "stop", timeout=args.time)
+    from .options import parse_timeout
+
+    parse_timeout(args.time)
+    return _each(args.containers, "stop", timeout=float(args.time))
 
 
 def restart(args) -> int:
-    return _each(args.containers, "restart", timeout=args.time)
+    from .options import parse_timeout
+
+    parse_timeout(args.time)
+    return _each(args.containers, "restart", timeout=float(args.time))
 
 
 def kill(args) -> int:
@@ -137,10 +143,10 @@ def exec_(args) -> int:
         from ..errors import InvalidArgument
 
         raise InvalidArgument("exec needs a command", hint="e.g. `labkit exec web ps`.")
-    with client.open_call("exec", fds=(1, 2), id=args.container, args=list(argv), env=env_list(args.env),
-                          workdir=args.workdir, user=parse_user(args.user) if args.user else None) as conn:
-        conn.reply()
-        return conn.reply()["exit_code"]
+    from .run import Output, exec_attached
+
+    return exec_attached(None, args.container, argv, Output(True, keep=False, raw=True), env=env_list(args.env),
+                         workdir=args.workdir, user=parse_user(args.user) if args.user else None)
 
 
 def logs(args) -> int:

@@ -74,10 +74,16 @@ class Container:
         return self
 
     def stop(self, timeout: float = 10) -> int:
-        """SIGTERM to PID 1; SIGKILL if it has not exited after `timeout` seconds. Returns the exit code."""
+        """SIGTERM to PID 1; SIGKILL if it has not exited after `timeout` seconds (-1: never). Returns the exit code."""
+        from .options import parse_timeout
+
+        parse_timeout(timeout)
         return self._call("stop", timeout=timeout)["exit_code"]
 
     def restart(self, timeout: float = 10) -> "Container":
+        from .options import parse_timeout
+
+        parse_timeout(timeout)
         self._call("restart", timeout=timeout)
         return self
 
@@ -114,27 +120,15 @@ class Container:
 
     def exec(self, command, *, env=None, workdir: str | None = None, user=None, stream: bool = False) -> "ExecResult":
         """Run a second process inside the running container, as `docker exec`."""
-        from .run import _pump
+        from .run import Output, exec_attached
 
         args = split_command(command)
         if not args:
             raise InvalidArgument("exec needs a command", hint='e.g. c.exec("ps").')
-        (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
-        try:
-            conn = client.open_call("exec", fds=(out_w, err_w), inst=self.inst, id=self.id, args=list(args),
-                                    env=env_list(env), workdir=workdir, user=parse_user(user) if user else None)
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-        with conn:
-            try:
-                conn.reply()
-            except BaseException:
-                os.close(out_r)
-                os.close(err_r)
-                raise
-            out, err = _pump(out_r, err_r, stream)
-            code = conn.reply()["exit_code"]
+        out = Output(stream, keep=True, raw=False)
+        code = exec_attached(self.inst, self.id, args, out, env=env_list(env), workdir=workdir,
+                             user=parse_user(user) if user else None)
+        out, err = out.text(1), out.text(2)
         return ExecResult(tuple(args), code, out, err)
 
     def logs(self, stdout: bool = True, stderr: bool = True, timestamps: bool = False, tail: int | None = None) -> str:

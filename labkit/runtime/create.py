@@ -12,6 +12,7 @@ step fails, what was made is removed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 
@@ -25,9 +26,11 @@ from .options import Options
 from .spec import ContainerConfig
 
 
-def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None = None) -> tuple[dict, dict]:
+def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None = None,
+           starting: bool = False) -> tuple[dict, dict]:
     """Lay out a new container on disk; returns (state record, OCI config). `images` caches resolved
-    images between calls (the supervisor keeps one): name -> (image, lower dirs)."""
+    images between calls (the supervisor keeps one): name -> (image, lower dirs). starting=True
+    (`run`) marks the record, so that a labkitd killed before the start finished is seen to have been."""
     img, lowerdirs = resolve_image(store, opts.image, images)
     cfg = img.config.get("config", {})
     args = opts.command or tuple(cfg.get("Cmd") or ())
@@ -40,10 +43,11 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
         for sub in ("upper", "work", "rootfs"):
             (bundle / sub).mkdir(parents=True)
         name = state.claim_name(inst, opts.name, cid)
+        uid, gid = opts.user if not isinstance(opts.user, str) else lookup_user(lowerdirs, opts.user)
         config = ContainerConfig(
             id=cid, image=opts.image, args=tuple(args), lowerdirs=tuple(lowerdirs),
             env=tuple(cfg.get("Env") or ()) + opts.env, cwd=opts.workdir or cfg.get("WorkingDir") or "/",
-            hostname=opts.hostname or "", uid=opts.user[0], gid=opts.user[1],
+            hostname=opts.hostname or "", uid=uid, gid=gid,
             resources=Resources(**opts.resources), cgroup=f"{inst.tag}/{cid}", instance=inst.tag,
         ).to_oci()
         if opts.trace:
@@ -53,6 +57,8 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
                   "created": time.time(), "started_at": 0.0, "finished_at": 0.0, "exit_code": None,
                   "oom_killed": False, "pid": 0, "pid_start": 0, "auto_remove": opts.auto_remove,
                   "cgroup": f"{inst.tag}/{cid}", "restart_count": 0}
+        if starting:
+            record["starting"] = True
         state.write(inst, record)
     except BaseException:
         if name:
@@ -77,3 +83,37 @@ def resolve_image(store: ImageStore, name: str, cache: dict | None):
     if cache is not None:
         cache[name] = found
     return found
+
+
+def lookup_user(lowerdirs: list[str], spec: str) -> tuple[int, int]:
+    """docker's -u by name, looked up in the image's own /etc/passwd and /etc/group (never the host's):
+    "nobody" -> (65534, 65534) from "nobody:x:65534:65534:nobody:/home:/bin/false";
+    "nobody:0" -> (65534, 0); "1000:nogroup" -> (1000, 65534)."""
+    user, _, group = spec.partition(":")
+
+    def entries(name: str) -> list[list[str]]:
+        for layer in reversed(lowerdirs):  # the top layer's file wins, as in the merged view
+            path = os.path.join(layer, "etc", name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, errors="replace") as f:
+                    return [line.split(":") for line in f.read().splitlines() if line and not line.startswith("#")]
+        return []
+
+    if user.isdigit():
+        uid, gid = int(user), int(user)
+    else:
+        found = next((e for e in entries("passwd") if len(e) >= 4 and e[0] == user), None)
+        if found is None or not (found[2].isdigit() and found[3].isdigit()):
+            raise InvalidArgument(f"unable to find user {user}: no matching entry in the image's /etc/passwd",
+                                  hint="give a numeric UID[:GID], e.g. -u 65534:65534, or a user the image has.")
+        uid, gid = int(found[2]), int(found[3])
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            found = next((e for e in entries("group") if len(e) >= 3 and e[0] == group), None)
+            if found is None or not found[2].isdigit():
+                raise InvalidArgument(f"unable to find group {group}: no matching entry in the image's /etc/group",
+                                      hint="give a numeric GID, or a group the image has.")
+            gid = int(found[2])
+    return uid, gid

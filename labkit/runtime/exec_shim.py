@@ -61,6 +61,7 @@ def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
         uid, gid = req["user"]
         proc["user"] = {"uid": uid, "gid": gid}
     config = dict(config, process=proc)
+    bpf = init.seccomp_program(config)  # before setns(mnt): the host's modules are still in view
     try:
         spaces = [os.open(f"/proc/{pid1}/ns/{k}", os.O_RDONLY | os.O_CLOEXEC) for k in KINDS]
         procs = [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC) for d in cgroup_dirs]
@@ -81,7 +82,7 @@ def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
                 os.write(fd, b"0")
         except OSError as e:
             init._report(report_fd, "join the container's cgroups", e.errno, e.strerror or str(e), config)
-        init.exec_process(config, report_fd)  # never returns
+        init.exec_process(config, report_fd, keyring=req.get("keyring"), seccomp_bpf=bpf)  # never returns
     for fd in (null, report_fd, *fds, *procs):
         os.close(fd)
     while True:

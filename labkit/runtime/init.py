@@ -13,7 +13,8 @@ and the files of the OCI bundle:
   7. pivot_root into rootfs, detach the old root
   8. mask /proc/kcore and friends, make /proc/sys and friends read-only
   9. set the hostname, bring `lo` up, join the cgroups, change to the working directory
- 10. keep only the allowed capabilities, change user, set no_new_privs
+ 10. join a session keyring of its own, keep only the allowed capabilities, change user, set
+     no_new_privs, load the seccomp filter (last: from then on the listed calls fail)
  11. exec the command; ERRFD closes on exec, which tells labkitd it started
 
 If a step fails, the child writes one JSON line {"step": ..., "errno": ..., "message": ...}
@@ -34,6 +35,7 @@ import time
 # Every module the child needs is imported here, before pivot_root hides the host's files.
 from ..kernel import syscalls as sc
 from ..kernel.capabilities import NUMBER as CAP_NUMBER
+from ..security import seccomp
 from .devices import REQUIRED as REQUIRED_DEVICES
 
 #: OCI mount options that are mount(2) flags; the others go into the data string.
@@ -174,11 +176,13 @@ def drop_capabilities(caps: dict) -> None:
     _step("set capabilities (capset)", sc.capset, bits("effective"), bits("permitted"), bits("inheritable"))
 
 
-def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None:
-    """PID 1 of the container: steps 2-11. Never returns."""
+def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring: str | None = None) -> None:
+    """PID 1 of the container: steps 2-11. Never returns. `keyring`: the name of its own session
+    keyring, e.g. "labkit.3f9a0c1b2d4e" (an anonymous one if None)."""
     trace = Tracer(config, errfd)
     trace("fork: PID 1 of the new PID namespace")
     try:
+        bpf = seccomp_program(config)  # now, while the host's modules can still be imported
         # No PR_SET_PDEATHSIG: the container must outlive labkitd (the keeper adopts it then).
         # The other namespaces are made here, not in labkitd, which must stay in the host's.
         _step("unshare", sc.unshare, unshare_flags(config) & ~sc.CLONE_NEWPID)
@@ -205,7 +209,7 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None
                 slowest, slowest_ms = d, (time.monotonic() - t) * 1000
         trace(f"join the container's cgroups ({len(cgroup_dirs)} cgroup.procs files; slowest "
               f"{os.path.basename(os.path.dirname(os.path.dirname(slowest)))} {slowest_ms:.2f} ms)")
-        exec_process(config, errfd, trace)
+        exec_process(config, errfd, trace, keyring=keyring, seccomp_bpf=bpf)
     except StepFailed as f:
         _report(errfd, f.step, f.err.errno, f.err.strerror or str(f.err), config)
     except BaseException as e:  # never let a traceback out of PID 1
@@ -213,7 +217,20 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str]) -> None
     os._exit(125)
 
 
-def exec_process(config: dict, errfd: int, trace=lambda step: None) -> None:
+def seccomp_program(config: dict) -> bytes | None:
+    """The BPF filter for the config's linux.seccomp (None if it has none), compiled before entering
+    the container: after pivot_root no module of the host can be imported."""
+    profile = config.get("linux", {}).get("seccomp")
+    if not profile:
+        return None
+    try:
+        return seccomp.program(profile)
+    except (seccomp.ProfileError, KeyError, TypeError, ValueError) as e:
+        raise StepFailed("compile the seccomp profile", OSError(22, str(e))) from None
+
+
+def exec_process(config: dict, errfd: int, trace=lambda step: None, keyring: str | None = None,
+                 seccomp_bpf: bytes | None = None) -> None:
     """Steps 9 (working directory) to 11, from the config's "process": shared by a container's
     PID 1 and by `exec`. Never returns: execs, or reports the failed step on errfd and exits."""
     try:
@@ -224,6 +241,12 @@ def exec_process(config: dict, errfd: int, trace=lambda step: None) -> None:
         os.chdir(cwd)
         for rl in proc.get("rlimits", []):  # e.g. {"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}
             _step(f"set {rl['type']}", resource.setrlimit, getattr(resource, rl["type"]), (rl["soft"], rl["hard"]))
+        # Keys are not namespaced: without a session keyring of its own, the container would share
+        # the one of whoever started labkitd (and any key a host process put there).
+        _step("join a session keyring of its own", sc.join_session_keyring, keyring)
+        if seccomp_bpf and not proc.get("noNewPrivileges"):
+            # Without no_new_privs only CAP_SYS_ADMIN may load a filter: before the capabilities go.
+            _step("load the seccomp filter", sc.seccomp_filter, seccomp_bpf)
         if "capabilities" in proc:
             drop_capabilities(proc["capabilities"])
         user = proc.get("user", {})
@@ -233,7 +256,9 @@ def exec_process(config: dict, errfd: int, trace=lambda step: None) -> None:
             _step("set uid", os.setuid, user.get("uid", 0))
         if proc.get("noNewPrivileges"):
             _step("set no_new_privs", sc.prctl, sc.PR_SET_NO_NEW_PRIVS, 1)
-        trace("drop capabilities, set user and no_new_privs")
+            if seccomp_bpf:  # last: from here on the calls it lists fail (execve is not one of them)
+                _step("load the seccomp filter", sc.seccomp_filter, seccomp_bpf)
+        trace("drop capabilities, set user and no_new_privs, load the seccomp filter")
         env = dict(e.split("=", 1) for e in proc.get("env", []) if "=" in e)
         args = proc["args"]
         os.set_inheritable(errfd, False)  # closes on exec: EOF tells labkitd the command started

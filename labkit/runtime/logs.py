@@ -11,9 +11,9 @@ later opens it again by its name and goes on where the last one stopped. While n
 output waits in the FIFO (64 KiB), and then the writer waits: nothing is lost.
 
 Pump (below) runs in labkitd's event loop: it never blocks. Output for an attached client (lk.run
-in the foreground, `labkit run` without -d) is written only when the client's pipe has room; while
-more than MAX_PENDING bytes wait for a slow client, the container's FIFO is not read, so the
-container waits rather than labkitd holding its output in memory.
+in the foreground, `labkit run` without -d) goes onto the client's connection (connection.py);
+while more than MAX_PENDING bytes wait for a slow client, the container's FIFO is not read, so
+the container waits rather than labkitd holding its output in memory.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import os
 import time
 from pathlib import Path
 
+from .connection import MAX_PENDING
+
 STREAMS = ("stdout", "stderr")
 LOG_NAME = "log.json"
-MAX_PENDING = 1 << 20
 LONG_LINE = 16384  # a line longer than this is logged in pieces, as docker does
 
 
@@ -48,33 +49,35 @@ def stamp(now: float | None = None) -> str:
 class Pump:
     """One container's output on its way to log.json and to an attached client.
 
-    The event loop calls readable(fd) when a FIFO has data and writable(fd) when an attached
-    client's pipe has room; want_read()/want_write() say what to wait for next."""
+    The event loop calls readable(fd) when a FIFO has data; want_read() says which FIFOs to wait
+    for. An attached client (a Connection) gets each chunk as a frame; it writes to whatever its
+    own stdout is (a file, /dev/null, a pipe, a terminal), so labkitd never touches those."""
 
     def __init__(self, bundle: Path):
         self.fds = {os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC): s for p, s in zip(fifo_paths(bundle), STREAMS)}
         self.log = os.open(bundle / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self.partial = {s: b"" for s in STREAMS}
         self.eof: set[int] = set()  # FIFOs with no writer left: the container's processes are gone
-        self.attach: dict[str, int] = {}  # stream -> the client's fd
-        self.pending: dict[str, bytes] = {}
+        self.client = None  # the attached client's Connection, while it listens
 
-    def attach_to(self, out_fd: int, err_fd: int) -> None:
-        self.attach = {"stdout": out_fd, "stderr": err_fd}
-        self.pending = {"stdout": b"", "stderr": b""}
+    def attach_to(self, conn) -> None:
+        self.client = conn
+        conn.on_hangup.append(self.detach)
+
+    def detach(self) -> None:
+        self.client = None
 
     # -- what to wait for -----------------------------------------------------------------------------
     def want_read(self) -> list[int]:
-        if sum(len(b) for b in self.pending.values()) > MAX_PENDING:
-            return []
+        if self.client is not None and self.client.pending() > MAX_PENDING:
+            return []  # the client is slow: the container waits (its FIFO fills), labkitd does not grow
         return [fd for fd in self.fds if fd not in self.eof]
-
-    def want_write(self) -> list[int]:
-        return [self.attach[s] for s, b in self.pending.items() if b and s in self.attach]
 
     # -- events -----------------------------------------------------------------------------------------
     def readable(self, fd: int) -> None:
-        stream = self.fds[fd]
+        stream = self.fds.get(fd)
+        if stream is None:  # closed since the loop chose this fd (the container exited in the same batch)
+            return
         try:
             data = os.read(fd, 65536)
         except BlockingIOError:
@@ -100,30 +103,8 @@ class Pump:
                 self._log(stream, [self.partial[stream]])
                 self.partial[stream] = b""
 
-    def writable(self, fd: int) -> None:
-        for stream, target in list(self.attach.items()):
-            if target == fd and self.pending.get(stream):
-                try:
-                    n = os.write(fd, self.pending[stream][:4096])  # at most PIPE_BUF: a pipe with room takes it whole
-                    self.pending[stream] = self.pending[stream][n:]
-                except BlockingIOError:
-                    pass
-                except OSError:  # the client went away: it stops getting output, the log goes on
-                    self._detach(stream)
-
-    def flush_attached(self) -> None:
-        """At exit: give the attached client what is left (blocking: it is reading), then EOF."""
-        for stream in list(self.attach):
-            try:
-                data = self.pending.get(stream, b"")
-                while data:
-                    data = data[os.write(self.attach[stream], data):]
-            except OSError:
-                pass
-            self._detach(stream)
-
     def close(self) -> None:
-        self.flush_attached()
+        self.client = None
         for fd in list(self.fds) + [self.log]:
             try:
                 os.close(fd)
@@ -132,18 +113,7 @@ class Pump:
         self.fds = {}
 
     # -- inside ------------------------------------------------------------------------------------------
-    def _detach(self, stream: str) -> None:
-        fd = self.attach.pop(stream, None)
-        self.pending.pop(stream, None)
-        if fd is not None and fd not in self.attach.values():
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
     def _take(self, stream: str, data: bytes) -> None:
-        if stream in self.attach:
-            self.pending[stream] += data
         *lines, self.partial[stream] = (self.partial[stream] + data).split(b"\n")
         lines = [line + b"\n" for line in lines]
         if len(self.partial[stream]) > LONG_LINE:
@@ -151,11 +121,48 @@ class Pump:
             self.partial[stream] = b""
         if lines:
             self._log(stream, lines)
+        if self.client is not None:  # after the log: what a client got is in the log, but for a partial line
+            self.client.send_frame(1 if stream == "stdout" else 2, data)
 
     def _log(self, stream: str, lines: list[bytes]) -> None:
         t = stamp()
         os.write(self.log, "".join(json.dumps({"log": line.decode(errors="replace"), "stream": stream, "time": t}) + "\n"
                                    for line in lines).encode())
+
+
+def replay(bundle: Path, skip: dict[str, int], counted: dict[str, int]):
+    """Frames (connection.py) of what log.json holds past the first skip[stream] bytes of each
+    stream, read a piece at a time; `counted` ends with the bytes of each stream in the log."""
+    from .connection import frame
+
+    for stream in STREAMS:
+        counted[stream] = 0
+    try:
+        f = open(bundle / LOG_NAME, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        rest = b""
+        while True:
+            data = f.read(1 << 16)
+            if not data:
+                return
+            *lines, rest = (rest + data).split(b"\n")
+            out = []
+            for line in lines:
+                try:
+                    entry = json.loads(line)
+                    stream, text = entry["stream"], entry["log"].encode()
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue
+                if stream not in counted:
+                    continue
+                before = counted[stream]
+                counted[stream] += len(text)
+                if counted[stream] > skip.get(stream, 0):
+                    out.append(frame(1 if stream == "stdout" else 2, text[max(0, skip.get(stream, 0) - before):]))
+            if out:
+                yield b"".join(out)
 
 
 def read_log(bundle: Path, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> list[dict]:

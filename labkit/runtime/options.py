@@ -9,19 +9,28 @@ imports (no dataclasses, no image store): the CLI imports it on every `labkit ru
 
 from __future__ import annotations
 
+import math
+import re
 import shlex
 
-from ..cgroups.units import check_memory_fits, parse_bytes, parse_count, parse_cpus
+from ..cgroups.units import check_memory_fits, check_pids_fit, parse_bytes, parse_count, parse_cpus
 from ..errors import InvalidArgument
 from ..images.reference import normalize
 from . import state
+
+MIN_MEMORY = 6 << 20  # docker refuses a smaller -m
+MAX_TIMEOUT = 10**6  # seconds (11 days): beyond that, say -1
+MAX_ID = 2**32 - 2  # (uid_t)-1 means "no change" to setuid
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+NAME_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")  # a user or group name, as useradd takes
 
 FIELDS = ("image", "command", "name", "resources", "hostname", "env", "workdir", "user", "auto_remove", "trace")
 
 
 class Options:
     """image: full name; command: argv or None (the image's Cmd); resources: Resources fields,
-    e.g. {"memory": 67108864, "pids": 20}; env: ("K=V", ...); user: (uid, gid)."""
+    e.g. {"memory": 67108864, "pids": 20}; env: ("K=V", ...); user: (uid, gid), or a name such as
+    "nobody" or "nobody:nogroup" that create.py looks up in the image."""
 
     __slots__ = FIELDS
 
@@ -29,20 +38,22 @@ class Options:
                  user=(0, 0), auto_remove=False, trace=False):
         self.image, self.command, self.name = image, tuple(command) if command is not None else None, name
         self.resources, self.hostname, self.env = dict(resources or {}), hostname, tuple(env or ())
-        self.workdir, self.user = workdir, tuple(user or (0, 0))
+        self.workdir, self.user = workdir, user if isinstance(user, str) else tuple(user or (0, 0))
         self.auto_remove, self.trace = bool(auto_remove), bool(trace)
 
     @classmethod
     def check(cls, image: str, command=None, *, name=None, memory=None, cpus=None, pids_limit=None, hostname=None,
               env=None, workdir=None, user=None, rm=False, trace=False) -> "Options":
-        if not isinstance(image, str) or not image:
+        if not isinstance(image, str) or not image.strip():
             raise InvalidArgument(f"image {image!r} is not an image name", hint='e.g. "busybox".')
         res = resources(memory=memory, cpus=cpus, pids_limit=pids_limit)
-        if workdir is not None and not str(workdir).startswith("/"):
-            raise InvalidArgument(f"working directory {workdir!r} is not absolute", hint='give a path such as "/tmp".')
-        if hostname is not None and not (0 < len(hostname) <= 64):
-            raise InvalidArgument(f"hostname {hostname!r} must be 1 to 64 characters")
-        if name:
+        if workdir is not None:
+            workdir = check_path(workdir, "working directory")
+        if hostname is not None:
+            check_hostname(hostname)
+        if name is not None and name != "":
+            if not isinstance(name, str):
+                raise InvalidArgument(f"container name {name!r} is not text", hint='give a name such as "web".')
             state.check_name(name)
         return cls(image=normalize(image), command=split_command(command), name=name or None, resources=res,
                    hostname=hostname, env=env_list(env), workdir=workdir, user=parse_user(user), auto_remove=rm,
@@ -52,8 +63,26 @@ class Options:
         return {k: getattr(self, k) for k in FIELDS}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Options":
-        return cls(**{k: d[k] for k in FIELDS if k in d})
+    def from_json(cls, d) -> "Options":
+        """labkitd's side: the same checks again, since any process that can reach the socket can send
+        anything (a hand-made request, a fuzzer). Refuses what check() would have refused."""
+        if not isinstance(d, dict) or not isinstance(d.get("image"), str) or not d["image"]:
+            raise InvalidArgument("the request's options have no image name")
+        user = d.get("user") or (0, 0)
+        if isinstance(user, (list, tuple)):
+            if len(user) != 2 or not all(type(i) is int for i in user):
+                raise InvalidArgument(f"user {user!r} is not [uid, gid]")
+            user = f"{user[0]}:{user[1]}"
+        env = d.get("env") or []
+        if not isinstance(env, (list, tuple)) or not all(isinstance(e, str) and "=" in e for e in env):
+            raise InvalidArgument(f"environment {env!r} is not a list of NAME=value")
+        for flag in ("auto_remove", "trace"):
+            if not isinstance(d.get(flag, False), bool):
+                raise InvalidArgument(f"{flag} {d[flag]!r} is not true or false")
+        opts = cls.check(d["image"], d.get("command"), name=d.get("name"), hostname=d.get("hostname"), env=list(env),
+                         workdir=d.get("workdir"), user=user, rm=d.get("auto_remove", False), trace=d.get("trace", False))
+        opts.resources = check_resources(d.get("resources") or {})
+        return opts
 
     def __repr__(self) -> str:
         return "Options(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in FIELDS) + ")"
@@ -61,19 +90,73 @@ class Options:
 
 def resources(*, memory=None, cpus=None, pids_limit=None) -> dict:
     """docker's -m, --cpus and --pids-limit, checked, as Resources fields: memory="64M", cpus=0.5,
-    pids_limit=20 -> {"memory": 67108864, "cpu_quota": 50000, "pids": 20}."""
+    pids_limit=20 -> {"memory": 67108864, "cpu_quota": 50000, "pids": 20}. The one check for
+    run, create and update, on the client and again in labkitd (check_resources)."""
     res = {}
     if memory is not None:
         res["memory"] = parse_bytes(memory)
+        if res["memory"] < MIN_MEMORY:
+            raise InvalidArgument(f"memory limit {memory!r} is below docker's minimum of 6 MiB",
+                                  hint="a container's own start needs a few MiB: give at least \"6M\".")
         check_memory_fits(res["memory"])
     if cpus is not None:
         res["cpu_quota"] = parse_cpus(cpus)
     if pids_limit is not None:
         res["pids"] = parse_count(pids_limit)
+        check_pids_fit(res["pids"])
     return res
 
 
+def check_resources(res) -> dict:
+    """labkitd's check of Resources fields a client sent (it may not have used resources() above):
+    {"memory": 33554432} passes, {"memory": 1} or {"pids": 10**20} is refused."""
+    from ..cgroups.resources import CPU_PERIOD_US
+
+    if not isinstance(res, dict) or set(res) - {"memory", "cpu_quota", "pids"}:
+        raise InvalidArgument(f"resources {res!r} are not memory, cpu_quota and pids",
+                              hint='give memory="32M", cpus=0.5 or pids_limit=20.')
+    for key, value in res.items():
+        if type(value) is not int:
+            raise InvalidArgument(f"{key} {value!r} is not a whole number")
+    out = resources(memory=res.get("memory"), pids_limit=res.get("pids"))
+    if "cpu_quota" in res:
+        out["cpu_quota"] = parse_cpus(res["cpu_quota"] / CPU_PERIOD_US)
+    return out
+
+
+def parse_timeout(value) -> float | None:
+    """Seconds for stop/restart's -t: 10, "2.5", 0; -1 means wait forever (None), as docker's.
+    Refuses nan, inf and other negatives: a stop that never sends SIGKILL must be asked for."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        t = float(value)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"timeout {value!r} is not a number of seconds", hint="e.g. -t 10; -t -1 waits forever.") from None
+    if t == -1:
+        return None
+    if not math.isfinite(t) or t < 0 or t > MAX_TIMEOUT:
+        raise InvalidArgument(f"timeout {value!r} must be between 0 and {MAX_TIMEOUT} seconds, or -1",
+                              hint="e.g. -t 10 (SIGKILL after 10 s); -t -1 waits forever.")
+    return t
+
+
+def check_hostname(hostname) -> None:
+    """RFC 1123, as docker checks --hostname: labels of letters, digits and '-', not starting or
+    ending with '-', at most 63 characters each, 253 in all: "box", "web-1.lab"."""
+    if not isinstance(hostname, str) or not HOSTNAME_RE.match(hostname) or len(hostname) > 253:
+        raise InvalidArgument(f"hostname {hostname!r} is not valid (RFC 1123)",
+                              hint='use letters, digits and "-", in dot-separated parts: "box", "web-1.lab".')
+
+
+def check_path(path, what: str) -> str:
+    if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
+        raise InvalidArgument(f"{what} {path!r} is not an absolute path", hint='give a path such as "/tmp".')
+    return path
+
+
 def split_command(command) -> tuple[str, ...] | None:
+    """"echo hi" or ["echo", "hi"] -> ("echo", "hi"); None or "" -> None (the image's command)."""
     if command is None or command == "" or command == [] or command == ():
         return None
     if isinstance(command, str):
@@ -81,29 +164,68 @@ def split_command(command) -> tuple[str, ...] | None:
             args = shlex.split(command)
         except ValueError as e:
             raise InvalidArgument(f"cannot split command {command!r}: {e}", hint="check the quotes.") from None
+    elif isinstance(command, (list, tuple)) and all(isinstance(a, str) for a in command):
+        args = list(command)
     else:
-        args = [str(a) for a in command]
+        raise InvalidArgument(f"command {command!r} is not text or a list of text",
+                              hint='give "echo hi" or ["echo", "hi"].')
     if not args:
         raise InvalidArgument("empty command", hint='give one: lk.run("busybox", "echo hi").')
+    if not args[0] or any("\0" in a for a in args):
+        from ..errors import CommandNotFound
+
+        raise CommandNotFound(f"{args[0]!r} is not a command", hint='give a program name, e.g. "echo hi".')
     return tuple(args)
 
 
-def parse_user(user) -> tuple[int, int]:
+def parse_user(user) -> tuple[int, int] | str:
+    """docker's -u: "65534", "65534:65534" -> (65534, 65534); a name ("nobody", "nobody:nogroup")
+    is kept as text and looked up in the image's /etc/passwd and /etc/group when the container is made."""
     if user is None or user == "":
         return 0, 0
-    u, _, g = str(user).partition(":")
-    if not u.isdigit() or (g and not g.isdigit()):
-        raise InvalidArgument(f"user {user!r} must be numeric, as UID or UID:GID", hint='e.g. user="65534:65534".')
-    return int(u), int(g or u)
+    if isinstance(user, int) and not isinstance(user, bool):
+        user = str(user)
+    if not isinstance(user, str):
+        raise InvalidArgument(f"user {user!r} is not a user", hint='give "65534", "65534:65534" or "nobody".')
+    u, _, g = user.partition(":")
+    if u.isdigit() and (not g or g.isdigit()):
+        uid, gid = int(u), int(g or u)
+        if uid > MAX_ID or gid > MAX_ID:
+            raise InvalidArgument(f"user {user!r}: IDs go up to {MAX_ID}", hint='e.g. user="65534:65534".')
+        return uid, gid
+    if not all(NAME_ID_RE.match(part) for part in (u, g) if part or part is u):
+        raise InvalidArgument(f"user {user!r} is not UID[:GID] or a name", hint='e.g. "65534:65534" or "nobody".')
+    return user
 
 
 def env_list(env) -> list[str]:
+    """{"K": "v"} or ["K=v", "HOME"] -> ["K=v", ...]; a bare name takes the caller's value (docker's
+    -e NAME), and is left out if the caller has none."""
+    import os
+
     if env is None:
         return []
     if isinstance(env, dict):
-        return [f"{k}={v}" for k, v in env.items()]
-    out = [str(e) for e in env]
-    for e in out:
-        if "=" not in e:
-            raise InvalidArgument(f"environment entry {e!r} is not NAME=value", hint='e.g. env={"GREETING": "hi"}.')
-    return out
+        items = []
+        for k, v in env.items():
+            if not isinstance(k, str) or not isinstance(v, (str, int, float)) or isinstance(v, bool):
+                raise InvalidArgument(f"environment entry {k!r}: {v!r} is not a name and a text value",
+                                      hint='e.g. env={"GREETING": "hi"}.')
+            items.append(f"{k}={v}")
+    elif isinstance(env, (list, tuple)) and all(isinstance(e, str) for e in env):
+        items = []
+        for e in env:
+            if "=" in e:
+                items.append(e)
+            elif e in os.environ:
+                items.append(f"{e}={os.environ[e]}")
+            elif not e:
+                items.append("=")  # refused below
+    else:
+        raise InvalidArgument(f"environment {env!r} is not a dict or a list of NAME=value",
+                              hint='e.g. env={"GREETING": "hi"} or ["GREETING=hi"].')
+    for e in items:
+        name = e.split("=", 1)[0]
+        if not name or "\0" in e:
+            raise InvalidArgument(f"environment entry {e!r} has no name", hint='give NAME=value, e.g. "GREETING=hi".')
+    return items

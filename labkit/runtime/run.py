@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from ..errors import ContainerError, FeatureMissing, InvalidArgument, ServerGone, require_root
+from ..errors import ContainerError, FeatureMissing, InvalidArgument, NotFound, ServerGone, require_root
 from ..images.reference import familiar
 from ..paths import Instance, instance as current_instance
 from . import client
@@ -132,44 +131,36 @@ def run_bundle(bundle, *, rm: bool = True, stream: bool = True, inherit_stdio: b
 
 
 def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0: float, **args) -> RunResult:
-    """Send `op` with this process's output pipes (or its own stdout/stderr), stream what comes,
-    and wait for the exit. Ctrl-C (KeyboardInterrupt) kills the container, as docker's sig-proxy does."""
+    """Send `op`, copy the container's output as it comes (to this process's fd 1 and 2 with
+    inherit_stdio, else to sys.stdout/sys.stderr and into the result), and wait for the exit.
+
+    If labkitd's stream breaks (it was killed; its keeper starts another), attach again and go on
+    from the last byte received: the new labkitd replays the rest from log.json. Ctrl-C
+    (KeyboardInterrupt) kills the container, as docker's sig-proxy does; a closed stdout
+    (`labkit run ... | head -1`) kills it too, and the run ends as a pipeline's writer would (141)."""
     started = time.monotonic()
-    if inherit_stdio:
-        fds, pipes = (1, 2), None
-    else:
-        pipes = (os.pipe(), os.pipe())
-        fds = (pipes[0][1], pipes[1][1])
-    try:
-        conn = client.open_call(op, fds=fds, inst=inst, attach=True, t0=t0, **args)
-    finally:
-        if pipes:
-            os.close(pipes[0][1])
-            os.close(pipes[1][1])
+    out = Output(stream, keep=not inherit_stdio, raw=inherit_stdio)
+    conn = client.open_call(op, inst=inst, attach=True, t0=t0, **args)
     with conn:
         try:
             first = conn.reply()
-        except BaseException as e:
-            if pipes:
-                for r, _w in pipes:
-                    os.close(r)
-            if isinstance(e, ServerGone):
-                raise ContainerError("the container did not start: labkitd stopped before it answered "
-                                     "(was the lab reset?)", hint=e.hint) from None
-            raise
+        except ServerGone as e:
+            raise ContainerError("the container did not start: labkitd stopped before it answered "
+                                 "(was the lab reset?)", hint=e.hint) from None
         try:
-            stdout, stderr = _pump(pipes[0][0], pipes[1][0], stream) if pipes else ("", "")
-            try:
-                last = conn.reply()
-            except ServerGone:  # labkitd went away: its record may still tell (the keeper writes it)
-                last = _exit_from_record(inst, first)
+            last = _relay(conn, out)
+        except ServerGone:
+            last = _reattach(inst, first, out)
+        except StdoutClosed:
+            _kill(inst, first["id"])
+            last = {"exit_code": 141, "t": time.monotonic()}  # 128 + SIGPIPE, as a shell reports `yes | head -1`
         except KeyboardInterrupt:
-            try:
-                client.call("kill", inst=inst, id=first["id"], signal="KILL")
-            except Exception:  # noqa: BLE001 - it may have exited meanwhile
-                pass
+            _kill(inst, first["id"])
             raise
     ended = time.monotonic()
+    if last.get("error"):
+        raise ContainerError(f"container {first.get('name') or first['id'][:12]}: {last['error']}",
+                             hint="its output is in `labkit logs`; `labkit ps -a` shows what is left.")
     removed = args.get("rm") or (args.get("options") or {}).get("auto_remove")
     marks = [(step, t) for step, t in first.get("trace") or []]
     if marks:
@@ -178,33 +169,106 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
             marks.append(("labkitd removes the container (rm)", ended))
     steps = tuple((step, (t - prev) * 1000) for (step, t), prev in zip(marks, [t0] + [t for _, t in marks]))
     image = args.get("bundle") or (args.get("options") or {}).get("image", "")
-    return RunResult(first["id"], image, tuple(first.get("args") or ()), last["exit_code"], stdout, stderr,
+    return RunResult(first["id"], image, tuple(first.get("args") or ()), last["exit_code"], out.text(1), out.text(2),
                      ended - started, first.get("config") or {}, steps if trace else (), name=first.get("name", ""),
                      oom_killed=last.get("oom_killed", False))
 
 
-def _exit_from_record(inst, first: dict) -> dict:
-    from . import state
-
-    inst = inst or current_instance()
-    for _ in range(500):  # the keeper writes the exit a moment after the output ends
-        rec = state.read(inst, first["id"])
-        if rec is None:
-            break
-        if rec["status"] == "exited":
-            return {"exit_code": rec["exit_code"], "oom_killed": rec["oom_killed"], "t": time.monotonic()}
-        time.sleep(0.01)
-    raise ContainerError(f"container {first.get('name') or first['id'][:12]} ended without an exit record: "
-                         "labkitd was stopped and the record removed (was the lab reset?)",
-                         hint="`labkit ps -a` shows what is left; run the container again.")
+class StdoutClosed(Exception):
+    """Whoever reads our stdout closed it (`| head -1`)."""
 
 
-def _pump(out_r: int, err_r: int, stream: bool) -> tuple[str, str]:
-    """Copy the container's stdout and stderr to ours as they come, and keep a copy of each."""
+class Output:
+    """Where an attached container's output goes. raw: bytes to this process's fd 1 and 2, as they
+    are (the CLI: a file, /dev/null, a pipe or a terminal alike); else text to sys.stdout/sys.stderr
+    (a notebook's cell output) when `stream`. `seen` counts the bytes of each stream received, so
+    that a new attach can go on where a broken one stopped."""
+
+    def __init__(self, stream: bool, keep: bool, raw: bool):
+        import codecs
+
+        self.stream, self.keep, self.raw = stream, keep, raw
+        self.seen = {1: 0, 2: 0}
+        self.kept: dict[int, list[bytes]] = {1: [], 2: []}
+        self.decoders = {n: codecs.getincrementaldecoder("utf-8")(errors="replace") for n in (1, 2)}
+        self.closed: set[int] = set()
+
+    def write(self, n: int, data: bytes) -> None:
+        self.seen[n] += len(data)
+        if self.keep:
+            self.kept[n].append(data)
+        if self.raw:
+            if n not in self.closed:
+                try:
+                    _write_all(n, data)
+                except BrokenPipeError:
+                    self.closed.add(n)
+                    if n == 1:
+                        raise StdoutClosed from None
+        elif self.stream:
+            target = sys.stdout if n == 1 else sys.stderr
+            target.write(self.decoders[n].decode(data))
+            target.flush()
+
+    def text(self, n: int) -> str:
+        return b"".join(self.kept[n]).decode(errors="replace")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of `data`, also to a non-blocking descriptor (waiting for room)."""
+    import select
+
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [])
+
+
+def _relay(conn, out: Output) -> dict:
+    """Frames until the last reply (connection.py): stdout and stderr to `out`, then the exit."""
+    while True:
+        n, data = conn.frame()
+        if n == 3:
+            return json.loads(data)
+        out.write(n, data)
+
+
+def _reattach(inst, first: dict, out: Output, tries: int = 5) -> dict:
+    """labkitd's stream broke before the exit: attach again (the keeper restarts labkitd; the first
+    call starts a new keeper if that is gone too) and receive the rest, from where it broke."""
+    name = first.get("name") or first["id"][:12]
+    for _ in range(tries):
+        print(f"labkit: labkitd's stream of {name} broke; attaching again (the rest comes from its log)", file=sys.stderr)
+        try:
+            with client.open_call("attach", inst=inst, id=first["id"], seen={"stdout": out.seen[1], "stderr": out.seen[2]}) as conn:
+                conn.reply()
+                return _relay(conn, out)
+        except ServerGone:
+            time.sleep(0.2)
+        except NotFound:
+            raise ContainerError(f"container {name} is gone: labkitd stopped and its record was removed "
+                                 "(was the lab reset?)", hint="`labkit ps -a` shows what is left; run it again.") from None
+    raise ContainerError(f"the output of container {name} was cut off: labkitd stopped, and its exit was not seen",
+                         hint="`labkit logs` shows what it printed; `labkit ps -a` its state.")
+
+
+def _kill(inst, cid: str) -> None:
+    try:
+        client.call("kill", inst=inst, id=cid, signal="KILL")
+    except Exception:  # noqa: BLE001 - it may have exited meanwhile
+        pass
+
+
+def pump_pipes(out_r: int, err_r: int, out: Output) -> None:
+    """Copy what a process writes to two pipes (an exec's stdout and stderr) to `out`, until both
+    reach EOF; closes them."""
+    import selectors
+
     sel = selectors.DefaultSelector()
-    got: dict[int, list[bytes]] = {out_r: [], err_r: []}
-    outs = {out_r: sys.stdout, err_r: sys.stderr}
-    for fd in got:
+    streams = {out_r: 1, err_r: 2}
+    for fd in streams:
         sel.register(fd, selectors.EVENT_READ)
     try:
         while sel.get_map():
@@ -213,12 +277,36 @@ def _pump(out_r: int, err_r: int, stream: bool) -> tuple[str, str]:
                 if not data:
                     sel.unregister(key.fd)
                     continue
-                got[key.fd].append(data)
-                if stream:
-                    outs[key.fd].write(data.decode(errors="replace"))
-                    outs[key.fd].flush()
+                out.write(streams[key.fd], data)
     finally:
         sel.close()
         os.close(out_r)
         os.close(err_r)
-    return b"".join(got[out_r]).decode(errors="replace"), b"".join(got[err_r]).decode(errors="replace")
+
+
+def exec_attached(inst, cid: str, args, out: Output, **request) -> int:
+    """`exec` with its output copied to `out`; returns the exit code. The process inside gets pipes
+    of ours, never this process's own descriptors (a terminal handed into a container could have
+    input pushed into it with TIOCSTI)."""
+    (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
+    try:
+        conn = client.open_call("exec", fds=(out_w, err_w), inst=inst, id=cid, args=list(args), **request)
+    except BaseException:
+        for fd in (out_r, err_r):
+            os.close(fd)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    with conn:
+        try:
+            conn.reply()
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        try:
+            pump_pipes(out_r, err_r, out)
+        except StdoutClosed:  # our reader is gone: the process gets SIGPIPE at its next write (141)
+            pass
+        return conn.reply()["exit_code"]

@@ -10,7 +10,8 @@ config.json this writes (abridged):
      "hostname": "3f9a0c1b2d4e",
      "mounts": [{"destination": "/proc", "type": "proc", "source": "proc", "options": [...]}, ...],
      "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, ...],
-               "resources": {"memory": {"limit": 67108864}},
+               "resources": {"memory": {"limit": 67108864}, "devices": [{"allow": false, "access": "rwm"}, ...]},
+               "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [...]},
                "cgroupsPath": "labkit/3f9a0c1b2d4e...",
                "devices": [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3, ...}, ...]},
      "annotations": {"org.labkit.rootfs.lower": "/var/lib/labkit/layers/43b1...", ...}}
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 
 from ..cgroups.resources import Resources
 from ..kernel.capabilities import DOCKER_DEFAULT
+from ..security import devices as device_rules, seccomp
 from .devices import REQUIRED as REQUIRED_DEVICES
 
 OCI_VERSION = "1.0.2"
@@ -72,6 +74,8 @@ class ContainerConfig:
     cgroup: str = ""  # path below each hierarchy's root, e.g. "labkit/3f9a..."
     capabilities: tuple[str, ...] = DOCKER_DEFAULT  # what the process keeps of root's power
     no_new_privileges: bool = True  # setuid binaries and file capabilities cannot raise it again
+    devices: tuple = device_rules.DOCKER_DEFAULT  # which device nodes it may open (security/devices.py)
+    seccomp: bool = True  # the system calls Docker's default profile refuses fail with EPERM (security/seccomp.py)
     instance: str = "labkit"  # the lab's tag; names the overlay mount's source
 
     def to_oci(self) -> dict:
@@ -93,12 +97,13 @@ class ContainerConfig:
             "mounts": [dict(m, options=list(m["options"])) for m in DEFAULT_MOUNTS],
             "linux": {
                 "namespaces": [{"type": OCI_NAMESPACE[k]} for k in self.namespaces],
-                "resources": self.resources.to_oci(),
+                "resources": dict(self.resources.to_oci(), devices=[d.to_oci() for d in self.devices]),
                 "cgroupsPath": self.cgroup,
                 "devices": [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}
                             for p, ma, mi in DEFAULT_DEVICES],
                 "maskedPaths": list(DEFAULT_MASKED),
                 "readonlyPaths": list(DEFAULT_READONLY),
+                **({"seccomp": seccomp.default_profile()} if self.seccomp else {}),
             },
             "annotations": {
                 "org.opencontainers.image.ref.name": self.image,

@@ -33,6 +33,7 @@ top stats shutdown. `logs` needs no server: the client reads log.json.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import gc
 import json
@@ -50,9 +51,12 @@ from ..errors import Conflict, ContainerError, InvalidArgument, LabkitError
 from ..images.store import ImageStore
 from ..kernel import syscalls as sc
 from ..paths import Instance
+from ..security import devices as device_rules
 from . import exec_shim, init, state
-from .logs import LOG_NAME, Pump, fifo_paths, make_fifos
-from .create import Options, create
+from .connection import Connection
+from .logs import LOG_NAME, Pump, fifo_paths, make_fifos, replay
+from .create import Options, create, lookup_user
+from .options import check_path, check_resources, env_list, parse_timeout, parse_user, split_command
 
 START_TIMEOUT = 60.0  # seconds a container may take from fork to exec before it is given up
 
@@ -77,7 +81,10 @@ class Supervisor:
         self.waiters: dict[str, list] = {}  # cid -> callbacks run with the record when it exits
         self.execs: dict[int, socket.socket] = {}  # exec shim PID -> the client waiting for its exit code
         self.timers: list[tuple[float, object]] = []  # (monotonic deadline, callback)
-        self.watched: dict[int, tuple] = {}  # fd -> (callback, events) registered for the pumps
+        self.watched: dict[int, tuple] = {}  # fd -> (owner, callback, events) registered in `sel`
+        self.fixed: dict[int, tuple] = {}  # the listener and the signal wakeup pipe
+        self.conns: dict[int, Connection] = {}  # fd -> a client's connection
+        self.recent: dict[str, dict] = {}  # cid -> the exit reply of a container that exited lately
         self.running = True
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
@@ -87,22 +94,21 @@ class Supervisor:
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
-        self.sel.register(self.listener, selectors.EVENT_READ, self._accept)
-        self.sel.register(wake_r, selectors.EVENT_READ, lambda fd: (os.read(fd, 4096), self._reap()))
+        self.listener.setblocking(False)
+        self.fixed = {self.listener.fileno(): (self, lambda ev: self._accept(), selectors.EVENT_READ),
+                      wake_r: (self, lambda ev: (os.read(wake_r, 4096), self._reap()), selectors.EVENT_READ)}
         self._reap()
         while self.running:
-            self._update_pumps()
-            timeout = max(0.0, min(t for t, _ in self.timers) - time.monotonic()) if self.timers else None
+            self._update_watch()
+            now = time.monotonic()
+            # At most a minute of sleep: a timer far away (stop -t 3000000) never overflows select's timeout.
+            timeout = min(60.0, max(0.0, min(t for t, _ in self.timers) - now)) if self.timers else 60.0
             for key, events in self.sel.select(timeout):
+                owner, callback, _ = key.data
+                if self.watched.get(key.fd, (None,))[0] is not owner:
+                    continue  # closed by an earlier event of this same batch
                 try:
-                    if isinstance(key.data, tuple):  # a pump's fd: (read callback, write callback)
-                        on_read, on_write = key.data
-                        if events & selectors.EVENT_READ and on_read:
-                            on_read(key.fd)
-                        if events & selectors.EVENT_WRITE and on_write:
-                            on_write(key.fd)
-                    else:
-                        key.data(key.fileobj)
+                    callback(events)
                 except Exception:  # noqa: BLE001 - one bad event must not take down every container's server
                     traceback.print_exc()
             now = time.monotonic()
@@ -113,26 +119,48 @@ class Supervisor:
                     cb()
                 except Exception:  # noqa: BLE001
                     traceback.print_exc()
+            self._expire_requests(now)
 
-    def _update_pumps(self) -> None:
-        """(Re)register each pump's fds for what it waits for now: reading its FIFOs unless a slow
-        attached client has too much pending, writing to that client while output is pending."""
-        want: dict[int, tuple] = {}
+    def _update_watch(self) -> None:
+        """(Re)register every fd for what it waits for now: the listener; each client for its
+        request, its hang-up, and room for what waits to be sent; each container's FIFOs unless
+        its attached client has too much output waiting. Example entry: fd 7 -> (Pump, callback, EVENT_READ)."""
+        want: dict[int, tuple] = dict(self.fixed)
         for lv in self.live.values():
+            if lv.pidfd is not None:  # an adopted container: its pidfd is readable once it exited
+                want[lv.pidfd] = (lv, lambda ev, lv=lv: self._await_record(lv), selectors.EVENT_READ)
             for fd in lv.pump.want_read():
-                want[fd] = (lv.pump.readable, None)
-            for fd in lv.pump.want_write():
-                want[fd] = (None, lv.pump.writable)
-        for fd in set(self.watched) - set(want):
-            self.sel.unregister(fd)
+                want[fd] = (lv.pump, lambda ev, fd=fd, p=lv.pump: p.readable(fd), selectors.EVENT_READ)
+        for conn in list(self.conns.values()):
+            if conn.closed:
+                del self.conns[conn.fd]
+                continue
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.wants_write() else 0)
+            want[conn.fd] = (conn, lambda ev, c=conn: self._conn_event(c, ev), events)
+        for fd, old in self.watched.items():
+            new = want.get(fd)
+            if new is None or new[0] is not old[0]:
+                try:
+                    self.sel.unregister(fd)
+                except (KeyError, ValueError, OSError):
+                    pass
         for fd, data in want.items():
-            events = (selectors.EVENT_READ if data[0] else 0) | (selectors.EVENT_WRITE if data[1] else 0)
-            if fd not in self.watched:
-                self.sel.register(fd, events, data)
-            elif self.watched[fd] != (data, events):
-                self.sel.modify(fd, events, data)
-            want[fd] = (data, events)
+            old = self.watched.get(fd)
+            try:
+                if old is None or old[0] is not data[0]:
+                    self.sel.register(fd, data[2], data)
+                elif old[2] != data[2]:
+                    self.sel.modify(fd, data[2], data)
+            except (KeyError, ValueError, OSError):
+                traceback.print_exc()
+                want.pop(fd)
         self.watched = want
+
+    def _expire_requests(self, now: float) -> None:
+        """A client that has not sent its whole request line in REQUEST_TIMEOUT is dropped."""
+        for conn in list(self.conns.values()):
+            if conn.request is None and not conn.closed and now > conn.deadline:
+                conn.send(error_reply(InvalidArgument("no complete request line in time")), last=True)
 
     def later(self, seconds: float, callback) -> None:
         self.timers.append((time.monotonic() + seconds, callback))
@@ -147,6 +175,26 @@ class Supervisor:
                 self._adopt(rec)
             elif rec["status"] == "exited" and rec.get("auto_remove"):
                 self._remove(cid, rec)
+            elif rec["status"] == "created":
+                self._start_cut_off(rec)
+
+    def _start_cut_off(self, rec: dict) -> None:
+        """A container whose start an earlier labkitd did not finish (killed between `run`'s create
+        and the exec, or between the fork and the record): its cgroup, and any process already in it,
+        go; a --rm one is removed, as its run would have removed it; another stays "created"."""
+        group = cgroups.group(rec["cgroup"])
+        if not (rec.get("starting") or group.exists()):
+            return  # an ordinary created container
+        try:
+            if group.exists():
+                group.remove()  # kills what is inside first
+        except (LabkitError, OSError):
+            traceback.print_exc()
+        if rec.get("auto_remove"):
+            self._remove(rec["id"], rec)
+        else:
+            rec.pop("starting", None)
+            state.write(self.inst, rec)
 
     def _adopt(self, rec: dict) -> None:
         cid = rec["id"]
@@ -160,23 +208,45 @@ class Supervisor:
         lv = self.live[cid] = Live(cid, rec["pid"], pump, pidfd)
         if pidfd is None:  # gone already: the keeper is recording (or has recorded) its exit
             self._await_record(lv)
-        else:
-            self.sel.register(pidfd, selectors.EVENT_READ, lambda _fd, lv=lv: self._await_record(lv))
+        # else the loop watches the pidfd (_update_watch): readable when the process has exited
 
     # -- connections ------------------------------------------------------------------------------
-    def _accept(self, listener) -> None:
-        conn, _ = listener.accept()
-        conn.settimeout(10)
-        fds: list[int] = []
+    def _accept(self) -> None:
+        for _ in range(64):  # what has queued up, without letting a flood of connections starve the rest
+            try:
+                sock, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # EMFILE and friends: the client is refused, the loop goes on
+                traceback.print_exc()
+                return
+            conn = Connection(sock)
+            self.conns[conn.fd] = conn
+
+    def _conn_event(self, conn: Connection, events: int) -> None:
+        if events & selectors.EVENT_WRITE:
+            conn.writable()
+        if conn.closed or not events & selectors.EVENT_READ:
+            return
+        if conn.request is not None:
+            conn.readable_after_request()
+            return
         try:
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk, got, _flags, _addr = socket.recv_fds(conn, 1 << 20, 4)
-                fds.extend(got)
-                if not chunk:
-                    break
-                data += chunk
-            req = json.loads(data)
+            if not conn.read_request():
+                return
+        except EOFError:
+            conn.close()
+            return
+        except ValueError as e:
+            conn.send(error_reply(InvalidArgument(f"labkitd could not read the request: {e}",
+                                                  hint="send one JSON object on one line.")), last=True)
+            return
+        self._dispatch(conn)
+
+    def _dispatch(self, conn: Connection) -> None:
+        req, fds = conn.request, conn.fds
+        conn.fds = []
+        try:
             op = getattr(self, "op_" + str(req.get("op")), None)
             if op is None:
                 raise InvalidArgument(f"labkitd has no operation {req.get('op')!r}")
@@ -184,44 +254,18 @@ class Supervisor:
         except Exception as e:  # noqa: BLE001 - every failure goes back to the client as a typed error
             for fd in fds:
                 _close(fd)
-            self._send(conn, error_reply(e))
-            conn.close()
+            conn.send(error_reply(e), last=True)
             return
         if reply is not None:
-            self._send(conn, reply)
-            conn.close()
-
-    def _defer(self, conn: socket.socket) -> None:
-        """Keep `conn` open for a later reply; if the client hangs up first, forget it."""
-        conn.setblocking(False)
-        self.sel.register(conn, selectors.EVENT_READ, self._hangup)
-
-    def _hangup(self, conn) -> None:
-        try:
-            if conn.recv(1, socket.MSG_PEEK):
-                return
-        except BlockingIOError:
-            return
-        except OSError:
-            pass
-        self._finish(conn, None)
-
-    def _finish(self, conn: socket.socket, reply: dict | None) -> None:
-        try:
-            self.sel.unregister(conn)
-        except (KeyError, ValueError):
-            pass
-        if reply is not None and conn.fileno() >= 0:
-            conn.setblocking(True)
-            self._send(conn, reply)
-        conn.close()
+            conn.send(reply, last=True)
 
     @staticmethod
-    def _send(conn: socket.socket, reply: dict) -> None:
-        try:
-            conn.sendall(json.dumps(reply).encode() + b"\n")
-        except OSError:
-            pass  # the client went away; the record on disk still tells
+    def _finish(conn: Connection, reply: dict | None) -> None:
+        """The last reply of a deferred request (or none: just close)."""
+        if reply is None:
+            conn.close()
+        else:
+            conn.send(reply, last=True)
 
     # -- exits ---------------------------------------------------------------------------------------
     def _reap(self) -> None:
@@ -266,7 +310,6 @@ class Supervisor:
         """An adopted container exited: the keeper (its parent now) reaps it and writes the exit.
         Wait for that record a little; after ~5 s, record it as lost."""
         if lv.pidfd is not None:
-            self.sel.unregister(lv.pidfd)
             os.close(lv.pidfd)
             lv.pidfd = None
         rec = state.read(self.inst, lv.cid)
@@ -284,13 +327,20 @@ class Supervisor:
         self._after_exit(lv.cid, rec)
 
     def _drop_pump(self, lv: Live) -> None:
-        for fd in list(lv.pump.fds) + list(lv.pump.attach.values()):
+        for fd in list(lv.pump.fds):
             if fd in self.watched:
-                self.sel.unregister(fd)
+                try:
+                    self.sel.unregister(fd)
+                except (KeyError, ValueError, OSError):
+                    pass
                 del self.watched[fd]
         lv.pump.close()
 
     def _after_exit(self, cid: str, rec: dict) -> None:
+        # Kept a while for a client that attaches again after labkitd's stream broke (--rm removes the record).
+        self.recent[cid] = exit_reply(rec)
+        while len(self.recent) > 256:
+            self.recent.pop(next(iter(self.recent)))
         if rec.get("auto_remove"):
             self._remove(cid, rec)
         for callback in self.waiters.pop(cid, []):
@@ -349,7 +399,7 @@ class Supervisor:
 
     def op_run(self, conn, req, fds):
         marks = [("check the input (client)", req.get("t0", time.monotonic()))]
-        rec, cfg = create(self.inst, self.store, Options.from_json(req["options"]), self.images)
+        rec, cfg = create(self.inst, self.store, Options.from_json(req["options"]), self.images, starting=True)
         marks.append((f"find the image, create the writable layer and config.json ({rec['name']})", time.monotonic()))
         try:
             return self._start(conn, rec, cfg, req, fds, marks)
@@ -388,7 +438,8 @@ class Supervisor:
         group = cgroups.group(rec["cgroup"])
         try:
             group.create()
-            group.apply(Resources.from_oci(cfg.get("linux", {}).get("resources")))
+            res = Resources.from_oci(cfg.get("linux", {}).get("resources"))
+            group.apply(dataclasses.replace(res, devices=device_rules.for_config(cfg)))
             marks.append((f"create the cgroup ({len(group.dirs)} dirs) and write its limits", time.monotonic()))
             make_fifos(bundle)
             pump = Pump(bundle)  # the read ends first: the container's opens then never wait
@@ -401,9 +452,6 @@ class Supervisor:
                 raise
             finally:
                 os.close(rep_w)
-            if req.get("attach") and len(fds) >= 2:
-                pump.attach_to(fds[0], fds[1])
-                fds = fds[2:]
         except BaseException:
             if group.exists():
                 group.remove()
@@ -422,6 +470,7 @@ class Supervisor:
         marks.append(("exec the command", time.monotonic()))
         rec.update(status="running", pid=pid, pid_start=state.process_start(pid), started_at=time.time(),
                    exit_code=None, oom_killed=False, finished_at=0.0)
+        rec.pop("starting", None)
         state.write(self.inst, rec)
         self.live[cid] = Live(cid, pid, pump)
         self.by_pid[pid] = cid
@@ -430,9 +479,9 @@ class Supervisor:
         if not req.get("attach"):
             return reply
         reply["config"] = cfg
-        self._send(conn, reply)
-        self._defer(conn)
-        self.waiters.setdefault(cid, []).append(lambda r: self._finish(conn, exit_reply(r)))
+        conn.send(reply)
+        pump.attach_to(conn)  # output from here on goes to the client too, framed (connection.py)
+        self.waiters.setdefault(cid, []).append(lambda r: conn.send_last_frame(exit_reply(r)))
         self._reap()  # it may have exited already
         return None
 
@@ -457,11 +506,37 @@ class Supervisor:
                 sc.setns(self.own_pidns, sc.CLONE_NEWPID)
         return pid
 
+    def op_attach(self, conn, req, fds):
+        """Follow a container's output from where a client's stream broke (run.py's _reattach):
+        what log.json holds past req["seen"] bytes of each stream, then live output, then the exit.
+        Example request: {"op": "attach", "id": "3f9a...", "seen": {"stdout": 1234, "stderr": 0}}."""
+        cid, rec = self._get(req)
+        seen = req.get("seen") if isinstance(req.get("seen"), dict) else {}
+        skip = {s: v for s, v in seen.items() if s in ("stdout", "stderr") and type(v) is int and v >= 0}
+        counted: dict[str, int] = {}
+        conn.send({"id": cid, "name": rec["name"], "status": rec["status"]})
+
+        def fed():  # the log is sent: from here on, what the container prints (and its exit)
+            lv = self.live.get(cid)
+            if lv is None:
+                r = state.read(self.inst, cid)
+                conn.send_last_frame(self.recent.get(cid) or exit_reply(r) if r else
+                                     {"id": cid, "exit_code": None, "error": "its record is gone"})
+                return
+            for stream, n in (("stdout", 1), ("stderr", 2)):  # taken from the FIFO, not yet a whole line in the log
+                part = lv.pump.partial[stream][max(0, skip.get(stream, 0) - counted.get(stream, 0)):]
+                if part:
+                    conn.send_frame(n, part)
+            lv.pump.attach_to(conn)
+            self.waiters.setdefault(cid, []).append(lambda r: conn.send_last_frame(exit_reply(r)))
+
+        conn.send_feed(replay(state.bundle_dir(self.inst, cid), skip, counted), fed)
+        return None
+
     def op_wait(self, conn, req, fds):
         cid, rec = self._get(req)
         if rec["status"] == "exited":
             return exit_reply(rec)
-        self._defer(conn)
         self.waiters.setdefault(cid, []).append(lambda r: self._finish(conn, exit_reply(r)))
         return None
 
@@ -470,19 +545,22 @@ class Supervisor:
         if rec["status"] not in ("running", "paused"):
             raise Conflict(f"container {rec['name']} is not running (it is {rec['status']})",
                            hint=f"`labkit start {rec['name']}` starts it; `labkit ps -a` shows every container's state.")
-        self._defer(conn)
+        parse_timeout(req.get("timeout", 10))  # a bad value is refused before the waiter is set
         self.waiters.setdefault(cid, []).append(lambda r: self._finish(conn, exit_reply(r)))
-        self._stop(cid, rec, float(req.get("timeout", 10)))
+        self._stop(cid, rec, req.get("timeout", 10))
         return None
 
-    def _stop(self, cid: str, rec: dict, timeout: float) -> None:
-        """SIGTERM now; SIGKILL after `timeout` seconds if PID 1 is still the same process."""
+    def _stop(self, cid: str, rec: dict, timeout) -> None:
+        """SIGTERM now; SIGKILL after `timeout` seconds if PID 1 is still the same process
+        (timeout -1: never). The timeout is checked before anything is sent."""
+        seconds = parse_timeout(timeout)
         lv = self.live.get(cid)
         self._signal(cid, signal.SIGTERM)
         group = cgroups.group(rec["cgroup"])
         if group.frozen():
             group.freeze(False)  # a paused container must run to act on SIGTERM, as docker does
-        self.later(timeout, lambda: self._signal(cid, signal.SIGKILL) if self.live.get(cid) is lv else None)
+        if seconds is not None:
+            self.later(seconds, lambda: self._signal(cid, signal.SIGKILL) if self.live.get(cid) is lv else None)
 
     def op_restart(self, conn, req, fds):
         cid, rec = self._get(req)
@@ -498,10 +576,10 @@ class Supervisor:
             except Exception as e:  # noqa: BLE001
                 self._finish(conn, error_reply(e))
 
-        self._defer(conn)
+        parse_timeout(req.get("timeout", 10))  # a bad value is refused before the waiter is set
         # Started from the loop, not from inside the exit step: that step removes the old cgroup last.
         self.waiters.setdefault(cid, []).append(lambda r: self.later(0, start_again))
-        self._stop(cid, rec, float(req.get("timeout", 10)))
+        self._stop(cid, rec, req.get("timeout", 10))
         return None
 
     def op_kill(self, conn, req, fds) -> dict:
@@ -539,7 +617,6 @@ class Supervisor:
                 self._remove(cid, r)
                 self._finish(conn, {"id": cid, "removed": True})
 
-            self._defer(conn)
             self.waiters.setdefault(cid, []).append(then_remove)
             self._signal(cid, signal.SIGKILL)
             return None
@@ -549,19 +626,24 @@ class Supervisor:
     def op_update(self, conn, req, fds) -> dict:
         """Change a container's limits, running or not (`docker update`): the cgroup's files now,
         config.json for its next start. req["resources"]: Resources fields, e.g. {"memory": 33554432}."""
-        import dataclasses
-
         cid, rec = self._get(req)
-        changes = req.get("resources") or {}
-        unknown = set(changes) - {f.name for f in dataclasses.fields(Resources)}
-        if not changes or unknown:
-            raise InvalidArgument(f"nothing to update: {sorted(unknown) or 'no limit given'}",
+        changes = req.get("resources")
+        if not changes:
+            raise InvalidArgument("nothing to update: no limit given",
                                   hint="give memory, cpus or pids_limit, e.g. c.update(memory=\"32M\").")
+        changes = check_resources(changes)  # the same rules as run's, whoever the client is
         cfg = self._config(rec)
         new = dataclasses.replace(Resources.from_oci(cfg.get("linux", {}).get("resources")), **changes)
         written = []
         if rec["status"] in ("running", "paused"):
-            written = [str(w) for w in cgroups.group(rec["cgroup"]).apply(Resources(**changes))]
+            try:
+                written = [str(w) for w in cgroups.group(rec["cgroup"]).apply(Resources(**changes))]
+            except LabkitError as e:
+                if isinstance(e.__cause__, OSError) and e.__cause__.errno in (errno.EBUSY, errno.EINVAL):
+                    raise InvalidArgument(f"the kernel refused the new limit for {rec['name']}: {e.message}",
+                                          hint="a memory limit below what the container uses now cannot be set on "
+                                               "cgroup v1: give a larger one (`labkit stats` shows its usage).") from None
+                raise
         if not rec.get("bundle"):  # a bundle run from elsewhere (run_bundle) is never changed
             cfg.setdefault("linux", {})["resources"] = new.to_oci()
             (state.bundle_dir(self.inst, cid) / "config.json").write_text(json.dumps(cfg, indent=1))
@@ -607,6 +689,17 @@ class Supervisor:
                 _close(fd)
             raise Conflict(f"container {rec['name']} is {rec['status']}: exec needs a running container")
         cfg = self._config(rec)
+        req = dict(req, args=split_command(req.get("args")), env=env_list(req.get("env")), keyring=keyring_name(cid))
+        if not req["args"]:
+            raise InvalidArgument("exec needs a command", hint="e.g. `labkit exec web ps`.")
+        if req.get("workdir") is not None:
+            check_path(req["workdir"], "working directory")
+        if req.get("user") is not None:
+            user = parse_user(req["user"] if isinstance(req["user"], str) else ":".join(map(str, req["user"])))
+            if isinstance(user, str):  # a name: looked up in the container's image, as at create
+                lower = cfg.get("annotations", {}).get("org.labkit.rootfs.lower", "")
+                user = lookup_user(list(reversed(lower.split(":"))) if lower else [], user)
+            req["user"] = list(user)
         group = cgroups.group(rec["cgroup"])
         rep_r, rep_w = os.pipe()
         try:
@@ -619,8 +712,7 @@ class Supervisor:
                 _close(fd)
         _until_exec(rep_r, pid)
         self.execs[pid] = conn
-        self._send(conn, {"id": cid, "pid": pid})
-        self._defer(conn)
+        conn.send({"id": cid, "pid": pid})
         self._reap()  # it may have exited already
         return None
 
@@ -676,12 +768,20 @@ def pid1(cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int) -> None:
     for name in os.listdir("/proc/self/fd"):
         if int(name) not in keep:
             _close(int(name))
-    init.child(cfg, bundle, report_fd, [str(d) for d in group.dirs])
+    init.child(cfg, bundle, report_fd, [str(d) for d in group.dirs], keyring=keyring_name(fifo_dir.name))
+
+
+def keyring_name(cid: str) -> str:
+    """The session keyring of a container (and of its execs): "labkit.3f9a0c1b2d4e", in /proc/keys."""
+    return f"labkit.{cid[:12]}"
 
 
 def exit_reply(rec: dict) -> dict:
-    return {"id": rec["id"], "exit_code": rec.get("exit_code"), "oom_killed": rec.get("oom_killed", False),
-            "finished_at": rec.get("finished_at"), "t": time.monotonic()}
+    reply = {"id": rec["id"], "exit_code": rec.get("exit_code"), "oom_killed": rec.get("oom_killed", False),
+             "finished_at": rec.get("finished_at"), "t": time.monotonic()}
+    if rec.get("error"):  # e.g. its exit was not seen: labkitd and its keeper were both gone
+        reply["error"] = rec["error"]
+    return reply
 
 
 def error_reply(e: BaseException) -> dict:
@@ -702,6 +802,10 @@ def failure_error(info: dict) -> LabkitError:
     from ..errors import CommandNotExecutable, CommandNotFound, translate_oserror
 
     step, errno_, msg, args = info.get("step"), info.get("errno"), info.get("message"), info.get("args", ["?"])
+    if str(step).startswith("create working directory") and errno_ in (errno.ENOTDIR, errno.EEXIST):
+        where = str(step)[len("create working directory "):]
+        return ContainerError(f"the working directory {where} is not a directory in the container ({msg})",
+                              hint="give a directory with -w / workdir=, e.g. /tmp; a missing one is created.")
     if step == "exec":
         if errno_ == errno.ENOENT:
             return CommandNotFound(f"{args[0]!r}: executable file not found in the container's $PATH")

@@ -1,0 +1,176 @@
+"""One client's connection inside labkitd: read without waiting, write without waiting.
+
+labkitd serves every client from one thread, so nothing it does for one client may wait on that
+client: not reading its request (a client that sends half a line and stops), not writing its
+reply or a container's output (a client whose reader is `| (sleep 20; wc -c)`). Each socket is
+non-blocking; what the client has not taken yet waits here, in `out`, and the event loop writes
+it when the socket has room. labkitd stops reading a container's output while more than
+MAX_PENDING bytes wait for its client, so a slow client makes its container wait, not labkitd grow.
+
+What travels on the socket, one request per connection:
+
+    client -> {"op": "run", "options": {...}, "attach": true}\\n          one JSON line
+    labkitd -> {"id": "3f9a...", "name": "brave_curie", ...}\\n           one JSON line (or an error)
+    ... and, for an attached run, frames until the end:
+    labkitd -> [1, 0, 0, 0, size: 4 bytes big-endian] + bytes            the container's stdout
+               [2, 0, 0, 0, size] + bytes                                its stderr
+               [3, 0, 0, 0, size] + {"exit_code": 0, ...}                the last reply (JSON), then EOF
+
+The header is the Docker Engine API's for an attached stream without a TTY (stdout 1, stderr 2);
+3 is Docker's "system error" stream, used here for the reply that ends the stream. Nothing the
+client's descriptors are (a file, /dev/null, a pipe, a terminal) matters to labkitd: the client
+copies the frames to them itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import time
+
+MAX_REQUEST = 1 << 20  # bytes: a request line longer than this is refused
+REQUEST_TIMEOUT = 30.0  # seconds a client may take to send its whole request line
+MAX_PENDING = 1 << 20  # bytes waiting for a client before its container's output is no longer read
+HEADER = struct.Struct(">BxxxI")
+STDOUT, STDERR, REPLY = 1, 2, 3
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """b"hi\\n" on stdout -> b"\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x03hi\\n"."""
+    return HEADER.pack(stream, len(data)) + data
+
+
+class Connection:
+    """A client socket in the loop. The loop calls readable()/writable(); labkitd calls send*()."""
+
+    def __init__(self, sock: socket.socket):
+        sock.setblocking(False)
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.inbuf = b""
+        self.fds: list[int] = []  # descriptors the client attached to its request (SCM_RIGHTS)
+        self.request: dict | None = None
+        self.out = bytearray()
+        self.closed = False
+        self.close_after = False  # close once `out` is written
+        self.deadline = time.monotonic() + REQUEST_TIMEOUT
+        self.on_hangup: list = []  # callbacks for a client that went away before its last reply
+        # A generator of bytes to send, pulled as the client takes them (a log replayed from disk,
+        # however long, never sits in memory whole); then `fed` is called once.
+        self.feed = None
+        self.fed = None
+
+    # -- what the loop should wait for ---------------------------------------------------------------
+    def wants_write(self) -> bool:
+        return (bool(self.out) or self.feed is not None) and not self.closed
+
+    def pending(self) -> int:
+        return len(self.out)
+
+    # -- events --------------------------------------------------------------------------------------
+    def read_request(self) -> bool:
+        """Take what the client sent. True once the whole request line is here (self.request);
+        raises ValueError for a line too long or not JSON, EOFError if the client hung up first."""
+        try:
+            chunk, fds, _flags, _addr = socket.recv_fds(self.sock, 65536, 8)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            raise EOFError from None
+        self.fds.extend(fds)
+        if not chunk:
+            raise EOFError
+        self.inbuf += chunk
+        if b"\n" not in self.inbuf:
+            if len(self.inbuf) > MAX_REQUEST:
+                raise ValueError(f"the request is longer than {MAX_REQUEST} bytes")
+            return False
+        line = self.inbuf.split(b"\n", 1)[0]
+        req = json.loads(line)
+        if not isinstance(req, dict):
+            raise ValueError("the request is not a JSON object")
+        self.request = req
+        return True
+
+    def readable_after_request(self) -> None:
+        """Once the request is in, the client sends nothing more: readable means it hung up
+        (or sent stray bytes, which are dropped)."""
+        try:
+            data = self.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.hangup()
+
+    def writable(self) -> None:
+        if self.closed:
+            return
+        while self.feed is not None and len(self.out) < (1 << 16):
+            chunk = next(self.feed, None)
+            if chunk is None:
+                self.feed, done, self.fed = None, self.fed, None
+                if done:
+                    done()  # may queue more, or close
+                if self.closed:
+                    return
+            else:
+                self.out += chunk
+        if not self.out:
+            return
+        try:
+            n = self.sock.send(self.out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.hangup()
+            return
+        del self.out[:n]
+        if not self.out and self.close_after:
+            self.close()
+
+    # -- what labkitd says ------------------------------------------------------------------------------
+    def send(self, reply: dict, last: bool = False) -> None:
+        """Queue a JSON line; with last=True the connection closes once it is written."""
+        self._queue(json.dumps(reply).encode() + b"\n", last)
+
+    def send_frame(self, stream: int, data: bytes) -> None:
+        self._queue(frame(stream, data), False)
+
+    def send_feed(self, chunks, then) -> None:
+        """Send the bytes `chunks` yields as the client takes them, then call `then()`."""
+        self.feed, self.fed = iter(chunks), then
+        self.writable()
+
+    def send_last_frame(self, reply: dict) -> None:
+        self._queue(frame(REPLY, json.dumps(reply).encode()), True)
+
+    def _queue(self, data: bytes, last: bool) -> None:
+        if self.closed:
+            return
+        self.out += data
+        self.close_after = self.close_after or last
+        self.writable()  # most replies fit the socket's buffer at once: no trip through the loop
+
+    def hangup(self) -> None:
+        """The client is gone: drop what it would have got, tell whoever waited on it."""
+        callbacks, self.on_hangup = self.on_hangup, []
+        self.close()
+        for cb in callbacks:
+            cb()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.out.clear()
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds = []
+        self.sock.close()

@@ -1,0 +1,311 @@
+"""A seccomp filter: the system calls a container may not make, and the BPF program that refuses them.
+
+Docker's default profile is an allowlist of ~370 calls; its effect, for a container with Docker's
+default capabilities, is that the calls below fail with EPERM. labkit writes that effect as a
+short denylist, which a learner can read in one screen, in the OCI runtime-spec's format
+(config.json's `linux.seccomp`, which runc reads too):
+
+    {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+     "syscalls": [{"names": ["keyctl", "add_key", ...], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                  {"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                   "args": [{"index": 0, "value": 268435456, "valueTwo": 268435456, "op": "SCMP_CMP_MASKED_EQ"}]},
+                  ...]}
+
+compile() turns such a profile into classic BPF for seccomp(2); disassemble() shows it:
+
+    0000: ld  [4]                      ; A = seccomp_data.arch
+    0001: jeq #0xc000003e, 1, 0        ; x86_64?
+    0002: ret #0x80000000              ; another ABI (32-bit int 0x80, ...): kill the process
+    0003: ld  [0]                      ; A = seccomp_data.nr
+    0004: jge #0x40000000, 0, 1        ; an x32 call?
+    ...
+    0012: jeq #250, 0, 1               ; keyctl
+    0013: ret #0x50001                 ; ERRNO(1): EPERM
+
+A denylist lets new system calls through that an allowlist would refuse; in exchange every other
+ABI (32-bit and x32 calls, which a denylist by numbers would miss) is refused outright.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+
+# Return values of a seccomp filter, from <linux/seccomp.h>.
+RET_KILL_PROCESS = 0x80000000
+RET_KILL_THREAD = 0x00000000
+RET_ERRNO = 0x00050000
+RET_LOG = 0x7FFC0000
+RET_ALLOW = 0x7FFF0000
+
+#: The audit architecture of each machine (<linux/audit.h>), and libseccomp's name for it.
+ARCH = {"x86_64": (0xC000003E, "SCMP_ARCH_X86_64"), "aarch64": (0xC00000B7, "SCMP_ARCH_AARCH64")}
+X32_SYSCALL_BIT = 0x40000000  # x86_64: calls of the x32 ABI have this bit set in their number
+
+#: System call numbers (<asm/unistd_64.h> on x86_64, <asm-generic/unistd.h> on aarch64) of the calls
+#: the profile names; a call a machine lacks is left out of its filter, as runc does.
+NUMBERS = {
+    #                      x86_64 aarch64
+    "acct":               (163, 89),
+    "add_key":            (248, 217),
+    "bpf":                (321, 280),
+    "clock_adjtime":      (305, 266),
+    "clock_settime":      (227, 112),
+    "clone":              (56, 220),
+    "clone3":             (435, 435),
+    "create_module":      (174, None),
+    "delete_module":      (176, 106),
+    "fanotify_init":      (300, 262),
+    "finit_module":       (313, 273),
+    "fsconfig":           (431, 431),
+    "fsmount":            (432, 432),
+    "fsopen":             (430, 430),
+    "fspick":             (433, 433),
+    "get_kernel_syms":    (177, None),
+    "get_mempolicy":      (239, 236),
+    "init_module":        (175, 105),
+    "io_uring_enter":     (426, 426),
+    "io_uring_register":  (427, 427),
+    "io_uring_setup":     (425, 425),
+    "ioperm":             (173, None),
+    "iopl":               (172, None),
+    "kcmp":               (312, 272),
+    "kexec_file_load":    (320, 294),
+    "kexec_load":         (246, 104),
+    "keyctl":             (250, 219),
+    "lookup_dcookie":     (212, 18),
+    "mbind":              (237, 235),
+    "mount":              (165, 40),
+    "mount_setattr":      (442, 442),
+    "move_mount":         (429, 429),
+    "move_pages":         (279, 239),
+    "name_to_handle_at":  (303, 264),
+    "nfsservctl":         (180, 42),
+    "open_by_handle_at":  (304, 265),
+    "open_tree":          (428, 428),
+    "perf_event_open":    (298, 241),
+    "pivot_root":         (155, 41),
+    "query_module":       (178, None),
+    "quotactl":           (179, 60),
+    "quotactl_fd":        (443, 443),
+    "reboot":             (169, 142),
+    "request_key":        (249, 218),
+    "set_mempolicy":      (238, 237),
+    "set_mempolicy_home_node": (450, 450),
+    "setns":              (308, 268),
+    "settimeofday":       (164, 170),
+    "swapoff":            (168, 225),
+    "swapon":             (167, 224),
+    "_sysctl":            (156, None),
+    "sysfs":              (139, None),
+    "syslog":             (103, 116),
+    "umount2":            (166, 39),
+    "unshare":            (272, 97),
+    "uselib":             (134, None),
+    "userfaultfd":        (323, 282),
+    "ustat":              (136, None),
+    "vhangup":            (153, 58),
+}
+
+#: Why each group is refused: the notebook shows these beside what the container tried.
+DENIED = (
+    ("the kernel's keyrings are not namespaced: a container could read the host's keys",
+     ("keyctl", "add_key", "request_key")),
+    ("new namespaces and joining others: the way out of the container's own",
+     ("unshare", "setns")),
+    ("mounting: a container could remount or uncover what hides the host",
+     ("mount", "umount2", "pivot_root", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
+      "mount_setattr")),
+    ("kernel modules and a new kernel: code in the host's kernel",
+     ("init_module", "finit_module", "delete_module", "create_module", "query_module", "get_kernel_syms",
+      "kexec_load", "kexec_file_load")),
+    ("eBPF, performance counters, io_uring: large kernel surfaces, often the start of an exploit",
+     ("bpf", "perf_event_open", "io_uring_setup", "io_uring_enter", "io_uring_register", "userfaultfd")),
+    ("opening files by handle walks around the container's root (the 2014 'shocker' escape)",
+     ("open_by_handle_at", "name_to_handle_at")),
+    ("the host's clock, reboot, swap, quotas, accounting and kernel log",
+     ("clock_settime", "clock_adjtime", "settimeofday", "reboot", "swapon", "swapoff", "quotactl", "quotactl_fd",
+      "acct", "syslog", "vhangup")),
+    ("the host's memory policy and hardware I/O ports",
+     ("mbind", "set_mempolicy", "get_mempolicy", "set_mempolicy_home_node", "move_pages", "ioperm", "iopl")),
+    ("old or debugging calls with a history of holes",
+     ("kcmp", "lookup_dcookie", "nfsservctl", "sysfs", "_sysctl", "uselib", "ustat", "fanotify_init")),
+)
+
+#: clone's namespace flags (<linux/sched.h>): clone() with any of them is refused, plain clone is fine.
+CLONE_NAMESPACE_FLAGS = {"CLONE_NEWNS": 0x00020000, "CLONE_NEWCGROUP": 0x02000000, "CLONE_NEWUTS": 0x04000000,
+                         "CLONE_NEWIPC": 0x08000000, "CLONE_NEWUSER": 0x10000000, "CLONE_NEWPID": 0x20000000,
+                         "CLONE_NEWNET": 0x40000000, "CLONE_NEWTIME": 0x00000080}
+EPERM, ENOSYS = 1, 38
+
+
+def machine() -> str:
+    return os.uname().machine
+
+
+def default_profile(arch: str | None = None) -> dict:
+    """The OCI `linux.seccomp` section labkit writes into every container's config.json."""
+    arch = arch or machine()
+    names = [n for _, group in DENIED for n in group]
+    rules = [{"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM}]
+    # clone with a namespace flag: one rule per flag ((flags & FLAG) == FLAG), as OCI's args can say it.
+    rules += [{"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM, "comment": name,
+               "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}]}
+              for name, flag in CLONE_NAMESPACE_FLAGS.items()]
+    # clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to clone.
+    rules.append({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS})
+    return {"defaultAction": "SCMP_ACT_ALLOW", "architectures": [ARCH[arch][1]] if arch in ARCH else [],
+            "syscalls": rules}
+
+
+def why(name: str) -> str:
+    """The reason the profile gives for refusing `name` ("" if it is not refused)."""
+    if name == "clone":
+        return "clone with a namespace flag makes new namespaces, as unshare does"
+    return next((reason for reason, group in DENIED if name in group), "")
+
+
+# -- the compiler: an OCI profile -> classic BPF for seccomp(2) ------------------------------------------
+# struct seccomp_data { int nr; __u32 arch; __u64 instruction_pointer; __u64 args[6]; } (little-endian)
+NR, ARCH_OFF, ARGS = 0, 4, 16
+LD_ABS, JEQ, JGE, JSET, RET, AND = 0x20, 0x15, 0x35, 0x45, 0x06, 0x54
+
+
+class ProfileError(ValueError):
+    """A profile this compiler cannot express (an unknown action or comparison)."""
+
+
+def action_value(action: str, errno_ret: int | None) -> int:
+    if action == "SCMP_ACT_ALLOW":
+        return RET_ALLOW
+    if action == "SCMP_ACT_ERRNO":
+        return RET_ERRNO | ((EPERM if errno_ret is None else int(errno_ret)) & 0xFFFF)
+    if action in ("SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD"):
+        return RET_KILL_THREAD
+    if action == "SCMP_ACT_KILL_PROCESS":
+        return RET_KILL_PROCESS
+    if action == "SCMP_ACT_LOG":
+        return RET_LOG
+    raise ProfileError(f"seccomp action {action!r} is not supported")
+
+
+def describe_action(value: int) -> str:
+    """0x50001 -> "fail with EPERM"; 0x7fff0000 -> "allow"."""
+    if value & 0xFFFF0000 == RET_ERRNO:
+        return f"fail with {errno.errorcode.get(value & 0xFFFF, value & 0xFFFF)}"
+    return {RET_ALLOW: "allow", RET_KILL_PROCESS: "kill the process", RET_KILL_THREAD: "kill the thread",
+            RET_LOG: "allow and log"}.get(value, hex(value))
+
+
+def compile(profile: dict, arch: str | None = None) -> list[tuple[int, int, int, int, str]]:  # noqa: A001
+    """Instructions (code, jt, jf, k, comment) for `profile` on this machine. Layout:
+    check the ABI, load the call's number, then per named call `if nr == N: <its rules>`, then the
+    default action. A call's rules are tried in order; the first whose argument tests all pass
+    decides; if none does, the default."""
+    arch = arch or machine()
+    if arch not in ARCH:
+        raise ProfileError(f"no seccomp support for {arch} in labkit yet")
+    audit_arch = ARCH[arch][0]
+    column = 0 if arch == "x86_64" else 1
+    default = action_value(profile.get("defaultAction", "SCMP_ACT_ALLOW"), profile.get("defaultErrnoRet"))
+    prog = [(LD_ABS, 0, 0, ARCH_OFF, "A = seccomp_data.arch"),
+            (JEQ, 1, 0, audit_arch, f"{arch}?"),
+            (RET, 0, 0, RET_KILL_PROCESS, "another ABI (32-bit int 0x80, ...): kill the process"),
+            (LD_ABS, 0, 0, NR, "A = seccomp_data.nr")]
+    if arch == "x86_64":
+        prog += [(JGE, 0, 1, X32_SYSCALL_BIT, "an x32 call?"), (RET, 0, 0, RET_KILL_PROCESS, "x32 ABI: kill the process")]
+    by_name: dict[str, list[dict]] = {}
+    for rule in profile.get("syscalls", []):
+        for name in rule.get("names", []):
+            by_name.setdefault(name, []).append(rule)
+    for name, rules in by_name.items():
+        nr = NUMBERS.get(name, (None, None))[column]
+        if nr is None:
+            continue  # unknown here (or not on this machine): nothing to refuse
+        block = _rules_block(rules, default)
+        if len(block) > 255:
+            raise ProfileError(f"the rules for {name} are too long for one jump")
+        prog.append((JEQ, 0, len(block), nr, name))
+        prog += block
+    prog.append((RET, 0, 0, default, f"every other call: {describe_action(default)}"))
+    return prog
+
+
+def _rules_block(rules: list[dict], default: int) -> list[tuple]:
+    """Instructions for one call's rules; they end in a return, so the block never falls through."""
+    out: list[tuple] = []
+    for rule in rules:
+        value = action_value(rule["action"], rule.get("errnoRet"))
+        ret = (RET, 0, 0, value, describe_action(value))
+        tests = [t for arg in rule.get("args") or [] for t in _arg_tests(arg)]
+        if not tests:
+            out.append(ret)
+            return out  # an unconditional rule decides; later ones could never be reached
+        # Each failed test jumps past this rule's return, to the next rule.
+        body: list[tuple] = []
+        at = []  # where each test's jump sits in body
+        for prep, (code, k, negate, comment) in tests:
+            body += prep
+            at.append(len(body))
+            body.append([code, 0, 0, k, comment, negate])
+        for pos in at:
+            skip = len(body) - pos  # from the next instruction to the one after `ret`
+            ins = body[pos]
+            ins[1:3] = [skip, 0] if ins[5] else [0, skip]
+            body[pos] = tuple(ins[:5])
+        out += body + [ret]
+    out.append((RET, 0, 0, default, f"no rule matched: {describe_action(default)}"))
+    return out
+
+
+def _arg_tests(arg: dict) -> list[tuple]:
+    """(instructions that load A, (jump code, k, negated, comment)) pairs that pass when argument
+    `index` meets `op`. Flags are compared in the low 32 bits (every clone flag fits them)."""
+    index, value, op = arg["index"], int(arg["value"]), arg["op"]
+    if not (isinstance(index, int) and 0 <= index < 6):
+        raise ProfileError(f"seccomp argument index {index!r} is not 0..5")
+    lo = ARGS + 8 * index
+    load_lo = (LD_ABS, 0, 0, lo, f"A = args[{index}] (low 32 bits)")
+    load_hi = (LD_ABS, 0, 0, lo + 4, f"A = args[{index}] (high 32 bits)")
+    if op == "SCMP_CMP_MASKED_EQ":
+        want = int(arg.get("valueTwo", 0))
+        if (value | want) >> 32:
+            raise ProfileError("SCMP_CMP_MASKED_EQ above 32 bits is not supported")
+        if want == value and bin(value).count("1") == 1:  # "is this one flag set?": a single jset
+            return [([load_lo], (JSET, value, False, f"flag {value:#x} set?"))]
+        return [([load_lo, (AND, 0, 0, value, f"A &= {value:#x}")], (JEQ, want, False, f"== {want:#x}?"))]
+    if op == "SCMP_CMP_EQ":
+        return [([load_lo], (JEQ, value & 0xFFFFFFFF, False, f"low half == {value & 0xFFFFFFFF:#x}?")),
+                ([load_hi], (JEQ, value >> 32, False, f"high half == {value >> 32:#x}?"))]
+    if op == "SCMP_CMP_NE" and not value >> 32:
+        return [([load_lo], (JEQ, value, True, f"!= {value:#x}?"))]
+    raise ProfileError(f"seccomp comparison {op!r} is not supported")
+
+
+def assemble(prog: list[tuple]) -> bytes:
+    """struct sock_filter[] { __u16 code; __u8 jt; __u8 jf; __u32 k; }, as seccomp(2) takes it."""
+    return b"".join(struct.pack("=HBBI", code, jt, jf, k & 0xFFFFFFFF) for code, jt, jf, k, _ in prog)
+
+
+def disassemble(prog: list[tuple]) -> str:
+    """The program as text, one instruction a line, with what each one means."""
+    names = {LD_ABS: "ld", JEQ: "jeq", JGE: "jge", JSET: "jset", RET: "ret", AND: "and"}
+    lines = []
+    for i, (code, jt, jf, k, comment) in enumerate(prog):
+        op = names.get(code, f"{code:#x}")
+        if code == LD_ABS:
+            text = f"ld  [{k}]"
+        elif code == RET:
+            text = f"ret #{k:#x}"
+        elif code == AND:
+            text = f"and #{k:#x}"
+        else:
+            text = f"{op} #{k}, {jt}, {jf}" if k < 4096 else f"{op} #{k:#x}, {jt}, {jf}"
+        lines.append(f"{i:04d}: {text:<28} ; {comment}")
+    return "\n".join(lines)
+
+
+def program(profile: dict) -> bytes:
+    """The filter for `profile`, ready for seccomp(2) (kernel/syscalls.py's seccomp_filter)."""
+    return assemble(compile(profile))

@@ -14,7 +14,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerE
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable"]
 
 
@@ -73,6 +73,14 @@ def controls(container, monitor=None, **kw):
     from .monitoring.controls import controls as _controls
 
     return _controls(container, monitor, **kw)
+
+
+def escape_attempts(container):
+    """Try to get out of a running container (a disk, a new namespace, mount, the host's keys and memory):
+    a table of what the kernel answered and which rule held; see labkit.security.attempts."""
+    from .security.attempts import escape_attempts as _attempts
+
+    return _attempts(container)
 
 
 def reset(**kw):

@@ -69,11 +69,33 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+def _server_log() -> Path:
+    return instance().run / "labkitd.log"
+
+
+def _log_size() -> int:
+    try:
+        return _server_log().stat().st_size
+    except OSError:
+        return 0
+
+
 @pytest.fixture(autouse=True)
 def no_leaks():
-    """Fail the test if it left any labkit kernel object behind."""
+    """Fail the test if it left any labkit kernel object behind, or if labkitd or its keeper logged
+    a traceback meanwhile (an error labkitd did not expect is a bug, even when the client got an answer)."""
     before = leaks.snapshot()
+    log_at = _log_size()
     yield
+    try:
+        with open(_server_log(), "rb") as f:
+            f.seek(log_at if _log_size() >= log_at else 0)  # a reset starts a new log
+            logged = f.read().decode(errors="replace")
+    except OSError:
+        logged = ""
+    if "Traceback" in logged:
+        pytest.fail("labkitd logged a traceback during this test:\n" + logged[logged.index("Traceback"):][:3000],
+                    pytrace=False)
     after = leaks.snapshot()
     for _ in range(50):  # a killed process may take a moment to leave its cgroup
         if not (after - before):

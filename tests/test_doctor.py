@@ -14,13 +14,14 @@ from labkit.host.doctor import FAIL, OK
 pytestmark = pytest.mark.v2
 
 ROWS = ["root", "kernel", "cgroups", "overlayfs", "user namespaces", "network namespaces", "veth and bridge",
-        "iptables / nftables", "default image", "disk", "pyroute2"]
+        "iptables / nftables", "seccomp", "device rules", "keyrings", "default image", "disk", "disk use", "pyroute2"]
 
 
 def test_doctor_has_every_row_and_this_lab_host_passes():
     report = lk.doctor()
     assert [c.name for c in report.checks] == ROWS
-    for name in ("root", "cgroups", "overlayfs", "network namespaces", "veth and bridge", "pyroute2"):
+    for name in ("root", "cgroups", "overlayfs", "network namespaces", "veth and bridge", "seccomp", "device rules",
+                 "keyrings", "pyroute2"):
         assert report[name].status == OK, report[name]
     assert report.ok
 

@@ -33,7 +33,7 @@ def errors_in(nb) -> list[str]:
 
 
 #: Also run in the cgroup v2 VM: the notebooks whose lesson depends on the cgroup version.
-IN_V2_VM = {"03-cgroups"}
+IN_V2_VM = {"03-cgroups", "11-isolation-limits"}  # 11: device rules differ by version
 
 
 @pytest.mark.slow

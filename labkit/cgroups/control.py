@@ -13,6 +13,7 @@ one changes nothing. `with lk.cgroup("demo") as g:` removes the group at the end
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import time
@@ -50,10 +51,12 @@ class CGroup:
 
         require_root("creating a cgroup")
         self.inst = inst or current_instance()
-        if not name or ".." in name.split("/"):
-            raise InvalidArgument(f"bad cgroup name {name!r}", hint='give a short name such as "demo".')
-        self.short = name.strip("/")
+        self.short = check_name(name)
         self.group = group or make_group(f"{self.inst.tag}/{self.short}")
+        # The levels of "x/y/z" this call makes (not those that were there): remove() takes them away again.
+        parts = self.short.split("/")
+        self._made = [p for p in ("/".join(parts[:i]) for i in range(1, len(parts)))
+                      if not make_group(f"{self.inst.tag}/{p}").exists()] if group is None else []
         self.resources = Resources()
         self.last_changes = Changes()  # what the latest limit() wrote
         self.group.create()
@@ -174,7 +177,22 @@ class CGroup:
         self.group.kill()
 
     def remove(self) -> None:
+        """Kill what is inside, remove the group, and the levels above it that creating it made."""
+        from . import group as make_group
+
         self.group.remove()
+        for prefix in reversed(self._made):
+            for d in make_group(f"{self.inst.tag}/{prefix}").dirs:
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass  # another group of the learner's lives there
+            try:
+                for d in make_group(f"{self.inst.tag}/{prefix}").dirs:
+                    d.parent.rmdir()  # the lab's parent group, if this was its last child
+            except OSError:
+                pass
+        self._made = []
 
     @property
     def paths(self) -> list[Path]:
@@ -196,6 +214,27 @@ class CGroup:
         dirs = "<br>".join(f"<code>{html.escape(str(d))}</code>" for d in self.group.dirs)
         return (f"<b>cgroup {html.escape(self.short)}</b> (v{self.group.version})<br>{dirs}"
                 + (self.stats()._repr_html_() if self.group.exists() else "<p>removed</p>"))
+
+
+#: A learner's group name: parts of letters, digits, "_", "." and "-" (not "." or ".." alone), e.g. "demo", "web/db".
+_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+#: Names the lab itself uses beside the learner's groups: labkitd's own group, and containers' (their 64-hex IDs).
+RESERVED = re.compile(r"^(labkitd|[0-9a-f]{64})$")
+
+
+def check_name(name) -> str:
+    """"demo" -> "demo"; refuses what is not a plain name below the lab's parent group: "", ".", "./.",
+    "../x", "a//b", 123, and the lab's own groups ("labkitd", a container's ID)."""
+    if not isinstance(name, str):
+        raise InvalidArgument(f"cgroup name {name!r} is not text", hint='give a short name such as "demo".')
+    parts = name.strip("/").split("/")
+    if not name.strip("/") or any(p in (".", "..") or not _PART.match(p) for p in parts):
+        raise InvalidArgument(f"bad cgroup name {name!r}",
+                              hint='give a short name such as "demo" or "web/db": letters, digits, "_", "." and "-".')
+    if RESERVED.match(parts[0]):
+        raise InvalidArgument(f"cgroup name {name!r} belongs to the lab itself (labkitd's group or a container's)",
+                              hint='choose another name, such as "demo"; a container\'s group is reached with lk.container(...).')
+    return "/".join(parts)
 
 
 def _host_list(kind: str) -> str:

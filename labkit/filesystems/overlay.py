@@ -216,7 +216,17 @@ def overlay(lowers, name: str | None = None, upper=None, work=None, merged=None,
     """Mount an overlay of `lowers` (bottom first). upper, work and merged default to new folders
     under the lab's data root: <root>/overlays/<name>/{upper,work,merged}."""
     require_root("mounting an overlay")
+    if isinstance(lowers, (str, os.PathLike)):
+        lowers = [lowers]
+    if not isinstance(lowers, (list, tuple)) or not all(isinstance(p, (str, os.PathLike)) for p in lowers):
+        raise InvalidArgument(f"lower layers {lowers!r} are not a list of directories",
+                              hint='give directories, bottom first: lk.overlay(["/path/lower1", "/path/lower2"]).')
+    for what, p in (("upper", upper), ("work", work), ("merged", merged)):
+        if p is not None and not isinstance(p, (str, os.PathLike)):
+            raise InvalidArgument(f"{what} {p!r} is not a directory path")
     inst = inst or current_instance()
+    if name is not None and not isinstance(name, str):
+        raise InvalidArgument(f"overlay name {name!r} is not text", hint='give a short name such as "demo".')
     name = name or secrets.token_hex(4)
     if "/" in name or name in ("", ".", ".."):
         raise InvalidArgument(f"bad overlay name {name!r}", hint='give a short name such as "demo".')

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..helper import interpreter
 from ..paths import Instance, instance as current_instance
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -286,9 +287,88 @@ def check_pyroute2() -> Check:
         return Check(name, WARN, f"{type(e).__name__}: {e}", "the networking cells", "run `labkit doctor` as root")
 
 
+def check_seccomp() -> Check:
+    """A seccomp filter loads in a throw-away child: the kernel must have seccomp filters, with errno returns."""
+    name, breaks = "seccomp", "containers make every system call Docker's default profile refuses (keyctl, unshare, mount, bpf ...)"
+    try:
+        actions = Path("/proc/sys/kernel/seccomp/actions_avail").read_text().split()
+    except OSError:
+        return Check(name, FAIL, "no seccomp filters in this kernel (/proc/sys/kernel/seccomp missing)", breaks,
+                     "use a kernel built with CONFIG_SECCOMP_FILTER (every distribution kernel is)")
+    if "errno" not in actions or "kill_process" not in actions:
+        return Check(name, FAIL, f"seccomp actions: {' '.join(actions)}", breaks, "use a kernel from 4.14 on")
+    from ..kernel import syscalls as sc
+    from ..security import seccomp
+
+    try:
+        program = seccomp.program(seccomp.default_profile())
+    except seccomp.ProfileError as e:
+        return Check(name, FAIL, str(e), breaks, "labkit's filter knows x86_64 and aarch64")
+    # In a fresh interpreter: a notebook's kernel has threads, and a forked child of it may only exec.
+    status = _run(interpreter("labkit.security.seccomp"), timeout=30)
+    status = status.returncode if status else -1
+    if status != 0:
+        return Check(name, FAIL, f"the filter did not load or did not refuse keyctl (child status {status})", breaks,
+                     "check `grep Seccomp /proc/self/status`; a container runtime around this VM may forbid filters")
+    return Check(name, OK, f"filter of {len(program) // 8} instructions loads; keyctl refused with EPERM")
+
+
+def check_device_rules() -> Check:
+    """Device rules: the v1 devices controller, or on cgroup v2 an eBPF device program that loads."""
+    name, breaks = "device rules", "a container can mknod and open the host's disks (b 8:0, the loop devices ...)"
+    try:
+        from ..cgroups import layout
+
+        lay = layout()
+    except Exception as e:  # noqa: BLE001 - the cgroups row says more
+        return Check(name, FAIL, f"no cgroup layout: {e}", breaks, "see the cgroups row")
+    if lay.version == 1:
+        if lay.v1("devices") is None:
+            return Check(name, FAIL, "no v1 devices controller is mounted", breaks,
+                         "mount it (`mount -t cgroup -o devices devices /sys/fs/cgroup/devices`) or boot with cgroup v2")
+        return Check(name, OK, "cgroup v1 devices controller (devices.allow / devices.deny)")
+    if os.geteuid() != 0:
+        return _need_root(name, breaks)
+    from ..kernel import syscalls as sc
+    from ..security import devices
+
+    try:
+        fd = sc.bpf_prog_load(sc.BPF_PROG_TYPE_CGROUP_DEVICE, devices.assemble(devices.program(devices.DOCKER_DEFAULT)),
+                              name="labkit_doctor")
+        os.close(fd)
+    except OSError as e:
+        return Check(name, FAIL, f"the eBPF device program does not load: {e.strerror}", breaks,
+                     "use a kernel with CONFIG_CGROUP_BPF and CONFIG_BPF_SYSCALL (every distribution kernel has both)")
+    return Check(name, OK, "cgroup v2: the eBPF device program loads (BPF_PROG_TYPE_CGROUP_DEVICE)")
+
+
+def check_keyrings() -> Check:
+    name = "keyrings"
+    if not Path("/proc/keys").exists() and not Path("/proc/key-users").exists():
+        return Check(name, WARN, "this kernel has no keyrings (CONFIG_KEYS)", "notebook 11's keyring cell",
+                     "nothing to do: without keyrings there are no keys for containers to share")
+    return Check(name, OK, "each container joins a session keyring of its own (labkit.<id> in /proc/keys)")
+
+
+def check_log_disk(inst: Instance) -> Check:
+    """Containers' logs and writable layers live under the data root: warn before that disk is full."""
+    base = _existing_parent(inst.root)
+    usage = shutil.disk_usage(base)
+    used = 100 * (usage.total - usage.free) / usage.total if usage.total else 0
+    value = f"{used:.0f}% of {usage.total / (1 << 30):.1f} GiB used under {base}"
+    if used >= 95:
+        return Check("disk use", FAIL, value, "containers' logs and writable layers: writes fail with ENOSPC",
+                     "free space (`labkit rm` old containers; logs are capped at 3 x 10 MiB each) or move LABKIT_ROOT")
+    if used >= 85:
+        return Check("disk use", WARN, value, "the disk is nearly full: logs and writable layers will soon fail",
+                     "free space (`labkit ps -a`, `labkit rm` old containers) or move LABKIT_ROOT")
+    return Check("disk use", OK, value)
+
+
 def doctor(inst: Instance | None = None) -> Report:
     """Check this host; returns a Report (a table in a notebook, text in a terminal, JSON with .to_json())."""
     inst = inst or current_instance()
     checks = [check_root(), check_kernel(), check_cgroups(), check_overlay(inst), check_userns(), check_netns(),
-              check_veth_bridge(), check_firewall(), check_busybox(inst), check_disk(inst), check_pyroute2()]
+              check_veth_bridge(), check_firewall(), check_seccomp(), check_device_rules(), check_keyrings(),
+              check_busybox(inst), check_disk(inst), check_log_disk(inst), check_pyroute2()]
     return Report(tuple(checks))

@@ -183,7 +183,10 @@ def _remove_links(owns_link, report: ResetReport) -> None:
 def _remove_state(inst: Instance, report: ResetReport) -> None:
     from ..images.store import CorruptStore, ImageStore
 
-    for d in (inst.containers, inst.run):
+    from ..runtime.state import names_dir
+
+    # names/ goes with the containers: a name whose container is gone would be "in use" forever.
+    for d in (inst.containers, inst.run, names_dir(inst)):
         try:
             entries = os.listdir(d)
         except OSError:

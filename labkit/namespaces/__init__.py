@@ -101,6 +101,9 @@ class NamespaceRun:
 def _check_kinds(kinds) -> list[str]:
     if isinstance(kinds, str):
         kinds = [kinds]
+    if not isinstance(kinds, (list, tuple, set, frozenset)) or not all(isinstance(k, str) for k in kinds):
+        raise InvalidArgument(f"namespace kinds {kinds!r} are not a list of names",
+                              hint=f'e.g. ["uts", "pid"]; the kinds: {", ".join(KINDS)}.')
     kinds = list(dict.fromkeys(kinds))
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
@@ -114,6 +117,8 @@ def _check_kinds(kinds) -> list[str]:
 def _command(command) -> list[str]:
     if isinstance(command, str):
         return ["/bin/sh", "-c", command]
+    if not isinstance(command, (list, tuple)) or not all(isinstance(a, (str, int, float)) for a in command):
+        raise InvalidArgument(f"command {command!r} is not a shell line or a list", hint='e.g. "hostname" or ["ps", "-ef"].')
     args = [str(a) for a in command]
     if not args:
         raise InvalidArgument("empty command")
@@ -181,6 +186,8 @@ def nsenter(pid: int, kinds, command, *, timeout: float = 60) -> NamespaceRun:
     """Run `command` inside the namespaces of `kinds` of the running process `pid`, like nsenter(1)."""
     require_root("entering namespaces")
     kinds = _check_kinds(kinds)
+    if type(pid) is not int or pid <= 0:
+        raise InvalidArgument(f"pid {pid!r} is not a process ID", hint="give a number, e.g. a container's .pid.")
     if not os.path.exists(f"/proc/{pid}"):
         raise NotFound(f"no process {pid}", hint="give the PID of a running process, e.g. from a container's .pid.")
     args = _command(command)
@@ -189,6 +196,8 @@ def nsenter(pid: int, kinds, command, *, timeout: float = 60) -> NamespaceRun:
 
 def namespaces_of(pid: int) -> NamespaceView:
     """The namespaces of process `pid` beside this process's, like `lsns -p PID`."""
+    if type(pid) is not int or pid <= 0:
+        raise InvalidArgument(f"pid {pid!r} is not a process ID", hint="give a number, e.g. a container's .pid.")
     if not os.path.exists(f"/proc/{pid}"):
         raise NotFound(f"no process {pid}")
     return NamespaceView(pid, ns_inodes(pid), ns_inodes())

@@ -100,10 +100,23 @@ def open_call(op: str, fds: tuple[int, ...] = (), inst: Instance | None = None, 
     return Call(sock)
 
 
+#: Operations that change nothing (or wait for something): asked again if labkitd went away meanwhile.
+RETRY = frozenset({"ps", "inspect", "ping", "top", "stats", "wait"})
+
+
 def call(op: str, fds: tuple[int, ...] = (), inst: Instance | None = None, reply_timeout: float | None = None,
          **args) -> dict:
-    with open_call(op, fds, inst, **args) as c:
-        return c.reply(reply_timeout)
+    for attempt in range(3):
+        try:
+            with open_call(op, fds, inst, **args) as c:
+                return c.reply(reply_timeout)
+        except errors.ServerGone:
+            if op not in RETRY or fds or attempt == 2:
+                raise
+            import time
+
+            time.sleep(0.1 * (attempt + 1))  # its keeper starts a new labkitd at once
+    raise AssertionError("unreachable")
 
 
 def _connect(inst: Instance) -> socket.socket:

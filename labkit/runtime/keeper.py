@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import gc
 import os
+import signal
 import socket
 import sys
 import time
@@ -104,6 +105,7 @@ def _setup(inst: Instance) -> socket.socket:
 
 
 def _start_labkitd(inst: Instance, listener: socket.socket) -> int:
+    keeper = os.getpid()
     pid = os.fork()
     if pid:
         return pid
@@ -112,18 +114,37 @@ def _start_labkitd(inst: Instance, listener: socket.socket) -> int:
         with open("/proc/self/comm", "w") as f:
             f.write("labkitd")
         (inst.run / PIDFILE).write_text(f"{os.getpid()}\n")
-        sup = supervisor.Supervisor(inst, listener)
+        sup = supervisor.Supervisor(inst, listener, keeper_pid=keeper)
         sup.recover()
         gc.collect()
         gc.freeze()  # what is loaded now is never walked by the collector: forks keep sharing its pages
         _log(f"labkitd {os.getpid()} serving {inst.run / client.SOCKET}")
         sup.serve()
+        if sup.orphaned:
+            _take_over(inst, listener, sup)  # never returns
         code = 0
     except BaseException:
         traceback.print_exc()
     finally:
         _log(f"labkitd {os.getpid()} stopped")
         os._exit(code)
+
+
+def _take_over(inst: Instance, listener: socket.socket, sup) -> None:
+    """The keeper died (killed, say): this labkitd becomes the keeper in its place. Its containers are
+    its children already, so their exits are still seen; it starts a new labkitd, which adopts them.
+    Without this, nothing would restart labkitd the next time it died, nor record those exits."""
+    _log(f"keeper gone: labkitd {os.getpid()} becomes the keeper and starts a new labkitd")
+    sup.release()
+    # The lab's lock (labkitd.lock) needs no taking: the keeper's descriptor of it came with the fork,
+    # and a flock belongs to the open file, so this process has held it all along.
+    for sig in (signal.SIGCHLD, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    with open("/proc/self/comm", "w") as f:
+        f.write(NAME)
+    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    (inst.run / KEEPER_PIDFILE).write_text(f"{os.getpid()}\n")
+    _keep(inst, listener, _start_labkitd(inst, listener))
 
 
 def _keep(inst: Instance, listener: socket.socket, labkitd: int) -> None:

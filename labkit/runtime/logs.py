@@ -27,6 +27,12 @@ from .connection import MAX_PENDING
 
 STREAMS = ("stdout", "stderr")
 LOG_NAME = "log.json"
+#: The lab's cap on a container's log, as docker's json-file `--log-opt max-size=10m --log-opt max-file=3`:
+#: log.json grows to MAX_SIZE, then becomes log.json.1 (log.json.1 becomes .2, ...), and the oldest of
+#: MAX_FILE files is dropped. A workshop VM's small root disk never fills with one chatty container.
+MAX_SIZE = 10 << 20
+MAX_FILE = 3
+DROPPED = "log.dropped"  # {"stdout": bytes, "stderr": bytes} rotated away for good: offsets stay true
 LONG_LINE = 16384  # a line longer than this is logged in pieces, as docker does
 
 
@@ -53,9 +59,11 @@ class Pump:
     for. An attached client (a Connection) gets each chunk as a frame; it writes to whatever its
     own stdout is (a file, /dev/null, a pipe, a terminal), so labkitd never touches those."""
 
-    def __init__(self, bundle: Path):
+    def __init__(self, bundle: Path, max_size: int = MAX_SIZE, max_file: int = MAX_FILE):
         self.fds = {os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC): s for p, s in zip(fifo_paths(bundle), STREAMS)}
+        self.bundle, self.max_size, self.max_file = bundle, max_size, max(1, max_file)
         self.log = os.open(bundle / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self.size = os.fstat(self.log).st_size
         self.partial = {s: b"" for s in STREAMS}
         self.eof: set[int] = set()  # FIFOs with no writer left: the container's processes are gone
         self.client = None  # the attached client's Connection, while it listens
@@ -126,53 +134,105 @@ class Pump:
 
     def _log(self, stream: str, lines: list[bytes]) -> None:
         t = stamp()
-        os.write(self.log, "".join(json.dumps({"log": line.decode(errors="replace"), "stream": stream, "time": t}) + "\n"
-                                   for line in lines).encode())
+        data = "".join(json.dumps({"log": line.decode(errors="replace"), "stream": stream, "time": t}) + "\n"
+                       for line in lines).encode()
+        if self.size and self.size + len(data) > self.max_size:
+            self._rotate()
+        os.write(self.log, data)
+        self.size += len(data)
+
+    def _rotate(self) -> None:
+        """log.json -> log.json.1 -> ... -> log.json.<MAX_FILE-1>; the oldest goes, and what it held
+        is added to log.dropped, so a reader's byte offsets (attach's "seen") stay true."""
+        paths = log_files(self.bundle, self.max_file)  # oldest first, log.json last
+        if len(paths) >= self.max_file:
+            oldest = paths[0]
+            dropped = read_dropped(self.bundle)
+            for entry in _entries(oldest):
+                if entry.get("stream") in dropped:
+                    dropped[entry["stream"]] += len(str(entry.get("log", "")).encode())
+            tmp = self.bundle / (DROPPED + ".tmp")
+            tmp.write_text(json.dumps(dropped))
+            os.rename(tmp, self.bundle / DROPPED)
+            oldest.unlink()
+        for n in range(self.max_file - 1, 0, -1):
+            src = self.bundle / (LOG_NAME if n == 1 else f"{LOG_NAME}.{n - 1}")
+            if src.exists():
+                os.rename(src, self.bundle / f"{LOG_NAME}.{n}")
+        os.close(self.log)
+        self.log = os.open(self.bundle / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self.size = 0
 
 
-def replay(bundle: Path, skip: dict[str, int], counted: dict[str, int]):
-    """Frames (connection.py) of what log.json holds past the first skip[stream] bytes of each
-    stream, read a piece at a time; `counted` ends with the bytes of each stream in the log."""
-    from .connection import frame
+def log_files(bundle: Path, max_file: int = 64) -> list[Path]:
+    """The log's files, oldest first: log.json.2, log.json.1, log.json (those that exist)."""
+    rotated = [bundle / f"{LOG_NAME}.{n}" for n in range(max_file, 0, -1)]
+    return [p for p in rotated if p.exists()] + ([bundle / LOG_NAME] if (bundle / LOG_NAME).exists() else [])
 
-    for stream in STREAMS:
-        counted[stream] = 0
+
+def read_dropped(bundle: Path) -> dict[str, int]:
     try:
-        f = open(bundle / LOG_NAME, "rb")
+        d = json.loads((bundle / DROPPED).read_text())
+        return {s: int(d.get(s, 0)) for s in STREAMS}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {s: 0 for s in STREAMS}
+
+
+def _entries(path: Path, chunk: int = 1 << 16):
+    """The JSON entries of one log file, read a piece at a time (a 200 MB log never sits in memory)."""
+    try:
+        f = open(path, "rb")
     except FileNotFoundError:
         return
     with f:
         rest = b""
         while True:
-            data = f.read(1 << 16)
+            data = f.read(chunk)
             if not data:
-                return
+                break
             *lines, rest = (rest + data).split(b"\n")
-            out = []
             for line in lines:
                 try:
                     entry = json.loads(line)
-                    stream, text = entry["stream"], entry["log"].encode()
-                except (ValueError, KeyError, TypeError, AttributeError):
+                except ValueError:
                     continue
-                if stream not in counted:
-                    continue
-                before = counted[stream]
-                counted[stream] += len(text)
-                if counted[stream] > skip.get(stream, 0):
-                    out.append(frame(1 if stream == "stdout" else 2, text[max(0, skip.get(stream, 0) - before):]))
-            if out:
+                if isinstance(entry, dict) and entry.get("stream") in STREAMS and isinstance(entry.get("log"), str):
+                    yield entry
+
+
+def entries(bundle: Path):
+    """Every entry of a container's log, oldest first, over its rotated files."""
+    for path in log_files(bundle):
+        yield from _entries(path)
+
+
+def replay(bundle: Path, skip: dict[str, int], counted: dict[str, int]):
+    """Frames (connection.py) of what the log holds past the first skip[stream] bytes of each stream,
+    read a piece at a time; `counted` ends with the bytes of each stream up to the log's end."""
+    from .connection import frame
+
+    counted.update(read_dropped(bundle))  # what rotation dropped counts, though it cannot be sent
+    out, size = [], 0
+    for entry in entries(bundle):
+        stream, text = entry["stream"], entry["log"].encode()
+        before = counted[stream]
+        counted[stream] += len(text)
+        if counted[stream] > skip.get(stream, 0):
+            out.append(frame(1 if stream == "stdout" else 2, text[max(0, skip.get(stream, 0) - before):]))
+            size += len(out[-1])
+            if size >= 1 << 16:
                 yield b"".join(out)
+                out, size = [], 0
+    if out:
+        yield b"".join(out)
 
 
 def read_log(bundle: Path, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> list[dict]:
+    from collections import deque
+
     want = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
-    try:
-        lines = (bundle / LOG_NAME).read_bytes().splitlines()
-    except FileNotFoundError:
-        return []
-    entries = [e for e in (json.loads(line) for line in lines if line.strip()) if e["stream"] in want]
-    return entries[-tail:] if tail else entries
+    picked = (e for e in entries(bundle) if e["stream"] in want)
+    return list(deque(picked, maxlen=tail)) if tail else list(picked)
 
 
 def format_log(entry: dict, timestamps: bool) -> str:

@@ -77,6 +77,9 @@ def claim_name(inst: Instance, name: str | None, cid: str) -> str:
             os.symlink(cid, d / name)
         except FileExistsError:
             other = _link(d / name)
+            if not bundle_dir(inst, other).is_dir():  # its container is gone (removed by hand, or a crash): stale
+                _replace_stale(d / name, other)
+                return claim_name(inst, name, cid)
             raise Conflict(f"the container name {name!r} is already used by container {other[:12]}",
                            hint=f"remove that container (`labkit rm -f {name}`) or choose another name.") from None
         return name
@@ -92,6 +95,26 @@ def claim_name(inst: Instance, name: str | None, cid: str) -> str:
     candidate = cid[:12]
     os.symlink(cid, d / candidate)
     return candidate
+
+
+def _replace_stale(link: Path, target: str) -> None:
+    """Remove `link` if it still points to `target`: rename it aside first, so that of two processes
+    finding the same stale name only one removes it, and a fresh link made meanwhile is never removed."""
+    aside = link.with_name(f".{link.name}.{os.getpid()}.stale")
+    try:
+        os.rename(link, aside)
+    except FileNotFoundError:
+        return
+    theirs = _link(aside)
+    if theirs != target:  # another process had replaced it already: put theirs back
+        try:
+            os.symlink(theirs, link)  # fails if the name was taken again meanwhile; that one stands
+        except OSError:
+            pass
+    try:
+        aside.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def release_name(inst: Instance, name: str, cid: str) -> None:

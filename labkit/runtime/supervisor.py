@@ -70,8 +70,17 @@ class Live:
 
 
 class Supervisor:
-    def __init__(self, inst: Instance, listener: socket.socket):
+    def __init__(self, inst: Instance, listener: socket.socket, keeper_pid: int | None = None):
         self.inst = inst
+        # The keeper's pidfd turns readable if it dies: serve() then returns with orphaned set, and
+        # keeper.py makes this process the keeper (nothing would restart labkitd otherwise).
+        self.orphaned = False
+        self.keeper_fd = None
+        if keeper_pid:
+            try:
+                self.keeper_fd = os.pidfd_open(keeper_pid)
+            except ProcessLookupError:
+                self.orphaned = True
         self.store = ImageStore(inst)
         self.images: dict = {}
         self.sel = selectors.DefaultSelector()
@@ -95,10 +104,13 @@ class Supervisor:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
         self.listener.setblocking(False)
+        self.wake = (wake_r, wake_w)
         self.fixed = {self.listener.fileno(): (self, lambda ev: self._accept(), selectors.EVENT_READ),
                       wake_r: (self, lambda ev: (os.read(wake_r, 4096), self._reap()), selectors.EVENT_READ)}
+        if self.keeper_fd is not None:
+            self.fixed[self.keeper_fd] = (self, lambda ev: self._keeper_gone(), selectors.EVENT_READ)
         self._reap()
-        while self.running:
+        while self.running and not self.orphaned:
             self._update_watch()
             now = time.monotonic()
             # At most a minute of sleep: a timer far away (stop -t 3000000) never overflows select's timeout.
@@ -120,6 +132,27 @@ class Supervisor:
                 except Exception:  # noqa: BLE001
                     traceback.print_exc()
             self._expire_requests(now)
+
+    def _keeper_gone(self) -> None:
+        self.orphaned = True
+
+    def release(self) -> None:
+        """Let go of every client, pump and descriptor of the loop (keeper.py, before this process
+        becomes the keeper): clients see their stream end and attach again to the next labkitd."""
+        for conn in list(self.conns.values()):
+            conn.close()
+        for lv in list(self.live.values()):
+            lv.pump.close()
+            if lv.pidfd is not None:
+                _close(lv.pidfd)
+        for conn in self.execs.values():
+            conn.close()
+        self.live, self.conns, self.execs, self.waiters, self.timers = {}, {}, {}, {}, []
+        self.sel.close()
+        signal.set_wakeup_fd(-1)
+        for fd in (*getattr(self, "wake", ()), self.keeper_fd):
+            if fd is not None:
+                _close(fd)
 
     def _update_watch(self) -> None:
         """(Re)register every fd for what it waits for now: the listener; each client for its
@@ -394,12 +427,12 @@ class Supervisor:
         return {"pid": os.getpid()}
 
     def op_create(self, conn, req, fds) -> dict:
-        rec, _cfg = create(self.inst, self.store, Options.from_json(req["options"]), self.images)
+        rec, _cfg = create(self.inst, self.store, Options.from_json(req.get("options")), self.images)
         return {"id": rec["id"], "name": rec["name"]}
 
     def op_run(self, conn, req, fds):
         marks = [("check the input (client)", req.get("t0", time.monotonic()))]
-        rec, cfg = create(self.inst, self.store, Options.from_json(req["options"]), self.images, starting=True)
+        rec, cfg = create(self.inst, self.store, Options.from_json(req.get("options")), self.images, starting=True)
         marks.append((f"find the image, create the writable layer and config.json ({rec['name']})", time.monotonic()))
         try:
             return self._start(conn, rec, cfg, req, fds, marks)
@@ -414,8 +447,15 @@ class Supervisor:
         return self._start(conn, rec, self._config(rec), req, fds, [])
 
     def op_run_bundle(self, conn, req, fds):
-        bundle = req["bundle"]
-        cfg = json.loads((Path(bundle) / "config.json").read_text())
+        bundle = req.get("bundle")
+        if not isinstance(bundle, str) or not bundle.startswith("/"):
+            raise InvalidArgument(f"bundle {bundle!r} is not an absolute path")
+        try:
+            cfg = json.loads((Path(bundle) / "config.json").read_text())
+            if not isinstance(cfg, dict) or not isinstance(cfg.get("process", {}).get("args"), list):
+                raise ValueError("no process.args")
+        except (OSError, ValueError, AttributeError) as e:
+            raise InvalidArgument(f"no usable config.json in {bundle}: {e}", hint="make one with `runc spec`.") from None
         cid = state.new_id()
         state.bundle_dir(self.inst, cid).mkdir(parents=True)
         name = state.claim_name(self.inst, None, cid)
@@ -802,6 +842,9 @@ def failure_error(info: dict) -> LabkitError:
     from ..errors import CommandNotExecutable, CommandNotFound, translate_oserror
 
     step, errno_, msg, args = info.get("step"), info.get("errno"), info.get("message"), info.get("args", ["?"])
+    if step == "compile the seccomp profile":
+        return InvalidArgument(f"config.json's linux.seccomp cannot be used: {msg}",
+                               hint="labkit's filter takes SCMP_ACT_ALLOW/ERRNO/KILL/LOG and EQ, NE, MASKED_EQ tests.")
     if str(step).startswith("create working directory") and errno_ in (errno.ENOTDIR, errno.EEXIST):
         where = str(step)[len("create working directory "):]
         return ContainerError(f"the working directory {where} is not a directory in the container ({msg})",

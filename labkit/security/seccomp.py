@@ -217,6 +217,9 @@ def compile(profile: dict, arch: str | None = None) -> list[tuple[int, int, int,
         prog += [(JGE, 0, 1, X32_SYSCALL_BIT, "an x32 call?"), (RET, 0, 0, RET_KILL_PROCESS, "x32 ABI: kill the process")]
     by_name: dict[str, list[dict]] = {}
     for rule in profile.get("syscalls", []):
+        action_value(rule.get("action", ""), rule.get("errnoRet"))  # every rule is checked, named calls known here or not
+        for arg in rule.get("args") or []:
+            _arg_tests(arg)
         for name in rule.get("names", []):
             by_name.setdefault(name, []).append(rule)
     for name, rules in by_name.items():
@@ -309,3 +312,22 @@ def disassemble(prog: list[tuple]) -> str:
 def program(profile: dict) -> bytes:
     """The filter for `profile`, ready for seccomp(2) (kernel/syscalls.py's seccomp_filter)."""
     return assemble(compile(profile))
+
+
+def main() -> None:
+    """`labkit doctor`'s probe, in a process of its own: load the default filter, try keyctl. Exit
+    status 0: refused with EPERM (the filter works); 1: the filter did not load; 2: keyctl got through."""
+    import sys
+
+    from ..kernel import syscalls as sc
+
+    try:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        sc.seccomp_filter(program(default_profile()))
+    except (OSError, ProfileError):
+        sys.exit(1)
+    try:
+        sc.keyring_id()
+    except OSError as e:
+        sys.exit(0 if e.errno == EPERM else 2)
+    sys.exit(2)

@@ -131,6 +131,7 @@ def translate_oserror(err: OSError, doing: str) -> LabkitError:
     else:
         e = LabkitError(f"could not {doing}: {reason}", hint="run `labkit doctor`; if it looks healthy, `labkit reset` and try again.")
     e.__cause__ = err
+    e.errno = err.errno  # kept: a caller's `raise ... from None` drops __cause__
     return e
 
 

@@ -342,3 +342,18 @@ def test_a_chatty_container_log_is_capped_and_rotated(busybox, box, inst):
     dropped = logs.read_dropped(state.bundle_dir(inst, c.id))
     kept = sum(len(e["log"].encode()) for e in logs.entries(state.bundle_dir(inst, c.id)) if e["stream"] == "stdout")
     assert dropped["stdout"] + kept == 900000 * len(line) + len("last\n")  # every byte is counted, kept or dropped
+
+
+def test_update_below_what_a_running_container_uses_says_why(busybox, box):
+    from labkit import cgroups
+
+    if cgroups.layout().version != 1:
+        pytest.skip("cgroup v2 reclaims or OOM-kills below memory.max instead of refusing the write")
+    c = lk.run("busybox", ["sh", "-c", "head -c 30000000 /dev/zero > /dev/shm/x; echo filled; sleep 600"],
+               detach=True, memory="64M")
+    box.append(c)
+    _until(lambda: "filled" in c.logs(), what="the container to use 30 MB")
+    p = _cli("update", "-m", "8M", c.id)
+    assert p.returncode == 1 and "uses now" in p.stderr, p.stderr
+    assert "reset" not in p.stderr and "doctor" not in p.stderr  # not the host's fault
+    assert c.status == "running"

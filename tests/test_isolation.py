@@ -260,3 +260,22 @@ def test_an_unsupported_profile_is_refused_before_a_container_starts(busybox, in
             c.start()
     finally:
         c.remove(force=True)
+
+
+@pytest.mark.parametrize("rules", [devices.DOCKER_DEFAULT, devices.DOCKER_DEFAULT[:1], devices.DOCKER_DEFAULT[3:]])
+def test_every_instruction_of_the_device_program_can_run(rules):
+    """Older kernels' verifiers (6.1) refuse a program with an unreachable instruction; newer ones let it pass."""
+    prog = devices.program(rules)
+    seen, todo = set(), [0]
+    while todo:
+        pc = todo.pop()
+        if pc in seen:
+            continue
+        seen.add(pc)
+        code, _dst, _src, off, _imm, _ = prog[pc]
+        if code == devices.EXIT:
+            continue
+        todo.append(pc + 1)
+        if code == devices.JNE_K:
+            todo.append(pc + 1 + off)
+    assert seen == set(range(len(prog)))

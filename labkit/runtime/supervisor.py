@@ -679,7 +679,7 @@ class Supervisor:
             try:
                 written = [str(w) for w in cgroups.group(rec["cgroup"]).apply(Resources(**changes))]
             except LabkitError as e:
-                if isinstance(e.__cause__, OSError) and e.__cause__.errno in (errno.EBUSY, errno.EINVAL):
+                if getattr(e, "errno", None) in (errno.EBUSY, errno.EINVAL):
                     raise InvalidArgument(f"the kernel refused the new limit for {rec['name']}: {e.message}",
                                           hint="a memory limit below what the container uses now cannot be set on "
                                                "cgroup v1: give a larger one (`labkit stats` shows its usage).") from None

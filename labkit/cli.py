@@ -73,7 +73,9 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         r.add_argument("-e", "--env", action="append", default=[], help="set an environment variable, NAME=value")
         r.add_argument("--hostname", help="the container's hostname")
         r.add_argument("-w", "--workdir", help="working directory inside the container")
-        r.add_argument("-u", "--user", help="UID[:GID] to run as")
+        r.add_argument("-u", "--user", help="UID[:GID] or a user name of the image's")
+        r.add_argument("--log-opt", action="append", default=None, metavar="KEY=VALUE",
+                       help="json-file log options: max-size=10m, max-file=3 (the lab's defaults)")
         r.add_argument("image")
         r.add_argument("command", nargs=argparse.REMAINDER)
 

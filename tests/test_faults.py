@@ -102,6 +102,7 @@ def test_a_slow_reader_does_not_stall_other_clients(busybox, tmp_path):
 
 
 def test_a_client_that_sends_half_a_request_stalls_nobody(busybox, inst):
+    client.call("ping", inst=inst)  # labkitd runs
     half = socket.socket(socket.AF_UNIX)
     silent = socket.socket(socket.AF_UNIX)
     with half, silent:
@@ -111,6 +112,10 @@ def test_a_client_that_sends_half_a_request_stalls_nobody(busybox, inst):
         assert _cli("ps", timeout=60).returncode == 0  # served while both hang on
         r = lk.run("busybox", "echo hi", rm=True, stream=False)
         assert r.stdout == "hi\n"
+        # Served first: labkitd has not given up on the half request yet (it was not waiting on it).
+        for s in (half, silent):
+            with pytest.raises(BlockingIOError):
+                s.recv(1, socket.MSG_DONTWAIT)
 
 
 @pytest.mark.parametrize("request_line", [
@@ -357,3 +362,40 @@ def test_update_below_what_a_running_container_uses_says_why(busybox, box):
     assert p.returncode == 1 and "uses now" in p.stderr, p.stderr
     assert "reset" not in p.stderr and "doctor" not in p.stderr  # not the host's fault
     assert c.status == "running"
+
+
+def test_log_opt_sets_the_cap_as_dockers_json_file_driver(busybox, inst):
+    from labkit.runtime import logs
+
+    p = _cli("run", "--rm", "--log-opt", "max-size=1m", "--log-opt", "max-file=2", "-d", "busybox", "sh", "-c",
+             "yes 0123456789abcdef0123456789abcdef0123456789 | head -n 100000; sleep 600")
+    cid = p.stdout.strip()
+    try:
+        _until(lambda: len(logs.log_files(state.bundle_dir(inst, cid))) == 2
+               and logs.read_dropped(state.bundle_dir(inst, cid))["stdout"] > 0, what="the log to rotate")
+        assert all(f.stat().st_size <= 1 << 20 for f in logs.log_files(state.bundle_dir(inst, cid)))
+    finally:
+        _cli("rm", "-f", cid)
+    bad = _cli("run", "--rm", "--log-opt", "max-files=2", "busybox", "true")
+    assert bad.returncode == 125 and "max-size and max-file" in bad.stderr
+
+
+def test_many_clients_at_once_are_all_served(busybox, inst):
+    """300 connections open at the same time (more than a usual 1024-descriptor process could juggle
+    with its containers): each gets its answer, and the containers keep the usual descriptor limit."""
+    client.call("ping", inst=inst)
+    socks = []
+    try:
+        for _ in range(300):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(str(inst.run / client.SOCKET))
+            s.sendall(b'{"op": "ping"}\n')
+            socks.append(s)
+        for s in socks:
+            s.settimeout(60)
+            assert b'"pid"' in s.recv(65536)
+    finally:
+        for s in socks:
+            s.close()
+    r = lk.run("busybox", ["sh", "-c", "ulimit -n"], rm=True, stream=False)
+    assert r.stdout.strip() == str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])

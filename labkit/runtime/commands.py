@@ -20,7 +20,7 @@ from . import client
 
 def _options(args) -> dict:
     return dict(name=args.name, memory=args.memory, cpus=args.cpus, pids_limit=args.pids_limit, hostname=args.hostname,
-                env=args.env, workdir=args.workdir, user=args.user, rm=args.rm)
+                env=args.env, workdir=args.workdir, user=args.user, rm=args.rm, log_opts=args.log_opt)
 
 
 def run(args) -> int:

@@ -52,6 +52,8 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
         ).to_oci()
         if opts.trace:
             config["annotations"]["org.labkit.trace"] = "1"
+        for key, value in opts.log_opts.items():  # docker's --log-opt, read by labkitd's output pump
+            config["annotations"][f"org.labkit.log.{key}"] = str(value)
         (bundle / "config.json").write_text(json.dumps(config, indent=1))
         record = {"id": cid, "name": name, "image": opts.image, "args": list(args), "status": "created",
                   "created": time.time(), "started_at": 0.0, "finished_at": 0.0, "exit_code": None,

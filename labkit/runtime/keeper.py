@@ -114,6 +114,12 @@ def _start_labkitd(inst: Instance, listener: socket.socket) -> int:
         with open("/proc/self/comm", "w") as f:
             f.write("labkitd")
         (inst.run / PIDFILE).write_text(f"{os.getpid()}\n")
+        import resource
+
+        # Every client and container costs labkitd descriptors: a few hundred clients at once must not
+        # run it out of them (the usual soft limit is 1024). Its containers get the usual one back (pid1()).
+        supervisor.CONTAINER_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (supervisor.CONTAINER_NOFILE[1],) * 2)
         sup = supervisor.Supervisor(inst, listener, keeper_pid=keeper)
         sup.recover()
         gc.collect()

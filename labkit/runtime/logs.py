@@ -36,6 +36,16 @@ DROPPED = "log.dropped"  # {"stdout": bytes, "stderr": bytes} rotated away for g
 LONG_LINE = 16384  # a line longer than this is logged in pieces, as docker does
 
 
+def limits(config: dict) -> tuple[int, int]:
+    """(max-size, max-file) for a container: its --log-opt (config.json's annotations
+    org.labkit.log.max-size / max-file), else the lab's defaults."""
+    ann = config.get("annotations") or {}
+    try:
+        return int(ann.get("org.labkit.log.max-size", MAX_SIZE)), int(ann.get("org.labkit.log.max-file", MAX_FILE))
+    except (TypeError, ValueError):
+        return MAX_SIZE, MAX_FILE
+
+
 def fifo_paths(bundle: Path) -> list[Path]:
     return [bundle / f"{s}.fifo" for s in STREAMS]
 

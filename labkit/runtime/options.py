@@ -24,7 +24,7 @@ MAX_ID = 2**32 - 2  # (uid_t)-1 means "no change" to setuid
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 NAME_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")  # a user or group name, as useradd takes
 
-FIELDS = ("image", "command", "name", "resources", "hostname", "env", "workdir", "user", "auto_remove", "trace")
+FIELDS = ("image", "command", "name", "resources", "hostname", "env", "workdir", "user", "auto_remove", "trace", "log_opts")
 
 
 class Options:
@@ -35,15 +35,16 @@ class Options:
     __slots__ = FIELDS
 
     def __init__(self, image: str, command=None, name=None, resources=None, hostname=None, env=(), workdir=None,
-                 user=(0, 0), auto_remove=False, trace=False):
+                 user=(0, 0), auto_remove=False, trace=False, log_opts=None):
         self.image, self.command, self.name = image, tuple(command) if command is not None else None, name
         self.resources, self.hostname, self.env = dict(resources or {}), hostname, tuple(env or ())
         self.workdir, self.user = workdir, user if isinstance(user, str) else tuple(user or (0, 0))
         self.auto_remove, self.trace = bool(auto_remove), bool(trace)
+        self.log_opts = dict(log_opts or {})  # {"max-size": 10485760, "max-file": 3}: checked by parse_log_opts
 
     @classmethod
     def check(cls, image: str, command=None, *, name=None, memory=None, cpus=None, pids_limit=None, hostname=None,
-              env=None, workdir=None, user=None, rm=False, trace=False) -> "Options":
+              env=None, workdir=None, user=None, rm=False, trace=False, log_opts=None) -> "Options":
         if not isinstance(image, str) or not image.strip():
             raise InvalidArgument(f"image {image!r} is not an image name", hint='e.g. "busybox".')
         res = resources(memory=memory, cpus=cpus, pids_limit=pids_limit)
@@ -57,7 +58,7 @@ class Options:
             state.check_name(name)
         return cls(image=normalize(image), command=split_command(command), name=name or None, resources=res,
                    hostname=hostname, env=env_list(env), workdir=workdir, user=parse_user(user), auto_remove=rm,
-                   trace=trace)
+                   trace=trace, log_opts=parse_log_opts(log_opts))
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in FIELDS}
@@ -80,7 +81,8 @@ class Options:
             if not isinstance(d.get(flag, False), bool):
                 raise InvalidArgument(f"{flag} {d[flag]!r} is not true or false")
         opts = cls.check(d["image"], d.get("command"), name=d.get("name"), hostname=d.get("hostname"), env=list(env),
-                         workdir=d.get("workdir"), user=user, rm=d.get("auto_remove", False), trace=d.get("trace", False))
+                         workdir=d.get("workdir"), user=user, rm=d.get("auto_remove", False), trace=d.get("trace", False),
+                         log_opts=d.get("log_opts"))
         opts.resources = check_resources(d.get("resources") or {})
         return opts
 
@@ -121,6 +123,35 @@ def check_resources(res) -> dict:
     out = resources(memory=res.get("memory"), pids_limit=res.get("pids"))
     if "cpu_quota" in res:
         out["cpu_quota"] = parse_cpus(res["cpu_quota"] / CPU_PERIOD_US)
+    return out
+
+
+def parse_log_opts(opts) -> dict:
+    """docker's --log-opt for the json-file driver: ["max-size=1m", "max-file=2"] or {"max-size": "1m"}
+    -> {"max-size": 1048576, "max-file": 2}. Unset ones keep the lab's default (logs.py: 10m, 3)."""
+    if opts is None:
+        return {}
+    if isinstance(opts, (list, tuple)):
+        pairs = []
+        for o in opts:
+            if not isinstance(o, str) or "=" not in o:
+                raise InvalidArgument(f"log option {o!r} is not KEY=VALUE", hint="e.g. --log-opt max-size=10m.")
+            pairs.append(o.split("=", 1))
+        opts = dict(pairs)
+    if not isinstance(opts, dict):
+        raise InvalidArgument(f"log options {opts!r} are not KEY=VALUE", hint='e.g. log_opts={"max-size": "10m"}.')
+    out = {}
+    for key, value in opts.items():
+        if key == "max-size":
+            out[key] = parse_bytes(value, "log max-size")
+            if out[key] < 4096:
+                raise InvalidArgument(f"log max-size {value!r} is below 4 KiB", hint="e.g. max-size=1m.")
+        elif key == "max-file":
+            out[key] = parse_count(value, "log max-file")
+            if out[key] > 64:
+                raise InvalidArgument(f"log max-file {value!r} is above 64", hint="e.g. max-file=3.")
+        else:
+            raise InvalidArgument(f"log option {key!r} is not known", hint="the json-file driver takes max-size and max-file.")
     return out
 
 

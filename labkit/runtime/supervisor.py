@@ -54,11 +54,12 @@ from ..paths import Instance
 from ..security import devices as device_rules
 from . import exec_shim, init, state
 from .connection import Connection
-from .logs import LOG_NAME, Pump, fifo_paths, make_fifos, replay
+from .logs import LOG_NAME, Pump, fifo_paths, limits as log_limits, make_fifos, replay
 from .create import Options, create, lookup_user
 from .options import check_path, check_resources, env_list, parse_timeout, parse_user, split_command
 
 START_TIMEOUT = 60.0  # seconds a container may take from fork to exec before it is given up
+CONTAINER_NOFILE: tuple[int, int] | None = None  # RLIMIT_NOFILE for containers (labkitd raises its own)
 
 
 class Live:
@@ -231,7 +232,11 @@ class Supervisor:
 
     def _adopt(self, rec: dict) -> None:
         cid = rec["id"]
-        pump = Pump(state.bundle_dir(self.inst, cid))
+        try:
+            limits = log_limits(self._config(rec))
+        except (OSError, ValueError):
+            limits = ()
+        pump = Pump(state.bundle_dir(self.inst, cid), *limits)
         try:
             if state.process_start(rec["pid"]) != rec.get("pid_start"):
                 raise ProcessLookupError(rec["pid"])
@@ -482,7 +487,7 @@ class Supervisor:
             group.apply(dataclasses.replace(res, devices=device_rules.for_config(cfg)))
             marks.append((f"create the cgroup ({len(group.dirs)} dirs) and write its limits", time.monotonic()))
             make_fifos(bundle)
-            pump = Pump(bundle)  # the read ends first: the container's opens then never wait
+            pump = Pump(bundle, *log_limits(cfg))  # the read ends first: the container's opens then never wait
             rep_r, rep_w = os.pipe()
             try:
                 pid = self._fork_pid1(cfg, str(rec.get("bundle") or bundle), bundle, group, rep_w)
@@ -795,6 +800,10 @@ def pid1(cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int) -> None:
     and wakeup fd, its sockets and every other container's fds are not the container's."""
     gc.disable()  # a collection here would walk, and so copy, every page shared with labkitd
     signal.set_wakeup_fd(-1)
+    if CONTAINER_NOFILE:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, CONTAINER_NOFILE)
     for sig in (signal.SIGCHLD, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
     # Read-write: the container is then a reader of its own FIFOs too, so a write never gets

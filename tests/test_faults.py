@@ -40,12 +40,31 @@ def _until(check, timeout=60.0, what="the condition"):
 
 # -- output to anything (also in the cgroup v2 VM) ---------------------------------------------------------
 @pytest.mark.v2
-@pytest.mark.parametrize("where", ["file", "devnull", "stderr-file", "pipe", "socket"])
+@pytest.mark.parametrize("where", ["file", "devnull", "stderr-file", "pipe", "socket", "terminal"])
 def test_run_output_reaches_any_kind_of_descriptor(busybox, inst, tmp_path, where):
     pid = _labkitd_pid(inst)
     cmd = [*LABKIT, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]
     out_path, err_path = tmp_path / "out.txt", tmp_path / "err.txt"
-    if where == "socket":
+    if where == "terminal":
+        import pty
+
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run(cmd, stdout=slave, stderr=subprocess.PIPE, timeout=120)
+            os.close(slave)
+            got = b""
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the terminal's other side is closed and everything is read
+                    break
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            os.close(master)
+        assert p.returncode == 3 and got == b"out\r\n" and p.stderr == b"err\n"  # the terminal adds its \r
+    elif where == "socket":
         a, b = socket.socketpair()
         with a, b:
             p = subprocess.run(cmd, stdout=a, stderr=subprocess.PIPE, timeout=120)

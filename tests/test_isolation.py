@@ -279,3 +279,40 @@ def test_every_instruction_of_the_device_program_can_run(rules):
         if code == devices.JNE_K:
             todo.append(pc + 1 + off)
     assert seen == set(range(len(prog)))
+
+
+def _run_filter(prog, nr: int, arch: int, args=(0,) * 6) -> int:
+    """A classic-BPF interpreter for the instructions compile() emits, over one struct seccomp_data."""
+    import struct
+
+    data = struct.pack("<iIQ6Q", nr, arch, 0, *args)
+    pc, a = 0, 0
+    while True:
+        code, jt, jf, k, _ = prog[pc]
+        pc += 1
+        if code == seccomp.LD_ABS:
+            a = struct.unpack_from("<I", data, k)[0]
+        elif code == seccomp.AND:
+            a &= k
+        elif code == seccomp.RET:
+            return k
+        else:
+            hit = {seccomp.JEQ: a == k, seccomp.JGE: a >= k, seccomp.JSET: bool(a & k)}[code]
+            pc += jt if hit else jf
+
+
+def test_other_abis_are_killed_and_namespace_flags_refused_whatever_the_call_number():
+    prog = seccomp.compile(seccomp.default_profile("x86_64"), "x86_64")
+    x86_64, i386 = seccomp.ARCH["x86_64"][0], 0x40000003
+    assert _run_filter(prog, 39, x86_64) == seccomp.RET_ALLOW  # getpid
+    assert _run_filter(prog, 250, x86_64) == seccomp.RET_ERRNO | 1  # keyctl: EPERM
+    assert _run_filter(prog, 20, i386) == seccomp.RET_KILL_PROCESS  # any 32-bit call (int 0x80): killed
+    assert _run_filter(prog, 0x40000000 | 250, x86_64) == seccomp.RET_KILL_PROCESS  # x32's keyctl: killed
+    assert _run_filter(prog, 56, x86_64, (17,) + (0,) * 5) == seccomp.RET_ALLOW  # clone(SIGCHLD): a fork
+    for flag in seccomp.CLONE_NAMESPACE_FLAGS.values():
+        assert _run_filter(prog, 56, x86_64, (flag | 17,) + (0,) * 5) == seccomp.RET_ERRNO | 1, hex(flag)
+    assert _run_filter(prog, 56, x86_64, ((1 << 40) | 17,) + (0,) * 5) == seccomp.RET_ALLOW  # high bits: not flags
+    assert _run_filter(prog, 435, x86_64) == seccomp.RET_ERRNO | 38  # clone3: ENOSYS
+    arm = seccomp.compile(seccomp.default_profile("aarch64"), "aarch64")
+    assert _run_filter(arm, 219, seccomp.ARCH["aarch64"][0]) == seccomp.RET_ERRNO | 1  # keyctl on arm64
+    assert _run_filter(arm, 219, x86_64) == seccomp.RET_KILL_PROCESS

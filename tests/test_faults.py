@@ -418,3 +418,27 @@ def test_many_clients_at_once_are_all_served(busybox, inst):
             s.close()
     r = lk.run("busybox", ["sh", "-c", "ulimit -n"], rm=True, stream=False)
     assert r.stdout.strip() == str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+
+def test_a_start_that_hangs_delays_no_other_client(busybox, box):
+    """PID 1 joins a frozen cgroup just before its exec, and stays there: its start hangs. labkitd
+    waits for it in its loop, not in a call, so every other client is served meanwhile."""
+    from labkit import cgroups
+
+    c = lk.create("busybox", "echo started")
+    box.append(c)
+    group = cgroups.group(c.attrs["cgroup"])
+    group.create()
+    group.freeze(True)
+    starter = subprocess.Popen([*LABKIT, "start", c.id], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _until(lambda: bool(group.pids()), what="PID 1 to join its frozen group")
+        assert _cli("ps", "-a").returncode == 0  # answered while the start hangs
+        assert lk.run("busybox", "echo other", rm=True, stream=False).stdout == "other\n"
+        assert starter.poll() is None and c.status == "created"
+        rm = _cli("rm", "-f", c.id)
+        assert rm.returncode == 1 and "starting" in rm.stderr  # its start is under way: not torn down under it
+    finally:
+        group.freeze(False)
+    assert starter.wait(timeout=60) == 0, starter.stderr.read()
+    assert c.wait(timeout=60) == 0 and c.logs() == "started\n"

@@ -17,18 +17,22 @@ Why a server, and why this shape (issue 4):
     from one event loop. bench/many_containers.py measures it.
   - Nothing is lost when labkitd dies: records are files (state.py); output waits in named FIFOs
     that the next labkitd reopens (logs.py); the containers it leaves are reparented to the keeper
-    (a subreaper), which records their exit codes and starts a new labkitd at once.
+    (a subreaper), which records their exit codes and starts a new labkitd at once. If the keeper
+    dies instead, labkitd takes its place (keeper.py).
+  - No client can stall it (issue 10): every socket is non-blocking (connection.py); a start or an
+    exec is waited for in the loop, not in a call (_watch_start); a slow reader holds back only its
+    own container's output.
 
-The protocol, one request per connection: the client sends one JSON line, with file descriptors
-attached (SCM_RIGHTS) when the container's output goes straight to the client's pipes or terminal:
+The protocol, one request per connection: the client sends one JSON line (with file descriptors
+attached, SCM_RIGHTS, for exec: the pipes the process inside writes to), and reads JSON lines back:
 
-    -> {"op": "run", "options": {...}, "attach": true}     + fds [stdout, stderr]
+    -> {"op": "run", "options": {...}, "attach": true}
     <- {"id": "3f9a...", "name": "brave_curie", "pid": 4242, "trace": [...]}    when it started
-    <- {"exit_code": 0, "oom_killed": false, ...}                               when it exited
+    <- frames: stdout, stderr, then the last reply {"exit_code": 0, ...}        (connection.py)
     <- {"error": {"type": "Conflict", "message": "...", "hint": "..."}}          on failure
 
-Operations: ping create start run run_bundle exec wait stop kill pause unpause rm restart ps inspect
-top stats shutdown. `logs` needs no server: the client reads log.json.
+Operations: ping create start run run_bundle attach exec wait stop kill pause unpause rm restart update
+ps inspect top stats shutdown. `logs` needs no server: the client reads log.json.
 """
 
 from __future__ import annotations
@@ -70,6 +74,17 @@ class Live:
         self.cid, self.pid, self.pump, self.pidfd = cid, pid, pump, pidfd
 
 
+class Starting:
+    """A process labkitd forked (a container's PID 1, an exec) whose command is not exec'd yet."""
+
+    def __init__(self, pid: int, fd: int):
+        self.pid, self.fd = pid, fd
+        self.chunks: list[bytes] = []
+        self.status: int | None = None  # its wait status, if it exited before the pipe's end was handled
+        self.finished = False
+        self.done = None
+
+
 class Supervisor:
     def __init__(self, inst: Instance, listener: socket.socket, keeper_pid: int | None = None):
         self.inst = inst
@@ -95,6 +110,8 @@ class Supervisor:
         self.fixed: dict[int, tuple] = {}  # the listener and the signal wakeup pipe
         self.conns: dict[int, Connection] = {}  # fd -> a client's connection
         self.recent: dict[str, dict] = {}  # cid -> the exit reply of a container that exited lately
+        self.starting: dict[int, Starting] = {}  # PID -> a process forked, its command not exec'd yet
+        self.starting_ids: set[str] = set()  # containers whose start is under way
         self.running = True
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
@@ -148,7 +165,10 @@ class Supervisor:
                 _close(lv.pidfd)
         for conn in self.execs.values():
             conn.close()
+        for st in self.starting.values():
+            _close(st.fd)  # its start is cut off: the next labkitd's recover() finishes it
         self.live, self.conns, self.execs, self.waiters, self.timers = {}, {}, {}, {}, []
+        self.starting, self.starting_ids = {}, set()
         self.sel.close()
         signal.set_wakeup_fd(-1)
         for fd in (*getattr(self, "wake", ()), self.keeper_fd):
@@ -165,6 +185,8 @@ class Supervisor:
                 want[lv.pidfd] = (lv, lambda ev, lv=lv: self._await_record(lv), selectors.EVENT_READ)
             for fd in lv.pump.want_read():
                 want[fd] = (lv.pump, lambda ev, fd=fd, p=lv.pump: p.readable(fd), selectors.EVENT_READ)
+        for st in self.starting.values():  # processes between fork and exec: their report pipes
+            want[st.fd] = (st, lambda ev, st=st: self._start_readable(st), selectors.EVENT_READ)
         for conn in list(self.conns.values()):
             if conn.closed:
                 del self.conns[conn.fd]
@@ -314,6 +336,10 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            st = self.starting.get(pid)
+            if st is not None:  # exited before its report pipe's end was handled: _started sees it
+                st.status = status
+                continue
             conn = self.execs.pop(pid, None)
             if conn is not None:
                 self._finish(conn, {"exit_code": _code(status)})
@@ -439,10 +465,11 @@ class Supervisor:
         marks = [("check the input (client)", req.get("t0", time.monotonic()))]
         rec, cfg = create(self.inst, self.store, Options.from_json(req.get("options")), self.images, starting=True)
         marks.append((f"find the image, create the writable layer and config.json ({rec['name']})", time.monotonic()))
+        # `run` that fails to start leaves nothing behind: now (before the fork) or when PID 1 reports it.
         try:
-            return self._start(conn, rec, cfg, req, fds, marks)
+            return self._start(conn, rec, cfg, req, fds, marks, on_fail=lambda: self._remove(rec["id"], rec))
         except BaseException:
-            self._remove(rec["id"], rec)  # `run` that fails to start leaves nothing behind
+            self._remove(rec["id"], rec)
             raise
 
     def op_start(self, conn, req, fds):
@@ -470,15 +497,17 @@ class Supervisor:
                "cgroup": f"{self.inst.tag}/{cid}", "restart_count": 0, "bundle": bundle}
         state.write(self.inst, rec)
         try:
-            return self._start(conn, rec, cfg, req, fds, [])
+            return self._start(conn, rec, cfg, req, fds, [], on_fail=lambda: self._remove(cid, rec))
         except BaseException:
             self._remove(cid, rec)
             raise
 
-    def _start(self, conn, rec: dict, cfg: dict, req: dict, fds: list[int], marks: list):
-        """Fork PID 1 and wait until its command was exec'd (or a step failed). With attach, the
-        client's pipes get the output and the connection stays open for the exit code."""
+    def _start(self, conn, rec: dict, cfg: dict, req: dict, fds: list[int], marks: list, on_fail=None):
+        """Fork PID 1; the client is answered once its command was exec'd (or a step failed: then
+        on_fail() runs too). With attach, the connection then carries the output and the exit code."""
         cid = rec["id"]
+        if cid in self.starting_ids:
+            raise Conflict(f"container {rec['name']} is starting already", hint="wait for it: `labkit wait` or `labkit ps`.")
         bundle = state.bundle_dir(self.inst, cid)
         group = cgroups.group(rec["cgroup"])
         try:
@@ -504,17 +533,32 @@ class Supervisor:
         finally:
             for fd in fds:
                 _close(fd)
-        try:
-            reports = _until_exec(rep_r, pid)
-        except LabkitError:
+        self.starting_ids.add(cid)
+        self._watch_start(pid, rep_r, lambda reports, st: self._started(conn, rec, cfg, req, marks, group, pump,
+                                                                        reports, st, on_fail))
+        return None  # the reply goes when PID 1 has exec'd its command (_started), from the loop
+
+    def _started(self, conn, rec: dict, cfg: dict, req: dict, marks: list, group, pump: Pump, reports: list[dict],
+                 st: "Starting", on_fail) -> None:
+        """PID 1 exec'd its command, or reported the step that failed: record it and answer the client."""
+        cid = rec["id"]
+        self.starting_ids.discard(cid)
+        failure = next((r for r in reports if r.get("error")), None)
+        if failure:
             pump.close()
-            if group.exists():
-                group.remove()
-            raise
+            try:
+                if group.exists():
+                    group.remove()
+                if on_fail:
+                    on_fail()
+            finally:
+                conn.send(error_reply(failure_error(failure)), last=True)
+            return
         marks.extend((r["trace"], r["t"]) for r in reports if "trace" in r)
         marks.append(("exec the command", time.monotonic()))
-        rec.update(status="running", pid=pid, pid_start=state.process_start(pid), started_at=time.time(),
-                   exit_code=None, oom_killed=False, finished_at=0.0)
+        pid = st.pid
+        rec.update(status="running", pid=pid, pid_start=state.process_start(pid) if st.status is None else 0,
+                   started_at=time.time(), exit_code=None, oom_killed=False, finished_at=0.0)
         rec.pop("starting", None)
         state.write(self.inst, rec)
         self.live[cid] = Live(cid, pid, pump)
@@ -522,13 +566,56 @@ class Supervisor:
         reply = {"id": cid, "name": rec["name"], "pid": pid, "args": rec["args"],
                  "trace": marks if cfg.get("annotations", {}).get("org.labkit.trace") == "1" else []}
         if not req.get("attach"):
-            return reply
-        reply["config"] = cfg
-        conn.send(reply)
-        pump.attach_to(conn)  # output from here on goes to the client too, framed (connection.py)
-        self.waiters.setdefault(cid, []).append(lambda r: conn.send_last_frame(exit_reply(r)))
-        self._reap()  # it may have exited already
-        return None
+            conn.send(reply, last=True)
+        else:
+            reply["config"] = cfg
+            conn.send(reply)
+            pump.attach_to(conn)  # output from here on goes to the client too, framed (connection.py)
+            self.waiters.setdefault(cid, []).append(lambda r: conn.send_last_frame(exit_reply(r)))
+        if st.status is not None:  # it exited before its report pipe's end was seen here
+            self.by_pid.pop(pid, None)
+            self._exited(cid, _code(st.status))
+
+    def _watch_start(self, pid: int, fd: int, done) -> "Starting":
+        """Read a just-forked process's reports (init.py's JSON lines) from the loop until the pipe
+        closes (its command was exec'd, or it failed), then call done(reports, starting). Nothing
+        waits meanwhile: a container whose set-up hangs (a mount of the bundle's that never
+        answers) delays no other client. After START_TIMEOUT it is killed and reported as failed."""
+        st = Starting(pid, fd)
+        st.done = done
+        self.starting[pid] = st
+        self.later(START_TIMEOUT, lambda: self._start_timeout(st))
+        return st
+
+    def _start_readable(self, st: "Starting") -> None:
+        try:
+            data = os.read(st.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            st.chunks.append(data)
+        else:
+            self._start_finished(st)
+
+    def _start_timeout(self, st: "Starting") -> None:
+        if st.finished:
+            return
+        try:
+            os.kill(st.pid, signal.SIGKILL)  # our child, not reaped yet (its status waits in st): the PID is its
+        except ProcessLookupError:
+            pass
+        st.chunks.append(b'{"error": true, "step": "start", "errno": 0, "message": "timed out"}\n')
+        self._start_finished(st)
+
+    def _start_finished(self, st: "Starting") -> None:
+        if st.finished:
+            return
+        st.finished = True
+        self.starting.pop(st.pid, None)
+        _close(st.fd)
+        st.done(_parse_reports(b"".join(st.chunks)), st)
 
     def _fork_pid1(self, cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int) -> int:
         """Fork the container's PID 1 as our own child: unshare(CLONE_NEWPID) makes our *next* child
@@ -617,7 +704,9 @@ class Supervisor:
                 r = state.read(self.inst, cid)
                 r["restart_count"] = r.get("restart_count", 0) + 1
                 state.write(self.inst, r)
-                self._finish(conn, self.op_start(conn, dict(req, attach=False), []))
+                reply = self.op_start(conn, dict(req, attach=False), [])  # answers when started
+                if reply is not None:
+                    self._finish(conn, reply)
             except Exception as e:  # noqa: BLE001
                 self._finish(conn, error_reply(e))
 
@@ -653,6 +742,8 @@ class Supervisor:
 
     def op_rm(self, conn, req, fds):
         cid, rec = self._get(req)
+        if cid in self.starting_ids:
+            raise Conflict(f"container {rec['name']} is starting", hint="try again in a moment, or `labkit rm -f` once it runs.")
         if rec["status"] in ("running", "paused"):
             if not req.get("force"):
                 raise Conflict(f"container {rec['name']} is running: stop it first or force the removal",
@@ -755,11 +846,20 @@ class Supervisor:
         finally:
             for fd in fds:
                 _close(fd)
-        _until_exec(rep_r, pid)
-        self.execs[pid] = conn
-        conn.send({"id": cid, "pid": pid})
-        self._reap()  # it may have exited already
+        self._watch_start(pid, rep_r, lambda reports, st: self._exec_started(conn, cid, reports, st))
         return None
+
+    def _exec_started(self, conn, cid: str, reports: list[dict], st: Starting) -> None:
+        """The exec'd command runs (or a step failed): tell the client; its exit code follows."""
+        failure = next((r for r in reports if r.get("error")), None)
+        if failure:
+            conn.send(error_reply(failure_error(failure)), last=True)
+            return
+        conn.send({"id": cid, "pid": st.pid})
+        if st.status is not None:  # done already
+            conn.send({"exit_code": _code(st.status)}, last=True)
+        else:
+            self.execs[st.pid] = conn
 
 
 # -- helpers shared with the client -------------------------------------------------------------------
@@ -908,41 +1008,10 @@ def _close(fd: int) -> None:
         pass
 
 
-def _until_exec(rep_r: int, pid: int) -> list[dict]:
-    """The reports of child `pid` until it exec'd its command; if a step failed instead, reap the
-    child and raise the error the learner should see."""
-    reports = _read_reports(rep_r, START_TIMEOUT)
-    failure = next((r for r in reports if r.get("error")), None)
-    if failure:
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-        raise failure_error(failure)
-    return reports
-
-
-def _read_reports(fd: int, timeout: float) -> list[dict]:
-    """JSON lines from a starting process until it closes the pipe (the command was exec'd, or a step failed)."""
-    import select
-
-    chunks, deadline = [], time.monotonic() + timeout
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not poller.poll(left * 1000):
-                chunks.append(b'{"error": true, "step": "start", "errno": 0, "message": "timed out"}\n')
-                break
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
+def _parse_reports(data: bytes) -> list[dict]:
+    """A starting process's JSON lines (init.py); a line that is not JSON is a failure report."""
     out = []
-    for line in b"".join(chunks).splitlines():
+    for line in data.splitlines():
         try:
             out.append(json.loads(line))
         except ValueError:

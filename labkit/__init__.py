@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerError, ContainerNotFound, FeatureMissing,
-                     ImageNotFound, InvalidArgument, LabkitError, NotFound, NotPermitted)
+                     ImageNotFound, InvalidArgument, LabkitError, NotFound, NotPermitted, TimedOut)
 
 __version__ = "0.1.0"
 
 __all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
-           "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable"]
+           "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable", "TimedOut"]
 
 
 # The public calls import their modules on first use, so `import labkit` stays quick.
@@ -26,21 +26,33 @@ def doctor(**kw):
     return _doctor(**kw)
 
 
-def run(image, command=None, **kw):
+def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=None, name=None, hostname=None,
+        env=None, workdir=None, user=None, log_opts=None, detach=False, stream=True, trace=False):
+    """Run `command` in a new container of `image` and wait for it (`docker run`); returns a RunResult
+    (exit_code, stdout, stderr), or with detach=True the running Container at once (`docker run -d`).
+
+        lk.run("busybox", "echo hello from a container")
+        lk.run("busybox", ["sh", "-c", "cat /proc/self/cgroup"], memory="64M", cpus=0.5, pids_limit=20)
+
+    rm: remove the container when it exits. memory: "64M", "1.5G" or bytes (at least 6M); cpus: 0.5 is
+    half a CPU; pids_limit: most processes at once. name: "web" (random if None); hostname (RFC 1123);
+    env: {"K": "v"} or ["K=v", "HOME"] (a bare name takes this process's value); workdir: "/tmp";
+    user: "65534", "65534:65534" or a name from the image ("nobody"). log_opts: {"max-size": "1m",
+    "max-file": 2}. stream: print the output as it comes. trace: time each step of the run flow.
+    """
     from .runtime.run import run as _run
 
-    return _run(image, command, **kw)
+    return _run(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name, hostname=hostname,
+                env=env, workdir=workdir, user=user, log_opts=log_opts, detach=detach, stream=stream, trace=trace)
 
 
-run.__doc__ = ("Run a command in a new container and wait for it; detach=True: start it in the background "
-               "and return the Container. See labkit.runtime.run.run.")
-
-
-def create(image, command=None, **kw):
-    """Create a container without starting it (`docker create`); c.start() starts it."""
+def create(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=None, name=None, hostname=None,
+           env=None, workdir=None, user=None, log_opts=None):
+    """Create a container without starting it (`docker create`); c.start() starts it. Options as lk.run's."""
     from .runtime.containers import create as _create
 
-    return _create(image, command, **kw)
+    return _create(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
+                   hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts)
 
 
 def container(ref):
@@ -97,17 +109,36 @@ def run_bundle(bundle, **kw):
     return _run_bundle(bundle, **kw)
 
 
-def cgroup(name: str, **limits):
-    """A labkit cgroup called `name` (created if needed), with `limits` applied if given.
+def cgroup(name: str, *, memory=None, memory_swap=None, memory_reservation=None, memory_high=None, cpus=None,
+           cpu_weight=None, cpu_shares=None, cpuset_cpus=None, cpuset_mems=None, pids=None, io=None):
+    """A labkit cgroup called `name` ("demo", "web/db"; created if needed), with the limits given applied.
 
-        g = lk.cgroup("demo", memory="64M", cpus=0.5)
+        g = lk.cgroup("demo", memory="64M", cpus=0.5, pids=20)
         g.spawn("sh -c 'while :; do :; done'"); g.stats(); g.remove()
+
+    The limits are CGroup.limit's: memory, memory_swap, memory_reservation, memory_high ("64M"),
+    cpus (0.5), cpu_weight (1..10000) or cpu_shares (2..262144), cpuset_cpus ("0-1"), cpuset_mems,
+    pids (20), io ({"8:0": {"read_bps": "1M"}}).
     """
     from .cgroups.control import CGroup
 
+    limits = {k: v for k, v in dict(memory=memory, memory_swap=memory_swap, memory_reservation=memory_reservation,
+                                    memory_high=memory_high, cpus=cpus, cpu_weight=cpu_weight, cpu_shares=cpu_shares,
+                                    cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids=pids, io=io).items()
+              if v is not None}
+    from .cgroups import group
+    from .cgroups.control import check_name
+    from .paths import instance
+
+    existed = group(f"{instance().tag}/{check_name(name)}").exists()
     g = CGroup(name)
     if limits:
-        g.last_changes = g.limit(**limits)
+        try:
+            g.last_changes = g.limit(**limits)
+        except BaseException:
+            if not existed:
+                g.remove()  # a bad limit leaves no new group behind
+            raise
     return g
 
 

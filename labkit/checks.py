@@ -100,12 +100,6 @@ class Check:
         return self(_is_whiteout(p), f"{path} is hidden by a whiteout in the upper layer",
                     "delete it through the merged view (os.remove(ov.merged / path)), not in a lower layer.")
 
-    def untouched(self, ov, path: str, layer: int = 0) -> Passed:
-        """The lower layer's copy of `path` is unchanged on disk: copy-on-write never writes below."""
-        p = ov.lowers[layer] / path.lstrip("/")
-        return self(p.exists(), f"the lower layer still has its own {path}",
-                    "a lower layer is read-only under an overlay: something outside it changed it.")
-
 
 def _is_whiteout(p) -> bool:
     try:

@@ -102,10 +102,10 @@ class ServerGone(LabkitError):
     hint = "its keeper starts a new one at once, and the next call reaches it; `labkit ps -a` shows what is left."
 
 
-class Busy(LabkitError):
-    """Another labkit process holds the lock this call needs."""
+class TimedOut(LabkitError, TimeoutError):
+    """A wait ran out of time (`c.wait(timeout=5)`); what was waited for goes on. Also a TimeoutError."""
 
-    hint = "wait for the other labkit command to finish, then try again."
+    hint = "wait longer, or look at it: `labkit ps -a`, `labkit logs`."
 
 
 _PRIVILEGE_ERRNOS = {_errno.EPERM, _errno.EACCES}

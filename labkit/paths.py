@@ -56,10 +56,6 @@ class Instance:
         return self.root / "containers"
 
     @property
-    def locks(self) -> Path:
-        return self.run / "locks"
-
-    @property
     def link_prefix(self) -> str:
         """Network links (veths, bridges) of this instance start with this: "lk-" by default,
         "lk3f9c-" for another root. Link names are at most 15 characters, so no tag fits."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from labkit import cgroups
 from labkit.cgroups.hierarchies import Hierarchy, Layout, read_layout
-from labkit.cgroups.resources import Resources
+from labkit.cgroups.resources import IOLimit, Resources, shares_to_weight
 from labkit.errors import InvalidArgument
+from labkit.security import devices
 
 HYBRID = """\
 25 1 0:22 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs rw,mode=755
@@ -111,3 +113,64 @@ def test_v1_memory_limit_can_be_lowered_and_raised_with_swap_accounting(inst):
                 assert int(memsw.read_text()) == mib << 20
     finally:
         g.remove()
+
+
+def _fake_v2(root):
+    (root / "cgroup.subtree_control").write_text("")
+    (root / "labkit.test").mkdir()
+    (root / "labkit.test" / "cgroup.subtree_control").write_text("")
+    lay = Layout((Hierarchy(root, 2, ("cpuset", "cpu", "io", "memory", "pids")),))
+    g = cgroups.group("labkit.test/c1", lay)
+    g.create()
+    (g.dir / "memory.swap.max").write_text("max\n")  # the kernel's file exists where swap accounting is on
+    return g
+
+
+def _fake_v1(root):
+    ctrls = ("memory", "cpu", "cpuset", "pids", "blkio", "devices")
+    lay = Layout(tuple(Hierarchy(root / c, 1, (c,)) for c in ctrls))
+    for c in ctrls:
+        (root / c).mkdir()
+    (root / "cpuset" / "cpuset.cpus").write_text("0-1\n")
+    (root / "cpuset" / "cpuset.mems").write_text("0\n")
+    g = cgroups.group("labkit.test/c1", lay)
+    g.create()
+    (g.by_controller["memory"] / "memory.memsw.limit_in_bytes").write_text("0\n")
+    return g
+
+
+EVERY = Resources(memory=64 << 20, memory_swap=96 << 20, memory_reservation=32 << 20, cpu_quota=50000,
+                  cpu_shares=512, cpuset_cpus="0", cpuset_mems="0", pids=20,
+                  io=(IOLimit("8:0", read_bps=1 << 20, write_iops=100),))
+
+
+def test_the_v2_driver_writes_exactly_these_bytes_for_every_setting(tmp_path):
+    """Against fake files, so a slip (quota and period swapped, a wrong unit) fails on any host."""
+    g = _fake_v2(tmp_path)
+    g.apply(dataclasses.replace(EVERY, memory_high=48 << 20))
+    files = {f: (g.dir / f).read_text() for f in ("memory.max", "memory.swap.max", "memory.low", "memory.high",
+                                                    "cpu.max", "cpu.weight", "cpuset.cpus", "cpuset.mems", "pids.max",
+                                                    "io.max")}
+    assert files == {"memory.max": "67108864", "memory.swap.max": str(32 << 20),  # v2 counts swap alone
+                     "memory.low": "33554432", "memory.high": "50331648", "cpu.max": "50000 100000",
+                     "cpu.weight": str(shares_to_weight(512)), "cpuset.cpus": "0", "cpuset.mems": "0",
+                     "pids.max": "20", "io.max": "8:0 rbps=1048576 wiops=100"}
+
+
+def test_the_v1_driver_writes_exactly_these_bytes_for_every_setting(tmp_path):
+    g = _fake_v1(tmp_path)
+    written = g.apply(dataclasses.replace(EVERY, devices=devices.DOCKER_DEFAULT[:3]))
+    d = g.by_controller
+    assert (d["memory"] / "memory.limit_in_bytes").read_text() == "67108864"
+    assert (d["memory"] / "memory.memsw.limit_in_bytes").read_text() == str(96 << 20)  # v1 counts memory + swap
+    assert (d["memory"] / "memory.soft_limit_in_bytes").read_text() == "33554432"
+    assert (d["cpu"] / "cpu.cfs_quota_us").read_text() == "50000"
+    assert (d["cpu"] / "cpu.cfs_period_us").read_text() == "100000"
+    assert (d["cpu"] / "cpu.shares").read_text() == "512"
+    assert (d["cpuset"] / "cpuset.cpus").read_text() == "0" and (d["cpuset"] / "cpuset.mems").read_text() == "0"
+    assert (d["pids"] / "pids.max").read_text() == "20"
+    assert (d["blkio"] / "blkio.throttle.read_bps_device").read_text() == "8:0 1048576"
+    assert (d["blkio"] / "blkio.throttle.write_iops_device").read_text() == "8:0 100"
+    # The devices controller takes one line per write, in order: deny everything, then allow.
+    assert [(w.path.name, w.value) for w in written if w.resource == "devices"] == [
+        ("devices.deny", "a *:* rwm"), ("devices.allow", "c *:* m"), ("devices.allow", "b *:* m")]

@@ -32,10 +32,20 @@ def test_cgroup_row_names_the_layout_this_host_has():
     assert cgroups.layout().kind in lk.doctor()["cgroups"].value
 
 
-def test_a_failing_row_says_what_it_breaks_and_how_to_fix_it():
-    for c in lk.doctor().checks:
-        if c.status != OK:
-            assert c.breaks and c.fix, c
+def test_a_failing_row_says_what_it_breaks_and_how_to_fix_it(monkeypatch):
+    import collections
+    import shutil
+
+    from labkit.host import doctor as doc
+    from labkit.paths import instance
+
+    # A host with a nearly full disk, made so (a healthy host has no failing row to look at).
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 << 30, 99 << 30, 1 << 20))
+    failing = [doc.check_disk(instance()), doc.check_log_disk(instance())]
+    assert [c.status for c in failing] == [FAIL, FAIL]
+    for c in failing + [c for c in lk.doctor().checks if c.status != OK]:
+        assert c.breaks and c.fix, c
     from labkit.host.doctor import check_root
 
     # An unprivileged view of the root row (what mybinder.org shows).

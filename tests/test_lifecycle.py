@@ -309,3 +309,12 @@ def test_a_bad_request_to_labkitd_is_a_typed_error_not_a_dead_server(busybox):
     with pytest.raises(lk.InvalidArgument):
         client.call("no-such-op")
     assert client.call("ping")["pid"] > 0
+
+
+def test_wait_with_a_timeout_is_a_typed_error_and_the_container_goes_on(box):
+    c = lk.run("busybox", "sleep 600", detach=True)
+    box.append(c)
+    with pytest.raises(lk.TimedOut, match="did not exit within 0.2 s") as e:
+        c.wait(timeout=0.2)
+    assert isinstance(e.value, TimeoutError) and e.value.hint
+    assert c.status == "running"

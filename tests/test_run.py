@@ -65,6 +65,27 @@ def test_root_is_an_overlay_entered_with_pivot_root_not_chroot(busybox):
     assert not extra, f"host mounts visible in the container: {extra}"  # masks live under /proc and /sys only
 
 
+def test_the_mount_namespace_root_is_the_image_seen_from_the_host(busybox, inst):
+    """From inside, chroot and pivot_root look alike (the kernel hides mounts outside a process's root
+    from its mountinfo). From the host they do not: joining the container's mount namespace lands at
+    that namespace's root, which after pivot_root is the container's overlay, and after a chroot would
+    still be the host's own root, with the host's mounts under it."""
+    import subprocess
+
+    c = lk.run("busybox", "sleep 600", detach=True)
+    try:
+        out = subprocess.run(["nsenter", "-t", str(c.pid), "-m", "-p", "cat", "/proc/self/mountinfo"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        rows = [line.split() for line in out.stdout.splitlines()]
+        root = next(row for row in rows if row[4] == "/")
+        fstype, source = root[root.index("-") + 1], root[root.index("-") + 2]
+        assert (fstype, source) == ("overlay", inst.tag), root  # the namespace's root is the image's overlay
+        assert len(rows) < 30, rows  # and none of the host's mounts is left in it (the old root is detached)
+    finally:
+        c.remove(force=True)
+
+
 def test_proc_shows_only_the_containers_processes(busybox):
     r = lk.run("busybox", "ps -o pid,comm", rm=True, stream=False)
     pids = [line.split()[0] for line in r.stdout.splitlines()[1:]]

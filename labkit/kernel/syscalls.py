@@ -48,16 +48,13 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
-MS_SLAVE = 1 << 19
 MS_STRICTATIME = 1 << 24
 
 # umount2(2) flags.
-MNT_FORCE = 1
 MNT_DETACH = 2
 
 # prctl(2) options.
 PR_SET_PDEATHSIG = 1
-PR_SET_NAME = 15
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -237,7 +234,7 @@ def seccomp_filter(program: bytes) -> None:
 
 
 # bpf(2) commands, program and attach types, from <linux/bpf.h>.
-BPF_PROG_LOAD, BPF_PROG_ATTACH, BPF_PROG_DETACH, BPF_PROG_QUERY = 5, 8, 9, 16
+BPF_PROG_LOAD, BPF_PROG_ATTACH, BPF_PROG_QUERY = 5, 8, 16
 BPF_PROG_TYPE_CGROUP_DEVICE = 15
 BPF_CGROUP_DEVICE = 6
 BPF_F_ALLOW_MULTI = 2
@@ -284,8 +281,8 @@ def bpf_prog_query(target_fd: int, attach_type: int) -> list[int]:
 
 
 # keyctl(2) operations and special keyring IDs, from <linux/keyctl.h>.
-KEYCTL_GET_KEYRING_ID, KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_DESCRIBE, KEYCTL_READ = 0, 1, 6, 11
-KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING = -3, -4
+KEYCTL_GET_KEYRING_ID, KEYCTL_JOIN_SESSION_KEYRING = 0, 1
+KEY_SPEC_SESSION_KEYRING = -3
 
 
 def join_session_keyring(name: str | None) -> int:

@@ -32,7 +32,7 @@ class Call:
             try:
                 chunk = self.sock.recv(65536)
             except socket.timeout:
-                raise TimeoutError("no reply from labkitd in time") from None
+                raise errors.TimedOut(f"no answer within {timeout} s") from None
             except OSError:  # reset: labkitd died while serving us (its keeper starts a new one)
                 chunk = b""
             if not chunk:
@@ -57,7 +57,7 @@ class Call:
             try:
                 chunk = self.sock.recv(1 << 17)
             except socket.timeout:
-                raise TimeoutError("no output from labkitd in time") from None
+                raise errors.TimedOut(f"no output within {timeout} s") from None
             except OSError:
                 chunk = b""
             if not chunk:

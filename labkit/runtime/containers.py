@@ -109,8 +109,15 @@ class Container:
         self._call("unpause")
 
     def wait(self, timeout: float | None = None) -> int:
-        """Block until the container exits; its exit code (128+N if killed by signal N)."""
-        return self._call("wait", reply_timeout=timeout)["exit_code"]
+        """Block until the container exits; its exit code (128+N if killed by signal N). With `timeout`
+        (seconds), lk.TimedOut if it is still running then (it goes on running)."""
+        from ..errors import TimedOut
+
+        try:
+            return self._call("wait", reply_timeout=timeout)["exit_code"]
+        except TimedOut:
+            raise TimedOut(f"container {self.name} did not exit within {timeout} s",
+                           hint=f"it goes on running: c.stop() stops it; c.logs() shows what it printed.") from None
 
     def remove(self, force: bool = False) -> None:
         """Remove the container and its writable layer; force=True kills it first if it runs."""

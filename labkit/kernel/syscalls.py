@@ -27,17 +27,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWTIME = 0x00000080
 
-#: The kinds of namespace, by the names /proc/PID/ns/ uses, and their clone flag.
-NAMESPACE_FLAGS = {
-    "mnt": CLONE_NEWNS,
-    "uts": CLONE_NEWUTS,
-    "ipc": CLONE_NEWIPC,
-    "pid": CLONE_NEWPID,
-    "net": CLONE_NEWNET,
-    "user": CLONE_NEWUSER,
-    "cgroup": CLONE_NEWCGROUP,
-    "time": CLONE_NEWTIME,
-}
+# (Each kind's flag, names and order of entering: kernel/namespace_kinds.py.)
 
 # mount(2) flags, from <linux/mount.h>.
 MS_RDONLY = 1

@@ -27,11 +27,9 @@ import signal
 import socket
 import sys
 
-from ..kernel import syscalls as sc
+from ..kernel import namespace_kinds, syscalls as sc
 
-KINDS = ("mnt", "uts", "ipc", "pid", "net", "user", "cgroup", "time")
-# setns order: the user namespace first (it grants the rights for the others), mnt last (it changes "/").
-ENTER_ORDER = ("user", "cgroup", "ipc", "uts", "net", "pid", "time", "mnt")
+KINDS = namespace_kinds.NAMES
 
 
 def ns_inodes(pid: int | str = "self") -> dict[str, str]:
@@ -103,10 +101,8 @@ def _final(plan: dict, report_w: int, go_r: int, steps: list[str]) -> None:
 
 def _unshare(plan: dict, report_w: int) -> dict:
     kinds = plan["kinds"]
-    flags = 0
-    for k in kinds:
-        flags |= sc.NAMESPACE_FLAGS[k]
-    names = "|".join(f"CLONE_NEW{'NS' if k == 'mnt' else k.upper()}" for k in kinds)
+    flags = namespace_kinds.flags(kinds)
+    names = "|".join(namespace_kinds.BY_NAME[k].flag_name for k in kinds)
     up_r, up_w = os.pipe()  # C1 -> H: unshared; and the final pid
     go_r, go_w = os.pipe()  # H -> C1: maps written
     x_r, x_w = os.pipe()  # H -> final: exec now
@@ -173,7 +169,7 @@ def _unshare(plan: dict, report_w: int) -> dict:
 def _nsenter(plan: dict, report_w: int) -> dict:
     target = plan["target"]
     host_steps = []
-    fds = {k: os.open(f"/proc/{target}/ns/{k}", os.O_RDONLY | os.O_CLOEXEC) for k in ENTER_ORDER if k in plan["kinds"]}
+    fds = {k: os.open(f"/proc/{target}/ns/{k}", os.O_RDONLY | os.O_CLOEXEC) for k in namespace_kinds.ENTER if k in plan["kinds"]}
     for k, fd in fds.items():
         sc.setns(fd, 0)
         host_steps.append(f"setns(open(/proc/{target}/ns/{k}))")

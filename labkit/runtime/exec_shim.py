@@ -19,11 +19,11 @@ import gc
 import os
 import signal
 
-from ..kernel import syscalls as sc
+from ..kernel import namespace_kinds, syscalls as sc
 from . import init
 
-#: The order to join in. mnt goes last: opening the others needs the host's /proc.
-KINDS = ("ipc", "uts", "net", "pid", "mnt")
+#: The kinds a container has, in the order to join them (kernel/namespace_kinds.py): mnt last.
+KINDS = tuple(k for k in namespace_kinds.ENTER if k in ("ipc", "uts", "net", "pid", "mnt"))
 
 
 def main(pid1: int, config: dict, cgroup_dirs: list[str], req: dict, report_fd: int, fds: tuple[int, ...]) -> None:

@@ -33,7 +33,7 @@ import stat
 import time
 
 # Every module the child needs is imported here, before pivot_root hides the host's files.
-from ..kernel import syscalls as sc
+from ..kernel import namespace_kinds, syscalls as sc
 from ..kernel.capabilities import NUMBER as CAP_NUMBER
 from ..security import seccomp
 from .devices import REQUIRED as REQUIRED_DEVICES
@@ -43,8 +43,6 @@ MOUNT_FLAGS = {
     "ro": sc.MS_RDONLY, "nosuid": sc.MS_NOSUID, "nodev": sc.MS_NODEV, "noexec": sc.MS_NOEXEC,
     "bind": sc.MS_BIND, "rbind": sc.MS_BIND | sc.MS_REC, "strictatime": sc.MS_STRICTATIME,
 }
-OCI_FLAGS = {"pid": sc.CLONE_NEWPID, "network": sc.CLONE_NEWNET, "mount": sc.CLONE_NEWNS, "ipc": sc.CLONE_NEWIPC,
-             "uts": sc.CLONE_NEWUTS, "user": sc.CLONE_NEWUSER, "cgroup": sc.CLONE_NEWCGROUP, "time": sc.CLONE_NEWTIME}
 DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"), ("/proc/self/fd/1", "/dev/stdout"),
                 ("/proc/self/fd/2", "/dev/stderr"), ("pts/ptmx", "/dev/ptmx"))
 
@@ -305,7 +303,4 @@ def _report(errfd: int, step: str, errno_: int, message: str, config: dict) -> N
 
 def unshare_flags(config: dict) -> int:
     """CLONE_NEW* flags for the config's linux.namespaces, e.g. pid+mount+uts+ipc+network."""
-    flags = 0
-    for ns in config.get("linux", {}).get("namespaces", []):
-        flags |= OCI_FLAGS[ns["type"]]
-    return flags
+    return namespace_kinds.oci_flags(config.get("linux", {}).get("namespaces", []))

@@ -22,15 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..cgroups.resources import Resources
+from ..kernel import namespace_kinds
 from ..kernel.capabilities import DOCKER_DEFAULT
 from ..security import devices as device_rules, seccomp
 from .devices import REQUIRED as REQUIRED_DEVICES
 
 OCI_VERSION = "1.0.2"
 
-#: labkit's kind names (as in /proc/PID/ns/) -> the OCI spec's names.
-OCI_NAMESPACE = {"pid": "pid", "net": "network", "mnt": "mount", "ipc": "ipc", "uts": "uts",
-                 "user": "user", "cgroup": "cgroup", "time": "time"}
 #: The namespaces of a first container, as `docker run` gives.
 DEFAULT_NAMESPACES = ("pid", "mnt", "uts", "ipc", "net")
 
@@ -96,7 +94,7 @@ class ContainerConfig:
             "hostname": self.hostname or self.id[:12],
             "mounts": [dict(m, options=list(m["options"])) for m in DEFAULT_MOUNTS],
             "linux": {
-                "namespaces": [{"type": OCI_NAMESPACE[k]} for k in self.namespaces],
+                "namespaces": [{"type": namespace_kinds.BY_NAME[k].oci} for k in self.namespaces],
                 "resources": dict(self.resources.to_oci(), devices=[d.to_oci() for d in self.devices]),
                 "cgroupsPath": self.cgroup,
                 "devices": [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}

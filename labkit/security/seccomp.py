@@ -32,6 +32,8 @@ import errno
 import os
 import struct
 
+from ..kernel import namespace_kinds
+
 # Return values of a seccomp filter, from <linux/seccomp.h>.
 RET_KILL_PROCESS = 0x80000000
 RET_KILL_THREAD = 0x00000000
@@ -134,9 +136,7 @@ DENIED = (
 )
 
 #: clone's namespace flags (<linux/sched.h>): clone() with any of them is refused, plain clone is fine.
-CLONE_NAMESPACE_FLAGS = {"CLONE_NEWNS": 0x00020000, "CLONE_NEWCGROUP": 0x02000000, "CLONE_NEWUTS": 0x04000000,
-                         "CLONE_NEWIPC": 0x08000000, "CLONE_NEWUSER": 0x10000000, "CLONE_NEWPID": 0x20000000,
-                         "CLONE_NEWNET": 0x40000000, "CLONE_NEWTIME": 0x00000080}
+CLONE_NAMESPACE_FLAGS = {k.flag_name: k.flag for k in namespace_kinds.KINDS}
 EPERM, ENOSYS = 1, 38
 
 

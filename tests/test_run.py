@@ -267,3 +267,30 @@ def test_pid_1s_parent_is_labkitd_not_the_caller(busybox, inst):
         assert ppid == int((inst.run / "labkitd.pid").read_text())
     finally:
         c.remove(force=True)
+
+
+def test_an_image_of_many_deep_layers_runs(busybox, inst, tmp_path):
+    """More layers than one page of mount options can name by path: the root is mounted with the
+    layers named by descriptor, as lk.overlay does (one mount routine for both)."""
+    import json
+
+    from labkit.runtime import state
+
+    c = lk.create("busybox", ["sh", "-c", "cat /deep/layer-79"])
+    try:
+        cfg_path = state.bundle_dir(inst, c.id) / "config.json"
+        cfg = json.loads(cfg_path.read_text())
+        lower = cfg["annotations"]["org.labkit.rootfs.lower"].split(":")
+        extra = []
+        for i in range(80):  # 80 layers with long paths: ~12 KiB of lowerdir, three pages
+            d = tmp_path / ("layer-with-a-long-name-" + "x" * 100 + f"-{i:02d}")
+            (d / "deep").mkdir(parents=True)
+            (d / "deep" / f"layer-{i}").write_text(f"from layer {i}\n")
+            extra.append(str(d))
+        cfg["annotations"]["org.labkit.rootfs.lower"] = ":".join(list(reversed(extra)) + lower)
+        assert len(cfg["annotations"]["org.labkit.rootfs.lower"]) > 4096
+        cfg_path.write_text(json.dumps(cfg))
+        c.start()
+        assert c.wait(timeout=60) == 0 and c.logs() == "from layer 79\n"
+    finally:
+        c.remove(force=True)

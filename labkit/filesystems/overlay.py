@@ -96,23 +96,14 @@ class Overlay:
             d.mkdir(parents=True, exist_ok=True)
             self.steps.append(f"mkdir -p {d}")
         # overlay lists lowerdir top first: the last layer given is the first one named.
-        top_first = list(reversed(self.lowers))
-        opts = f"lowerdir={':'.join(map(str, top_first))},upperdir={self.upper},workdir={self.work}"
-        fds: list[int] = []
         try:
-            if len(opts) >= PAGE:
-                fds = [os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for p in top_first]
-                opts = (f"lowerdir={':'.join(f'/proc/self/fd/{fd}' for fd in fds)},"
-                        f"upperdir={self.upper},workdir={self.work}")
-                self.steps.append(f"open {len(fds)} lower dirs (O_PATH): the full paths would not fit in one page")
-            self.options = opts
-            sc.mount(self.source, str(self.merged), "overlay", 0, opts)
-            self.steps.append(f'mount("{self.source}", "{self.merged}", "overlay", 0, "{_short(opts)}")')
+            opts = mount_overlay(self.source, self.merged, list(reversed(self.lowers)), self.upper, self.work)
         except OSError as e:
             raise translate_oserror(e, f"mount an overlay on {self.merged}") from None
-        finally:
-            for fd in fds:  # the mount holds the layers now; the fds are no longer needed
-                os.close(fd)
+        if "/proc/self/fd/" in opts:
+            self.steps.append(f"open {len(self.lowers)} lower dirs (O_PATH): the full paths would not fit in one page")
+        self.options = opts
+        self.steps.append(f'mount("{self.source}", "{self.merged}", "overlay", 0, "{_short(opts)}")')
         return self
 
     @property
@@ -209,6 +200,28 @@ def _describe(p: Path) -> str:
 
 def _short(opts: str, limit: int = 300) -> str:
     return opts if len(opts) <= limit else opts[:limit] + f"... ({len(opts)} characters)"
+
+
+def mount_overlay(source: str, target, lowers_top_first: list, upper, work) -> str:
+    """mount(2) an overlay of `lowers_top_first` (the image's last layer first) with its writable
+    `upper` and `work` dirs on `target`; returns the option string used. The one routine for
+    lk.overlay and for a container's root (runtime/init.py). Raises OSError.
+
+    mount(2) takes at most one page of options: with many or deep layers the paths do not fit, so
+    each lower dir is opened (O_PATH) and named by its descriptor, /proc/self/fd/N, which is short:
+    "lowerdir=/proc/self/fd/5:/proc/self/fd/6,upperdir=...,workdir=...".
+    """
+    opts = f"lowerdir={':'.join(map(str, lowers_top_first))},upperdir={upper},workdir={work}"
+    fds: list[int] = []
+    try:
+        if len(opts) >= PAGE:
+            fds = [os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for p in lowers_top_first]
+            opts = f"lowerdir={':'.join(f'/proc/self/fd/{fd}' for fd in fds)},upperdir={upper},workdir={work}"
+        sc.mount(source, str(target), "overlay", 0, opts)
+    finally:
+        for fd in fds:  # the mount holds the layers now; the descriptors are no longer needed
+            os.close(fd)
+    return opts
 
 
 def overlay(lowers, name: str | None = None, upper=None, work=None, merged=None,

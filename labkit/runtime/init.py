@@ -33,6 +33,7 @@ import stat
 import time
 
 # Every module the child needs is imported here, before pivot_root hides the host's files.
+from ..filesystems.overlay import mount_overlay
 from ..kernel import namespace_kinds, syscalls as sc
 from ..kernel.capabilities import NUMBER as CAP_NUMBER
 from ..security import seccomp
@@ -95,13 +96,11 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step: None) -> None:
     _step("make / private", sc.mount, None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     lower = ann.get("org.labkit.rootfs.lower")
     if lower:
-        # Short relative paths would fit more layers in the one page mount(2) allows; the
-        # primitives issue handles long stacks. Example data: "lowerdir=/var/lib/labkit/layers/43b1...,
-        # upperdir=/var/lib/labkit/containers/<id>/upper,workdir=/var/lib/labkit/containers/<id>/work"
+        # lower is top first: "/var/lib/labkit/layers/43b1...:/var/lib/labkit/layers/9c2e..."
         upper = os.path.join(bundle, ann.get("org.labkit.rootfs.upper", "upper"))
         work = os.path.join(bundle, ann.get("org.labkit.rootfs.work", "work"))
-        _step("mount the overlay root filesystem", sc.mount, ann.get("org.labkit.instance", "labkit"), rootfs, "overlay", 0,
-              f"lowerdir={lower},upperdir={upper},workdir={work}")
+        _step("mount the overlay root filesystem", mount_overlay, ann.get("org.labkit.instance", "labkit"), rootfs,
+              lower.split(":"), upper, work)
     else:
         # A plain bundle (e.g. from `runc spec`): pivot_root needs rootfs to be a mount point.
         _step("bind-mount the root filesystem", sc.mount, rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)

@@ -89,8 +89,9 @@ class Group:
 
     # -- shared ----------------------------------------------------------------------------
     def add(self, pid: int = 0) -> None:
+        """Move process `pid` (0: this one) into the group, in every hierarchy."""
         for d in self.dirs:
-            write(d / "cgroup.procs", str(pid))
+            write(d / PROCS, str(pid))
 
     def exists(self) -> bool:
         return any(d.is_dir() for d in self.dirs)
@@ -116,10 +117,15 @@ class Group:
                 raise translate_oserror(OSError(errno.EBUSY, "processes remain"), f"empty cgroup {self.name}")
             time.sleep(0.002)
 
+    def thaw_for_kill(self) -> None:
+        """Thaw the group if it is frozen: on v1 a frozen process cannot act on SIGKILL until thawed,
+        so a kill of a paused container would wait forever. Nothing is written if it is not frozen."""
+        if self.exists():
+            self.freeze(False)
+
     def remove(self) -> None:
         """Kill what is inside, remove the group, and the labkit parent too if this was its last child."""
-        if self.exists():
-            self.freeze(False)  # a frozen process cannot die of SIGKILL until thawed (v1); no-op if not frozen
+        self.thaw_for_kill()
         self.kill()
         for d in self.dirs:
             remove_tree(d)
@@ -134,6 +140,25 @@ class Group:
 
     def __repr__(self) -> str:
         return f"<cgroup v{self.version} {self.name} pids={self.pids() if self.exists() else 'gone'}>"
+
+
+PROCS = "cgroup.procs"  # a group's members; writing a PID moves that process in, "0" the writer itself
+
+
+def open_procs(dirs) -> list[int]:
+    """Open each group's cgroup.procs for writing, to join later with join(): a container's PID 1
+    opens them while the host's /sys/fs/cgroup is still in view and joins just before exec, so its
+    own set-up is not charged to the container's limits."""
+    return [os.open(os.path.join(d, PROCS), os.O_WRONLY | os.O_CLOEXEC) for d in dirs]
+
+
+def join(fds) -> None:
+    """Move the calling process into each group opened by open_procs(), and close them."""
+    for fd in fds:
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
 
 
 def write(path: Path, value: str) -> None:

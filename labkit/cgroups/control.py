@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import ContainerError, InvalidArgument, require_root
 from ..paths import Instance, instance as current_instance
-from .base import FileWrite, Group, read_pids
+from .base import PROCS, FileWrite, Group, read_pids
 from .resources import IOLimit, Resources, weight_to_shares
 from .stats import Stats
 from .units import check_memory_fits, parse_bytes, check_pids_fit, parse_count, parse_cpu_list, parse_cpus
@@ -123,7 +123,7 @@ class CGroup:
         It starts as `sh`, which writes its own PID into each cgroup.procs and then execs the
         command: that is all "joining a cgroup" is. stdout and stderr are captured as text.
         """
-        joins = " && ".join(f"echo $$ > {shlex.quote(str(d / 'cgroup.procs'))}" for d in self.group.dirs)
+        joins = " && ".join(f"echo $$ > {shlex.quote(str(d / PROCS))}" for d in self.group.dirs)
         # A shell line runs in a shell of its own; a list of arguments is exec'd as it is.
         args = ["/bin/sh", "-c", command] if isinstance(command, str) else [str(a) for a in command]
         popen.setdefault("stdout", subprocess.PIPE)

@@ -19,6 +19,7 @@ import gc
 import os
 import signal
 
+from ..cgroups.base import join, open_procs
 from ..kernel import namespace_kinds, syscalls as sc
 from . import init
 
@@ -70,7 +71,7 @@ def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
     bpf = init.seccomp_program(config)  # before setns(mnt): the host's modules are still in view
     try:
         spaces = [os.open(f"/proc/{pid1}/ns/{k}", os.O_RDONLY | os.O_CLOEXEC) for k in KINDS]
-        procs = [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC) for d in cgroup_dirs]
+        procs = open_procs(cgroup_dirs)
         for fd in spaces:
             sc.setns(fd, 0)
             os.close(fd)
@@ -84,8 +85,7 @@ def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
             os.dup2(fds[0], 1)
             os.dup2(fds[1] if len(fds) > 1 else fds[0], 2)
         try:
-            for fd in procs:
-                os.write(fd, b"0")
+            join(procs)
         except OSError as e:
             init._report(report_fd, "join the container's cgroups", e.errno, e.strerror or str(e), config)
         init.exec_process(config, report_fd, keyring=req.get("keyring"), seccomp_bpf=bpf)  # never returns

@@ -33,6 +33,7 @@ import stat
 import time
 
 # Every module the child needs is imported here, before pivot_root hides the host's files.
+from ..cgroups.base import join as join_groups, open_procs
 from ..filesystems.overlay import mount_overlay
 from ..kernel import namespace_kinds, syscalls as sc
 from ..kernel.capabilities import NUMBER as CAP_NUMBER
@@ -187,8 +188,7 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
         # The cgroup files are opened now, while the host's /sys/fs/cgroup is still in view, and
         # written just before exec: the setup below must not be charged to the container's limits
         # (under a 32M limit, overlayfs's xattr probe on a tmpfs upper dir fails for lack of memory).
-        procs = [_step(f"open cgroup {d}", os.open, os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-                 for d in cgroup_dirs]
+        procs = _step("open the container's cgroups", open_procs, cgroup_dirs)
         kinds = {ns["type"] for ns in config.get("linux", {}).get("namespaces", [])}
         if "mount" in kinds:
             setup_rootfs(config, bundle, trace)
@@ -198,10 +198,9 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
             _step("bring up lo", sc.link_up, "lo")
         trace("set the hostname, bring up lo")
         slowest, slowest_ms = "", 0.0
-        for fd, d in zip(procs, cgroup_dirs):  # step 3: "0" means the writing process itself
+        for fd, d in zip(procs, cgroup_dirs):  # opened in step 3
             t = time.monotonic()
-            _step(f"join cgroup {d}", os.write, fd, b"0")
-            os.close(fd)
+            _step(f"join cgroup {d}", join_groups, [fd])
             if (time.monotonic() - t) * 1000 > slowest_ms:
                 slowest, slowest_ms = d, (time.monotonic() - t) * 1000
         trace(f"join the container's cgroups ({len(cgroup_dirs)} cgroup.procs files; slowest "

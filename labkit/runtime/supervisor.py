@@ -434,9 +434,8 @@ class Supervisor:
             os.kill(lv.pid, sig)
         except ProcessLookupError:
             return
-        group = cgroups.group(state.read(self.inst, cid)["cgroup"])
-        if sig == signal.SIGKILL and group.frozen():
-            group.freeze(False)  # a frozen task cannot act on SIGKILL (v1) until thawed
+        if sig == signal.SIGKILL:
+            cgroups.group(state.read(self.inst, cid)["cgroup"]).thaw_for_kill()
 
     # -- the operations ---------------------------------------------------------------------------
     def _get(self, req: dict) -> tuple[str, dict]:

@@ -3,13 +3,11 @@ every verb, labkitd and its keeper killed under load, reset, `| head`. labkitd m
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import ContainerError, InvalidArgument, require_root
 from ..paths import Instance, instance as current_instance
-from .base import PROCS, FileWrite, Group, read_pids
+from .base import PROCS, Group, read_pids
 from .resources import IOLimit, Resources, weight_to_shares
 from .stats import Stats
 from .units import check_memory_fits, parse_bytes, check_pids_fit, parse_count, parse_cpu_list, parse_cpus

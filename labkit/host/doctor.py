@@ -297,7 +297,6 @@ def check_seccomp() -> Check:
                      "use a kernel built with CONFIG_SECCOMP_FILTER (every distribution kernel is)")
     if "errno" not in actions or "kill_process" not in actions:
         return Check(name, FAIL, f"seccomp actions: {' '.join(actions)}", breaks, "use a kernel from 4.14 on")
-    from ..kernel import syscalls as sc
     from ..security import seccomp
 
     try:

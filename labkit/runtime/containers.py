@@ -14,7 +14,6 @@ lk.container("clock") from another process are the same container.
 from __future__ import annotations
 
 import html
-import os
 import shlex
 import time
 
@@ -117,7 +116,7 @@ class Container:
             return self._call("wait", reply_timeout=timeout)["exit_code"]
         except TimedOut:
             raise TimedOut(f"container {self.name} did not exit within {timeout} s",
-                           hint=f"it goes on running: c.stop() stops it; c.logs() shows what it printed.") from None
+                           hint="it goes on running: c.stop() stops it; c.logs() shows what it printed.") from None
 
     def remove(self, force: bool = False) -> None:
         """Remove the container and its writable layer; force=True kills it first if it runs."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import ContainerError, FeatureMissing, InvalidArgument, NotFound, ServerGone, require_root
 from ..images.reference import familiar
-from ..paths import Instance, instance as current_instance
+from ..paths import Instance
 from . import client
 from .options import Options
 

@@ -180,7 +180,7 @@ def layers(image):
     from .images.reference import normalize
     from .images.store import ImageStore
     from .paths import instance
-    from .runtime.create import resolve_image
+    from .runtime.daemon.create import resolve_image
 
     return [Path(p) for p in resolve_image(ImageStore(instance()), normalize(image), None)[1]]
 

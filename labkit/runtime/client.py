@@ -147,7 +147,7 @@ def start_supervisor(inst: Instance) -> None:
     errors.require_root("starting labkitd, the container supervisor")
     from ..helper import interpreter
 
-    proc = subprocess.run([*interpreter("labkit.runtime.keeper"), str(inst.root)], stdin=subprocess.DEVNULL,
+    proc = subprocess.run([*interpreter("labkit.runtime.daemon.keeper"), str(inst.root)], stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60, close_fds=True)
     if proc.returncode != 0:
         log = inst.run / "labkitd.log"

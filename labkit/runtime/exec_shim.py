@@ -41,12 +41,10 @@ def main(pid1: int, config: dict, cgroup_dirs: list[str], req: dict, report_fd: 
 def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
     gc.disable()
     signal.set_wakeup_fd(-1)
-    from .supervisor import CONTAINER_NOFILE
-
-    if CONTAINER_NOFILE:  # labkitd's own limit is raised; the process inside gets the usual one
+    if init.CONTAINER_NOFILE:  # labkitd's own limit is raised; the process inside gets the usual one
         import resource
 
-        resource.setrlimit(resource.RLIMIT_NOFILE, CONTAINER_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, init.CONTAINER_NOFILE)
     for sig in (signal.SIGCHLD, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
     with open("/proc/self/comm", "w") as f:

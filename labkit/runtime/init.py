@@ -24,6 +24,7 @@ imported before the fork: after pivot_root there is no host stdlib to import fro
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
@@ -38,6 +39,7 @@ from ..filesystems.overlay import mount_overlay
 from ..kernel import namespace_kinds, syscalls as sc
 from ..kernel.capabilities import NUMBER as CAP_NUMBER
 from ..security import seccomp
+from .logs import fifo_paths
 from .devices import REQUIRED as REQUIRED_DEVICES
 
 #: OCI mount options that are mount(2) flags; the others go into the data string.
@@ -172,6 +174,43 @@ def drop_capabilities(caps: dict) -> None:
         return sum(1 << CAP_NUMBER[n] for n in caps.get(kind, []) if n in CAP_NUMBER and CAP_NUMBER[n] <= last)
 
     _step("set capabilities (capset)", sc.capset, bits("effective"), bits("permitted"), bits("inheritable"))
+
+
+#: RLIMIT_NOFILE for what runs in a container: labkitd raises its own (keeper.py), containers get the usual one.
+CONTAINER_NOFILE: tuple[int, int] | None = None
+
+
+def keyring_name(cid: str) -> str:
+    """The session keyring of a container (and of its execs): "labkit.3f9a0c1b2d4e", in /proc/keys."""
+    return f"labkit.{cid[:12]}"
+
+
+def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int) -> None:
+    """labkitd's forked child, before child(): leave labkitd's world behind, then become PID 1. Its signal handlers
+    and wakeup fd, its sockets and every other container's fds are not the container's."""
+    gc.disable()  # a collection here would walk, and so copy, every page shared with labkitd
+    signal.set_wakeup_fd(-1)
+    if CONTAINER_NOFILE:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, CONTAINER_NOFILE)
+    for sig in (signal.SIGCHLD, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    # Read-write: the container is then a reader of its own FIFOs too, so a write never gets
+    # SIGPIPE while no labkitd reads (logs.py).
+    out, err = (os.open(p, os.O_RDWR) for p in fifo_paths(fifo_dir))
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    keep = {0, 1, 2, report_fd}
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) not in keep:
+            try:
+                os.close(int(name))
+            except OSError:
+                pass
+    child(cfg, bundle, report_fd, [str(d) for d in group.dirs], keyring=keyring_name(fifo_dir.name))
 
 
 def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring: str | None = None) -> None:

@@ -23,7 +23,7 @@ import os
 import time
 from pathlib import Path
 
-from .connection import MAX_PENDING
+from .daemon.connection import MAX_PENDING
 
 STREAMS = ("stdout", "stderr")
 LOG_NAME = "log.json"
@@ -219,7 +219,7 @@ def entries(bundle: Path):
 def replay(bundle: Path, skip: dict[str, int], counted: dict[str, int]):
     """Frames (connection.py) of what the log holds past the first skip[stream] bytes of each stream,
     read a piece at a time; `counted` ends with the bytes of each stream up to the log's end."""
-    from .connection import frame
+    from .daemon.connection import frame
 
     counted.update(read_dropped(bundle))  # what rotation dropped counts, though it cannot be sent
     out, size = [], 0

@@ -16,14 +16,14 @@ import os
 import shutil
 import time
 
-from ..cgroups.resources import Resources
-from ..errors import ImageNotFound, InvalidArgument
-from ..images.reference import normalize
-from ..images.store import ImageStore
-from ..paths import Instance
-from . import state
-from .options import Options
-from .spec import ContainerConfig
+from ...cgroups.resources import Resources
+from ...errors import ImageNotFound, InvalidArgument
+from ...images.reference import normalize
+from ...images.store import ImageStore
+from ...paths import Instance
+from .. import state
+from ..options import Options
+from ..spec import ContainerConfig
 
 
 def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None = None,
@@ -73,7 +73,7 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
 def resolve_image(store: ImageStore, name: str, cache: dict | None):
     if cache is not None and name in cache:
         return cache[name]
-    from ..images import default
+    from ...images import default
 
     try:
         img = store.get(name)

@@ -26,10 +26,11 @@ import sys
 import time
 import traceback
 
-from .. import cgroups
-from ..kernel import syscalls as sc
-from ..paths import Instance, instance as get_instance
-from . import client, state, supervisor
+from ... import cgroups
+from ...kernel import syscalls as sc
+from ...paths import Instance, instance as get_instance
+from .. import client, init, state
+from . import supervisor
 
 NAME = "labkit-keeper"
 LOCK, LOG, PIDFILE, KEEPER_PIDFILE = "labkitd.lock", "labkitd.log", "labkitd.pid", "labkit-keeper.pid"
@@ -118,8 +119,8 @@ def _start_labkitd(inst: Instance, listener: socket.socket) -> int:
 
         # Every client and container costs labkitd descriptors: a few hundred clients at once must not
         # run it out of them (the usual soft limit is 1024). Its containers get the usual one back (pid1()).
-        supervisor.CONTAINER_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (supervisor.CONTAINER_NOFILE[1],) * 2)
+        init.CONTAINER_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (init.CONTAINER_NOFILE[1],) * 2)
         sup = supervisor.Supervisor(inst, listener, keeper_pid=keeper)
         sup.recover()
         gc.collect()

@@ -1,0 +1,191 @@
+"""Exits: a container's PID 1 ends (labkitd reaps it), or one left by an earlier labkitd does (the keeper
+reaps it and writes its record; labkitd sees it through a pidfd); and recovery after a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+
+from ... import cgroups
+from ...errors import LabkitError
+from .. import state
+from ..logs import Pump, limits as log_limits
+from .wire import exit_reply
+
+
+class Live:
+    """A running container this labkitd watches: PID 1, its output, and for an adopted one
+    (started by an earlier labkitd, now the keeper's child) a pidfd that says when it exits."""
+
+    def __init__(self, cid: str, pid: int, pump: Pump, pidfd: int | None = None):
+        self.cid, self.pid, self.pump, self.pidfd = cid, pid, pump, pidfd
+
+
+class Exits:
+    """What happens when a container exits, and recovery after a restart."""
+
+    def recover(self) -> None:
+        """After a restart: adopt the containers still running, remove exited ones marked rm."""
+        for cid in state.all_ids(self.inst):
+            rec = state.read(self.inst, cid)
+            if not rec:
+                continue
+            if rec["status"] == "running":
+                self._adopt(rec)
+            elif rec["status"] == "exited" and rec.get("auto_remove"):
+                self._remove(cid, rec)
+            elif rec["status"] == "created":
+                self._start_cut_off(rec)
+
+    def _start_cut_off(self, rec: dict) -> None:
+        """A container whose start an earlier labkitd did not finish (killed between `run`'s create
+        and the exec, or between the fork and the record): its cgroup, and any process already in it,
+        go; a --rm one is removed, as its run would have removed it; another stays "created"."""
+        group = cgroups.group(rec["cgroup"])
+        if not (rec.get("starting") or group.exists()):
+            return  # an ordinary created container
+        try:
+            if group.exists():
+                group.remove()  # kills what is inside first
+        except (LabkitError, OSError):
+            traceback.print_exc()
+        if rec.get("auto_remove"):
+            self._remove(rec["id"], rec)
+        else:
+            rec.pop("starting", None)
+            state.write(self.inst, rec)
+
+    def _adopt(self, rec: dict) -> None:
+        cid = rec["id"]
+        try:
+            limits = log_limits(self._config(rec))
+        except (OSError, ValueError):
+            limits = ()
+        pump = Pump(state.bundle_dir(self.inst, cid), *limits)
+        try:
+            if state.process_start(rec["pid"]) != rec.get("pid_start"):
+                raise ProcessLookupError(rec["pid"])
+            pidfd = os.pidfd_open(rec["pid"])
+        except OSError:
+            pidfd = None
+        lv = self.live[cid] = Live(cid, rec["pid"], pump, pidfd)
+        if pidfd is None:  # gone already: the keeper is recording (or has recorded) its exit
+            self._await_record(lv)
+
+    # -- exits ---------------------------------------------------------------------------------------
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            st = self.starting.get(pid)
+            if st is not None:  # exited before its report pipe's end was handled: _started sees it
+                st.status = status
+                continue
+            conn = self.execs.pop(pid, None)
+            if conn is not None:
+                self._finish(conn, {"exit_code": status_code(status)})
+            cid = self.by_pid.pop(pid, None)
+            if cid is not None:
+                self._exited(cid, status_code(status))
+
+    def _exited(self, cid: str, code: int) -> None:
+        """PID 1 of our own container exited: the kernel has killed the rest of its PID namespace."""
+        lv = self.live.pop(cid)
+        lv.pump.drain()
+        self._drop_pump(lv)
+        rec = state.read(self.inst, cid)
+        if rec is None:
+            return
+        group = cgroups.group(rec["cgroup"])
+        oom = False
+        try:
+            oom = bool(group.oom_kills())
+        except (LabkitError, OSError):
+            pass
+        rec.update(status="exited", exit_code=code, oom_killed=oom, finished_at=time.time(), pid=0)
+        state.write(self.inst, rec)
+        self._after_exit(cid, rec)  # the waiting clients get the exit first: the group goes next, in this same step
+        try:
+            if group.exists():
+                group.remove()
+        except LabkitError:
+            traceback.print_exc()  # reset finds a group left over
+
+    def _await_record(self, lv: Live, tries: int = 0) -> None:
+        """An adopted container exited: the keeper (its parent now) reaps it and writes the exit.
+        Wait for that record a little; after ~5 s, record it as lost."""
+        if lv.pidfd is not None:
+            os.close(lv.pidfd)
+            lv.pidfd = None
+        rec = state.read(self.inst, lv.cid)
+        if rec is not None and rec["status"] == "running" and tries < 250:
+            self.later(0.02, lambda: self._await_record(lv, tries + 1))
+            return
+        self.live.pop(lv.cid, None)
+        lv.pump.drain()
+        self._drop_pump(lv)
+        if rec is None:
+            return
+        if rec["status"] == "running":
+            record_lost(rec, None)
+            state.write(self.inst, rec)
+        self._after_exit(lv.cid, rec)
+
+    def _drop_pump(self, lv: Live) -> None:
+        for fd in list(lv.pump.fds):
+            if fd in self.watched:
+                try:
+                    self.sel.unregister(fd)
+                except (KeyError, ValueError, OSError):
+                    pass
+                del self.watched[fd]
+        lv.pump.close()
+
+    def _after_exit(self, cid: str, rec: dict) -> None:
+        # Kept a while for a client that attaches again after labkitd's stream broke (--rm removes the record).
+        self.recent[cid] = exit_reply(rec)
+        while len(self.recent) > 256:
+            self.recent.pop(next(iter(self.recent)))
+        if rec.get("auto_remove"):
+            self._remove(cid, rec)
+        for callback in self.waiters.pop(cid, []):
+            callback(rec)
+
+    def _remove(self, cid: str, rec: dict) -> None:
+        import shutil
+
+        try:
+            group = cgroups.group(rec["cgroup"])
+            if group.exists():
+                group.remove()
+        except LabkitError:
+            pass
+        state.release_name(self.inst, rec.get("name", ""), cid)
+        shutil.rmtree(state.bundle_dir(self.inst, cid), ignore_errors=True)
+
+
+def record_lost(rec: dict, status: int | None) -> None:
+    """Fill in the exit of a container whose end nobody saw (its exit status, if known), and
+    remove what it left in the kernel."""
+    oom = False
+    try:
+        group = cgroups.group(rec["cgroup"])
+        oom = bool(group.oom_kills()) if group.exists() else False
+        group.remove()
+    except LabkitError:
+        pass
+    rec.update(status="exited", exit_code=status_code(status) if status is not None else 255, oom_killed=oom, pid=0,
+               finished_at=time.time())
+    if status is None:
+        rec["error"] = "its exit was not seen: labkitd and its keeper were both gone"
+
+
+def status_code(status: int) -> int:
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code

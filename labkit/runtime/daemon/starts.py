@@ -1,0 +1,192 @@
+"""Starting a container: fork its PID 1 as labkitd's own child, and wait for its exec in the loop.
+
+    _start     cgroup, limits and device rules; FIFOs and the output pump; fork PID 1 (init.py)
+    (loop)     PID 1's reports arrive on a pipe: its steps, for --trace, or the step that failed
+    _started   the pipe closed: the command was exec'd (record it "running", answer the client) or
+               a step failed (undo, answer with the error)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from ... import cgroups
+from ...cgroups.resources import Resources
+from ...errors import Conflict
+from ...kernel import syscalls as sc
+from ...security import devices as device_rules
+from .. import init, state
+from ..init import pid1
+from ..logs import Pump, limits as log_limits, make_fifos
+from .exits import Live, status_code
+from .loop import close_fd
+from .wire import error_reply, exit_reply, failure_error
+
+START_TIMEOUT = 60.0  # seconds a container may take from fork to exec before it is given up
+
+
+class Starting:
+    """A process labkitd forked (a container's PID 1, an exec) whose command is not exec'd yet."""
+
+    def __init__(self, pid: int, fd: int):
+        self.pid, self.fd = pid, fd
+        self.chunks: list[bytes] = []
+        self.status: int | None = None  # its wait status, if it exited before the pipe's end was handled
+        self.finished = False
+        self.done = None
+
+
+class Starts:
+    """A container's start, and an exec's, from fork to exec."""
+
+    def _start(self, conn, rec: dict, cfg: dict, req: dict, fds: list[int], marks: list, on_fail=None):
+        """Fork PID 1; the client is answered once its command was exec'd (or a step failed: then
+        on_fail() runs too). With attach, the connection then carries the output and the exit code."""
+        cid = rec["id"]
+        if cid in self.starting_ids:
+            raise Conflict(f"container {rec['name']} is starting already", hint="wait for it: `labkit wait` or `labkit ps`.")
+        bundle = state.bundle_dir(self.inst, cid)
+        group = cgroups.group(rec["cgroup"])
+        try:
+            group.create()
+            res = Resources.from_oci(cfg.get("linux", {}).get("resources"))
+            group.apply(dataclasses.replace(res, devices=device_rules.for_config(cfg)))
+            marks.append((f"create the cgroup ({len(group.dirs)} dirs) and write its limits", time.monotonic()))
+            make_fifos(bundle)
+            pump = Pump(bundle, *log_limits(cfg))  # the read ends first: the container's opens then never wait
+            rep_r, rep_w = os.pipe()
+            try:
+                pid = self._fork_pid1(cfg, str(rec.get("bundle") or bundle), bundle, group, rep_w)
+            except BaseException:
+                pump.close()
+                close_fd(rep_r)
+                raise
+            finally:
+                os.close(rep_w)
+        except BaseException:
+            if group.exists():
+                group.remove()
+            raise
+        finally:
+            for fd in fds:
+                close_fd(fd)
+        self.starting_ids.add(cid)
+        self._watch_start(pid, rep_r, lambda reports, st: self._started(conn, rec, cfg, req, marks, group, pump,
+                                                                        reports, st, on_fail))
+        return None  # the reply goes when PID 1 has exec'd its command (_started), from the loop
+
+    def _started(self, conn, rec: dict, cfg: dict, req: dict, marks: list, group, pump: Pump, reports: list[dict],
+                 st: "Starting", on_fail) -> None:
+        """PID 1 exec'd its command, or reported the step that failed: record it and answer the client."""
+        cid = rec["id"]
+        self.starting_ids.discard(cid)
+        failure = next((r for r in reports if r.get("error")), None)
+        if failure:
+            pump.close()
+            try:
+                if group.exists():
+                    group.remove()
+                if on_fail:
+                    on_fail()
+            finally:
+                conn.send(error_reply(failure_error(failure)), last=True)
+            return
+        marks.extend((r["trace"], r["t"]) for r in reports if "trace" in r)
+        marks.append(("exec the command", time.monotonic()))
+        pid = st.pid
+        rec.update(status="running", pid=pid, pid_start=state.process_start(pid) if st.status is None else 0,
+                   started_at=time.time(), exit_code=None, oom_killed=False, finished_at=0.0)
+        rec.pop("starting", None)
+        state.write(self.inst, rec)
+        self.live[cid] = Live(cid, pid, pump)
+        self.by_pid[pid] = cid
+        reply = {"id": cid, "name": rec["name"], "pid": pid, "args": rec["args"],
+                 "trace": marks if cfg.get("annotations", {}).get("org.labkit.trace") == "1" else []}
+        if not req.get("attach"):
+            conn.send(reply, last=True)
+        else:
+            reply["config"] = cfg
+            conn.send(reply)
+            pump.attach_to(conn)  # output from here on goes to the client too, framed (connection.py)
+            self.waiters.setdefault(cid, []).append(lambda r: conn.send_last_frame(exit_reply(r)))
+        if st.status is not None:  # it exited before its report pipe's end was seen here
+            self.by_pid.pop(pid, None)
+            self._exited(cid, status_code(st.status))
+
+    def _watch_start(self, pid: int, fd: int, done) -> "Starting":
+        """Read a just-forked process's reports (init.py's JSON lines) from the loop until the pipe
+        closes (its command was exec'd, or it failed), then call done(reports, starting). Nothing
+        waits meanwhile: a container whose set-up hangs (a mount of the bundle's that never
+        answers) delays no other client. After START_TIMEOUT it is killed and reported as failed."""
+        st = Starting(pid, fd)
+        st.done = done
+        self.starting[pid] = st
+        self.later(START_TIMEOUT, lambda: self._start_timeout(st))
+        return st
+
+    def _start_readable(self, st: "Starting") -> None:
+        try:
+            data = os.read(st.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            st.chunks.append(data)
+        else:
+            self._start_finished(st)
+
+    def _start_timeout(self, st: "Starting") -> None:
+        if st.finished:
+            return
+        try:
+            os.kill(st.pid, signal.SIGKILL)  # our child, not reaped yet (its status waits in st): the PID is its
+        except ProcessLookupError:
+            pass
+        st.chunks.append(b'{"error": true, "step": "start", "errno": 0, "message": "timed out"}\n')
+        self._start_finished(st)
+
+    def _start_finished(self, st: "Starting") -> None:
+        if st.finished:
+            return
+        st.finished = True
+        self.starting.pop(st.pid, None)
+        close_fd(st.fd)
+        st.done(parse_reports(b"".join(st.chunks)), st)
+
+    def _fork_pid1(self, cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int) -> int:
+        """Fork the container's PID 1 as our own child: unshare(CLONE_NEWPID) makes our *next* child
+        PID 1 of a new PID namespace; setns back to our own right after, so later forks are plain."""
+        new_pidns = bool(init.unshare_flags(cfg) & sc.CLONE_NEWPID)
+        if new_pidns:
+            sc.unshare(sc.CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        except OSError:
+            pid = -1
+            raise
+        finally:
+            if pid == 0:  # the child: PID 1 now; never back into labkitd's code
+                try:
+                    pid1(cfg, bundle, fifo_dir, group, report_fd)
+                finally:
+                    os._exit(125)
+            if new_pidns:
+                sc.setns(self.own_pidns, sc.CLONE_NEWPID)
+        return pid
+
+
+def parse_reports(data: bytes) -> list[dict]:
+    """A starting process's JSON lines (init.py); a line that is not JSON is a failure report."""
+    out = []
+    for line in data.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            out.append({"error": True, "step": "start", "errno": 0, "message": line.decode(errors="replace")[:200]})
+    return out

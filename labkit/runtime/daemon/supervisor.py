@@ -1,0 +1,129 @@
+"""labkitd: the supervisor, one per lab on a host, as dockerd is docker's server side.
+
+    client (notebook, CLI, script) --JSON lines on a Unix socket--> labkitd --fork--> PID 1 of a container
+                                    /run/labkit/labkitd.sock          (one process, one thread)
+    labkit-keeper (keeper.py): labkitd's parent; restarts it; reaps the containers it left behind
+
+labkitd in parts, each a module of this folder:
+
+    loop.py        the event loop, the clients' connections, a request to its op_ method
+    connection.py  one client: non-blocking reads and writes, the frames of an attached stream
+    operations.py  create, run, start, attach, wait, stop, restart, kill, pause, unpause, rm, update, exec
+    queries.py     ping, ps, inspect, top, stats
+    starts.py      a container's start (and an exec's), from fork to exec, waited for in the loop
+    exits.py       a container's exit, and recovery after a restart
+    wire.py        replies and errors as they travel
+    create.py      a container laid out on disk (bundle, config.json, record)
+    keeper.py      labkitd's parent
+
+Why a server, and why this shape:
+  - Containers are the host's, not a notebook's: every container's PID 1 is labkitd's child, in
+    labkit's own cgroups, so a notebook kernel that restarts or dies takes no container with it,
+    and `labkit ps` in a shell sees what a notebook started.
+  - Speed: a Jupyter kernel has threads, so it may not fork and keep running Python; it would have
+    to exec a fresh interpreter per container (~40 ms). labkitd is single-threaded and warm: it
+    forks PID 1 directly (unshare(CLONE_NEWPID) for the one fork, then back), and keeps resolved
+    images in memory.
+  - Cost: nothing of ours per container but a few file descriptors and a dict. No shim process
+    per container (docker's containerd-shim, podman's conmon): labkitd pumps every container's output
+    from one event loop. bench/many_containers.py measures it.
+  - Nothing is lost when labkitd dies: records are files (state.py); output waits in named FIFOs
+    that the next labkitd reopens (logs.py); the containers it leaves are reparented to the keeper
+    (a subreaper), which records their exit codes and starts a new labkitd at once. If the keeper
+    dies instead, labkitd takes its place (keeper.py).
+  - No client can stall it: every socket is non-blocking (connection.py); a start or an exec is
+    waited for in the loop, not in a call (starts.py); a slow reader holds back only its own
+    container's output.
+
+The protocol, one request per connection: the client sends one JSON line (with file descriptors
+attached, SCM_RIGHTS, for exec: the pipes the process inside writes to), and reads JSON lines back:
+
+    -> {"op": "run", "options": {...}, "attach": true}
+    <- {"id": "3f9a...", "name": "brave_curie", "pid": 4242, "trace": [...]}    when it started
+    <- frames: stdout, stderr, then the last reply {"exit_code": 0, ...}        (connection.py)
+    <- {"error": {"type": "Conflict", "message": "...", "hint": "..."}}          on failure
+
+`logs` needs no server: the client reads log.json.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+
+from ...images.store import ImageStore
+from ...paths import Instance
+from .connection import Connection
+from .exits import Exits, Live, record_lost
+from .loop import Loop, close_fd
+from .operations import Operations
+from .queries import Queries
+from .starts import Starting, Starts
+
+__all__ = ["Supervisor", "record_lost"]
+
+
+class Supervisor(Loop, Operations, Queries, Starts, Exits):
+    def __init__(self, inst: Instance, listener: socket.socket, keeper_pid: int | None = None):
+        self.inst = inst
+        # The keeper's pidfd turns readable if it dies: serve() then returns with orphaned set, and
+        # keeper.py makes this process the keeper (nothing would restart labkitd otherwise).
+        self.orphaned = False
+        self.keeper_fd = None
+        if keeper_pid:
+            try:
+                self.keeper_fd = os.pidfd_open(keeper_pid)
+            except ProcessLookupError:
+                self.orphaned = True
+        self.store = ImageStore(inst)
+        self.images: dict = {}  # image name -> (image, lower dirs), resolved once (create.py)
+        self.sel = selectors.DefaultSelector()
+        self.listener = listener
+        self.live: dict[str, Live] = {}  # cid -> a running container
+        self.by_pid: dict[int, str] = {}  # PID 1 (our child) -> container id
+        self.waiters: dict[str, list] = {}  # cid -> callbacks run with the record when it exits
+        self.execs: dict[int, Connection] = {}  # exec shim PID -> the client waiting for its exit code
+        self.timers: list[tuple[float, object]] = []  # (monotonic deadline, callback)
+        self.watched: dict[int, tuple] = {}  # fd -> (owner, callback, events) registered in `sel`
+        self.fixed: dict[int, tuple] = {}  # the listener and the signal wakeup pipe
+        self.conns: dict[int, Connection] = {}  # fd -> a client's connection
+        self.recent: dict[str, dict] = {}  # cid -> the exit reply of a container that exited lately
+        self.starting: dict[int, Starting] = {}  # PID -> a process forked, its command not exec'd yet
+        self.starting_ids: set[str] = set()  # containers whose start is under way
+        self.running = True
+        self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+    def _watch_containers(self, want: dict) -> None:
+        """The loop's (loop.py) entries for the containers: each one's FIFOs (unless its attached
+        client has too much waiting), the pidfd of one an earlier labkitd started, and the report
+        pipe of each process between fork and exec."""
+        for lv in self.live.values():
+            if lv.pidfd is not None:  # an adopted container: its pidfd is readable once it exited
+                want[lv.pidfd] = (lv, lambda ev, lv=lv: self._await_record(lv), selectors.EVENT_READ)
+            for fd in lv.pump.want_read():
+                want[fd] = (lv.pump, lambda ev, fd=fd, p=lv.pump: p.readable(fd), selectors.EVENT_READ)
+        for st in self.starting.values():
+            want[st.fd] = (st, lambda ev, st=st: self._start_readable(st), selectors.EVENT_READ)
+
+    def release(self) -> None:
+        """Let go of every client, pump and descriptor of the loop (keeper.py, before this process
+        becomes the keeper): clients see their stream end and attach again to the next labkitd."""
+        for conn in list(self.conns.values()):
+            conn.close()
+        for lv in list(self.live.values()):
+            lv.pump.close()
+            if lv.pidfd is not None:
+                close_fd(lv.pidfd)
+        for conn in self.execs.values():
+            conn.close()
+        for st in self.starting.values():
+            close_fd(st.fd)  # its start is cut off: the next labkitd's recover() finishes it
+        self.live, self.conns, self.execs, self.waiters, self.timers = {}, {}, {}, {}, []
+        self.starting, self.starting_ids = {}, set()
+        self.sel.close()
+        signal.set_wakeup_fd(-1)
+        for fd in (*getattr(self, "wake", ()), self.keeper_fd):
+            if fd is not None:
+                close_fd(fd)

@@ -110,21 +110,21 @@ def run_bundle(bundle, **kw):
 
 
 def cgroup(name: str, *, memory=None, memory_swap=None, memory_reservation=None, memory_high=None, cpus=None,
-           cpu_weight=None, cpu_shares=None, cpuset_cpus=None, cpuset_mems=None, pids=None, io=None):
+           cpu_weight=None, cpu_shares=None, cpuset_cpus=None, cpuset_mems=None, pids_limit=None, io=None):
     """A labkit cgroup called `name` ("demo", "web/db"; created if needed), with the limits given applied.
 
-        g = lk.cgroup("demo", memory="64M", cpus=0.5, pids=20)
+        g = lk.cgroup("demo", memory="64M", cpus=0.5, pids_limit=20)
         g.spawn("sh -c 'while :; do :; done'"); g.stats(); g.remove()
 
     The limits are CGroup.limit's: memory, memory_swap, memory_reservation, memory_high ("64M"),
     cpus (0.5), cpu_weight (1..10000) or cpu_shares (2..262144), cpuset_cpus ("0-1"), cpuset_mems,
-    pids (20), io ({"8:0": {"read_bps": "1M"}}).
+    pids_limit (20, as run's), io ({"8:0": {"read_bps": "1M"}}).
     """
     from .cgroups.control import CGroup
 
     limits = {k: v for k, v in dict(memory=memory, memory_swap=memory_swap, memory_reservation=memory_reservation,
                                     memory_high=memory_high, cpus=cpus, cpu_weight=cpu_weight, cpu_shares=cpu_shares,
-                                    cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids=pids, io=io).items()
+                                    cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit, io=io).items()
               if v is not None}
     from .cgroups import group
     from .cgroups.control import check_name
@@ -134,7 +134,7 @@ def cgroup(name: str, *, memory=None, memory_swap=None, memory_reservation=None,
     g = CGroup(name)
     if limits:
         try:
-            g.last_changes = g.limit(**limits)
+            g.last_changes = g.update(**limits)
         except BaseException:
             if not existed:
                 g.remove()  # a bad limit leaves no new group behind

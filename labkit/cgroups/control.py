@@ -1,10 +1,10 @@
 """A cgroup as a learner drives it from a cell.
 
     g = lk.cgroup("demo")                  # /sys/fs/cgroup/<ctrl>/labkit/demo (v1) or /sys/fs/cgroup/labkit/demo (v2)
-    g.limit(memory="64M", cpus=0.5, pids=20)    # shows each file written, and its name on the other version
+    g.update(memory="64M", cpus=0.5, pids_limit=20)    # shows each file written, and its name on the other version
     p = g.spawn("python3 -c 'x = bytearray(10**8)'")   # a process started inside the group
     g.stats()                              # memory, OOM kills, CPU, pids, io, pressure: same names on v1 and v2
-    g.freeze(); g.thaw()
+    g.pause(); g.unpause()
     g.remove()                             # kills what is left inside, then removes the group
 
 Every value is parsed and checked against the host before any file is written, so a bad
@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ContainerError, InvalidArgument, require_root
+from ..results import ProcessResult, exit_code
 from ..paths import Instance, instance as current_instance
 from .base import PROCS, Group, read_pids
 from .resources import IOLimit, Resources, weight_to_shares
@@ -58,19 +59,19 @@ class CGroup:
         self._made = [p for p in ("/".join(parts[:i]) for i in range(1, len(parts)))
                       if not make_group(f"{self.inst.tag}/{p}").exists()] if group is None else []
         self.resources = Resources()
-        self.last_changes = Changes()  # what the latest limit() wrote
+        self.last_changes = Changes()  # what the latest update() wrote
         self.group.create()
 
     # -- limits ------------------------------------------------------------------------------
-    def limit(self, *, memory=None, memory_swap=None, memory_reservation=None, memory_high=None, cpus=None,
-              cpu_weight=None, cpu_shares=None, cpuset_cpus=None, cpuset_mems=None, pids=None,
+    def update(self, *, memory=None, memory_swap=None, memory_reservation=None, memory_high=None, cpus=None,
+              cpu_weight=None, cpu_shares=None, cpuset_cpus=None, cpuset_mems=None, pids_limit=None,
               io: dict | None = None) -> Changes:
         """Set limits (only those given; the others stay). Works on a running group.
 
         memory, memory_swap (memory + swap), memory_reservation (soft), memory_high (v2): "64M", "1.5G".
         cpus: 0.5 = half of one CPU (a quota). cpu_weight: 1..10000, 100 normal (v2's scale);
         cpu_shares: 2..262144, 1024 normal (v1's scale); either converts to the other.
-        cpuset_cpus: "0", "0-1"; cpuset_mems: "0". pids: most processes at once.
+        cpuset_cpus: "0", "0-1"; cpuset_mems: "0". pids_limit: most processes at once (docker's --pids-limit).
         io: {"254:0": {"read_bps": "1M", "write_iops": 100}} throttles a block device.
         """
         new = {}
@@ -101,13 +102,13 @@ class CGroup:
             new["cpuset_cpus"] = parse_cpu_list(cpuset_cpus, _host_list("cpus"))
         if cpuset_mems is not None:
             new["cpuset_mems"] = parse_cpu_list(cpuset_mems, _host_list("mems"))
-        if pids is not None:
-            new["pids"] = parse_count(pids)
+        if pids_limit is not None:
+            new["pids"] = parse_count(pids_limit)
             check_pids_fit(new["pids"])
         if io:
             new["io"] = tuple(_io_limit(dev, v) for dev, v in io.items())
         if not new:
-            raise InvalidArgument("no limit given", hint='e.g. g.limit(memory="64M", cpus=0.5, pids=20).')
+            raise InvalidArgument("no limit given", hint='e.g. g.update(memory="64M", cpus=0.5, pids_limit=20).')
         # Only what changed is applied; memory comes along with a swap change (they are written together).
         if "memory_swap" in new and "memory" not in new and self.resources.memory is not None:
             new["memory"] = self.resources.memory
@@ -142,15 +143,16 @@ class CGroup:
             time.sleep(0.0005)
         return p
 
-    def run(self, command, timeout: float | None = 60) -> subprocess.CompletedProcess:
-        """spawn() and wait; returns the CompletedProcess (returncode -9: killed, e.g. by the OOM killer)."""
+    def run(self, command, timeout: float | None = 60) -> ProcessResult:
+        """spawn() and wait; returns a ProcessResult as c.exec() does (exit_code 137: SIGKILL, e.g. the OOM killer's)."""
         p = self.spawn(command)
         try:
             out, err = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.group.kill()
             out, err = p.communicate()
-        return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+        return ProcessResult(command if not isinstance(command, str) else ("sh", "-c", command),
+                             exit_code(p.returncode), out, err)
 
     def add(self, pid: int) -> None:
         """Move a running process in (writes its PID to cgroup.procs)."""
@@ -164,10 +166,13 @@ class CGroup:
     def stats(self) -> Stats:
         return self.group.stats()
 
-    def freeze(self) -> None:
+    def pause(self) -> None:
+        """Freeze every process of the group (the freezer: cgroup.freeze on v2, freezer.state on v1),
+        as `docker pause` does to a container's group."""
         self.group.freeze(True)
 
-    def thaw(self) -> None:
+    def unpause(self) -> None:
+        """Thaw the group's processes (`docker unpause`)."""
         self.group.freeze(False)
 
     def wait_oom(self, timeout: float | None = None) -> bool:

@@ -18,6 +18,7 @@ import shlex
 import time
 
 from ..errors import InvalidArgument, require_root
+from ..results import ProcessResult
 from ..images.reference import familiar
 from ..paths import Instance, instance as current_instance
 from . import client, state
@@ -180,16 +181,10 @@ class Container:
         return hash(self.id)
 
 
-class ExecResult:
-    """What Container.exec returns: the command, its exit code and what it printed."""
+class ExecResult(ProcessResult):
+    """What Container.exec returns: the command, its exit code and what it printed (results.py)."""
 
-    __slots__ = ("args", "exit_code", "stdout", "stderr")
-
-    def __init__(self, args: tuple[str, ...], exit_code: int, stdout: str, stderr: str):
-        self.args, self.exit_code, self.stdout, self.stderr = args, exit_code, stdout, stderr
-
-    def __repr__(self) -> str:
-        return f"<ExecResult {shlex.join(self.args)!r}: exit {self.exit_code}>"
+    __slots__ = ()
 
 
 class Table:

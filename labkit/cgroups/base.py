@@ -15,8 +15,8 @@ A Group is one labkit cgroup, named by its path below each hierarchy's root, e.g
     kill()            SIGKILL everything inside and wait until it is empty
     remove()          kill(), then remove the directories; no-op if they are gone
 
-Each driver has one table, FILES, from a resource name ("memory", "cpu_quota", ...) to the file
-it writes, so "the same limit on the other version" is a lookup, not an if.
+files.py has one row per setting, with its v1 and its v2 file: a driver shows the other version's
+name beside each file it writes, so "the same limit on the other version" is a lookup, not an if.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import select
 from pathlib import Path
 
 from ..errors import FeatureMissing, InvalidArgument, translate_oserror
+from . import files
 from .base import FileWrite, Group, read, read_int, read_keyed, read_pressure, wait_until, write
 from .hierarchies import Layout
 from .resources import CPU_PERIOD_US, Resources
@@ -23,21 +24,6 @@ from .stats import Stats
 
 MANAGED = ("pids", "memory", "cpu", "cpuacct", "cpuset", "freezer", "blkio", "devices")
 
-#: Resource -> "hierarchy/file" written for it. v2.FILES has the same keys.
-FILES = {
-    "devices": "devices/devices.allow + devices.deny",
-    "memory": "memory/memory.limit_in_bytes",
-    "memory_swap": "memory/memory.memsw.limit_in_bytes",
-    "memory_reservation": "memory/memory.soft_limit_in_bytes",
-    "cpu_quota": "cpu/cpu.cfs_quota_us (with cpu.cfs_period_us)",
-    "cpu_shares": "cpu/cpu.shares",
-    "cpuset_cpus": "cpuset/cpuset.cpus",
-    "cpuset_mems": "cpuset/cpuset.mems",
-    "pids": "pids/pids.max",
-    "io": "blkio/blkio.throttle.{read,write}_{bps,iops}_device",
-    "freeze": "freezer/freezer.state",
-    "procs": "cgroup.procs (or tasks) in every hierarchy",
-}
 #: v1 treats a limit this large (the page-aligned LONG_MAX) as "none".
 UNLIMITED = 1 << 62
 
@@ -55,12 +41,9 @@ SIMPLE = (
 
 class V1Group(Group):
     version = 1
-    FILES = FILES
+    FILES, OTHER_FILES = files.V1, files.V2
 
     def __init__(self, name: str, layout: Layout):
-        from . import v2
-
-        self.OTHER_FILES = v2.FILES
         self.by_controller: dict[str, Path] = {}
         for ctrl in MANAGED:
             h = layout.v1(ctrl)

@@ -16,30 +16,13 @@ import time
 from pathlib import Path
 
 from ..errors import FeatureMissing, translate_oserror
+from . import files
 from .base import FileWrite, Group, read, read_int, read_keyed, read_pressure, wait_until, write
 from .hierarchies import Layout
 from .resources import CPU_PERIOD_US, Resources, shares_to_weight
 from .stats import Stats
 
 WANTED = ("memory", "pids", "cpu", "io", "cpuset")
-
-#: Resource -> file written for it. v1.FILES has the same keys.
-FILES = {
-    "devices": "(none: an eBPF program attached to the group, BPF_CGROUP_DEVICE)",
-    "memory": "memory.max",
-    "memory_swap": "memory.swap.max (= swap - memory)",
-    "memory_reservation": "memory.low",
-    "memory_high": "memory.high",
-    "cpu_quota": 'cpu.max ("QUOTA PERIOD")',
-    "cpu_shares": "cpu.weight (converted from shares)",
-    "cpuset_cpus": "cpuset.cpus",
-    "cpuset_mems": "cpuset.mems",
-    "pids": "pids.max",
-    "io": 'io.max ("MAJ:MIN rbps=.. wbps=.. riops=.. wiops=..")',
-    "freeze": "cgroup.freeze",
-    "procs": "cgroup.procs",
-}
-
 
 #: Settings that are one value in one file: (Resources field, controller, file, conversion).
 #: cpuset.mems comes before cpuset.cpus, as the kernel wants a group's memory nodes first.
@@ -55,12 +38,9 @@ SIMPLE = (
 
 class V2Group(Group):
     version = 2
-    FILES = FILES
+    FILES, OTHER_FILES = files.V2, files.V1
 
     def __init__(self, name: str, layout: Layout):
-        from . import v1
-
-        self.OTHER_FILES = v1.FILES
         u = layout.unified
         if u is None:
             raise FeatureMissing("no cgroup2 hierarchy is mounted")

@@ -131,12 +131,13 @@ def test_any_labkit_cgroup_can_be_sampled(inst):
         g.remove()
 
 
-def test_the_probe_parses_each_version_s_files():
-    from labkit.monitoring import probe
+def test_the_figures_table_parses_each_version_s_files():
+    from labkit.cgroups import figures as f
 
-    assert probe._cpu_max("20000 100000\n") == 0.2 and probe._cpu_max("max 100000\n") is None
-    assert probe._limit("9223372036854771712\n") is None and probe._int("max\n") is None
-    assert probe._keyed("oom_kill")("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n") == 1
-    assert probe._avg10("some avg10=1.50 avg60=0.00 avg300=0.00 total=12\nfull avg10=0.00") == 1.5
-    assert probe._io("rbytes")("254:0 rbytes=4096 wbytes=0 rios=1\n8:0 rbytes=1 wbytes=2\n") == 4097
-    assert probe._io("Write")("254:0 Read 4096\n254:0 Write 512\n254:0 Total 4608\n") == 512
+    assert f.cpu_max("20000 100000\n") == 0.2 and f.cpu_max("max 100000\n") is None
+    assert f.limit("9223372036854771712\n") is None and f.number("max\n") is None
+    assert f.keyed("oom_kill")("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n") == 1
+    assert f.avg10("some avg10=1.50 avg60=0.00 avg300=0.00 total=12\nfull avg10=0.00") == 1.5
+    assert f.io_total("rbytes")("254:0 rbytes=4096 wbytes=0 rios=1\n8:0 rbytes=1 wbytes=2\n") == 4097
+    assert f.io_total("Write")("254:0 Read 4096\n254:0 Write 512\n254:0 Total 4608\n") == 512
+    assert set(f.V1) - {"cpu_quota_us", "cpu_period_us"} < set(f.V2)  # the same names on both versions

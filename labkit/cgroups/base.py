@@ -176,14 +176,6 @@ def read(path: Path) -> str | None:
         return None
 
 
-def read_int(path: Path) -> int | None:
-    text = read(path)
-    if text is None:
-        return None
-    text = text.strip()
-    return None if text in ("max", "") else int(text)
-
-
 def read_keyed(path: Path) -> dict[str, int]:
     """A flat-keyed file such as memory.events ("oom_kill 2") or cpu.stat, as a dict."""
     out = {}
@@ -192,20 +184,6 @@ def read_keyed(path: Path) -> dict[str, int]:
         if len(parts) == 2 and parts[1].lstrip("-").isdigit():
             out[parts[0]] = int(parts[1])
     return out
-
-
-def read_pressure(d: Path) -> dict[str, float] | None:
-    """PSI: "some avg10=1.23 ..." of cpu.pressure, memory.pressure, io.pressure -> {"cpu": 1.23, ...}
-    (the share of the last 10 s in which some task of the group waited), or None without PSI."""
-    out = {}
-    for kind in ("cpu", "memory", "io"):
-        text = read(d / f"{kind}.pressure")
-        if not text:
-            continue
-        first = text.splitlines()[0].split()
-        fields = dict(f.split("=") for f in first[1:])
-        out[kind] = float(fields.get("avg10", 0.0))
-    return out or None
 
 
 def read_pids(d: Path) -> list[int]:

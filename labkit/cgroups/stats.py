@@ -45,6 +45,14 @@ class Stats:
     pressure: dict | None = None
     time: float = field(default_factory=time.monotonic)  # when read, for rates between two samples
 
+    @classmethod
+    def from_figures(cls, f: dict) -> "Stats":
+        """From cgroups/figures.py's figures: {"memory_current": 7340032, ..., "cpu_pressure": 0.12}."""
+        pressure = {k: f[f"{k}_pressure"] for k in ("cpu", "memory", "io") if f.get(f"{k}_pressure") is not None}
+        return cls(**{name: f.get(name) for name in (
+            "memory_current", "memory_peak", "memory_limit", "oom_kills", "cpu_usage_us", "cpu_periods", "cpu_throttled",
+            "cpu_throttled_us", "pids_current", "pids_limit", "io_read_bytes", "io_write_bytes")}, pressure=pressure or None)
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -16,16 +16,14 @@ import select
 from pathlib import Path
 
 from ..errors import FeatureMissing, InvalidArgument, translate_oserror
-from . import files
-from .base import FileWrite, Group, read, read_int, read_keyed, read_pressure, wait_until, write
+from . import figures, files
+from .base import FileWrite, Group, read, read_keyed, wait_until, write
 from .hierarchies import Layout
 from .resources import CPU_PERIOD_US, Resources
 from .stats import Stats
 
 MANAGED = ("pids", "memory", "cpu", "cpuacct", "cpuset", "freezer", "blkio", "devices")
 
-#: v1 treats a limit this large (the page-aligned LONG_MAX) as "none".
-UNLIMITED = 1 << 62
 
 
 #: Settings that are one value in one file: (Resources field, hierarchy, file).
@@ -140,35 +138,8 @@ class V1Group(Group):
         wait_until(lambda: (read(state) or "").strip() == want, timeout, f"{want.lower()} cgroup {self.name}")
 
     def stats(self) -> Stats:
-        mem, cpu, acct = (self.by_controller.get(c) for c in ("memory", "cpu", "cpuacct"))
-        pids, blk = self.by_controller.get("pids"), self.by_controller.get("blkio")
-        limit = read_int(mem / "memory.limit_in_bytes") if mem else None
-        cpu_stat = read_keyed(cpu / "cpu.stat") if cpu else {}
-        usage_ns = read_int(acct / "cpuacct.usage") if acct else None
-        io_read = io_write = None
-        if blk:
-            io_read = io_write = 0
-            for line in (read(blk / "blkio.throttle.io_service_bytes") or "").splitlines():
-                parts = line.split()  # "254:0 Read 4096"
-                if len(parts) == 3 and parts[1] == "Read":
-                    io_read += int(parts[2])
-                elif len(parts) == 3 and parts[1] == "Write":
-                    io_write += int(parts[2])
-        return Stats(
-            memory_current=read_int(mem / "memory.usage_in_bytes") if mem else None,
-            memory_peak=read_int(mem / "memory.max_usage_in_bytes") if mem else None,
-            memory_limit=None if limit is None or limit >= UNLIMITED else limit,
-            oom_kills=read_keyed(mem / "memory.oom_control").get("oom_kill") if mem else None,
-            cpu_usage_us=None if usage_ns is None else usage_ns // 1000,
-            cpu_periods=cpu_stat.get("nr_periods"),
-            cpu_throttled=cpu_stat.get("nr_throttled"),
-            cpu_throttled_us=None if "throttled_time" not in cpu_stat else cpu_stat["throttled_time"] // 1000,
-            pids_current=read_int(pids / "pids.current") if pids else None,
-            pids_limit=read_int(pids / "pids.max") if pids else None,
-            io_read_bytes=io_read, io_write_bytes=io_write,
-            pressure=read_pressure(self.unified) if self.unified else None,
-        )
-
+        """Memory, CPU, PIDs, I/O and pressure now, under the same names on v1 and v2 (cgroups/figures.py)."""
+        return Stats.from_figures(figures.read_now(self))
     def wait_oom(self, timeout: float | None = None) -> bool:
         """v1's OOM notification: register an eventfd for memory.oom_control in cgroup.event_control
         ("<eventfd> <fd of memory.oom_control>"); the kernel signals the eventfd on each OOM."""

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from ..errors import FeatureMissing, translate_oserror
-from . import files
-from .base import FileWrite, Group, read, read_int, read_keyed, read_pressure, wait_until, write
+from . import figures, files
+from .base import FileWrite, Group, read, read_keyed, wait_until, write
 from .hierarchies import Layout
 from .resources import CPU_PERIOD_US, Resources, shares_to_weight
 from .stats import Stats
@@ -149,30 +149,8 @@ class V2Group(Group):
                    f"{'freeze' if frozen else 'thaw'} cgroup {self.name}")
 
     def stats(self) -> Stats:
-        d = self.dir
-        cpu = read_keyed(d / "cpu.stat")
-        io_read = io_write = None
-        if (d / "io.stat").exists():
-            io_read = io_write = 0
-            for line in (read(d / "io.stat") or "").splitlines():  # "254:0 rbytes=4096 wbytes=0 rios=1 ..."
-                fields = dict(f.split("=") for f in line.split()[1:] if "=" in f)
-                io_read += int(fields.get("rbytes", 0))
-                io_write += int(fields.get("wbytes", 0))
-        return Stats(
-            memory_current=read_int(d / "memory.current"),
-            memory_peak=read_int(d / "memory.peak"),
-            memory_limit=read_int(d / "memory.max"),
-            oom_kills=read_keyed(d / "memory.events").get("oom_kill") if (d / "memory.events").exists() else None,
-            cpu_usage_us=cpu.get("usage_usec"),
-            cpu_periods=cpu.get("nr_periods"),
-            cpu_throttled=cpu.get("nr_throttled"),
-            cpu_throttled_us=cpu.get("throttled_usec"),
-            pids_current=read_int(d / "pids.current"),
-            pids_limit=read_int(d / "pids.max"),
-            io_read_bytes=io_read, io_write_bytes=io_write,
-            pressure=read_pressure(d),
-        )
-
+        """Memory, CPU, PIDs, I/O and pressure now, under the same names on v1 and v2 (cgroups/figures.py)."""
+        return Stats.from_figures(figures.read_now(self))
     def wait_oom(self, timeout: float | None = None) -> bool:
         """v2's OOM notification: memory.events changes when oom_kill rises, and the kernel wakes
         poll() on it (POLLPRI). Returns True once the count is above what it was on entry."""

@@ -269,7 +269,7 @@ class Operations:
         finally:
             for fd in fds:
                 close_fd(fd)
-        self._watch_start(pid, rep_r, lambda reports, st: self._exec_started(conn, cid, reports, st))
+        self._watch_start(pid, rep_r, conn, lambda reports, st: self._exec_started(conn, cid, reports, st))
         return None
 
     def _exec_started(self, conn, cid: str, reports: list[dict], st: Starting) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import time
+import traceback
 from pathlib import Path
 
 from ... import cgroups
@@ -38,7 +39,8 @@ class Starting:
         self.chunks: list[bytes] = []
         self.status: int | None = None  # its wait status, if it exited before the pipe's end was handled
         self.finished = False
-        self.done = None
+        self.done = None  # called with (reports, self) once the pipe closes
+        self.conn = None  # the client waiting for the answer
 
 
 class Starts:
@@ -76,7 +78,7 @@ class Starts:
             for fd in fds:
                 close_fd(fd)
         self.starting_ids.add(cid)
-        self._watch_start(pid, rep_r, lambda reports, st: self._started(conn, rec, cfg, req, marks, group, pump,
+        self._watch_start(pid, rep_r, conn, lambda reports, st: self._started(conn, rec, cfg, req, marks, group, pump,
                                                                         reports, st, on_fail))
         return None  # the reply goes when PID 1 has exec'd its command (_started), from the loop
 
@@ -118,13 +120,13 @@ class Starts:
             self.by_pid.pop(pid, None)
             self._exited(cid, status_code(st.status))
 
-    def _watch_start(self, pid: int, fd: int, done) -> "Starting":
+    def _watch_start(self, pid: int, fd: int, conn, done) -> "Starting":
         """Read a just-forked process's reports (init.py's JSON lines) from the loop until the pipe
         closes (its command was exec'd, or it failed), then call done(reports, starting). Nothing
         waits meanwhile: a container whose set-up hangs (a mount of the bundle's that never
         answers) delays no other client. After START_TIMEOUT it is killed and reported as failed."""
         st = Starting(pid, fd)
-        st.done = done
+        st.done, st.conn = done, conn
         self.starting[pid] = st
         self.later(START_TIMEOUT, lambda: self._start_timeout(st))
         return st
@@ -157,7 +159,11 @@ class Starts:
         st.finished = True
         self.starting.pop(st.pid, None)
         close_fd(st.fd)
-        st.done(parse_reports(b"".join(st.chunks)), st)
+        try:
+            st.done(parse_reports(b"".join(st.chunks)), st)
+        except Exception as e:  # noqa: BLE001 - a bug here must still answer the client, not leave it waiting
+            traceback.print_exc()
+            st.conn.send(error_reply(e), last=True)
 
     def _fork_pid1(self, cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int) -> int:
         """Fork the container's PID 1 as our own child: unshare(CLONE_NEWPID) makes our *next* child

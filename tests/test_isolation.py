@@ -170,7 +170,10 @@ def test_seccomp_program_numbers_match_libseccomp():
         for name, numbers in seccomp.NUMBERS.items():
             got = resolve(ctypes.c_uint32(audit), name.encode())
             want = numbers[column]
-            assert got == (want if want is not None else got if got < 0 else -1), (arch, name, got, want)
+            if want is None:  # a call this machine does not have: libseccomp knows no number for it either
+                assert got < 0, (arch, name, got)
+            else:
+                assert got == want, (arch, name, got, want)
 
 
 def _in_filtered_child(probe) -> dict:

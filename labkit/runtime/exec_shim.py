@@ -15,9 +15,7 @@ docker keeps no log of an exec's output, and neither do we.
 
 from __future__ import annotations
 
-import gc
 import os
-import signal
 
 from ..cgroups.base import join, open_procs
 from ..kernel import namespace_kinds, syscalls as sc
@@ -39,14 +37,7 @@ def main(pid1: int, config: dict, cgroup_dirs: list[str], req: dict, report_fd: 
 
 
 def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
-    gc.disable()
-    signal.set_wakeup_fd(-1)
-    if init.CONTAINER_NOFILE:  # labkitd's own limit is raised; the process inside gets the usual one
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_NOFILE, init.CONTAINER_NOFILE)
-    for sig in (signal.SIGCHLD, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
+    init.leave_labkitd()
     with open("/proc/self/comm", "w") as f:
         f.write("labkit-exec")
     keep = {report_fd, *fds}

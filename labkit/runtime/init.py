@@ -185,17 +185,21 @@ def keyring_name(cid: str) -> str:
     return f"labkit.{cid[:12]}"
 
 
-def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int) -> None:
-    """labkitd's forked child, before child(): leave labkitd's world behind, then become PID 1. Its signal handlers
-    and wakeup fd, its sockets and every other container's fds are not the container's."""
+def leave_labkitd() -> None:
+    """In a child labkitd forked (a container's PID 1, an exec): drop labkitd's signal handlers and
+    wakeup fd, and its raised descriptor limit, which are not the container's."""
     gc.disable()  # a collection here would walk, and so copy, every page shared with labkitd
     signal.set_wakeup_fd(-1)
     if CONTAINER_NOFILE:
-        import resource
-
         resource.setrlimit(resource.RLIMIT_NOFILE, CONTAINER_NOFILE)
     for sig in (signal.SIGCHLD, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
+
+
+def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int) -> None:
+    """labkitd's forked child, before child(): leave labkitd's world behind, then become PID 1. Its
+    sockets and every other container's fds are not the container's."""
+    leave_labkitd()
     # Read-write: the container is then a reader of its own FIFOs too, so a write never gets
     # SIGPIPE while no labkitd reads (logs.py).
     out, err = (os.open(p, os.O_RDWR) for p in fifo_paths(fifo_dir))

@@ -40,7 +40,7 @@ def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=Non
     user: "65534", "65534:65534" or a name from the image ("nobody"). log_opts: {"max-size": "1m",
     "max-file": 2}. stream: print the output as it comes. trace: time each step of the run flow.
     """
-    from .runtime.run import run as _run
+    from .runtime.client.run import run as _run
 
     return _run(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name, hostname=hostname,
                 env=env, workdir=workdir, user=user, log_opts=log_opts, detach=detach, stream=stream, trace=trace)
@@ -49,7 +49,7 @@ def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=Non
 def create(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=None, name=None, hostname=None,
            env=None, workdir=None, user=None, log_opts=None):
     """Create a container without starting it (`docker create`); c.start() starts it. Options as lk.run's."""
-    from .runtime.containers import create as _create
+    from .runtime.client.containers import create as _create
 
     return _create(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
                    hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts)
@@ -57,14 +57,14 @@ def create(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=
 
 def container(ref):
     """The container called `ref`: a name, an ID or an ID's first characters (`docker inspect` finds it so)."""
-    from .runtime.containers import get
+    from .runtime.client.containers import get
 
     return get(ref)
 
 
 def ps(all=False):  # noqa: A002 - docker's flag name
     """This lab's running containers (all=True: every one), as `labkit ps` shows them."""
-    from .runtime.containers import ps as _ps
+    from .runtime.client.containers import ps as _ps
 
     return _ps(all=all)
 
@@ -103,8 +103,8 @@ def reset(**kw):
 
 
 def run_bundle(bundle, **kw):
-    """Run an OCI bundle from disk (e.g. made by `runc spec`), like `runc run`; see labkit.runtime.run.run_bundle."""
-    from .runtime.run import run_bundle as _run_bundle
+    """Run an OCI bundle from disk (e.g. made by `runc spec`), like `runc run`; see labkit.runtime.client.run.run_bundle."""
+    from .runtime.client.run import run_bundle as _run_bundle
 
     return _run_bundle(bundle, **kw)
 

@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "doctor":
             return _doctor(args)
         if args.cmd in _VERBS:
-            from .runtime import commands
+            from .runtime.client import commands
 
             return getattr(commands, "exec_" if args.cmd == "exec" else args.cmd)(args)
         if args.cmd == "images":

@@ -9,7 +9,7 @@ All on-disk state of one lab lives under one root:
     /run/labkit/                     runtime files: locks, pid files (LABKIT_ROOT/run when moved)
 
 Each lab is an *instance* with a tag that every kernel object it creates carries:
-"labkit" for the default root, "labkit.<8 hex of the root's path>" for any other root
+"labkit" for the default root, "labkit.<the root path's CRC-32 in 8 hex>" for any other root
 (tests, a second lab on the same host). So the default lab's memory cgroups live under
 /sys/fs/cgroup/memory/labkit/ and a test's under /sys/fs/cgroup/memory/labkit.3f9c0a1b/,
 and one lab's reset never touches another's objects. `labkit reset --all` removes every
@@ -85,10 +85,9 @@ def instance(root: str | os.PathLike | None = None) -> Instance:
     root = Path(root).absolute()
     if root == DEFAULT_ROOT:
         return Instance(DEFAULT_ROOT, DEFAULT_RUN, MARK)
-    import hashlib
+    import zlib  # CRC-32 tells roots apart well enough, and costs no OpenSSL load (hashlib: ~3 ms a command)
 
-    digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
-    return Instance(root, root / "run", f"{MARK}.{digest}")
+    return Instance(root, root / "run", f"{MARK}.{zlib.crc32(str(root).encode()):08x}")
 
 
 def is_labkit_name(name: str) -> bool:

@@ -3,7 +3,7 @@
     r = c.exec("ps")          r.exit_code, r.stdout, r.stderr, r.ok
     r = g.run("dd ...")       the same; exit_code 137 when SIGKILL ended it (128 + 9), as docker says
 
-lk.run returns a RunResult (runtime/run.py): the same four, plus the container's ID, name and timing.
+lk.run returns a RunResult (runtime/client/run.py): the same four, plus the container's ID, name and timing.
 """
 
 from __future__ import annotations

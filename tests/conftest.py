@@ -41,7 +41,7 @@ def pytest_report_header(config):
 def pytest_sessionfinish(session, exitstatus):
     """labkitd stops; the suite's own data root goes with it (one given in LABKIT_TEST_ROOT is left to its owner)."""
     if os.geteuid() == 0 and (instance().run / "labkitd.sock").exists():
-        from labkit.runtime import client
+        from labkit.runtime.client import labkitd as client
 
         try:
             client.call("shutdown", reply_timeout=10)

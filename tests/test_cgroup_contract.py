@@ -200,3 +200,61 @@ def test_cgroup_of_a_non_root_user_is_refused():
                         "import labkit as lk\ntry:\n    lk.cgroup('x')\nexcept lk.NotPermitted as e:\n    print('refused', e.hint != '')"],
                        capture_output=True, text=True, timeout=60, cwd="/")
     assert r.stdout.strip() == "refused True", r.stderr
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_join_moves_every_thread_of_the_process(g, threads):
+    """open_procs/join, as a container's PID 1 and exec join: a single-threaded process goes through
+    v1's `tasks` (the kernel then skips its global lock), one with threads through cgroup.procs, so
+    that no thread stays behind. Either way every thread ends up in every one of the group's dirs."""
+    code = textwrap.dedent(f"""
+        import os, threading, time
+        from labkit.cgroups.base import open_procs, join
+        if {threads!r}:
+            threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+        fds = open_procs({[str(d) for d in g.group.dirs]!r})
+        print(" ".join(sorted({{os.path.basename(os.readlink(f"/proc/self/fd/{{fd}}")) for fd in fds}})))
+        join(fds)
+        for t in os.listdir("/proc/self/task"):
+            print(sum(line.rstrip().endswith("/{g.group.name}") for line in open(f"/proc/self/task/{{t}}/cgroup")))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    files, *counts = r.stdout.split("\n")[:-1]
+    v1 = any(os.path.exists(os.path.join(d, "tasks")) for d in g.group.dirs)
+    if threads or not v1:
+        assert files == "cgroup.procs"
+    else:
+        assert "tasks" in files.split()
+    assert len(counts) == (2 if threads else 1)
+    assert counts == [str(len(g.group.dirs))] * len(counts)  # each thread, in every hierarchy
+
+
+def test_a_child_born_in_its_cgroup_never_moves(g):
+    """clone3(CLONE_INTO_CGROUP): the child is PID 1 of a new PID namespace and in the v2 group from
+    its first instruction; its parent stays where it was."""
+
+    v2dir = next((d for d in g.group.dirs if not os.path.exists(os.path.join(d, "tasks"))), None)
+    if v2dir is None:
+        pytest.skip("no cgroup2 hierarchy here")
+    code = textwrap.dedent(f"""
+        import os
+        from labkit.kernel import syscalls as sc
+        fd = os.open({str(v2dir)!r}, os.O_RDONLY | os.O_DIRECTORY)
+        r, w = os.pipe()
+        pid = sc.fork_into_cgroup(fd, sc.CLONE_NEWPID)
+        if pid == 0:
+            line = [l for l in open("/proc/self/cgroup") if l.startswith("0::")][0].strip()
+            os.write(w, f"{{os.getpid()}} {{line}}".encode())
+            os._exit(7)
+        os.close(w)
+        print(os.read(r, 4096).decode())
+        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        print([l for l in open("/proc/self/cgroup") if l.startswith("0::")][0].strip())
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    child, status, parent = r.stdout.splitlines()
+    assert child == f"1 0::/{g.group.name}"
+    assert status == "7"
+    assert parent != f"0::/{g.group.name}"

@@ -15,7 +15,8 @@ import pytest
 
 import labkit as lk
 from conftest import PYTHON
-from labkit.runtime import client, state
+from labkit.runtime import state
+from labkit.runtime.client import labkitd as client
 
 LABKIT = [PYTHON, "-m", "labkit"]
 

@@ -128,6 +128,11 @@ def test_limits_are_written_to_the_containers_cgroup(busybox):
     else:
         assert any(l.endswith(f":memory:/{tag}/{r.id}") for l in lines), lines
         assert any(l.endswith(f":pids:/{tag}/{r.id}") for l in lines), lines
+        # in every hierarchy of its group: on a hybrid host also the v2 one (PID 1 is born there, clone3)
+        dirs = cgroups.group(f"{tag}/{r.id}").dirs
+        assert sum(l.endswith(f":/{tag}/{r.id}") for l in lines) == len(dirs), lines
+        if cgroups.layout().unified is not None:
+            assert f"0::/{tag}/{r.id}" in lines, lines
     res = dict(r.config["linux"]["resources"])
     assert res.pop("devices")[0] == {"allow": False, "access": "rwm"}  # Docker's device rules: deny first
     assert res == {"memory": {"limit": 48 << 20}, "pids": {"limit": 9}}

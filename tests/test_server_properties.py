@@ -8,7 +8,7 @@ import socket
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from labkit.runtime import client
+from labkit.runtime.client import labkitd as client
 
 OPS = ["ps", "ping", "inspect", "top", "stats", "kill", "stop", "rm", "pause", "unpause", "update", "exec", "attach",
        "start", "restart", "run", "create", "run_bundle", "wait", "nosuch", "", None, 7]

@@ -63,6 +63,10 @@ class Group:
         self.dirs = dirs
 
     # -- the driver-specific part --------------------------------------------------------
+    #: The cgroup v2 directory a container's PID 1 can be born in (clone3, CLONE_INTO_CGROUP) instead of
+    #: joining it later, or None: only where no limit lives, as its set-up must not count against them.
+    birth_dir: Path | None = None
+
     def create(self) -> None:
         raise NotImplementedError
 
@@ -143,13 +147,30 @@ class Group:
 
 
 PROCS = "cgroup.procs"  # a group's members; writing a PID moves that process in, "0" the writer itself
+TASKS = "tasks"  # v1 only: a group's threads; writing "0" moves just the calling thread
 
 
 def open_procs(dirs) -> list[int]:
-    """Open each group's cgroup.procs for writing, to join later with join(): a container's PID 1
+    """Open each group's member file for writing, to join later with join(): a container's PID 1
     opens them while the host's /sys/fs/cgroup is still in view and joins just before exec, so its
-    own set-up is not charged to the container's limits."""
-    return [os.open(os.path.join(d, PROCS), os.O_WRONLY | os.O_CLOEXEC) for d in dirs]
+    own set-up is not charged to the container's limits.
+
+    A single-threaded caller gets v1's `tasks` (/sys/fs/cgroup/memory/labkit/3f9a.../tasks): moving
+    one thread, itself, the kernel skips the lock that moving a whole process takes, whose writer
+    waits an RCU grace period (~10 ms here, on every start). With one thread, the thread is the
+    process. A v2 group has no `tasks`; there, cgroup.procs (or Group.birth_dir and clone3)."""
+    single = len(os.listdir("/proc/self/task")) == 1
+    fds = []
+    try:
+        for d in dirs:
+            tasks = os.path.join(d, TASKS)
+            name = tasks if single and os.path.exists(tasks) else os.path.join(d, PROCS)
+            fds.append(os.open(name, os.O_WRONLY | os.O_CLOEXEC))
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
 
 
 def join(fds) -> None:

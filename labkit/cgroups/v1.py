@@ -53,6 +53,9 @@ class V1Group(Group):
         if self.unified is not None:
             dirs.append(self.unified)
         super().__init__(name, dirs)
+        # The limits are all in v1 hierarchies; the hybrid host's v2 group only shows the container
+        # (PSI, a v2 view), so PID 1 can be born there.
+        self.birth_dir = self.unified
 
     def _dir(self, ctrl: str) -> Path:
         if ctrl not in self.by_controller:

@@ -18,7 +18,7 @@ def controls(container, monitor=None, memory_max: str | int = "512M"):
 
     from ..cgroups.units import format_bytes, parse_bytes
     from ..errors import LabkitError
-    from ..runtime.containers import Container, get
+    from ..runtime.client.containers import Container, get
 
     c = container if isinstance(container, Container) else get(container)
     res = c.config.get("linux", {}).get("resources", {})

@@ -57,10 +57,10 @@ class Target:
 
 def target_for(thing, inst=None) -> Target:
     """A Target for a Container, a container's name or ID, an lk.cgroup(...) group or a cgroups.Group."""
-    from ..runtime.containers import Container
+    from ..runtime.client.containers import Container
 
     if isinstance(thing, str):
-        from ..runtime.containers import get
+        from ..runtime.client.containers import get
 
         thing = get(thing, inst)
     if isinstance(thing, Container):

@@ -1,7 +1,7 @@
 """What a container *is*: plain data that becomes an OCI runtime-spec config.json.
 
 A learner can print it (`result.config`), and runc could read most of it. The
-runtime (init.py) acts on it; nothing here touches the kernel. Example of the
+runtime (container/init.py) acts on it; nothing here touches the kernel. Example of the
 config.json this writes (abridged):
 
     {"ociVersion": "1.0.2",

@@ -6,5 +6,5 @@
                  allow/deny lines, or on cgroup v2 an eBPF program attached to its group
 
 Capabilities, masked /proc paths and no_new_privs are in kernel/capabilities.py and runtime/spec.py;
-each container's own session keyring is joined in runtime/init.py.
+each container's own session keyring is joined in runtime/container/init.py.
 """

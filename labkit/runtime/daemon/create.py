@@ -54,7 +54,9 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
             config["annotations"]["org.labkit.trace"] = "1"
         for key, value in opts.log_opts.items():  # docker's --log-opt, read by labkitd's output pump
             config["annotations"][f"org.labkit.log.{key}"] = str(value)
-        (bundle / "config.json").write_text(json.dumps(config, indent=1))
+        # One line, by json's C encoder: with indent, json encodes in Python, ~1.5 ms for the seccomp
+        # profile alone on every create. `labkit inspect` and lk.container(...).config show it laid out.
+        (bundle / "config.json").write_text(json.dumps(config))
         record = {"id": cid, "name": name, "image": opts.image, "args": list(args), "status": "created",
                   "created": time.time(), "started_at": 0.0, "finished_at": 0.0, "exit_code": None,
                   "oom_killed": False, "pid": 0, "pid_start": 0, "auto_remove": opts.auto_remove,

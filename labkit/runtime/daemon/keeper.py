@@ -29,7 +29,9 @@ import traceback
 from ... import cgroups
 from ...kernel import syscalls as sc
 from ...paths import Instance, instance as get_instance
-from .. import client, init, state
+from .. import state
+from ..client import labkitd
+from ..container import init
 from . import supervisor
 
 NAME = "labkit-keeper"
@@ -89,7 +91,7 @@ def _setup(inst: Instance) -> socket.socket:
     own = cgroups.group(group_name(inst))
     own.create()
     own.add(os.getpid())
-    path = inst.run / client.SOCKET
+    path = inst.run / labkitd.SOCKET
     try:
         path.unlink()
     except FileNotFoundError:
@@ -125,7 +127,7 @@ def _start_labkitd(inst: Instance, listener: socket.socket) -> int:
         sup.recover()
         gc.collect()
         gc.freeze()  # what is loaded now is never walked by the collector: forks keep sharing its pages
-        _log(f"labkitd {os.getpid()} serving {inst.run / client.SOCKET}")
+        _log(f"labkitd {os.getpid()} serving {inst.run / labkitd.SOCKET}")
         sup.serve()
         if sup.orphaned:
             _take_over(inst, listener, sup)  # never returns
@@ -179,7 +181,7 @@ def _keep(inst: Instance, listener: socket.socket, labkitd: int) -> None:
         _log(f"labkitd {pid} ended ({'shutdown' if clean else f'status {status}'}); starting a new one")
         labkitd = _start_labkitd(inst, listener)
     try:
-        (inst.run / client.SOCKET).unlink()
+        (inst.run / labkitd.SOCKET).unlink()
     except OSError:
         pass
     _log(f"keeper {os.getpid()} stopped")

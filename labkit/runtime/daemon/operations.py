@@ -17,8 +17,9 @@ from pathlib import Path
 from ... import cgroups
 from ...cgroups.resources import Resources
 from ...errors import Conflict, ContainerError, InvalidArgument, LabkitError
-from .. import exec_shim, state
-from ..init import keyring_name
+from .. import state
+from ..container import exec_shim
+from ..container.init import keyring_name
 from ..logs import replay
 from ..options import check_path, check_resources, env_list, parse_timeout, parse_user, split_command
 from ..options import Options
@@ -95,7 +96,7 @@ class Operations:
             raise
 
     def op_attach(self, conn, req, fds):
-        """Follow a container's output from where a client's stream broke (run.py's _reattach):
+        """Follow a container's output from where a client's stream broke (client/run.py's _reattach):
         what log.json holds past req["seen"] bytes of each stream, then live output, then the exit.
         Example request: {"op": "attach", "id": "3f9a...", "seen": {"stdout": 1234, "stderr": 0}}."""
         cid, rec = self._get(req)
@@ -238,7 +239,7 @@ class Operations:
                 raise
         if not rec.get("bundle"):  # a bundle run from elsewhere (run_bundle) is never changed
             cfg.setdefault("linux", {})["resources"] = new.to_oci()
-            (state.bundle_dir(self.inst, cid) / "config.json").write_text(json.dumps(cfg, indent=1))
+            (state.bundle_dir(self.inst, cid) / "config.json").write_text(json.dumps(cfg))
         return {"id": cid, "resources": new.to_oci(), "written": written}
 
     def op_exec(self, conn, req, fds):

@@ -1,6 +1,6 @@
 """Starting a container: fork its PID 1 as labkitd's own child, and wait for its exec in the loop.
 
-    _start     cgroup, limits and device rules; FIFOs and the output pump; fork PID 1 (init.py)
+    _start     cgroup, limits and device rules; FIFOs and the output pump; fork PID 1 (container/init.py)
     (loop)     PID 1's reports arrive on a pipe: its steps, for --trace, or the step that failed
     _started   the pipe closed: the command was exec'd (record it "running", answer the client) or
                a step failed (undo, answer with the error)
@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import signal
@@ -21,8 +22,9 @@ from ...cgroups.resources import Resources
 from ...errors import Conflict
 from ...kernel import syscalls as sc
 from ...security import devices as device_rules
-from .. import init, state
-from ..init import pid1
+from .. import state
+from ..container import init
+from ..container.init import pid1
 from ..logs import Pump, limits as log_limits, make_fifos
 from .exits import Live, status_code
 from .loop import close_fd
@@ -121,7 +123,7 @@ class Starts:
             self._exited(cid, status_code(st.status))
 
     def _watch_start(self, pid: int, fd: int, conn, done) -> "Starting":
-        """Read a just-forked process's reports (init.py's JSON lines) from the loop until the pipe
+        """Read a just-forked process's reports (container/init.py's JSON lines) from the loop until the pipe
         closes (its command was exec'd, or it failed), then call done(reports, starting). Nothing
         waits meanwhile: a container whose set-up hangs (a mount of the bundle's that never
         answers) delays no other client. After START_TIMEOUT it is killed and reported as failed."""
@@ -166,29 +168,45 @@ class Starts:
             st.conn.send(error_reply(e), last=True)
 
     def _fork_pid1(self, cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int) -> int:
-        """Fork the container's PID 1 as our own child: unshare(CLONE_NEWPID) makes our *next* child
-        PID 1 of a new PID namespace; setns back to our own right after, so later forks are plain."""
-        new_pidns = bool(init.unshare_flags(cfg) & sc.CLONE_NEWPID)
+        """Fork the container's PID 1 as our own child, in a new PID namespace."""
+        new_pidns = sc.CLONE_NEWPID if init.unshare_flags(cfg) & sc.CLONE_NEWPID else 0
+        pid, born_in = self._fork_into(group.birth_dir, new_pidns)
+        if pid == 0:  # the child: PID 1 now; never back into labkitd's code
+            try:
+                pid1(cfg, bundle, fifo_dir, group, report_fd, born_in=born_in)
+            finally:
+                os._exit(125)
+        return pid
+
+    def _fork_into(self, birth_dir: Path | None, new_pidns: int) -> tuple[int, Path | None]:
+        """fork(); with birth_dir, the child is born in that v2 group (clone3), and the group it was
+        born in is returned beside the PID. new_pidns=CLONE_NEWPID: the child is PID 1 of a new PID
+        namespace; without clone3, unshare(CLONE_NEWPID) makes our *next* child that, and we setns
+        back to our own right after, so later forks are plain."""
+        if birth_dir is not None:
+            fd = os.open(birth_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                return sc.fork_into_cgroup(fd, new_pidns), birth_dir
+            except OSError as e:
+                if e.errno not in (errno.ENOSYS, errno.E2BIG, errno.EINVAL):
+                    raise  # else a kernel before 5.7: fork, and the child joins the group before exec
+            finally:
+                os.close(fd)
         if new_pidns:
-            sc.unshare(sc.CLONE_NEWPID)
+            sc.unshare(new_pidns)
         try:
             pid = os.fork()
         except OSError:
             pid = -1
             raise
         finally:
-            if pid == 0:  # the child: PID 1 now; never back into labkitd's code
-                try:
-                    pid1(cfg, bundle, fifo_dir, group, report_fd)
-                finally:
-                    os._exit(125)
-            if new_pidns:
+            if pid != 0 and new_pidns:
                 sc.setns(self.own_pidns, sc.CLONE_NEWPID)
-        return pid
+        return pid, None
 
 
 def parse_reports(data: bytes) -> list[dict]:
-    """A starting process's JSON lines (init.py); a line that is not JSON is a failure report."""
+    """A starting process's JSON lines (container/init.py); a line that is not JSON is a failure report."""
     out = []
     for line in data.splitlines():
         try:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import socket
 
-from .. import errors
-from ..paths import Instance, instance as current_instance
+from ... import errors
+from ...paths import Instance, instance as current_instance
 
 SOCKET = "labkitd.sock"
 
@@ -145,7 +145,7 @@ def start_supervisor(inst: Instance) -> None:
     import subprocess
 
     errors.require_root("starting labkitd, the container supervisor")
-    from ..helper import interpreter
+    from ...helper import interpreter
 
     proc = subprocess.run([*interpreter("labkit.runtime.daemon.keeper"), str(inst.root)], stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60, close_fds=True)

@@ -7,7 +7,7 @@
     c.wait(); c.remove()
     lk.ps(all=True)      # every container of this lab, as `labkit ps -a`
 
-Every call asks labkitd (client.py), so a Container made in a notebook and one found with
+Every call asks labkitd (labkitd.py), so a Container made in a notebook and one found with
 lk.container("clock") from another process are the same container.
 """
 
@@ -17,13 +17,14 @@ import html
 import shlex
 import time
 
-from ..errors import InvalidArgument, require_root
-from ..results import ProcessResult
-from ..images.reference import familiar
-from ..paths import Instance, instance as current_instance
-from . import client, state
-from .logs import format_log, read_log as _read_log
-from .options import Options, env_list, parse_user, split_command
+from ...errors import InvalidArgument, require_root
+from ...results import ProcessResult
+from ...images.reference import familiar
+from ...paths import Instance, instance as current_instance
+from .. import state
+from . import labkitd
+from ..logs import format_log, read_log as _read_log
+from ..options import Options, env_list, parse_user, split_command
 
 
 class Container:
@@ -32,7 +33,7 @@ class Container:
         self.inst = inst or current_instance()
 
     def _call(self, op: str, fds=(), reply_timeout=None, **args) -> dict:
-        return client.call(op, fds, inst=self.inst, reply_timeout=reply_timeout, id=self.id, **args)
+        return labkitd.call(op, fds, inst=self.inst, reply_timeout=reply_timeout, id=self.id, **args)
 
     # -- what it is ---------------------------------------------------------------------------------
     def inspect(self) -> dict:
@@ -75,13 +76,13 @@ class Container:
 
     def stop(self, timeout: float = 10) -> int:
         """SIGTERM to PID 1; SIGKILL if it has not exited after `timeout` seconds (-1: never). Returns the exit code."""
-        from .options import parse_timeout
+        from ..options import parse_timeout
 
         parse_timeout(timeout)
         return self._call("stop", timeout=timeout)["exit_code"]
 
     def restart(self, timeout: float = 10) -> "Container":
-        from .options import parse_timeout
+        from ..options import parse_timeout
 
         parse_timeout(timeout)
         self._call("restart", timeout=timeout)
@@ -90,7 +91,7 @@ class Container:
     def update(self, *, memory=None, cpus=None, pids_limit=None) -> list[str]:
         """Change its limits while it runs (`docker update`): memory "32M", cpus 0.5, pids_limit 20.
         Returns each cgroup file written, e.g. "/sys/fs/cgroup/memory/labkit/3f9a.../memory.limit_in_bytes <- '33554432'"."""
-        from .options import resources
+        from ..options import resources
 
         changes = resources(memory=memory, cpus=cpus, pids_limit=pids_limit)
         if not changes:
@@ -111,7 +112,7 @@ class Container:
     def wait(self, timeout: float | None = None) -> int:
         """Block until the container exits; its exit code (128+N if killed by signal N). With `timeout`
         (seconds), lk.TimedOut if it is still running then (it goes on running)."""
-        from ..errors import TimedOut
+        from ...errors import TimedOut
 
         try:
             return self._call("wait", reply_timeout=timeout)["exit_code"]
@@ -154,7 +155,7 @@ class Container:
 
     def stats(self):
         """Memory, CPU, PIDs and I/O from the container's cgroup (a cgroups.stats.Stats)."""
-        from ..cgroups.stats import Stats
+        from ...cgroups.stats import Stats
 
         got = self._call("stats")["stats"]
         return Stats(**got) if got else None
@@ -266,7 +267,7 @@ def create(image: str, command=None, *, inst: Instance | None = None, **options)
     """Create a container without starting it (`docker create`); options as lk.run's, plus name=."""
     require_root("creating a container")
     opts = Options.check(image, command, **options)
-    reply = client.call("create", inst=inst, options=opts.to_json())
+    reply = labkitd.call("create", inst=inst, options=opts.to_json())
     return Container(reply["id"], reply["name"], inst)
 
 
@@ -274,7 +275,7 @@ def run_detached(image: str, command=None, *, inst: Instance | None = None, **op
     """Create and start a container that runs in the background (`docker run -d`)."""
     require_root("running a container")
     opts = Options.check(image, command, **options)
-    reply = client.call("run", inst=inst, options=opts.to_json())
+    reply = labkitd.call("run", inst=inst, options=opts.to_json())
     return Container(reply["id"], reply["name"], inst)
 
 
@@ -289,4 +290,4 @@ def ps(all: bool = False, inst: Instance | None = None) -> ContainerList:  # noq
     """The running containers (all=True: every one, as `docker ps -a`), newest first."""
     require_root("listing containers")
     inst = inst or current_instance()
-    return ContainerList(client.call("ps", inst=inst, all=all)["containers"], inst)
+    return ContainerList(labkitd.call("ps", inst=inst, all=all)["containers"], inst)

@@ -2,7 +2,7 @@
 
 Forked by labkitd; never execs itself until its child is inside:
 
-    exec shim: open /proc/<PID 1>/ns/{ipc,uts,net,pid,mnt} and the container's cgroup.procs files
+    exec shim: open /proc/<PID 1>/ns/{ipc,uts,net,pid,mnt} and the container's cgroup member files (cgroups.base.open_procs)
                setns() into each (mnt last: after it, the host's files are out of sight)
                fork  (a PID namespace applies to children: this child is a process of the container)
         child: join the cgroups, chdir to the working directory, drop to the container's
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 
-from ..cgroups.base import join, open_procs
-from ..kernel import namespace_kinds, syscalls as sc
+from ...cgroups.base import join, open_procs
+from ...kernel import namespace_kinds, syscalls as sc
 from . import init
 
 #: The kinds a container has, in the order to join them (kernel/namespace_kinds.py): mnt last.

@@ -5,7 +5,7 @@
     labkit stop -t 2 web                                  prints "web"
 
 Each function takes argparse's namespace (cli.py) and returns the exit status. They talk to
-labkitd through client.py; only `logs` reads the log file itself.
+labkitd through labkitd.py; only `logs` reads the log file itself.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import json
 import sys
 import time
 
-from ..errors import LabkitError
-from . import client
+from ...errors import LabkitError
+from . import labkitd
 
 
 def _options(args) -> dict:
@@ -49,7 +49,7 @@ def _each(refs, op: str, **extra) -> int:
     status = 0
     for ref in refs:
         try:
-            reply = client.call(op, id=ref, **extra)
+            reply = labkitd.call(op, id=ref, **extra)
             if op == "wait":
                 print(reply["exit_code"])
             else:
@@ -71,14 +71,14 @@ def start(args) -> int:
 
 
 def stop(args) -> int:
-    from .options import parse_timeout
+    from ..options import parse_timeout
 
     parse_timeout(args.time)
     return _each(args.containers, "stop", timeout=float(args.time))
 
 
 def restart(args) -> int:
-    from .options import parse_timeout
+    from ..options import parse_timeout
 
     parse_timeout(args.time)
     return _each(args.containers, "restart", timeout=float(args.time))
@@ -107,7 +107,7 @@ def wait(args) -> int:
 def ps(args) -> int:
     from .containers import ContainerList
 
-    records = client.call("ps", all=args.all)["containers"]
+    records = labkitd.call("ps", all=args.all)["containers"]
     if args.quiet:
         print("\n".join(r["id"][:12] for r in records))
     else:
@@ -119,7 +119,7 @@ def inspect(args) -> int:
     out, status = [], 0
     for ref in args.containers:
         try:
-            out.append(client.call("inspect", id=ref))
+            out.append(labkitd.call("inspect", id=ref))
         except LabkitError as e:
             _error(e)
             status = 1
@@ -129,18 +129,18 @@ def inspect(args) -> int:
 
 def top(args) -> int:
     from .containers import Container, state
-    from ..paths import instance
+    from ...paths import instance
 
     print(repr(Container(state.resolve(instance(), args.container), "").top()))
     return 0
 
 
 def exec_(args) -> int:
-    from .options import env_list, parse_user, split_command
+    from ..options import env_list, parse_user, split_command
 
     argv = split_command(args.command)
     if not argv:
-        from ..errors import InvalidArgument
+        from ...errors import InvalidArgument
 
         raise InvalidArgument("exec needs a command", hint="e.g. `labkit exec web ps`.")
     from .run import Output, exec_attached
@@ -152,9 +152,9 @@ def exec_(args) -> int:
 def logs(args) -> int:
     """Print the log a piece at a time (never the whole of it in memory); with -f, follow the live
     log.json across rotations until the container stops. A closed stdout (`| head`) ends it quietly."""
-    from ..paths import instance
-    from . import state
-    from .logs import LOG_NAME, _entries, format_log, log_files
+    from ...paths import instance
+    from .. import state
+    from ..logs import LOG_NAME, _entries, format_log, log_files
 
     inst = instance()
     cid = state.resolve(inst, args.container)
@@ -193,7 +193,7 @@ def _follow(inst, cid, path, show, out) -> int:
     import json
     import os
 
-    from . import state
+    from .. import state
 
     f, rest = None, b""
     while True:
@@ -234,7 +234,7 @@ def _follow(inst, cid, path, show, out) -> int:
 
 def update(args) -> int:
     from .containers import Container, state as st
-    from ..paths import instance
+    from ...paths import instance
 
     status = 0
     for ref in args.containers:
@@ -249,17 +249,17 @@ def update(args) -> int:
 
 def stats(args) -> int:
     """A live table like `docker stats`: redrawn every second on a terminal, once with --no-stream."""
-    from ..cgroups.units import format_bytes
-    from ..monitoring.sampler import Sampler
-    from ..paths import instance
+    from ...cgroups.units import format_bytes
+    from ...monitoring.sampler import Sampler
+    from ...paths import instance
     from .containers import Container
-    from . import state as st
+    from .. import state as st
 
     inst = instance()
     if args.containers:
         targets = [Container(st.resolve(inst, ref), "", inst) for ref in args.containers]
     else:
-        targets = [Container(r["id"], r["name"], inst) for r in client.call("ps")["containers"]]
+        targets = [Container(r["id"], r["name"], inst) for r in labkitd.call("ps")["containers"]]
     if not targets:
         print("no running containers")
         return 0

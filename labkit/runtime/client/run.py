@@ -21,11 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import ContainerError, FeatureMissing, InvalidArgument, NotFound, ServerGone, require_root
-from ..images.reference import familiar
-from ..paths import Instance
-from . import client
-from .options import Options
+from ...errors import ContainerError, FeatureMissing, InvalidArgument, NotFound, ServerGone, require_root
+from ...images.reference import familiar
+from ...paths import Instance
+from . import labkitd
+from ..options import Options
 
 
 class RunResult:
@@ -142,7 +142,7 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
     (`labkit run ... | head -1`) kills it too, and the run ends as a pipeline's writer would (141)."""
     started = time.monotonic()
     out = Output(stream, keep=not inherit_stdio, raw=inherit_stdio)
-    conn = client.open_call(op, inst=inst, attach=True, t0=t0, **args)
+    conn = labkitd.open_call(op, inst=inst, attach=True, t0=t0, **args)
     with conn:
         try:
             first = conn.reply()
@@ -244,7 +244,7 @@ def _reattach(inst, first: dict, out: Output, tries: int = 5) -> dict:
     for _ in range(tries):
         print(f"labkit: labkitd's stream of {name} broke; attaching again (the rest comes from its log)", file=sys.stderr)
         try:
-            with client.open_call("attach", inst=inst, id=first["id"], seen={"stdout": out.seen[1], "stderr": out.seen[2]}) as conn:
+            with labkitd.open_call("attach", inst=inst, id=first["id"], seen={"stdout": out.seen[1], "stderr": out.seen[2]}) as conn:
                 conn.reply()
                 return _relay(conn, out)
         except ServerGone:
@@ -258,7 +258,7 @@ def _reattach(inst, first: dict, out: Output, tries: int = 5) -> dict:
 
 def _kill(inst, cid: str) -> None:
     try:
-        client.call("kill", inst=inst, id=cid, signal="KILL")
+        labkitd.call("kill", inst=inst, id=cid, signal="KILL")
     except Exception:  # noqa: BLE001 - it may have exited meanwhile
         pass
 
@@ -292,7 +292,7 @@ def exec_attached(inst, cid: str, args, out: Output, **request) -> int:
     input pushed into it with TIOCSTI)."""
     (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
     try:
-        conn = client.open_call("exec", fds=(out_w, err_w), inst=inst, id=cid, args=list(args), **request)
+        conn = labkitd.open_call("exec", fds=(out_w, err_w), inst=inst, id=cid, args=list(args), **request)
     except BaseException:
         for fd in (out_r, err_r):
             os.close(fd)

@@ -34,13 +34,13 @@ import stat
 import time
 
 # Every module the child needs is imported here, before pivot_root hides the host's files.
-from ..cgroups.base import join as join_groups, open_procs
-from ..filesystems.overlay import mount_overlay
-from ..kernel import namespace_kinds, syscalls as sc
-from ..kernel.capabilities import NUMBER as CAP_NUMBER
-from ..security import seccomp
-from .logs import fifo_paths
-from .devices import REQUIRED as REQUIRED_DEVICES
+from ...cgroups.base import join as join_groups, open_procs
+from ...filesystems.overlay import mount_overlay
+from ...kernel import namespace_kinds, syscalls as sc
+from ...kernel.capabilities import NUMBER as CAP_NUMBER
+from ...security import seccomp
+from ..logs import fifo_paths
+from ..devices import REQUIRED as REQUIRED_DEVICES
 
 #: OCI mount options that are mount(2) flags; the others go into the data string.
 MOUNT_FLAGS = {
@@ -196,9 +196,10 @@ def leave_labkitd() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int) -> None:
+def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int, born_in=None) -> None:
     """labkitd's forked child, before child(): leave labkitd's world behind, then become PID 1. Its
-    sockets and every other container's fds are not the container's."""
+    sockets and every other container's fds are not the container's. born_in: the group of
+    group.dirs it was born in (clone3), which it need not join."""
     leave_labkitd()
     # Read-write: the container is then a reader of its own FIFOs too, so a write never gets
     # SIGPIPE while no labkitd reads (logs.py).
@@ -214,7 +215,7 @@ def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int) -> None:
                 os.close(int(name))
             except OSError:
                 pass
-    child(cfg, bundle, report_fd, [str(d) for d in group.dirs], keyring=keyring_name(fifo_dir.name))
+    child(cfg, bundle, report_fd, [str(d) for d in group.dirs if d != born_in], keyring=keyring_name(fifo_dir.name))
 
 
 def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring: str | None = None) -> None:
@@ -246,7 +247,7 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
             _step(f"join cgroup {d}", join_groups, [fd])
             if (time.monotonic() - t) * 1000 > slowest_ms:
                 slowest, slowest_ms = d, (time.monotonic() - t) * 1000
-        trace(f"join the container's cgroups ({len(cgroup_dirs)} cgroup.procs files; slowest "
+        trace(f"join the container's cgroups ({len(cgroup_dirs)} groups; slowest "
               f"{os.path.basename(os.path.dirname(os.path.dirname(slowest)))} {slowest_ms:.2f} ms)")
         exec_process(config, errfd, trace, keyring=keyring, seccomp_bpf=bpf)
     except StepFailed as f:

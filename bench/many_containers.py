@@ -2,9 +2,13 @@
 
     sudo .venv/bin/python bench/many_containers.py [-n 200] [--runs 10]
 
-Issue 4's targets: the host memory labkit adds per container (labkitd, the shims, anything of
-ours) at most 2 MiB; `labkit ps` with 200 containers under 100 ms. Beside them, in the same run,
+Targets: the host memory labkit adds per container (labkitd, anything of ours) at most 2 MiB
+(issue 4); a start that costs as much with 1,000 containers running as with 10, and `labkit ps`
+with 1,000 containers under 100 ms (issue 11: run with -n 1000). Beside them, in the same run,
 runc with the same number of detached `sleep` containers on the same rootfs, and `runc list`.
+
+The start cost is each `lk.run(..., detach=True)`'s time: the median of the first ten (10 running
+or fewer) against the median of the last ten (n-10 running); "flat" means within 25 %.
 
 Memory is read two ways:
   - labkit's processes: the PSS (proportional set size, /proc/PID/smaps_rollup) of labkitd and its
@@ -89,7 +93,11 @@ def labkit_side(n: int, runs: int) -> dict:
     inst = instance()
     before = settle()
     t = time.perf_counter()
-    started = [lk.run("busybox", "sleep 3600", detach=True) for _ in range(n)]
+    started, each = [], []
+    for _ in range(n):
+        t1 = time.perf_counter()
+        started.append(lk.run("busybox", "sleep 3600", detach=True))
+        each.append(time.perf_counter() - t1)
     start_s = time.perf_counter() - t
     after = settle()
     own = memory_dirs(inst.tag)
@@ -104,7 +112,7 @@ def labkit_side(n: int, runs: int) -> dict:
         t0 = time.perf_counter()
         lk.ps()
         api.append(time.perf_counter() - t0)
-    result = {"running": len(rows), "start_s": start_s, "host_delta": before - after, "charged": charged(own),
+    result = {"running": len(rows), "start_s": start_s, "each": each, "host_delta": before - after, "charged": charged(own),
               "pss_ours": ours, "labkitd_pss": pss(sup), "keeper_pss": pss(keeper), "ps": ps_times, "ps_api": api}
     t = time.perf_counter()
     for c in started:
@@ -129,7 +137,9 @@ def runc_side(n: int, rootfs: Path, where: Path, runs: int) -> dict | None:
     t = time.perf_counter()
     names = []
     try:
+        each = []
         for i in range(n):
+            t1 = time.perf_counter()
             cfg["linux"]["cgroupsPath"] = f"/{PARENT}/c{i}"
             (b / "config.json").write_text(json.dumps(cfg))
             name = f"labkit-bench-{i}"
@@ -138,10 +148,11 @@ def runc_side(n: int, rootfs: Path, where: Path, runs: int) -> dict | None:
                 names.append(name)
                 subprocess.run(["runc", "--root", str(root), "run", "-d", "--bundle", str(b), name], check=True,
                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            each.append(time.perf_counter() - t1)
         start_s = time.perf_counter() - t
         after = settle()
         ps_times = timed(["runc", "--root", str(root), "list"], runs)
-        return {"start_s": start_s, "host_delta": before - after, "charged": charged(memory_dirs(PARENT)), "ps": ps_times}
+        return {"start_s": start_s, "each": each, "host_delta": before - after, "charged": charged(memory_dirs(PARENT)), "ps": ps_times}
     finally:
         for name in names:
             subprocess.run(["runc", "--root", str(root), "delete", "-f", name], capture_output=True)
@@ -195,6 +206,10 @@ def main() -> None:
         other_r = theirs["host_delta"] - theirs["charged"]
         print(f"runc:   started in {theirs['start_s']:.1f} s; MemAvailable fell by {mib(theirs['host_delta'])}; "
               f"cgroups charged {mib(theirs['charged'])}; the rest {mib(other_r / n)} per container")
+    k = min(10, n // 2)
+    print(f"\n{'start one container':<34} {'first ' + str(k):>10} {'last ' + str(k):>10}   (median, ms)")
+    for name, res in (("labkit lk.run(detach=True)", ours), *((("runc run -d", theirs),) if theirs else ())):
+        print(f"{name:<34} {statistics.median(res['each'][:k]) * 1000:>10.1f} {statistics.median(res['each'][-k:]) * 1000:>10.1f}")
     print(f"\n{'list ' + str(n) + ' containers':<34} {'median':>8} {'mean':>8} {'min':>8} {'runs':>6}   (ms)")
     for name, ts in (("labkit ps (CLI)", ours["ps"]), ("lk.ps() (warm process)", ours["ps_api"]),
                      *((("runc list", theirs["ps"]),) if theirs else ())):
@@ -204,6 +219,9 @@ def main() -> None:
           f" -> {'met' if max(per, other / n) <= 2 << 20 else 'not met'}")
     ps_med = statistics.median(ours["ps"]) * 1000
     print(f"target: `labkit ps` with {n} containers < 100 ms: {ps_med:.1f} ms -> {'met' if ps_med < 100 else 'not met'}")
+    first, last = statistics.median(ours["each"][:k]) * 1000, statistics.median(ours["each"][-k:]) * 1000
+    print(f"target: a start costs the same with {n - k} containers running as with {k}: {last:.1f} vs {first:.1f} ms"
+          f" -> {'met' if last <= first * 1.25 else 'not met'}")
 
 
 if __name__ == "__main__":

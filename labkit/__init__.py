@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from .errors import boundary
 from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerError, ContainerNotFound, FeatureMissing,
                      ImageNotFound, InvalidArgument, LabkitError, NotFound, NotPermitted, TimedOut)
 
@@ -18,7 +19,9 @@ __all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", 
            "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable", "TimedOut"]
 
 
-# The public calls import their modules on first use, so `import labkit` stays quick.
+# The public calls import their modules on first use, so `import labkit` stays quick. Each is a
+# boundary (errors.py): an OSError from deep inside leaves it as a LabkitError with a hint.
+@boundary("check the host")
 def doctor(**kw):
     """A table of what this host can do for the lab; each failing row says what it breaks and how to fix it."""
     from .host.doctor import doctor as _doctor
@@ -26,6 +29,7 @@ def doctor(**kw):
     return _doctor(**kw)
 
 
+@boundary("run a container")
 def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=None, name=None, hostname=None,
         env=None, workdir=None, user=None, log_opts=None, detach=False, stream=True, trace=False):
     """Run `command` in a new container of `image` and wait for it (`docker run`); returns a RunResult
@@ -46,6 +50,7 @@ def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=Non
                 env=env, workdir=workdir, user=user, log_opts=log_opts, detach=detach, stream=stream, trace=trace)
 
 
+@boundary("create a container")
 def create(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=None, name=None, hostname=None,
            env=None, workdir=None, user=None, log_opts=None):
     """Create a container without starting it (`docker create`); c.start() starts it. Options as lk.run's."""
@@ -55,6 +60,7 @@ def create(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=
                    hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts)
 
 
+@boundary("find the container")
 def container(ref):
     """The container called `ref`: a name, an ID or an ID's first characters (`docker inspect` finds it so)."""
     from .runtime.client.containers import get
@@ -62,6 +68,7 @@ def container(ref):
     return get(ref)
 
 
+@boundary("list the containers")
 def ps(all=False):  # noqa: A002 - docker's flag name
     """This lab's running containers (all=True: every one), as `labkit ps` shows them."""
     from .runtime.client.containers import ps as _ps
@@ -69,6 +76,7 @@ def ps(all=False):  # noqa: A002 - docker's flag name
     return _ps(all=all)
 
 
+@boundary("monitor")
 def monitor(*targets, **kw):
     """Sample containers' cgroup figures and plot them live; see labkit.monitoring.monitor.
 
@@ -80,6 +88,7 @@ def monitor(*targets, **kw):
     return _monitor(*targets, **kw)
 
 
+@boundary("make the controls")
 def controls(container, monitor=None, **kw):
     """Sliders for a running container's memory and CPU limits, and start/stop/pause buttons."""
     from .monitoring.controls import controls as _controls
@@ -87,6 +96,7 @@ def controls(container, monitor=None, **kw):
     return _controls(container, monitor, **kw)
 
 
+@boundary("try the escapes")
 def escape_attempts(container):
     """Try to get out of a running container (a disk, a new namespace, mount, the host's keys and memory):
     a table of what the kernel answered and which rule held; see labkit.security.attempts."""
@@ -95,6 +105,7 @@ def escape_attempts(container):
     return _attempts(container)
 
 
+@boundary("reset the lab")
 def reset(**kw):
     """Remove everything labkit created on this host: processes, mounts, cgroups, netns, links, rules, state."""
     from .host.reset import reset as _reset
@@ -102,6 +113,7 @@ def reset(**kw):
     return _reset(**kw)
 
 
+@boundary("run the bundle")
 def run_bundle(bundle, **kw):
     """Run an OCI bundle from disk (e.g. made by `runc spec`), like `runc run`; see labkit.runtime.client.run.run_bundle."""
     from .runtime.client.run import run_bundle as _run_bundle
@@ -109,6 +121,7 @@ def run_bundle(bundle, **kw):
     return _run_bundle(bundle, **kw)
 
 
+@boundary("make the cgroup")
 def cgroup(name: str, *, memory=None, memory_swap=None, memory_reservation=None, memory_high=None, cpus=None,
            cpu_weight=None, cpu_shares=None, cpuset_cpus=None, cpuset_mems=None, pids_limit=None, io=None):
     """A labkit cgroup called `name` ("demo", "web/db"; created if needed), with the limits given applied.
@@ -142,6 +155,7 @@ def cgroup(name: str, *, memory=None, memory_swap=None, memory_reservation=None,
     return g
 
 
+@boundary("mount the overlay")
 def overlay(lowers, name=None, **kw):
     """Mount an overlay (union filesystem) of `lowers`, bottom first; see labkit.filesystems.overlay."""
     from .filesystems.overlay import overlay as _overlay
@@ -149,6 +163,7 @@ def overlay(lowers, name=None, **kw):
     return _overlay(lowers, name, **kw)
 
 
+@boundary("run in new namespaces")
 def unshare(kinds, command, **kw):
     """Run a command in new namespaces (like unshare(1)); see labkit.namespaces.unshare."""
     from .namespaces import unshare as _unshare
@@ -156,6 +171,7 @@ def unshare(kinds, command, **kw):
     return _unshare(kinds, command, **kw)
 
 
+@boundary("enter the namespaces")
 def nsenter(pid, kinds, command, **kw):
     """Run a command in a running process's namespaces (like nsenter(1)); see labkit.namespaces.nsenter."""
     from .namespaces import nsenter as _nsenter
@@ -163,6 +179,7 @@ def nsenter(pid, kinds, command, **kw):
     return _nsenter(pid, kinds, command, **kw)
 
 
+@boundary("read the namespaces")
 def namespaces_of(pid):
     """A process's namespaces beside the host's, like `lsns -p PID`."""
     from .namespaces import namespaces_of as _of
@@ -170,6 +187,7 @@ def namespaces_of(pid):
     return _of(pid)
 
 
+@boundary("find the image's layers")
 def layers(image):
     """The unpacked layer directories of a local image, bottom first: the lower dirs of its overlay.
 
@@ -185,6 +203,7 @@ def layers(image):
     return [Path(p) for p in resolve_image(ImageStore(instance()), normalize(image), None)[1]]
 
 
+@boundary("list the images")
 def images():
     """The names of the images in the local store."""
     from .images.store import ImageStore

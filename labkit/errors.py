@@ -135,6 +135,39 @@ def translate_oserror(err: OSError, doing: str) -> LabkitError:
     return e
 
 
+def boundary(doing: str):
+    """The edge between labkit and its caller (psutil's wrap_exceptions idea): an OSError that
+    reaches a public call from deep inside leaves it as the matching LabkitError, with a hint,
+    never as a raw traceback. Errors labkit raises on purpose pass as they are.
+
+        @boundary("run a container")
+        def run(image, command=None, ...): ...
+    """
+    import functools
+
+    def wrap(fn):
+        @functools.wraps(fn)  # keeps the signature and docstring for Jupyter's Shift-Tab help
+        def call(*args, **kw):
+            try:
+                return fn(*args, **kw)
+            except OSError as e:
+                if isinstance(e, LabkitError):  # TimedOut is a TimeoutError, so an OSError too
+                    raise
+                raise translate_oserror(e, doing) from e
+        return call
+    return wrap
+
+
+def boundary_methods(cls):
+    """Class decorator: boundary() around each public method, e.g. "run Container.stop()"."""
+    import inspect
+
+    for name, fn in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(fn):
+            setattr(cls, name, boundary(f"run {cls.__name__}.{name}()")(fn))
+    return cls
+
+
 def require_root(doing: str) -> None:
     """Refuse, before anything changes, a call that needs root when we are not root."""
     import os

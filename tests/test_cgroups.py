@@ -174,3 +174,33 @@ def test_the_v1_driver_writes_exactly_these_bytes_for_every_setting(tmp_path):
     # The devices controller takes one line per write, in order: deny everything, then allow.
     assert [(w.path.name, w.value) for w in written if w.resource == "devices"] == [
         ("devices.deny", "a *:* rwm"), ("devices.allow", "c *:* m"), ("devices.allow", "b *:* m")]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_thawing_a_group_removed_meanwhile_is_done_not_a_timeout(tmp_path, monkeypatch, version):
+    """Thawed, a container may run to its end and labkitd remove its group before the driver looks
+    again (test_faults' hung start saw this): a group that is gone holds nothing frozen."""
+    import shutil
+
+    from labkit.cgroups import v1, v2
+
+    if version == 1:
+        lay = Layout((Hierarchy(tmp_path / "freezer", 1, ("freezer",)),))
+        mod, state_file, frozen = v1, "freezer.state", "FROZEN\n"
+    else:
+        lay = Layout((Hierarchy(tmp_path, 2, ("memory",)),))
+        mod, state_file, frozen = v2, "cgroup.freeze", "1\n"
+    g = cgroups.group("labkit.test/c1", lay)
+    d = g.dirs[0]
+    d.mkdir(parents=True)
+    (d / state_file).write_text(frozen)
+    (d / "cgroup.events").write_text("populated 1\nfrozen 1\n")
+    real_write = mod.write
+
+    def write_then_vanish(path, value):  # the kernel thaws, the container exits, labkitd rmdirs
+        real_write(path, value)
+        shutil.rmtree(d)
+
+    monkeypatch.setattr(mod, "write", write_then_vanish)
+    g.freeze(False, timeout=1.0)  # returns: no LabkitError after a second of waiting
+    assert not d.exists()

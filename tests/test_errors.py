@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 import labkit
+import labkit as lk
 from conftest import PYTHON, REPO
 from labkit.errors import LabkitError, NotPermitted, translate_oserror
 
@@ -68,3 +69,31 @@ def test_reset_and_doctor_without_root():
     assert r.returncode == 0, r.stderr
     assert "reset refused" in r.stdout
     assert "fail" in r.stdout and "sudo" in r.stdout
+
+
+def test_an_oserror_from_deep_inside_leaves_a_public_call_as_a_labkit_error(monkeypatch):
+    """The boundary (errors.boundary): lk.ps, a Container's methods and CGroup's turn a stray
+    OSError into the matching LabkitError with a hint; labkit's own errors pass unchanged."""
+
+    from labkit.runtime.client import labkitd
+    from labkit.runtime.client.containers import Container
+
+    def broken(*a, **kw):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(labkitd, "call", broken)
+    with pytest.raises(lk.LabkitError) as e:
+        lk.ps()
+    assert "could not list the containers: Input/output error" in str(e.value) and e.value.hint
+    assert isinstance(e.value.__cause__, OSError)
+    with pytest.raises(lk.LabkitError) as e:
+        Container("0" * 64, "x").kill()
+    assert "Container.kill()" in str(e.value)
+
+    def timed_out(*a, **kw):
+        raise lk.TimedOut("waited 1 s")
+
+    monkeypatch.setattr(labkitd, "call", timed_out)
+    with pytest.raises(lk.TimedOut) as e:
+        lk.ps()
+    assert str(e.value).startswith("waited 1 s")  # labkit's own error, as raised

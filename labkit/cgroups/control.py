@@ -20,7 +20,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import ContainerError, InvalidArgument, require_root
+from ..errors import ContainerError, InvalidArgument, boundary_methods, require_root
 from ..results import ProcessResult, exit_code
 from ..paths import Instance, instance as current_instance
 from .base import PROCS, Group, read_pids
@@ -46,6 +46,7 @@ class Changes(list):
                 "</th><th style='text-align:left'>same setting on the other cgroup version</th></tr>" + rows + "</table>")
 
 
+@boundary_methods
 class CGroup:
     def __init__(self, name: str, inst: Instance | None = None, group: Group | None = None):
         from . import group as make_group

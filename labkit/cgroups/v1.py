@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import FeatureMissing, InvalidArgument, translate_oserror
 from . import figures, files
-from .base import FileWrite, Group, read, read_keyed, wait_until, write
+from .base import FileWrite, Group, read, read_keyed, read_small, wait_until, write
 from .hierarchies import Layout
 from .resources import CPU_PERIOD_US, Resources
 from .stats import Stats
@@ -127,7 +127,7 @@ class V1Group(Group):
     def frozen(self) -> bool:
         if "freezer" not in self.by_controller:
             return False
-        return (read(self._dir("freezer") / "freezer.state") or "").strip() in ("FROZEN", "FREEZING")
+        return read_small(f"{self._dir('freezer')}/freezer.state").strip() in ("FROZEN", "FREEZING")
 
     def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
         if not frozen and "freezer" not in self.by_controller:
@@ -137,8 +137,10 @@ class V1Group(Group):
         if (read(state) or "").strip() == want:
             return  # already there: nothing to write or wait for (remove() thaws every group it removes)
         write(state, want)
-        # FREEZING is the in-between state while the kernel stops each task.
-        wait_until(lambda: (read(state) or "").strip() == want, timeout, f"{want.lower()} cgroup {self.name}")
+        # FREEZING is the in-between state while the kernel stops each task. A thawed group may be
+        # removed before we look again (its container ran to its end): gone counts as thawed.
+        wait_until(lambda: (read(state) or ("" if frozen else want)).strip() == want, timeout,
+                   f"{want.lower()} cgroup {self.name}")
 
     def stats(self) -> Stats:
         """Memory, CPU, PIDs, I/O and pressure now, under the same names on v1 and v2 (cgroups/figures.py)."""

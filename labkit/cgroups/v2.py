@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import FeatureMissing, translate_oserror
 from . import figures, files
-from .base import FileWrite, Group, read, read_keyed, wait_until, write
+from .base import FileWrite, Group, read, read_keyed, read_small, wait_until, write
 from .hierarchies import Layout
 from .resources import CPU_PERIOD_US, Resources, shares_to_weight
 from .stats import Stats
@@ -139,7 +139,7 @@ class V2Group(Group):
         return read_keyed(self.dir / "memory.events").get("oom_kill", 0)
 
     def frozen(self) -> bool:
-        return (read(self.dir / "cgroup.freeze") or "").strip() == "1"
+        return read_small(f"{self.dir}/cgroup.freeze").strip() == "1"
 
     def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
         if not frozen and not (self.dir / "cgroup.freeze").exists():
@@ -150,8 +150,9 @@ class V2Group(Group):
         write(self.dir / "cgroup.freeze", "1" if frozen else "0")
         # cgroup.events says "frozen 1" once every task has stopped.
         want = 1 if frozen else 0
-        wait_until(lambda: read_keyed(self.dir / "cgroup.events").get("frozen") == want, timeout,
-                   f"{'freeze' if frozen else 'thaw'} cgroup {self.name}")
+        # A thawed group may be removed before we look again (its container ran to its end): gone counts as thawed.
+        wait_until(lambda: read_keyed(self.dir / "cgroup.events").get("frozen", None if frozen else 0) == want,
+                   timeout, f"{'freeze' if frozen else 'thaw'} cgroup {self.name}")
 
     def stats(self) -> Stats:
         """Memory, CPU, PIDs, I/O and pressure now, under the same names on v1 and v2 (cgroups/figures.py)."""

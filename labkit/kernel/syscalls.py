@@ -15,6 +15,8 @@ import os
 import socket
 import struct
 
+from .syscall_numbers import number
+
 _libc = ctypes.CDLL(None, use_errno=True)
 
 # Namespace flags, from <linux/sched.h>. `man 7 namespaces` names each kind.
@@ -51,7 +53,6 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
-_SYS_pivot_root = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
 
 
 def _check(result: int, what: str, path: str | None = None) -> int:
@@ -126,9 +127,9 @@ def pivot_root(new_root: str, put_old: str) -> None:
     current root. pivot_root(".", ".") stacks the old root on top of the new one,
     so it can be unmounted from "." without needing a put_old directory.
     """
-    if _SYS_pivot_root is None:
+    if number("pivot_root") is None:
         raise OSError(38, "pivot_root: unknown syscall number on this architecture")
-    _check(_libc.syscall(ctypes.c_long(_SYS_pivot_root), _b(new_root), _b(put_old)), "pivot_root", new_root)
+    _check(_libc.syscall(ctypes.c_long(number("pivot_root")), _b(new_root), _b(put_old)), "pivot_root", new_root)
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:
@@ -188,17 +189,8 @@ def link_up(ifname: str = "lo") -> None:
 
 
 # -- seccomp, eBPF and keyrings: the container's last locks ------------------------------------------------
-_SYS = {  # system call numbers glibc has no wrapper for (x86_64, aarch64)
-    "seccomp": {"x86_64": 317, "aarch64": 277},
-    "bpf": {"x86_64": 321, "aarch64": 280},
-    "keyctl": {"x86_64": 250, "aarch64": 219},
-    "add_key": {"x86_64": 248, "aarch64": 217},
-    "clone3": {"x86_64": 435, "aarch64": 435},
-}
-
-
 def _syscall(name: str, *args) -> int:
-    nr = _SYS[name].get(os.uname().machine)
+    nr = number(name)
     if nr is None:
         raise OSError(38, f"{name}: unknown syscall number on this architecture")
     return _check(_libc.syscall(ctypes.c_long(nr), *args), name)
@@ -243,7 +235,7 @@ def bpf_prog_load(prog_type: int, insns: bytes, license: str = "Apache-2.0", nam
     attr = ctypes.create_string_buffer(128)
     struct.pack_into("=IIQQIIQII16s", attr, 0, prog_type, len(insns) // 8, ctypes.addressof(code),
                      ctypes.addressof(lic), 1, len(log), ctypes.addressof(log), 0, 0, name.encode()[:15])
-    nr = _SYS["bpf"].get(os.uname().machine)
+    nr = number("bpf")
     fd = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(BPF_PROG_LOAD), attr, ctypes.c_uint(len(attr)))
     if fd < 0:
         err = ctypes.get_errno()
@@ -292,7 +284,7 @@ def keyring_id(special: int = KEY_SPEC_SESSION_KEYRING) -> int:
 
 def add_key(key_type: str, description: str, payload: bytes, keyring: int) -> int:
     """add_key(2): e.g. add_key("user", "labkit-secret", b"s3cret", KEY_SPEC_SESSION_KEYRING) -> serial."""
-    nr = _SYS["add_key"].get(os.uname().machine)
+    nr = number("add_key")
     return _check(_libc.syscall(ctypes.c_long(nr), key_type.encode(), description.encode(), payload,
                                 ctypes.c_size_t(len(payload)), ctypes.c_int(keyring)), "add_key")
 
@@ -322,7 +314,7 @@ def fork_into_cgroup(cgroup_fd: int, flags: int = 0) -> int:
     call as os.fork runs them. Fails with ENOSYS before Linux 5.3, E2BIG or EINVAL for
     CLONE_INTO_CGROUP before 5.7, EBADF if cgroup_fd is not a cgroup2 directory."""
     args = _CloneArgs(flags=flags | CLONE_INTO_CGROUP, exit_signal=17, cgroup=cgroup_fd)  # 17: SIGCHLD
-    nr = _SYS["clone3"].get(os.uname().machine)
+    nr = number("clone3")
     if nr is None:
         raise OSError(38, "clone3: unknown syscall number on this architecture")
     ctypes.pythonapi.PyOS_BeforeFork()

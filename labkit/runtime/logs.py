@@ -74,6 +74,10 @@ class Pump:
         self.bundle, self.max_size, self.max_file = bundle, max_size, max(1, max_file)
         self.log = os.open(bundle / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self.size = os.fstat(self.log).st_size
+        # Bytes of log text per stream in each log file, oldest first, e.g. [{"stdout": 10485700}, {"stdout": 312}]:
+        # rotation adds the oldest's to log.dropped without reading it. None: a file from before this
+        # Pump (labkitd restarted), counted from the file if it is ever dropped.
+        self.counts: list[dict | None] = [None] * (len(log_files(bundle, self.max_file)) - 1) + [None if self.size else {}]
         self.partial = {s: b"" for s in STREAMS}
         self.eof: set[int] = set()  # FIFOs with no writer left: the container's processes are gone
         self.client = None  # the attached client's Connection, while it listens
@@ -144,23 +148,32 @@ class Pump:
 
     def _log(self, stream: str, lines: list[bytes]) -> None:
         t = stamp()
-        data = "".join(json.dumps({"log": line.decode(errors="replace"), "stream": stream, "time": t}) + "\n"
-                       for line in lines).encode()
+        texts = [line.decode(errors="replace") for line in lines]
+        data = "".join(json.dumps({"log": text, "stream": stream, "time": t}) + "\n" for text in texts).encode()
         if self.size and self.size + len(data) > self.max_size:
             self._rotate()
         os.write(self.log, data)
         self.size += len(data)
+        if self.counts[-1] is not None:
+            self.counts[-1][stream] = self.counts[-1].get(stream, 0) + sum(len(text.encode()) for text in texts)
 
     def _rotate(self) -> None:
         """log.json -> log.json.1 -> ... -> log.json.<MAX_FILE-1>; the oldest goes, and what it held
         is added to log.dropped, so a reader's byte offsets (attach's "seen") stay true."""
         paths = log_files(self.bundle, self.max_file)  # oldest first, log.json last
+        if len(self.counts) != len(paths):  # files went missing under us: count what is there if need be
+            self.counts = [None] * len(paths)
         if len(paths) >= self.max_file:
             oldest = paths[0]
+            counted = self.counts.pop(0)
+            if counted is None:
+                counted = {}
+                for entry in _entries(oldest):
+                    stream = entry.get("stream")
+                    counted[stream] = counted.get(stream, 0) + len(str(entry.get("log", "")).encode())
             dropped = read_dropped(self.bundle)
-            for entry in _entries(oldest):
-                if entry.get("stream") in dropped:
-                    dropped[entry["stream"]] += len(str(entry.get("log", "")).encode())
+            for stream in dropped:
+                dropped[stream] += counted.get(stream, 0)
             tmp = self.bundle / (DROPPED + ".tmp")
             tmp.write_text(json.dumps(dropped))
             os.rename(tmp, self.bundle / DROPPED)
@@ -172,6 +185,7 @@ class Pump:
         os.close(self.log)
         self.log = os.open(self.bundle / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self.size = 0
+        self.counts.append({})
 
 
 def log_files(bundle: Path, max_file: int = 64) -> list[Path]:

@@ -17,7 +17,7 @@ import html
 import shlex
 import time
 
-from ...errors import InvalidArgument, require_root
+from ...errors import InvalidArgument, boundary_methods, require_root
 from ...results import ProcessResult
 from ...images.reference import familiar
 from ...paths import Instance, instance as current_instance
@@ -27,6 +27,7 @@ from ..logs import format_log, read_log as _read_log
 from ..options import Options, env_list, parse_user, split_command
 
 
+@boundary_methods
 class Container:
     def __init__(self, cid: str, name: str = "", inst: Instance | None = None):
         self.id, self._name = cid, name
@@ -215,7 +216,8 @@ class Table:
 class ContainerList(list):
     """What lk.ps() returns: Containers, shown as `docker ps` shows them."""
 
-    def __init__(self, records: list[dict], inst: Instance):
+    def __init__(self, records: list[dict], inst: Instance | None):
+        inst = inst or current_instance()  # once, not once per container
         super().__init__(Container(r["id"], r["name"], inst) for r in records)
         self.records = records
 

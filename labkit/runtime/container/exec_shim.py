@@ -29,7 +29,9 @@ def main(pid1: int, config: dict, cgroup_dirs: list[str], req: dict, report_fd: 
     """Never returns."""
     code = 125
     try:
-        code = _main(pid1, config, cgroup_dirs, req, report_fd, fds)
+        init.leave_labkitd()
+        report_fd, *kept = init.keep_only_fds(report_fd, *fds)
+        code = _main(pid1, config, cgroup_dirs, req, report_fd, tuple(kept))
     except BaseException as e:  # noqa: BLE001 - report, never raise into the supervisor's loop
         init._report(report_fd, "exec", 0, f"{type(e).__name__}: {e}", {"process": {"args": req.get("args") or ["?"]}})
     finally:
@@ -37,16 +39,8 @@ def main(pid1: int, config: dict, cgroup_dirs: list[str], req: dict, report_fd: 
 
 
 def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
-    init.leave_labkitd()
     with open("/proc/self/comm", "w") as f:
         f.write("labkit-exec")
-    keep = {report_fd, *fds}
-    for name in os.listdir("/proc/self/fd"):
-        if int(name) > 2 and int(name) not in keep:
-            try:
-                os.close(int(name))
-            except OSError:
-                pass
     proc = dict(config["process"])
     proc["args"] = list(req["args"])
     if req.get("env"):

@@ -208,14 +208,19 @@ def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int, born_in=None) 
     os.dup2(null, 0)
     os.dup2(out, 1)
     os.dup2(err, 2)
-    keep = {0, 1, 2, report_fd}
-    for name in os.listdir("/proc/self/fd"):
-        if int(name) not in keep:
-            try:
-                os.close(int(name))
-            except OSError:
-                pass
+    (report_fd,) = keep_only_fds(report_fd)
     child(cfg, bundle, report_fd, [str(d) for d in group.dirs if d != born_in], keyring=keyring_name(fifo_dir.name))
+
+
+def keep_only_fds(*keep: int) -> tuple[int, ...]:
+    """Close every descriptor but 0, 1, 2 and `keep`, which move to 3, 4, ... (close-on-exec) and
+    are returned in order: what labkitd had open (its clients' sockets, every other container's
+    FIFOs, two per container) goes in one close_range(2), however many there are."""
+    moved = tuple(os.dup(fd) for fd in keep)  # above every number we are about to reuse
+    for i, fd in enumerate(moved):
+        os.dup2(fd, 3 + i, inheritable=False)
+    os.closerange(3 + len(keep), resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    return tuple(range(3, 3 + len(keep)))
 
 
 def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring: str | None = None) -> None:

@@ -19,8 +19,8 @@ class Live:
     """A running container this labkitd watches: PID 1, its output, and for an adopted one
     (started by an earlier labkitd, now the keeper's child) a pidfd that says when it exits."""
 
-    def __init__(self, cid: str, pid: int, pump: Pump, pidfd: int | None = None):
-        self.cid, self.pid, self.pump, self.pidfd = cid, pid, pump, pidfd
+    def __init__(self, cid: str, pid: int, pump: Pump, pidfd: int | None = None, group=None):
+        self.cid, self.pid, self.pump, self.pidfd, self.group = cid, pid, pump, pidfd, group
 
 
 class Exits:
@@ -71,6 +71,7 @@ class Exits:
         except OSError:
             pidfd = None
         lv = self.live[cid] = Live(cid, rec["pid"], pump, pidfd)
+        self.dirty.add(lv)
         if pidfd is None:  # gone already: the keeper is recording (or has recorded) its exit
             self._await_record(lv)
 
@@ -121,8 +122,10 @@ class Exits:
         """An adopted container exited: the keeper (its parent now) reaps it and writes the exit.
         Wait for that record a little; after ~5 s, record it as lost."""
         if lv.pidfd is not None:
+            self._rewatch(lv, {})
             os.close(lv.pidfd)
             lv.pidfd = None
+            self.dirty.add(lv)  # its FIFOs stay watched while the keeper writes the record
         rec = state.read(self.inst, lv.cid)
         if rec is not None and rec["status"] == "running" and tries < 250:
             self.later(0.02, lambda: self._await_record(lv, tries + 1))
@@ -138,13 +141,8 @@ class Exits:
         self._after_exit(lv.cid, rec)
 
     def _drop_pump(self, lv: Live) -> None:
-        for fd in list(lv.pump.fds):
-            if fd in self.watched:
-                try:
-                    self.sel.unregister(fd)
-                except (KeyError, ValueError, OSError):
-                    pass
-                del self.watched[fd]
+        self._rewatch(lv, {})  # out of the loop before its descriptors close (loop.py)
+        self.attached.discard(lv)
         lv.pump.close()
 
     def _after_exit(self, cid: str, rec: dict) -> None:

@@ -117,6 +117,7 @@ class Operations:
                 if part:
                     conn.send_frame(n, part)
             lv.pump.attach_to(conn)
+            self.dirty.add(lv)
             self.waiters.setdefault(cid, []).append(lambda r: conn.send_last_frame(exit_reply(r)))
 
         conn.send_feed(replay(state.bundle_dir(self.inst, cid), skip, counted), fed)

@@ -107,7 +107,8 @@ class Starts:
                    started_at=time.time(), exit_code=None, oom_killed=False, finished_at=0.0)
         rec.pop("starting", None)
         state.write(self.inst, rec)
-        self.live[cid] = Live(cid, pid, pump)
+        self.live[cid] = lv = Live(cid, pid, pump, group=group)
+        self.dirty.add(lv)
         self.by_pid[pid] = cid
         reply = {"id": cid, "name": rec["name"], "pid": pid, "args": rec["args"],
                  "trace": marks if cfg.get("annotations", {}).get("org.labkit.trace") == "1" else []}
@@ -160,6 +161,7 @@ class Starts:
             return
         st.finished = True
         self.starting.pop(st.pid, None)
+        self._rewatch(st, {})
         close_fd(st.fd)
         try:
             st.done(parse_reports(b"".join(st.chunks)), st)

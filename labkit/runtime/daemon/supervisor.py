@@ -78,6 +78,7 @@ class Supervisor(Loop, Operations, Queries, Starts, Exits):
             except ProcessLookupError:
                 self.orphaned = True
         self.store = ImageStore(inst)
+        self.record_cache: dict = {}  # cid -> (state.json's inode, mtime, size), record: state.read_all
         self.images: dict = {}  # image name -> (image, lower dirs), resolved once (create.py)
         self.sel = selectors.DefaultSelector()
         self.listener = listener
@@ -85,9 +86,12 @@ class Supervisor(Loop, Operations, Queries, Starts, Exits):
         self.by_pid: dict[int, str] = {}  # PID 1 (our child) -> container id
         self.waiters: dict[str, list] = {}  # cid -> callbacks run with the record when it exits
         self.execs: dict[int, Connection] = {}  # exec shim PID -> the client waiting for its exit code
-        self.timers: list[tuple[float, object]] = []  # (monotonic deadline, callback)
+        self.timers: list[tuple[float, int, object]] = []  # a heap of (monotonic deadline, sequence, callback)
+        self.timer_seq = 0
         self.watched: dict[int, tuple] = {}  # fd -> (owner, callback, events) registered in `sel`
-        self.fixed: dict[int, tuple] = {}  # the listener and the signal wakeup pipe
+        self.owned: dict[object, set[int]] = {}  # owner (a Connection, Live, Starting, the loop) -> its fds there
+        self.dirty: set = set()  # owners whose wants may have changed since the loop's last pass
+        self.attached: set[Live] = set()  # containers whose output an attached client is taking
         self.conns: dict[int, Connection] = {}  # fd -> a client's connection
         self.recent: dict[str, dict] = {}  # cid -> the exit reply of a container that exited lately
         self.starting: dict[int, Starting] = {}  # PID -> a process forked, its command not exec'd yet
@@ -95,17 +99,28 @@ class Supervisor(Loop, Operations, Queries, Starts, Exits):
         self.running = True
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
-    def _watch_containers(self, want: dict) -> None:
-        """The loop's (loop.py) entries for the containers: each one's FIFOs (unless its attached
-        client has too much waiting), the pidfd of one an earlier labkitd started, and the report
-        pipe of each process between fork and exec."""
-        for lv in self.live.values():
-            if lv.pidfd is not None:  # an adopted container: its pidfd is readable once it exited
-                want[lv.pidfd] = (lv, lambda ev, lv=lv: self._await_record(lv), selectors.EVENT_READ)
-            for fd in lv.pump.want_read():
-                want[fd] = (lv.pump, lambda ev, fd=fd, p=lv.pump: p.readable(fd), selectors.EVENT_READ)
-        for st in self.starting.values():
-            want[st.fd] = (st, lambda ev, st=st: self._start_readable(st), selectors.EVENT_READ)
+    def _container_wants(self, owner) -> dict:
+        """What a container or a starting process waits for now (loop.py's _rewatch): a running
+        container's FIFOs (none while its attached client has too much waiting), the pidfd of one an
+        earlier labkitd started, and the report pipe of each process between fork and exec."""
+        if isinstance(owner, Starting):
+            return {} if owner.finished else {owner.fd: (owner, lambda ev, st=owner: self._start_readable(st),
+                                                         selectors.EVENT_READ)}
+        if not isinstance(owner, Live) or self.live.get(owner.cid) is not owner:
+            self.attached.discard(owner)
+            return {}
+        (self.attached.add if owner.pump.client is not None else self.attached.discard)(owner)
+        want = {}
+        if owner.pidfd is not None:  # an adopted container: its pidfd is readable once it exited
+            want[owner.pidfd] = (owner, lambda ev, lv=owner: self._await_record(lv), selectors.EVENT_READ)
+        for fd in owner.pump.want_read():
+            want[fd] = (owner, lambda ev, fd=fd, lv=owner: self._pump_readable(lv, fd), selectors.EVENT_READ)
+        return want
+
+    def _pump_readable(self, lv: Live, fd: int) -> None:
+        lv.pump.readable(fd)
+        if fd in lv.pump.eof:
+            self.dirty.add(lv)  # no writer left on that FIFO: stop waiting on it
 
     def release(self) -> None:
         """Let go of every client, pump and descriptor of the loop (keeper.py, before this process
@@ -121,6 +136,7 @@ class Supervisor(Loop, Operations, Queries, Starts, Exits):
         for st in self.starting.values():
             close_fd(st.fd)  # its start is cut off: the next labkitd's recover() finishes it
         self.live, self.conns, self.execs, self.waiters, self.timers = {}, {}, {}, {}, []
+        self.watched, self.owned, self.dirty, self.attached = {}, {}, set(), set()
         self.starting, self.starting_ids = {}, set()
         self.sel.close()
         signal.set_wakeup_fd(-1)

@@ -160,10 +160,10 @@ def boundary(doing: str):
 
 def boundary_methods(cls):
     """Class decorator: boundary() around each public method, e.g. "run Container.stop()"."""
-    import inspect
+    import types  # not inspect: ~4 ms of imports on every `labkit` command
 
     for name, fn in list(vars(cls).items()):
-        if not name.startswith("_") and inspect.isfunction(fn):
+        if not name.startswith("_") and isinstance(fn, types.FunctionType):
             setattr(cls, name, boundary(f"run {cls.__name__}.{name}()")(fn))
     return cls
 

@@ -166,7 +166,7 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
     removed = args.get("rm") or (args.get("options") or {}).get("auto_remove")
     marks = [(step, t) for step, t in first.get("trace") or []]
     if marks:
-        marks.append(("the command runs and exits; labkitd records the exit code and removes the cgroup", last["t"]))
+        marks.append(("the command runs and exits; labkitd records the exit code (its cgroup goes after the answer)", last["t"]))
         if removed:
             marks.append(("labkitd removes the container (rm)", ended))
     steps = tuple((step, (t - prev) * 1000) for (step, t), prev in zip(marks, [t0] + [t for _, t in marks]))

@@ -70,7 +70,7 @@ class Exits:
             pidfd = os.pidfd_open(rec["pid"])
         except OSError:
             pidfd = None
-        lv = self.live[cid] = Live(cid, rec["pid"], pump, pidfd)
+        lv = self.live[cid] = Live(cid, rec["pid"], pump, pidfd, group=cgroups.group(rec["cgroup"]))
         self.dirty.add(lv)
         if pidfd is None:  # gone already: the keeper is recording (or has recorded) its exit
             self._await_record(lv)
@@ -112,11 +112,7 @@ class Exits:
         rec.update(status="exited", exit_code=code, oom_killed=oom, finished_at=time.time(), pid=0)
         state.write(self.inst, rec)
         self._after_exit(cid, rec)  # the waiting clients get the exit first: the group goes next, in this same step
-        try:
-            if group.exists():
-                group.remove()
-        except LabkitError:
-            traceback.print_exc()  # reset finds a group left over
+        self._drop_group(group)
 
     def _await_record(self, lv: Live, tries: int = 0) -> None:
         """An adopted container exited: the keeper (its parent now) reaps it and writes the exit.
@@ -139,6 +135,15 @@ class Exits:
             record_lost(rec, None)
             state.write(self.inst, rec)
         self._after_exit(lv.cid, rec)
+        self._drop_group(lv.group or cgroups.group(rec["cgroup"]))
+
+    @staticmethod
+    def _drop_group(group) -> None:
+        try:
+            if group.exists():
+                group.remove()
+        except LabkitError:
+            traceback.print_exc()  # reset finds a group left over
 
     def _drop_pump(self, lv: Live) -> None:
         self._rewatch(lv, {})  # out of the loop before its descriptors close (loop.py)
@@ -150,18 +155,18 @@ class Exits:
         self.recent[cid] = exit_reply(rec)
         while len(self.recent) > 256:
             self.recent.pop(next(iter(self.recent)))
-        if rec.get("auto_remove"):
-            self._remove(cid, rec)
+        if rec.get("auto_remove"):  # gone from disk before anyone hears of the exit (`run --rm` waits for that)
+            self._remove(cid, rec, group=False)  # the group goes right after the answer (_exited)
         for callback in self.waiters.pop(cid, []):
             callback(rec)
 
-    def _remove(self, cid: str, rec: dict) -> None:
+    def _remove(self, cid: str, rec: dict, group: bool = True) -> None:
         import shutil
 
         try:
-            group = cgroups.group(rec["cgroup"])
-            if group.exists():
-                group.remove()
+            g = cgroups.group(rec["cgroup"]) if group else None
+            if g is not None and g.exists():
+                g.remove()
         except LabkitError:
             pass
         state.release_name(self.inst, rec.get("name", ""), cid)

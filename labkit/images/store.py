@@ -17,12 +17,10 @@ layers/<diff_id hex>/ and shared by every image and container that uses them: th
 from __future__ import annotations
 
 import fcntl
-import gzip
 import hashlib
 import json
 import os
 import shutil
-import tarfile
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from pathlib import Path
 from ..errors import ImageNotFound, LabkitError
 from ..paths import Instance
 from .reference import familiar, normalize
+from .unpack import unpack_layer
 
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -166,18 +165,17 @@ class ImageStore:
         return dirs
 
     def _unpack_layer(self, digest: str, diff_id: str, target: Path) -> None:
+        """Unpack one layer (images/unpack.py) into a fresh directory, renamed into place only when
+        all of it is there and its diff_id matches: never half a layer in layers/."""
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".unpack-"))
         try:
-            h = hashlib.sha256()
-            with open(self.blob_path(digest), "rb") as raw, gzip.open(raw) as gz:
-                reader = _HashingReader(gz, h)
-                with tarfile.open(fileobj=reader, mode="r|") as tar:
-                    _extract(tar, tmp)
-                reader.drain()
-            os.chmod(tmp, 0o755)  # mkdtemp made it 0700; it becomes the container's "/"
-            if "sha256:" + h.hexdigest() != diff_id:
-                raise CorruptStore(f"layer {digest} does not unpack to its diff_id {diff_id}")
+            with open(self.blob_path(digest), "rb") as blob:
+                got = unpack_layer(blob, tmp)
+            if got != diff_id:
+                raise CorruptStore(f"layer {digest} does not unpack to its diff_id {diff_id} (got {got})")
+            if os.stat(tmp).st_mode & 0o7777 == 0o700:
+                os.chmod(tmp, 0o755)  # mkdtemp's mode, and the layer named none for its root: "/" is 0755
             try:
                 os.rename(tmp, target)  # atomic; if another process won the race, keep theirs
             except OSError:
@@ -185,62 +183,3 @@ class ImageStore:
                     raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-# Python 3.12+ warns, and 3.14 applies the "data" filter, when extract() is given no filter;
-# the checks are ours (below), so tell tarfile to trust what passed them.
-_TRUSTED = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
-
-
-def _extract(tar: tarfile.TarFile, dest: Path) -> None:
-    """Extract a layer, keeping its modes (sticky /tmp, setuid programs) and owners.
-
-    Refused: a name or hard link that leaves `dest` ("../x", "/etc/x" is taken as "etc/x"),
-    and any entry whose parent directory resolves outside `dest` through a symlink the
-    layer made earlier. Whiteouts and the rest of hostile layers are the images issue's work.
-    Directory modes are set last, so a 0555 directory can still receive its files.
-    """
-    root = os.path.realpath(dest)
-    dirs = []
-    for member in tar:
-        name = os.path.normpath(member.name.lstrip("/"))
-        if name == ".":
-            continue
-        if name == ".." or name.startswith("../"):
-            raise CorruptStore(f"layer entry {member.name!r} points outside the layer")
-        target = os.path.join(root, name)
-        parent = os.path.realpath(os.path.dirname(target))
-        if parent != root and not parent.startswith(root + "/"):
-            raise CorruptStore(f"layer entry {member.name!r} goes through a symlink out of the layer")
-        if member.islnk():
-            link = os.path.normpath(member.linkname.lstrip("/"))
-            if link == ".." or link.startswith("../"):
-                raise CorruptStore(f"hard link {member.name!r} -> {member.linkname!r} points outside the layer")
-            member.linkname = link
-        member.name = name
-        if member.isdir():
-            dirs.append(member)
-            os.makedirs(target, mode=0o700, exist_ok=True)
-            continue
-        tar.extract(member, root, set_attrs=True, numeric_owner=True, **_TRUSTED)
-    for member in sorted(dirs, key=lambda m: m.name, reverse=True):
-        path = os.path.join(root, member.name)
-        tar.chown(member, path, numeric_owner=True)
-        os.chmod(path, member.mode)
-        tar.utime(member, path)
-
-
-class _HashingReader:
-    """A file-like wrapper that hashes every byte read through it (the uncompressed tar -> diff_id)."""
-
-    def __init__(self, f, h):
-        self.f, self.h = f, h
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.f.read(n)
-        self.h.update(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(1 << 20):
-            pass

@@ -1,0 +1,254 @@
+"""Unpack an image layer (a tar, gzip'd, zstd'd or plain) into a directory overlayfs can stack.
+
+    unpack_layer(open("blobs/sha256/3f9a...", "rb"), Path("layers/.unpack-x1"))  -> "sha256:<diff_id>"
+
+A layer is an attack surface: whoever made the image chose every name in it. So nothing here
+follows a path given by the layer. Each entry's parent directory is reached one component at a
+time from the layer's root with O_NOFOLLOW (a symlink on the way is refused, never followed), and
+the entry is made relative to that directory's descriptor. Refused, with nothing written outside:
+
+    ../x, a/../../x          a name that climbs out            (the name is checked as written)
+    link -> /etc, link/x     writing through a symlink         (O_NOFOLLOW on every component)
+    hard link to ../../x     a hard link to something outside  (its target is reached the same way)
+    .wh.x in a symlinked dir a whiteout through a symlink      (as any other entry)
+    trusted.overlay.* xattrs the layer faking overlay metadata (a redirect, an opaque mark)
+    more than max_bytes      a decompression bomb              (counted as the tar is read)
+
+OCI whiteouts become overlayfs's own: `a/.wh.b` (b is deleted in this layer) becomes a character
+device 0/0 named a/b; `a/.wh..wh..opq` (a's lower contents are hidden) sets the xattr
+trusted.overlay.opaque="y" on a. Modes (setuid, sticky), owners, times, symlinks, hard links,
+device nodes and extended attributes are kept. The caller unpacks into a fresh directory and
+renames it into place when this returns: a layer is all there or not there at all.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import tarfile
+
+from ..errors import LabkitError
+
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+MAX_BYTES = 16 << 30  # what one layer may unpack to, at most: a bomb stops here
+GZIP_MAGIC, ZSTD_MAGIC = b"\x1f\x8b", b"\x28\xb5\x2f\xfd"
+
+
+class UnsafeLayer(LabkitError):
+    """A layer that would write outside its directory, or could not be what it claims."""
+
+    hint = "the image is broken or hostile: nothing of the layer was kept. Pull it again from a source you trust."
+
+
+def decompressor(f):
+    """A reader of the uncompressed tar in f, told apart by its first bytes (gzip, zstd or plain)."""
+    head = f.peek(4)[:4] if hasattr(f, "peek") else b""
+    if head.startswith(GZIP_MAGIC):
+        import gzip
+
+        return gzip.GzipFile(fileobj=f, mode="rb")
+    if head.startswith(ZSTD_MAGIC):
+        try:
+            import zstandard
+        except ImportError:
+            raise LabkitError("this layer is zstd-compressed and the zstandard module is missing",
+                              hint="run `./lab setup` (it installs labkit's dependencies).") from None
+        return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
+    return f
+
+
+class _Counting:
+    """Reads the tar for tarfile, hashing it (the diff_id) and stopping a bomb at max_bytes."""
+
+    def __init__(self, f, max_bytes: int):
+        self.f, self.max_bytes, self.n = f, max_bytes, 0
+        self.h = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.f.read(size if size is not None and size >= 0 else 1 << 20)
+        self.n += len(data)
+        if self.n > self.max_bytes:
+            raise UnsafeLayer(f"the layer unpacks to more than {self.max_bytes >> 20} MiB: refused as a "
+                              "decompression bomb")
+        self.h.update(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+def unpack_layer(blob, dest, max_bytes: int = MAX_BYTES) -> str:
+    """Unpack the layer read from the binary file `blob` into the empty directory `dest`; returns
+    its diff_id ("sha256:" + the sha256 of the uncompressed tar). Raises UnsafeLayer."""
+    import io
+
+    src = _Counting(decompressor(io.BufferedReader(blob) if not hasattr(blob, "peek") else blob), max_bytes)
+    root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        with tarfile.open(fileobj=src, mode="r|", errorlevel=2) as tar:
+            dirs: list[tuple[str, tarfile.TarInfo]] = []
+            for member in tar:
+                _entry(tar, member, root, dirs)
+            for name, member in sorted(dirs, key=lambda d: d[0], reverse=True):  # deepest first: a 0555 dir
+                fd = _walk(root, name, create=False)                                 # still takes its files
+                try:
+                    _attrs(fd, None, member)
+                finally:
+                    os.close(fd)
+        src.drain()  # tar's end-of-archive padding counts in the diff_id too
+    except (tarfile.TarError, EOFError, OSError) as e:
+        if isinstance(e, LabkitError):
+            raise
+        raise UnsafeLayer(f"the layer is not a readable tar: {e}") from None
+    finally:
+        os.close(root)
+    return "sha256:" + src.h.hexdigest()
+
+
+def _clean(name: str, what: str = "entry") -> list[str]:
+    """A layer path as components, refusing any that climbs out: "./usr//bin/" -> ["usr", "bin"]."""
+    parts = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            raise UnsafeLayer(f"layer {what} {name!r} points outside the layer")
+        parts.append(part)
+    return parts
+
+
+def _walk(root: int, path: str | list[str], create: bool = True) -> int:
+    """Open the directory `path` below root one component at a time, never following a symlink
+    (O_NOFOLLOW: a symlink is ELOOP or ENOTDIR, and refused). create: make missing directories."""
+    fd = os.dup(root)
+    try:
+        for part in path if isinstance(path, list) else _clean(path):
+            try:
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                os.mkdir(part, 0o755, dir_fd=fd)
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UnsafeLayer(f"layer path {path if isinstance(path, str) else '/'.join(path)!r} goes "
+                                      f"through {part!r}, which is not a directory (a symlink is never followed)") from None
+                raise
+            os.close(fd)
+            fd = nxt
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _remove(parent: int, name: str) -> None:
+    """Remove what `name` is in `parent`, a whole tree if a directory (a later entry replaces it)."""
+    try:
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(name, dir_fd=parent)
+        return
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    try:
+        for child in os.listdir(fd):
+            _remove(fd, child)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent)
+
+
+def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo, root: int, dirs: list) -> None:
+    parts = _clean(member.name)
+    if not parts:
+        if member.isdir():
+            dirs.append(("", member))  # the layer's root itself: its mode and owner
+        return
+    *up, base = parts
+    parent = _walk(root, up)
+    try:
+        if base == OPAQUE:  # the parent hides every lower entry of the same path
+            os.setxattr(parent, "trusted.overlay.opaque", b"y")
+            return
+        if base.startswith(WHITEOUT):  # "this name is deleted in this layer": overlayfs's 0/0 device
+            name = base[len(WHITEOUT):]
+            if name in ("", ".", ".."):
+                raise UnsafeLayer(f"whiteout {member.name!r} names no entry")
+            _remove(parent, name)
+            os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
+            return
+        if member.isdir():
+            try:
+                st = os.stat(base, dir_fd=parent, follow_symlinks=False)
+                if not stat.S_ISDIR(st.st_mode):
+                    _remove(parent, base)
+                    os.mkdir(base, 0o700, dir_fd=parent)
+            except FileNotFoundError:
+                os.mkdir(base, 0o700, dir_fd=parent)
+            dirs.append(("/".join(parts), member))  # its mode and times are set at the end
+            return
+        _remove(parent, base)
+        if member.isreg():
+            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
+            try:
+                data = tar.extractfile(member)
+                while chunk := data.read(1 << 20):
+                    os.write(fd, chunk)
+                _attrs(fd, None, member)
+            finally:
+                os.close(fd)
+        elif member.issym():
+            os.symlink(member.linkname, base, dir_fd=parent)  # made, never followed here
+            _attrs(parent, base, member)
+        elif member.islnk():
+            target = _clean(member.linkname, "hard link target")
+            if not target:
+                raise UnsafeLayer(f"hard link {member.name!r} has no target")
+            *lup, lbase = target
+            src = _walk(root, lup, create=False)
+            try:
+                os.link(lbase, base, src_dir_fd=src, dst_dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                raise UnsafeLayer(f"hard link {member.name!r} -> {member.linkname!r}: no such entry earlier in "
+                                  "the layer") from None
+            finally:
+                os.close(src)
+        elif member.ischr() or member.isblk() or member.isfifo():
+            kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK if member.isblk() else stat.S_IFIFO
+            os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=parent)
+            _attrs(parent, base, member)
+        else:
+            raise UnsafeLayer(f"layer entry {member.name!r} has a type labkit does not unpack ({member.type!r})")
+    finally:
+        os.close(parent)
+
+
+def _attrs(dir_fd: int, name: str | None, member: tarfile.TarInfo) -> None:
+    """Owner, extended attributes, mode and times: of the open fd itself (name None), or of `name` in
+    dir_fd without following it. chown before chmod: chown clears setuid bits."""
+    target, kw = (dir_fd, {}) if name is None else (name, {"dir_fd": dir_fd, "follow_symlinks": False})
+    os.chown(target, member.uid, member.gid, **kw)  # lchown for a symlink
+    for key, value in member.pax_headers.items():
+        if key.startswith("SCHILY.xattr."):
+            attr = key[len("SCHILY.xattr."):]
+            if attr.startswith("trusted.overlay."):
+                raise UnsafeLayer(f"layer entry {member.name!r} carries {attr}: overlayfs metadata a layer may "
+                                  "not set (it could redirect or hide paths)")
+            path = target if name is None else f"/proc/self/fd/{dir_fd}/{name}"
+            try:
+                os.setxattr(path, attr, value.encode("utf-8", "surrogateescape"),
+                            **({} if name is None else {"follow_symlinks": False}))
+            except OSError as e:
+                if e.errno not in (errno.ENOTSUP, errno.EPERM):
+                    raise
+    if not member.issym():  # a symlink's mode means nothing on Linux, and Linux has no lchmod; the
+        # others here are what we just made in a directory we hold, not a symlink: chmod may follow
+        os.chmod(target, member.mode & 0o7777, **({} if name is None else {"dir_fd": dir_fd}))
+    os.utime(target, (member.mtime, member.mtime), **kw)

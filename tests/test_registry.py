@@ -1,0 +1,134 @@
+"""Pull from the real registry server (Debian's docker-registry), filled by skopeo from labkit's own
+store: anonymous and private (Basic auth), digests checked, layers skipped or resumed. Nothing leaves
+this machine: the server listens on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+
+import httpx
+import pytest
+
+import labkit as lk
+from labkit.images import local_registry
+from labkit.images.pull import DigestMismatch, pull
+from labkit.images.registry import Registry, Unauthorized
+from labkit.images.store import ImageStore
+from labkit.paths import instance
+
+pytestmark = pytest.mark.skipif(not shutil.which("docker-registry") or not shutil.which("skopeo"),
+                                reason="apt-get install docker-registry skopeo apache2-utils")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def push_with_skopeo(inst, name: str, dest: str, creds: str | None = None) -> None:
+    """skopeo reads labkit's OCI layout (images/) and pushes to the registry: interop, one way."""
+    cmd = ["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{inst.images}:{name}", f"docker://{dest}"]
+    if creds:
+        cmd[2:2] = ["--dest-creds", creds]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture(scope="module")
+def registry(busybox):
+    inst = instance()
+    reg = local_registry.start(port=free_port(), inst=inst)
+    push_with_skopeo(inst, "docker.io/library/busybox:latest", f"{reg.host}/test/busybox:1")
+    yield reg
+    local_registry.stop(inst)
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """An empty store elsewhere, to pull into."""
+    return ImageStore(instance(str(tmp_path / "root")))
+
+
+def counting_client():
+    seen = []
+    client = httpx.Client(event_hooks={"request": [lambda req: seen.append((req.method, req.url.path))]})
+    return client, seen
+
+
+def test_pull_brings_the_same_image_and_it_runs(registry, fresh, busybox):
+    img = pull(f"{registry.host}/test/busybox:1", fresh, progress=False)
+    assert img.id == busybox.id  # the config's digest: the same image, wherever it is stored
+    assert [d for d, _ in img.layers] == [d for d, _ in busybox.layers]
+    (root,) = fresh.unpack(img)
+    assert (root / "bin" / "busybox").exists()
+    # and in the lab's own store, a container runs from it
+    store = ImageStore(instance())
+    pull(f"{registry.host}/test/busybox:1", store, progress=False)
+    r = lk.run(f"{registry.host}/test/busybox:1", "echo pulled", rm=True, stream=False)
+    assert r.stdout == "pulled\n"
+
+
+def test_a_second_pull_fetches_no_layer_again(registry, fresh):
+    pull(f"{registry.host}/test/busybox:1", fresh, progress=False)
+    client, seen = counting_client()
+    reg = Registry(registry.host, client=client)
+    pull(f"{registry.host}/test/busybox:1", fresh, progress=False, registry=reg)
+    assert [p for m, p in seen if "/blobs/" in p] == []  # the manifest only: every blob is here already
+
+
+def test_a_corrupt_blob_is_refused_and_not_stored(registry, fresh, busybox):
+    data_dir = registry.inst.root / "registry" / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256"
+    layer = busybox.layers[0][0].partition(":")[2]
+    blob = data_dir / layer[:2] / layer / "data"
+    original = blob.read_bytes()
+    try:
+        blob.write_bytes(original[:-10] + b"0123456789")  # same size, other bytes
+        with pytest.raises(DigestMismatch):
+            pull(f"{registry.host}/test/busybox:1", fresh, progress=False)
+        assert not fresh.blob_path(busybox.layers[0][0]).exists()
+        assert not list(fresh.blobs.glob(".partial-*"))
+    finally:
+        blob.write_bytes(original)
+
+
+def test_an_interrupted_download_resumes_with_a_range_request(registry, fresh, busybox):
+    digest = busybox.layers[0][0]
+    whole = ImageStore(instance()).read_blob(digest)
+    fresh.blobs.mkdir(parents=True)
+    (fresh.blobs / f".partial-{digest[7:]}").write_bytes(whole[: len(whole) // 2])
+    client, seen = counting_client()
+    ranges = []
+    client.event_hooks["request"].append(lambda req: ranges.append(req.headers.get("Range")))
+    pull(f"{registry.host}/test/busybox:1", fresh, progress=False, registry=Registry(registry.host, client=client))
+    assert f"bytes={len(whole) // 2}-" in ranges
+    assert hashlib.sha256(fresh.blob_path(digest).read_bytes()).hexdigest() == digest[7:]
+
+
+def test_an_unknown_tag_is_a_clear_error(registry, fresh):
+    with pytest.raises(lk.NotFound) as e:
+        pull(f"{registry.host}/test/busybox:nope", fresh, progress=False)
+    assert "not found" in str(e.value) and e.value.hint
+
+
+def test_a_private_registry_wants_basic_auth(busybox, fresh, tmp_path):
+    inst = instance(str(tmp_path / "priv"))
+    reg = local_registry.start(port=free_port(), users={"alice": "s3cret"}, inst=inst)
+    try:
+        push_with_skopeo(instance(), "docker.io/library/busybox:latest", f"{reg.host}/team/bb:1", creds="alice:s3cret")
+        with pytest.raises(Unauthorized) as e:
+            pull(f"{reg.host}/team/bb:1", fresh, progress=False)
+        assert "login" in e.value.hint
+        with pytest.raises(Unauthorized):
+            pull(f"{reg.host}/team/bb:1", fresh, progress=False, auth=("alice", "wrong"))
+        img = pull(f"{reg.host}/team/bb:1", fresh, progress=False, auth=("alice", "s3cret"))
+        assert img.id == busybox.id
+        assert reg.repositories(auth=("alice", "s3cret")) == {"team/bb": ["1"]}
+        assert oct(os.stat(inst.root / "registry" / "htpasswd").st_mode & 0o777) == "0o600"
+    finally:
+        local_registry.stop(inst)
+    assert local_registry.status(inst) is None

@@ -1,0 +1,166 @@
+"""The layer unpacker on the real filesystem: what it keeps, and every hostile layer it refuses with
+nothing written outside the layer's directory."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import stat
+import tarfile
+import uuid
+
+import pytest
+
+from labkit.images.unpack import UnsafeLayer, unpack_layer
+
+
+def layer(*entries, compress=None) -> io.BytesIO:
+    """A layer tar from (TarInfo fields..., data) dicts: {"name": "a", "type": tarfile.SYMTYPE, ...}."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for e in entries:
+            e = dict(e)
+            data = e.pop("data", b"")
+            ti = tarfile.TarInfo(e.pop("name"))
+            pax = e.pop("pax", None)
+            for k, v in e.items():
+                setattr(ti, k, v)
+            if pax:
+                ti.pax_headers = pax
+            if ti.isreg():
+                ti.size = len(data)
+            tar.addfile(ti, io.BytesIO(data) if ti.isreg() else None)
+    raw = buf.getvalue()
+    if compress == "gzip":
+        raw = gzip.compress(raw)
+    elif compress == "zstd":
+        import zstandard
+
+        raw = zstandard.ZstdCompressor().compress(raw)
+    return io.BytesIO(raw)
+
+
+def test_modes_owners_links_devices_xattrs_and_whiteouts_are_kept(tmp_path):
+    dest = tmp_path / "l"
+    dest.mkdir()
+    diff_id = unpack_layer(layer(
+        {"name": "bin", "type": tarfile.DIRTYPE, "mode": 0o755},
+        {"name": "bin/ping", "data": b"\x7fELF", "mode": 0o4755, "uid": 0, "gid": 0, "mtime": 1_000_000_000,
+         "pax": {"SCHILY.xattr.user.labkit": "yes"}},
+        {"name": "bin/ping6", "type": tarfile.LNKTYPE, "linkname": "bin/ping"},
+        {"name": "bin/sh", "type": tarfile.SYMTYPE, "linkname": "/bin/busybox", "uid": 7},
+        {"name": "tmp", "type": tarfile.DIRTYPE, "mode": 0o1777},
+        {"name": "home/alice/notes", "data": b"hi", "uid": 1234, "gid": 4321, "mode": 0o640},
+        {"name": "dev/null", "type": tarfile.CHRTYPE, "devmajor": 1, "devminor": 3, "mode": 0o666},
+        {"name": "etc/.wh.shadow"},
+        {"name": "var/cache/.wh..wh..opq"},
+        {"name": "ro", "type": tarfile.DIRTYPE, "mode": 0o555},
+        {"name": "ro/file", "data": b"x", "mode": 0o444},
+    ), dest)
+    assert diff_id.startswith("sha256:") and len(diff_id) == 71
+    ping = os.stat(dest / "bin/ping")
+    assert stat.S_IMODE(ping.st_mode) == 0o4755 and ping.st_mtime == 1_000_000_000
+    assert os.getxattr(dest / "bin/ping", "user.labkit") == b"yes"
+    assert os.stat(dest / "bin/ping6").st_ino == ping.st_ino  # a hard link, not a copy
+    assert os.readlink(dest / "bin/sh") == "/bin/busybox" and os.lstat(dest / "bin/sh").st_uid == 7
+    assert stat.S_IMODE(os.stat(dest / "tmp").st_mode) == 0o1777
+    notes = os.stat(dest / "home/alice/notes")
+    assert (notes.st_uid, notes.st_gid, stat.S_IMODE(notes.st_mode)) == (1234, 4321, 0o640)
+    null = os.stat(dest / "dev/null")
+    assert stat.S_ISCHR(null.st_mode) and (os.major(null.st_rdev), os.minor(null.st_rdev)) == (1, 3)
+    wh = os.lstat(dest / "etc/shadow")  # OCI's .wh.shadow became overlayfs's whiteout
+    assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == os.makedev(0, 0)
+    assert not (dest / "etc/.wh.shadow").exists()
+    assert os.getxattr(dest / "var/cache", "trusted.overlay.opaque") == b"y"
+    assert stat.S_IMODE(os.stat(dest / "ro").st_mode) == 0o555 and (dest / "ro/file").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("compress", [None, "gzip", "zstd"])
+def test_the_diff_id_is_the_sha256_of_the_uncompressed_tar_however_compressed(tmp_path, compress):
+    plain = layer({"name": "a", "data": b"same"}).getvalue()
+    dest = tmp_path / "l"
+    dest.mkdir()
+    assert unpack_layer(layer({"name": "a", "data": b"same"}, compress=compress), dest) == \
+        "sha256:" + hashlib.sha256(plain).hexdigest()
+    assert (dest / "a").read_bytes() == b"same"
+
+
+def _outside(tmp_path):
+    victim = tmp_path / "outside"
+    victim.mkdir()
+    (victim / "victim").write_text("keep me")
+    return victim
+
+
+HOSTILE = {
+    "a name that climbs out": lambda o: [{"name": "../outside/new", "data": b"x"}],
+    "climbing out in the middle": lambda o: [{"name": "a/../../outside/new", "data": b"x"}],
+    "an absolute symlink, written through": lambda o: [
+        {"name": "up", "type": tarfile.SYMTYPE, "linkname": str(o)}, {"name": "up/new", "data": b"x"}],
+    "a relative symlink, written through": lambda o: [
+        {"name": "up", "type": tarfile.SYMTYPE, "linkname": "../outside"}, {"name": "up/new", "data": b"x"}],
+    "a symlink to /, then a file under it": lambda o: [
+        {"name": "root", "type": tarfile.SYMTYPE, "linkname": "/"},
+        {"name": f"root/{str(o).lstrip('/')}/new", "data": b"x"}],
+    "a hard link to a file outside": lambda o: [
+        {"name": "evil", "type": tarfile.LNKTYPE, "linkname": "../outside/victim"}],
+    "a hard link through a symlink": lambda o: [
+        {"name": "d", "type": tarfile.SYMTYPE, "linkname": str(o)},
+        {"name": "evil", "type": tarfile.LNKTYPE, "linkname": "d/victim"}],
+    "a whiteout through a symlink": lambda o: [
+        {"name": "d", "type": tarfile.SYMTYPE, "linkname": str(o)}, {"name": "d/.wh.victim"}],
+    "an opaque marker through a symlink": lambda o: [
+        {"name": "d", "type": tarfile.SYMTYPE, "linkname": str(o)}, {"name": "d/.wh..wh..opq"}],
+    "a directory entry through a symlink": lambda o: [
+        {"name": "d", "type": tarfile.SYMTYPE, "linkname": str(o)},
+        {"name": "d/newdir", "type": tarfile.DIRTYPE, "mode": 0o777}],
+    "overlay metadata in an xattr": lambda o: [
+        {"name": "f", "data": b"x", "pax": {"SCHILY.xattr.trusted.overlay.redirect": "/etc"}}],
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_layer_is_refused_and_writes_nothing_outside(tmp_path, case):
+    outside = _outside(tmp_path)
+    before = sorted(os.listdir(outside))
+    dest = tmp_path / "l"
+    dest.mkdir()
+    with pytest.raises(UnsafeLayer) as e:
+        unpack_layer(layer(*HOSTILE[case](outside)), dest)
+    assert e.value.hint
+    assert sorted(os.listdir(outside)) == before and (outside / "victim").read_text() == "keep me"
+    assert os.stat(outside / "victim").st_nlink == 1  # no hard link was made to it
+
+
+def test_a_decompression_bomb_stops_at_the_limit(tmp_path):
+    bomb = io.BytesIO(gzip.compress(layer({"name": "zeros", "data": bytes(64 << 20)}).getvalue()))
+    assert len(bomb.getvalue()) < 200_000  # 64 MiB of zeros in a small blob
+    dest = tmp_path / "l"
+    dest.mkdir()
+    with pytest.raises(UnsafeLayer, match="decompression bomb"):
+        unpack_layer(bomb, dest, max_bytes=8 << 20)
+
+
+def test_a_hostile_layer_leaves_nothing_in_the_store(inst, tmp_path):
+    """Through the store: the layer is refused, and neither it nor its half-unpacked directory stays."""
+    from labkit.images.store import ImageStore, MT_CONFIG, MT_LAYER_GZIP, MT_MANIFEST, canonical_json
+
+    store = ImageStore(inst)
+    marker = f"/tmp/labkit-escape-{uuid.uuid4().hex}"
+    raw = layer({"name": "up", "type": tarfile.SYMTYPE, "linkname": "/"},
+                {"name": f"up{marker}", "data": b"escaped"}).getvalue()
+    gz = gzip.compress(raw)
+    ldigest, lsize = store.put_blob(gz)
+    cfg = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers",
+           "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}, "config": {"Cmd": ["true"]}}
+    cdigest, csize = store.put_blob(canonical_json(cfg))
+    manifest = {"schemaVersion": 2, "mediaType": MT_MANIFEST, "config": {"mediaType": MT_CONFIG, "digest": cdigest,
+                "size": csize}, "layers": [{"mediaType": MT_LAYER_GZIP, "digest": ldigest, "size": lsize}]}
+    mdigest, msize = store.put_blob(canonical_json(manifest))
+    store.tag("localhost/hostile:1", mdigest, msize)
+    with pytest.raises(UnsafeLayer):
+        store.unpack(store.get("localhost/hostile:1"))
+    assert not os.path.exists(marker)
+    assert [p for p in os.listdir(inst.layers) if p != ".lock"] == [] if inst.layers.exists() else True

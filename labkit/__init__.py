@@ -15,7 +15,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerE
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "images", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "registry", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable", "TimedOut"]
 
 
@@ -203,13 +203,51 @@ def layers(image):
     return [Path(p) for p in resolve_image(ImageStore(instance()), normalize(image), None)[1]]
 
 
-@boundary("list the images")
-def images():
-    """The names of the images in the local store."""
+@boundary("pull the image")
+def pull(image, *, platform=None, auth=None, progress=None):
+    """Pull `image` from its registry into the local store (`docker pull`); returns the Image.
+
+        lk.pull("localhost:5000/team/app:v1")
+        lk.pull("alpine", platform="linux/arm64")       # another machine's image from an index
+
+    platform: "os/architecture[/variant]" (default: this machine's); auth: (user, password), else
+    what `labkit login` kept; progress: bars per layer (default: in a terminal or a notebook)."""
+    from .images.commands import pull as _pull
+
+    return _pull(image, platform=platform, auth=auth, progress=progress)
+
+
+@boundary("push the image")
+def push(image, *, auth=None):
+    """Push the local `image` to the registry its name gives (`docker push`); returns the manifest digest."""
+    from .images.commands import push as _push
+
+    return _push(image, auth=auth)
+
+
+@boundary("tag the image")
+def tag(source, target):
+    """Give the image `source` another name, e.g. lk.tag("busybox", "localhost:5000/busybox") (`docker tag`)."""
     from .images.store import ImageStore
     from .paths import instance
 
-    return ImageStore(instance()).names()
+    return ImageStore(instance()).alias(source, target)
+
+
+@boundary("remove the image")
+def rmi(image):
+    """Remove the name `image`, and the blobs and layers no other image or container needs (`docker rmi`)."""
+    from .images.commands import rmi as _rmi
+
+    return _rmi(image)
+
+
+def __getattr__(name):
+    if name == "registry":  # lk.registry.start(), .stop(), .status(): the lab's registry server
+        from .images import local_registry
+
+        return local_registry
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
 
 
 from .checks import CheckFailed, check  # noqa: E402

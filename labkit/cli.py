@@ -10,7 +10,11 @@
     labkit pause|unpause|wait|restart CONTAINER...   labkit rm [-f] CONTAINER...
     labkit inspect CONTAINER...                      labkit top CONTAINER
     labkit stats [--no-stream] [CONTAINER...]       labkit update [-m 32M] [--cpus 0.5] [--pids-limit N] CONTAINER...
-    labkit images
+    labkit images [-q]                               labkit image inspect IMAGE...
+    labkit pull [--platform linux/arm64] IMAGE       labkit push IMAGE
+    labkit tag SOURCE TARGET                         labkit rmi IMAGE...
+    labkit history IMAGE                             labkit login -u USER [--password-stdin] REGISTRY
+    labkit registry start [--port 5000] [--user NAME:PASSWORD] | stop | ls
     labkit image build-default [--force]
     labkit reset [--yes] [--all]
 
@@ -122,12 +126,39 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     sts.add_argument("--no-stream", action="store_true", help="print once and exit")
     sts.add_argument("containers", nargs="*")
 
-    sub.add_parser("images", help="list the local images")
+    ims = sub.add_parser("images", help="list the local images")
+    ims.add_argument("-q", "--quiet", action="store_true", help="only the image IDs")
     im = sub.add_parser("image", help="manage images")
     isub = im.add_subparsers(dest="image_cmd", metavar="COMMAND", required=True)
     bd = isub.add_parser("build-default", help="build the offline busybox image (skipped if present)")
     bd.add_argument("--force", action="store_true", help="build it again even if present")
     bd.add_argument("-q", "--quiet", action="store_true")
+    ii = isub.add_parser("inspect", help="an image's config, manifest and layers, as JSON")
+    ii.add_argument("images", nargs="+")
+    pl = sub.add_parser("pull", help="pull an image from a registry")
+    pl.add_argument("--platform", help="os/architecture[/variant], e.g. linux/arm64 (default: this machine's)")
+    pl.add_argument("image")
+    ph = sub.add_parser("push", help="push an image to the registry its name names")
+    ph.add_argument("image")
+    tg = sub.add_parser("tag", help="give an image another name")
+    tg.add_argument("source")
+    tg.add_argument("target")
+    rmi = sub.add_parser("rmi", help="remove images (and the layers nothing else needs)")
+    rmi.add_argument("images", nargs="+")
+    hs = sub.add_parser("history", help="the steps an image was made by")
+    hs.add_argument("image")
+    lg = sub.add_parser("login", help="log in to a registry (the credentials are kept, root-only)")
+    lg.add_argument("-u", "--username", required=True)
+    lg.add_argument("-p", "--password", help="better: --password-stdin")
+    lg.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    lg.add_argument("registry")
+    rg = sub.add_parser("registry", help="the lab's own registry server, on 127.0.0.1")
+    rsub = rg.add_subparsers(dest="registry_cmd", metavar="COMMAND", required=True)
+    rs = rsub.add_parser("start", help="start it")
+    rs.add_argument("--port", type=int, default=5000)
+    rs.add_argument("--user", action="append", metavar="NAME:PASSWORD", help="make it private (repeatable)")
+    rsub.add_parser("stop", help="stop it (its images stay)")
+    rsub.add_parser("ls", help="where it runs and what it holds")
 
     z = sub.add_parser("reset", help="remove everything labkit created on this host")
     z.add_argument("-y", "--yes", action="store_true", help="do not ask")
@@ -135,8 +166,9 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+_IMAGE_VERBS = ("pull", "push", "images", "tag", "rmi", "history", "login", "registry")  # images/commands.py
 _ALL = ("doctor", "run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause",
-        "wait", "inspect", "top", "stats", "update", "images", "image", "reset")
+        "wait", "inspect", "top", "stats", "update", "image", "reset") + _IMAGE_VERBS
 _VERBS = ("run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause", "wait",
           "inspect", "top", "stats", "update")
 
@@ -154,9 +186,15 @@ def main(argv: list[str] | None = None) -> int:
             from .runtime.client import commands
 
             return getattr(commands, "exec_" if args.cmd == "exec" else args.cmd)(args)
-        if args.cmd == "images":
-            return _images()
+        if args.cmd in _IMAGE_VERBS:
+            from .images import commands as image_commands
+
+            return getattr(image_commands, f"cmd_{args.cmd}")(args)
         if args.cmd == "image":
+            if args.image_cmd == "inspect":
+                from .images import commands as image_commands
+
+                return image_commands.cmd_image_inspect(args)
             return _build_default(args)
         if args.cmd == "reset":
             return _reset(args)
@@ -181,19 +219,6 @@ def _doctor(args) -> int:
     report = doctor()
     print(report.to_json() if args.json else report)
     return 0 if report.ok else 1
-
-
-def _images() -> int:
-    from .images.reference import familiar
-    from .images.store import ImageStore
-    from .paths import instance
-
-    store = ImageStore(instance())
-    print(f"{'IMAGE':<40} {'ID':<14} LAYERS")
-    for name in store.names():
-        img = store.get(name)
-        print(f"{familiar(name):<40} {img.id[7:19]:<14} {len(img.layers)}")
-    return 0
 
 
 def _build_default(args) -> int:

@@ -5,6 +5,7 @@ this machine: the server listens on 127.0.0.1."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -132,3 +133,68 @@ def test_a_private_registry_wants_basic_auth(busybox, fresh, tmp_path):
     finally:
         local_registry.stop(inst)
     assert local_registry.status(inst) is None
+
+
+def test_push_then_skopeo_and_labkit_read_it_back(registry, fresh, busybox):
+    lk.tag("busybox", f"{registry.host}/pushed/bb:2")
+    digest = lk.push(f"{registry.host}/pushed/bb:2")
+    assert digest.startswith("sha256:")
+    r = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{registry.host}/pushed/bb:2"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["Digest"] == digest  # skopeo reads what labkit pushed
+    assert pull(f"{registry.host}/pushed/bb:2", fresh, progress=False).id == busybox.id
+    assert registry.repositories()["pushed/bb"] == ["2"]
+    lk.rmi(f"{registry.host}/pushed/bb:2")
+
+
+def test_run_pulls_an_image_that_is_not_here(registry, busybox, capfd):
+    name = f"{registry.host}/test/busybox:1"
+    if name in ImageStore(instance()).names() or f"{name}" in [str(n) for n in ImageStore(instance()).names()]:
+        lk.rmi(name)
+    r = lk.run(name, "echo hi", rm=True, stream=False, trace=True)
+    assert r.stdout == "hi\n"
+    assert r.trace[0][0].startswith("find the image locally: not there, so pull it from " + registry.host)
+    assert "Unable to find image" in capfd.readouterr().err
+    assert lk.images.names().count(f"localhost:{registry.port}/test/busybox:1") == 1
+
+
+def test_rmi_removes_what_nothing_else_needs_and_keeps_shared_layers(registry, busybox):
+    store = ImageStore(instance())
+    name = f"{registry.host}/test/busybox:1"
+    pull(name, store, progress=False)
+    lk.tag(name, f"{registry.host}/test/busybox:other")
+    digest, count, freed = lk.rmi(name)
+    assert (count, freed) == (0, 0)  # "other" still names it, and busybox shares its layers
+    lk.rmi(f"{registry.host}/test/busybox:other")
+    assert store.blob_path(busybox.layers[0][0]).exists()  # busybox:latest still needs its layer
+    assert (instance().layers / busybox.layers[0][1][7:]).is_dir()
+
+
+def test_the_cli_pulls_lists_and_shows_the_registry(registry, busybox):
+    from test_faults import LABKIT
+
+    name = f"{registry.host}/test/busybox:1"
+    r = subprocess.run([*LABKIT, "pull", name], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "pulled" in r.stdout, r.stderr
+    r = subprocess.run([*LABKIT, "images"], capture_output=True, text=True, timeout=60)
+    assert f"{registry.host}/test/busybox" in r.stdout and busybox.id[7:19] in r.stdout
+    r = subprocess.run([*LABKIT, "pull", f"{registry.host}/test/busybox:nope"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "not found" in r.stderr and "hint:" in r.stderr
+    r = subprocess.run([*LABKIT, "pull", "Bad Name"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 125 and "invalid reference" in r.stderr
+
+
+def test_offline_no_request_leaves_the_machine(fresh, monkeypatch):
+    """LABKIT_OFFLINE (set for the whole suite): a registry elsewhere is refused before any request."""
+    from labkit.images.registry import Offline
+
+    sent = []
+    monkeypatch.setattr(httpx.Client, "send", lambda self, *a, **kw: sent.append(a) or pytest.fail("a request left"))
+    with pytest.raises(Offline) as e:
+        pull("alpine:3.20", fresh, progress=False)
+    assert "LABKIT_OFFLINE" in str(e.value) and e.value.hint
+    with pytest.raises(lk.ImageNotFound) as e:
+        lk.run("alpine:3.20", "true", stream=False)
+    assert "LABKIT_OFFLINE" in str(e.value)
+    assert sent == []

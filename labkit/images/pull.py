@@ -91,35 +91,40 @@ def pull(reference: str, store: ImageStore, platform=None, auth=None, progress: 
     want = parse_platform(platform)
     reg = registry or Registry(ref.registry, auth=auth)
     try:
-        data, media_type, digest = reg.manifest(ref.repository, ref.ref)
-        if ref.digest:
-            _check_digest(data, ref.digest, f"the manifest of {ref}")
-        manifest = json.loads(data)
-        if media_type in INDEXES or "manifests" in manifest:
-            desc = choose(manifest, want)
-            data, media_type, _ = reg.manifest(ref.repository, desc["digest"])
-            _check_digest(data, desc["digest"], f"the {want['architecture']} manifest of {ref}")
-            manifest = json.loads(data)
-        config_desc = manifest["config"]
-        blobs = [config_desc] + list(manifest.get("layers", []))
-        missing = [d for d in blobs if not store.blob_path(d["digest"]).exists()]
-        bars = _Progress(ref.familiar(), missing, progress)
-        with ThreadPoolExecutor(CONCURRENT_LAYERS) as pool:
-            for fut in [pool.submit(fetch_blob, reg, ref.repository, d, store, bars) for d in missing]:
-                fut.result()
-        bars.close()
-        oci = {**manifest, "mediaType": MT_OCI_MANIFEST,
-               "config": {**config_desc, "mediaType": OCI_NAME.get(config_desc.get("mediaType"), MT_CONFIG)},
-               "layers": [{**d, "mediaType": OCI_NAME.get(d.get("mediaType"), d.get("mediaType"))}
-                          for d in manifest.get("layers", [])]}
-        config = json.loads(store.read_blob(config_desc["digest"]))
-        mdigest, msize = store.put_blob(canonical_json(oci) if media_type != MT_OCI_MANIFEST else data)
-        plat = {"os": config.get("os", want["os"]), "architecture": config.get("architecture", want["architecture"])}
-        store.tag(str(ref), mdigest, msize, platform=plat)
-        return store.get(str(ref))
+        with store.writing():
+            return _pull(ref, store, want, reg, progress)
     finally:
         if registry is None:
             reg.close()
+
+
+def _pull(ref, store: ImageStore, want: dict, reg: Registry, progress) -> Image:
+    data, media_type, digest = reg.manifest(ref.repository, ref.ref)
+    if ref.digest:
+        _check_digest(data, ref.digest, f"the manifest of {ref}")
+    manifest = json.loads(data)
+    if media_type in INDEXES or "manifests" in manifest:
+        desc = choose(manifest, want)
+        data, media_type, _ = reg.manifest(ref.repository, desc["digest"])
+        _check_digest(data, desc["digest"], f"the {want['architecture']} manifest of {ref}")
+        manifest = json.loads(data)
+    config_desc = manifest["config"]
+    blobs = [config_desc] + list(manifest.get("layers", []))
+    missing = [d for d in blobs if not store.blob_path(d["digest"]).exists()]
+    bars = _Progress(ref.familiar(), missing, progress)
+    with ThreadPoolExecutor(CONCURRENT_LAYERS) as pool:
+        for fut in [pool.submit(fetch_blob, reg, ref.repository, d, store, bars) for d in missing]:
+            fut.result()
+    bars.close()
+    oci = {**manifest, "mediaType": MT_OCI_MANIFEST,
+           "config": {**config_desc, "mediaType": OCI_NAME.get(config_desc.get("mediaType"), MT_CONFIG)},
+           "layers": [{**d, "mediaType": OCI_NAME.get(d.get("mediaType"), d.get("mediaType"))}
+                      for d in manifest.get("layers", [])]}
+    config = json.loads(store.read_blob(config_desc["digest"]))
+    mdigest, msize = store.put_blob(canonical_json(oci) if media_type != MT_OCI_MANIFEST else data)
+    plat = {"os": config.get("os", want["os"]), "architecture": config.get("architecture", want["architecture"])}
+    store.tag(str(ref), mdigest, msize, platform=plat)
+    return store.get(str(ref))
 
 
 def fetch_blob(reg: Registry, repository: str, desc: dict, store: ImageStore, bars=None) -> None:

@@ -106,6 +106,15 @@ class ImageStore:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
+    @contextmanager
+    def writing(self):
+        """Held (shared) while blobs are being added that no tag names yet (a pull, a load): gc()
+        waits for every such writer, so it never removes a blob a moment before its tag."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".gc-lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            yield
+
     def _read_index(self) -> dict:
         try:
             index = json.loads((self.dir / "index.json").read_text())
@@ -128,10 +137,64 @@ class ImageStore:
             if platform:
                 desc["platform"] = platform
             index["manifests"].append(desc)
-            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".index-")
-            with os.fdopen(fd, "w") as f:
-                json.dump(index, f, indent=2)
-            os.replace(tmp, self.dir / "index.json")
+            self._write_index(index)
+
+    def _write_index(self, index: dict) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".index-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(index, f, indent=2)
+        os.replace(tmp, self.dir / "index.json")
+
+    def alias(self, source: str, target: str) -> Image:
+        """`docker tag`: `target` names the same manifest as `source` (both stay)."""
+        img = self.get(source)
+        desc = next(m for m in self._read_index()["manifests"]
+                    if m.get("annotations", {}).get(REF_NAME) == img.name)
+        self.tag(target, img.digest, self.blob_path(img.digest).stat().st_size, desc.get("platform"))
+        return self.get(target)
+
+    def untag(self, name: str) -> str:
+        """`docker rmi` of one name: it no longer names its manifest (the blobs stay until gc())."""
+        full = normalize(name)
+        with self._locked():
+            index = self._read_index()
+            kept = [m for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) != full]
+            if len(kept) == len(index["manifests"]):
+                raise ImageNotFound(f"no image {familiar(full)!r} in {self.dir}", hint="`labkit images` lists them.")
+            digest = next(m["digest"] for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) == full)
+            index["manifests"] = kept
+            self._write_index(index)
+        return digest
+
+    def gc(self, in_use: set[str] = frozenset()) -> tuple[int, int]:
+        """Remove the blobs no tagged manifest needs, and unpacked layers that no image has and no
+        container (its layer directory in `in_use`) stands on. Returns (files removed, bytes freed)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".gc-lock", "w") as gc_lock, self._locked():
+            fcntl.flock(gc_lock, fcntl.LOCK_EX)  # no pull or load is half done (writing())
+            keep, diff_ids = set(), set()
+            for m in self._read_index()["manifests"]:
+                keep.add(m["digest"])
+                manifest = self.read_json_blob(m["digest"])
+                keep.add(manifest["config"]["digest"])
+                keep.update(layer["digest"] for layer in manifest.get("layers", []))
+                diff_ids.update(self.read_json_blob(manifest["config"]["digest"]).get("rootfs", {}).get("diff_ids", []))
+            count = freed = 0
+            for path in self.blobs.iterdir() if self.blobs.is_dir() else ():
+                if not path.name.startswith(".") and "sha256:" + path.name not in keep:  # .partial-: a resumable pull
+                    freed += path.stat().st_size
+                    path.unlink()
+                    count += 1
+            for path in self.inst.layers.iterdir() if self.inst.layers.is_dir() else ():
+                if path.name.startswith(".") or "sha256:" + path.name in diff_ids or str(path) in in_use:
+                    continue
+                shutil.rmtree(path)
+                count += 1
+        return count, freed
+
+    def history(self, name: str) -> list[dict]:
+        """The image's history, newest first as `docker history` shows it: created, created_by, empty_layer."""
+        return list(reversed(self.get(name).config.get("history", [])))
 
     def names(self) -> list[str]:
         return sorted(m.get("annotations", {}).get(REF_NAME, "") for m in self._read_index()["manifests"])

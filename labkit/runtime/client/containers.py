@@ -17,7 +17,7 @@ import html
 import shlex
 import time
 
-from ...errors import InvalidArgument, boundary_methods, require_root
+from ...errors import ImageNotFound, InvalidArgument, boundary_methods, require_root
 from ...results import ProcessResult
 from ...images.reference import familiar
 from ...paths import Instance, instance as current_instance
@@ -269,7 +269,7 @@ def create(image: str, command=None, *, inst: Instance | None = None, **options)
     """Create a container without starting it (`docker create`); options as lk.run's, plus name=."""
     require_root("creating a container")
     opts = Options.check(image, command, **options)
-    reply = labkitd.call("create", inst=inst, options=opts.to_json())
+    reply = _pulling(lambda: labkitd.call("create", inst=inst, options=opts.to_json()), opts.image, inst)
     return Container(reply["id"], reply["name"], inst)
 
 
@@ -277,8 +277,19 @@ def run_detached(image: str, command=None, *, inst: Instance | None = None, **op
     """Create and start a container that runs in the background (`docker run -d`)."""
     require_root("running a container")
     opts = Options.check(image, command, **options)
-    reply = labkitd.call("run", inst=inst, options=opts.to_json())
+    reply = _pulling(lambda: labkitd.call("run", inst=inst, options=opts.to_json()), opts.image, inst)
     return Container(reply["id"], reply["name"], inst)
+
+
+def _pulling(call, image: str, inst):
+    """call(); if labkitd has no such image, pull it and call again (step 1 of `docker run`)."""
+    try:
+        return call()
+    except ImageNotFound:
+        from .run import pull_missing
+
+        pull_missing(image, inst)
+        return call()
 
 
 def get(ref: str, inst: Instance | None = None) -> Container:

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from ...errors import ContainerError, FeatureMissing, InvalidArgument, NotFound, ServerGone, require_root
+from ...errors import ContainerError, FeatureMissing, ImageNotFound, InvalidArgument, NotFound, ServerGone, require_root
 from ...images.reference import familiar
 from ...paths import Instance
 from . import labkitd
@@ -100,7 +100,31 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, p
                             hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts, inst=inst)
     opts = Options.check(image, command, name=name, memory=memory, cpus=cpus, pids_limit=pids_limit,
                          hostname=hostname, env=env, workdir=workdir, user=user, rm=rm, trace=trace, log_opts=log_opts)
-    return _attached("run", inst, stream, inherit_stdio, trace, t0, options=opts.to_json())
+    try:
+        return _attached("run", inst, stream, inherit_stdio, trace, t0, options=opts.to_json())
+    except ImageNotFound:  # step 1 of the flow: not here, so pull it, then run (as docker's CLI does)
+        pulled = pull_missing(opts.image, inst)
+        result = _attached("run", inst, stream, inherit_stdio, trace, time.monotonic(), options=opts.to_json())
+        if trace:
+            result.trace = ((f"find the image locally: not there, so pull it from {pulled}",
+                             (time.monotonic() - t0) * 1000 - sum(ms for _, ms in result.trace)),) + result.trace
+        return result
+
+
+def pull_missing(image: str, inst: Instance | None) -> str:
+    """The image is not in the local store: say so as docker does, pull it; returns its registry."""
+    from ...images.commands import pull
+    from ...images.reference import parse
+
+    from ...images.registry import Offline
+
+    print(f"Unable to find image '{familiar(image)}' locally", file=sys.stderr, flush=True)
+    try:
+        img = pull(image, inst=inst)
+    except Offline as e:
+        raise ImageNotFound(f"no image {familiar(image)!r} here, and {e.message}", hint=e.hint) from None
+    print(f"{familiar(img.name)}: pulled, image ID {img.id[7:19]}", file=sys.stderr, flush=True)
+    return parse(image).registry
 
 
 def run_bundle(bundle, *, rm: bool = True, stream: bool = True, inherit_stdio: bool = False,

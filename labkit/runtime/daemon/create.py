@@ -73,8 +73,19 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
 
 
 def resolve_image(store: ImageStore, name: str, cache: dict | None):
-    if cache is not None and name in cache:
-        return cache[name]
+    """(image, lower dirs) of `name`. The cache holds while index.json is the same file: a pull,
+    tag or rmi replaces it (a new inode), and then every name is looked up again."""
+    if cache is not None:
+        try:
+            st = os.stat(store.dir / "index.json")
+            key = (st.st_ino, st.st_mtime_ns)
+        except OSError:
+            key = None
+        if cache.get("\0index") != key:
+            cache.clear()
+            cache["\0index"] = key
+        if name in cache:
+            return cache[name]
     from ...images import default
 
     try:

@@ -1,0 +1,221 @@
+"""The image verbs of the `labkit` command, in docker's shape, and where logins are kept.
+
+    labkit pull localhost:5000/team/app:v1       labkit push localhost:5000/team/app:v1
+    labkit images                                labkit tag busybox localhost:5000/busybox
+    labkit rmi localhost:5000/busybox            labkit history busybox
+    labkit image inspect busybox                 labkit login localhost:5000 -u alice
+    labkit registry start [--port 5000] [--user alice:s3cret]   labkit registry stop|ls
+
+Logins are kept in auth.json under the data root (mode 0600, root's only), as docker keeps them in
+~/.docker/config.json: {"auths": {"localhost:5000": {"auth": "<base64 of alice:s3cret>"}}}.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import time
+
+from ..errors import InvalidArgument
+from ..paths import Instance, instance as current_instance
+from .reference import familiar, parse
+from .store import ImageStore
+
+
+# -- logins -------------------------------------------------------------------------------------------
+def _auth_file(inst: Instance):
+    return inst.root / "auth.json"
+
+
+def credentials(registry: str, inst: Instance | None = None) -> tuple[str, str] | None:
+    """The (user, password) saved for `registry` by `labkit login`, or None."""
+    try:
+        entry = json.loads(_auth_file(inst or current_instance()).read_text())["auths"][registry]
+        user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+        return user, password
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def login(registry: str, user: str, password: str, inst: Instance | None = None) -> None:
+    """Check the credentials against the registry, then keep them (root-only) for pulls and pushes."""
+    from .registry import Registry
+
+    if not user or ":" in user or not password:
+        raise InvalidArgument("a login is a user name (no ':') and a password, neither empty")
+    inst = inst or current_instance()
+    reg = Registry(registry, auth=(user, password))
+    try:
+        reg.check(reg.request("GET", "/v2/", "registry:catalog:*"), f"log in to {registry}")
+    finally:
+        reg.close()
+    path = _auth_file(inst)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {"auths": {}}
+    data.setdefault("auths", {})[registry] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    os.replace(path.with_suffix(".tmp"), path)
+
+
+# -- what the API calls ---------------------------------------------------------------------------------
+def pull(name: str, platform=None, auth=None, progress=None, inst: Instance | None = None):
+    from .pull import pull as _pull
+
+    inst = inst or current_instance()
+    return _pull(name, ImageStore(inst), platform=platform, auth=auth or credentials(parse(name).registry, inst),
+                 progress=progress)
+
+
+def push(name: str, auth=None, inst: Instance | None = None) -> str:
+    from .push import push as _push
+
+    inst = inst or current_instance()
+    return _push(name, ImageStore(inst), auth=auth or credentials(parse(name).registry, inst))
+
+
+def in_use(inst: Instance) -> set[str]:
+    """The layer directories some container stands on (its config.json's org.labkit.rootfs.lower)."""
+    used = set()
+    for cfg in inst.containers.glob("*/config.json") if inst.containers.is_dir() else ():
+        try:
+            lower = json.loads(cfg.read_text()).get("annotations", {}).get("org.labkit.rootfs.lower", "")
+        except (OSError, ValueError):
+            continue
+        used.update(p for p in lower.split(":") if p)
+    return used
+
+
+def rmi(name: str, inst: Instance | None = None) -> tuple[str, int, int]:
+    """Untag `name`, then remove what no image and no container needs: (digest, files, bytes)."""
+    inst = inst or current_instance()
+    store = ImageStore(inst)
+    digest = store.untag(name)
+    count, freed = store.gc(in_use(inst))
+    return digest, count, freed
+
+
+# -- the CLI verbs ----------------------------------------------------------------------------------------
+def cmd_pull(args) -> int:
+    img = pull(args.image, platform=args.platform)
+    print(f"{familiar(img.name)}: pulled, image ID {img.id[7:19]}, manifest {img.digest}")
+    return 0
+
+
+def cmd_push(args) -> int:
+    digest = push(args.image)
+    print(f"{familiar(parse(args.image).__str__())}: pushed, digest {digest}")
+    return 0
+
+
+def cmd_images(args) -> int:
+    store = ImageStore(current_instance())
+    rows = []
+    for name in store.names():
+        img = store.get(name)
+        size = sum(store.blob_path(d).stat().st_size for d, _ in img.layers if store.blob_path(d).exists())
+        ref = parse(name)
+        rows.append((familiar(ref.name), ref.tag or "<none>", img.id[7:19], _ago(img.config.get("created")), size))
+    if args.quiet:
+        print("\n".join(dict.fromkeys(r[2] for r in rows)))
+        return 0
+    print(f"{'REPOSITORY':<40} {'TAG':<12} {'IMAGE ID':<14} {'CREATED':<16} SIZE")
+    for repo, tag, iid, created, size in rows:
+        print(f"{repo:<40} {tag:<12} {iid:<14} {created:<16} {_size(size)}")
+    return 0
+
+
+def cmd_tag(args) -> int:
+    ImageStore(current_instance()).alias(args.source, args.target)
+    return 0
+
+
+def cmd_rmi(args) -> int:
+    status = 0
+    for name in args.images:
+        digest, count, freed = rmi(name)
+        print(f"Untagged: {familiar(str(parse(name)))}\nDeleted: {count} files ({_size(freed)}), manifest {digest}")
+    return status
+
+
+def cmd_history(args) -> int:
+    print(f"{'CREATED':<16} {'CREATED BY':<60} {'EMPTY':<6} COMMENT")
+    for h in ImageStore(current_instance()).history(args.image):
+        by = h.get("created_by", "")
+        print(f"{_ago(h.get('created')):<16} {by if len(by) <= 60 else by[:59] + '…':<60} "
+              f"{'yes' if h.get('empty_layer') else '':<6} {h.get('comment', '')}")
+    return 0
+
+
+def cmd_image_inspect(args) -> int:
+    store = ImageStore(current_instance())
+    out = []
+    for name in args.images:
+        img = store.get(name)
+        out.append({"Id": img.id, "RepoTags": [familiar(img.name)], "Manifest": img.digest,
+                    "Layers": [{"digest": d, "diff_id": i} for d, i in img.layers], "Config": img.config})
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_login(args) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else args.password
+    if password is None:
+        import getpass
+
+        password = getpass.getpass("Password: ")
+    login(args.registry, args.username, password)
+    print("Login Succeeded")
+    return 0
+
+
+def cmd_registry(args) -> int:
+    from . import local_registry
+
+    if args.registry_cmd == "start":
+        users = dict(u.split(":", 1) for u in args.user) if args.user else None
+        if users is not None and any(":" not in u for u in args.user):
+            raise InvalidArgument("--user takes NAME:PASSWORD")
+        reg = local_registry.start(port=args.port, users=users)
+        print(f"registry on {reg.url}: use it as {reg.host}/NAME ({'private' if reg.private else 'anyone may pull and push'})")
+    elif args.registry_cmd == "stop":
+        print("registry stopped" if local_registry.stop() else "no registry was running")
+    else:
+        reg = local_registry.status()
+        if reg is None:
+            print("no registry is running: `labkit registry start`")
+            return 0
+        print(f"registry on {reg.url} (pid {reg.pid}{', private' if reg.private else ''})")
+        for repo, tags in reg.repositories(auth=credentials(reg.host)).items():
+            print(f"  {reg.host}/{repo}: {', '.join(tags) or '(no tags)'}")
+    return 0
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1000
+    return f"{n}"
+
+
+def _ago(created: str | None) -> str:
+    if not created:
+        return "N/A"
+    try:
+        from datetime import datetime
+
+        then = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return created
+    s = max(0, int(time.time() - then))
+    for unit, n in (("year", 31536000), ("month", 2592000), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if s >= n:
+            return f"{s // n} {unit}{'s' if s // n > 1 else ''} ago"
+    return "just now"

@@ -21,8 +21,8 @@ from labkit.images.registry import Registry, Unauthorized
 from labkit.images.store import ImageStore
 from labkit.paths import instance
 
-pytestmark = pytest.mark.skipif(not shutil.which("docker-registry") or not shutil.which("skopeo"),
-                                reason="apt-get install docker-registry skopeo apache2-utils")
+pytestmark = [pytest.mark.v2, pytest.mark.skipif(not shutil.which("docker-registry") or not shutil.which("skopeo"),
+                                reason="apt-get install docker-registry skopeo apache2-utils")]
 
 
 def free_port() -> int:

@@ -14,6 +14,21 @@ import uuid
 import pytest
 
 from labkit.images.unpack import UnsafeLayer, unpack_layer
+from labkit.paths import instance
+
+pytestmark = pytest.mark.v2
+
+
+@pytest.fixture
+def tmp_path():
+    """Under the lab's data root, where layers live (in the v2 VM a tmpfs: its /tmp is an overlay,
+    which takes no trusted.overlay.* xattrs of its own)."""
+    import shutil
+
+    d = instance().root / f"unpack-test-{uuid.uuid4().hex[:8]}"
+    d.mkdir(parents=True)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def layer(*entries, compress=None) -> io.BytesIO:
@@ -48,7 +63,7 @@ def test_modes_owners_links_devices_xattrs_and_whiteouts_are_kept(tmp_path):
     diff_id = unpack_layer(layer(
         {"name": "bin", "type": tarfile.DIRTYPE, "mode": 0o755},
         {"name": "bin/ping", "data": b"\x7fELF", "mode": 0o4755, "uid": 0, "gid": 0, "mtime": 1_000_000_000,
-         "pax": {"SCHILY.xattr.user.labkit": "yes"}},
+         "pax": {"SCHILY.xattr.trusted.labkit": "yes"}},
         {"name": "bin/ping6", "type": tarfile.LNKTYPE, "linkname": "bin/ping"},
         {"name": "bin/sh", "type": tarfile.SYMTYPE, "linkname": "/bin/busybox", "uid": 7},
         {"name": "tmp", "type": tarfile.DIRTYPE, "mode": 0o1777},
@@ -62,7 +77,7 @@ def test_modes_owners_links_devices_xattrs_and_whiteouts_are_kept(tmp_path):
     assert diff_id.startswith("sha256:") and len(diff_id) == 71
     ping = os.stat(dest / "bin/ping")
     assert stat.S_IMODE(ping.st_mode) == 0o4755 and ping.st_mtime == 1_000_000_000
-    assert os.getxattr(dest / "bin/ping", "user.labkit") == b"yes"
+    assert os.getxattr(dest / "bin/ping", "trusted.labkit") == b"yes"
     assert os.stat(dest / "bin/ping6").st_ino == ping.st_ino  # a hard link, not a copy
     assert os.readlink(dest / "bin/sh") == "/bin/busybox" and os.lstat(dest / "bin/sh").st_uid == 7
     assert stat.S_IMODE(os.stat(dest / "tmp").st_mode) == 0o1777

@@ -15,7 +15,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerE
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "registry", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "save", "load", "registry", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable", "TimedOut"]
 
 
@@ -240,6 +240,28 @@ def rmi(image):
     from .images.commands import rmi as _rmi
 
     return _rmi(image)
+
+
+@boundary("save the images")
+def save(images, path):
+    """Write images to one tar file, an OCI layout that `docker load` reads too; returns its size.
+
+        lk.save(["busybox", "localhost:5000/team/app:v1"], "/media/usb/workshop.tar")"""
+    from .images.archive import save as _save
+    from .images.store import ImageStore
+    from .paths import instance
+
+    return _save([images] if isinstance(images, str) else list(images), path, ImageStore(instance()))
+
+
+@boundary("load the images")
+def load(path):
+    """Load images from a `labkit save` or `docker save` tar, an OCI archive or layout; returns their names."""
+    from .images.archive import load as _load
+    from .images.store import ImageStore
+    from .paths import instance
+
+    return _load(path, ImageStore(instance()))
 
 
 def __getattr__(name):

@@ -14,6 +14,7 @@
     labkit pull [--platform linux/arm64] IMAGE       labkit push IMAGE
     labkit tag SOURCE TARGET                         labkit rmi IMAGE...
     labkit history IMAGE                             labkit login -u USER [--password-stdin] REGISTRY
+    labkit save -o FILE IMAGE...                     labkit load -i FILE
     labkit registry start [--port 5000] [--user NAME:PASSWORD] | stop | ls
     labkit image build-default [--force]
     labkit reset [--yes] [--all]
@@ -147,6 +148,11 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     rmi.add_argument("images", nargs="+")
     hs = sub.add_parser("history", help="the steps an image was made by")
     hs.add_argument("image")
+    sv = sub.add_parser("save", help="write images to a tar file (OCI layout and docker's manifest.json)")
+    sv.add_argument("-o", "--output", required=True)
+    sv.add_argument("images", nargs="+")
+    ld = sub.add_parser("load", help="load images from a tar file or an OCI layout directory")
+    ld.add_argument("-i", "--input", required=True)
     lg = sub.add_parser("login", help="log in to a registry (the credentials are kept, root-only)")
     lg.add_argument("-u", "--username", required=True)
     lg.add_argument("-p", "--password", help="better: --password-stdin")
@@ -166,7 +172,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
-_IMAGE_VERBS = ("pull", "push", "images", "tag", "rmi", "history", "login", "registry")  # images/commands.py
+_IMAGE_VERBS = ("pull", "push", "images", "tag", "rmi", "history", "save", "load", "login", "registry")  # images/commands.py
 _ALL = ("doctor", "run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause",
         "wait", "inspect", "top", "stats", "update", "image", "reset") + _IMAGE_VERBS
 _VERBS = ("run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause", "wait",

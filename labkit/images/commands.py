@@ -164,6 +164,22 @@ def cmd_image_inspect(args) -> int:
     return 0
 
 
+def cmd_save(args) -> int:
+    from .archive import save
+
+    size = save(args.images, args.output, ImageStore(current_instance()))
+    print(f"saved {len(args.images)} image(s) to {args.output} ({_size(size)})")
+    return 0
+
+
+def cmd_load(args) -> int:
+    from .archive import load
+
+    for name in load(args.input, ImageStore(current_instance())):
+        print(f"Loaded image: {familiar(name)}")
+    return 0
+
+
 def cmd_login(args) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else args.password
     if password is None:

@@ -9,6 +9,7 @@
     labkit stop [-t 10] CONTAINER...                 labkit kill [-s KILL] CONTAINER...
     labkit pause|unpause|wait|restart CONTAINER...   labkit rm [-f] CONTAINER...
     labkit inspect CONTAINER...                      labkit top CONTAINER
+    labkit diff CONTAINER                            labkit commit [-m MSG] CONTAINER IMAGE
     labkit stats [--no-stream] [CONTAINER...]       labkit update [-m 32M] [--cpus 0.5] [--pids-limit N] CONTAINER...
     labkit images [-q]                               labkit image inspect IMAGE...
     labkit pull [--platform linux/arm64] IMAGE       labkit push IMAGE
@@ -116,6 +117,13 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
                        ("unpause", "thaw paused containers"), ("wait", "wait for containers to exit, print their exit codes"),
                        ("inspect", "print containers' records and config.json as JSON")):
         sub.add_parser(verb, help=text).add_argument("containers", nargs="+")
+    df = sub.add_parser("diff", help="what a container changed in its filesystem (A added, C changed, D deleted)")
+    df.add_argument("container")
+    cm = sub.add_parser("commit", help="save a container's changes as a new image")
+    cm.add_argument("-m", "--message", help="a comment for the image's history")
+    cm.add_argument("-a", "--author")
+    cm.add_argument("container")
+    cm.add_argument("image")
     tp = sub.add_parser("top", help="the processes inside a container")
     tp.add_argument("container")
     up = sub.add_parser("update", help="change running containers' limits")
@@ -174,9 +182,9 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
 
 _IMAGE_VERBS = ("pull", "push", "images", "tag", "rmi", "history", "save", "load", "login", "registry")  # images/commands.py
 _ALL = ("doctor", "run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause",
-        "wait", "inspect", "top", "stats", "update", "image", "reset") + _IMAGE_VERBS
+        "wait", "inspect", "top", "stats", "update", "diff", "commit", "image", "reset") + _IMAGE_VERBS
 _VERBS = ("run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause", "wait",
-          "inspect", "top", "stats", "update")
+          "inspect", "top", "stats", "update", "diff", "commit")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -135,6 +135,26 @@ def top(args) -> int:
     return 0
 
 
+def diff(args) -> int:
+    from .containers import Container, state
+    from ...paths import instance
+
+    for kind, path in Container(state.resolve(instance(), args.container), "").diff().rows:
+        print(f"{kind} {path}")
+    return 0
+
+
+def commit(args) -> int:
+    from .containers import Container, state
+    from ...images.reference import familiar
+    from ...paths import instance
+
+    name = Container(state.resolve(instance(), args.container), "").commit(
+        args.image, comment=args.message or "", author=args.author or "")
+    print(f"{familiar(name)}")
+    return 0
+
+
 def exec_(args) -> int:
     from ..options import env_list, parse_user, split_command
 

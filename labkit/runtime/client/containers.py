@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import shlex
 import time
+from pathlib import Path
 
 from ...errors import ImageNotFound, InvalidArgument, boundary_methods, require_root
 from ...results import ProcessResult
@@ -147,6 +148,39 @@ class Container:
     def log_entries(self) -> list[dict]:
         """The log as docker's json-file driver keeps it: [{"log": ..., "stream": "stdout", "time": ...}]."""
         return read_log(self.inst, self.id)
+
+    def diff(self) -> "Table":
+        """What the container changed in its filesystem, as `docker diff`: A added, C changed, D deleted.
+        Read from its overlay's upper directory: the only place a container writes."""
+        from ...images.commit import changes
+
+        upper, lowers = self._layers()
+        return Table(["", "PATH"], [list(c) for c in changes(upper, lowers)])
+
+    def commit(self, name: str, comment: str = "", cmd=None, author: str = "") -> str:
+        """Save the container's changes as a new image `name` (`docker commit`): its image plus one layer
+        made of the upper directory. cmd: the new image's command (a list). Returns the full name."""
+        from ...images.commit import commit_upper
+        from ...images.reference import normalize
+        from ...images.store import ImageStore
+
+        target = normalize(name)  # a bad name is refused before anything is paused or written
+        upper, _ = self._layers()
+        paused = self.status == "running"
+        if paused:
+            self.pause()  # nothing writes to the upper directory while it is read
+        try:
+            return commit_upper(ImageStore(self.inst), self.attrs["image"], upper, target, comment=comment,
+                                changes_config={"Cmd": list(cmd)} if cmd else None, author=author)
+        finally:
+            if paused:
+                self.unpause()
+
+    def _layers(self) -> tuple[Path, list[str]]:
+        bundle = state.bundle_dir(self.inst, self.id)
+        notes = self.config.get("annotations", {})
+        return bundle / notes.get("org.labkit.rootfs.upper", "upper"), \
+            [p for p in notes.get("org.labkit.rootfs.lower", "").split(":") if p]
 
     def top(self) -> "Table":
         """The processes inside: host PID, PID inside, user, state, command."""

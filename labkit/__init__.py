@@ -15,7 +15,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerE
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "save", "load", "registry", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "build", "save", "load", "registry", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable", "TimedOut"]
 
 
@@ -262,6 +262,20 @@ def load(path):
     from .paths import instance
 
     return _load(path, ImageStore(instance()))
+
+
+@boundary("build the image")
+def build(context, tag=None, *, dockerfile="Dockerfile", quiet=False):
+    """Build an image from `context`/Dockerfile (`docker build`): FROM, RUN, COPY, ADD, ENV, WORKDIR,
+    USER, LABEL, EXPOSE, CMD, ENTRYPOINT; each step printed as docker prints it, cached as docker does.
+
+        lk.build("hello/", tag="localhost/hello:1"); lk.run("localhost/hello:1")"""
+    from .images.build import build as _build
+    from .images.store import ImageStore
+    from .paths import instance
+
+    return _build(context, ImageStore(instance()), tag=tag, dockerfile=dockerfile,
+                  out=(lambda line: None) if quiet else print)
 
 
 def __getattr__(name):

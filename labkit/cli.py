@@ -16,6 +16,7 @@
     labkit tag SOURCE TARGET                         labkit rmi IMAGE...
     labkit history IMAGE                             labkit login -u USER [--password-stdin] REGISTRY
     labkit save -o FILE IMAGE...                     labkit load -i FILE
+    labkit build [-t NAME] [-f Dockerfile] CONTEXT
     labkit registry start [--port 5000] [--user NAME:PASSWORD] | stop | ls
     labkit image build-default [--force]
     labkit reset [--yes] [--all]
@@ -156,6 +157,10 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     rmi.add_argument("images", nargs="+")
     hs = sub.add_parser("history", help="the steps an image was made by")
     hs.add_argument("image")
+    bu = sub.add_parser("build", help="build an image from a Dockerfile (each instruction a layer or a config change)")
+    bu.add_argument("-t", "--tag", help="the new image's name")
+    bu.add_argument("-f", "--file", default="Dockerfile", help="the Dockerfile's name in the context")
+    bu.add_argument("context")
     sv = sub.add_parser("save", help="write images to a tar file (OCI layout and docker's manifest.json)")
     sv.add_argument("-o", "--output", required=True)
     sv.add_argument("images", nargs="+")
@@ -180,7 +185,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
-_IMAGE_VERBS = ("pull", "push", "images", "tag", "rmi", "history", "save", "load", "login", "registry")  # images/commands.py
+_IMAGE_VERBS = ("pull", "push", "images", "tag", "rmi", "history", "build", "save", "load", "login", "registry")  # images/commands.py
 _ALL = ("doctor", "run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause",
         "wait", "inspect", "top", "stats", "update", "diff", "commit", "image", "reset") + _IMAGE_VERBS
 _VERBS = ("run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause", "wait",

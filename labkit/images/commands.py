@@ -117,7 +117,11 @@ def cmd_push(args) -> int:
 def cmd_images(args) -> int:
     store = ImageStore(current_instance())
     rows = []
+    from .build import CACHE
+
     for name in store.names():
+        if name.startswith(CACHE + ":"):
+            continue  # a build step's cached image (build.py)
         img = store.get(name)
         size = sum(store.blob_path(d).stat().st_size for d, _ in img.layers if store.blob_path(d).exists())
         ref = parse(name)
@@ -161,6 +165,14 @@ def cmd_image_inspect(args) -> int:
         out.append({"Id": img.id, "RepoTags": [familiar(img.name)], "Manifest": img.digest,
                     "Layers": [{"digest": d, "diff_id": i} for d, i in img.layers], "Config": img.config})
     print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .build import build
+
+    build(args.context, ImageStore(current_instance()), tag=args.tag, dockerfile=args.file,
+          out=lambda line: print(line, flush=True))
     return 0
 
 

@@ -1,0 +1,98 @@
+"""build: a Dockerfile's steps become layers and config changes; the cache reuses what did not
+change; a failing step stops the build with nothing tagged."""
+
+from __future__ import annotations
+
+import pytest
+
+import labkit as lk
+from labkit.images.build import BuildError, parse, prune_cache
+from labkit.images.store import ImageStore
+from labkit.paths import instance
+
+pytestmark = pytest.mark.v2
+
+DOCKERFILE = """\
+# a small image
+FROM busybox
+RUN echo built > /greeting && rm /bin/vi
+COPY hello.txt /srv/
+ENV GREETING="hi there" \\
+    OTHER=1
+WORKDIR /srv
+CMD ["cat", "hello.txt"]
+"""
+
+
+@pytest.fixture
+def context(tmp_path, busybox):
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "hello.txt").write_text("hello from a file\n")
+    yield tmp_path
+    store = ImageStore(instance())
+    for name in store.names():
+        if name.startswith("localhost/built"):
+            store.untag(name)
+    prune_cache(store)
+    store.gc()
+
+
+def test_build_makes_the_layers_and_the_config(context):
+    lines = []
+    name = lk.images.build.build(context, ImageStore(instance()), tag="localhost/built:1", out=lines.append)
+    assert lines[0] == "Step 1/6 : FROM busybox" and lines[-1] == "Successfully tagged localhost/built:1"
+    store = ImageStore(instance())
+    img = store.get(name)
+    busybox = store.get("busybox")
+    assert len(img.layers) == len(busybox.layers) + 2  # RUN and COPY; ENV, WORKDIR, CMD are config only
+    assert img.config["config"]["WorkingDir"] == "/srv" and "GREETING=hi there" in img.config["config"]["Env"]
+    assert [h.get("empty_layer", False) for h in store.history(name)[:5]] == [True, True, True, False, False]
+    assert lk.run(name, rm=True, stream=False).stdout == "hello from a file\n"
+    r = lk.run(name, ["sh", "-c", "cat /greeting; echo $GREETING; pwd; test -e /bin/vi || echo no vi"], rm=True,
+               stream=False)
+    assert r.stdout == "built\nhi there\n/srv\nno vi\n"
+
+
+def test_the_cache_reuses_unchanged_steps_and_redoes_from_a_changed_file(context):
+    store = ImageStore(instance())
+    first = []
+    lk.images.build.build(context, store, tag="localhost/built:2", out=first.append)
+    again = []
+    lk.images.build.build(context, store, tag="localhost/built:2", out=again.append)
+    assert sum("Using cache" in line for line in again) == 5  # every step after FROM
+    assert not any("Running in" in line for line in again)
+    (context / "hello.txt").write_text("changed\n")
+    third = []
+    lk.images.build.build(context, store, tag="localhost/built:2", out=third.append)
+    steps = [line for line in third if line.startswith("Step") or "Using cache" in line]
+    assert steps[2] == " ---> Using cache" and steps[3].startswith("Step 3/6 : COPY")  # RUN cached, COPY not
+    assert sum("Using cache" in line for line in third) == 1
+    assert lk.run("localhost/built:2", rm=True, stream=False).stdout == "changed\n"
+
+
+def test_a_failing_step_stops_the_build_and_tags_nothing(context):
+    (context / "Dockerfile").write_text("FROM busybox\nRUN echo about to fail; exit 3\nCMD [\"true\"]\n")
+    lines = []
+    with pytest.raises(BuildError) as e:
+        lk.images.build.build(context, ImageStore(instance()), tag="localhost/built:bad", out=lines.append)
+    assert "non-zero code: 3" in str(e.value) and e.value.hint
+    assert "about to fail" in lines
+    assert "docker.io/localhost/built:bad" not in ImageStore(instance()).names()
+    assert "localhost/built:bad" not in ImageStore(instance()).names()
+    assert lk.ps(all=True) == []  # the step's container is gone too
+
+
+@pytest.mark.parametrize("text,words", [
+    ("RUN true\n", "starts with FROM"),
+    ("FROM busybox\nFROBNICATE x\n", "line 2: unknown instruction"),
+])
+def test_bad_dockerfiles_are_refused_before_anything(text, words):
+    with pytest.raises(lk.InvalidArgument) as e:
+        parse(text)
+    assert words in str(e.value)
+
+
+def test_copy_from_outside_the_context_is_refused(context):
+    (context / "Dockerfile").write_text("FROM busybox\nCOPY ../../etc/passwd /x\n")
+    with pytest.raises(lk.InvalidArgument, match="outside the build context"):
+        lk.images.build.build(context, ImageStore(instance()), tag="localhost/built:x", out=lambda line: None)

@@ -136,8 +136,14 @@ HOSTILE = {
 }
 
 
+@pytest.mark.parametrize("walk", ["openat2", "component by component"])
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_a_hostile_layer_is_refused_and_writes_nothing_outside(tmp_path, case):
+def test_a_hostile_layer_is_refused_and_writes_nothing_outside(tmp_path, case, walk, monkeypatch):
+    """Both ways of reaching a parent: the kernel's openat2 (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS),
+    and the O_NOFOLLOW walk used before Linux 5.6."""
+    from labkit.images import unpack
+
+    monkeypatch.setattr(unpack, "_OPENAT2", [walk == "openat2"])
     outside = _outside(tmp_path)
     before = sorted(os.listdir(outside))
     dest = tmp_path / "l"
@@ -180,3 +186,20 @@ def test_a_hostile_layer_leaves_nothing_in_the_store(inst, tmp_path):
     assert not os.path.exists(marker)
     assert not (inst.layers / hashlib.sha256(raw).hexdigest()).exists()  # not kept
     assert not [p for p in os.listdir(inst.layers) if p.startswith(".unpack-")]  # nor half of it
+
+
+def test_an_entry_that_replaces_the_directory_being_filled_is_seen(tmp_path):
+    """The unpacker keeps the last parent directory open; an entry that replaces it (a whiteout of
+    it, a symlink in its place) must be seen by the entries after it."""
+    outside = _outside(tmp_path)
+    dest = tmp_path / "l"
+    dest.mkdir()
+    with pytest.raises(UnsafeLayer):  # the whiteout replaced a/ with a 0/0 device: a/y cannot go through it
+        unpack_layer(layer({"name": "a/x", "data": b"1"}, {"name": ".wh.a"}, {"name": "a/y", "data": b"2"}), dest)
+    assert stat.S_ISCHR(os.lstat(dest / "a").st_mode)  # (kept open, the old a/ would have taken a/y silently)
+    dest2 = tmp_path / "l2"
+    dest2.mkdir()
+    with pytest.raises(UnsafeLayer):
+        unpack_layer(layer({"name": "a/x", "data": b"1"}, {"name": "a", "type": tarfile.SYMTYPE, "linkname": str(outside)},
+                           {"name": "a/y", "data": b"2"}), dest2)
+    assert sorted(os.listdir(outside)) == ["victim"]

@@ -30,6 +30,7 @@ import stat
 import tarfile
 
 from ..errors import LabkitError
+from ..kernel import syscalls as sc
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -47,8 +48,10 @@ def decompressor(f):
     """A reader of the uncompressed tar in f, told apart by its first bytes (gzip, zstd or plain)."""
     head = f.peek(4)[:4] if hasattr(f, "peek") else b""
     if head.startswith(GZIP_MAGIC):
-        import gzip
-
+        try:  # ISA-L's inflate: ~2.5x zlib's here (0.16 s against 0.43 s for 150 MB)
+            from isal import igzip as gzip
+        except ImportError:
+            import gzip
         return gzip.GzipFile(fileobj=f, mode="rb")
     if head.startswith(ZSTD_MAGIC):
         try:
@@ -88,11 +91,12 @@ def unpack_layer(blob, dest, max_bytes: int = MAX_BYTES) -> str:
 
     src = _Counting(decompressor(io.BufferedReader(blob) if not hasattr(blob, "peek") else blob), max_bytes)
     root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    parents = _Parents(root)
     try:
         with tarfile.open(fileobj=src, mode="r|", errorlevel=2) as tar:
             dirs: list[tuple[str, tarfile.TarInfo]] = []
             for member in tar:
-                _entry(tar, member, root, dirs)
+                _entry(tar, member, root, dirs, parents)
             for name, member in sorted(dirs, key=lambda d: d[0], reverse=True):  # deepest first: a 0555 dir
                 fd = _walk(root, name, create=False)                                 # still takes its files
                 try:
@@ -105,8 +109,33 @@ def unpack_layer(blob, dest, max_bytes: int = MAX_BYTES) -> str:
             raise
         raise UnsafeLayer(f"the layer is not a readable tar: {e}") from None
     finally:
+        parents.close()
         os.close(root)
     return "sha256:" + src.h.hexdigest()
+
+
+class _Parents:
+    """The last parent directory walked to, kept open: a tar lists a directory's files one after
+    another, so most entries need no walk at all. Forgotten as soon as an entry names it or one of
+    its ancestors (it may be replaced: a directory by a symlink, say)."""
+
+    def __init__(self, root: int):
+        self.root, self.parts, self.fd = root, None, None
+
+    def get(self, up: list[str]) -> int:
+        if up != self.parts:
+            self.close()
+            self.fd, self.parts = _walk(self.root, up), up
+        return self.fd
+
+    def touched(self, parts: list[str]) -> None:
+        if self.parts is not None and self.parts[: len(parts)] == parts:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+        self.parts = self.fd = None
 
 
 def _clean(name: str, what: str = "entry") -> list[str]:
@@ -121,12 +150,30 @@ def _clean(name: str, what: str = "entry") -> list[str]:
     return parts
 
 
+_OPENAT2 = [True]  # until the kernel says ENOSYS (before Linux 5.6)
+
+
 def _walk(root: int, path: str | list[str], create: bool = True) -> int:
-    """Open the directory `path` below root one component at a time, never following a symlink
-    (O_NOFOLLOW: a symlink is ELOOP or ENOTDIR, and refused). create: make missing directories."""
+    """Open the directory `path` below root, never through a symlink: in one openat2 call with
+    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has it, else one component at a time
+    with O_NOFOLLOW (a symlink is ELOOP or ENOTDIR, and refused). create: make missing directories."""
+    parts = path if isinstance(path, list) else _clean(path)
+    if _OPENAT2[0] and parts:
+        try:
+            return sc.openat2(root, "/".join(parts), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+                              sc.RESOLVE_BENEATH | sc.RESOLVE_NO_SYMLINKS)
+        except OSError as e:
+            if e.errno == errno.ENOSYS:
+                _OPENAT2[0] = False
+            elif e.errno in (errno.ELOOP, errno.ENOTDIR, errno.EXDEV):
+                raise UnsafeLayer(f"layer path {'/'.join(parts)!r} goes through something that is not a "
+                                  "directory (a symlink is never followed)") from None
+            elif e.errno != errno.ENOENT:
+                raise
+            # ENOENT: a part is missing; the walk below makes it
     fd = os.dup(root)
     try:
-        for part in path if isinstance(path, list) else _clean(path):
+        for part in parts:
             try:
                 nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
             except FileNotFoundError:
@@ -165,69 +212,68 @@ def _remove(parent: int, name: str) -> None:
     os.rmdir(name, dir_fd=parent)
 
 
-def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo, root: int, dirs: list) -> None:
+def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo, root: int, dirs: list, parents: _Parents) -> None:
     parts = _clean(member.name)
     if not parts:
         if member.isdir():
             dirs.append(("", member))  # the layer's root itself: its mode and owner
         return
     *up, base = parts
-    parent = _walk(root, up)
-    try:
-        if base == OPAQUE:  # the parent hides every lower entry of the same path
-            os.setxattr(parent, "trusted.overlay.opaque", b"y")
-            return
-        if base.startswith(WHITEOUT):  # "this name is deleted in this layer": overlayfs's 0/0 device
-            name = base[len(WHITEOUT):]
-            if name in ("", ".", ".."):
-                raise UnsafeLayer(f"whiteout {member.name!r} names no entry")
-            _remove(parent, name)
-            os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
-            return
-        if member.isdir():
-            try:
-                st = os.stat(base, dir_fd=parent, follow_symlinks=False)
-                if not stat.S_ISDIR(st.st_mode):
-                    _remove(parent, base)
-                    os.mkdir(base, 0o700, dir_fd=parent)
-            except FileNotFoundError:
+    # This entry may replace the directory kept open, or one above it (a whiteout removes its name).
+    parents.touched(up + [base[len(WHITEOUT):]] if base.startswith(WHITEOUT) and base != OPAQUE else parts)
+    parent = parents.get(up)
+    if base == OPAQUE:  # the parent hides every lower entry of the same path
+        os.setxattr(parent, "trusted.overlay.opaque", b"y")
+        return
+    if base.startswith(WHITEOUT):  # "this name is deleted in this layer": overlayfs's 0/0 device
+        name = base[len(WHITEOUT):]
+        if name in ("", ".", ".."):
+            raise UnsafeLayer(f"whiteout {member.name!r} names no entry")
+        _remove(parent, name)
+        os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
+        return
+    if member.isdir():
+        try:
+            st = os.stat(base, dir_fd=parent, follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode):
+                _remove(parent, base)
                 os.mkdir(base, 0o700, dir_fd=parent)
-            dirs.append(("/".join(parts), member))  # its mode and times are set at the end
-            return
-        _remove(parent, base)
-        if member.isreg():
-            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
-            try:
-                data = tar.extractfile(member)
-                while chunk := data.read(1 << 20):
-                    os.write(fd, chunk)
-                _attrs(fd, None, member)
-            finally:
-                os.close(fd)
-        elif member.issym():
-            os.symlink(member.linkname, base, dir_fd=parent)  # made, never followed here
-            _attrs(parent, base, member)
-        elif member.islnk():
-            target = _clean(member.linkname, "hard link target")
-            if not target:
-                raise UnsafeLayer(f"hard link {member.name!r} has no target")
-            *lup, lbase = target
-            src = _walk(root, lup, create=False)
-            try:
-                os.link(lbase, base, src_dir_fd=src, dst_dir_fd=parent, follow_symlinks=False)
-            except FileNotFoundError:
-                raise UnsafeLayer(f"hard link {member.name!r} -> {member.linkname!r}: no such entry earlier in "
-                                  "the layer") from None
-            finally:
-                os.close(src)
-        elif member.ischr() or member.isblk() or member.isfifo():
-            kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK if member.isblk() else stat.S_IFIFO
-            os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=parent)
-            _attrs(parent, base, member)
-        else:
-            raise UnsafeLayer(f"layer entry {member.name!r} has a type labkit does not unpack ({member.type!r})")
-    finally:
-        os.close(parent)
+        except FileNotFoundError:
+            os.mkdir(base, 0o700, dir_fd=parent)
+        dirs.append(("/".join(parts), member))  # its mode and times are set at the end
+        return
+    _remove(parent, base)
+    if member.isreg():
+        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
+        try:
+            data = tar.extractfile(member)
+            while chunk := data.read(1 << 20):
+                os.write(fd, chunk)
+            _attrs(fd, None, member)
+        finally:
+            os.close(fd)
+    elif member.issym():
+        os.symlink(member.linkname, base, dir_fd=parent)  # made, never followed here
+        _attrs(parent, base, member)
+    elif member.islnk():
+        target = _clean(member.linkname, "hard link target")
+        if not target:
+            raise UnsafeLayer(f"hard link {member.name!r} has no target")
+        *lup, lbase = target
+        src = _walk(root, lup, create=False)
+        try:
+            os.link(lbase, base, src_dir_fd=src, dst_dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            raise UnsafeLayer(f"hard link {member.name!r} -> {member.linkname!r}: no such entry earlier in "
+                              "the layer") from None
+        finally:
+            os.close(src)
+    elif member.ischr() or member.isblk() or member.isfifo():
+        kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK if member.isblk() else stat.S_IFIFO
+        os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=parent)
+        _attrs(parent, base, member)
+    else:
+        raise UnsafeLayer(f"layer entry {member.name!r} has a type labkit does not unpack ({member.type!r})")
 
 
 def _attrs(dir_fd: int, name: str | None, member: tarfile.TarInfo) -> None:

@@ -48,6 +48,7 @@ NUMBERS = {
     "nfsservctl":         (180, 42),
     "open_by_handle_at":  (304, 265),
     "open_tree":          (428, 428),
+    "openat2":            (437, 437),
     "perf_event_open":    (298, 241),
     "pivot_root":         (155, 41),
     "query_module":       (178, None),

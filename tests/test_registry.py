@@ -198,3 +198,50 @@ def test_offline_no_request_leaves_the_machine(fresh, monkeypatch):
         lk.run("alpine:3.20", "true", stream=False)
     assert "LABKIT_OFFLINE" in str(e.value)
     assert sent == []
+
+
+def test_bearer_token_auth_as_docker_hub_does(busybox, fresh, tmp_path):
+    """The registry wants a token from an issuer (Docker Hub's flow): anonymous pulls get a pull-only
+    token, pushes need a user's; labkit follows the WWW-Authenticate challenge both ways."""
+    import time
+
+    from token_issuer import TokenIssuer
+
+    issuer = TokenIssuer(tmp_path, "labkit-test", {"alice": "s3cret"})
+    port = free_port()
+    (tmp_path / "data").mkdir()
+    config = tmp_path / "config.yml"
+    config.write_text(f"""version: 0.1
+log: {{level: error}}
+storage: {{filesystem: {{rootdirectory: {tmp_path / 'data'}}}}}
+http: {{addr: 127.0.0.1:{port}}}
+auth:
+  token:
+    realm: {issuer.realm}
+    service: labkit-test
+    issuer: labkit-test-issuer
+    rootcertbundle: {issuer.cert}
+""")
+    server = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        host = f"localhost:{port}"
+        for _ in range(200):
+            if local_registry._answers(port):
+                break
+            time.sleep(0.05)
+        lk.tag("busybox", f"{host}/team/tok:1")
+        try:
+            with pytest.raises(Unauthorized):
+                lk.push(f"{host}/team/tok:1")  # anonymous: the token grants pull only
+            assert lk.push(f"{host}/team/tok:1", auth=("alice", "s3cret")).startswith("sha256:")
+        finally:
+            lk.rmi(f"{host}/team/tok:1")
+        img = pull(f"{host}/team/tok:1", fresh, progress=False)  # anonymous pull: a pull token
+        assert img.id == busybox.id
+        assert (None, ["repository:team/tok:pull"]) in issuer.issued
+        assert ("alice", ["repository:team/tok:pull,push"]) in issuer.issued
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        issuer.close()

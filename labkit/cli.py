@@ -17,7 +17,7 @@
     labkit history IMAGE                             labkit login -u USER [--password-stdin] REGISTRY
     labkit save -o FILE IMAGE...                     labkit load -i FILE
     labkit build [-t NAME] [-f Dockerfile] CONTEXT
-    labkit registry start [--port 5000] [--user NAME:PASSWORD] | stop | ls
+    labkit registry start [--port 5000] [--user NAME:PASSWORD] | fill ARCHIVE | stop | ls
     labkit image build-default [--force]
     labkit reset [--yes] [--all]
 
@@ -176,6 +176,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     rs = rsub.add_parser("start", help="start it")
     rs.add_argument("--port", type=int, default=5000)
     rs.add_argument("--user", action="append", metavar="NAME:PASSWORD", help="make it private (repeatable)")
+    rf = rsub.add_parser("fill", help="push every image of an archive (labkit save, docker save) into it")
+    rf.add_argument("archive")
     rsub.add_parser("stop", help="stop it (its images stay)")
     rsub.add_parser("ls", help="where it runs and what it holds")
 

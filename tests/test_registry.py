@@ -245,3 +245,19 @@ auth:
         server.terminate()
         server.wait(timeout=10)
         issuer.close()
+
+
+def test_fill_the_registry_from_a_saved_archive(registry, busybox, tmp_path, fresh):
+    """An instructor's USB stick: `labkit save` on a machine with the images, `labkit registry fill`
+    on the room's registry, and every VM pulls from it."""
+    from test_faults import LABKIT
+
+    archive = tmp_path / "workshop.tar"
+    lk.save("busybox", archive)
+    r = subprocess.run([*LABKIT, "registry", "fill", str(archive)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"pushed {registry.host}/busybox:latest" in r.stdout
+    assert pull(f"{registry.host}/busybox", fresh, progress=False).id == busybox.id
+    r = subprocess.run([*LABKIT, "registry", "ls"], capture_output=True, text=True, timeout=60)
+    assert f"{registry.host}/busybox: latest" in r.stdout
+    lk.rmi(f"{registry.host}/busybox:latest")

@@ -212,6 +212,10 @@ def cmd_registry(args) -> int:
             raise InvalidArgument("--user takes NAME:PASSWORD")
         reg = local_registry.start(port=args.port, users=users)
         print(f"registry on {reg.url}: use it as {reg.host}/NAME ({'private' if reg.private else 'anyone may pull and push'})")
+    elif args.registry_cmd == "fill":
+        reg = local_registry.status()
+        for name in local_registry.fill(args.archive, auth=credentials(reg.host) if reg else None):
+            print(f"pushed {name}")
     elif args.registry_cmd == "stop":
         print("registry stopped" if local_registry.stop() else "no registry was running")
     else:

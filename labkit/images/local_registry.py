@@ -201,6 +201,31 @@ def stop(inst: Instance | None = None, timeout: float = 10.0) -> bool:
     return reg is not None
 
 
+def fill(archive, inst: Instance | None = None, auth=None) -> list[str]:
+    """Load the images of `archive` (`labkit save`, `docker save`, an OCI archive or layout) and
+    push each to the lab's registry: a workshop's images from a USB stick, for every VM in the room
+    to pull. busybox:latest goes in as localhost:5000/busybox:latest. Returns the names pushed."""
+    from .archive import load
+    from .push import push
+    from .reference import parse
+    from .store import ImageStore
+
+    inst = inst or current_instance()
+    reg = status(inst)
+    if reg is None:
+        raise LabkitError("the lab's registry is not running", hint="`labkit registry start` first.")
+    store = ImageStore(inst)
+    pushed = []
+    for name in load(archive, store):
+        ref = parse(name)
+        repo = ref.repository.removeprefix("library/") if ref.registry == "docker.io" else ref.repository
+        target = f"{reg.host}/{repo}:{ref.tag or 'latest'}"
+        store.alias(name, target)
+        push(target, store, auth=auth)
+        pushed.append(target)
+    return pushed
+
+
 def _answers(port: int) -> bool:
     import socket
 

@@ -261,3 +261,17 @@ def test_fill_the_registry_from_a_saved_archive(registry, busybox, tmp_path, fre
     r = subprocess.run([*LABKIT, "registry", "ls"], capture_output=True, text=True, timeout=60)
     assert f"{registry.host}/busybox: latest" in r.stdout
     lk.rmi(f"{registry.host}/busybox:latest")
+
+
+def test_https_unless_local_or_listed_as_insecure(monkeypatch, tmp_path):
+    monkeypatch.delenv("LABKIT_OFFLINE")  # no request is sent here: only the URL each would use
+    assert Registry("localhost:5000").base == "http://localhost:5000"
+    assert Registry("127.0.0.2:5000").base == "http://127.0.0.2:5000"
+    assert Registry("[::1]:5000").base == "http://[::1]:5000"
+    assert Registry("registry.lan:5000").base == "https://registry.lan:5000"
+    assert Registry("docker.io").base == "https://registry-1.docker.io"
+    (instance().root / "settings.json").write_text(json.dumps({"insecure-registries": ["registry.lan:5000"]}))
+    try:
+        assert Registry("registry.lan:5000").base == "http://registry.lan:5000"
+    finally:
+        (instance().root / "settings.json").unlink()

@@ -62,8 +62,10 @@ class ManifestUnknown(NotFound):
 
 def is_local(host: str) -> bool:
     """True for a registry on this machine: localhost, 127.0.0.0/8 or ::1, with any port."""
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") and host.count(":") == 1 else host
-    name = name.strip("[]")
+    if host.startswith("["):  # [::1]:5000
+        name = host[1:host.find("]")]
+    else:  # localhost:5000, 127.0.0.1
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if name == "localhost":
         return True
     try:
@@ -88,7 +90,7 @@ class Registry:
         data, media_type, digest = reg.manifest("team/app", "v1")
     """
 
-    def __init__(self, host: str, auth: tuple[str, str] | None = None, insecure: bool = False,
+    def __init__(self, host: str, auth: tuple[str, str] | None = None, insecure: bool | None = None,
                  timeout: float = 30.0, client=None):
         import httpx
 
@@ -96,6 +98,10 @@ class Registry:
         self.api = DOCKER_HUB_API if host == DOCKER_HUB else host
         if os.environ.get("LABKIT_OFFLINE") and not is_local(self.api):  # an offline workshop; the tests
             raise Offline(f"{host} is not on this machine, and LABKIT_OFFLINE is set: only local registries")
+        if insecure is None:  # the lab's settings.json lists it (settings.py)
+            from ..settings import load
+
+            insecure = host in load().get("insecure-registries", [])
         self.scheme = "http" if insecure or is_local(self.api) else "https"
         self.base = f"{self.scheme}://{self.api}"
         self.auth = auth

@@ -47,7 +47,7 @@ def test_notebook_runs_headless_without_errors(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["03-cgroups", "07-containers"])
+@pytest.mark.parametrize("name", ["03-cgroups", "06-images-and-layers", "07-containers"])
 def test_a_notebook_runs_twice_in_a_row(name):
     # It cleans up after itself: the second run meets no container or name left by the first.
     path = REPO / "notebooks" / f"{name}.ipynb"
@@ -70,3 +70,22 @@ def test_the_welcome_notebook_shows_the_doctor_and_a_containers_output():
     assert "hello from a container" in text  # lk.run's output, streamed into the cell
     assert "this host can run the lab" in text  # lk.doctor()'s verdict
     assert "✔" in text  # and its checks held
+
+
+@pytest.mark.slow
+def test_the_images_notebook_shows_names_layers_and_the_build():
+    """What notebook 06 printed: a name's parts, the two hashes of a layer, the whiteout, the diff, the
+    commit's layer count, a second build all from the cache (not only that it ran)."""
+    nb = run_notebook(REPO / "notebooks" / "06-images-and-layers.ipynb")
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                     if o.output_type == "stream")
+    html = "\n".join(o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code"
+                     for o in c.get("outputs", []) if o.output_type in ("execute_result", "display_data"))
+    assert " ".join("busybox registry=docker.io repository=library/busybox tag=latest".split()) in " ".join(text.split())
+    assert "the repository name must be lowercase" in text
+    assert "layer's diff_id (sha256 of the tar): sha256:" in text
+    assert "new blobs in the store: 0" in text  # the same manifest, config and layer: nothing stored twice
+    assert "bin/vi in the upper layer: character device 0 0" in text
+    assert "<code>/bin/vi</code>" in html or "/bin/vi" in html
+    assert "hello from the build context" in text and text.count("Using cache") == 4
+    assert "image/png" in str([o.get("data", {}).keys() for c in nb.cells for o in c.get("outputs", [])])

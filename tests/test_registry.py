@@ -275,3 +275,39 @@ def test_https_unless_local_or_listed_as_insecure(monkeypatch, tmp_path):
         assert Registry("registry.lan:5000").base == "http://registry.lan:5000"
     finally:
         (instance().root / "settings.json").unlink()
+
+
+@pytest.mark.parametrize("compression", ["zstd", "none"])
+def test_zstd_and_uncompressed_layers_pull_and_unpack(registry, fresh, tmp_path, compression):
+    """A layer may be gzip'd, zstd'd or a plain tar: the media type says so, the first bytes tell."""
+    import io
+    import tarfile
+
+    import zstandard
+
+    from labkit.images.store import MT_CONFIG, MT_MANIFEST, canonical_json
+
+    src = ImageStore(instance(str(tmp_path / "src")))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("hello")
+        info.size = 6
+        tar.addfile(info, io.BytesIO(b"hello\n"))
+    raw = buf.getvalue()
+    blob = zstandard.ZstdCompressor().compress(raw) if compression == "zstd" else raw
+    ldigest, lsize = src.put_blob(blob)
+    cfg = {"architecture": "amd64", "os": "linux", "config": {},
+           "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}}
+    cdigest, csize = src.put_blob(canonical_json(cfg))
+    media = "application/vnd.oci.image.layer.v1.tar" + ("+zstd" if compression == "zstd" else "")
+    mdigest, msize = src.put_blob(canonical_json({"schemaVersion": 2, "mediaType": MT_MANIFEST, "config": {
+        "mediaType": MT_CONFIG, "digest": cdigest, "size": csize}, "layers": [
+        {"mediaType": media, "digest": ldigest, "size": lsize}]}))
+    name = f"{registry.host}/test/{compression}:1"
+    src.tag(name, mdigest, msize)
+    from labkit.images.push import push
+
+    push(name, src)
+    img = pull(name, fresh, progress=False)
+    (root,) = fresh.unpack(img)
+    assert (root / "hello").read_text() == "hello\n"

@@ -15,7 +15,7 @@ from labkit.images.archive import load, save
 from labkit.images.store import CorruptStore, ImageStore
 from labkit.paths import instance
 
-pytestmark = pytest.mark.v2
+# Host only: files and tars, nothing that differs with the cgroup version.
 
 
 @pytest.fixture

@@ -134,7 +134,7 @@ def test_limits_change_on_a_running_group_and_show_both_versions_files(g):
 def test_cpuset_pins_a_process_to_the_cpus_given(g):
     g.update(cpuset_cpus="0")
     r = g.run("grep Cpus_allowed_list /proc/self/status")
-    assert r.stdout.split()[-1] == "0"
+    assert r.exit_code == 0 and r.stdout.split()[-1] == "0", (r, (g.group.dirs, g.stats()))
 
 
 def test_bad_values_are_refused_before_any_file_changes(g):

@@ -19,7 +19,6 @@ import argparse
 import gzip
 import hashlib
 import io
-import json
 import os
 import shutil
 import socket

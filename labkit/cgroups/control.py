@@ -135,7 +135,9 @@ class CGroup:
         # group's limits before the caller's next line (and a kill() right after finds it).
         script = f"{joins} && exec {shlex.join(args)}"
         p = subprocess.Popen(["/bin/sh", "-c", script], **popen)
-        deadline = time.monotonic() + 10
+        # Generous: moving a process waits for the kernel's cgroup_mutex, which the kernel's own
+        # clean-up holds for long stretches after thousands of groups went away (a 1,000-container run).
+        deadline = time.monotonic() + 60
         while not all(p.pid in read_pids(d) for d in self.group.dirs):
             if p.poll() is not None or time.monotonic() > deadline:
                 err = p.stderr.read() if p.stderr else ""

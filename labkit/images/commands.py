@@ -246,6 +246,8 @@ def _ago(created: str | None) -> str:
         then = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return created
+    if then < 86400:  # a reproducible build's timestamp (the default busybox: 1970-01-01): docker says N/A
+        return "N/A"
     s = max(0, int(time.time() - then))
     for unit, n in (("year", 31536000), ("month", 2592000), ("day", 86400), ("hour", 3600), ("minute", 60)):
         if s >= n:

@@ -235,11 +235,12 @@ def tag(source, target):
 
 
 @boundary("remove the image")
-def rmi(image):
-    """Remove the name `image`, and the blobs and layers no other image or container needs (`docker rmi`)."""
+def rmi(image, force=False):
+    """Remove the name `image`, and the blobs and layers no other image or container needs (`docker rmi`).
+    An image a container was made from is refused unless force=True."""
     from .images.commands import rmi as _rmi
 
-    return _rmi(image)
+    return _rmi(image, force=force)
 
 
 @boundary("save the images")

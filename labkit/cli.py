@@ -13,7 +13,7 @@
     labkit stats [--no-stream] [CONTAINER...]       labkit update [-m 32M] [--cpus 0.5] [--pids-limit N] CONTAINER...
     labkit images [-q]                               labkit image inspect IMAGE...
     labkit pull [--platform linux/arm64] IMAGE       labkit push IMAGE
-    labkit tag SOURCE TARGET                         labkit rmi IMAGE...
+    labkit tag SOURCE TARGET                         labkit rmi [-f] IMAGE...
     labkit history IMAGE                             labkit login -u USER [--password-stdin] REGISTRY
     labkit save -o FILE IMAGE...                     labkit load -i FILE
     labkit build [-t NAME] [-f Dockerfile] CONTEXT
@@ -154,6 +154,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     tg.add_argument("source")
     tg.add_argument("target")
     rmi = sub.add_parser("rmi", help="remove images (and the layers nothing else needs)")
+    rmi.add_argument("-f", "--force", action="store_true", help="even if a container was made from it")
     rmi.add_argument("images", nargs="+")
     hs = sub.add_parser("history", help="the steps an image was made by")
     hs.add_argument("image")

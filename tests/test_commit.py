@@ -71,3 +71,21 @@ def test_a_bad_name_is_refused_before_anything(busybox, box):
     c.wait(timeout=30)
     with pytest.raises(lk.InvalidArgument):
         c.commit("Bad Name")
+
+
+def test_rmi_of_an_image_a_container_uses_is_refused_unless_forced(busybox, box):
+    c = lk.run("busybox", "true", detach=True)
+    box.append(c)
+    c.wait(timeout=30)
+    name = c.commit("localhost/committed:used")
+    user = lk.run(name, "true", detach=True)
+    box.append(user)
+    user.wait(timeout=30)
+    with pytest.raises(lk.Conflict) as e:
+        lk.rmi(name)
+    assert user.name in str(e.value) and "labkit rm" in e.value.hint
+    assert name in ImageStore(instance()).names()  # refused: nothing changed
+    lk.rmi(name, force=True)
+    assert name not in ImageStore(instance()).names()
+    r = user.restart(timeout=5)  # its layers stay: gc keeps what a container stands on
+    assert r.wait(timeout=30) == 0

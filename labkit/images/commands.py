@@ -92,9 +92,20 @@ def in_use(inst: Instance) -> set[str]:
     return used
 
 
-def rmi(name: str, inst: Instance | None = None) -> tuple[str, int, int]:
-    """Untag `name`, then remove what no image and no container needs: (digest, files, bytes)."""
+def rmi(name: str, force: bool = False, inst: Instance | None = None) -> tuple[str, int, int]:
+    """Untag `name`, then remove what no image and no container needs: (digest, files, bytes).
+    An image a container was made from is refused, as docker refuses it, unless force=True (the
+    container keeps its layers either way: gc never removes a layer a container stands on)."""
+    from ..errors import Conflict
+    from ..runtime import state
+
     inst = inst or current_instance()
+    full = str(parse(name))
+    users = [r["name"] for r in state.read_all(inst, {}) if r.get("image") == full]
+    if users and not force:
+        raise Conflict(f"unable to remove {familiar(full)}: container {users[0]} uses it"
+                       f"{f' (and {len(users) - 1} more)' if len(users) > 1 else ''}",
+                       hint=f"remove the container first (`labkit rm {users[0]}`), or force it: `labkit rmi -f`.")
     store = ImageStore(inst)
     digest = store.untag(name)
     count, freed = store.gc(in_use(inst))
@@ -143,7 +154,7 @@ def cmd_tag(args) -> int:
 def cmd_rmi(args) -> int:
     status = 0
     for name in args.images:
-        digest, count, freed = rmi(name)
+        digest, count, freed = rmi(name, force=args.force)
         print(f"Untagged: {familiar(str(parse(name)))}\nDeleted: {count} files ({_size(freed)}), manifest {digest}")
     return status
 

@@ -69,8 +69,11 @@ def test_a_bad_name_is_refused_before_anything(busybox, box):
     c = lk.run("busybox", "true", detach=True)
     box.append(c)
     c.wait(timeout=30)
+    store = ImageStore(instance())
+    before = (store.names(), sorted(p.name for p in store.blobs.iterdir()))
     with pytest.raises(lk.InvalidArgument):
         c.commit("Bad Name")
+    assert (store.names(), sorted(p.name for p in store.blobs.iterdir())) == before  # no layer, no tag
 
 
 def test_rmi_of_an_image_a_container_uses_is_refused_unless_forced(busybox, box):

@@ -97,3 +97,15 @@ def test_an_oserror_from_deep_inside_leaves_a_public_call_as_a_labkit_error(monk
     with pytest.raises(lk.TimedOut) as e:
         lk.ps()
     assert str(e.value).startswith("waited 1 s")  # labkit's own error, as raised
+
+
+def test_an_error_labkitd_sends_keeps_its_nearest_known_class():
+    """labkitd sends an error's class and its bases; the client takes the first it knows: an
+    InvalidReference (images/reference.py) arrives as an InvalidArgument, with its message and hint."""
+    from labkit.images.reference import InvalidReference
+    from labkit.runtime.client.labkitd import remote_error
+    from labkit.runtime.daemon.wire import error_reply
+
+    e = remote_error(error_reply(InvalidReference("Bad", 0, "the repository name must be lowercase"))["error"])
+    assert type(e) is lk.InvalidArgument and "lowercase" in str(e) and e.hint and e.exit_code == 125
+    assert type(remote_error({"type": "LabkitError", "message": "m"})) is lk.LabkitError  # an older labkitd

@@ -16,7 +16,6 @@ checked as it is copied in: a file that does not match is refused and nothing of
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -105,28 +104,6 @@ def _safe_extract(archive: Path, dest: Path) -> None:
                     shutil.copyfileobj(src, out, 1 << 20)
 
 
-def _copy_blob(src: Path, digest: str, store: ImageStore) -> None:
-    """Copy one blob into the store, checking its digest; an existing blob is left as it is."""
-    final = store.blob_path(digest)
-    if final.exists():
-        return
-    store.blobs.mkdir(parents=True, exist_ok=True)
-    h = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=store.blobs, prefix=".load-")
-    try:
-        with open(src, "rb") as f, os.fdopen(fd, "wb") as out:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-                out.write(chunk)
-        if "sha256:" + h.hexdigest() != digest:
-            raise CorruptStore(f"{src.name} does not match its digest {digest}: the archive is damaged",
-                               hint="copy the archive again; nothing of it was loaded.")
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _load_oci(root: Path, store: ImageStore) -> list[str]:
     def blob(d: str) -> Path:
         if not d.startswith("sha256:") or len(d) != 71:
@@ -137,14 +114,14 @@ def _load_oci(root: Path, store: ImageStore) -> list[str]:
     descs = json.loads((root / "index.json").read_text()).get("manifests", [])
     while descs:
         desc = descs.pop(0)
-        _copy_blob(blob(desc["digest"]), desc["digest"], store)
+        store.put_file(blob(desc["digest"]), desc["digest"])
         doc = json.loads(store.read_blob(desc["digest"]))
         if "manifests" in doc:  # a nested index (a multi-platform image): its manifests, same name
             name = (desc.get("annotations") or {}).get(REF_NAME)
             descs.extend({**d, "annotations": {REF_NAME: name}} if name else d for d in doc["manifests"])
             continue
         for d in [doc["config"], *doc.get("layers", [])]:
-            _copy_blob(blob(d["digest"]), d["digest"], store)
+            store.put_file(blob(d["digest"]), d["digest"])
         annotations = desc.get("annotations") or {}
         name = annotations.get("io.containerd.image.name") or annotations.get(REF_NAME)
         if not name:
@@ -166,8 +143,7 @@ def _load_docker(root: Path, store: ImageStore) -> list[str]:
         layers = []
         for layer_path in entry["Layers"]:
             data_path = root / layer_path
-            digest = "sha256:" + _sha256(data_path)
-            _copy_blob(data_path, digest, store)
+            digest = store.put_file(data_path)  # docker save names layers by path: the hash is taken as it is copied
             with open(data_path, "rb") as f:
                 gz = f.read(2) == b"\x1f\x8b"
             layers.append({"mediaType": MT_LAYER_GZIP if gz else MT_LAYER_TAR, "digest": digest,
@@ -182,11 +158,3 @@ def _load_docker(root: Path, store: ImageStore) -> list[str]:
                                              "architecture": config.get("architecture", "amd64")})
             loaded.append(full)
     return loaded
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()

@@ -20,19 +20,17 @@ does not list and `labkit rmi` of it lets go.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
 import os
 import shlex
 import tarfile
-import time
 from pathlib import Path
 
 from ..errors import InvalidArgument, LabkitError
 from .reference import familiar, normalize
-from .store import MT_LAYER_GZIP, ImageStore, canonical_json
+from .store import ImageStore
 
 CACHE = "localhost/labkit-build-cache"
 KNOWN = ("FROM", "RUN", "COPY", "ADD", "ENV", "WORKDIR", "USER", "LABEL", "EXPOSE", "CMD", "ENTRYPOINT")
@@ -161,11 +159,10 @@ def _copy_args(args: str) -> list[str]:
 
 
 def _step(store, parent: str, op: str, args: str, context: Path, cached: str, out, run) -> str:
-    from .commit import commit_upper
+    from .commit import commit_upper, derive
 
     base = store.get(parent)
     cfg = base.config.get("config", {})
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if op == "RUN":
         argv = _json_or_shell(args)
         run = run or _run_default
@@ -178,14 +175,13 @@ def _step(store, parent: str, op: str, args: str, context: Path, cached: str, ou
             if code != 0:
                 raise BuildError(f"The command {' '.join(argv)!r} returned a non-zero code: {code}")
             upper, _ = c._layers()
-            commit_upper(store, parent, upper, cached, comment="")
-            _retitle(store, cached, f"RUN {' '.join(argv)}", now)
+            commit_upper(store, parent, upper, cached, created_by=f"RUN {' '.join(argv)}")
         finally:
             c.remove(force=True)
         return cached
     if op in ("COPY", "ADD"):
         raw = _copy_layer(_copy_args(args), context, cfg.get("WorkingDir") or "/", unpack_tars=(op == "ADD"))
-        return _add_layer(store, parent, raw, cached, f"{op} {args}", now)
+        return derive(store, parent, cached, f"{op} {args}", layer=raw)
     config_changes = {}
     if op == "ENV":
         env = dict(e.split("=", 1) for e in cfg.get("Env") or [] if "=" in e)
@@ -204,7 +200,7 @@ def _step(store, parent: str, op: str, args: str, context: Path, cached: str, ou
         config_changes["Cmd"] = _json_or_shell(args)
     elif op == "ENTRYPOINT":
         config_changes["Entrypoint"] = _json_or_shell(args)
-    return _config_only(store, parent, config_changes, cached, f"{op} {args}", now)
+    return derive(store, parent, cached, f"{op} {args}", config_changes=config_changes)
 
 
 def _run_default(image, argv, env, workdir, user):
@@ -235,44 +231,6 @@ def _copy_layer(words: list[str], context: Path, workdir: str, unpack_tars: bool
                 with open(f, "rb") if f.is_file() else io.BytesIO() as data:
                     tar.addfile(info, data if f.is_file() else None)
     return buf.getvalue()
-
-
-def _add_layer(store: ImageStore, parent: str, raw: bytes, name: str, created_by: str, now: str) -> str:
-    base = store.get(parent)
-    manifest = json.loads(store.read_blob(base.digest))
-    ldigest, lsize = store.put_blob(gzip.compress(raw, mtime=0))
-    config = json.loads(json.dumps(base.config))
-    config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(
-        "sha256:" + hashlib.sha256(raw).hexdigest())
-    config.setdefault("history", []).append({"created": now, "created_by": created_by})
-    layers = [*manifest["layers"], {"mediaType": MT_LAYER_GZIP, "digest": ldigest, "size": lsize}]
-    return _write(store, manifest, config, layers, name)
-
-
-def _config_only(store: ImageStore, parent: str, changes: dict, name: str, created_by: str, now: str) -> str:
-    base = store.get(parent)
-    manifest = json.loads(store.read_blob(base.digest))
-    config = json.loads(json.dumps(base.config))
-    config.setdefault("config", {}).update(changes)
-    config.setdefault("history", []).append({"created": now, "created_by": created_by, "empty_layer": True})
-    return _write(store, manifest, config, manifest["layers"], name)
-
-
-def _write(store: ImageStore, manifest: dict, config: dict, layers: list, name: str) -> str:
-    cdigest, csize = store.put_blob(canonical_json(config))
-    new = {**manifest, "config": {**manifest["config"], "digest": cdigest, "size": csize}, "layers": layers}
-    mdigest, msize = store.put_blob(canonical_json(new))
-    store.tag(name, mdigest, msize, {"os": config.get("os", "linux"), "architecture": config.get("architecture", "amd64")})
-    return name
-
-
-def _retitle(store: ImageStore, name: str, created_by: str, now: str) -> None:
-    """commit_upper wrote "labkit commit" as the step's history: say what the step was."""
-    img = store.get(name)
-    manifest = json.loads(store.read_blob(img.digest))
-    config = json.loads(json.dumps(img.config))
-    config["history"][-1] = {"created": now, "created_by": created_by}
-    _write(store, manifest, config, manifest["layers"], name)
 
 
 def prune_cache(store: ImageStore) -> int:

@@ -121,7 +121,7 @@ def cmd_pull(args) -> int:
 
 def cmd_push(args) -> int:
     digest = push(args.image)
-    print(f"{familiar(parse(args.image).__str__())}: pushed, digest {digest}")
+    print(f"{parse(args.image).familiar()}: pushed, digest {digest}")
     return 0
 
 
@@ -152,11 +152,10 @@ def cmd_tag(args) -> int:
 
 
 def cmd_rmi(args) -> int:
-    status = 0
     for name in args.images:
         digest, count, freed = rmi(name, force=args.force)
-        print(f"Untagged: {familiar(str(parse(name)))}\nDeleted: {count} files ({_size(freed)}), manifest {digest}")
-    return status
+        print(f"Untagged: {parse(name).familiar()}\nDeleted: {count} files ({_size(freed)}), manifest {digest}")
+    return 0
 
 
 def cmd_history(args) -> int:
@@ -249,18 +248,14 @@ def _size(n: float) -> str:
 
 
 def _ago(created: str | None) -> str:
-    if not created:
-        return "N/A"
-    try:
-        from datetime import datetime
+    """An image's created time as docker shows it: "3 minutes ago"; N/A for none, or for a
+    reproducible build's 1970 (the default busybox)."""
+    from datetime import datetime
 
-        then = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+    from ..runtime.client.containers import ago
+
+    try:
+        then = datetime.fromisoformat((created or "").replace("Z", "+00:00")).timestamp()
     except ValueError:
-        return created
-    if then < 86400:  # a reproducible build's timestamp (the default busybox: 1970-01-01): docker says N/A
-        return "N/A"
-    s = max(0, int(time.time() - then))
-    for unit, n in (("year", 31536000), ("month", 2592000), ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if s >= n:
-            return f"{s // n} {unit}{'s' if s // n > 1 else ''} ago"
-    return "just now"
+        return created or "N/A"
+    return "N/A" if then < 86400 else f"{ago(time.time() - then)} ago"

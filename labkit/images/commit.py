@@ -108,26 +108,37 @@ def _xattrs(path: str) -> list[tuple[str, bytes]]:
 
 
 def commit_upper(store: ImageStore, base_name: str, upper: Path, target: str, comment: str = "",
-                 changes_config: dict | None = None, author: str = "") -> str:
+                 changes_config: dict | None = None, author: str = "", created_by: str = "labkit commit") -> str:
     """A new image `target`: the image `base_name` plus the layer made of `upper`. Returns its name."""
+    return derive(store, base_name, target, created_by, layer=layer_tar(upper), comment=comment,
+                  config_changes=changes_config, author=author)
+
+
+def derive(store: ImageStore, base_name: str, target: str, created_by: str, layer: bytes | None = None,
+           comment: str = "", config_changes: dict | None = None, author: str = "") -> str:
+    """A new image `target` from `base_name`: one more layer (an uncompressed tar) and/or changes to
+    its config ({"Cmd": [...]}), and a history entry saying what made it (empty_layer when no layer):
+    what commit, and every step of build.py, make. Returns the full name."""
     base = store.get(base_name)
     manifest = json.loads(store.read_blob(base.digest))
-    raw = layer_tar(upper)
-    diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
-    gz = gzip.compress(raw, compresslevel=6, mtime=0)
-    ldigest, lsize = store.put_blob(gz)
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     config = json.loads(json.dumps(base.config))  # a copy
-    config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(diff_id)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    layers = list(manifest["layers"])
+    if layer is not None:
+        config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(
+            "sha256:" + hashlib.sha256(layer).hexdigest())
+        ldigest, lsize = store.put_blob(gzip.compress(layer, compresslevel=6, mtime=0))
+        layers.append({"mediaType": MT_LAYER_GZIP, "digest": ldigest, "size": lsize})
     config["created"] = now
     if author:
         config["author"] = author
-    config.setdefault("config", {}).update(changes_config or {})
-    config.setdefault("history", []).append({"created": now, "created_by": "labkit commit", "comment": comment,
-                                             **({"author": author} if author else {})})
+    config.setdefault("config", {}).update(config_changes or {})
+    config.setdefault("history", []).append({"created": now, "created_by": created_by,
+                                             **({"comment": comment} if comment else {}),
+                                             **({"author": author} if author else {}),
+                                             **({"empty_layer": True} if layer is None else {})})
     cdigest, csize = store.put_blob(canonical_json(config))
-    new = {**manifest, "config": {**manifest["config"], "digest": cdigest, "size": csize},
-           "layers": [*manifest["layers"], {"mediaType": MT_LAYER_GZIP, "digest": ldigest, "size": lsize}]}
+    new = {**manifest, "config": {**manifest["config"], "digest": cdigest, "size": csize}, "layers": layers}
     mdigest, msize = store.put_blob(canonical_json(new))
     store.tag(target, mdigest, msize, {"os": config.get("os", "linux"), "architecture": config.get("architecture", "amd64")})
     return store.get(target).name

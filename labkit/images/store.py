@@ -83,6 +83,29 @@ class ImageStore:
             os.replace(tmp, path)  # atomic: a reader never sees half a blob
         return digest, len(data)
 
+    def put_file(self, src, digest: str | None = None) -> str:
+        """Copy the file `src` in as a blob, hashing it as it is copied; returns its digest. Given
+        `digest` (what a manifest says it is), bytes that hash otherwise are refused and not kept."""
+        if digest is not None and self.blob_path(digest).exists():
+            return digest
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        fd, tmp = tempfile.mkstemp(dir=self.blobs, prefix=".tmp-")
+        try:
+            with open(src, "rb") as f, os.fdopen(fd, "wb") as out:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+                    out.write(chunk)
+            got = "sha256:" + h.hexdigest()
+            if digest is not None and got != digest:
+                raise CorruptStore(f"{src} does not match its digest {digest} (its bytes hash to {got})",
+                                   hint="the copy is damaged: get it again; nothing of it was kept.")
+            os.replace(tmp, self.blob_path(got))
+            return got
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
     def read_blob(self, digest: str) -> bytes:
         try:
             return self.blob_path(digest).read_bytes()

@@ -76,9 +76,12 @@ class Call:
 
 def remote_error(info: dict) -> errors.LabkitError:
     """An error labkitd sent, as the same LabkitError class here (with its hint)."""
-    cls = getattr(errors, info.get("type", ""), None)
-    if not (isinstance(cls, type) and issubclass(cls, errors.LabkitError)):
-        cls = errors.LabkitError
+    cls = errors.LabkitError
+    for name in info.get("types") or [info.get("type", "")]:  # InvalidReference -> InvalidArgument here
+        found = getattr(errors, name, None)
+        if isinstance(found, type) and issubclass(found, errors.LabkitError):
+            cls = found
+            break
     e = cls(info.get("message", ""), info.get("hint") or None)
     if info.get("exit_code") and type(e).exit_code != info["exit_code"]:
         e.exit_code = info["exit_code"]

@@ -21,7 +21,10 @@ def exit_reply(rec: dict) -> dict:
 
 def error_reply(e: BaseException) -> dict:
     if isinstance(e, LabkitError):
-        return {"error": {"type": type(e).__name__, "message": e.message, "hint": e.hint, "exit_code": e.exit_code}}
+        # "types": the class and its bases, most specific first, e.g. ["UnsafeLayer", "LabkitError"]: the
+        # client takes the first it knows (errors defined in images/ are not all imported there).
+        return {"error": {"type": type(e).__name__, "types": [c.__name__ for c in type(e).__mro__],
+                          "message": e.message, "hint": e.hint, "exit_code": e.exit_code}}
     if isinstance(e, OSError):
         from ...errors import translate_oserror
 

@@ -154,7 +154,12 @@ def test_stats_have_the_same_names_and_real_values_on_this_version(g):
     g.update(memory="64M", pids_limit=50)
     p = g.spawn("sleep 5")
     try:
-        st = g.stats()
+        # spawn() returns once the shell has joined, a moment before it execs `sleep`: memory is
+        # charged when pages are allocated (joining moves no charge on v2), so the first reads
+        # can honestly say 0 bytes. Wait for the exec's pages to be counted.
+        deadline = time.monotonic() + 10
+        while (st := g.stats()).memory_current == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         g.kill()
         p.wait()

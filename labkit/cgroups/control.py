@@ -124,6 +124,8 @@ class CGroup:
 
         It starts as `sh`, which writes its own PID into each cgroup.procs and then execs the
         command: that is all "joining a cgroup" is. stdout and stderr are captured as text.
+        Memory is charged as pages are allocated, not when a process joins: for a moment after
+        spawn() returns (before the exec) the group can still show 0 bytes used.
         """
         joins = " && ".join(f"echo $$ > {shlex.quote(str(d / PROCS))}" for d in self.group.dirs)
         # A shell line runs in a shell of its own; a list of arguments is exec'd as it is.

@@ -75,6 +75,17 @@ def test_pull_brings_the_same_image_and_it_runs(registry, fresh, busybox):
     assert r.stdout == "pulled\n"
 
 
+def test_pull_extracts_the_layers_as_docker_does(registry, fresh):
+    """lk.pull / `labkit pull` unpack too, in the caller's process, so labkitd's first run of the
+    image has nothing to unpack while other clients wait."""
+    from labkit.images import commands
+
+    img = commands.pull(f"{registry.host}/test/busybox:1", progress=False, inst=fresh.inst)
+    dirs = [fresh.layer_dir(diff_id) for _, diff_id in img.layers]
+    assert dirs and all(d.is_dir() for d in dirs) and (dirs[-1] / "bin" / "busybox").exists()
+    assert fresh.unpack(img) == dirs  # nothing left to do
+
+
 def test_a_second_pull_fetches_no_layer_again(registry, fresh):
     pull(f"{registry.host}/test/busybox:1", fresh, progress=False)
     client, seen = counting_client()

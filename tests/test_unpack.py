@@ -162,6 +162,30 @@ def test_a_decompression_bomb_stops_at_the_limit(tmp_path):
     dest.mkdir()
     with pytest.raises(UnsafeLayer, match="decompression bomb"):
         unpack_layer(bomb, dest, max_bytes=8 << 20)
+    assert not _inflating_threads()  # the thread that inflated it stopped with the refusal
+
+
+def _inflating_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith(("labkit-unpack", "labkit-unpack-inflate"))]
+
+
+def test_a_refusal_midway_stops_the_inflating_thread_and_the_diff_id_is_whole(tmp_path):
+    """Inflating runs a little ahead in a thread: a refusal early in a large layer must stop it (not
+    leave it blocked on its queue), and a layer read to the end must hash every byte, padding too."""
+    big = os.urandom(24 << 20)  # more than the thread's queue holds
+    raw = layer({"name": "..", "type": tarfile.DIRTYPE}, {"name": "big", "data": big}).getvalue()
+    dest = tmp_path / "l"
+    dest.mkdir()
+    with pytest.raises(UnsafeLayer):
+        unpack_layer(io.BytesIO(gzip.compress(raw, compresslevel=1)), dest)
+    assert not _inflating_threads()
+    ok = layer({"name": "big", "data": big}).getvalue()
+    dest2 = tmp_path / "l2"
+    dest2.mkdir()
+    assert unpack_layer(io.BytesIO(ok), dest2) == "sha256:" + hashlib.sha256(ok).hexdigest()
+    assert (dest2 / "big").read_bytes() == big and not _inflating_threads()
 
 
 def test_a_hostile_layer_leaves_nothing_in_the_store(inst, tmp_path):
@@ -170,22 +194,32 @@ def test_a_hostile_layer_leaves_nothing_in_the_store(inst, tmp_path):
 
     store = ImageStore(inst)
     marker = f"/tmp/labkit-escape-{uuid.uuid4().hex}"
-    raw = layer({"name": "up", "type": tarfile.SYMTYPE, "linkname": "/"},
-                {"name": f"up{marker}", "data": b"escaped"}).getvalue()
-    gz = gzip.compress(raw)
-    ldigest, lsize = store.put_blob(gz)
-    cfg = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers",
-           "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}, "config": {"Cmd": ["true"]}}
+    # three layers, unpacked side by side: two good ones around the hostile one
+    raws = [layer({"name": "a", "data": b"below"}).getvalue(),
+            layer({"name": "up", "type": tarfile.SYMTYPE, "linkname": "/"},
+                  {"name": f"up{marker}", "data": b"escaped"}).getvalue(),
+            layer({"name": "b", "data": b"above"}).getvalue()]
+    layers = []
+    for raw in raws:
+        ldigest, lsize = store.put_blob(gzip.compress(raw))
+        layers.append({"mediaType": MT_LAYER_GZIP, "digest": ldigest, "size": lsize})
+    diff_ids = ["sha256:" + hashlib.sha256(raw).hexdigest() for raw in raws]
+    cfg = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids},
+           "config": {"Cmd": ["true"]}}
     cdigest, csize = store.put_blob(canonical_json(cfg))
     manifest = {"schemaVersion": 2, "mediaType": MT_MANIFEST, "config": {"mediaType": MT_CONFIG, "digest": cdigest,
-                "size": csize}, "layers": [{"mediaType": MT_LAYER_GZIP, "digest": ldigest, "size": lsize}]}
+                "size": csize}, "layers": layers}
     mdigest, msize = store.put_blob(canonical_json(manifest))
     store.tag("localhost/hostile:1", mdigest, msize)
     with pytest.raises(UnsafeLayer):
         store.unpack(store.get("localhost/hostile:1"))
     assert not os.path.exists(marker)
-    assert not (inst.layers / hashlib.sha256(raw).hexdigest()).exists()  # not kept
+    assert not (inst.layers / diff_ids[1][7:]).exists()  # not kept
     assert not [p for p in os.listdir(inst.layers) if p.startswith(".unpack-")]  # nor half of it
+    assert not _inflating_threads()
+    for good in (0, 2):  # a good layer is whole or absent, never partial
+        d = inst.layers / diff_ids[good][7:]
+        assert not d.exists() or (d / "ab"[good // 2]).read_bytes() == [b"below", b"above"][good // 2]
 
 
 def test_an_entry_that_replaces_the_directory_being_filled_is_seen(tmp_path):

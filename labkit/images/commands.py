@@ -69,8 +69,24 @@ def pull(name: str, platform=None, auth=None, progress=None, inst: Instance | No
     from .pull import pull as _pull
 
     inst = inst or current_instance()
-    return _pull(name, ImageStore(inst), platform=platform, auth=auth or credentials(parse(name).registry, inst),
-                 progress=progress)
+    store = ImageStore(inst)
+    img = _pull(name, store, platform=platform, auth=auth or credentials(parse(name).registry, inst),
+                progress=progress)
+    # Then extract, as docker's pull does: the layers are unpacked here, in the caller's process,
+    # so that labkitd's first `run` of the image finds them ready instead of unpacking inside its
+    # one loop while every other client waits.
+    todo = sum(not store.layer_dir(diff_id).is_dir() for _, diff_id in img.layers)
+    bar = None
+    if todo and (progress if progress is not None else sys.stderr.isatty() or "ipykernel" in sys.modules):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=todo, unit="layer", desc=f"{familiar(img.name)} extracting")
+    try:
+        store.unpack(img, done=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    return img
 
 
 def push(name: str, auth=None, inst: Instance | None = None) -> str:

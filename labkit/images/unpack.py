@@ -63,25 +63,85 @@ def decompressor(f):
     return f
 
 
-class _Counting:
-    """Reads the tar for tarfile, hashing it (the diff_id) and stopping a bomb at max_bytes."""
+class _Inflating:
+    """The uncompressed tar, read for tarfile from a second thread that decompresses and hashes it
+    (the diff_id) ahead of the writes, and stops a bomb at max_bytes.
+
+    Why a thread: inflating and hashing 100 MB take ~0.27 s here and both let go of the GIL, so they
+    run beside tarfile's parsing and the file writes instead of before them (2 CPUs: ~35 % less
+    time). The thread is the only reader of `f`; chunks pass through a short queue (8 MiB at most
+    in flight), and close() stops it wherever it is.
+    """
+
+    CHUNK = 1 << 20
+    # tarfile's stream reads this much at a time: its default, 10 KiB, is a Python call per 10 KiB;
+    # 1 MiB makes it copy the unread rest of its buffer on every 512-byte header. 64 KiB: least CPU.
+    TARBUF = 64 << 10
 
     def __init__(self, f, max_bytes: int):
+        import queue
+        import threading
+
         self.f, self.max_bytes, self.n = f, max_bytes, 0
         self.h = hashlib.sha256()
+        self.q: queue.Queue = queue.Queue(maxsize=8)
+        self.buf, self.off, self.eof, self.stop = b"", 0, False, False
+        self.thread = threading.Thread(target=self._produce, name="labkit-unpack-inflate", daemon=True)
+        self.thread.start()
+
+    def _produce(self) -> None:
+        try:
+            while not self.stop:
+                data = self.f.read(self.CHUNK)
+                self.n += len(data)
+                if self.n > self.max_bytes:
+                    raise UnsafeLayer(f"the layer unpacks to more than {self.max_bytes >> 20} MiB: refused as a "
+                                      "decompression bomb")
+                self.h.update(data)
+                self._hand(data)
+                if not data:
+                    return
+        except BaseException as e:  # handed to the reader, raised in its thread
+            self._hand(e)
+
+    def _hand(self, item) -> None:
+        """Queue item for the reader, unless close() said stop meanwhile (then nobody reads it)."""
+        import queue
+
+        while not self.stop:
+            try:
+                self.q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def read(self, size: int = -1) -> bytes:
-        data = self.f.read(size if size is not None and size >= 0 else 1 << 20)
-        self.n += len(data)
-        if self.n > self.max_bytes:
-            raise UnsafeLayer(f"the layer unpacks to more than {self.max_bytes >> 20} MiB: refused as a "
-                              "decompression bomb")
-        self.h.update(data)
-        return data
+        if self.off >= len(self.buf):
+            if self.eof:
+                return b""
+            item = self.q.get()
+            if isinstance(item, BaseException):
+                self.eof = True
+                raise item
+            if not item:
+                self.eof = True
+                return b""
+            self.buf, self.off = item, 0
+        if size is None or size < 0 or (self.off == 0 and size >= len(self.buf)):
+            out = self.buf[self.off:] if self.off else self.buf
+            self.off = len(self.buf)
+            return out
+        out = self.buf[self.off:self.off + size]
+        self.off += len(out)
+        return out
 
     def drain(self) -> None:
-        while self.read(1 << 20):
+        while self.read(self.CHUNK):
             pass
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join()
 
 
 def unpack_layer(blob, dest, max_bytes: int = MAX_BYTES) -> str:
@@ -89,11 +149,15 @@ def unpack_layer(blob, dest, max_bytes: int = MAX_BYTES) -> str:
     its diff_id ("sha256:" + the sha256 of the uncompressed tar). Raises UnsafeLayer."""
     import io
 
-    src = _Counting(decompressor(io.BufferedReader(blob) if not hasattr(blob, "peek") else blob), max_bytes)
-    root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    src = _Inflating(decompressor(io.BufferedReader(blob) if not hasattr(blob, "peek") else blob), max_bytes)
+    try:
+        root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except BaseException:
+        src.close()
+        raise
     parents = _Parents(root)
     try:
-        with tarfile.open(fileobj=src, mode="r|", errorlevel=2) as tar:
+        with tarfile.open(fileobj=src, mode="r|", errorlevel=2, bufsize=src.TARBUF) as tar:
             dirs: list[tuple[str, tarfile.TarInfo]] = []
             for member in tar:
                 _entry(tar, member, root, dirs, parents)
@@ -109,6 +173,7 @@ def unpack_layer(blob, dest, max_bytes: int = MAX_BYTES) -> str:
             raise
         raise UnsafeLayer(f"the layer is not a readable tar: {e}") from None
     finally:
+        src.close()
         parents.close()
         os.close(root)
     return "sha256:" + src.h.hexdigest()

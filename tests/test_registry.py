@@ -324,3 +324,47 @@ def test_zstd_and_uncompressed_layers_pull_and_unpack(registry, fresh, tmp_path,
     img = pull(name, fresh, progress=False)
     (root,) = fresh.unpack(img)
     assert (root / "hello").read_text() == "hello\n"
+
+
+def test_progress_is_a_widget_in_a_notebook_and_text_on_a_terminal(registry, tmp_path):
+    """tqdm.auto: in a Jupyter kernel the bars are ipywidgets (a download bar per blob, then
+    "extracting"); on a terminal they are text. Each pull goes into an empty lab, so there is work to show."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from test_faults import LABKIT
+
+    name = f"{registry.host}/test/busybox:1"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from labkit.images import commands\nfrom labkit.paths import instance\n"
+        f"img = commands.pull({name!r}, inst=instance({str(tmp_path / 'nb')!r}))")])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outs = nb.cells[0].outputs
+    assert not [o for o in outs if o.output_type == "error"], outs
+    widgets = [o for o in outs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    texts = " ".join(o["data"].get("text/plain", "") for o in widgets)
+    assert len(widgets) >= 2 and "extracting" in texts, outs  # the config, the layer; then extracting
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal's size, 100 columns
+    p = subprocess.Popen([*LABKIT, "pull", name], stdin=slave, stdout=slave, stderr=slave,
+                         env={**os.environ, "LABKIT_ROOT": str(tmp_path / "tty")})
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the pull exited and the terminal closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert p.wait(timeout=120) == 0, seen
+    text = seen.decode(errors="replace")
+    assert "extracting" in text and "100%" in text and "\r" in text, text  # bars redrawn in place

@@ -31,7 +31,8 @@ def doctor(**kw):
 
 @boundary("run a container")
 def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=None, name=None, hostname=None,
-        env=None, workdir=None, user=None, log_opts=None, detach=False, stream=True, trace=False):
+        env=None, workdir=None, user=None, log_opts=None, detach=False, stream=True, trace=False, network=None,
+        ports=None):
     """Run `command` in a new container of `image` and wait for it (`docker run`); returns a RunResult
     (exit_code, stdout, stderr), or with detach=True the running Container at once (`docker run -d`).
 
@@ -43,21 +44,24 @@ def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=Non
     env: {"K": "v"} or ["K=v", "HOME"] (a bare name takes this process's value); workdir: "/tmp";
     user: "65534", "65534:65534" or a name from the image ("nobody"). log_opts: {"max-size": "1m",
     "max-file": 2}. stream: print the output as it comes. trace: time each step of the run flow.
+    network: "bridge" (default), "none", "host", "container:NAME" or a network from lk.network.create();
+    ports: docker's -p, ["8080:80", "127.0.0.1:5353:53/udp"], or {"80/tcp": 8080}.
     """
     from .runtime.client.run import run as _run
 
     return _run(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name, hostname=hostname,
-                env=env, workdir=workdir, user=user, log_opts=log_opts, detach=detach, stream=stream, trace=trace)
+                env=env, workdir=workdir, user=user, log_opts=log_opts, detach=detach, stream=stream, trace=trace,
+                network=network, ports=ports)
 
 
 @boundary("create a container")
 def create(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=None, name=None, hostname=None,
-           env=None, workdir=None, user=None, log_opts=None):
+           env=None, workdir=None, user=None, log_opts=None, network=None, ports=None):
     """Create a container without starting it (`docker create`); c.start() starts it. Options as lk.run's."""
     from .runtime.client.containers import create as _create
 
     return _create(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
-                   hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts)
+                   hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts, network=network, ports=ports)
 
 
 @boundary("find the container")
@@ -284,6 +288,10 @@ def __getattr__(name):
         from .images import local_registry
 
         return local_registry
+    if name == "network":  # lk.network.create(), .ls(), .topology(): the lab's networks
+        import importlib
+
+        return importlib.import_module(".network", __name__)
     raise AttributeError(f"module 'labkit' has no attribute {name!r}")
 
 

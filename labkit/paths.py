@@ -62,7 +62,9 @@ class Instance:
         return VETH_MARK + "-" if self.tag == MARK else VETH_MARK + self.tag[len(MARK) + 1 :][:4] + "-"
 
     def owns_link(self, ifname: str) -> bool:
-        return ifname.startswith(self.link_prefix) or self.owns(ifname)
+        """Its veths and bridges ("lk-3f9a0c1b2d0", "lk-br3f9a0c1b2d"), and the default lab's
+        default bridge, "labkit0"."""
+        return ifname.startswith(self.link_prefix) or self.owns(ifname) or (self.tag == MARK and ifname == "labkit0")
 
     def object_name(self, name: str) -> str:
         """Name for a kernel object of this instance, e.g. a netns: "labkit-web1"."""

@@ -186,7 +186,7 @@ def _remove_state(inst: Instance, report: ResetReport) -> None:
     from ..runtime.state import names_dir
 
     # names/ goes with the containers: a name whose container is gone would be "in use" forever.
-    for d in (inst.containers, inst.run, names_dir(inst)):
+    for d in (inst.containers, inst.run, names_dir(inst), inst.root / "networks"):
         try:
             entries = os.listdir(d)
         except OSError:

@@ -329,6 +329,7 @@ def fork_into_cgroup(cgroup_fd: int, flags: int = 0) -> int:
 # -- openat2: a path resolved without leaving a directory ---------------------------------------------
 RESOLVE_NO_SYMLINKS = 0x04  # no symlink anywhere on the path (ELOOP)
 RESOLVE_BENEATH = 0x08  # never above dir_fd: "..", an absolute path or a magic link fails (EXDEV)
+RESOLVE_IN_ROOT = 0x10  # dir_fd is "/": "..", absolute paths and symlinks resolve inside it, as chroot's would
 
 
 class _OpenHow(ctypes.Structure):  # struct open_how, <linux/openat2.h>

@@ -24,27 +24,34 @@ MAX_ID = 2**32 - 2  # (uid_t)-1 means "no change" to setuid
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 NAME_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")  # a user or group name, as useradd takes
 
-FIELDS = ("image", "command", "name", "resources", "hostname", "env", "workdir", "user", "auto_remove", "trace", "log_opts")
+FIELDS = ("image", "command", "name", "resources", "hostname", "env", "workdir", "user", "auto_remove", "trace", "log_opts",
+          "network", "ports")
 
 
 class Options:
     """image: full name; command: argv or None (the image's Cmd); resources: Resources fields,
     e.g. {"memory": 67108864, "pids": 20}; env: ("K=V", ...); user: (uid, gid), or a name such as
-    "nobody" or "nobody:nogroup" that create.py looks up in the image."""
+    "nobody" or "nobody:nogroup" that create.py looks up in the image; network: "bridge", "none",
+    "host", "container:NAME" or a network's name; ports: network/ports.py's published ports."""
 
     __slots__ = FIELDS
 
     def __init__(self, image: str, command=None, name=None, resources=None, hostname=None, env=(), workdir=None,
-                 user=(0, 0), auto_remove=False, trace=False, log_opts=None):
+                 user=(0, 0), auto_remove=False, trace=False, log_opts=None, network="bridge", ports=()):
         self.image, self.command, self.name = image, tuple(command) if command is not None else None, name
         self.resources, self.hostname, self.env = dict(resources or {}), hostname, tuple(env or ())
         self.workdir, self.user = workdir, user if isinstance(user, str) else tuple(user or (0, 0))
         self.auto_remove, self.trace = bool(auto_remove), bool(trace)
         self.log_opts = dict(log_opts or {})  # {"max-size": 10485760, "max-file": 3}: checked by parse_log_opts
+        self.network, self.ports = network, [dict(p) for p in ports or ()]
 
     @classmethod
     def check(cls, image: str, command=None, *, name=None, memory=None, cpus=None, pids_limit=None, hostname=None,
-              env=None, workdir=None, user=None, rm=False, trace=False, log_opts=None) -> "Options":
+              env=None, workdir=None, user=None, rm=False, trace=False, log_opts=None, network=None,
+              ports=None) -> "Options":
+        from ..network.networks import parse_mode
+        from ..network.ports import parse_ports
+
         if not isinstance(image, str) or not image.strip():
             raise InvalidArgument(f"image {image!r} is not an image name", hint='e.g. "busybox".')
         res = resources(memory=memory, cpus=cpus, pids_limit=pids_limit)
@@ -58,7 +65,8 @@ class Options:
             state.check_name(name)
         return cls(image=normalize(image), command=split_command(command), name=name or None, resources=res,
                    hostname=hostname, env=env_list(env), workdir=workdir, user=parse_user(user), auto_remove=rm,
-                   trace=trace, log_opts=parse_log_opts(log_opts))
+                   trace=trace, log_opts=parse_log_opts(log_opts), network=parse_mode(network),
+                   ports=parse_ports(ports) if ports else [])
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in FIELDS}
@@ -80,9 +88,19 @@ class Options:
         for flag in ("auto_remove", "trace"):
             if not isinstance(d.get(flag, False), bool):
                 raise InvalidArgument(f"{flag} {d[flag]!r} is not true or false")
+        ports = d.get("ports") or []
+        if not isinstance(ports, list) or not all(isinstance(p, dict) for p in ports):
+            raise InvalidArgument(f"ports {ports!r} are not a list of published ports")
+        try:  # back to docker's text form, checked again
+            texts = [f"{p.get('host_ip') + ':' if p.get('host_ip') else ''}{int(p['host_port'])}:{int(p['port'])}/{p['proto']}"
+                     for p in ports]
+        except (KeyError, TypeError, ValueError):
+            raise InvalidArgument(f"ports {ports!r} are not published ports") from None
+        if any(p.get("host_port") == 0 for p in ports):
+            raise InvalidArgument("a published port's host port is 0", hint="the client picks one: send it.")
         opts = cls.check(d["image"], d.get("command"), name=d.get("name"), hostname=d.get("hostname"), env=list(env),
                          workdir=d.get("workdir"), user=user, rm=d.get("auto_remove", False), trace=d.get("trace", False),
-                         log_opts=d.get("log_opts"))
+                         log_opts=d.get("log_opts"), network=d.get("network"), ports=texts)
         opts.resources = check_resources(d.get("resources") or {})
         return opts
 

@@ -78,7 +78,7 @@ class RunResult:
 def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, pids_limit=None, name: str | None = None,
         hostname: str | None = None, env: dict | list | None = None, workdir: str | None = None,
         user: str | None = None, stream: bool = True, inherit_stdio: bool = False, trace: bool = False,
-        detach: bool = False, log_opts=None, inst: Instance | None = None):
+        detach: bool = False, log_opts=None, network: str | None = None, ports=None, inst: Instance | None = None):
     """Run `command` in a new container of `image` and wait for it.
 
         lk.run("busybox", "echo hello from a container")
@@ -90,6 +90,9 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, p
     detach=True starts it in the background (`labkit run -d`) and returns its Container at once.
     log_opts={"max-size": "1m", "max-file": 2}: docker's json-file --log-opt (default 10m, 3).
     user: "65534", "65534:65534" or a name from the image's /etc/passwd ("nobody").
+    network: "bridge" (the default: an address on bridge labkit0), "none", "host",
+    "container:NAME" or a network made with lk.network.create(). ports: docker's -p,
+    ["8080:80", "127.0.0.1:5353:53/udp"], or docker-py's {"80/tcp": 8080}.
     """
     t0 = time.monotonic()
     require_root("running a container")
@@ -97,9 +100,11 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, p
         from .containers import run_detached
 
         return run_detached(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
-                            hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts, inst=inst)
+                            hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts,
+                            network=network, ports=ports, inst=inst)
     opts = Options.check(image, command, name=name, memory=memory, cpus=cpus, pids_limit=pids_limit,
-                         hostname=hostname, env=env, workdir=workdir, user=user, rm=rm, trace=trace, log_opts=log_opts)
+                         hostname=hostname, env=env, workdir=workdir, user=user, rm=rm, trace=trace, log_opts=log_opts,
+                         network=network, ports=ports)
     try:
         return _attached("run", inst, stream, inherit_stdio, trace, t0, options=opts.to_json())
     except ImageNotFound:  # step 1 of the flow: not here, so pull it, then run (as docker's CLI does)

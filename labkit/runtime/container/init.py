@@ -118,6 +118,9 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step: None) -> None:
             v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
             fstype, source, data = ("cgroup2", "cgroup2", None) if v2 else ("tmpfs", "tmpfs", "mode=755")
             flags |= sc.MS_RDONLY
+        if fstype == "bind" and os.path.isfile(source):  # /etc/hosts and friends (network/etc_files.py)
+            _step(f"bind {m['destination']}", bind_file, rootfs, source, m["destination"], flags)
+            continue
         _step(f"create {m['destination']}", os.makedirs, target, 0o755, True)
         _step(f"mount {fstype} on {m['destination']}", sc.mount, source, target, fstype, flags, data or None)
     old = os.umask(0)
@@ -155,6 +158,45 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step: None) -> None:
     if config.get("root", {}).get("readonly"):
         _step("make / read-only", sc.mount, None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY, None)
     trace("mask /proc paths, make /proc/sys read-only")
+
+
+def bind_file(rootfs: str, source: str, dest: str, flags: int) -> None:
+    """Bind the host file `source` over `dest` inside rootfs, e.g. BUNDLE/hosts over /etc/hosts.
+
+    The image chose every name under rootfs: /etc could be a symlink to the host's /etc, and a
+    plain mount on rootfs + "/etc/hosts" would follow it out. So the parent is opened with
+    openat2(RESOLVE_IN_ROOT) (symlinks resolve inside rootfs, as they will after pivot_root), the
+    file is made there if missing, never through a symlink (O_NOFOLLOW), and the mount goes onto
+    the descriptor (/proc/self/fd/N), not a path."""
+    root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        parent_path, base = os.path.split(dest.strip("/"))
+        parent = root
+        for part in [p for p in parent_path.split("/") if p]:
+            try:
+                nxt = sc.openat2(parent, part, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, sc.RESOLVE_IN_ROOT)
+            except FileNotFoundError:
+                os.mkdir(f"/proc/self/fd/{parent}/{part}", 0o755)
+                nxt = sc.openat2(parent, part, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, sc.RESOLVE_IN_ROOT)
+            if parent != root:
+                os.close(parent)
+            parent = nxt
+        try:
+            fd = os.open(f"/proc/self/fd/{parent}/{base}", os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            if e.errno == 40:  # ELOOP: the image has a symlink there
+                raise OSError(40, f"{dest} is a symlink in the image: labkit will not mount through it") from None
+            raise
+        try:
+            sc.mount(source, f"/proc/self/fd/{fd}", None, sc.MS_BIND | (flags & ~sc.MS_RDONLY), None)
+            if flags & sc.MS_RDONLY:  # a bind is made read-only by a second call
+                sc.mount(None, f"/proc/self/fd/{fd}", None, sc.MS_BIND | sc.MS_REMOUNT | flags, None)
+        finally:
+            os.close(fd)
+        if parent != root:
+            os.close(parent)
+    finally:
+        os.close(root)
 
 
 def drop_capabilities(caps: dict) -> None:
@@ -196,7 +238,7 @@ def leave_labkitd() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int, born_in=None) -> None:
+def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int, born_in=None, netns_fd: int | None = None) -> None:
     """labkitd's forked child, before child(): leave labkitd's world behind, then become PID 1. Its
     sockets and every other container's fds are not the container's. born_in: the group of
     group.dirs it was born in (clone3), which it need not join."""
@@ -208,8 +250,12 @@ def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int, born_in=None) 
     os.dup2(null, 0)
     os.dup2(out, 1)
     os.dup2(err, 2)
-    (report_fd,) = keep_only_fds(report_fd)
-    child(cfg, bundle, report_fd, [str(d) for d in group.dirs if d != born_in], keyring=keyring_name(fifo_dir.name))
+    if netns_fd is None:
+        (report_fd,) = keep_only_fds(report_fd)
+    else:
+        report_fd, netns_fd = keep_only_fds(report_fd, netns_fd)
+    child(cfg, bundle, report_fd, [str(d) for d in group.dirs if d != born_in], keyring=keyring_name(fifo_dir.name),
+          netns_fd=netns_fd)
 
 
 def keep_only_fds(*keep: int) -> tuple[int, ...]:
@@ -223,16 +269,23 @@ def keep_only_fds(*keep: int) -> tuple[int, ...]:
     return tuple(range(3, 3 + len(keep)))
 
 
-def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring: str | None = None) -> None:
+def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring: str | None = None,
+          netns_fd: int | None = None) -> None:
     """PID 1 of the container: steps 2-11. Never returns. `keyring`: the name of its own session
-    keyring, e.g. "labkit.3f9a0c1b2d4e" (an anonymous one if None)."""
+    keyring, e.g. "labkit.3f9a0c1b2d4e" (an anonymous one if None). netns_fd: a network namespace
+    to join instead of making an empty one (bridge networks, --network container:NAME)."""
     trace = Tracer(config, errfd)
     trace("fork: PID 1 of the new PID namespace")
     try:
         bpf = seccomp_program(config)  # now, while the host's modules can still be imported
         # No PR_SET_PDEATHSIG: the container must outlive labkitd (the keeper adopts it then).
         # The other namespaces are made here, not in labkitd, which must stay in the host's.
-        _step("unshare", sc.unshare, unshare_flags(config) & ~sc.CLONE_NEWPID)
+        flags = unshare_flags(config) & ~sc.CLONE_NEWPID
+        if netns_fd is not None:  # labkitd made it, with eth0 and its address (network/attach.py)
+            _step("join the network namespace labkitd prepared", sc.setns, netns_fd, sc.CLONE_NEWNET)
+            os.close(netns_fd)
+            flags &= ~sc.CLONE_NEWNET
+        _step("unshare", sc.unshare, flags)
         trace(f"unshare {len(config.get('linux', {}).get('namespaces', [])) - 1} more namespaces (mount, uts, ipc, net)")
         # The cgroup files are opened now, while the host's /sys/fs/cgroup is still in view, and
         # written just before exec: the setup below must not be charged to the container's limits

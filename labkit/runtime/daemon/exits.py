@@ -12,6 +12,7 @@ from ... import cgroups
 from ...errors import LabkitError
 from .. import state
 from ..logs import Pump, limits as log_limits
+from . import networking
 from .wire import exit_reply
 
 
@@ -150,7 +151,16 @@ class Exits:
         self.attached.discard(lv)
         lv.pump.close()
 
+    def _unpublish(self, cid: str, rec: dict) -> None:
+        """Its published ports' DNAT rules go when it stops (they come back when it starts)."""
+        if rec.get("ports"):
+            try:
+                networking.apply_firewall(self.inst, self.live, without=cid)
+            except Exception:  # noqa: BLE001 - reset removes rules left over
+                traceback.print_exc()
+
     def _after_exit(self, cid: str, rec: dict) -> None:
+        self._unpublish(cid, rec)
         # Kept a while for a client that attaches again after labkitd's stream broke (--rm removes the record).
         self.recent[cid] = exit_reply(rec)
         while len(self.recent) > 256:
@@ -170,6 +180,10 @@ class Exits:
         except LabkitError:
             pass
         state.release_name(self.inst, rec.get("name", ""), cid)
+        try:
+            networking.release(self.inst, cid)
+        except Exception:  # noqa: BLE001 - its addresses stay taken until reset; the rest goes on
+            traceback.print_exc()
         shutil.rmtree(state.bundle_dir(self.inst, cid), ignore_errors=True)
 
 

@@ -26,6 +26,7 @@ from .. import state
 from ..container import init
 from ..container.init import pid1
 from ..logs import Pump, limits as log_limits, make_fifos
+from . import networking
 from .exits import Live, status_code
 from .loop import close_fd
 from .wire import error_reply, exit_reply, failure_error
@@ -61,17 +62,25 @@ class Starts:
             res = Resources.from_oci(cfg.get("linux", {}).get("resources"))
             group.apply(dataclasses.replace(res, devices=device_rules.for_config(cfg)))
             marks.append((f"create the cgroup ({len(group.dirs)} dirs) and write its limits", time.monotonic()))
-            make_fifos(bundle)
-            pump = Pump(bundle, *log_limits(cfg))  # the read ends first: the container's opens then never wait
-            rep_r, rep_w = os.pipe()
+            networking.check_ports_free(self.inst, rec.get("ports", []), self.live, cid)
+            netns = networking.netns_for_start(self.inst, rec, self.live)
+            if netns is not None:
+                marks.append((network_step(rec), time.monotonic()))
             try:
-                pid = self._fork_pid1(cfg, str(rec.get("bundle") or bundle), bundle, group, rep_w)
-            except BaseException:
-                pump.close()
-                close_fd(rep_r)
-                raise
+                make_fifos(bundle)
+                pump = Pump(bundle, *log_limits(cfg))  # the read ends first: the container's opens then never wait
+                rep_r, rep_w = os.pipe()
+                try:
+                    pid = self._fork_pid1(cfg, str(rec.get("bundle") or bundle), bundle, group, rep_w, netns)
+                except BaseException:
+                    pump.close()
+                    close_fd(rep_r)
+                    raise
+                finally:
+                    os.close(rep_w)
             finally:
-                os.close(rep_w)
+                if netns is not None:
+                    os.close(netns)  # PID 1 has its own: the namespace lives while a process is in it
         except BaseException:
             if group.exists():
                 group.remove()
@@ -93,6 +102,7 @@ class Starts:
         if failure:
             pump.close()
             try:
+                self._unpublish(cid, rec)
                 if group.exists():
                     group.remove()
                 if on_fail:
@@ -174,13 +184,14 @@ class Starts:
             traceback.print_exc()
             conn.send(error_reply(e), last=True)
 
-    def _fork_pid1(self, cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int) -> int:
-        """Fork the container's PID 1 as our own child, in a new PID namespace."""
+    def _fork_pid1(self, cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int, netns: int | None = None) -> int:
+        """Fork the container's PID 1 as our own child, in a new PID namespace (and, given netns,
+        into that network namespace)."""
         new_pidns = sc.CLONE_NEWPID if init.unshare_flags(cfg) & sc.CLONE_NEWPID else 0
         pid, born_in = self._fork_into(group.birth_dir, new_pidns)
         if pid == 0:  # the child: PID 1 now; never back into labkitd's code
             try:
-                pid1(cfg, bundle, fifo_dir, group, report_fd, born_in=born_in)
+                pid1(cfg, bundle, fifo_dir, group, report_fd, born_in=born_in, netns_fd=netns)
             finally:
                 os._exit(125)
         return pid
@@ -210,6 +221,19 @@ class Starts:
             if pid != 0 and new_pidns:
                 sc.setns(self.own_pidns, sc.CLONE_NEWPID)
         return pid, None
+
+
+def network_step(rec: dict) -> str:
+    """The trace's line for step 3 of the seed's flow, e.g. "a veth on bridge labkit0 and address
+    172.29.0.2 from the pool (network bridge)"."""
+    mode = rec.get("network_mode", "none")
+    if mode.startswith("container:"):
+        return f"join the network namespace of container {mode.partition(':')[2][:12]}"
+    parts = [f"a veth on bridge {ep['bridge']} and address {ep['ip']} from the pool (network {net})"
+             for net, ep in rec.get("networks", {}).items()]
+    if rec.get("ports"):
+        parts.append(f"{len(rec['ports'])} published port(s)")
+    return "; ".join(parts)
 
 
 def parse_reports(data: bytes) -> list[dict]:

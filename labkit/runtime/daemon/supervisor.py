@@ -58,6 +58,7 @@ from ...paths import Instance
 from .connection import Connection
 from .exits import Exits, Live, record_lost
 from .loop import Loop, close_fd
+from .network_ops import NetworkOps
 from .operations import Operations
 from .queries import Queries
 from .starts import Starting, Starts
@@ -65,7 +66,7 @@ from .starts import Starting, Starts
 __all__ = ["Supervisor", "record_lost"]
 
 
-class Supervisor(Loop, Operations, Queries, Starts, Exits):
+class Supervisor(Loop, Operations, NetworkOps, Queries, Starts, Exits):
     def __init__(self, inst: Instance, listener: socket.socket, keeper_pid: int | None = None):
         self.inst = inst
         # The keeper's pidfd turns readable if it dies: serve() then returns with orphaned set, and

@@ -1,0 +1,232 @@
+"""A lab's networks: what each one is, and who is on it, kept in one file per network.
+
+    /var/lib/labkit/networks/bridge.json
+      {"name": "bridge", "id": "3f9a0c1b...", "driver": "bridge", "bridge": "labkit0",
+       "subnet": "172.29.0.0/16", "gateway": "172.29.0.1", "created": 1795000000.0,
+       "endpoints": {"<container id>": {"name": "web", "ip": "172.29.0.2", "mac": "02:42:ac:1d:00:02"}},
+       "released": ["172.29.0.5"]}
+
+The endpoints are the address pool: an address is in use exactly while an endpoint holds it. It is
+taken when a container is created on the network (or connected to it) and given back when the
+container is removed (or disconnected): so a stopped container keeps its address, and so does a
+container across a restart of labkitd. Every change is made under one lock (networks/.lock,
+flock), so two processes creating containers at once never get the same address.
+
+Docker's three built-in networks are here as modes: "bridge" (the default network, a record made
+on first use), "host" (the host's own network namespace) and "none" (a namespace with only lo).
+Nothing here touches the kernel: attach.py (in labkitd) makes the bridges and veths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import time
+import uuid
+
+from ..errors import Conflict, InvalidArgument, NotFound
+from ..paths import MARK, Instance
+from . import ipam
+
+DEFAULT = "bridge"  #: the default network's name, as Docker's
+MODES = ("bridge", "host", "none")  #: network modes that are not user-defined networks
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+KEEP_RELEASED = 64  #: released addresses remembered, so they are reused last
+
+
+class NetworkNotFound(NotFound):
+    hint = "see the networks with `labkit network ls`; make one with `labkit network create NAME`."
+
+
+def _dir(inst: Instance):
+    return inst.root / "networks"
+
+
+def _path(inst: Instance, name: str):
+    return _dir(inst) / f"{name}.json"
+
+
+@contextlib.contextmanager
+def locked(inst: Instance):
+    """Hold the lab's network lock: every read-modify-write of a network file happens inside."""
+    _dir(inst).mkdir(parents=True, exist_ok=True)
+    fd = os.open(_dir(inst) / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def check_name(name) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidArgument(f"network name {name!r} is not valid",
+                              hint='use letters, digits and "_.-", starting with a letter or digit: "backend".')
+    return name
+
+
+def bridge_name(inst: Instance, net_id: str, default: bool) -> str:
+    """The bridge's link name, at most 15 characters: "labkit0" for the default lab's default
+    network, else the lab's link prefix + "br" + the network ID: "lk-br3f9a0c1b2d", "lk3f9c-br3f9a0c"."""
+    if default and inst.tag == MARK:
+        return "labkit0"
+    prefix = inst.link_prefix + "br"
+    return prefix + (net_id[:15 - len(prefix)] if not default else "0")
+
+
+def _write(inst: Instance, net: dict) -> None:
+    path = _path(inst, net["name"])
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(net, indent=1))
+    os.replace(tmp, path)
+
+
+def read(inst: Instance, name: str) -> dict:
+    try:
+        return json.loads(_path(inst, name).read_text())
+    except FileNotFoundError:
+        raise NetworkNotFound(f"network {name!r} not found") from None
+    except (OSError, ValueError) as e:
+        raise NotFound(f"network {name!r} has an unreadable record: {e}",
+                       hint="`labkit reset` removes every network of the lab.") from None
+
+
+def list_all(inst: Instance) -> list[dict]:
+    out = []
+    if _dir(inst).is_dir():
+        for p in sorted(_dir(inst).glob("*.json")):
+            try:
+                out.append(json.loads(p.read_text()))
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def _new(inst: Instance, name: str, subnet, default: bool, labels=None) -> dict:
+    """A network record, its subnet picked (or checked) against the host's routes and the lab's other networks."""
+    taken = [(ipam.parse_subnet(n["subnet"]), n["name"]) for n in list_all(inst)]
+    routes = ipam.host_routes()
+    if subnet is not None:
+        net = ipam.parse_subnet(subnet)
+        ipam.check_free(net, routes, taken)
+    else:
+        net = ipam.pick_subnet(list(ipam.DEFAULT_POOL) if default else ipam.user_candidates(), routes, taken)
+    net_id = uuid.uuid4().hex + uuid.uuid4().hex
+    return {"name": name, "id": net_id, "driver": "bridge", "bridge": bridge_name(inst, net_id, default),
+            "subnet": str(net), "gateway": ipam.gateway_of(net), "created": time.time(),
+            "labels": dict(labels or {}), "endpoints": {}, "released": []}
+
+
+def default_network(inst: Instance) -> dict:
+    """The default network's record, made on first use."""
+    with locked(inst):
+        try:
+            return read(inst, DEFAULT)
+        except NetworkNotFound:
+            net = _new(inst, DEFAULT, None, default=True)
+            _write(inst, net)
+            return net
+
+
+def create(inst: Instance, name: str, subnet=None, labels=None) -> dict:
+    """A user-defined network's record (its bridge is made by labkitd: attach.ensure_bridge)."""
+    check_name(name)
+    if name in MODES:
+        raise Conflict(f"network {name!r} is one of Docker's built-in networks", hint="give it another name.")
+    with locked(inst):
+        if _path(inst, name).exists():
+            raise Conflict(f"network {name!r} exists already", hint="`labkit network ls` shows the networks.")
+        net = _new(inst, name, subnet, default=False, labels=labels)
+        _write(inst, net)
+        return net
+
+
+def remove(inst: Instance, name: str) -> dict:
+    """Forget a network with no containers on it; returns its record (to remove its bridge)."""
+    if name in MODES:
+        raise Conflict(f"network {name!r} is built in and cannot be removed")
+    with locked(inst):
+        net = read(inst, name)
+        if net["endpoints"]:
+            names = ", ".join(sorted(e.get("name") or cid[:12] for cid, e in net["endpoints"].items()))
+            raise Conflict(f"network {name!r} has containers on it: {names}",
+                           hint=f"disconnect or remove them first: `labkit network disconnect {name} CONTAINER`.")
+        _path(inst, name).unlink()
+        return net
+
+
+def mac_of(ip: str) -> str:
+    """Docker's rule: 02:42 and then the four bytes of the address, so the MAC tells the IP."""
+    return "02:42:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
+
+
+def allocate(inst: Instance, name: str, cid: str, cname: str, ip: str | None = None) -> dict:
+    """Give container `cid` an address on network `name` (the next free one, or `ip`); returns
+    its endpoint {"network", "ip", "prefix", "gateway", "mac", "bridge", "name"}."""
+    net = default_network(inst) if name == DEFAULT else None
+    with locked(inst):
+        net = read(inst, name)
+        if cid in net["endpoints"]:
+            raise Conflict(f"container {cname} is already on network {name!r}")
+        subnet = ipam.parse_subnet(net["subnet"])
+        used = {e["ip"] for e in net["endpoints"].values()} | {net["gateway"]}
+        if ip is not None:
+            import ipaddress
+
+            try:
+                addr = ipaddress.IPv4Address(ip)
+            except ValueError:
+                raise InvalidArgument(f"address {ip!r} is not an IPv4 address", hint='e.g. "10.230.0.20".') from None
+            if addr not in subnet or addr in (subnet.network_address, subnet.broadcast_address):
+                raise InvalidArgument(f"address {ip} is not a host address of {name!r} ({subnet})")
+            if ip in used:
+                raise Conflict(f"address {ip} is in use on network {name!r}")
+        else:
+            ip = ipam.next_address(subnet, used, net.get("released", []))
+        net["endpoints"][cid] = {"name": cname, "ip": ip, "mac": mac_of(ip)}
+        net["released"] = [a for a in net.get("released", []) if a != ip]
+        _write(inst, net)
+    return endpoint(net, cid)
+
+
+def endpoint(net: dict, cid: str) -> dict:
+    e = net["endpoints"][cid]
+    return {"network": net["name"], "ip": e["ip"], "prefix": int(net["subnet"].rsplit("/", 1)[1]),
+            "gateway": net["gateway"], "mac": e["mac"], "bridge": net["bridge"], "name": e["name"]}
+
+
+def release(inst: Instance, cid: str, name: str | None = None) -> list[str]:
+    """Give back container cid's address on network `name` (every network if None); returns the
+    names of the networks it left. An address given back goes to the end of the line."""
+    left = []
+    with locked(inst):
+        for net in list_all(inst):
+            if (name is None or net["name"] == name) and cid in net["endpoints"]:
+                ip = net["endpoints"].pop(cid)["ip"]
+                net["released"] = (net.get("released", []) + [ip])[-KEEP_RELEASED:]
+                _write(inst, net)
+                left.append(net["name"])
+    return left
+
+
+def peers(inst: Instance, name: str) -> dict[str, dict]:
+    """container id -> endpoint record, of every container on network `name`."""
+    return dict(read(inst, name)["endpoints"])
+
+
+def parse_mode(mode) -> str:
+    """docker's --network: "bridge" (default), "none", "host", "container:NAME", or a network's name."""
+    if mode is None or mode == "":
+        return DEFAULT
+    if not isinstance(mode, str):
+        raise InvalidArgument(f"network {mode!r} is not a network's name", hint='e.g. "bridge", "none", "host" or "backend".')
+    if mode.startswith("container:"):
+        if not mode[len("container:"):]:
+            raise InvalidArgument("network mode container: names no container", hint='e.g. --network container:web.')
+        return mode
+    if mode not in MODES:
+        check_name(mode)
+    return mode

@@ -1,0 +1,89 @@
+"""labkitd's network operations: `labkit network create|rm|connect|disconnect`. The records are
+files (network/networks.py) any client may read; what touches the kernel (bridges, veths,
+iptables) is done here, in the daemon, never in a notebook's kernel (pyroute2's sync API fails
+under a running asyncio loop, and its namespace helper forks, which a threaded kernel must not).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ...errors import Conflict
+from ...network import attach, networks
+from .. import state
+from . import networking
+
+
+class NetworkOps:
+    def op_network_create(self, conn, req, fds) -> dict:
+        net = networks.create(self.inst, req.get("name"), subnet=req.get("subnet"), labels=req.get("labels"))
+        try:
+            attach.ensure_bridge(net)  # made now, as Docker does: `ip link` shows it at once
+            networking.apply_firewall(self.inst, self.live)
+        except BaseException:
+            networks.remove(self.inst, net["name"])
+            attach.remove_bridge(net["bridge"])
+            raise
+        return {"network": net}
+
+    def op_network_rm(self, conn, req, fds) -> dict:
+        net = networks.remove(self.inst, req.get("name"))
+        attach.remove_bridge(net["bridge"])
+        networking.apply_firewall(self.inst, self.live)
+        return {"network": net}
+
+    def op_network_connect(self, conn, req, fds) -> dict:
+        """Connect a container to one more network: an address now, and if it runs, a veth (eth1, ...)
+        into its namespace at once, as `docker network connect` does."""
+        cid, rec = self._get(req)
+        name = networks.check_name(req.get("network"))
+        mode = rec.get("network_mode", "none")
+        if mode in ("host", "none") or mode.startswith("container:"):
+            raise Conflict(f"container {rec['name']} has --network {mode.split(':')[0]}: it has no network of its own to add to",
+                           hint="make it with a bridge network (the default) to connect it to others.")
+        ep = networks.allocate(self.inst, name, cid, rec["name"])
+        taken = {e.get("ifname") for e in rec.get("networks", {}).values()}
+        n = next(i for i in range(len(taken) + 1) if f"eth{i}" not in taken)
+        ep["ifname"] = f"eth{n}"
+        try:
+            eps = dict(rec.get("networks", {}), **{name: ep})
+            if cid in self.live:
+                nsfd = os.open(f"/proc/{self.live[cid].pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    attach.plug(nsfd, ep, attach.veth_name(self.inst.link_prefix, cid, n), f"eth{n}", default_route=False)
+                finally:
+                    os.close(nsfd)
+                networking.apply_firewall(self.inst, self.live)
+        except BaseException:
+            networks.release(self.inst, cid, name)
+            raise
+        rec["networks"] = eps
+        state.write(self.inst, rec)
+        networking.refresh_peers(self.inst, name)
+        self._rewrite_own_hosts(rec)
+        return {"id": cid, "endpoint": ep}
+
+    def op_network_disconnect(self, conn, req, fds) -> dict:
+        cid, rec = self._get(req)
+        name = req.get("network")
+        eps = dict(rec.get("networks", {}))
+        if name not in eps:
+            raise Conflict(f"container {rec['name']} is not on network {name!r}")
+        if cid in self.live:
+            attach.unplug(attach.veth_name(self.inst.link_prefix, cid, int(eps[name].get("ifname", "eth0")[3:])))
+        networks.release(self.inst, cid, name)
+        del eps[name]
+        rec["networks"] = eps
+        rec["ports"] = [p for p in rec.get("ports", []) if p["ip"] in {e["ip"] for e in eps.values()}]
+        state.write(self.inst, rec)
+        networking.refresh_peers(self.inst, name)
+        self._rewrite_own_hosts(rec)
+        if cid in self.live:
+            networking.apply_firewall(self.inst, self.live)
+        return {"id": cid}
+
+    def _rewrite_own_hosts(self, rec: dict) -> None:
+        bundle = state.bundle_dir(self.inst, rec["id"])
+        if (bundle / "hosts").exists():
+            hostname = (bundle / "hostname").read_text().strip() if (bundle / "hostname").exists() else rec["id"][:12]
+            networking.write_hosts(self.inst, rec["id"], rec["name"], hostname, rec.get("networks", {}), bundle)

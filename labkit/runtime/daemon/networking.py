@@ -1,0 +1,170 @@
+"""Step 3 of the seed's `docker run` flow, in labkitd: a container's network, from create to rm.
+
+    create   take an address on each network (network/networks.py), write the bundle's
+             hostname, hosts and resolv.conf, bind them over the image's (network/etc_files.py)
+    start    a network namespace with eth0 on the bridge (network/attach.py), which PID 1 joins;
+             the firewall's NAT and published ports (network/firewall.py, rules.py)
+    exit     nothing: the namespace dies with the last process, and its veth with it; only a
+             container that published ports has its DNAT rules taken out
+    rm       the addresses go back to the pool; the other containers' /etc/hosts forget it
+
+The record keeps what was chosen: rec["network_mode"] ("bridge", "host", "none", "container:<id>"
+or a network's name), rec["networks"] {name: endpoint}, rec["ports"] [published port, ...].
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from ...errors import Conflict, InvalidArgument
+from ...network import attach, etc_files, firewall, networks
+from .. import state
+
+
+def prepare(inst, cid: str, name: str, mode: str, ports: list[dict], hostname: str, bundle, config: dict) -> dict:
+    """At create: addresses, the three files and their mounts, the namespace list. Returns the
+    record's network fields. Undo with release() if a later step fails."""
+    fields = {"network_mode": mode, "networks": {}, "ports": []}
+    ns = config["linux"]["namespaces"]
+    if mode == "host":
+        if ports:
+            raise InvalidArgument("published ports mean nothing with --network host: the container uses the host's ports",
+                                  hint="leave out -p, or use a bridge network.")
+        config["linux"]["namespaces"] = [n for n in ns if n["type"] != "network"]
+        hostname = socket.gethostname()
+        config["hostname"] = hostname
+    elif mode == "none" or mode.startswith("container:"):
+        if ports:
+            raise InvalidArgument(f"published ports need a network of the container's own, not --network {mode}",
+                                  hint="leave out -p, or use a bridge network.")
+        if mode.startswith("container:"):
+            other = state.resolve(inst, mode.partition(":")[2])
+            fields["network_mode"] = f"container:{other}"
+    else:
+        ep = dict(networks.allocate(inst, mode, cid, name), ifname="eth0")
+        fields["networks"][mode] = ep
+        fields["ports"] = [dict(p, ip=ep["ip"]) for p in ports]
+    write_files(inst, cid, name, hostname, fields, bundle)
+    config["mounts"] += etc_files.mounts(bundle)
+    if fields["networks"]:
+        refresh_peers(inst, mode)
+    return fields
+
+
+def write_files(inst, cid: str, name: str, hostname: str, fields: dict, bundle) -> None:
+    mode = fields["network_mode"]
+    if mode.startswith("container:"):  # its files are the other container's
+        other = state.bundle_dir(inst, mode.partition(":")[2])
+        for f in etc_files.FILES:
+            try:
+                etc_files.write_in_place(os.path.join(bundle, f), open(os.path.join(other, f)).read())
+            except OSError:
+                etc_files.write_in_place(os.path.join(bundle, f), "")
+        return
+    if mode == "host":
+        etc_files.write_in_place(os.path.join(bundle, "hostname"), etc_files.hostname_text(hostname))
+        etc_files.write_in_place(os.path.join(bundle, "hosts"), open("/etc/hosts").read() if os.path.exists("/etc/hosts") else "")
+        etc_files.write_in_place(os.path.join(bundle, "resolv.conf"), etc_files.resolv_text())
+        return
+    etc_files.write_in_place(os.path.join(bundle, "hostname"), etc_files.hostname_text(hostname))
+    etc_files.write_in_place(os.path.join(bundle, "resolv.conf"), etc_files.resolv_text())
+    write_hosts(inst, cid, name, hostname, fields["networks"], bundle)
+
+
+def write_hosts(inst, cid: str, name: str, hostname: str, eps: dict, bundle) -> None:
+    peers = {}
+    for net in eps:
+        if net == networks.DEFAULT:
+            continue  # as Docker: no names on the default network
+        try:
+            members = networks.peers(inst, net)
+        except Exception:  # noqa: BLE001 - a network removed meanwhile
+            continue
+        peers[net] = sorted((e["ip"], e["name"]) for other, e in members.items() if other != cid and e.get("name"))
+    etc_files.write_in_place(os.path.join(bundle, "hosts"),
+                             etc_files.hosts_text(hostname, name, [e["ip"] for e in eps.values()], peers))
+
+
+def refresh_peers(inst, net: str) -> None:
+    """Rewrite /etc/hosts of every container on network `net` (one joined or left)."""
+    if net == networks.DEFAULT:
+        return
+    try:
+        members = networks.peers(inst, net)
+    except Exception:  # noqa: BLE001
+        return
+    for cid in members:
+        rec = state.read(inst, cid)
+        bundle = state.bundle_dir(inst, cid)
+        if rec is None or not (bundle / "hosts").exists():
+            continue
+        hostname = (bundle / "hostname").read_text().strip() if (bundle / "hostname").exists() else cid[:12]
+        write_hosts(inst, cid, rec.get("name", ""), hostname, rec.get("networks", {}), bundle)
+
+
+def netns_for_start(inst, rec: dict, live: dict) -> int | None:
+    """The network namespace PID 1 is to join (a descriptor the caller closes), or None for the
+    kinds PID 1 makes itself ("none") or has none of ("host")."""
+    mode = rec.get("network_mode", "none")
+    if mode in ("none", "host"):
+        return None
+    if mode.startswith("container:"):
+        other = mode.partition(":")[2]
+        lv = live.get(other)
+        orec = state.read(inst, other)
+        if lv is None or orec is None:
+            raise Conflict(f"--network {mode[:22]}: that container is not running",
+                           hint="start it first: a container shares the network namespace of a running one.")
+        return os.open(f"/proc/{lv.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    nsfd = attach.new_netns()
+    try:
+        fresh = False
+        for net, ep in rec.get("networks", {}).items():
+            if attach.link_index(attach.host(), ep["bridge"]) is None:
+                fresh = True
+            n = int(ep.get("ifname", "eth0")[3:])
+            attach.plug(nsfd, ep, attach.veth_name(inst.link_prefix, rec["id"], n), f"eth{n}", default_route=(n == 0))
+        if fresh or rec.get("ports"):
+            apply_firewall(inst, live, extra=rec)
+    except BaseException:
+        os.close(nsfd)
+        raise
+    return nsfd
+
+
+def apply_firewall(inst, live: dict, extra: dict | None = None, without: str | None = None) -> None:
+    """Rewrite the lab's rules from its networks and the published ports of its running containers
+    (plus `extra`, starting now; minus `without`, exiting now)."""
+    ports = []
+    for cid in live:
+        if cid == without:
+            continue
+        rec = state.read(inst, cid)
+        if rec is not None:
+            ports += rec.get("ports", [])
+    if extra is not None and extra["id"] not in live:
+        ports += extra.get("ports", [])
+    nets = [n for n in networks.list_all(inst) if attach.link_index(attach.host(), n["bridge"]) is not None]
+    firewall.apply(inst.tag, nets, ports)
+
+
+def release(inst, cid: str) -> None:
+    """At rm (and when a create fails): the addresses back to the pool, the peers told."""
+    for net in networks.release(inst, cid):
+        refresh_peers(inst, net)
+
+
+def check_ports_free(inst, ports: list[dict], live: dict, cid: str) -> None:
+    """A host port another running container of the lab publishes already is refused at start,
+    as docker refuses it ("port is already allocated")."""
+    mine = {(p["proto"], p["host_port"]) for p in ports}
+    for other in live:
+        if other == cid:
+            continue
+        rec = state.read(inst, other)
+        for p in (rec or {}).get("ports", []):
+            if (p["proto"], p["host_port"]) in mine:
+                raise Conflict(f"host port {p['host_port']}/{p['proto']} is already published by container "
+                               f"{rec.get('name', other[:12])}", hint="pick another host port, or stop that container.")
+

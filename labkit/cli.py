@@ -83,6 +83,10 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         r.add_argument("-u", "--user", help="UID[:GID] or a user name of the image's")
         r.add_argument("--log-opt", action="append", default=None, metavar="KEY=VALUE",
                        help="json-file log options: max-size=10m, max-file=3 (the lab's defaults)")
+        r.add_argument("--network", "--net", default=None,
+                       help='"bridge" (default), "none", "host", "container:NAME" or a network\'s name')
+        r.add_argument("-p", "--publish", action="append", default=None, metavar="[IP:]HOST_PORT:PORT[/PROTO]",
+                       help="publish a container's port on the host, e.g. 8080:80, 127.0.0.1:8080:80, 5353:53/udp")
         r.add_argument("image")
         r.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -182,6 +186,23 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     rsub.add_parser("stop", help="stop it (its images stay)")
     rsub.add_parser("ls", help="where it runs and what it holds")
 
+    nw = sub.add_parser("network", help="manage networks (bridges, addresses, who is on which)")
+    nsub = nw.add_subparsers(dest="network_cmd", metavar="COMMAND", required=True)
+    nc = nsub.add_parser("create", help="make a network: a bridge and a subnet of its own")
+    nc.add_argument("--subnet", help="e.g. 10.231.7.0/24 (a free one is picked if left out)")
+    nc.add_argument("name")
+    nl = nsub.add_parser("ls", help="list networks")
+    nl.add_argument("-q", "--quiet", action="store_true", help="only the names")
+    ni = nsub.add_parser("inspect", help="a network's record, as JSON")
+    ni.add_argument("names", nargs="+")
+    nr = nsub.add_parser("rm", help="remove networks (refused while containers are on them)")
+    nr.add_argument("names", nargs="+")
+    for verb in ("connect", "disconnect"):
+        nv = nsub.add_parser(verb, help=f"{verb} a container {'to' if verb == 'connect' else 'from'} a network")
+        nv.add_argument("network")
+        nv.add_argument("container")
+    nsub.add_parser("topology", help="draw the lab's networks, and print the ip/iptables commands that build them")
+
     z = sub.add_parser("reset", help="remove everything labkit created on this host")
     z.add_argument("-y", "--yes", action="store_true", help="do not ask")
     z.add_argument("--all", action="store_true", help="every lab instance on this host, not only this LABKIT_ROOT's")
@@ -190,7 +211,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
 
 _IMAGE_VERBS = ("pull", "push", "images", "tag", "rmi", "history", "build", "save", "load", "login", "registry")  # images/commands.py
 _ALL = ("doctor", "run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause",
-        "wait", "inspect", "top", "stats", "update", "diff", "commit", "image", "reset") + _IMAGE_VERBS
+        "wait", "inspect", "top", "stats", "update", "diff", "commit", "image", "network", "reset") + _IMAGE_VERBS
 _VERBS = ("run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause", "wait",
           "inspect", "top", "stats", "update", "diff", "commit")
 
@@ -218,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 return image_commands.cmd_image_inspect(args)
             return _build_default(args)
+        if args.cmd == "network":
+            from .network import commands as network_commands
+
+            return getattr(network_commands, f"cmd_{args.network_cmd}")(args)
         if args.cmd == "reset":
             return _reset(args)
         _parser().print_help()

@@ -98,7 +98,7 @@ def no_leaks():
         pytest.fail("labkitd logged a traceback during this test:\n" + logged[logged.index("Traceback"):][:3000],
                     pytrace=False)
     after = leaks.snapshot()
-    for _ in range(50):  # a killed process may take a moment to leave its cgroup
+    for _ in range(150):  # a killed process may take a moment to leave its cgroup, a dead netns its veth
         if not (after - before):
             break
         time.sleep(0.02)

@@ -21,6 +21,23 @@ from labkit.paths import is_labkit_link, is_labkit_name
 SUPERVISOR = "labkitd"
 
 
+def _default_bridge(name: str) -> bool:
+    """The default network's bridge ("labkit0", "lk3f9c-br0"): made on first use and kept, as
+    Docker keeps docker0; reset removes it. Not a leak, nor are the rules that name only it."""
+    return name == "labkit0" or name.endswith("-br0")
+
+
+def _infrastructure_rule(line: str) -> bool:
+    """A chain of the lab's, a jump into one, or a rule for the default bridge alone (its NAT and
+    forwarding): there from the first container on, like the bridge. A published port's DNAT, or a
+    rule naming another bridge (a user-defined network's), is not."""
+    words = line.split()
+    if line.startswith(":") or (len(words) >= 3 and words[0] == "-A" and words[1].isupper() and words[-2] == "-j"):
+        return True
+    bridges = [w for w in words if w.startswith("lk") or w == "labkit0"]
+    return "DNAT" not in line and bool(bridges) and all(_default_bridge(b) for b in bridges)
+
+
 def _cgroup_dirs() -> list[Path]:
     """Every labkit cgroup below the instance parents (the parents themselves come and go with labkitd's)."""
     out = []
@@ -42,7 +59,6 @@ def _helpers() -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
                 comm = Path(f"/proc/{entry}/comm").read_text().strip()
             except OSError:
                 continue
@@ -84,9 +100,9 @@ def snapshot() -> set[str]:
     except OSError:
         pass
     try:
-        objs.update(f"link {n}" for n in os.listdir("/sys/class/net") if is_labkit_link(n))
+        objs.update(f"link {n}" for n in os.listdir("/sys/class/net") if is_labkit_link(n) and not _default_bridge(n))
     except OSError:
         pass
-    objs.update(f"firewall {l}" for l in _firewall())
+    objs.update(f"firewall {l}" for l in _firewall() if not _infrastructure_rule(l))
     objs.update(f"process {pid} (labkit-exec)" for pid in _helpers())
     return objs

@@ -41,7 +41,7 @@ def test_container_has_its_own_pid_uts_ipc_mnt_and_net_namespaces(busybox):
 
 def test_main_process_is_pid_1_with_its_own_hostname_and_only_lo(busybox):
     r = lk.run("busybox", ["sh", "-c", "echo $$; hostname; tail -n +3 /proc/net/dev | cut -d: -f1"],
-               hostname="lab-box", rm=True, stream=False)
+               hostname="lab-box", rm=True, stream=False, network="none")
     pid, hostname, *links = r.stdout.split()
     assert pid == "1"
     assert hostname == "lab-box" and socket.gethostname() != "lab-box"
@@ -60,7 +60,7 @@ def test_root_is_an_overlay_entered_with_pivot_root_not_chroot(busybox):
     by_point = {row[4]: row[row.index("-") + 1] for row in rows}
     assert by_point["/"] == "overlay"
     assert by_point["/proc"] == "proc" and by_point["/sys"] == "sysfs" and by_point["/dev"] == "tmpfs"
-    ours = {"/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/sys"}
+    ours = {"/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/sys", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
     extra = [p for p in by_point if p not in ours and not p.startswith(("/proc/", "/sys/"))]
     assert not extra, f"host mounts visible in the container: {extra}"  # masks live under /proc and /sys only
 
@@ -237,7 +237,8 @@ def test_a_script_gets_the_same_results_as_a_notebook(busybox):
     assert r.stdout.split() == ["1", "err", "3", "137", "True", "CommandNotFound"]
 
 
-FLOW = ["check the input", "find the image, create the writable layer", "create the cgroup", "fork: PID 1", "unshare",
+FLOW = ["check the input", "find the image, create the writable layer", "create the cgroup", "a veth on bridge",
+        "fork: PID 1", "unshare",
         "mount the overlay", "pivot_root", "mask /proc", "set the hostname", "join the container's cgroups",
         "drop capabilities", "exec the command", "the command runs and exits", "labkitd removes the container"]
 

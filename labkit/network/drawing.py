@@ -17,7 +17,8 @@ import html
 import os
 
 from ..paths import Instance
-from . import networks, rules
+from .networks import list_all
+from .rules import by_hand
 
 
 class Topology:
@@ -29,7 +30,7 @@ class Topology:
         from ..runtime import state
 
         recs = state.read_all(inst, {})
-        return cls(inst, networks.list_all(inst), [r for r in recs if r.get("networks") or r.get("network_mode")])
+        return cls(inst, list_all(inst), [r for r in recs if r.get("networks") or r.get("network_mode")])
 
     def _members(self, net: dict) -> list[tuple[dict, dict]]:
         out = []
@@ -71,7 +72,7 @@ class Topology:
                         f"ip -n {ns} link set {ifname} address {ep['mac']} up"]
                 if ifname == "eth0":
                     out.append(f"ip -n {ns} route add default via {net['gateway']}")
-        return out + rules.by_hand(self.inst.tag, self.networks, self.ports)
+        return out + by_hand(self.inst.tag, self.networks, self.ports)
 
     def __repr__(self) -> str:
         lines = ["host"]

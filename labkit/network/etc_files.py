@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 
 FILES = ("hostname", "hosts", "resolv.conf")
+NO_RESOLVER = "no resolver (the container's own loopback answers nothing), so no lookup leaves this machine"
 #: Where the host's real resolvers are listed when /etc/resolv.conf names systemd-resolved's stub.
 RESOLVED = "/run/systemd/resolve/resolv.conf"
 
@@ -44,11 +45,12 @@ def hosts_text(hostname: str, name: str, own: list[str], peers: dict[str, list[t
 
 def resolv_text(host_file: str = "/etc/resolv.conf") -> str:
     """The host's resolvers, without loopback ones (127.0.0.53 means nothing inside the
-    container's namespace), as Docker copies them. With none left, none: a lookup of an outside
-    name then fails at once instead of sending a packet anywhere. LABKIT_OFFLINE=1 (the test
-    suite) gives none at all, so that no lookup can leave the machine."""
+    container's namespace), as Docker copies them. With none left, the container's own loopback,
+    where nothing answers: a lookup of an outside name fails at once and sends nothing anywhere
+    (with no nameserver line at all, busybox's static wget crashes). LABKIT_OFFLINE=1 (the test
+    suite) always gives that one, so that no lookup can leave the machine."""
     if os.environ.get("LABKIT_OFFLINE") == "1":
-        return "# LABKIT_OFFLINE=1: no resolver, so no lookup leaves this machine\n"
+        return f"# LABKIT_OFFLINE=1: {NO_RESOLVER}\nnameserver 127.0.0.1\n"
     try:
         text = open(host_file).read()
     except OSError:
@@ -63,7 +65,7 @@ def resolv_text(host_file: str = "/etc/resolv.conf") -> str:
         if words[:1] in (["nameserver"], ["search"], ["options"]):
             keep.append(line.strip())
     if not any(w.startswith("nameserver") for w in keep):
-        keep.insert(0, "# no resolver: the host's were all on its loopback")
+        keep[:0] = [f"# the host's resolvers are all on its loopback: {NO_RESOLVER}", "nameserver 127.0.0.1"]
     return "\n".join(keep) + "\n"
 
 

@@ -29,7 +29,7 @@ import uuid
 
 from ..errors import Conflict, InvalidArgument, NotFound
 from ..paths import MARK, Instance
-from . import ipam
+from .ipam import DEFAULT_POOL, check_free, gateway_of, host_routes, next_address, parse_subnet, pick_subnet, user_candidates
 
 DEFAULT = "bridge"  #: the default network's name, as Docker's
 MODES = ("bridge", "host", "none")  #: network modes that are not user-defined networks
@@ -107,16 +107,16 @@ def list_all(inst: Instance) -> list[dict]:
 
 def _new(inst: Instance, name: str, subnet, default: bool, labels=None) -> dict:
     """A network record, its subnet picked (or checked) against the host's routes and the lab's other networks."""
-    taken = [(ipam.parse_subnet(n["subnet"]), n["name"]) for n in list_all(inst)]
-    routes = ipam.host_routes()
+    taken = [(parse_subnet(n["subnet"]), n["name"]) for n in list_all(inst)]
+    routes = host_routes()
     if subnet is not None:
-        net = ipam.parse_subnet(subnet)
-        ipam.check_free(net, routes, taken)
+        net = parse_subnet(subnet)
+        check_free(net, routes, taken)
     else:
-        net = ipam.pick_subnet(list(ipam.DEFAULT_POOL) if default else ipam.user_candidates(), routes, taken)
+        net = pick_subnet(list(DEFAULT_POOL) if default else user_candidates(), routes, taken)
     net_id = uuid.uuid4().hex + uuid.uuid4().hex
     return {"name": name, "id": net_id, "driver": "bridge", "bridge": bridge_name(inst, net_id, default),
-            "subnet": str(net), "gateway": ipam.gateway_of(net), "created": time.time(),
+            "subnet": str(net), "gateway": gateway_of(net), "created": time.time(),
             "labels": dict(labels or {}), "endpoints": {}, "released": []}
 
 
@@ -171,7 +171,7 @@ def allocate(inst: Instance, name: str, cid: str, cname: str, ip: str | None = N
         net = read(inst, name)
         if cid in net["endpoints"]:
             raise Conflict(f"container {cname} is already on network {name!r}")
-        subnet = ipam.parse_subnet(net["subnet"])
+        subnet = parse_subnet(net["subnet"])
         used = {e["ip"] for e in net["endpoints"].values()} | {net["gateway"]}
         if ip is not None:
             import ipaddress
@@ -185,7 +185,7 @@ def allocate(inst: Instance, name: str, cid: str, cname: str, ip: str | None = N
             if ip in used:
                 raise Conflict(f"address {ip} is in use on network {name!r}")
         else:
-            ip = ipam.next_address(subnet, used, net.get("released", []))
+            ip = next_address(subnet, used, net.get("released", []))
         net["endpoints"][cid] = {"name": cname, "ip": ip, "mac": mac_of(ip)}
         net["released"] = [a for a in net.get("released", []) if a != ip]
         _write(inst, net)

@@ -20,7 +20,8 @@ from . import labkitd
 
 def _options(args) -> dict:
     return dict(name=args.name, memory=args.memory, cpus=args.cpus, pids_limit=args.pids_limit, hostname=args.hostname,
-                env=args.env, workdir=args.workdir, user=args.user, rm=args.rm, log_opts=args.log_opt)
+                env=args.env, workdir=args.workdir, user=args.user, rm=args.rm, log_opts=args.log_opt,
+                network=args.network, ports=args.publish)
 
 
 def run(args) -> int:

@@ -142,6 +142,10 @@ def _connect(inst: Instance) -> socket.socket:
                              hint=f"its log is {inst.run / 'labkitd.log'}; `labkit reset` clears a stuck lab.")
 
 
+class ServerStartFailed(errors.LabkitError):
+    """The keeper exited without labkitd listening (e.g. a reset was removing the lab meanwhile)."""
+
+
 def start_supervisor(inst: Instance) -> None:
     """Start labkitd (through its keeper, keeper.py) for this lab and return once it listens (another client may have won the race:
     then that one serves us)."""
@@ -155,5 +159,5 @@ def start_supervisor(inst: Instance) -> None:
     if proc.returncode != 0:
         log = inst.run / "labkitd.log"
         tail = log.read_text()[-1500:] if log.exists() else proc.stderr.decode(errors="replace")[-1500:]
-        raise errors.LabkitError(f"labkitd did not start (exit status {proc.returncode}):\n{tail}",
+        raise ServerStartFailed(f"labkitd did not start (exit status {proc.returncode}):\n{tail}",
                                  hint="`labkit doctor` checks the host; `labkit reset` clears a broken lab.")

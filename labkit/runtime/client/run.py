@@ -276,7 +276,7 @@ def _reattach(inst, first: dict, out: Output, tries: int = 5) -> dict:
             with labkitd.open_call("attach", inst=inst, id=first["id"], seen={"stdout": out.seen[1], "stderr": out.seen[2]}) as conn:
                 conn.reply()
                 return _relay(conn, out)
-        except ServerGone:
+        except (ServerGone, labkitd.ServerStartFailed):  # a reset under way can make a new labkitd fail once
             time.sleep(0.2)
         except NotFound:
             raise ContainerError(f"container {name} is gone: labkitd stopped and its record was removed "

@@ -176,7 +176,10 @@ def bind_file(rootfs: str, source: str, dest: str, flags: int) -> None:
             try:
                 nxt = sc.openat2(parent, part, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, sc.RESOLVE_IN_ROOT)
             except FileNotFoundError:
-                os.mkdir(f"/proc/self/fd/{parent}/{part}", 0o755)
+                try:
+                    os.mkdir(f"/proc/self/fd/{parent}/{part}", 0o755)
+                except FileExistsError:  # there, but leads nowhere inside the root: a dangling symlink
+                    raise OSError(40, f"{dest}: {part} is a symlink that leads nowhere in the image") from None
                 nxt = sc.openat2(parent, part, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, sc.RESOLVE_IN_ROOT)
             if parent != root:
                 os.close(parent)
@@ -286,7 +289,9 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
             os.close(netns_fd)
             flags &= ~sc.CLONE_NEWNET
         _step("unshare", sc.unshare, flags)
-        trace(f"unshare {len(config.get('linux', {}).get('namespaces', [])) - 1} more namespaces (mount, uts, ipc, net)")
+        kinds_made = [k.name for k in namespace_kinds.KINDS if k.flag & flags]
+        trace(f"unshare {len(kinds_made)} more namespaces ({', '.join(kinds_made)})"
+              + ("; join the network namespace labkitd made" if netns_fd is not None else ""))
         # The cgroup files are opened now, while the host's /sys/fs/cgroup is still in view, and
         # written just before exec: the setup below must not be charged to the container's limits
         # (under a 32M limit, overlayfs's xattr probe on a tmpfs upper dir fails for lack of memory).

@@ -47,6 +47,10 @@ def failure_error(info: dict) -> LabkitError:
         where = str(step)[len("create working directory "):]
         return ContainerError(f"the working directory {where} is not a directory in the container ({msg})",
                               hint="give a directory with -w / workdir=, e.g. /tmp; a missing one is created.")
+    if str(step).startswith("bind /etc/") and errno_ == errno.ELOOP:  # container/init.py's bind_file
+        return ContainerError(f"the image's {str(step)[5:]} is a symlink: labkit will not mount through it ({msg})",
+                              hint="a symlink there could aim the mount at a file outside the container; "
+                                   "rebuild the image with a plain file in its place.")
     if step == "exec":
         if errno_ == errno.ENOENT:
             return CommandNotFound(f"{args[0]!r}: executable file not found in the container's $PATH")

@@ -328,3 +328,18 @@ def test_the_network_step_is_in_the_trace():
     r = lk.run("busybox", "true", rm=True, stream=False, trace=True)
     step = [s for s, _ in r.trace if "veth" in s]
     assert step and "from the pool" in step[0]
+
+
+def test_doctor_catches_an_iptables_that_cannot_masquerade(tmp_path, monkeypatch):
+    """The real one works here (the first half); a host whose iptables and kernel disagree is
+    stood in for by an iptables that answers as such a host's does (the second)."""
+    from labkit.host.doctor import check_firewall
+
+    assert check_firewall().status == "ok" and "MASQUERADE works" in check_firewall().value
+    fake = tmp_path / "iptables"
+    fake.write_text("#!/bin/sh\n[ \"$1\" = -V ] && { echo 'iptables v1.8.9 (nf_tables)'; exit 0; }\n"
+                    "echo \"iptables v1.8.9 (nf_tables): Chain 'MASQUERADE' does not exist\" >&2; exit 2\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    c = check_firewall()
+    assert c.status == "fail" and "MASQUERADE" in c.value and "update-alternatives" in c.fix

@@ -227,17 +227,34 @@ def check_veth_bridge() -> Check:
 
 
 def check_firewall() -> Check:
-    name = "iptables / nftables"
-    found = []
-    for tool in ("iptables", "nft"):
-        path = shutil.which(tool)
-        if path:
-            r = _run([path, "--version"] if tool == "nft" else [path, "-V"])
-            found.append((r.stdout.strip() if r and r.stdout.strip() else tool))
-    if not found:
-        return Check(name, WARN, "neither found", "NAT and published ports (the networking part of the lab)",
-                     "`apt-get install iptables` (or nftables)")
-    return Check(name, OK, "; ".join(found))
+    """iptables, and whether it can NAT: the MASQUERADE target tried in a throw-away network
+    namespace (its rules are its own: the host's firewall is not touched). A host whose iptables
+    command and kernel disagree (nft against legacy, a module missing) fails here, as labkit's
+    networks would: "Chain 'MASQUERADE' does not exist", "No chain/target/match by that name"."""
+    name = "iptables (NAT, ports)"
+    breaks = "outbound NAT, published ports and isolation between networks"
+    path = shutil.which("iptables")
+    if not path:
+        return Check(name, FAIL, "iptables not found", breaks, "`apt-get install iptables` (or run `./lab setup`)")
+    version = (_run([path, "-V"]) or subprocess.CompletedProcess([], 1, "", "")).stdout.strip()
+    probe = _run(["unshare", "--net", "sh", "-c", "iptables -t nat -N labkit-probe && "
+                  "iptables -t nat -A labkit-probe -j MASQUERADE && iptables -t filter -L FORWARD -n >/dev/null"])
+    if probe is None or probe.returncode != 0:
+        err = (probe.stderr.strip() if probe else "could not run the probe")[:200]
+        other = "iptables-legacy" if "nf_tables" in version else "iptables-nft"
+        return Check(name, FAIL, f"{version}: MASQUERADE refused ({err})", breaks,
+                     f"the iptables command and the kernel disagree: try `update-alternatives --set iptables "
+                     f"/usr/sbin/{other}`, or load the module (`modprobe nft_masq` / `modprobe xt_MASQUERADE`)")
+    both = [t for t in ("iptables-legacy-save", "iptables-nft-save") if shutil.which(t)
+            and any(line.startswith("-A") for line in ((_run([t]) or subprocess.CompletedProcess([], 1, "", "")).stdout
+                                                       .splitlines()))]
+    if len(both) == 2:
+        return Check(name, WARN, f"{version}; rules in both back ends (legacy and nft)", "rules in the other back end "
+                     "still filter the same packets, and are not shown by `iptables -S`",
+                     "use one back end: see `iptables-legacy-save` and `iptables-nft-save`")
+    docker = os.path.exists("/run/docker.sock") or os.path.exists("/var/run/docker.pid")
+    note = "; dockerd runs here (it sets FORWARD's policy to DROP: labkit's jump comes first, so its networks still forward)" if docker else ""
+    return Check(name, OK, f"{version}, MASQUERADE works{note}")
 
 
 def check_busybox(inst: Instance) -> Check:

@@ -144,7 +144,14 @@ def plug(nsfd: int, ep: dict, host_end: str, ifname: str = "eth0", default_route
     ipr = host()
     br = ensure_bridge({"bridge": ep["bridge"], "gateway": ep["gateway"],
                         "subnet": f"{ep['gateway']}/{ep['prefix']}"})
-    ipr.link("add", ifname=host_end, kind="veth", peer={"ifname": ifname, "net_ns_fd": nsfd, "address": ep["mac"]})
+    peer = {"ifname": ifname, "net_ns_fd": nsfd, "address": ep["mac"]}
+    try:
+        ipr.link("add", ifname=host_end, kind="veth", peer=peer)
+    except Exception as e:  # noqa: BLE001 - NetlinkError(17): the same container's veth from its last run,
+        if getattr(e, "code", None) != 17:  # whose namespace the kernel is still tearing down (it does so
+            raise                           # asynchronously): that one is dead, remove it and go on
+        unplug(host_end)
+        ipr.link("add", ifname=host_end, kind="veth", peer=peer)
     try:
         ipr.link("set", index=link_index(ipr, host_end), master=br, state="up")
         with in_netns(nsfd) as ns:

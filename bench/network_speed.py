@@ -52,7 +52,7 @@ def cni_cleanup(conf: str, count: int) -> None:
         ns = f"labkit-cnibench{n}"
         env = {**os.environ, "CNI_COMMAND": "DEL", "CNI_CONTAINERID": f"c{n}", "CNI_NETNS": f"/run/netns/{ns}",
                "CNI_IFNAME": "eth0", "CNI_PATH": str(CNI)}
-        subprocess.run([str(CNI / "bridge")], input=conf, env=env, capture_output=True)
+        subprocess.run([str(CNI / "bridge")], input=conf, env=env, capture_output=True, text=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     subprocess.run(["ip", "link", "del", "labkit-cni0"], capture_output=True)
 

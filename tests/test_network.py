@@ -343,3 +343,36 @@ def test_doctor_catches_an_iptables_that_cannot_masquerade(tmp_path, monkeypatch
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     c = check_firewall()
     assert c.status == "fail" and "MASQUERADE" in c.value and "update-alternatives" in c.fix
+
+
+@pytest.mark.parametrize("backend", ["nft", "legacy"])
+def test_the_rules_apply_with_either_iptables_back_end(backend, tmp_path):
+    """Debian's iptables is nft-based; some hosts use legacy. Each, for real, in a throw-away
+    network namespace (its tables are its own: the host's firewall is never touched): the whole
+    rule set goes in, the jumps are there once, and applying it again changes nothing."""
+    import shutil
+    import sys
+
+    if not shutil.which(f"iptables-{backend}"):
+        pytest.skip(f"iptables-{backend} is not installed")
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    for tool in ("iptables", "iptables-restore", "iptables-save"):
+        (shim / tool).symlink_to(shutil.which(tool.replace("iptables", f"iptables-{backend}", 1)))
+    code = ("from labkit.network import firewall\n"
+            "nets = [{'bridge': 'lk-bra', 'subnet': '10.230.0.0/24'}, {'bridge': 'lk-brb', 'subnet': '10.230.1.0/24'}]\n"
+            "ports = [{'proto': 'udp', 'host_ip': '', 'host_port': 5353, 'ip': '10.230.0.2', 'port': 53}]\n"
+            "firewall.apply('labkit.0000beef', nets, ports)\n"
+            "firewall.apply('labkit.0000beef', nets, ports)\n")
+    r = subprocess.run(["unshare", "--net", "sh", "-c", f"{sys.executable} -c \"$CODE\" && iptables-save"],
+                       env={**os.environ, "PATH": f"{shim}:{os.environ['PATH']}", "CODE": code,
+                            "PYTHONPATH": str(__import__('conftest').REPO)},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    saved = r.stdout
+    version = subprocess.run([str(shim / "iptables"), "-V"], capture_output=True, text=True).stdout
+    assert ("(nf_tables)" if backend == "nft" else "(legacy)") in version  # the back end meant
+    assert saved.count("-A FORWARD -j labkit.0000beef-FORWARD") == 1  # once, though applied twice
+    assert "-A labkit.0000beef-FORWARD -i lk-bra -o lk-brb -j DROP" in saved
+    assert "-A labkit.0000beef-POSTROUTING -s 10.230.1.0/24 ! -o lk-brb -j MASQUERADE" in saved
+    assert "-p udp -m udp --dport 5353 -j DNAT --to-destination 10.230.0.2:53" in saved

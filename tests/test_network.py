@@ -376,3 +376,30 @@ def test_the_rules_apply_with_either_iptables_back_end(backend, tmp_path):
     assert "-A labkit.0000beef-FORWARD -i lk-bra -o lk-brb -j DROP" in saved
     assert "-A labkit.0000beef-POSTROUTING -s 10.230.1.0/24 ! -o lk-brb -j MASQUERADE" in saved
     assert "-p udp -m udp --dport 5353 -j DNAT --to-destination 10.230.0.2:53" in saved
+
+
+def test_networks_from_a_jupyter_kernel(box, nets):
+    """In a notebook an asyncio loop runs and the kernel has threads: pyroute2's sync API would
+    fail there and its namespace helper forks. labkit does the kernel work in labkitd, so the
+    same calls work in a cell, and topology() shows as a drawing."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nets.append("lab-nb")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import labkit as lk\n"
+        "lk.network.create('lab-nb')\n"
+        "c = lk.run('busybox', 'sleep 600', name='nbbox', network='lab-nb', detach=True)\n"
+        "r = lk.run('busybox', 'ping -c 1 -W 2 nbbox', network='lab-nb', rm=True, stream=False)\n"
+        "print('exit', r.exit_code)"), nbformat.v4.new_code_cell("lk.network.topology()")])
+    try:
+        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    finally:
+        try:
+            lk.container("nbbox").remove(force=True)
+        except lk.NotFound:
+            pass
+    first, drawing = (c.outputs for c in nb.cells)
+    assert not [o for o in first + drawing if o.output_type == "error"], first + drawing
+    assert "exit 0" in "".join(o.get("text", "") for o in first)
+    assert "<svg" in drawing[0]["data"]["text/html"] and "nbbox" in drawing[0]["data"]["text/html"]

@@ -157,6 +157,8 @@ def test_a_published_port_answers_from_the_host_and_goes_with_the_container(box)
         assert body and body.strip() == web.id[:12], port
     saved = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
     assert f"--dport {p_lo} -j DNAT" in saved and "-d 127.0.0.1/32" in saved
+    ps = _cli("ps").stdout
+    assert "PORTS" in ps and f"0.0.0.0:{p_any}->80/tcp, 127.0.0.1:{p_lo}->80/tcp" in ps  # as docker ps shows them
     web.stop(timeout=1)
     saved = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
     assert f"--dport {p_any} " not in saved  # stopped: its ports are no longer published

@@ -86,6 +86,43 @@ def reset(all_instances: bool = False, inst: Instance | None = None) -> ResetRep
     groups = [d for d in cgroups.labkit_dirs(lay) if owns(d.name)]
 
     _kill_processes(groups, report)
+    lock = _hold_keeper_lock(inst, groups, report)
+    try:
+        _reset_after_kill(inst, owns, owns_link, all_instances, groups, report)
+    finally:
+        if lock is not None:
+            os.close(lock)
+    return report
+
+
+def _hold_keeper_lock(inst: Instance, groups, report: ResetReport) -> int | None:
+    """Hold labkitd's keeper lock while the lab is taken apart: a client whose labkitd was just
+    killed starts a new one at once (to attach again), and that one must not start among half-removed
+    state. Its keeper finds the lock held, takes it for another keeper's, and exits; the client
+    tries again later and finds a clean lab. A keeper that won the race is killed, and we try again."""
+    import fcntl
+
+    from ..runtime.daemon.keeper import LOCK
+
+    if not inst.run.is_dir():
+        return None  # no labkitd ran here: nothing to keep out (and nothing made for it)
+    try:
+        fd = os.open(inst.run / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    for _ in range(500):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            _kill_processes(groups, report)
+            time.sleep(0.01)
+    os.close(fd)
+    report.problems.append("labkitd's keeper lock stayed held: a labkitd may have started during the reset")
+    return None
+
+
+def _reset_after_kill(inst: Instance, owns, owns_link, all_instances: bool, groups, report: ResetReport) -> None:
     _unmount(inst, owns, all_instances, report)
     for d in groups:
         _try(report, f"remove cgroup {d}", lambda d=d: (remove_tree(d), report.cgroups.append(str(d))))
@@ -98,7 +135,6 @@ def reset(all_instances: bool = False, inst: Instance | None = None) -> ResetRep
     _try(report, "remove iptables rules", lambda: report.firewall.extend(firewall.remove_iptables(owns_token)))
     _try(report, "remove nftables tables", lambda: report.firewall.extend(firewall.remove_nft(owns)))
     _remove_state(inst, report)
-    return report
 
 
 def _try(report: ResetReport, what: str, fn) -> None:
@@ -192,6 +228,7 @@ def _remove_state(inst: Instance, report: ResetReport) -> None:
         except OSError:
             continue
         shutil.rmtree(d, ignore_errors=True)
+        entries = [e for e in entries if e != "labkitd.lock"]  # reset's own (_hold_keeper_lock)
         if entries:  # an empty folder is nothing worth reporting
             report.files.append(f"{d} ({len(entries)} entries)")
     if inst.layers.is_dir():

@@ -1,7 +1,7 @@
 """The container verbs of the `labkit` command, in docker's shape and with docker's exit codes.
 
     labkit run -d --name web -m 64M busybox httpd -f     prints the new container's ID
-    labkit ps -a                                          CONTAINER ID  IMAGE  COMMAND  CREATED  STATUS  NAMES
+    labkit ps -a                                          CONTAINER ID  IMAGE  COMMAND  CREATED  STATUS  PORTS  NAMES
     labkit stop -t 2 web                                  prints "web"
 
 Each function takes argparse's namespace (cli.py) and returns the exit status. They talk to

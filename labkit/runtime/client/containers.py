@@ -257,9 +257,9 @@ class ContainerList(list):
 
     def table(self) -> Table:
         now = time.time()
-        return Table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"],
+        return Table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
                      [[r["id"][:12], familiar(r["image"]), _short(shlex.join(r["args"]), 30), ago(now - r["created"]) + " ago",
-                       describe(r, now), r["name"]] for r in self.records])
+                       describe(r, now), ports_text(r), r["name"]] for r in self.records])
 
     def __repr__(self) -> str:
         return repr(self.table())
@@ -279,6 +279,13 @@ def describe(r: dict, now: float | None = None) -> str:
         oom = ", OOM-killed" if r.get("oom_killed") else ""
         return f"Exited ({r['exit_code']}{oom}) {ago(now - r['finished_at'])} ago"
     return r["status"].capitalize()
+
+
+def ports_text(r: dict) -> str:
+    """docker's PORTS column, for a running container: "0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp"."""
+    if r.get("status") not in ("running", "paused"):
+        return ""
+    return ", ".join(f"{p.get('host_ip') or '0.0.0.0'}:{p['host_port']}->{p['port']}/{p['proto']}" for p in r.get("ports", []))
 
 
 def ago(seconds: float) -> str:

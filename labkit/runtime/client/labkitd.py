@@ -122,6 +122,10 @@ def call(op: str, fds: tuple[int, ...] = (), inst: Instance | None = None, reply
     raise AssertionError("unreachable")
 
 
+class ServerStartFailed(errors.LabkitError):
+    """labkitd could not be started, or does not answer once started (e.g. a reset held its lock)."""
+
+
 def _connect(inst: Instance) -> socket.socket:
     path = str(inst.run / SOCKET)
     for attempt in range(3):
@@ -138,12 +142,8 @@ def _connect(inst: Instance) -> socket.socket:
             sock.close()
             raise errors.NotPermitted(f"cannot talk to labkitd at {path}: only root may",
                                       hint="run it as root: `sudo labkit ...`.") from None
-    raise errors.LabkitError(f"labkitd does not answer on {path}",
+    raise ServerStartFailed(f"labkitd does not answer on {path}",
                              hint=f"its log is {inst.run / 'labkitd.log'}; `labkit reset` clears a stuck lab.")
-
-
-class ServerStartFailed(errors.LabkitError):
-    """The keeper exited without labkitd listening (e.g. a reset was removing the lab meanwhile)."""
 
 
 def start_supervisor(inst: Instance) -> None:

@@ -266,22 +266,23 @@ def _relay(conn, out: Output) -> dict:
         out.write(n, data)
 
 
-def _reattach(inst, first: dict, out: Output, tries: int = 5) -> dict:
+def _reattach(inst, first: dict, out: Output, tries: int = 25) -> dict:
     """labkitd's stream broke before the exit: attach again (the keeper restarts labkitd; the first
     call starts a new keeper if that is gone too) and receive the rest, from where it broke."""
     name = first.get("name") or first["id"][:12]
-    for _ in range(tries):
-        print(f"labkit: labkitd's stream of {name} broke; attaching again (the rest comes from its log)", file=sys.stderr)
+    print(f"labkit: labkitd's stream of {name} broke; attaching again (the rest comes from its log)", file=sys.stderr)
+    for _ in range(tries):  # ~5 s: a reset under way holds labkitd's lock that long
         try:
             with labkitd.open_call("attach", inst=inst, id=first["id"], seen={"stdout": out.seen[1], "stderr": out.seen[2]}) as conn:
                 conn.reply()
                 return _relay(conn, out)
-        except (ServerGone, labkitd.ServerStartFailed):  # a reset under way can make a new labkitd fail once
+        except (ServerGone, labkitd.ServerStartFailed):  # e.g. a reset under way: its keeper cannot start yet
             time.sleep(0.2)
         except NotFound:
             raise ContainerError(f"container {name} is gone: labkitd stopped and its record was removed "
                                  "(was the lab reset?)", hint="`labkit ps -a` shows what is left; run it again.") from None
-    raise ContainerError(f"the output of container {name} was cut off: labkitd stopped, and its exit was not seen",
+    raise ContainerError(f"the output of container {name} was cut off: labkitd stopped, and its exit was not seen "
+                         "(was the lab reset?)",
                          hint="`labkit logs` shows what it printed; `labkit ps -a` its state.")
 
 

@@ -100,12 +100,20 @@ def test_an_oserror_from_deep_inside_leaves_a_public_call_as_a_labkit_error(monk
 
 
 def test_an_error_labkitd_sends_keeps_its_nearest_known_class():
-    """labkitd sends an error's class and its bases; the client takes the first it knows: an
-    InvalidReference (images/reference.py) arrives as an InvalidArgument, with its message and hint."""
+    """labkitd sends an error's class, its bases and their modules; the client takes the first it
+    has loaded and can make from a message and a hint, keeping both."""
     from labkit.images.reference import InvalidReference
     from labkit.runtime.client.labkitd import remote_error
     from labkit.runtime.daemon.wire import error_reply
 
+    from labkit.network.attach import NetworkSetupFailed
+
+    # InvalidReference's constructor wants (reference, position, reason): the nearest that takes a message
     e = remote_error(error_reply(InvalidReference("Bad", 0, "the repository name must be lowercase"))["error"])
     assert type(e) is lk.InvalidArgument and "lowercase" in str(e) and e.hint and e.exit_code == 125
+    sent = error_reply(NetworkSetupFailed("plug the container into its network: (95, 'Operation not supported')"))["error"]
+    assert type(remote_error(sent)) is NetworkSetupFailed  # loaded here: the exact class
+    elsewhere = dict(sent, modules=["labkit.not_loaded_here"] + sent["modules"][1:])  # a client without it
+    e = remote_error(elsewhere)
+    assert type(e) is lk.ContainerError and "95" in str(e) and "labkit reset" in e.hint
     assert type(remote_error({"type": "LabkitError", "message": "m"})) is lk.LabkitError  # an older labkitd

@@ -405,3 +405,24 @@ def test_networks_from_a_jupyter_kernel(box, nets):
     assert not [o for o in first + drawing if o.output_type == "error"], first + drawing
     assert "exit 0" in "".join(o.get("text", "") for o in first)
     assert "<svg" in drawing[0]["data"]["text/html"] and "nbbox" in drawing[0]["data"]["text/html"]
+
+
+def test_a_kernel_refusal_during_set_up_is_a_typed_error_and_leaves_nothing(box, nets):
+    """The network's bridge replaced behind labkit's back by a link that is not a bridge (one end
+    of a veth pair, deleted with the other at the end): the kernel
+    refuses to enslave the veth. The run fails with a NetworkSetupFailed saying which step, no
+    container, veth or address is left, and labkitd logs no traceback (the leak check reads its log)."""
+    from labkit.network.attach import NetworkSetupFailed
+
+    net = lk.network.create("lab-broken")
+    nets.append("lab-broken")
+    subprocess.run(["ip", "link", "del", net.bridge], check=True)
+    subprocess.run(["ip", "link", "add", net.bridge, "type", "veth", "peer", "name", f"{net.bridge[:-2]}xx"], check=True)
+    try:
+        with pytest.raises(NetworkSetupFailed) as e:
+            lk.run("busybox", "true", name="broken1", network="lab-broken", rm=True)
+        assert "plug the container into its network" in str(e.value) and "labkit reset" in e.value.hint
+        assert "broken1" not in [c.name for c in lk.ps(all=True)]
+        assert lk.network.inspect("lab-broken").containers == {}
+    finally:
+        subprocess.run(["ip", "link", "del", net.bridge], check=False)

@@ -23,13 +23,40 @@ all of them (a new loop per IPRoute costs ~1-4 ms), and never runs inside anothe
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 
+from ..errors import ContainerError, LabkitError
 from ..kernel import syscalls as sc
 
 _LOOP = None
 _HOST = None
+
+
+class NetworkSetupFailed(ContainerError):
+    """The kernel refused a step of a network's set-up (netlink's answer is in the message)."""
+
+    hint = ("see the lab's links and rules with `labkit network topology` and `labkit doctor`; "
+            "`labkit reset` removes every bridge, veth and rule of the lab.")
+
+
+def _told(what: str):
+    """Turn pyroute2's NetlinkError (an errno and the kernel's word) into a NetworkSetupFailed that
+    says which step failed: "make bridge labkit0: (1, 'Operation not permitted')"."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(*args, **kw):
+            try:
+                return fn(*args, **kw)
+            except LabkitError:
+                raise
+            except Exception as e:  # noqa: BLE001 - pyroute2's NetlinkError (not imported here: labkitd
+                if not isinstance(e, OSError) and type(e).__name__ != "NetlinkError":  # loads pyroute2 on first use)
+                    raise
+                raise NetworkSetupFailed(f"{what}: {e}") from e
+        return call
+    return wrap
 
 
 def _loop():
@@ -82,6 +109,7 @@ def in_netns(nsfd: int):
         sock.close()
 
 
+@_told("make the container's network namespace")
 def new_netns() -> int:
     """A new, empty network namespace; returns a descriptor of it (close-on-exec). This thread is
     back in its own namespace when this returns."""
@@ -101,6 +129,7 @@ def link_index(ipr, ifname: str) -> int | None:
     return found[0] if found else None
 
 
+@_told("make the network's bridge")
 def ensure_bridge(net: dict) -> int:
     """The network's bridge, made and given the gateway address if missing; its ifindex.
     route_localnet=1 on it: a published port is then reachable from the host's 127.0.0.1 (the
@@ -125,6 +154,7 @@ def ensure_bridge(net: dict) -> int:
     return idx
 
 
+@_told("remove the network's bridge")
 def remove_bridge(name: str) -> None:
     ipr = host()
     idx = link_index(ipr, name)
@@ -138,6 +168,7 @@ def veth_name(inst_prefix: str, cid: str, n: int) -> str:
     return f"{inst_prefix}{cid[:room]}{n}"
 
 
+@_told("plug the container into its network (veth, address, route)")
 def plug(nsfd: int, ep: dict, host_end: str, ifname: str = "eth0", default_route: bool = True) -> None:
     """A veth pair from the bridge of endpoint `ep` into the namespace nsfd, named `ifname` there,
     with the endpoint's address and MAC; `lo` up; the default route via the gateway."""

@@ -75,14 +75,27 @@ class Call:
 
 
 def remote_error(info: dict) -> errors.LabkitError:
-    """An error labkitd sent, as the same LabkitError class here (with its hint)."""
-    cls = errors.LabkitError
-    for name in info.get("types") or [info.get("type", "")]:  # InvalidReference -> InvalidArgument here
-        found = getattr(errors, name, None)
-        if isinstance(found, type) and issubclass(found, errors.LabkitError):
-            cls = found
-            break
-    e = cls(info.get("message", ""), info.get("hint") or None)
+    """An error labkitd sent, as the same LabkitError class here (with its hint): the first of the
+    class and its bases that this process has loaded and that takes (message, hint), e.g.
+    NetworkSetupFailed where labkit.network.attach is loaded, else ContainerError; InvalidReference
+    (whose constructor wants the reference, a position and a reason) arrives as InvalidArgument."""
+    import sys
+
+    names = info.get("types") or [info.get("type", "")]
+    modules = info.get("modules") or ["labkit.errors"] * len(names)
+    e = None
+    for name, module in zip(names, modules):
+        # only a labkit module this process has loaded already: nothing is imported on a server's word
+        home = sys.modules.get(module) if str(module).startswith("labkit.") else None
+        cls = getattr(home, name, None) or getattr(errors, name, None)
+        if isinstance(cls, type) and issubclass(cls, errors.LabkitError):
+            try:
+                e = cls(info.get("message", ""), info.get("hint") or None)
+                break
+            except TypeError:
+                continue
+    if e is None:
+        e = errors.LabkitError(info.get("message", ""), info.get("hint") or None)
     if info.get("exit_code") and type(e).exit_code != info["exit_code"]:
         e.exit_code = info["exit_code"]
     return e

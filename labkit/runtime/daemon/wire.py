@@ -23,7 +23,10 @@ def error_reply(e: BaseException) -> dict:
     if isinstance(e, LabkitError):
         # "types": the class and its bases, most specific first, e.g. ["UnsafeLayer", "LabkitError"]: the
         # client takes the first it knows (errors defined in images/ are not all imported there).
-        return {"error": {"type": type(e).__name__, "types": [c.__name__ for c in type(e).__mro__],
+        # "modules": where each is defined, so a client that has that module loaded keeps the exact class.
+        mro = [c for c in type(e).__mro__ if issubclass(c, LabkitError)]
+        return {"error": {"type": type(e).__name__, "types": [c.__name__ for c in mro],
+                          "modules": [c.__module__ for c in mro],
                           "message": e.message, "hint": e.hint, "exit_code": e.exit_code}}
     if isinstance(e, OSError):
         from ...errors import translate_oserror

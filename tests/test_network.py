@@ -426,3 +426,10 @@ def test_a_kernel_refusal_during_set_up_is_a_typed_error_and_leaves_nothing(box,
         assert lk.network.inspect("lab-broken").containers == {}
     finally:
         subprocess.run(["ip", "link", "del", net.bridge], check=False)
+
+
+def test_a_start_that_fails_leaves_no_published_port(box):
+    port = free_port()
+    with pytest.raises(lk.CommandNotFound):
+        lk.run("busybox", "no-such-command", ports=[f"{port}:80"], rm=True)
+    assert f"--dport {port} " not in subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout

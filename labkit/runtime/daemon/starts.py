@@ -84,6 +84,7 @@ class Starts:
         except BaseException:
             if group.exists():
                 group.remove()
+            self._unpublish(cid, rec)  # its ports' DNAT rules, if they went in before the failure
             raise
         finally:
             for fd in fds:

@@ -117,7 +117,8 @@ def test_two_containers_on_the_default_bridge_reach_each_other_by_address(box):
     r = lk.run("busybox", f"ping -c 1 -W 2 {a_ip}", rm=True, stream=False)
     assert r.exit_code == 0 and "1 packets received" in r.stdout, r.stdout + r.stderr
     # and the kernel agrees with the record: a's eth0 has the address, its veth is on the bridge
-    assert a_ip in a.exec("ip -4 -o addr show eth0").stdout
+    assert a_ip in a.exec("ip -4 -o addr show eth0").stdout and a.ip == a_ip
+    assert f"{a_ip} on bridge" in repr(a) and a_ip in a._repr_html_()
     veth = [n for n in os.listdir(f"/sys/class/net/{net.bridge}/brif")]
     assert len(veth) >= 1 and all(v.startswith("lk") for v in veth)
 

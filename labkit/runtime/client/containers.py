@@ -47,6 +47,12 @@ class Container:
         return self.inspect()["record"]
 
     @property
+    def ip(self) -> str | None:
+        """The container's address on its first network ("172.29.0.2"), or None (--network none/host)."""
+        eps = self.attrs.get("networks") or {}
+        return next(iter(eps.values()))["ip"] if eps else None
+
+    @property
     def name(self) -> str:
         if not self._name:
             self._name = self.attrs["name"]
@@ -201,14 +207,17 @@ class Container:
             r = self.attrs
         except Exception as e:  # noqa: BLE001 - a repr must not raise
             return f"<Container {self.id[:12]}: {type(e).__name__}>"
-        return f"<Container {r['name']} {self.id[:12]} {familiar(r['image'])} {shlex.join(r['args'])!r}: {describe(r)}>"
+        net = network_text(r)
+        return (f"<Container {r['name']} {self.id[:12]} {familiar(r['image'])} {shlex.join(r['args'])!r}: {describe(r)}"
+                f"{'; ' + net if net else ''}>")
 
     def _repr_html_(self) -> str:
         r = self.attrs
         color = {"running": "#2a2", "paused": "#d90", "exited": "#c33" if r.get("exit_code") else "#666"}.get(r["status"], "#666")
         return (f"<div style='font-family:monospace'>container <b>{html.escape(r['name'])}</b> {self.id[:12]} "
                 f"({html.escape(familiar(r['image']))}) <code>{html.escape(shlex.join(r['args']))}</code>: "
-                f"<span style='color:{color}'>{html.escape(describe(r))}</span></div>")
+                f"<span style='color:{color}'>{html.escape(describe(r))}</span>"
+                f"{'<br>' + html.escape(network_text(r)) if network_text(r) else ''}</div>")
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Container) and other.id == self.id
@@ -279,6 +288,17 @@ def describe(r: dict, now: float | None = None) -> str:
         oom = ", OOM-killed" if r.get("oom_killed") else ""
         return f"Exited ({r['exit_code']}{oom}) {ago(now - r['finished_at'])} ago"
     return r["status"].capitalize()
+
+
+def network_text(r: dict) -> str:
+    """"172.29.0.2 on bridge, 10.230.0.3 on backend; 0.0.0.0:8080->80/tcp", or the mode ("network none")."""
+    eps = r.get("networks") or {}
+    parts = [", ".join(f"{ep['ip']} on {net}" for net, ep in eps.items())] if eps else []
+    if not eps and r.get("network_mode"):
+        parts.append(f"network {r['network_mode'][:22]}")
+    if ports_text(r):
+        parts.append(ports_text(r))
+    return "; ".join(parts)
 
 
 def ports_text(r: dict) -> str:

@@ -38,6 +38,9 @@ class Loop:
                  wake_r: (self, lambda ev: (os.read(wake_r, 4096), self._reap()), selectors.EVENT_READ)}
         if self.keeper_fd is not None:
             fixed[self.keeper_fd] = (self, lambda ev: self._keeper_gone(), selectors.EVENT_READ)
+        self.docker_listener = self.docker_listen()  # the Docker Engine API (docker_ops.py)
+        if self.docker_listener is not None:
+            fixed[self.docker_listener.fileno()] = (self, lambda ev: self._docker_accept(), selectors.EVENT_READ)
         self._rewatch(self, fixed)
         self._reap()
         while self.running and not self.orphaned:
@@ -117,7 +120,10 @@ class Loop:
             if owner.closed:
                 self.conns.pop(owner.fd, None)
                 return {}
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if owner.wants_write() else 0)
+            events = (0 if getattr(owner, "read_closed", False) else selectors.EVENT_READ) | (
+                selectors.EVENT_WRITE if owner.wants_write() else 0)
+            if not events:
+                return {}  # half-closed, nothing to send now: watched again when something is queued
             return {owner.fd: (owner, lambda ev, c=owner: self._conn_event(c, ev), events)}
         return self._container_wants(owner)
 
@@ -161,8 +167,15 @@ class Loop:
             conn.close()
             return
         except ValueError as e:
+            if getattr(conn, "kind", "") == "http":
+                conn.request = conn.request or _bad_request()
+                conn.error(400, f"labkitd could not read the request: {e}")
+                return
             conn.send(error_reply(InvalidArgument(f"labkitd could not read the request: {e}",
                                                   hint="send one JSON object on one line.")), last=True)
+            return
+        if getattr(conn, "kind", "") == "http":
+            self._docker_dispatch(conn)
             return
         self._dispatch(conn)
 
@@ -189,6 +202,12 @@ class Loop:
             conn.close()
         else:
             conn.send(reply, last=True)
+
+
+def _bad_request():
+    from ...api.http import Request
+
+    return Request("GET", "/", {}, b"")
 
 
 def close_fd(fd: int) -> None:

@@ -120,6 +120,7 @@ class Starts:
         state.write(self.inst, rec)
         self.live[cid] = lv = Live(cid, pid, pump, group=group)
         self.dirty.add(lv)
+        self._attach_started(cid)  # Docker API attach requests that came before the start
         self.by_pid[pid] = cid
         reply = {"id": cid, "name": rec["name"], "pid": pid, "args": rec["args"],
                  "trace": marks if cfg.get("annotations", {}).get("org.labkit.trace") == "1" else []}

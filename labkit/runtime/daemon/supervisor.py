@@ -58,6 +58,7 @@ from ...paths import Instance
 from .connection import Connection
 from .exits import Exits, Live, record_lost
 from .loop import Loop, close_fd
+from .docker_ops import DockerApi
 from .network_ops import NetworkOps
 from .operations import Operations
 from .queries import Queries
@@ -66,7 +67,7 @@ from .starts import Starting, Starts
 __all__ = ["Supervisor", "record_lost"]
 
 
-class Supervisor(Loop, Operations, NetworkOps, Queries, Starts, Exits):
+class Supervisor(Loop, Operations, NetworkOps, DockerApi, Queries, Starts, Exits):
     def __init__(self, inst: Instance, listener: socket.socket, keeper_pid: int | None = None):
         self.inst = inst
         # The keeper's pidfd turns readable if it dies: serve() then returns with orphaned set, and
@@ -97,6 +98,8 @@ class Supervisor(Loop, Operations, NetworkOps, Queries, Starts, Exits):
         self.recent: dict[str, dict] = {}  # cid -> the exit reply of a container that exited lately
         self.starting: dict[int, Starting] = {}  # PID -> a process forked, its command not exec'd yet
         self.starting_ids: set[str] = set()  # containers whose start is under way
+        self.pending_attach: dict[str, list] = {}  # cid -> Docker API attach requests waiting for its start
+        self.docker_listener = None  # the Docker Engine API's socket (docker_ops.py), made in serve()
         self.running = True
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
@@ -128,6 +131,9 @@ class Supervisor(Loop, Operations, NetworkOps, Queries, Starts, Exits):
         becomes the keeper): clients see their stream end and attach again to the next labkitd."""
         for conn in list(self.conns.values()):
             conn.close()
+        if self.docker_listener is not None:
+            self.docker_listener.close()
+            self.docker_listener = None
         for lv in list(self.live.values()):
             lv.pump.close()
             if lv.pidfd is not None:

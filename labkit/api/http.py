@@ -1,0 +1,191 @@
+"""HTTP/1.1 on one of labkitd's non-blocking connections: just what the Docker Engine API's
+clients send and expect (the docker CLI, docker-py). One request per connection.
+
+    POST /v1.47/containers/create?name=web HTTP/1.1\\r\\n                     what arrives
+    Host: api\\r\\nContent-Type: application/json\\r\\nContent-Length: 312\\r\\n\\r\\n{"Image": "busybox", ...}
+
+    HTTP/1.1 201 Created\\r\\n                                                 what goes back
+    Api-Version: 1.47\\r\\nContent-Type: application/json\\r\\nContent-Length: 88\\r\\nConnection: close\\r\\n\\r\\n{"Id": ...}
+
+Three ways to answer: respond() (a whole body), open_stream() then the body as it comes and
+close (`wait`: the headers at once, the exit code at exit: the CLI sends wait before start and
+blocks until its headers arrive), and upgrade() (`attach`: 101, then the raw multiplexed stream).
+A request that is too large, too slow or not HTTP gets a 400 and the connection closes; nothing
+here waits (connection.py's rules).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from http import HTTPStatus
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..runtime.daemon.connection import Connection
+
+API_VERSION = "1.47"  #: advertised: current CLIs refuse servers below 1.44
+MIN_API_VERSION = "1.24"
+MAX_HEAD = 64 << 10  # bytes of request line and headers
+MAX_BODY = 4 << 20  # bytes of body (a create is a few KiB)
+
+
+class Request:
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes):
+        self.method, self.headers, self.body = method, headers, body
+        parts = urlsplit(target)
+        path = unquote(parts.path)
+        # "/v1.47/containers/json" -> version "1.47", path "/containers/json"
+        self.version = None
+        if path.startswith("/v") and "/" in path[1:]:
+            head, rest = path[1:].split("/", 1)
+            if head[1:].replace(".", "").isdigit():
+                self.version, path = head[1:], "/" + rest
+        self.path = path
+        self.query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+
+    def json(self):
+        if not self.body:
+            return {}
+        return json.loads(self.body)
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.query.get(name)
+        if value is None:
+            return default
+        return value.lower() in ("1", "true", "yes")
+
+
+class HttpConnection(Connection):
+    """A Connection whose request is HTTP; `request` becomes a Request once it is all here."""
+
+    kind = "http"
+
+    def read_request(self) -> bool:
+        try:
+            chunk = self.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            raise EOFError from None
+        if not chunk:
+            raise EOFError
+        self.inbuf += chunk
+        end = self.inbuf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.inbuf) > MAX_HEAD:
+                raise ValueError("request headers too large")
+            return False
+        head = self.inbuf[:end].decode("latin-1")
+        lines = head.split("\r\n")
+        try:
+            method, target, proto = lines[0].split(" ", 2)
+        except ValueError:
+            raise ValueError(f"not an HTTP request line: {lines[0][:80]!r}") from None
+        if not proto.startswith("HTTP/1."):
+            raise ValueError(f"not HTTP/1.x: {proto[:20]!r}")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = _dechunk(self.inbuf[end + 4:])
+            if body is None:
+                if len(self.inbuf) > MAX_HEAD + MAX_BODY:
+                    raise ValueError("request body too large")
+                return False
+        else:
+            try:
+                length = int(headers.get("content-length", "0") or 0)
+            except ValueError:
+                raise ValueError("bad Content-Length") from None
+            if length < 0 or length > MAX_BODY:
+                raise ValueError("request body too large")
+            if len(self.inbuf) - end - 4 < length:
+                return False
+            body = bytes(self.inbuf[end + 4:end + 4 + length])
+        self.request = Request(method.upper(), target, headers, body)
+        return True
+
+    read_closed = False  # the client shut down its sending side (the CLI does after attach without -i)
+
+    def readable_after_request(self) -> None:
+        """After the request a Docker client may half-close (shutdown(SHUT_WR)): that is not a hang-up,
+        the answer (an attached container's output, a wait's exit code) still goes to it."""
+        try:
+            data = self.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.hangup()
+            return
+        if not data:
+            self.read_closed = True  # the loop stops waiting to read (loop.py's _wants)
+
+    # -- answers -------------------------------------------------------------------------------------
+    def _head(self, status: int, headers: dict) -> bytes:
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        lines = [f"HTTP/1.1 {status} {phrase}", f"Api-Version: {API_VERSION}", "Docker-Experimental: false",
+                 "Ostype: linux", "Server: labkitd", f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime())}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def respond(self, status: int, body=None, content_type: str = "application/json") -> None:
+        """A whole answer; a dict or list body is sent as JSON."""
+        data = b"" if body is None else body if isinstance(body, bytes) else (json.dumps(body) + "\n").encode()
+        headers = {"Content-Length": str(len(data)), "Connection": "close"}
+        if data:
+            headers["Content-Type"] = content_type
+        self._queue(self._head(status, headers) + (data if self.request.method != "HEAD" else b""), True)
+
+    def error(self, status: int, message: str) -> None:
+        """Docker's error shape: {"message": "No such container: web"}."""
+        self.respond(status, {"message": message})
+
+    def open_stream(self, status: int = 200, content_type: str = "application/json") -> None:
+        """Headers now, the body later (send_raw), ended by closing the connection."""
+        self._queue(self._head(status, {"Content-Type": content_type, "Connection": "close"}), False)
+
+    def upgrade(self, content_type: str = "application/vnd.docker.multiplexed-stream") -> None:
+        """attach: the connection becomes the container's output stream (frames, connection.py)."""
+        self._queue(self._head(101, {"Content-Type": content_type, "Connection": "Upgrade", "Upgrade": "tcp"}), False)
+
+    def send(self, reply: dict, last: bool = False) -> None:
+        """The loop's generic answers (a request too slow, an op's JSON reply) in HTTP's shape."""
+        if self.request is None:
+            self.request = Request("GET", "/", {}, b"")
+        err = reply.get("error") if isinstance(reply, dict) else None
+        if err:
+            self.error(400 if "InvalidArgument" in (err.get("types") or [err.get("type")]) else 500, err.get("message", ""))
+        else:
+            self.respond(200, reply)
+
+    def send_raw(self, data: bytes, last: bool = False) -> None:
+        self._queue(data, last)
+
+    # The labkit protocol's calls, as an attached stream uses them (pump, waiters): frames go
+    # through as they are (the same header as Docker's); the last reply ends the stream.
+    def send_last_frame(self, reply: dict) -> None:
+        self._queue(b"", True)
+        if not self.out:
+            self.close()
+
+
+def _dechunk(data: bytes) -> bytes | None:
+    """The body of a chunked request, or None if not all of it is here yet."""
+    out, pos = bytearray(), 0
+    while True:
+        eol = data.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        try:
+            size = int(data[pos:eol].split(b";")[0], 16)
+        except ValueError:
+            raise ValueError("bad chunk size") from None
+        if size == 0:
+            return bytes(out)
+        if len(data) < eol + 2 + size + 2:
+            return None
+        out += data[eol + 2:eol + 2 + size]
+        pos = eol + 2 + size + 2
+        if len(out) > MAX_BODY:
+            raise ValueError("request body too large")

@@ -1,0 +1,129 @@
+"""labkit's records in the Docker Engine API's JSON shapes, and Docker's create body as labkit's
+Options. Pure data: no kernel, no socket.
+
+    container_summary(rec)   one row of GET /containers/json (`docker ps`)
+    inspect(rec, cfg)        GET /containers/{id}/json (`docker inspect`): Id, Name, State, Config,
+                             HostConfig, NetworkSettings, as scripts written for docker read them
+    options_from_create(body, name)   POST /containers/create's body -> Options (checked as lk.run's)
+"""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import time
+
+from ..images.reference import familiar
+from .http import API_VERSION, MIN_API_VERSION
+
+LABKIT_VERSION = "0.13"
+
+
+def iso(t: float) -> str:
+    """Docker's timestamps: "2026-11-28T17:20:05.123456789Z"; 0 is Go's zero time."""
+    if not t:
+        return "0001-01-01T00:00:00Z"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e9):09d}Z"
+
+
+def version() -> dict:
+    uname = platform.uname()
+    return {"Platform": {"Name": "labkit"}, "Version": LABKIT_VERSION, "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION, "GitCommit": "labkit", "GoVersion": "python" + platform.python_version(),
+            "Os": "linux", "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(uname.machine, uname.machine),
+            "KernelVersion": uname.release, "Components": [{"Name": "Engine", "Version": LABKIT_VERSION,
+                                                             "Details": {"ApiVersion": API_VERSION}}]}
+
+
+def status_text(rec: dict) -> str:
+    from ..runtime.client.containers import describe
+
+    return describe(rec)
+
+
+def ports(rec: dict) -> list[dict]:
+    return [{"IP": p.get("host_ip") or "0.0.0.0", "PrivatePort": p["port"], "PublicPort": p["host_port"],
+             "Type": p["proto"]} for p in rec.get("ports", []) if rec.get("status") in ("running", "paused")]
+
+
+def container_summary(rec: dict) -> dict:
+    return {"Id": rec["id"], "Names": ["/" + rec["name"]], "Image": familiar(rec["image"]), "ImageID": "",
+            "Command": shlex.join(rec["args"]), "Created": int(rec.get("created", 0)), "Ports": ports(rec),
+            "Labels": {}, "State": rec["status"], "Status": status_text(rec),
+            "HostConfig": {"NetworkMode": rec.get("network_mode", "default")},
+            "NetworkSettings": {"Networks": networks(rec)}, "Mounts": []}
+
+
+def networks(rec: dict) -> dict:
+    return {name: {"IPAddress": ep["ip"], "IPPrefixLen": ep["prefix"], "Gateway": ep["gateway"], "MacAddress": ep["mac"],
+                   "NetworkID": "", "EndpointID": ""} for name, ep in (rec.get("networks") or {}).items()}
+
+
+def inspect(rec: dict, cfg: dict) -> dict:
+    res = cfg.get("linux", {}).get("resources", {})
+    proc = cfg.get("process", {})
+    cpu = res.get("cpu", {})
+    nano = int(cpu["quota"] * 1e9 / cpu["period"]) if cpu.get("quota") and cpu.get("period") else 0
+    running = rec["status"] in ("running", "paused")
+    first = next(iter(networks(rec).values()), {})
+    return {
+        "Id": rec["id"], "Name": "/" + rec["name"], "Created": iso(rec.get("created", 0)),
+        "Path": rec["args"][0] if rec["args"] else "", "Args": rec["args"][1:],
+        "State": {"Status": rec["status"], "Running": running, "Paused": rec["status"] == "paused",
+                  "Restarting": False, "OOMKilled": bool(rec.get("oom_killed")), "Dead": False,
+                  "Pid": rec.get("pid", 0) if running else 0, "ExitCode": rec.get("exit_code") or 0,
+                  "Error": rec.get("error", ""), "StartedAt": iso(rec.get("started_at", 0)),
+                  "FinishedAt": iso(rec.get("finished_at", 0))},
+        "Image": rec["image"], "RestartCount": rec.get("restart_count", 0), "Driver": "overlay2",
+        "Config": {"Hostname": cfg.get("hostname", ""), "Env": proc.get("env", []), "Cmd": rec["args"],
+                   "Image": familiar(rec["image"]), "WorkingDir": proc.get("cwd", "/"), "Tty": False,
+                   "User": f"{proc.get('user', {}).get('uid', 0)}:{proc.get('user', {}).get('gid', 0)}", "Labels": {}},
+        "HostConfig": {"Memory": res.get("memory", {}).get("limit", 0), "NanoCpus": nano,
+                       "PidsLimit": res.get("pids", {}).get("limit", 0), "AutoRemove": bool(rec.get("auto_remove")),
+                       "NetworkMode": rec.get("network_mode", "default"),
+                       "PortBindings": {f"{p['port']}/{p['proto']}": [{"HostIp": p.get("host_ip", ""),
+                                                                       "HostPort": str(p["host_port"])}]
+                                        for p in rec.get("ports", [])}},
+        "GraphDriver": {"Name": "overlay2", "Data": {"LowerDir": cfg.get("annotations", {}).get("org.labkit.rootfs.lower", "")}},
+        "Mounts": [],
+        "NetworkSettings": {"IPAddress": first.get("IPAddress", ""), "Gateway": first.get("Gateway", ""),
+                            "MacAddress": first.get("MacAddress", ""), "Networks": networks(rec),
+                            "Ports": {f"{p['port']}/{p['proto']}": [{"HostIp": p.get("host_ip") or "0.0.0.0",
+                                                                     "HostPort": str(p["host_port"])}]
+                                      for p in rec.get("ports", [])}},
+    }
+
+
+def options_from_create(body: dict, name: str | None):
+    """POST /containers/create's body as labkit's Options, checked as lk.run's are:
+    {"Image": "busybox", "Cmd": ["echo", "hi"], "Env": ["K=V"], "WorkingDir": "/tmp", "User": "65534",
+     "Hostname": "box", "HostConfig": {"AutoRemove": true, "Memory": 67108864, "NanoCpus": 500000000,
+     "PidsLimit": 50, "NetworkMode": "bridge", "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}}"""
+    from ..errors import InvalidArgument
+    from ..runtime.options import Options
+
+    if not isinstance(body, dict):
+        raise InvalidArgument("the create body is not a JSON object")
+    hc = body.get("HostConfig") or {}
+    if not isinstance(hc, dict):
+        raise InvalidArgument("HostConfig is not a JSON object")
+    if body.get("Tty") or body.get("OpenStdin"):
+        raise InvalidArgument("labkit's Docker API has no TTY or stdin yet (-t, -i)",
+                              hint="run without -it; `labkit run` and `labkit exec` print a container's output.")
+    ports = []
+    for cport, binds in (hc.get("PortBindings") or {}).items():
+        for b in binds or [{}]:
+            hip, hport = (b or {}).get("HostIp", ""), (b or {}).get("HostPort", "")
+            ports.append(f"{hip + ':' if hip else ''}{hport}:{cport}" if hport else f"{cport}")
+    mode = hc.get("NetworkMode") or "bridge"
+    cmd = body.get("Cmd")
+    entry = body.get("Entrypoint")
+    if entry:
+        cmd = (list(entry) if isinstance(entry, list) else [entry]) + list(cmd or [])
+    return Options.check(
+        body.get("Image", ""), cmd or None, name=name or None,
+        memory=hc.get("Memory") or None, cpus=(hc["NanoCpus"] / 1e9) if hc.get("NanoCpus") else None,
+        pids_limit=hc.get("PidsLimit") if (hc.get("PidsLimit") or 0) > 0 else None,
+        hostname=body.get("Hostname") or None, env=body.get("Env") or None, workdir=body.get("WorkingDir") or None,
+        user=body.get("User") or None, rm=bool(hc.get("AutoRemove")),
+        network="bridge" if mode == "default" else mode, ports=ports or None)

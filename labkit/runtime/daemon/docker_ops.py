@@ -1,0 +1,283 @@
+"""The Docker Engine API, a second protocol on labkitd's loop, over the same container operations.
+
+    docker -H unix:///run/labkit/docker.sock run --rm busybox echo hi
+
+asks, in this order (what the docker CLI sends, ../shared/notes/platform.md):
+
+    HEAD /_ping                                   -> 200, Api-Version: 1.47
+    POST /v1.47/containers/create                 -> 201 {"Id": ...}       (404 "No such image": the CLI pulls)
+    POST /v1.47/containers/{id}/attach?stream=1&stdout=1&stderr=1   -> 101, then the output, framed
+    POST /v1.47/containers/{id}/wait?condition=removed              -> 200 headers now, {"StatusCode": 0} at exit
+    POST /v1.47/containers/{id}/start             -> 204
+
+and the frames on the attach connection are the same as labkit's own protocol's (connection.py):
+the pump that feeds `labkit run` feeds `docker run`. With AutoRemove, labkitd removes the container
+itself at exit, before the wait's answer (the CLI sends no DELETE). Any /v1.xx/ prefix is taken.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import traceback
+
+from ... import errors
+from ...api import shapes
+from ...api.http import HttpConnection
+from .. import state
+from ..logs import replay
+from .create import create
+from .wire import exit_reply
+
+SOCKET = "docker.sock"
+#: labkit's error classes -> HTTP status, as dockerd answers them
+STATUS = (("NotFound", 404), ("ContainerNotFound", 404), ("ImageNotFound", 404), ("Conflict", 409),
+          ("InvalidArgument", 400), ("NotPermitted", 403))
+
+
+def status_of(e: BaseException) -> int:
+    names = [c.__name__ for c in type(e).__mro__]
+    for name, status in STATUS:
+        if name in names:
+            return status
+    return 500
+
+
+class DockerApi:
+    """labkitd's HTTP side: listen, route, answer (Supervisor mixes it in)."""
+
+    def docker_listen(self) -> socket.socket | None:
+        """The API's socket: root only (0660, group root), as dockerd's /var/run/docker.sock."""
+        path = self.inst.run / SOCKET
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        old = os.umask(0o117)
+        try:
+            sock.bind(str(path))
+        except OSError:
+            traceback.print_exc()
+            sock.close()
+            return None
+        finally:
+            os.umask(old)
+        sock.listen(128)
+        sock.setblocking(False)
+        return sock
+
+    def _docker_accept(self) -> None:
+        for _ in range(64):
+            try:
+                sock, _ = self.docker_listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                traceback.print_exc()
+                return
+            conn = HttpConnection(sock)
+            self.conns[conn.fd] = conn
+
+    # -- dispatch ---------------------------------------------------------------------------------------
+    ROUTES = (
+        ("GET", "/_ping", "ping"), ("HEAD", "/_ping", "ping"), ("GET", "/version", "version"), ("GET", "/info", "info"),
+        ("GET", "/containers/json", "list"), ("POST", "/containers/create", "create"), ("GET", "/images/json", "images"),
+        ("GET", "/containers/*/json", "inspect"), ("POST", "/containers/*/start", "start"),
+        ("POST", "/containers/*/wait", "wait"), ("POST", "/containers/*/attach", "attach"),
+        ("POST", "/containers/*/stop", "stop"), ("POST", "/containers/*/kill", "kill"),
+        ("DELETE", "/containers/*", "remove"), ("GET", "/containers/*/logs", "logs"),
+    )
+
+    def _docker_dispatch(self, conn: HttpConnection) -> None:
+        req = conn.request
+        parts = [p for p in req.path.split("/") if p]
+        for method, pattern, name in self.ROUTES:
+            pat = [p for p in pattern.split("/") if p]
+            if method == req.method and len(pat) == len(parts) and all(a in ("*", b) for a, b in zip(pat, parts)):
+                ident = next((b for a, b in zip(pat, parts) if a == "*"), None)
+                try:
+                    getattr(self, "_api_" + name)(conn, req, ident)
+                except Exception as e:  # noqa: BLE001 - every failure answers in Docker's shape
+                    if not isinstance(e, errors.LabkitError):
+                        traceback.print_exc()
+                    conn.error(status_of(e), e.message if isinstance(e, errors.LabkitError) else f"{type(e).__name__}: {e}")
+                return
+        conn.error(404, f"page not found: labkit's Docker API has no {req.method} {req.path}")
+
+    def _record(self, ident: str) -> tuple[str, dict]:
+        try:
+            return self._get({"id": ident})
+        except errors.NotFound:
+            raise errors.ContainerNotFound(f"No such container: {ident}") from None
+
+    # -- the endpoints -----------------------------------------------------------------------------------
+    def _api_ping(self, conn, req, ident) -> None:
+        conn.respond(200, b"OK", content_type="text/plain; charset=utf-8")
+
+    def _api_version(self, conn, req, ident) -> None:
+        conn.respond(200, shapes.version())
+
+    def _api_info(self, conn, req, ident) -> None:
+        recs = state.read_all(self.inst, self.record_cache)
+        running = sum(r["status"] == "running" for r in recs)
+        v = shapes.version()
+        conn.respond(200, {"ID": self.inst.tag, "Containers": len(recs), "ContainersRunning": running,
+                           "ContainersPaused": sum(r["status"] == "paused" for r in recs),
+                           "ContainersStopped": len(recs) - running, "Images": len(self.store.names()),
+                           "Driver": "overlay2", "Name": socket.gethostname(), "ServerVersion": v["Version"],
+                           "OperatingSystem": "labkit", "OSType": "linux", "Architecture": v["Arch"],
+                           "KernelVersion": v["KernelVersion"], "NCPU": os.cpu_count(),
+                           "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+                           "DockerRootDir": str(self.inst.root), "CgroupVersion": "2" if os.path.exists(
+                               "/sys/fs/cgroup/cgroup.controllers") else "1", "Warnings": []})
+
+    def _api_list(self, conn, req, ident) -> None:
+        out = []
+        for rec in state.read_all(self.inst, self.record_cache):
+            from .queries import with_status
+
+            rec = with_status(self.inst, rec, self.live)
+            if req.flag("all") or rec["status"] in ("running", "paused"):
+                out.append(shapes.container_summary(rec))
+        out.sort(key=lambda c: c["Created"], reverse=True)
+        conn.respond(200, out)
+
+    def _api_images(self, conn, req, ident) -> None:
+        from ...images.reference import familiar
+
+        out = {}
+        for name in self.store.names():
+            img = self.store.get(name)
+            row = out.setdefault(img.id, {"Id": img.id, "ParentId": "", "RepoTags": [], "RepoDigests": [],
+                                          "Created": 0, "Size": 0, "SharedSize": -1, "Labels": {}, "Containers": -1})
+            row["RepoTags"].append(familiar(name))
+        conn.respond(200, list(out.values()))
+
+    def _api_create(self, conn, req, ident) -> None:
+        try:
+            body = req.json()
+        except ValueError as e:
+            raise errors.InvalidArgument(f"the create body is not JSON: {e}") from None
+        opts = shapes.options_from_create(body, req.query.get("name"))
+        try:
+            rec, _cfg = create(self.inst, self.store, opts, self.images)
+        except errors.ImageNotFound:
+            raise errors.ImageNotFound(f"No such image: {opts.image}") from None
+        conn.respond(201, {"Id": rec["id"], "Warnings": []})
+
+    def _api_inspect(self, conn, req, ident) -> None:
+        cid, rec = self._record(ident)
+        try:
+            cfg = self._config(rec)
+        except (OSError, ValueError):
+            cfg = {}
+        conn.respond(200, shapes.inspect(rec, cfg))
+
+    def _api_start(self, conn, req, ident) -> None:
+        cid, rec = self._record(ident)
+        if rec["status"] in ("running", "paused"):
+            conn.respond(304)
+            return
+        answer = _Answer(conn, lambda reply: conn.respond(204))
+        self._start(answer, rec, self._config(rec), {}, [], [], on_fail=lambda: self._attach_failed(cid))
+
+    def _api_wait(self, conn, req, ident) -> None:
+        cid, rec = self._record(ident)
+        conn.open_stream(200)  # the CLI sends wait before start and blocks until these headers arrive
+
+        def done(r):
+            code = r.get("exit_code")
+            body = {"StatusCode": 0 if code is None else code, "Error": {"Message": r["error"]} if r.get("error") else None}
+            conn.send_raw((json.dumps(body) + "\n").encode(), last=True)
+
+        if rec["status"] == "exited" and req.query.get("condition") != "removed":
+            done(exit_reply(rec))
+        elif rec["status"] == "exited":  # condition=removed: it will not be removed unless asked
+            done(exit_reply(rec))
+        else:
+            self.waiters.setdefault(cid, []).append(done)
+
+    def _api_attach(self, conn, req, ident) -> None:
+        """Before start (docker run) the stream waits for it; a running container's output follows."""
+        cid, rec = self._record(ident)
+        conn.upgrade()
+        if not (req.flag("stream") or req.flag("logs")):
+            conn.send_last_frame({})
+            return
+        if cid in self.live:
+            self._attach_live(conn, cid)
+        elif rec["status"] == "exited":
+            conn.send_last_frame({})
+        else:
+            self.pending_attach.setdefault(cid, []).append(conn)
+
+    def _attach_live(self, conn, cid: str) -> None:
+        lv = self.live[cid]
+        lv.pump.attach_to(conn)
+        self.dirty.add(lv)
+        self.waiters.setdefault(cid, []).append(lambda r: conn.send_last_frame({}))
+
+    def _attach_started(self, cid: str) -> None:
+        """starts.py, once a container's command runs: the attach requests that waited for it."""
+        for conn in self.pending_attach.pop(cid, []):
+            if not conn.closed:
+                self._attach_live(conn, cid)
+
+    def _attach_failed(self, cid: str) -> None:
+        for conn in self.pending_attach.pop(cid, []):
+            conn.send_last_frame({})
+
+    def _api_stop(self, conn, req, ident) -> None:
+        cid, rec = self._record(ident)
+        if rec["status"] not in ("running", "paused"):
+            conn.respond(304)
+            return
+        self.waiters.setdefault(cid, []).append(lambda r: conn.respond(204))
+        self._stop(cid, rec, req.query.get("t", req.query.get("timeout", 10)))
+
+    def _api_kill(self, conn, req, ident) -> None:
+        cid, rec = self._record(ident)
+        self.op_kill(None, {"id": cid, "signal": req.query.get("signal", "KILL")}, [])
+        conn.respond(204)
+
+    def _api_remove(self, conn, req, ident) -> None:
+        cid, rec = self._record(ident)
+        reply = self.op_rm(_Answer(conn, lambda r: conn.respond(204)), {"id": cid, "force": req.flag("force")}, [])
+        if reply is not None:
+            conn.respond(204)
+
+    def _api_logs(self, conn, req, ident) -> None:
+        """What the container printed, framed as attach's stream (no follow yet)."""
+        cid, rec = self._record(ident)
+        skip = {s: 1 << 62 for s in ("stdout", "stderr") if not req.flag(s)}
+        conn.open_stream(200, "application/vnd.docker.multiplexed-stream")
+        conn.send_feed(replay(state.bundle_dir(self.inst, cid), skip, {}), lambda: conn.send_raw(b"", last=True))
+
+
+class _Answer:
+    """Stands in for a client connection where an operation answers later (start, rm -f): its JSON
+    reply becomes the HTTP answer; an error reply, Docker's error shape with the matching status."""
+
+    def __init__(self, conn: HttpConnection, ok):
+        self.conn, self.ok = conn, ok
+        self.closed = False
+        self.on_hangup: list = []
+
+    def send(self, reply: dict, last: bool = False) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        err = reply.get("error") if isinstance(reply, dict) else None
+        if err:
+            status = next((s for n, s in STATUS if n in (err.get("types") or [err.get("type")])), 500)
+            self.conn.error(status, err.get("message", "labkitd failed"))
+        else:
+            self.ok(reply)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.conn.respond(204)
+

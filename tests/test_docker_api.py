@@ -1,0 +1,115 @@
+"""The Docker Engine API on labkitd's second socket: the real docker CLI drives labkit's
+containers, and bad requests get Docker-shaped errors while everyone else is served."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+
+import pytest
+
+import labkit as lk
+from labkit.runtime.client import labkitd
+
+pytestmark = pytest.mark.skipif(not shutil.which("docker"), reason="the docker CLI (client only) is not installed")
+
+
+@pytest.fixture
+def sock(inst, busybox):
+    labkitd.call("ping", inst=inst)  # labkitd listens on both sockets once started
+    return str(inst.run / "docker.sock")
+
+
+def docker(sock, *args, timeout=60, **kw):
+    return subprocess.run(["docker", "-H", f"unix://{sock}", *args], capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def http(sock, raw: bytes, timeout=10) -> tuple[int, dict, bytes]:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(sock)
+    s.sendall(raw)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_the_socket_is_root_only_and_answers_ping_and_version(sock):
+    mode = os.stat(sock).st_mode
+    assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o660 and os.stat(sock).st_uid == 0
+    status, headers, body = http(sock, b"HEAD /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 200 and headers["api-version"] == "1.47" and body == b""
+    r = docker(sock, "version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}")
+    assert r.returncode == 0 and r.stdout.split() == ["1.47", "1.24", "linux"], r.stderr
+
+
+def test_docker_run_prints_the_output_exits_with_the_code_and_removes_the_container(sock):
+    r = docker(sock, "run", "--rm", "busybox", "echo", "hi")
+    assert (r.returncode, r.stdout) == (0, "hi\n"), r.stderr
+    r = docker(sock, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    assert lk.ps(all=True) == []  # AutoRemove: labkitd removed them (the CLI sends no DELETE)
+
+
+def test_a_detached_container_with_limits_ports_and_env_as_docker_shows_it(sock, box):
+    r = docker(sock, "run", "-d", "--name", "dweb", "-m", "64m", "--cpus", "0.5", "--pids-limit", "50", "-e", "K=V",
+               "-p", "127.0.0.1:18123:80", "busybox", "httpd", "-f", "-p", "80")
+    assert r.returncode == 0 and len(r.stdout.strip()) == 64, r.stderr
+    box.append(lk.container("dweb"))
+    info = json.loads(docker(sock, "inspect", "dweb").stdout)[0]
+    assert info["State"]["Running"] and info["State"]["Pid"] == lk.container("dweb").pid
+    assert info["HostConfig"]["Memory"] == 64 << 20 and info["HostConfig"]["NanoCpus"] == 500_000_000
+    assert info["HostConfig"]["PidsLimit"] == 50 and "K=V" in info["Config"]["Env"]
+    assert info["NetworkSettings"]["IPAddress"] == lk.container("dweb").ip
+    ps = docker(sock, "ps", "--format", "{{.Names}} {{.Ports}}").stdout
+    assert "dweb 127.0.0.1:18123->80/tcp" in ps
+    # the limits are in the kernel, not only in the answer
+    assert lk.container("dweb").stats().memory_limit == 64 << 20
+    assert docker(sock, "stop", "-t", "1", "dweb").returncode == 0
+    assert json.loads(docker(sock, "inspect", "dweb").stdout)[0]["State"]["Status"] == "exited"
+    assert docker(sock, "rm", "dweb").returncode == 0
+    box.clear()
+    r = docker(sock, "inspect", "dweb")
+    assert r.returncode != 0 and "No such object: dweb" in r.stderr  # the CLI's words for a 404 there
+
+
+def test_errors_in_dockers_shape_and_bad_requests_refused_cleanly(sock):
+    status, _, body = http(sock, b"GET /v1.47/no/such/thing HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 404 and "no GET /no/such/thing" in json.loads(body)["message"]
+    bad = b'{"Image": "busybox", "Cmd": '
+    status, _, body = http(sock, b"POST /containers/create HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (len(bad), bad))
+    assert status == 400 and "not JSON" in json.loads(body)["message"]
+    status, _, body = http(sock, b"POST /containers/create HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n")
+    assert status == 400 and "too large" in json.loads(body)["message"]
+    status, _, body = http(sock, b"hello there\r\n\r\n")
+    assert status == 400
+    body = json.dumps({"Image": "busybox", "HostConfig": {"Memory": 1}}).encode()
+    status, _, out = http(sock, b"POST /containers/create HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    assert status == 400 and "memory" in json.loads(out)["message"]
+    r = docker(sock, "rm", "no-such-container")
+    assert r.returncode != 0 and "No such container" in r.stderr
+    r = docker(sock, "run", "--rm", "localhost/no-such-image:1", "true")
+    assert r.returncode != 0  # 404 on create: the CLI tries to pull, and says why it failed
+
+
+def test_a_slow_half_sent_request_does_not_stall_anyone_else(sock):
+    slow = socket.socket(socket.AF_UNIX)
+    slow.connect(sock)
+    slow.sendall(b"POST /containers/create HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"Ima")  # and then nothing
+    try:
+        r = docker(sock, "ps")  # answered while the slow one still owes 95 bytes (it never sends them)
+        assert r.returncode == 0 and "CONTAINER ID" in r.stdout
+    finally:
+        slow.close()

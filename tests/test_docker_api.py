@@ -9,6 +9,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -113,3 +114,35 @@ def test_a_slow_half_sent_request_does_not_stall_anyone_else(sock):
         assert r.returncode == 0 and "CONTAINER ID" in r.stdout
     finally:
         slow.close()
+
+
+def test_docker_exec_with_exit_codes_and_both_streams(sock, box):
+    assert docker(sock, "run", "-d", "--name", "dex", "busybox", "sleep", "600").returncode == 0
+    box.append(lk.container("dex"))
+    r = docker(sock, "exec", "dex", "sh", "-c", "echo out; echo err >&2; exit 4")
+    assert (r.returncode, r.stdout, r.stderr) == (4, "out\n", "err\n")
+    r = docker(sock, "exec", "dex", "no-such-command")
+    assert r.returncode == 127 and "not found" in r.stderr  # docker's code for a command not found
+
+
+def test_docker_py_drives_labkit(sock, box):
+    docker_py = pytest.importorskip("docker")
+    client = docker_py.DockerClient(base_url=f"unix://{sock}")
+    assert client.version()["ApiVersion"] == "1.47"
+    assert client.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
+    c = client.containers.run("busybox", "sh -c 'echo started; sleep 600'", detach=True, name="pyd")
+    box.append(lk.container("pyd"))
+    for _ in range(100):  # until its first line is in the log
+        if c.logs() == b"started\n":
+            break
+        time.sleep(0.05)
+    assert c.logs() == b"started\n"
+    assert c.exec_run("sh -c 'echo x; exit 2'") == (2, b"x\n")
+    assert client.containers.get("pyd").status == "running"
+    assert "busybox:latest" in [t for i in client.images.list() for t in i.tags]
+    assert client.images.pull("busybox", tag="latest").id == client.images.get("busybox").id
+    c.stop(timeout=1)
+    assert client.containers.get("pyd").status == "exited"
+    c.remove()
+    box.clear()
+    assert [x.name for x in client.containers.list(all=True)] == []

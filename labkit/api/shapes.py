@@ -81,6 +81,9 @@ def inspect(rec: dict, cfg: dict) -> dict:
         "HostConfig": {"Memory": res.get("memory", {}).get("limit", 0), "NanoCpus": nano,
                        "PidsLimit": res.get("pids", {}).get("limit", 0), "AutoRemove": bool(rec.get("auto_remove")),
                        "NetworkMode": rec.get("network_mode", "default"),
+                       "LogConfig": {"Type": "json-file", "Config": {
+                           k[len("org.labkit.log."):]: v for k, v in cfg.get("annotations", {}).items()
+                           if k.startswith("org.labkit.log.")}},
                        "PortBindings": {f"{p['port']}/{p['proto']}": [{"HostIp": p.get("host_ip", ""),
                                                                        "HostPort": str(p["host_port"])}]
                                         for p in rec.get("ports", [])}},
@@ -127,3 +130,13 @@ def options_from_create(body: dict, name: str | None):
         hostname=body.get("Hostname") or None, env=body.get("Env") or None, workdir=body.get("WorkingDir") or None,
         user=body.get("User") or None, rm=bool(hc.get("AutoRemove")),
         network="bridge" if mode == "default" else mode, ports=ports or None)
+
+
+def image_inspect(img, tags: list[str], size: int) -> dict:
+    """GET /images/{name}/json: the config's fields where docker keeps them."""
+    cfg = img.config
+    return {"Id": img.id, "RepoTags": tags, "RepoDigests": [], "Parent": "", "Comment": "",
+            "Created": cfg.get("created", "0001-01-01T00:00:00Z"), "Author": cfg.get("author", ""),
+            "Config": cfg.get("config", {}), "Architecture": cfg.get("architecture", ""), "Os": cfg.get("os", "linux"),
+            "Size": size, "GraphDriver": {"Name": "overlay2", "Data": {}},
+            "RootFS": {"Type": "layers", "Layers": [d for _, d in img.layers]}, "Metadata": {"LastTagTime": ""}}

@@ -33,7 +33,7 @@ from .wire import exit_reply
 SOCKET = "docker.sock"
 #: labkit's error classes -> HTTP status, as dockerd answers them
 STATUS = (("NotFound", 404), ("ContainerNotFound", 404), ("ImageNotFound", 404), ("Conflict", 409),
-          ("InvalidArgument", 400), ("NotPermitted", 403))
+          ("InvalidArgument", 400), ("NotPermitted", 403), ("Offline", 403), ("Unauthorized", 401))
 
 
 def status_of(e: BaseException) -> int:
@@ -84,27 +84,36 @@ class DockerApi:
     ROUTES = (
         ("GET", "/_ping", "ping"), ("HEAD", "/_ping", "ping"), ("GET", "/version", "version"), ("GET", "/info", "info"),
         ("GET", "/containers/json", "list"), ("POST", "/containers/create", "create"), ("GET", "/images/json", "images"),
+        ("POST", "/images/create", "pull"),
         ("GET", "/containers/*/json", "inspect"), ("POST", "/containers/*/start", "start"),
         ("POST", "/containers/*/wait", "wait"), ("POST", "/containers/*/attach", "attach"),
         ("POST", "/containers/*/stop", "stop"), ("POST", "/containers/*/kill", "kill"),
         ("DELETE", "/containers/*", "remove"), ("GET", "/containers/*/logs", "logs"),
+        ("POST", "/containers/*/exec", "exec_create"), ("POST", "/exec/*/start", "exec_start"),
+        ("GET", "/exec/*/json", "exec_inspect"),
     )
 
     def _docker_dispatch(self, conn: HttpConnection) -> None:
         req = conn.request
+        if req.path.startswith("/images/") and req.path.endswith("/json") and req.path != "/images/json" and req.method == "GET":
+            # an image's name has slashes of its own: /images/localhost:5000/team/app:1/json
+            return self._guarded(conn, self._api_image_inspect, req, req.path[len("/images/"):-len("/json")])
         parts = [p for p in req.path.split("/") if p]
         for method, pattern, name in self.ROUTES:
             pat = [p for p in pattern.split("/") if p]
             if method == req.method and len(pat) == len(parts) and all(a in ("*", b) for a, b in zip(pat, parts)):
                 ident = next((b for a, b in zip(pat, parts) if a == "*"), None)
-                try:
-                    getattr(self, "_api_" + name)(conn, req, ident)
-                except Exception as e:  # noqa: BLE001 - every failure answers in Docker's shape
-                    if not isinstance(e, errors.LabkitError):
-                        traceback.print_exc()
-                    conn.error(status_of(e), e.message if isinstance(e, errors.LabkitError) else f"{type(e).__name__}: {e}")
-                return
+                return self._guarded(conn, getattr(self, "_api_" + name), req, ident)
         conn.error(404, f"page not found: labkit's Docker API has no {req.method} {req.path}")
+
+    @staticmethod
+    def _guarded(conn, handler, req, ident) -> None:
+        try:
+            handler(conn, req, ident)
+        except Exception as e:  # noqa: BLE001 - every failure answers in Docker's shape
+            if not isinstance(e, errors.LabkitError):
+                traceback.print_exc()
+            conn.error(status_of(e), e.message if isinstance(e, errors.LabkitError) else f"{type(e).__name__}: {e}")
 
     def _record(self, ident: str) -> tuple[str, dict]:
         try:
@@ -154,6 +163,50 @@ class DockerApi:
                                           "Created": 0, "Size": 0, "SharedSize": -1, "Labels": {}, "Containers": -1})
             row["RepoTags"].append(familiar(name))
         conn.respond(200, list(out.values()))
+
+    def _api_pull(self, conn, req, ident) -> None:
+        """POST /images/create?fromImage=busybox&tag=latest (`docker pull`, and `docker run` on a 404).
+        The lab's offline busybox is made here; an image from a registry on this machine is pulled
+        (a local pull takes a fraction of a second); any other is refused with the command to use:
+        a pull from the internet inside labkitd's one loop would keep every other client waiting."""
+        from ...images import default
+        from ...images.pull import pull
+        from ...images.reference import normalize, parse
+        from ...images.registry import is_local
+
+        name = req.query.get("fromImage", "")
+        tag = req.query.get("tag") or ""
+        ref = parse(f"{name}:{tag}" if tag and "@" not in name and ":" not in name.rsplit("/", 1)[-1] else name)
+        if str(ref) == normalize(default.NAME):
+            img = default.build(self.store)
+        elif is_local(ref.registry):
+            img = pull(str(ref), self.store, progress=False)
+            self.store.unpack(img)
+        else:
+            raise errors.NotPermitted(f"labkitd pulls only from registries on this machine: {ref.familiar()} is at "
+                                      f"{ref.registry}", hint=f"pull it first with `labkit pull {ref.familiar()}`, then run it.")
+        conn.open_stream(200)
+        lines = [{"status": f"Pulling from {ref.repository}", "id": ref.tag or "latest"},
+                 {"status": f"Digest: {img.digest}"}, {"status": f"Status: Image is up to date for {ref.familiar()}"}]
+        conn.send_raw("".join(json.dumps(x) + "\r\n" for x in lines).encode(), last=True)
+
+    def _api_image_inspect(self, conn, req, name: str) -> None:
+        from ...images.reference import familiar
+
+        found, tags = None, []
+        for full in self.store.names():
+            img = self.store.get(full)
+            if name in (img.id, img.id[7:]) or (len(name) >= 12 and img.id[7:].startswith(name.replace("sha256:", ""))):
+                found = found or img
+                tags.append(familiar(full))
+        if found is None:
+            try:
+                found = self.store.get(name)
+                tags = [familiar(n) for n in self.store.names() if self.store.get(n).id == found.id]
+            except errors.LabkitError:
+                raise errors.ImageNotFound(f"No such image: {name}") from None
+        size = sum(self.store.blob_path(d).stat().st_size for d, _ in found.layers if self.store.blob_path(d).exists())
+        conn.respond(200, shapes.image_inspect(found, tags, size))
 
     def _api_create(self, conn, req, ident) -> None:
         try:
@@ -254,6 +307,80 @@ class DockerApi:
         skip = {s: 1 << 62 for s in ("stdout", "stderr") if not req.flag(s)}
         conn.open_stream(200, "application/vnd.docker.multiplexed-stream")
         conn.send_feed(replay(state.bundle_dir(self.inst, cid), skip, {}), lambda: conn.send_raw(b"", last=True))
+
+
+    # -- exec: an instance is made, then started on its own (upgraded) connection, then inspected ------
+    def _api_exec_create(self, conn, req, ident) -> None:
+        import uuid
+
+        cid, rec = self._record(ident)
+        body = req.json() or {}
+        if body.get("Tty") or body.get("AttachStdin"):
+            raise errors.InvalidArgument("labkit's Docker API has no TTY or stdin for exec yet (-t, -i)",
+                                         hint="run it without -it: its output still comes back.")
+        cmd = body.get("Cmd")
+        if not cmd or not isinstance(cmd, list):
+            raise errors.InvalidArgument("exec needs a command (Cmd, a list)")
+        eid = uuid.uuid4().hex + uuid.uuid4().hex
+        self.docker_execs[eid] = {"cid": cid, "cmd": cmd, "env": body.get("Env"), "workdir": body.get("WorkingDir") or None,
+                                  "user": body.get("User") or None, "running": False, "exit_code": None, "pid": 0}
+        while len(self.docker_execs) > 256:  # kept for inspection a while, as dockerd keeps them
+            self.docker_execs.pop(next(iter(self.docker_execs)))
+        conn.respond(201, {"Id": eid})
+
+    def _api_exec_start(self, conn, req, ident) -> None:
+        """The command runs with its output going to two files of labkitd's (no descriptor of the
+        client's can cross HTTP); at its exit they are sent framed, as attach frames them."""
+        import tempfile
+
+        ex = self.docker_execs.get(ident)
+        if ex is None:
+            raise errors.NotFound(f"No such exec instance: {ident}")
+        out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        conn.upgrade()
+
+        def reply(r: dict) -> None:
+            if r.get("error"):
+                e = r["error"] if isinstance(r["error"], dict) else {"message": str(r["error"])}
+                ex["exit_code"] = 127 if "CommandNotFound" in (e.get("types") or [e.get("type")]) else 126  # docker's
+                msg = e.get("message", "") + "\n"
+                conn.send_frame(2, msg.encode())
+            elif "pid" in r:
+                ex.update(running=True, pid=r["pid"])
+                return
+            else:
+                ex.update(running=False, exit_code=r.get("exit_code"))
+                for n, f in ((1, out), (2, err)):
+                    f.seek(0)
+                    while chunk := f.read(1 << 16):
+                        conn.send_frame(n, chunk)
+            out.close()
+            err.close()
+            conn.send_last_frame({})
+
+        fds = [os.dup(out.fileno()), os.dup(err.fileno())]
+        self.op_exec(_Relay(reply), {"id": ex["cid"], "args": ex["cmd"], "env": ex["env"], "workdir": ex["workdir"],
+                                     "user": ex["user"]}, fds)
+
+    def _api_exec_inspect(self, conn, req, ident) -> None:
+        ex = self.docker_execs.get(ident)
+        if ex is None:
+            raise errors.NotFound(f"No such exec instance: {ident}")
+        conn.respond(200, {"ID": ident, "ContainerID": ex["cid"], "Running": ex["running"], "ExitCode": ex["exit_code"],
+                           "Pid": ex["pid"], "ProcessConfig": {"entrypoint": ex["cmd"][0], "arguments": ex["cmd"][1:],
+                                                               "tty": False}, "OpenStdout": True, "OpenStderr": True})
+
+
+class _Relay:
+    """A client stand-in that hands each reply an operation sends to a function."""
+
+    def __init__(self, fn):
+        self.fn, self.closed, self.on_hangup = fn, False, []
+
+    def send(self, reply: dict, last: bool = False) -> None:
+        if not self.closed:
+            self.closed = last
+            self.fn(reply.get("error") and {"error": reply["error"]} or reply)
 
 
 class _Answer:

@@ -98,6 +98,7 @@ class Supervisor(Loop, Operations, NetworkOps, DockerApi, Queries, Starts, Exits
         self.recent: dict[str, dict] = {}  # cid -> the exit reply of a container that exited lately
         self.starting: dict[int, Starting] = {}  # PID -> a process forked, its command not exec'd yet
         self.starting_ids: set[str] = set()  # containers whose start is under way
+        self.docker_execs: dict[str, dict] = {}  # Docker API exec instances, by ID (docker_ops.py)
         self.pending_attach: dict[str, list] = {}  # cid -> Docker API attach requests waiting for its start
         self.docker_listener = None  # the Docker Engine API's socket (docker_ops.py), made in serve()
         self.running = True

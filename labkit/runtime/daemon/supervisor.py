@@ -2,6 +2,7 @@
 
     client (notebook, CLI, script) --JSON lines on a Unix socket--> labkitd --fork--> PID 1 of a container
                                     /run/labkit/labkitd.sock          (one process, one thread)
+    docker CLI, docker-py ----------HTTP, the Docker Engine API-----> /run/labkit/docker.sock
     labkit-keeper (keeper.py): labkitd's parent; restarts it; reaps the containers it left behind
 
 labkitd in parts, each a module of this folder:
@@ -10,6 +11,8 @@ labkitd in parts, each a module of this folder:
     connection.py  one client: non-blocking reads and writes, the frames of an attached stream
     operations.py  create, run, start, attach, wait, stop, restart, kill, pause, unpause, rm, update, exec
     queries.py     ping, ps, inspect, top, stats
+    network_ops.py network create, rm, connect, disconnect; networking.py a container's network, create to rm
+    docker_ops.py  the Docker Engine API's routes, over the same operations (labkit/api/: HTTP, JSON shapes)
     starts.py      a container's start (and an exec's), from fork to exec, waited for in the loop
     exits.py       a container's exit, and recovery after a restart
     wire.py        replies and errors as they travel

@@ -56,6 +56,7 @@ def test_the_socket_is_root_only_and_answers_ping_and_version(sock):
     assert r.returncode == 0 and r.stdout.split() == ["1.47", "1.24", "linux"], r.stderr
 
 
+@pytest.mark.v2
 def test_docker_run_prints_the_output_exits_with_the_code_and_removes_the_container(sock):
     r = docker(sock, "run", "--rm", "busybox", "echo", "hi")
     assert (r.returncode, r.stdout) == (0, "hi\n"), r.stderr

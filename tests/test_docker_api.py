@@ -147,3 +147,20 @@ def test_docker_py_drives_labkit(sock, box):
     c.remove()
     box.clear()
     assert [x.name for x in client.containers.list(all=True)] == []
+
+
+def test_docker_top_pause_unpause_restart_and_network_ls(sock, box):
+    assert docker(sock, "run", "-d", "--name", "dlife", "busybox", "sleep", "600").returncode == 0
+    c = lk.container("dlife")
+    box.append(c)
+    top = docker(sock, "top", "dlife")
+    assert top.returncode == 0 and "sleep 600" in top.stdout and str(c.pid) in top.stdout
+    assert docker(sock, "pause", "dlife").returncode == 0
+    assert c.status == "paused"  # the freezer, read back
+    assert "(Paused)" in docker(sock, "ps", "--format", "{{.Status}}").stdout
+    assert docker(sock, "unpause", "dlife").returncode == 0 and c.status == "running"
+    before = c.pid
+    assert docker(sock, "restart", "-t", "1", "dlife").returncode == 0
+    assert c.status == "running" and c.pid != before
+    nets = docker(sock, "network", "ls", "--format", "{{.Name}} {{.Driver}}").stdout.split("\n")
+    assert "bridge bridge" in nets and "host host" in nets and "none none" in nets

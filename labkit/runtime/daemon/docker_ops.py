@@ -91,6 +91,9 @@ class DockerApi:
         ("DELETE", "/containers/*", "remove"), ("GET", "/containers/*/logs", "logs"),
         ("POST", "/containers/*/exec", "exec_create"), ("POST", "/exec/*/start", "exec_start"),
         ("GET", "/exec/*/json", "exec_inspect"),
+        ("POST", "/containers/*/pause", "pause"), ("POST", "/containers/*/unpause", "unpause"),
+        ("POST", "/containers/*/restart", "restart"), ("GET", "/containers/*/top", "top"),
+        ("GET", "/networks", "networks"),
     )
 
     def _docker_dispatch(self, conn: HttpConnection) -> None:
@@ -308,6 +311,46 @@ class DockerApi:
         conn.open_stream(200, "application/vnd.docker.multiplexed-stream")
         conn.send_feed(replay(state.bundle_dir(self.inst, cid), skip, {}), lambda: conn.send_raw(b"", last=True))
 
+
+    def _api_pause(self, conn, req, ident) -> None:
+        cid, _ = self._record(ident)
+        self.op_pause(None, {"id": cid}, [])
+        conn.respond(204)
+
+    def _api_unpause(self, conn, req, ident) -> None:
+        cid, _ = self._record(ident)
+        self.op_unpause(None, {"id": cid}, [])
+        conn.respond(204)
+
+    def _api_restart(self, conn, req, ident) -> None:
+        cid, _ = self._record(ident)
+        reply = self.op_restart(_Answer(conn, lambda r: conn.respond(204)),
+                                {"id": cid, "timeout": req.query.get("t", req.query.get("timeout", 10))}, [])
+        if reply is not None:
+            conn.respond(204)
+
+    def _api_top(self, conn, req, ident) -> None:
+        """`docker top`: ps -ef's columns, read from /proc as `labkit top` does."""
+        cid, rec = self._record(ident)
+        if rec["status"] not in ("running", "paused"):
+            raise errors.Conflict(f"container {rec['name']} is not running")
+        rows = self.op_top(None, {"id": cid}, [])["processes"]
+        conn.respond(200, {"Titles": ["UID", "PID", "PPID", "STAT", "CMD"],
+                           "Processes": [[str(p["uid"]), str(p["pid"]), str(p["ppid"]), p["state"], p["command"]]
+                                         for p in rows]})
+
+    def _api_networks(self, conn, req, ident) -> None:
+        """`docker network ls`: the lab's networks, and Docker's built-in host and none."""
+        from ...network import networks as nets
+
+        out = [{"Name": n["name"], "Id": n["id"], "Driver": "bridge", "Scope": "local", "Created": shapes.iso(n["created"]),
+                "IPAM": {"Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]},
+                "Containers": {cid: {"Name": e["name"], "IPv4Address": e["ip"]} for cid, e in n["endpoints"].items()}}
+               for n in nets.list_all(self.inst)]
+        names = {n["Name"] for n in out}
+        out += [{"Name": m, "Id": m, "Driver": m, "Scope": "local", "Created": shapes.iso(0), "IPAM": {"Config": []},
+                 "Containers": {}} for m in ("host", "none") if m not in names]
+        conn.respond(200, out)
 
     # -- exec: an instance is made, then started on its own (upgraded) connection, then inspected ------
     def _api_exec_create(self, conn, req, ident) -> None:

@@ -28,6 +28,8 @@ from ...api.http import HttpConnection
 from .. import state
 from ..logs import replay
 from .create import create
+from .docker_exec import DockerExec
+from .docker_images import DockerImages
 from .wire import exit_reply
 
 SOCKET = "docker.sock"
@@ -44,8 +46,9 @@ def status_of(e: BaseException) -> int:
     return 500
 
 
-class DockerApi:
-    """labkitd's HTTP side: listen, route, answer (Supervisor mixes it in)."""
+class DockerApi(DockerImages, DockerExec):
+    """labkitd's HTTP side: listen, route, answer (Supervisor mixes it in); images and exec are
+    in docker_images.py and docker_exec.py."""
 
     def docker_listen(self) -> socket.socket | None:
         """The API's socket: root only (0660, group root), as dockerd's /var/run/docker.sock."""
@@ -155,61 +158,6 @@ class DockerApi:
                 out.append(shapes.container_summary(rec))
         out.sort(key=lambda c: c["Created"], reverse=True)
         conn.respond(200, out)
-
-    def _api_images(self, conn, req, ident) -> None:
-        from ...images.reference import familiar
-
-        out = {}
-        for name in self.store.names():
-            img = self.store.get(name)
-            row = out.setdefault(img.id, {"Id": img.id, "ParentId": "", "RepoTags": [], "RepoDigests": [],
-                                          "Created": 0, "Size": 0, "SharedSize": -1, "Labels": {}, "Containers": -1})
-            row["RepoTags"].append(familiar(name))
-        conn.respond(200, list(out.values()))
-
-    def _api_pull(self, conn, req, ident) -> None:
-        """POST /images/create?fromImage=busybox&tag=latest (`docker pull`, and `docker run` on a 404).
-        The lab's offline busybox is made here; an image from a registry on this machine is pulled
-        (a local pull takes a fraction of a second); any other is refused with the command to use:
-        a pull from the internet inside labkitd's one loop would keep every other client waiting."""
-        from ...images import default
-        from ...images.pull import pull
-        from ...images.reference import normalize, parse
-        from ...images.registry import is_local
-
-        name = req.query.get("fromImage", "")
-        tag = req.query.get("tag") or ""
-        ref = parse(f"{name}:{tag}" if tag and "@" not in name and ":" not in name.rsplit("/", 1)[-1] else name)
-        if str(ref) == normalize(default.NAME):
-            img = default.build(self.store)
-        elif is_local(ref.registry):
-            img = pull(str(ref), self.store, progress=False)
-            self.store.unpack(img)
-        else:
-            raise errors.NotPermitted(f"labkitd pulls only from registries on this machine: {ref.familiar()} is at "
-                                      f"{ref.registry}", hint=f"pull it first with `labkit pull {ref.familiar()}`, then run it.")
-        conn.open_stream(200)
-        lines = [{"status": f"Pulling from {ref.repository}", "id": ref.tag or "latest"},
-                 {"status": f"Digest: {img.digest}"}, {"status": f"Status: Image is up to date for {ref.familiar()}"}]
-        conn.send_raw("".join(json.dumps(x) + "\r\n" for x in lines).encode(), last=True)
-
-    def _api_image_inspect(self, conn, req, name: str) -> None:
-        from ...images.reference import familiar
-
-        found, tags = None, []
-        for full in self.store.names():
-            img = self.store.get(full)
-            if name in (img.id, img.id[7:]) or (len(name) >= 12 and img.id[7:].startswith(name.replace("sha256:", ""))):
-                found = found or img
-                tags.append(familiar(full))
-        if found is None:
-            try:
-                found = self.store.get(name)
-                tags = [familiar(n) for n in self.store.names() if self.store.get(n).id == found.id]
-            except errors.LabkitError:
-                raise errors.ImageNotFound(f"No such image: {name}") from None
-        size = sum(self.store.blob_path(d).stat().st_size for d, _ in found.layers if self.store.blob_path(d).exists())
-        conn.respond(200, shapes.image_inspect(found, tags, size))
 
     def _api_create(self, conn, req, ident) -> None:
         try:
@@ -351,80 +299,6 @@ class DockerApi:
         out += [{"Name": m, "Id": m, "Driver": m, "Scope": "local", "Created": shapes.iso(0), "IPAM": {"Config": []},
                  "Containers": {}} for m in ("host", "none") if m not in names]
         conn.respond(200, out)
-
-    # -- exec: an instance is made, then started on its own (upgraded) connection, then inspected ------
-    def _api_exec_create(self, conn, req, ident) -> None:
-        import uuid
-
-        cid, rec = self._record(ident)
-        body = req.json() or {}
-        if body.get("Tty") or body.get("AttachStdin"):
-            raise errors.InvalidArgument("labkit's Docker API has no TTY or stdin for exec yet (-t, -i)",
-                                         hint="run it without -it: its output still comes back.")
-        cmd = body.get("Cmd")
-        if not cmd or not isinstance(cmd, list):
-            raise errors.InvalidArgument("exec needs a command (Cmd, a list)")
-        eid = uuid.uuid4().hex + uuid.uuid4().hex
-        self.docker_execs[eid] = {"cid": cid, "cmd": cmd, "env": body.get("Env"), "workdir": body.get("WorkingDir") or None,
-                                  "user": body.get("User") or None, "running": False, "exit_code": None, "pid": 0}
-        while len(self.docker_execs) > 256:  # kept for inspection a while, as dockerd keeps them
-            self.docker_execs.pop(next(iter(self.docker_execs)))
-        conn.respond(201, {"Id": eid})
-
-    def _api_exec_start(self, conn, req, ident) -> None:
-        """The command runs with its output going to two files of labkitd's (no descriptor of the
-        client's can cross HTTP); at its exit they are sent framed, as attach frames them."""
-        import tempfile
-
-        ex = self.docker_execs.get(ident)
-        if ex is None:
-            raise errors.NotFound(f"No such exec instance: {ident}")
-        out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-        conn.upgrade()
-
-        def reply(r: dict) -> None:
-            if r.get("error"):
-                e = r["error"] if isinstance(r["error"], dict) else {"message": str(r["error"])}
-                ex["exit_code"] = 127 if "CommandNotFound" in (e.get("types") or [e.get("type")]) else 126  # docker's
-                msg = e.get("message", "") + "\n"
-                conn.send_frame(2, msg.encode())
-            elif "pid" in r:
-                ex.update(running=True, pid=r["pid"])
-                return
-            else:
-                ex.update(running=False, exit_code=r.get("exit_code"))
-                for n, f in ((1, out), (2, err)):
-                    f.seek(0)
-                    while chunk := f.read(1 << 16):
-                        conn.send_frame(n, chunk)
-            out.close()
-            err.close()
-            conn.send_last_frame({})
-
-        fds = [os.dup(out.fileno()), os.dup(err.fileno())]
-        self.op_exec(_Relay(reply), {"id": ex["cid"], "args": ex["cmd"], "env": ex["env"], "workdir": ex["workdir"],
-                                     "user": ex["user"]}, fds)
-
-    def _api_exec_inspect(self, conn, req, ident) -> None:
-        ex = self.docker_execs.get(ident)
-        if ex is None:
-            raise errors.NotFound(f"No such exec instance: {ident}")
-        conn.respond(200, {"ID": ident, "ContainerID": ex["cid"], "Running": ex["running"], "ExitCode": ex["exit_code"],
-                           "Pid": ex["pid"], "ProcessConfig": {"entrypoint": ex["cmd"][0], "arguments": ex["cmd"][1:],
-                                                               "tty": False}, "OpenStdout": True, "OpenStderr": True})
-
-
-class _Relay:
-    """A client stand-in that hands each reply an operation sends to a function."""
-
-    def __init__(self, fn):
-        self.fn, self.closed, self.on_hangup = fn, False, []
-
-    def send(self, reply: dict, last: bool = False) -> None:
-        if not self.closed:
-            self.closed = last
-            self.fn(reply.get("error") and {"error": reply["error"]} or reply)
-
 
 class _Answer:
     """Stands in for a client connection where an operation answers later (start, rm -f): its JSON

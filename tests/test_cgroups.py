@@ -204,3 +204,15 @@ def test_thawing_a_group_removed_meanwhile_is_done_not_a_timeout(tmp_path, monke
     monkeypatch.setattr(mod, "write", write_then_vanish)
     g.freeze(False, timeout=1.0)  # returns: no LabkitError after a second of waiting
     assert not d.exists()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_kill_thaws_a_group_removed_between_the_look_and_the_write(tmp_path, monkeypatch, version):
+    """labkitd's SIGKILL after stop's timeout thaws the group first; if the container died and its
+    group went between exists() and the write (labkitd's log showed NotFound from a timer), that is
+    done, not an error."""
+    lay = Layout((Hierarchy(tmp_path / "freezer", 1, ("freezer",)),)) if version == 1 else \
+        Layout((Hierarchy(tmp_path, 2, ("memory",)),))
+    g = cgroups.group("labkit.test/c2", lay)  # never made: every write finds nothing
+    monkeypatch.setattr(type(g), "exists", lambda self: True)  # it was there when looked at
+    g.thaw_for_kill()  # no NotFound

@@ -123,9 +123,15 @@ class Group:
 
     def thaw_for_kill(self) -> None:
         """Thaw the group if it is frozen: on v1 a frozen process cannot act on SIGKILL until thawed,
-        so a kill of a paused container would wait forever. Nothing is written if it is not frozen."""
-        if self.exists():
-            self.freeze(False)
+        so a kill of a paused container would wait forever. A group removed meanwhile (the kill
+        did its work, and the exit step took the group away) holds nothing frozen: not an error."""
+        from ..errors import NotFound
+
+        try:
+            if self.exists():
+                self.freeze(False)
+        except NotFound:
+            pass
 
     def remove(self) -> None:
         """Kill what is inside, remove the group, and the labkit parent too if this was its last child."""

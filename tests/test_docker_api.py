@@ -164,3 +164,25 @@ def test_docker_top_pause_unpause_restart_and_network_ls(sock, box):
     assert c.status == "running" and c.pid != before
     nets = docker(sock, "network", "ls", "--format", "{{.Name}} {{.Driver}}").stdout.split("\n")
     assert "bridge bridge" in nets and "host host" in nets and "none none" in nets
+
+
+def test_docker_tag_and_rmi(sock, box):
+    assert docker(sock, "tag", "busybox", "localhost/dtag:1").returncode == 0
+    assert "localhost/dtag:1" in lk.images.names()
+    assert docker(sock, "run", "--rm", "localhost/dtag:1", "true").returncode == 0
+    r = docker(sock, "rmi", "localhost/dtag:1")
+    assert r.returncode == 0 and "Untagged: localhost/dtag:1" in r.stdout, r.stderr
+    assert "localhost/dtag:1" not in lk.images.names() and "docker.io/library/busybox:latest" in lk.images.names()
+
+
+def test_an_attach_waiting_for_a_start_ends_when_the_container_is_removed(sock):
+    cid = json.loads(http(sock, b"POST /containers/create HTTP/1.1\r\nContent-Length: 37\r\n\r\n"
+                            b'{"Image": "busybox", "Cmd": ["true"]}')[2])["Id"]
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(sock)
+    s.sendall(b"POST /containers/%s/attach?stream=1&stdout=1 HTTP/1.1\r\nUpgrade: tcp\r\n\r\n" % cid.encode())
+    assert s.recv(65536).startswith(b"HTTP/1.1 101")
+    assert docker(sock, "rm", cid).returncode == 0
+    assert s.recv(65536) == b""  # the stream ends: labkitd keeps no connection for a container that is gone
+    s.close()

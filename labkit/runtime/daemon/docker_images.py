@@ -65,3 +65,25 @@ class DockerImages:
                 raise errors.ImageNotFound(f"No such image: {name}") from None
         size = sum(self.store.blob_path(d).stat().st_size for d, _ in found.layers if self.store.blob_path(d).exists())
         conn.respond(200, shapes.image_inspect(found, tags, size))
+
+    def _api_image_tag(self, conn, req, name: str) -> None:
+        """`docker tag busybox localhost:5000/bb:1`: POST /images/busybox/tag?repo=localhost:5000/bb&tag=1."""
+        repo, tag = req.query.get("repo", ""), req.query.get("tag", "")
+        if not repo:
+            raise errors.InvalidArgument("tag needs a repo")
+        self.store.alias(name, f"{repo}:{tag}" if tag else repo)
+        conn.respond(201)
+
+    def _api_image_remove(self, conn, req, name: str) -> None:
+        """`docker rmi NAME`: untag it, and remove what nothing else needs (images/commands.py's rmi,
+        which refuses an image a container was made from unless force)."""
+        from ...images.commands import rmi
+        from ...images.reference import familiar, normalize
+
+        try:
+            full = normalize(name)
+        except errors.LabkitError:
+            full = name
+        digest, _files, _bytes = rmi(name, force=req.flag("force"), inst=self.inst)
+        conn.respond(200, [{"Untagged": familiar(full)}, {"Deleted": digest}])
+

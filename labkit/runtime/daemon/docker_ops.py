@@ -104,6 +104,10 @@ class DockerApi(DockerImages, DockerExec):
         if req.path.startswith("/images/") and req.path.endswith("/json") and req.path != "/images/json" and req.method == "GET":
             # an image's name has slashes of its own: /images/localhost:5000/team/app:1/json
             return self._guarded(conn, self._api_image_inspect, req, req.path[len("/images/"):-len("/json")])
+        if req.path.startswith("/images/") and req.path.endswith("/tag") and req.method == "POST":
+            return self._guarded(conn, self._api_image_tag, req, req.path[len("/images/"):-len("/tag")])
+        if req.path.startswith("/images/") and req.method == "DELETE":
+            return self._guarded(conn, self._api_image_remove, req, req.path[len("/images/"):])
         parts = [p for p in req.path.split("/") if p]
         for method, pattern, name in self.ROUTES:
             pat = [p for p in pattern.split("/") if p]

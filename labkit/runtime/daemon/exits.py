@@ -180,6 +180,8 @@ class Exits:
         except LabkitError:
             pass
         state.release_name(self.inst, rec.get("name", ""), cid)
+        for conn in self.pending_attach.pop(cid, []):  # Docker API attaches that waited for a start
+            conn.send_last_frame({})
         try:
             networking.release(self.inst, cid)
         except Exception:  # noqa: BLE001 - its addresses stay taken until reset; the rest goes on

@@ -106,8 +106,6 @@ class HttpConnection(Connection):
         self.request = Request(method.upper(), target, headers, body)
         return True
 
-    read_closed = False  # the client shut down its sending side (the CLI does after attach without -i)
-
     def readable_after_request(self) -> None:
         """After the request a Docker client may half-close (shutdown(SHUT_WR)): that is not a hang-up,
         the answer (an attached container's output, a wait's exit code) still goes to it."""

@@ -166,7 +166,8 @@ def mac_of(ip: str) -> str:
 def allocate(inst: Instance, name: str, cid: str, cname: str, ip: str | None = None) -> dict:
     """Give container `cid` an address on network `name` (the next free one, or `ip`); returns
     its endpoint {"network", "ip", "prefix", "gateway", "mac", "bridge", "name"}."""
-    net = default_network(inst) if name == DEFAULT else None
+    if name == DEFAULT:
+        default_network(inst)  # made on first use
     with locked(inst):
         net = read(inst, name)
         if cid in net["endpoints"]:

@@ -45,6 +45,9 @@ def frame(stream: int, data: bytes) -> bytes:
 class Connection:
     """A client socket in the loop. The loop calls readable()/writable(); labkitd calls send*()."""
 
+    kind = "labkit"  # or "http": the Docker Engine API's (labkit/api/http.py)
+    read_closed = False  # the client shut down its sending side, and the connection still answers
+
     def __init__(self, sock: socket.socket):
         sock.setblocking(False)
         self.sock = sock

@@ -153,10 +153,10 @@ class DockerApi(DockerImages, DockerExec):
                                "/sys/fs/cgroup/cgroup.controllers") else "1", "Warnings": []})
 
     def _api_list(self, conn, req, ident) -> None:
+        from .queries import with_status
+
         out = []
         for rec in state.read_all(self.inst, self.record_cache):
-            from .queries import with_status
-
             rec = with_status(self.inst, rec, self.live)
             if req.flag("all") or rec["status"] in ("running", "paused"):
                 out.append(shapes.container_summary(rec))
@@ -200,9 +200,7 @@ class DockerApi(DockerImages, DockerExec):
             body = {"StatusCode": 0 if code is None else code, "Error": {"Message": r["error"]} if r.get("error") else None}
             conn.send_raw((json.dumps(body) + "\n").encode(), last=True)
 
-        if rec["status"] == "exited" and req.query.get("condition") != "removed":
-            done(exit_reply(rec))
-        elif rec["status"] == "exited":  # condition=removed: it will not be removed unless asked
+        if rec["status"] == "exited":  # also for condition=removed: it will not be removed unless asked
             done(exit_reply(rec))
         else:
             self.waiters.setdefault(cid, []).append(done)

@@ -120,7 +120,7 @@ class Loop:
             if owner.closed:
                 self.conns.pop(owner.fd, None)
                 return {}
-            events = (0 if getattr(owner, "read_closed", False) else selectors.EVENT_READ) | (
+            events = (0 if owner.read_closed else selectors.EVENT_READ) | (
                 selectors.EVENT_WRITE if owner.wants_write() else 0)
             if not events:
                 return {}  # half-closed, nothing to send now: watched again when something is queued
@@ -167,14 +167,14 @@ class Loop:
             conn.close()
             return
         except ValueError as e:
-            if getattr(conn, "kind", "") == "http":
+            if conn.kind == "http":
                 conn.request = conn.request or _bad_request()
                 conn.error(400, f"labkitd could not read the request: {e}")
                 return
             conn.send(error_reply(InvalidArgument(f"labkitd could not read the request: {e}",
                                                   hint="send one JSON object on one line.")), last=True)
             return
-        if getattr(conn, "kind", "") == "http":
+        if conn.kind == "http":
             self._docker_dispatch(conn)
             return
         self._dispatch(conn)

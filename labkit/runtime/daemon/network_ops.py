@@ -60,7 +60,7 @@ class NetworkOps:
         rec["networks"] = eps
         state.write(self.inst, rec)
         networking.refresh_peers(self.inst, name)
-        self._rewrite_own_hosts(rec)
+        networking.rewrite_hosts(self.inst, rec)
         return {"id": cid, "endpoint": ep}
 
     def op_network_disconnect(self, conn, req, fds) -> dict:
@@ -77,13 +77,7 @@ class NetworkOps:
         rec["ports"] = [p for p in rec.get("ports", []) if p["ip"] in {e["ip"] for e in eps.values()}]
         state.write(self.inst, rec)
         networking.refresh_peers(self.inst, name)
-        self._rewrite_own_hosts(rec)
+        networking.rewrite_hosts(self.inst, rec)
         if cid in self.live:
             networking.apply_firewall(self.inst, self.live)
         return {"id": cid}
-
-    def _rewrite_own_hosts(self, rec: dict) -> None:
-        bundle = state.bundle_dir(self.inst, rec["id"])
-        if (bundle / "hosts").exists():
-            hostname = (bundle / "hostname").read_text().strip() if (bundle / "hostname").exists() else rec["id"][:12]
-            networking.write_hosts(self.inst, rec["id"], rec["name"], hostname, rec.get("networks", {}), bundle)

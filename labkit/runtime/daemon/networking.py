@@ -96,11 +96,17 @@ def refresh_peers(inst, net: str) -> None:
         return
     for cid in members:
         rec = state.read(inst, cid)
-        bundle = state.bundle_dir(inst, cid)
-        if rec is None or not (bundle / "hosts").exists():
-            continue
-        hostname = (bundle / "hostname").read_text().strip() if (bundle / "hostname").exists() else cid[:12]
-        write_hosts(inst, cid, rec.get("name", ""), hostname, rec.get("networks", {}), bundle)
+        if rec is not None:
+            rewrite_hosts(inst, rec)
+
+
+def rewrite_hosts(inst, rec: dict) -> None:
+    """Rewrite one container's /etc/hosts from its record (its networks now)."""
+    bundle = state.bundle_dir(inst, rec["id"])
+    if not (bundle / "hosts").exists():
+        return
+    hostname = (bundle / "hostname").read_text().strip() if (bundle / "hostname").exists() else rec["id"][:12]
+    write_hosts(inst, rec["id"], rec.get("name", ""), hostname, rec.get("networks", {}), bundle)
 
 
 def netns_for_start(inst, rec: dict, live: dict) -> int | None:

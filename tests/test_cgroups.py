@@ -216,3 +216,31 @@ def test_a_kill_thaws_a_group_removed_between_the_look_and_the_write(tmp_path, m
     g = cgroups.group("labkit.test/c2", lay)  # never made: every write finds nothing
     monkeypatch.setattr(type(g), "exists", lambda self: True)  # it was there when looked at
     g.thaw_for_kill()  # no NotFound
+
+
+def test_reading_the_pids_of_a_group_removed_after_the_open_is_an_empty_list(inst, monkeypatch):
+    """A group rmdir'd between the open of cgroup.procs and the read answers ENODEV on the real
+    kernel (CI's leak check met it while runc deleted its container's group): no processes, no error."""
+    import os as real_os
+    from labkit.cgroups import base
+
+    g = cgroups.group(f"{inst.tag}/gone-midway")
+    g.create()
+    d = g.dirs[0]
+
+    class RemovesAfterOpen:
+        def __getattr__(self, name):
+            return getattr(real_os, name)
+
+        def open(self, path, flags):
+            fd = real_os.open(path, flags)
+            real_os.rmdir(real_os.path.dirname(path))
+            return fd
+
+    monkeypatch.setattr(base, "os", RemovesAfterOpen())
+    try:
+        assert base.read_pids(d) == []
+    finally:
+        monkeypatch.undo()
+        g.remove()
+    assert not d.exists()

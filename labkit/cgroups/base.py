@@ -229,6 +229,8 @@ def read_keyed(path: Path) -> dict[str, int]:
 
 
 def read_pids(d: Path) -> list[int]:
+    """The PIDs in group d; [] if the group is gone. A group rmdir'd between our open and read
+    answers ENODEV (seen when runc deleted its container's group while a leak check read it)."""
     try:
         fd = os.open(os.path.join(d, "cgroup.procs"), os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -237,6 +239,10 @@ def read_pids(d: Path) -> list[int]:
         chunks = []
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
+    except OSError as e:
+        if e.errno != errno.ENODEV:
+            raise
+        return []
     finally:
         os.close(fd)
     return [int(x) for x in b"".join(chunks).split()]

@@ -32,7 +32,7 @@ def doctor(**kw):
 @boundary("run a container")
 def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=None, name=None, hostname=None,
         env=None, workdir=None, user=None, log_opts=None, detach=False, stream=True, trace=False, network=None,
-        ports=None):
+        ports=None, volumes=None, mounts=None, tmpfs=None):
     """Run `command` in a new container of `image` and wait for it (`docker run`); returns a RunResult
     (exit_code, stdout, stderr), or with detach=True the running Container at once (`docker run -d`).
 
@@ -46,22 +46,27 @@ def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=Non
     "max-file": 2}. stream: print the output as it comes. trace: time each step of the run flow.
     network: "bridge" (default), "none", "host", "container:NAME" or a network from lk.network.create();
     ports: docker's -p, ["8080:80", "127.0.0.1:5353:53/udp"], or {"80/tcp": 8080}.
+    volumes: docker's -v, ["/srv/site:/site:ro", "cache:/var/cache", "/scratch"] (a host path, a named
+    volume, an anonymous one), or {"/srv/site": {"bind": "/site", "mode": "ro"}}; mounts: docker's
+    --mount, ["type=tmpfs,target=/run,tmpfs-size=16m"]; tmpfs: ["/run:size=16m"].
     """
     from .runtime.client.run import run as _run
 
     return _run(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name, hostname=hostname,
                 env=env, workdir=workdir, user=user, log_opts=log_opts, detach=detach, stream=stream, trace=trace,
-                network=network, ports=ports)
+                network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs)
 
 
 @boundary("create a container")
 def create(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=None, name=None, hostname=None,
-           env=None, workdir=None, user=None, log_opts=None, network=None, ports=None):
+           env=None, workdir=None, user=None, log_opts=None, network=None, ports=None, volumes=None, mounts=None,
+           tmpfs=None):
     """Create a container without starting it (`docker create`); c.start() starts it. Options as lk.run's."""
     from .runtime.client.containers import create as _create
 
     return _create(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
-                   hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts, network=network, ports=ports)
+                   hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts, network=network, ports=ports,
+                   volumes=volumes, mounts=mounts, tmpfs=tmpfs)
 
 
 @boundary("find the container")
@@ -292,6 +297,10 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(".network", __name__)
+    if name == "volume":  # lk.volume.create(), .ls(), .inspect(), .rm(): named volumes
+        from .filesystems import volume_api
+
+        return volume_api
     raise AttributeError(f"module 'labkit' has no attribute {name!r}")
 
 

@@ -2,7 +2,7 @@
 
     labkit doctor [--json]
     labkit run [-d] [--name N] [--rm] [--trace] [-m 64M] [--cpus 0.5] [--pids-limit 20] [-e K=V] [--hostname H]
-               [-w DIR] [-u UID[:GID]] IMAGE [CMD...]
+               [-w DIR] [-u UID[:GID]] [-v SRC:DST[:ro]] [--mount ...] [--tmpfs DST] IMAGE [CMD...]
     labkit create [same options] IMAGE [CMD...]      labkit start CONTAINER...
     labkit ps [-a] [-q]                              labkit logs [-f] [-t] CONTAINER
     labkit exec [-e K=V] [-w DIR] [-u UID] CONTAINER CMD...
@@ -19,7 +19,8 @@
     labkit build [-t NAME] [-f Dockerfile] CONTEXT
     labkit registry start [--port 5000] [--user NAME:PASSWORD] | fill ARCHIVE | stop | ls
     labkit image build-default [--force]
-    labkit reset [--yes] [--all]
+    labkit volume create|ls|inspect|rm [NAME...]
+    labkit reset [--yes] [--all] [--volumes]
 
 Exit codes as docker's: a container's own exit code; 125 when labkit itself failed;
 126 when the command cannot be executed; 127 when it is not found.
@@ -87,6 +88,11 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
                        help='"bridge" (default), "none", "host", "container:NAME" or a network\'s name')
         r.add_argument("-p", "--publish", action="append", default=None, metavar="[IP:]HOST_PORT:PORT[/PROTO]",
                        help="publish a container's port on the host, e.g. 8080:80, 127.0.0.1:8080:80, 5353:53/udp")
+        r.add_argument("-v", "--volume", action="append", default=None, metavar="SOURCE:TARGET[:ro]",
+                       help="mount a host directory (/srv/site:/site) or a named volume (cache:/cache); TARGET alone: an anonymous volume")
+        r.add_argument("--mount", action="append", default=None, metavar="type=bind|volume|tmpfs,source=...,target=...",
+                       help="docker's --mount, e.g. type=tmpfs,target=/run,tmpfs-size=16m")
+        r.add_argument("--tmpfs", action="append", default=None, metavar="TARGET[:size=16m]", help="a tmpfs at TARGET")
         r.add_argument("image")
         r.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -117,6 +123,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     k.add_argument("containers", nargs="+")
     rm = sub.add_parser("rm", help="remove containers")
     rm.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+    rm.add_argument("-v", "--volumes", action="store_true", help="remove its anonymous volumes too (named ones stay)")
     rm.add_argument("containers", nargs="+")
     for verb, text in (("start", "start created or stopped containers"), ("pause", "freeze every process of containers"),
                        ("unpause", "thaw paused containers"), ("wait", "wait for containers to exit, print their exit codes"),
@@ -203,15 +210,24 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         nv.add_argument("container")
     nsub.add_parser("topology", help="draw the lab's networks, and print the ip/iptables commands that build them")
 
+    vo = sub.add_parser("volume", help="manage named volumes (directories that outlive containers)")
+    vsub = vo.add_subparsers(dest="volume_cmd", metavar="COMMAND", required=True)
+    vsub.add_parser("create", help="make a volume").add_argument("name", nargs="?")
+    vl = vsub.add_parser("ls", help="list volumes")
+    vl.add_argument("-q", "--quiet", action="store_true", help="only the names")
+    vsub.add_parser("inspect", help="a volume's record, as JSON").add_argument("names", nargs="+")
+    vsub.add_parser("rm", help="remove volumes and their files (refused while a container has one)").add_argument("names", nargs="+")
+
     z = sub.add_parser("reset", help="remove everything labkit created on this host")
     z.add_argument("-y", "--yes", action="store_true", help="do not ask")
     z.add_argument("--all", action="store_true", help="every lab instance on this host, not only this LABKIT_ROOT's")
+    z.add_argument("--volumes", action="store_true", help="remove the named volumes too (kept otherwise: they are your data)")
     return p
 
 
 _IMAGE_VERBS = ("pull", "push", "images", "tag", "rmi", "history", "build", "save", "load", "login", "registry")  # images/commands.py
 _ALL = ("doctor", "run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause",
-        "wait", "inspect", "top", "stats", "update", "diff", "commit", "image", "network", "reset") + _IMAGE_VERBS
+        "wait", "inspect", "top", "stats", "update", "diff", "commit", "image", "network", "volume", "reset") + _IMAGE_VERBS
 _VERBS = ("run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause", "wait",
           "inspect", "top", "stats", "update", "diff", "commit")
 
@@ -243,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
             from .network import commands as network_commands
 
             return getattr(network_commands, f"cmd_{args.network_cmd}")(args)
+        if args.cmd == "volume":
+            from .filesystems import volume_api
+
+            return getattr(volume_api, f"cmd_{args.volume_cmd}")(args)
         if args.cmd == "reset":
             return _reset(args)
         _parser().print_help()
@@ -300,7 +320,7 @@ def _reset(args) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("reset: nothing removed", file=sys.stderr)
             return 1
-    print(reset(all_instances=args.all))
+    print(reset(all_instances=args.all, volumes=args.volumes))
     return 0
 
 

@@ -51,7 +51,7 @@ def container_summary(rec: dict) -> dict:
             "Command": shlex.join(rec["args"]), "Created": int(rec.get("created", 0)), "Ports": ports(rec),
             "Labels": {}, "State": rec["status"], "Status": status_text(rec),
             "HostConfig": {"NetworkMode": rec.get("network_mode", "default")},
-            "NetworkSettings": {"Networks": networks(rec)}, "Mounts": []}
+            "NetworkSettings": {"Networks": networks(rec)}, "Mounts": rec.get("mounts", [])}
 
 
 def networks(rec: dict) -> dict:
@@ -81,6 +81,8 @@ def inspect(rec: dict, cfg: dict) -> dict:
         "HostConfig": {"Memory": res.get("memory", {}).get("limit", 0), "NanoCpus": nano,
                        "PidsLimit": res.get("pids", {}).get("limit", 0), "AutoRemove": bool(rec.get("auto_remove")),
                        "NetworkMode": rec.get("network_mode", "default"),
+                       "Binds": [f"{m.get('Name') or m['Source']}:{m['Destination']}{'' if m['RW'] else ':ro'}"
+                                 for m in rec.get("mounts", []) if m["Type"] != "tmpfs"] or None,
                        "LogConfig": {"Type": "json-file", "Config": {
                            k[len("org.labkit.log."):]: v for k, v in cfg.get("annotations", {}).items()
                            if k.startswith("org.labkit.log.")}},
@@ -88,7 +90,7 @@ def inspect(rec: dict, cfg: dict) -> dict:
                                                                        "HostPort": str(p["host_port"])}]
                                         for p in rec.get("ports", [])}},
         "GraphDriver": {"Name": "overlay2", "Data": {"LowerDir": cfg.get("annotations", {}).get("org.labkit.rootfs.lower", "")}},
-        "Mounts": [],
+        "Mounts": rec.get("mounts", []),
         "NetworkSettings": {"IPAddress": first.get("IPAddress", ""), "Gateway": first.get("Gateway", ""),
                             "MacAddress": first.get("MacAddress", ""), "Networks": networks(rec),
                             "Ports": {f"{p['port']}/{p['proto']}": [{"HostIp": p.get("host_ip") or "0.0.0.0",
@@ -118,6 +120,14 @@ def options_from_create(body: dict, name: str | None):
         for b in binds or [{}]:
             hip, hport = (b or {}).get("HostIp", ""), (b or {}).get("HostPort", "")
             ports.append(f"{hip + ':' if hip else ''}{hport}:{cport}" if hport else f"{cport}")
+    binds = list(hc.get("Binds") or [])
+    mounts = [{"type": m.get("Type"), "source": m.get("Source", ""), "target": m.get("Target"),
+               "readonly": bool(m.get("ReadOnly")), **_tmpfs_options(m)} for m in (hc.get("Mounts") or [])
+              if isinstance(m, dict)]
+    # Config "Volumes": {"/data": {}} is -v /data (an anonymous volume), unless a bind or mount has that target.
+    taken = {str(b).split(":")[1] for b in binds if str(b).count(":") >= 1} | {m["target"] for m in mounts}
+    binds += [t for t in (body.get("Volumes") or {}) if t not in taken]
+    tmpfs = [f"{t}:{o}" if o else t for t, o in (hc.get("Tmpfs") or {}).items()]
     mode = hc.get("NetworkMode") or "bridge"
     cmd = body.get("Cmd")
     entry = body.get("Entrypoint")
@@ -129,7 +139,20 @@ def options_from_create(body: dict, name: str | None):
         pids_limit=hc.get("PidsLimit") if (hc.get("PidsLimit") or 0) > 0 else None,
         hostname=body.get("Hostname") or None, env=body.get("Env") or None, workdir=body.get("WorkingDir") or None,
         user=body.get("User") or None, rm=bool(hc.get("AutoRemove")),
-        network="bridge" if mode == "default" else mode, ports=ports or None)
+        network="bridge" if mode == "default" else mode, ports=ports or None, volumes=binds or None,
+        mounts=mounts or None, tmpfs=tmpfs or None)
+
+
+def _tmpfs_options(m: dict) -> dict:
+    """--mount type=tmpfs,tmpfs-size=16m,tmpfs-mode=1770 arrives as {"TmpfsOptions": {"SizeBytes":
+    16777216, "Mode": 1016}}: the mode in decimal."""
+    opts = m.get("TmpfsOptions") or {}
+    out = {}
+    if opts.get("SizeBytes"):
+        out["tmpfs-size"] = opts["SizeBytes"]
+    if opts.get("Mode"):
+        out["tmpfs-mode"] = oct(opts["Mode"])[2:] if isinstance(opts["Mode"], int) else opts["Mode"]
+    return out
 
 
 def image_inspect(img, tags: list[str], size: int) -> dict:

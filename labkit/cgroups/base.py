@@ -233,8 +233,10 @@ def read_pids(d: Path) -> list[int]:
     answers ENODEV (seen when runc deleted its container's group while a leak check read it)."""
     try:
         fd = os.open(os.path.join(d, "cgroup.procs"), os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return []
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENODEV):  # gone, or going (the open met the rmdir)
+            return []
+        raise
     try:
         chunks = []
         while chunk := os.read(fd, 65536):

@@ -205,7 +205,7 @@ def _short(opts: str, limit: int = 300) -> str:
 def mount_overlay(source: str, target, lowers_top_first: list, upper, work) -> str:
     """mount(2) an overlay of `lowers_top_first` (the image's last layer first) with its writable
     `upper` and `work` dirs on `target`; returns the option string used. The one routine for
-    lk.overlay and for a container's root (runtime/container/init.py). Raises OSError.
+    lk.overlay and for a container's root (runtime/container/rootfs.py). Raises OSError.
 
     mount(2) takes at most one page of options: with many or deep layers the paths do not fit, so
     each lower dir is opened (O_PATH) and named by its descriptor, /proc/self/fd/N, which is short:

@@ -9,7 +9,8 @@ of object is found where the kernel lists it, by the instance's tag (paths.py):
   netns          /run/netns/<tag>-*
   links          /sys/class/net: "lk-*" (veths) or a name with the tag (bridges)
   firewall       iptables chains and rules naming the tag; nftables tables named by it
-  state files    the containers and runtime folders; the image store if it is corrupt
+  state files    the containers and runtime folders; the image store if it is corrupt; anonymous
+                 volumes (named ones only with volumes=True: they are the learner's data)
 
 Safe to run twice, or twice at once: every step accepts that its object is already gone.
 """
@@ -75,8 +76,9 @@ class ResetReport:
         return f"<p>reset: removed {self.removed} object(s)</p><table>{rows}</table>"
 
 
-def reset(all_instances: bool = False, inst: Instance | None = None) -> ResetReport:
-    """Remove every kernel object and state file of this lab (of every lab on the host with all_instances)."""
+def reset(all_instances: bool = False, inst: Instance | None = None, volumes: bool = False) -> ResetReport:
+    """Remove every kernel object and state file of this lab (of every lab on the host with all_instances).
+    Named volumes are the learner's data: kept, unless volumes=True (anonymous ones always go)."""
     require_root("reset")
     inst = inst or current_instance()
     owns = is_labkit_name if all_instances else inst.owns
@@ -89,6 +91,7 @@ def reset(all_instances: bool = False, inst: Instance | None = None) -> ResetRep
     lock = _hold_keeper_lock(inst, groups, report)
     try:
         _reset_after_kill(inst, owns, owns_link, all_instances, groups, report)
+        _remove_volumes(inst, volumes, report)
     finally:
         if lock is not None:
             os.close(lock)
@@ -214,6 +217,16 @@ def _remove_links(owns_link, report: ResetReport) -> None:
             except Exception as e:  # pyroute2 raises its own NetlinkError; a veth's peer may be gone already
                 if os.path.exists(f"/sys/class/net/{name}"):
                     report.problems.append(f"delete link {name}: {e}")
+
+
+def _remove_volumes(inst: Instance, named: bool, report: ResetReport) -> None:
+    """Anonymous volumes (-v /data) belonged to containers, which are gone now; named ones only if asked."""
+    from ..filesystems import volumes
+
+    for v in volumes.ls(inst):
+        if named or v.get("Anonymous"):
+            shutil.rmtree(Path(v["Mountpoint"]).parent, ignore_errors=True)
+            report.files.append(f"volume {v['Name']}")
 
 
 def _remove_state(inst: Instance, report: ResetReport) -> None:

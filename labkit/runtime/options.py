@@ -25,30 +25,33 @@ HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-
 NAME_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")  # a user or group name, as useradd takes
 
 FIELDS = ("image", "command", "name", "resources", "hostname", "env", "workdir", "user", "auto_remove", "trace", "log_opts",
-          "network", "ports")
+          "network", "ports", "mounts")
 
 
 class Options:
     """image: full name; command: argv or None (the image's Cmd); resources: Resources fields,
     e.g. {"memory": 67108864, "pids": 20}; env: ("K=V", ...); user: (uid, gid), or a name such as
     "nobody" or "nobody:nogroup" that create.py looks up in the image; network: "bridge", "none",
-    "host", "container:NAME" or a network's name; ports: network/ports.py's published ports."""
+    "host", "container:NAME" or a network's name; ports: network/ports.py's published ports; mounts:
+    filesystems/mount_specs.py's checked mounts (-v, --mount, --tmpfs)."""
 
     __slots__ = FIELDS
 
     def __init__(self, image: str, command=None, name=None, resources=None, hostname=None, env=(), workdir=None,
-                 user=(0, 0), auto_remove=False, trace=False, log_opts=None, network="bridge", ports=()):
+                 user=(0, 0), auto_remove=False, trace=False, log_opts=None, network="bridge", ports=(), mounts=()):
         self.image, self.command, self.name = image, tuple(command) if command is not None else None, name
         self.resources, self.hostname, self.env = dict(resources or {}), hostname, tuple(env or ())
         self.workdir, self.user = workdir, user if isinstance(user, str) else tuple(user or (0, 0))
         self.auto_remove, self.trace = bool(auto_remove), bool(trace)
         self.log_opts = dict(log_opts or {})  # {"max-size": 10485760, "max-file": 3}: checked by parse_log_opts
         self.network, self.ports = network, [dict(p) for p in ports or ()]
+        self.mounts = [dict(m) for m in mounts or ()]
 
     @classmethod
     def check(cls, image: str, command=None, *, name=None, memory=None, cpus=None, pids_limit=None, hostname=None,
               env=None, workdir=None, user=None, rm=False, trace=False, log_opts=None, network=None,
-              ports=None) -> "Options":
+              ports=None, volumes=None, mounts=None, tmpfs=None) -> "Options":
+        from ..filesystems.mount_specs import parse_all
         from ..network.networks import parse_mode
         from ..network.ports import parse_ports
 
@@ -66,7 +69,8 @@ class Options:
         return cls(image=normalize(image), command=split_command(command), name=name or None, resources=res,
                    hostname=hostname, env=env_list(env), workdir=workdir, user=parse_user(user), auto_remove=rm,
                    trace=trace, log_opts=parse_log_opts(log_opts), network=parse_mode(network),
-                   ports=parse_ports(ports) if ports else [])
+                   ports=parse_ports(ports) if ports else [],
+                   mounts=parse_all(volumes, mounts, tmpfs) if volumes or mounts or tmpfs else [])
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in FIELDS}
@@ -102,6 +106,10 @@ class Options:
                          workdir=d.get("workdir"), user=user, rm=d.get("auto_remove", False), trace=d.get("trace", False),
                          log_opts=d.get("log_opts"), network=d.get("network"), ports=texts)
         opts.resources = check_resources(d.get("resources") or {})
+        if d.get("mounts"):
+            from ..filesystems.mount_specs import check_all
+
+            opts.mounts = check_all(d["mounts"])
         return opts
 
     def __repr__(self) -> str:

@@ -21,7 +21,7 @@ from . import labkitd
 def _options(args) -> dict:
     return dict(name=args.name, memory=args.memory, cpus=args.cpus, pids_limit=args.pids_limit, hostname=args.hostname,
                 env=args.env, workdir=args.workdir, user=args.user, rm=args.rm, log_opts=args.log_opt,
-                network=args.network, ports=args.publish)
+                network=args.network, ports=args.publish, volumes=args.volume, mounts=args.mount, tmpfs=args.tmpfs)
 
 
 def run(args) -> int:
@@ -90,7 +90,7 @@ def kill(args) -> int:
 
 
 def rm(args) -> int:
-    return _each(args.containers, "rm", force=args.force)
+    return _each(args.containers, "rm", force=args.force, volumes=args.volumes)
 
 
 def pause(args) -> int:

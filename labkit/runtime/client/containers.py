@@ -128,9 +128,10 @@ class Container:
             raise TimedOut(f"container {self.name} did not exit within {timeout} s",
                            hint="it goes on running: c.stop() stops it; c.logs() shows what it printed.") from None
 
-    def remove(self, force: bool = False) -> None:
-        """Remove the container and its writable layer; force=True kills it first if it runs."""
-        self._call("rm", force=force)
+    def remove(self, force: bool = False, volumes: bool = False) -> None:
+        """Remove the container and its writable layer; force=True kills it first if it runs;
+        volumes=True removes its anonymous volumes too (`docker rm -v`)."""
+        self._call("rm", force=force, volumes=volumes)
 
     rm = remove
 

@@ -78,7 +78,8 @@ class RunResult:
 def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, pids_limit=None, name: str | None = None,
         hostname: str | None = None, env: dict | list | None = None, workdir: str | None = None,
         user: str | None = None, stream: bool = True, inherit_stdio: bool = False, trace: bool = False,
-        detach: bool = False, log_opts=None, network: str | None = None, ports=None, inst: Instance | None = None):
+        detach: bool = False, log_opts=None, network: str | None = None, ports=None, volumes=None, mounts=None,
+        tmpfs=None, inst: Instance | None = None):
     """Run `command` in a new container of `image` and wait for it.
 
         lk.run("busybox", "echo hello from a container")
@@ -92,7 +93,8 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, p
     user: "65534", "65534:65534" or a name from the image's /etc/passwd ("nobody").
     network: "bridge" (the default: an address on bridge labkit0), "none", "host",
     "container:NAME" or a network made with lk.network.create(). ports: docker's -p,
-    ["8080:80", "127.0.0.1:5353:53/udp"], or docker-py's {"80/tcp": 8080}.
+    ["8080:80", "127.0.0.1:5353:53/udp"], or docker-py's {"80/tcp": 8080}. volumes, mounts, tmpfs:
+    docker's -v, --mount and --tmpfs (filesystems/mount_specs.py).
     """
     t0 = time.monotonic()
     require_root("running a container")
@@ -101,10 +103,10 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, p
 
         return run_detached(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
                             hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts,
-                            network=network, ports=ports, inst=inst)
+                            network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, inst=inst)
     opts = Options.check(image, command, name=name, memory=memory, cpus=cpus, pids_limit=pids_limit,
                          hostname=hostname, env=env, workdir=workdir, user=user, rm=rm, trace=trace, log_opts=log_opts,
-                         network=network, ports=ports)
+                         network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs)
     try:
         return _attached("run", inst, stream, inherit_stdio, trace, t0, options=opts.to_json())
     except ImageNotFound:  # step 1 of the flow: not here, so pull it, then run (as docker's CLI does)

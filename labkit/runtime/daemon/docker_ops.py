@@ -30,6 +30,7 @@ from ..logs import replay
 from .create import create
 from .docker_exec import DockerExec
 from .docker_images import DockerImages
+from .docker_resources import DockerResources
 from .wire import exit_reply
 
 SOCKET = "docker.sock"
@@ -46,9 +47,9 @@ def status_of(e: BaseException) -> int:
     return 500
 
 
-class DockerApi(DockerImages, DockerExec):
-    """labkitd's HTTP side: listen, route, answer (Supervisor mixes it in); images and exec are
-    in docker_images.py and docker_exec.py."""
+class DockerApi(DockerImages, DockerExec, DockerResources):
+    """labkitd's HTTP side: listen, route, answer (Supervisor mixes it in); images, exec, and volumes
+    and networks are in docker_images.py, docker_exec.py and docker_resources.py."""
 
     def docker_listen(self) -> socket.socket | None:
         """The API's socket: root only (0660, group root), as dockerd's /var/run/docker.sock."""
@@ -96,7 +97,11 @@ class DockerApi(DockerImages, DockerExec):
         ("GET", "/exec/*/json", "exec_inspect"),
         ("POST", "/containers/*/pause", "pause"), ("POST", "/containers/*/unpause", "unpause"),
         ("POST", "/containers/*/restart", "restart"), ("GET", "/containers/*/top", "top"),
-        ("GET", "/networks", "networks"),
+        ("GET", "/networks", "networks"), ("POST", "/networks/create", "network_create"),
+        ("GET", "/networks/*", "network_inspect"), ("DELETE", "/networks/*", "network_remove"),
+        ("POST", "/networks/*/connect", "network_connect"), ("POST", "/networks/*/disconnect", "network_disconnect"),
+        ("GET", "/volumes", "volumes"), ("POST", "/volumes/create", "volume_create"),
+        ("GET", "/volumes/*", "volume_inspect"), ("DELETE", "/volumes/*", "volume_remove"),
     )
 
     def _docker_dispatch(self, conn: HttpConnection) -> None:
@@ -250,7 +255,8 @@ class DockerApi(DockerImages, DockerExec):
 
     def _api_remove(self, conn, req, ident) -> None:
         cid, rec = self._record(ident)
-        reply = self.op_rm(_Answer(conn, lambda r: conn.respond(204)), {"id": cid, "force": req.flag("force")}, [])
+        reply = self.op_rm(_Answer(conn, lambda r: conn.respond(204)),
+                           {"id": cid, "force": req.flag("force"), "volumes": req.flag("v")}, [])
         if reply is not None:
             conn.respond(204)
 
@@ -289,18 +295,6 @@ class DockerApi(DockerImages, DockerExec):
                            "Processes": [[str(p["uid"]), str(p["pid"]), str(p["ppid"]), p["state"], p["command"]]
                                          for p in rows]})
 
-    def _api_networks(self, conn, req, ident) -> None:
-        """`docker network ls`: the lab's networks, and Docker's built-in host and none."""
-        from ...network import networks as nets
-
-        out = [{"Name": n["name"], "Id": n["id"], "Driver": "bridge", "Scope": "local", "Created": shapes.iso(n["created"]),
-                "IPAM": {"Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]},
-                "Containers": {cid: {"Name": e["name"], "IPv4Address": e["ip"]} for cid, e in n["endpoints"].items()}}
-               for n in nets.list_all(self.inst)]
-        names = {n["Name"] for n in out}
-        out += [{"Name": m, "Id": m, "Driver": m, "Scope": "local", "Created": shapes.iso(0), "IPAM": {"Config": []},
-                 "Containers": {}} for m in ("host", "none") if m not in names]
-        conn.respond(200, out)
 
 class _Answer:
     """Stands in for a client connection where an operation answers later (start, rm -f): its JSON

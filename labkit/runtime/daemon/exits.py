@@ -12,7 +12,7 @@ from ... import cgroups
 from ...errors import LabkitError
 from .. import state
 from ..logs import Pump, limits as log_limits
-from . import networking
+from . import mounting, networking
 from .wire import exit_reply
 
 
@@ -36,7 +36,7 @@ class Exits:
             if rec["status"] == "running":
                 self._adopt(rec)
             elif rec["status"] == "exited" and rec.get("auto_remove"):
-                self._remove(cid, rec)
+                self._remove(cid, rec, volumes=True)
             elif rec["status"] == "created":
                 self._start_cut_off(rec)
 
@@ -53,7 +53,7 @@ class Exits:
         except (LabkitError, OSError):
             traceback.print_exc()
         if rec.get("auto_remove"):
-            self._remove(rec["id"], rec)
+            self._remove(rec["id"], rec, volumes=True)
         else:
             rec.pop("starting", None)
             state.write(self.inst, rec)
@@ -166,11 +166,12 @@ class Exits:
         while len(self.recent) > 256:
             self.recent.pop(next(iter(self.recent)))
         if rec.get("auto_remove"):  # gone from disk before anyone hears of the exit (`run --rm` waits for that)
-            self._remove(cid, rec, group=False)  # the group goes right after the answer (_exited)
+            self._remove(cid, rec, group=False, volumes=True)  # the group goes right after the answer (_exited)
         for callback in self.waiters.pop(cid, []):
             callback(rec)
 
-    def _remove(self, cid: str, rec: dict, group: bool = True) -> None:
+    def _remove(self, cid: str, rec: dict, group: bool = True, volumes: bool = False) -> None:
+        """volumes: its anonymous volumes go too (--rm, `rm -v`); named ones always stay."""
         import shutil
 
         try:
@@ -187,6 +188,8 @@ class Exits:
         except Exception:  # noqa: BLE001 - its addresses stay taken until reset; the rest goes on
             traceback.print_exc()
         shutil.rmtree(state.bundle_dir(self.inst, cid), ignore_errors=True)
+        if volumes and rec.get("anonymous_volumes"):
+            mounting.release(self.inst, rec["anonymous_volumes"])
 
 
 def record_lost(rec: dict, status: int | None) -> None:

@@ -60,9 +60,9 @@ class Operations:
         marks.append((f"find the image, create the writable layer and config.json ({rec['name']})", time.monotonic()))
         # `run` that fails to start leaves nothing behind: now (before the fork) or when PID 1 reports it.
         try:
-            return self._start(conn, rec, cfg, req, fds, marks, on_fail=lambda: self._remove(rec["id"], rec))
+            return self._start(conn, rec, cfg, req, fds, marks, on_fail=lambda: self._remove(rec["id"], rec, volumes=True))
         except BaseException:
-            self._remove(rec["id"], rec)
+            self._remove(rec["id"], rec, volumes=True)
             raise
 
     def op_start(self, conn, req, fds):
@@ -208,13 +208,13 @@ class Operations:
                                hint=f"`labkit stop {rec['name']}` then `labkit rm {rec['name']}`, or `labkit rm -f {rec['name']}`.")
 
             def then_remove(r):
-                self._remove(cid, r)
+                self._remove(cid, r, volumes=bool(req.get("volumes")))
                 self._finish(conn, {"id": cid, "removed": True})
 
             self.waiters.setdefault(cid, []).append(then_remove)
             self._signal(cid, signal.SIGKILL)
             return None
-        self._remove(cid, rec)
+        self._remove(cid, rec, volumes=bool(req.get("volumes")))
         return {"id": cid, "removed": True}
 
     def op_update(self, conn, req, fds) -> dict:

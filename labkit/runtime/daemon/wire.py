@@ -50,10 +50,15 @@ def failure_error(info: dict) -> LabkitError:
         where = str(step)[len("create working directory "):]
         return ContainerError(f"the working directory {where} is not a directory in the container ({msg})",
                               hint="give a directory with -w / workdir=, e.g. /tmp; a missing one is created.")
-    if str(step).startswith("bind /etc/") and errno_ == errno.ELOOP:  # container/init.py's bind_file
+    if str(step).startswith("bind /etc/") and errno_ == errno.ELOOP:  # container/rootfs.py's bind_file
         return ContainerError(f"the image's {str(step)[5:]} is a symlink: labkit will not mount through it ({msg})",
                               hint="a symlink there could aim the mount at a file outside the container; "
                                    "rebuild the image with a plain file in its place.")
+    if str(step).startswith("mount ") and errno_ == errno.ELOOP:  # container/rootfs.py's mount_volume
+        target = str(step).rsplit(" on ", 1)[-1]
+        return ContainerError(f"cannot mount on {target}: {msg}",
+                              hint="the container's files have a symlink on that path (the image's, or one the container "
+                                   "made before this start); labkit mounts only on real directories: mount elsewhere.")
     if step == "exec":
         if errno_ == errno.ENOENT:
             return CommandNotFound(f"{args[0]!r}: executable file not found in the container's $PATH")

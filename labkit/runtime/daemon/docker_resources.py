@@ -1,0 +1,113 @@
+"""The Docker Engine API's volume and network endpoints: `docker volume create|ls|inspect|rm` and
+`docker network ls|create|inspect|rm|connect|disconnect`, over volumes.py and network_ops.py.
+
+    POST /volumes/create {"Name": "cache"}              -> 201 {"Name": "cache", "Driver": "local", "Mountpoint": ...}
+    GET  /volumes                                       -> {"Volumes": [...], "Warnings": []}
+    POST /networks/create {"Name": "backend", "IPAM": {"Config": [{"Subnet": "10.231.7.0/24"}]}}  -> 201 {"Id": ...}
+    POST /networks/backend/connect {"Container": "web"} -> 200
+"""
+
+from __future__ import annotations
+
+from ... import errors
+from ...api import shapes
+from ...filesystems import volumes
+
+
+def _volume(rec: dict) -> dict:
+    out = {k: v for k, v in rec.items() if k != "Anonymous"}
+    if rec.get("Anonymous"):
+        out["Labels"] = dict(rec.get("Labels") or {}, **{"com.docker.volume.anonymous": ""})
+    return out
+
+
+def _json(req) -> dict:
+    try:
+        body = req.json() if req.body else {}
+    except ValueError as e:
+        raise errors.InvalidArgument(f"the body is not JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise errors.InvalidArgument("the body is not a JSON object")
+    return body
+
+
+class DockerResources:
+    # -- volumes ----------------------------------------------------------------------------------------
+    def _api_volumes(self, conn, req, ident) -> None:
+        conn.respond(200, {"Volumes": [_volume(v) for v in volumes.ls(self.inst)], "Warnings": []})
+
+    def _api_volume_create(self, conn, req, ident) -> None:
+        body = _json(req)
+        if (body.get("Driver") or "local") != "local":
+            raise errors.InvalidArgument(f"volume driver {body['Driver']!r} is not here: labkit has only \"local\"")
+        conn.respond(201, _volume(volumes.create(self.inst, body.get("Name") or None, body.get("Labels") or None)))
+
+    def _api_volume_inspect(self, conn, req, ident) -> None:
+        conn.respond(200, _volume(self._volume_named(ident)))
+
+    def _api_volume_remove(self, conn, req, ident) -> None:
+        self._volume_named(ident)
+        volumes.remove(self.inst, ident)
+        conn.respond(204)
+
+    def _volume_named(self, name: str) -> dict:
+        try:
+            return volumes.get(self.inst, name)
+        except (errors.NotFound, errors.InvalidArgument):
+            raise errors.NotFound(f"get {name}: no such volume") from None
+
+    # -- networks ---------------------------------------------------------------------------------------
+    def _network_shape(self, n: dict) -> dict:
+        return {"Name": n["name"], "Id": n["id"], "Driver": "bridge", "Scope": "local", "Created": shapes.iso(n["created"]),
+                "EnableIPv6": False, "Internal": False, "Attachable": False, "Labels": n.get("labels") or {},
+                "IPAM": {"Driver": "default", "Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]},
+                "Options": {"com.docker.network.bridge.name": n["bridge"]},
+                "Containers": {cid: {"Name": e["name"], "IPv4Address": f"{e['ip']}/{n['subnet'].split('/')[1]}",
+                                     "MacAddress": e.get("mac", "")} for cid, e in n["endpoints"].items()}}
+
+    def _api_networks(self, conn, req, ident) -> None:
+        """`docker network ls`: the lab's networks, and Docker's built-in host and none."""
+        from ...network import networks as nets
+
+        out = [self._network_shape(n) for n in nets.list_all(self.inst)]
+        names = {n["Name"] for n in out}
+        out += [{"Name": m, "Id": m, "Driver": m, "Scope": "local", "Created": shapes.iso(0), "IPAM": {"Config": []},
+                 "Containers": {}} for m in ("host", "none") if m not in names]
+        conn.respond(200, out)
+
+    def _network_named(self, ident: str) -> dict:
+        """A network by name, ID or an ID's first characters, as the CLI sends any of them."""
+        from ...network import networks as nets
+
+        found = [n for n in nets.list_all(self.inst) if ident in (n["name"], n["id"]) or n["id"].startswith(ident)]
+        if len(found) != 1:
+            raise errors.NotFound(f"network {ident} not found")
+        return found[0]
+
+    def _api_network_inspect(self, conn, req, ident) -> None:
+        conn.respond(200, self._network_shape(self._network_named(ident)))
+
+    def _api_network_create(self, conn, req, ident) -> None:
+        body = _json(req)
+        if (body.get("Driver") or "bridge") != "bridge":
+            raise errors.InvalidArgument(f"network driver {body['Driver']!r} is not here: labkit makes bridge networks")
+        configs = ((body.get("IPAM") or {}).get("Config") or [{}])
+        subnet = (configs[0] or {}).get("Subnet") if isinstance(configs, list) and configs else None
+        net = self.op_network_create(None, {"name": body.get("Name"), "subnet": subnet, "labels": body.get("Labels")}, [])
+        conn.respond(201, {"Id": net["network"]["id"], "Warning": ""})
+
+    def _api_network_remove(self, conn, req, ident) -> None:
+        self.op_network_rm(None, {"name": self._network_named(ident)["name"]}, [])
+        conn.respond(204)
+
+    def _api_network_connect(self, conn, req, ident) -> None:
+        net = self._network_named(ident)
+        cid, _ = self._record(str(_json(req).get("Container", "")))
+        self.op_network_connect(None, {"id": cid, "network": net["name"]}, [])
+        conn.respond(200, b"", content_type="text/plain")
+
+    def _api_network_disconnect(self, conn, req, ident) -> None:
+        net = self._network_named(ident)
+        cid, _ = self._record(str(_json(req).get("Container", "")))
+        self.op_network_disconnect(None, {"id": cid, "network": net["name"]}, [])
+        conn.respond(200, b"", content_type="text/plain")

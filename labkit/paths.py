@@ -18,6 +18,7 @@ instance's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -100,3 +101,18 @@ def is_labkit_name(name: str) -> bool:
 def is_labkit_link(ifname: str) -> bool:
     """True for a link name any labkit instance could have given: "lk-...", "lk3f9c-...", "labkit0"."""
     return ifname.startswith(VETH_MARK) or MARK in ifname
+
+
+@contextlib.contextmanager
+def dir_lock(d: Path):
+    """Hold d/.lock (flock, exclusive) while changing the records in d: networks/, volumes/.
+    Made with d if missing; released when the block ends, or when the process dies."""
+    import fcntl
+
+    d.mkdir(parents=True, exist_ok=True)
+    fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield d
+    finally:
+        os.close(fd)

@@ -186,3 +186,51 @@ def test_an_attach_waiting_for_a_start_ends_when_the_container_is_removed(sock):
     assert docker(sock, "rm", cid).returncode == 0
     assert s.recv(65536) == b""  # the stream ends: labkitd keeps no connection for a container that is gone
     s.close()
+
+
+@pytest.mark.v2
+def test_docker_volumes_binds_and_tmpfs(sock, box, tmp_path):
+    (tmp_path / "f").write_text("from the host\n")
+    r = docker(sock, "run", "--rm", "-v", f"{tmp_path}:/h:ro", "-v", "dvol:/v", "--tmpfs", "/t:size=1m",
+               "--mount", "type=tmpfs,target=/m,tmpfs-mode=1770", "busybox",
+               "sh", "-c", "cat /h/f; echo kept > /v/k; grep -E ' /(h|t|m) ' /proc/mounts")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "from the host"
+    mounts = {line.split()[1]: line.split()[3] for line in lines[1:]}
+    assert "ro" in mounts["/h"].split(",") and "size=1024k" in mounts["/t"] and "mode=1770" in mounts["/m"]
+    assert docker(sock, "run", "--rm", "-v", "dvol:/v", "busybox", "cat", "/v/k").stdout == "kept\n"
+    assert docker(sock, "volume", "ls", "-q").stdout.split() == ["dvol"]
+    info = json.loads(docker(sock, "volume", "inspect", "dvol").stdout)[0]
+    assert info["Name"] == "dvol" and info["Driver"] == "local" and os.path.isdir(info["Mountpoint"])
+    r = docker(sock, "run", "-d", "--name", "dv", "-v", "dvol:/v", "-v", "/anon", "busybox", "sleep", "600")
+    box.append(lk.container("dv"))
+    mounts = json.loads(docker(sock, "inspect", "dv").stdout)[0]["Mounts"]
+    assert sorted((m["Type"], m["Destination"]) for m in mounts) == [("volume", "/anon"), ("volume", "/v")]
+    r = docker(sock, "volume", "rm", "dvol")
+    assert r.returncode == 1 and "in use" in r.stderr
+    assert docker(sock, "rm", "-f", "-v", "dv").returncode == 0
+    box.clear()
+    assert docker(sock, "volume", "ls", "-q").stdout.split() == ["dvol"]  # -v took the anonymous one only
+    assert docker(sock, "volume", "rm", "dvol").returncode == 0
+    assert docker(sock, "volume", "ls", "-q").stdout.split() == []
+    r = docker(sock, "run", "--rm", "-v", "/no/such/labkit/dir:/d", "busybox", "true")
+    assert r.returncode == 125 and "does not exist" in r.stderr
+
+
+def test_docker_network_create_connect_disconnect_rm(sock, box):
+    assert docker(sock, "network", "create", "--subnet", "10.231.77.0/24", "dnet").returncode == 0
+    assert "dnet" in docker(sock, "network", "ls", "--format", "{{.Name}}").stdout.split()
+    docker(sock, "run", "-d", "--name", "dn1", "busybox", "sleep", "600")
+    box.append(lk.container("dn1"))
+    assert docker(sock, "network", "connect", "dnet", "dn1").returncode == 0
+    r = docker(sock, "exec", "dn1", "ip", "-4", "-o", "addr")
+    assert "10.231.77.2/24" in r.stdout, r.stdout
+    info = json.loads(docker(sock, "network", "inspect", "dnet").stdout)[0]
+    assert info["IPAM"]["Config"][0]["Subnet"] == "10.231.77.0/24" and len(info["Containers"]) == 1
+    r = docker(sock, "network", "rm", "dnet")
+    assert r.returncode == 1 and "dn1" in r.stderr  # in use: refused
+    assert docker(sock, "network", "disconnect", "dnet", "dn1").returncode == 0
+    assert "10.231.77." not in docker(sock, "exec", "dn1", "ip", "-4", "-o", "addr").stdout
+    assert docker(sock, "network", "rm", "dnet").returncode == 0
+    assert docker(sock, "network", "inspect", "dnet").returncode == 1

@@ -16,14 +16,13 @@ copied into it. Every change holds volumes/.lock, so a removal never races a cre
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import time
 
 from ..errors import Conflict, InvalidArgument, NotFound
-from ..paths import Instance
+from ..paths import Instance, dir_lock
 from .mount_specs import VOLUME_NAME_RE
 
 
@@ -35,16 +34,8 @@ def root(inst: Instance):
     return inst.root / "volumes"
 
 
-@contextlib.contextmanager
 def _locked(inst: Instance):
-    d = root(inst)
-    d.mkdir(parents=True, exist_ok=True)
-    fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield d
-    finally:
-        os.close(fd)
+    return dir_lock(root(inst))
 
 
 def _check_name(name) -> str:

@@ -19,8 +19,6 @@ Nothing here touches the kernel: attach.py (in labkitd) makes the bridges and ve
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import re
@@ -28,7 +26,7 @@ import time
 import uuid
 
 from ..errors import Conflict, InvalidArgument, NotFound
-from ..paths import MARK, Instance
+from ..paths import MARK, Instance, dir_lock
 from .ipam import DEFAULT_POOL, check_free, gateway_of, host_routes, next_address, parse_subnet, pick_subnet, user_candidates
 
 DEFAULT = "bridge"  #: the default network's name, as Docker's
@@ -49,16 +47,9 @@ def _path(inst: Instance, name: str):
     return _dir(inst) / f"{name}.json"
 
 
-@contextlib.contextmanager
 def locked(inst: Instance):
     """Hold the lab's network lock: every read-modify-write of a network file happens inside."""
-    _dir(inst).mkdir(parents=True, exist_ok=True)
-    fd = os.open(_dir(inst) / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return dir_lock(_dir(inst))
 
 
 def check_name(name) -> str:

@@ -32,7 +32,7 @@ def doctor(**kw):
 @boundary("run a container")
 def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=None, name=None, hostname=None,
         env=None, workdir=None, user=None, log_opts=None, detach=False, stream=True, trace=False, network=None,
-        ports=None, volumes=None, mounts=None, tmpfs=None):
+        ports=None, volumes=None, mounts=None, tmpfs=None, tty=False, input=None):
     """Run `command` in a new container of `image` and wait for it (`docker run`); returns a RunResult
     (exit_code, stdout, stderr), or with detach=True the running Container at once (`docker run -d`).
 
@@ -48,13 +48,14 @@ def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=Non
     ports: docker's -p, ["8080:80", "127.0.0.1:5353:53/udp"], or {"80/tcp": 8080}.
     volumes: docker's -v, ["/srv/site:/site:ro", "cache:/var/cache", "/scratch"] (a host path, a named
     volume, an anonymous one), or {"/srv/site": {"bind": "/site", "mode": "ro"}}; mounts: docker's
-    --mount, ["type=tmpfs,target=/run,tmpfs-size=16m"]; tmpfs: ["/run:size=16m"].
+    --mount, ["type=tmpfs,target=/run,tmpfs-size=16m"]; tmpfs: ["/run:size=16m"]. tty: give it a
+    terminal (docker's -t); input: bytes or text for its stdin (docker's -i), e.g. input="hello".
     """
     from .runtime.client.run import run as _run
 
     return _run(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name, hostname=hostname,
                 env=env, workdir=workdir, user=user, log_opts=log_opts, detach=detach, stream=stream, trace=trace,
-                network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs)
+                network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, tty=tty, input=input)
 
 
 @boundary("create a container")

@@ -1,7 +1,7 @@
 """The `labkit` command, in docker's shape.
 
     labkit doctor [--json]
-    labkit run [-d] [--name N] [--rm] [--trace] [-m 64M] [--cpus 0.5] [--pids-limit 20] [-e K=V] [--hostname H]
+    labkit run [-d] [-it] [--name N] [--rm] [--trace] [-m 64M] [--cpus 0.5] [--pids-limit 20] [-e K=V] [--hostname H]
                [-w DIR] [-u UID[:GID]] [-v SRC:DST[:ro]] [--mount ...] [--tmpfs DST] IMAGE [CMD...]
     labkit create [same options] IMAGE [CMD...]      labkit start CONTAINER...
     labkit ps [-a] [-q]                              labkit logs [-f] [-t] CONTAINER
@@ -72,7 +72,9 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         r = sub.add_parser(verb, help=text)
         if verb == "run":
             r.add_argument("-d", "--detach", action="store_true", help="run in the background, print the container's ID")
+            r.add_argument("-i", "--interactive", action="store_true", help="this command's stdin is the container's")
             r.add_argument("--trace", action="store_true", help="print each step of the run flow with its duration (on stderr)")
+        r.add_argument("-t", "--tty", action="store_true", help="give the container a terminal (-it: a shell to type in)")
         r.add_argument("--name", help="a name for the container")
         r.add_argument("--rm", action="store_true", help="remove the container when it exits")
         r.add_argument("-m", "--memory", help='memory limit, e.g. "64M"')

@@ -118,6 +118,10 @@ class HttpConnection(Connection):
             return
         if not data:
             self.read_closed = True  # the loop stops waiting to read (loop.py's _wants)
+        if self.on_input is not None:  # an attach with stdin=1: the container's input (daemon/stdin.py)
+            self.on_input(data)
+        elif self.keep_input:  # ... whose container has not started yet
+            self.keep_early_input(data)
 
     # -- answers -------------------------------------------------------------------------------------
     def _head(self, status: int, headers: dict) -> bytes:

@@ -76,7 +76,8 @@ def inspect(rec: dict, cfg: dict) -> dict:
                   "FinishedAt": iso(rec.get("finished_at", 0))},
         "Image": rec["image"], "RestartCount": rec.get("restart_count", 0), "Driver": "overlay2",
         "Config": {"Hostname": cfg.get("hostname", ""), "Env": proc.get("env", []), "Cmd": rec["args"],
-                   "Image": familiar(rec["image"]), "WorkingDir": proc.get("cwd", "/"), "Tty": False,
+                   "Image": familiar(rec["image"]), "WorkingDir": proc.get("cwd", "/"), "Tty": bool(proc.get("terminal")),
+                   "OpenStdin": bool(rec.get("interactive")), "AttachStdin": bool(rec.get("interactive")),
                    "User": f"{proc.get('user', {}).get('uid', 0)}:{proc.get('user', {}).get('gid', 0)}", "Labels": {}},
         "HostConfig": {"Memory": res.get("memory", {}).get("limit", 0), "NanoCpus": nano,
                        "PidsLimit": res.get("pids", {}).get("limit", 0), "AutoRemove": bool(rec.get("auto_remove")),
@@ -112,9 +113,6 @@ def options_from_create(body: dict, name: str | None):
     hc = body.get("HostConfig") or {}
     if not isinstance(hc, dict):
         raise InvalidArgument("HostConfig is not a JSON object")
-    if body.get("Tty") or body.get("OpenStdin"):
-        raise InvalidArgument("labkit's Docker API has no TTY or stdin yet (-t, -i)",
-                              hint="run without -it; `labkit run` and `labkit exec` print a container's output.")
     ports = []
     for cport, binds in (hc.get("PortBindings") or {}).items():
         for b in binds or [{}]:
@@ -140,7 +138,7 @@ def options_from_create(body: dict, name: str | None):
         hostname=body.get("Hostname") or None, env=body.get("Env") or None, workdir=body.get("WorkingDir") or None,
         user=body.get("User") or None, rm=bool(hc.get("AutoRemove")),
         network="bridge" if mode == "default" else mode, ports=ports or None, volumes=binds or None,
-        mounts=mounts or None, tmpfs=tmpfs or None)
+        mounts=mounts or None, tmpfs=tmpfs or None, tty=bool(body.get("Tty")), interactive=bool(body.get("OpenStdin")))
 
 
 def _tmpfs_options(m: dict) -> dict:

@@ -69,8 +69,11 @@ class Pump:
     for. An attached client (a Connection) gets each chunk as a frame; it writes to whatever its
     own stdout is (a file, /dev/null, a pipe, a terminal), so labkitd never touches those."""
 
-    def __init__(self, bundle: Path, max_size: int = MAX_SIZE, max_file: int = MAX_FILE):
-        self.fds = {os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC): s for p, s in zip(fifo_paths(bundle), STREAMS)}
+    def __init__(self, bundle: Path, max_size: int = MAX_SIZE, max_file: int = MAX_FILE, tty: int | None = None):
+        # tty: a terminal's master (-t, daemon/stdin.py): the container's one output, logged as stdout.
+        self.tty = tty
+        self.fds = {tty: "stdout"} if tty is not None else {
+            os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC): s for p, s in zip(fifo_paths(bundle), STREAMS)}
         self.bundle, self.max_size, self.max_file = bundle, max_size, max(1, max_file)
         self.log = os.open(bundle / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self.size = os.fstat(self.log).st_size
@@ -81,6 +84,9 @@ class Pump:
         self.partial = {s: b"" for s in STREAMS}
         self.eof: set[int] = set()  # FIFOs with no writer left: the container's processes are gone
         self.client = None  # the attached client's Connection, while it listens
+        # `docker logs -f`: (Connection, with timestamps) each. Sent whole lines as they are logged; a
+        # follower never slows the container: one that falls MAX_PENDING behind is cut off.
+        self.followers: list[tuple] = []
 
     def attach_to(self, conn) -> None:
         self.client = conn
@@ -88,6 +94,13 @@ class Pump:
 
     def detach(self) -> None:
         self.client = None
+
+    def follow(self, conn, timestamps: bool = False) -> None:
+        self.followers.append((conn, timestamps))
+        conn.on_hangup.append(lambda: self.unfollow(conn))
+
+    def unfollow(self, conn) -> None:
+        self.followers = [f for f in self.followers if f[0] is not conn]
 
     # -- what to wait for -----------------------------------------------------------------------------
     def want_read(self) -> list[int]:
@@ -104,6 +117,8 @@ class Pump:
             data = os.read(fd, 65536)
         except BlockingIOError:
             return
+        except OSError:  # EIO: a terminal whose every slave end is closed (the container's processes are gone)
+            data = b""
         if data:
             self._take(stream, data)
         else:
@@ -115,7 +130,7 @@ class Pump:
             while True:
                 try:
                     data = os.read(fd, 65536)
-                except BlockingIOError:
+                except (BlockingIOError, OSError):  # EIO: a terminal with no slave left
                     break
                 if not data:
                     break
@@ -126,7 +141,7 @@ class Pump:
                 self.partial[stream] = b""
 
     def close(self) -> None:
-        self.client = None
+        self.client, self.followers = None, []
         for fd in list(self.fds) + [self.log]:
             try:
                 os.close(fd)
@@ -144,7 +159,10 @@ class Pump:
         if lines:
             self._log(stream, lines)
         if self.client is not None:  # after the log: what a client got is in the log, but for a partial line
-            self.client.send_frame(1 if stream == "stdout" else 2, data)
+            if self.tty is not None and self.client.kind == "http":
+                self.client.send_raw(data)  # Docker's attach to a terminal: the raw stream, no frames
+            else:
+                self.client.send_frame(1 if stream == "stdout" else 2, data)
 
     def _log(self, stream: str, lines: list[bytes]) -> None:
         t = stamp()
@@ -154,6 +172,13 @@ class Pump:
             self._rotate()
         os.write(self.log, data)
         self.size += len(data)
+        for conn, timestamps in list(self.followers):
+            if conn.pending() > MAX_PENDING:
+                self.unfollow(conn)
+                conn.send_last_frame({})  # ends the HTTP stream
+                continue
+            for line in lines:
+                conn.send_frame(1 if stream == "stdout" else 2, (t + " ").encode() + line if timestamps else line)
         if self.counts[-1] is not None:
             self.counts[-1][stream] = self.counts[-1].get(stream, 0) + sum(len(text.encode()) for text in texts)
 
@@ -247,6 +272,30 @@ def replay(bundle: Path, skip: dict[str, int], counted: dict[str, int]):
             if size >= 1 << 16:
                 yield b"".join(out)
                 out, size = [], 0
+    if out:
+        yield b"".join(out)
+
+
+def log_frames(bundle: Path, stdout: bool = True, stderr: bool = True, tail: int | None = None,
+               timestamps: bool = False):
+    """`docker logs [--tail N] [-t]`'s body: the log's lines as frames (connection.py), read and sent
+    a piece at a time, e.g. frame(1, b"2026-12-05T22:30:00.000001Z hello\n") with timestamps."""
+    from collections import deque
+
+    from .daemon.connection import frame
+
+    want = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
+    picked = (e for e in entries(bundle) if e.get("stream") in want)
+    if tail is not None:
+        picked = iter(deque(picked, maxlen=tail)) if tail > 0 else iter(())
+    out, size = [], 0
+    for e in picked:
+        text = (f"{e['time']} {e['log']}" if timestamps else e["log"]).encode()
+        out.append(frame(1 if e["stream"] == "stdout" else 2, text))
+        size += len(out[-1])
+        if size >= 1 << 16:
+            yield b"".join(out)
+            out, size = [], 0
     if out:
         yield b"".join(out)
 

@@ -25,7 +25,7 @@ HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-
 NAME_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")  # a user or group name, as useradd takes
 
 FIELDS = ("image", "command", "name", "resources", "hostname", "env", "workdir", "user", "auto_remove", "trace", "log_opts",
-          "network", "ports", "mounts")
+          "network", "ports", "mounts", "tty", "interactive")
 
 
 class Options:
@@ -33,12 +33,14 @@ class Options:
     e.g. {"memory": 67108864, "pids": 20}; env: ("K=V", ...); user: (uid, gid), or a name such as
     "nobody" or "nobody:nogroup" that create.py looks up in the image; network: "bridge", "none",
     "host", "container:NAME" or a network's name; ports: network/ports.py's published ports; mounts:
-    filesystems/mount_specs.py's checked mounts (-v, --mount, --tmpfs)."""
+    filesystems/mount_specs.py's checked mounts (-v, --mount, --tmpfs); tty: -t, a terminal;
+    interactive: -i, stdin open (daemon/stdin.py)."""
 
     __slots__ = FIELDS
 
     def __init__(self, image: str, command=None, name=None, resources=None, hostname=None, env=(), workdir=None,
-                 user=(0, 0), auto_remove=False, trace=False, log_opts=None, network="bridge", ports=(), mounts=()):
+                 user=(0, 0), auto_remove=False, trace=False, log_opts=None, network="bridge", ports=(), mounts=(),
+                 tty=False, interactive=False):
         self.image, self.command, self.name = image, tuple(command) if command is not None else None, name
         self.resources, self.hostname, self.env = dict(resources or {}), hostname, tuple(env or ())
         self.workdir, self.user = workdir, user if isinstance(user, str) else tuple(user or (0, 0))
@@ -46,11 +48,12 @@ class Options:
         self.log_opts = dict(log_opts or {})  # {"max-size": 10485760, "max-file": 3}: checked by parse_log_opts
         self.network, self.ports = network, [dict(p) for p in ports or ()]
         self.mounts = [dict(m) for m in mounts or ()]
+        self.tty, self.interactive = bool(tty), bool(interactive)
 
     @classmethod
     def check(cls, image: str, command=None, *, name=None, memory=None, cpus=None, pids_limit=None, hostname=None,
               env=None, workdir=None, user=None, rm=False, trace=False, log_opts=None, network=None,
-              ports=None, volumes=None, mounts=None, tmpfs=None) -> "Options":
+              ports=None, volumes=None, mounts=None, tmpfs=None, tty=False, interactive=False) -> "Options":
         from ..filesystems.mount_specs import parse_all
         from ..network.networks import parse_mode
         from ..network.ports import parse_ports
@@ -70,7 +73,8 @@ class Options:
                    hostname=hostname, env=env_list(env), workdir=workdir, user=parse_user(user), auto_remove=rm,
                    trace=trace, log_opts=parse_log_opts(log_opts), network=parse_mode(network),
                    ports=parse_ports(ports) if ports else [],
-                   mounts=parse_all(volumes, mounts, tmpfs) if volumes or mounts or tmpfs else [])
+                   mounts=parse_all(volumes, mounts, tmpfs) if volumes or mounts or tmpfs else [], tty=tty,
+                   interactive=interactive)
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in FIELDS}
@@ -89,7 +93,7 @@ class Options:
         env = d.get("env") or []
         if not isinstance(env, (list, tuple)) or not all(isinstance(e, str) and "=" in e for e in env):
             raise InvalidArgument(f"environment {env!r} is not a list of NAME=value")
-        for flag in ("auto_remove", "trace"):
+        for flag in ("auto_remove", "trace", "tty", "interactive"):
             if not isinstance(d.get(flag, False), bool):
                 raise InvalidArgument(f"{flag} {d[flag]!r} is not true or false")
         ports = d.get("ports") or []
@@ -104,7 +108,8 @@ class Options:
             raise InvalidArgument("a published port's host port is 0", hint="the client picks one: send it.")
         opts = cls.check(d["image"], d.get("command"), name=d.get("name"), hostname=d.get("hostname"), env=list(env),
                          workdir=d.get("workdir"), user=user, rm=d.get("auto_remove", False), trace=d.get("trace", False),
-                         log_opts=d.get("log_opts"), network=d.get("network"), ports=texts)
+                         log_opts=d.get("log_opts"), network=d.get("network"), ports=texts, tty=d.get("tty", False),
+                         interactive=d.get("interactive", False))
         opts.resources = check_resources(d.get("resources") or {})
         if d.get("mounts"):
             from ..filesystems.mount_specs import check_all

@@ -75,13 +75,14 @@ class ContainerConfig:
     devices: tuple = device_rules.DOCKER_DEFAULT  # which device nodes it may open (security/devices.py)
     seccomp: bool = True  # the system calls Docker's default profile refuses fail with EPERM (security/seccomp.py)
     instance: str = "labkit"  # the lab's tag; names the overlay mount's source
+    terminal: bool = False  # -t: fds 0, 1, 2 are a pseudo-terminal's (daemon/stdin.py)
 
     def to_oci(self) -> dict:
         # overlay stacks lowerdirs top first: the last layer of the image is the first lowerdir.
         return {
             "ociVersion": OCI_VERSION,
             "process": {
-                "terminal": False,
+                "terminal": self.terminal,
                 "user": {"uid": self.uid, "gid": self.gid},
                 "args": list(self.args),
                 "env": list(self.env),

@@ -21,7 +21,8 @@ from . import labkitd
 def _options(args) -> dict:
     return dict(name=args.name, memory=args.memory, cpus=args.cpus, pids_limit=args.pids_limit, hostname=args.hostname,
                 env=args.env, workdir=args.workdir, user=args.user, rm=args.rm, log_opts=args.log_opt,
-                network=args.network, ports=args.publish, volumes=args.volume, mounts=args.mount, tmpfs=args.tmpfs)
+                network=args.network, ports=args.publish, volumes=args.volume, mounts=args.mount, tmpfs=args.tmpfs,
+                tty=args.tty)
 
 
 def run(args) -> int:
@@ -32,7 +33,8 @@ def run(args) -> int:
         return 0
     from .run import run as run_fg
 
-    result = run_fg(args.image, args.command or None, inherit_stdio=True, trace=args.trace, **_options(args))
+    result = run_fg(args.image, args.command or None, inherit_stdio=True, trace=args.trace, interactive=args.interactive,
+                    **_options(args))
     if args.trace:
         print(result.trace_table(), file=sys.stderr)
     return result.exit_code

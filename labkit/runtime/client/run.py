@@ -79,7 +79,7 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, p
         hostname: str | None = None, env: dict | list | None = None, workdir: str | None = None,
         user: str | None = None, stream: bool = True, inherit_stdio: bool = False, trace: bool = False,
         detach: bool = False, log_opts=None, network: str | None = None, ports=None, volumes=None, mounts=None,
-        tmpfs=None, inst: Instance | None = None):
+        tmpfs=None, tty: bool = False, interactive: bool = False, input=None, inst: Instance | None = None):
     """Run `command` in a new container of `image` and wait for it.
 
         lk.run("busybox", "echo hello from a container")
@@ -94,7 +94,9 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, p
     network: "bridge" (the default: an address on bridge labkit0), "none", "host",
     "container:NAME" or a network made with lk.network.create(). ports: docker's -p,
     ["8080:80", "127.0.0.1:5353:53/udp"], or docker-py's {"80/tcp": 8080}. volumes, mounts, tmpfs:
-    docker's -v, --mount and --tmpfs (filesystems/mount_specs.py).
+    docker's -v, --mount and --tmpfs (filesystems/mount_specs.py). tty: -t, the container gets a
+    terminal; interactive: -i, this process's stdin is its input (with inherit_stdio); input: bytes
+    or text for its stdin instead, as subprocess.run's.
     """
     t0 = time.monotonic()
     require_root("running a container")
@@ -103,15 +105,21 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, p
 
         return run_detached(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
                             hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts,
-                            network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, inst=inst)
+                            network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, tty=tty, inst=inst)
     opts = Options.check(image, command, name=name, memory=memory, cpus=cpus, pids_limit=pids_limit,
                          hostname=hostname, env=env, workdir=workdir, user=user, rm=rm, trace=trace, log_opts=log_opts,
-                         network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs)
+                         network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, tty=tty,
+                         interactive=bool(interactive or input is not None))
+    if input is not None:
+        feed = input.encode() if isinstance(input, str) else bytes(input)
+    else:
+        feed = 0 if interactive and inherit_stdio else b"" if interactive else None
+    extra = {"stdin": True, "feed": feed} if feed is not None else {}
     try:
-        return _attached("run", inst, stream, inherit_stdio, trace, t0, options=opts.to_json())
+        return _attached("run", inst, stream, inherit_stdio, trace, t0, options=opts.to_json(), **extra)
     except ImageNotFound:  # step 1 of the flow: not here, so pull it, then run (as docker's CLI does)
         pulled = pull_missing(opts.image, inst)
-        result = _attached("run", inst, stream, inherit_stdio, trace, time.monotonic(), options=opts.to_json())
+        result = _attached("run", inst, stream, inherit_stdio, trace, time.monotonic(), options=opts.to_json(), **extra)
         if trace:
             result.trace = ((f"find the image locally: not there, so pull it from {pulled}",
                              (time.monotonic() - t0) * 1000 - sum(ms for _, ms in result.trace)),) + result.trace
@@ -171,8 +179,13 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
     from the last byte received: the new labkitd replays the rest from log.json. Ctrl-C
     (KeyboardInterrupt) kills the container, as docker's sig-proxy does; a closed stdout
     (`labkit run ... | head -1`) kills it too, and the run ends as a pipeline's writer would (141)."""
+    from contextlib import nullcontext
+
+    from .terminal import RawTerminal, send_input
+
     started = time.monotonic()
     out = Output(stream, keep=not inherit_stdio, raw=inherit_stdio)
+    feed = args.pop("feed", None)
     conn = labkitd.open_call(op, inst=inst, attach=True, t0=t0, **args)
     with conn:
         try:
@@ -180,8 +193,14 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
         except ServerGone as e:
             raise ContainerError("the container did not start: labkitd stopped before it answered "
                                  "(was the lab reset?)", hint=e.hint) from None
+        if feed is not None:  # -i / input=: the container runs now; its input goes on this connection
+            send_input(conn.sock, feed)
+        tty = (args.get("options") or {}).get("tty") and inherit_stdio
+        terminal = RawTerminal(lambda rows, cols: labkitd.call("resize", inst=inst, id=first["id"], rows=rows, cols=cols)) \
+            if tty else nullcontext()
         try:
-            last = _relay(conn, out)
+            with terminal:
+                last = _relay(conn, out)
         except ServerGone:
             last = _reattach(inst, first, out)
         except StdoutClosed:

@@ -24,12 +24,14 @@ imported before the fork: after pivot_root there is no host stdlib to import fro
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import json
 import os
 import resource
 import signal
 import socket
+import termios
 import time
 
 # Every module the child needs is imported here, before pivot_root hides the host's files.
@@ -97,18 +99,25 @@ def leave_labkitd() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int, born_in=None, netns_fd: int | None = None) -> None:
+def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int, born_in=None, netns_fd: int | None = None,
+         stdio: int | None = None) -> None:
     """labkitd's forked child, before child(): leave labkitd's world behind, then become PID 1. Its
     sockets and every other container's fds are not the container's. born_in: the group of
-    group.dirs it was born in (clone3), which it need not join."""
+    group.dirs it was born in (clone3), which it need not join. stdio: with -t a terminal's slave
+    (fds 0, 1, 2, and the controlling terminal of a new session), with -i a pipe's read end (fd 0)."""
     leave_labkitd()
-    # Read-write: the container is then a reader of its own FIFOs too, so a write never gets
-    # SIGPIPE while no labkitd reads (logs.py).
-    out, err = (os.open(p, os.O_RDWR) for p in fifo_paths(fifo_dir))
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(out, 1)
-    os.dup2(err, 2)
+    if cfg.get("process", {}).get("terminal") and stdio is not None:
+        os.setsid()  # a session of its own, whose controlling terminal the slave becomes
+        fcntl.ioctl(stdio, termios.TIOCSCTTY, 0)
+        for n in (0, 1, 2):
+            os.dup2(stdio, n)
+    else:
+        # Read-write: the container is then a reader of its own FIFOs too, so a write never gets
+        # SIGPIPE while no labkitd reads (logs.py).
+        out, err = (os.open(p, os.O_RDWR) for p in fifo_paths(fifo_dir))
+        os.dup2(stdio if stdio is not None else os.open(os.devnull, os.O_RDWR), 0)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
     if netns_fd is None:
         (report_fd,) = keep_only_fds(report_fd)
     else:

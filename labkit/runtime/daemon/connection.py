@@ -47,6 +47,7 @@ class Connection:
 
     kind = "labkit"  # or "http": the Docker Engine API's (labkit/api/http.py)
     read_closed = False  # the client shut down its sending side, and the connection still answers
+    input_paused = False  # its container's stdin has too much waiting: do not read more now (stdin.py)
 
     def __init__(self, sock: socket.socket):
         sock.setblocking(False)
@@ -64,6 +65,10 @@ class Connection:
         # however long, never sits in memory whole); then `fed` is called once.
         self.feed = None
         self.fed = None
+        self.on_input = None  # an attached container's stdin takes what the client sends after its request
+        # Input sent before the container started (`docker run -i` sends it once attached): kept for its
+        # stdin when keep_input is set, and input_eof if the client's input ended meanwhile (stdin.py).
+        self.keep_input, self.input_buf, self.input_eof = False, bytearray(), False
 
     # -- what the loop should wait for ---------------------------------------------------------------
     def wants_write(self) -> bool:
@@ -98,16 +103,30 @@ class Connection:
         return True
 
     def readable_after_request(self) -> None:
-        """Once the request is in, the client sends nothing more: readable means it hung up
-        (or sent stray bytes, which are dropped)."""
+        """Once the request is in, the client sends nothing more, unless it is attached to a
+        container's stdin (on_input): then its bytes are the input, and its half-close the input's
+        end. Else readable means it hung up (or sent stray bytes, which are dropped)."""
         try:
             data = self.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             data = b""
-        if not data:
+        if self.on_input is not None:
+            if not data:
+                self.read_closed = True
+            self.on_input(data)
+        elif self.keep_input:
+            self.keep_early_input(data)
+        elif not data:
             self.hangup()
+
+    def keep_early_input(self, data: bytes) -> None:
+        if data:
+            self.input_buf += data
+            self.input_paused = len(self.input_buf) > MAX_PENDING  # read more once it has a place to go
+        else:
+            self.read_closed = self.input_eof = True
 
     def writable(self) -> None:
         if self.closed:

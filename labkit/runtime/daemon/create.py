@@ -49,7 +49,7 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
             id=cid, image=opts.image, args=tuple(args), lowerdirs=tuple(lowerdirs),
             env=tuple(cfg.get("Env") or ()) + opts.env, cwd=opts.workdir or cfg.get("WorkingDir") or "/",
             hostname=opts.hostname or "", uid=uid, gid=gid,
-            resources=Resources(**opts.resources), cgroup=f"{inst.tag}/{cid}", instance=inst.tag,
+            resources=Resources(**opts.resources), cgroup=f"{inst.tag}/{cid}", instance=inst.tag, terminal=opts.tty,
         ).to_oci()
         if opts.trace:
             config["annotations"]["org.labkit.trace"] = "1"
@@ -66,6 +66,8 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
                   "cgroup": f"{inst.tag}/{cid}", "restart_count": 0, **net}
         if shown:
             record["mounts"], record["anonymous_volumes"] = shown, anonymous
+        if opts.tty or opts.interactive:
+            record["tty"], record["interactive"] = opts.tty, opts.interactive
         if starting:
             record["starting"] = True
         state.write(inst, record)

@@ -26,11 +26,12 @@ from ... import errors
 from ...api import shapes
 from ...api.http import HttpConnection
 from .. import state
-from ..logs import replay
+from ..logs import log_frames
 from .create import create
 from .docker_exec import DockerExec
 from .docker_images import DockerImages
 from .docker_resources import DockerResources
+from .docker_stats import DockerStats
 from .wire import exit_reply
 
 SOCKET = "docker.sock"
@@ -47,7 +48,7 @@ def status_of(e: BaseException) -> int:
     return 500
 
 
-class DockerApi(DockerImages, DockerExec, DockerResources):
+class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats):
     """labkitd's HTTP side: listen, route, answer (Supervisor mixes it in); images, exec, and volumes
     and networks are in docker_images.py, docker_exec.py and docker_resources.py."""
 
@@ -96,11 +97,11 @@ class DockerApi(DockerImages, DockerExec, DockerResources):
         ("POST", "/containers/*/exec", "exec_create"), ("POST", "/exec/*/start", "exec_start"),
         ("GET", "/exec/*/json", "exec_inspect"),
         ("POST", "/containers/*/pause", "pause"), ("POST", "/containers/*/unpause", "unpause"),
-        ("POST", "/containers/*/restart", "restart"), ("GET", "/containers/*/top", "top"),
+        ("POST", "/containers/*/restart", "restart"), ("POST", "/containers/*/resize", "resize"), ("GET", "/containers/*/top", "top"),
         ("GET", "/networks", "networks"), ("POST", "/networks/create", "network_create"),
         ("GET", "/networks/*", "network_inspect"), ("DELETE", "/networks/*", "network_remove"),
         ("POST", "/networks/*/connect", "network_connect"), ("POST", "/networks/*/disconnect", "network_disconnect"),
-        ("GET", "/volumes", "volumes"), ("POST", "/volumes/create", "volume_create"),
+        ("GET", "/containers/*/stats", "stats"), ("GET", "/volumes", "volumes"), ("POST", "/volumes/create", "volume_create"),
         ("GET", "/volumes/*", "volume_inspect"), ("DELETE", "/volumes/*", "volume_remove"),
     )
 
@@ -214,6 +215,7 @@ class DockerApi(DockerImages, DockerExec, DockerResources):
         """Before start (docker run) the stream waits for it; a running container's output follows."""
         cid, rec = self._record(ident)
         conn.upgrade()
+        conn.keep_input = req.flag("stdin") and bool(rec.get("interactive"))  # sent before the start: kept
         if not (req.flag("stream") or req.flag("logs")):
             conn.send_last_frame({})
             return
@@ -227,6 +229,8 @@ class DockerApi(DockerImages, DockerExec, DockerResources):
     def _attach_live(self, conn, cid: str) -> None:
         lv = self.live[cid]
         lv.pump.attach_to(conn)
+        if lv.stdin is not None and conn.request.flag("stdin"):  # -i: what the client sends is the input
+            lv.stdin.attach(conn)
         self.dirty.add(lv)
         self.waiters.setdefault(cid, []).append(lambda r: conn.send_last_frame({}))
 
@@ -261,12 +265,35 @@ class DockerApi(DockerImages, DockerExec, DockerResources):
             conn.respond(204)
 
     def _api_logs(self, conn, req, ident) -> None:
-        """What the container printed, framed as attach's stream (no follow yet)."""
+        """`docker logs [-f] [-t] [--tail N]`: the log, framed as attach's stream; with follow, then
+        each line as it is logged, until the container exits (or the client goes)."""
         cid, rec = self._record(ident)
-        skip = {s: 1 << 62 for s in ("stdout", "stderr") if not req.flag(s)}
+        tail = req.query.get("tail", "all")
+        if tail != "all" and not tail.isdigit():
+            raise errors.InvalidArgument(f"tail {tail!r} is not a number of lines or \"all\"")
+        stamps = req.flag("timestamps")
         conn.open_stream(200, "application/vnd.docker.multiplexed-stream")
-        conn.send_feed(replay(state.bundle_dir(self.inst, cid), skip, {}), lambda: conn.send_raw(b"", last=True))
+        frames = log_frames(state.bundle_dir(self.inst, cid), req.flag("stdout"), req.flag("stderr"),
+                            None if tail == "all" else int(tail), stamps)
 
+        def then():
+            lv = self.live.get(cid)
+            if not req.flag("follow") or lv is None:
+                conn.send_last_frame({})  # the end of the stream
+                return
+            lv.pump.follow(conn, stamps)  # what is logged from here on (a partial line, once it is whole)
+            self.waiters.setdefault(cid, []).append(lambda r: (lv.pump.unfollow(conn), conn.send_last_frame({})))
+
+        conn.send_feed(frames, then)
+
+    def _api_resize(self, conn, req, ident) -> None:
+        cid, _ = self._record(ident)
+        try:
+            rows, cols = int(req.query.get("h", "")), int(req.query.get("w", ""))
+        except ValueError:
+            raise errors.InvalidArgument("resize needs h and w, whole numbers") from None
+        self.op_resize(None, {"id": cid, "rows": rows, "cols": cols}, [])
+        conn.respond(200, b"", content_type="text/plain")
 
     def _api_pause(self, conn, req, ident) -> None:
         cid, _ = self._record(ident)

@@ -20,8 +20,9 @@ class Live:
     """A running container this labkitd watches: PID 1, its output, and for an adopted one
     (started by an earlier labkitd, now the keeper's child) a pidfd that says when it exits."""
 
-    def __init__(self, cid: str, pid: int, pump: Pump, pidfd: int | None = None, group=None):
+    def __init__(self, cid: str, pid: int, pump: Pump, pidfd: int | None = None, group=None, stdin=None):
         self.cid, self.pid, self.pump, self.pidfd, self.group = cid, pid, pump, pidfd, group
+        self.stdin = stdin  # -i or -t: where the attached client's input goes (stdin.py)
 
 
 class Exits:
@@ -150,6 +151,8 @@ class Exits:
         self._rewatch(lv, {})  # out of the loop before its descriptors close (loop.py)
         self.attached.discard(lv)
         lv.pump.close()
+        if lv.stdin is not None:
+            lv.stdin.close()
 
     def _unpublish(self, cid: str, rec: dict) -> None:
         """Its published ports' DNAT rules go when it stops (they come back when it starts)."""

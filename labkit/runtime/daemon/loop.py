@@ -120,7 +120,7 @@ class Loop:
             if owner.closed:
                 self.conns.pop(owner.fd, None)
                 return {}
-            events = (0 if owner.read_closed else selectors.EVENT_READ) | (
+            events = (0 if owner.read_closed or owner.input_paused else selectors.EVENT_READ) | (
                 selectors.EVENT_WRITE if owner.wants_write() else 0)
             if not events:
                 return {}  # half-closed, nothing to send now: watched again when something is queued

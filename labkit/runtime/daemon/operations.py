@@ -20,6 +20,7 @@ from ...errors import Conflict, ContainerError, InvalidArgument, LabkitError
 from .. import state
 from ..container import exec_shim
 from ..container.init import keyring_name
+from .stdin import resize
 from ..logs import replay
 from ..options import check_path, check_resources, env_list, parse_timeout, parse_user, split_command
 from ..options import Options
@@ -216,6 +217,16 @@ class Operations:
             return None
         self._remove(cid, rec, volumes=bool(req.get("volumes")))
         return {"id": cid, "removed": True}
+
+    def op_resize(self, conn, req, fds) -> dict:
+        """A terminal's new size (`labkit run -it` on SIGWINCH; docker's POST /containers/{id}/resize)."""
+        cid, rec = self._get(req)
+        lv = self.live.get(cid)
+        if lv is None or lv.pump.tty is None:
+            raise Conflict(f"container {rec['name']} has no terminal to resize",
+                           hint="only a running container started with -t (tty=True) has one.")
+        resize(lv.pump.tty, req.get("rows"), req.get("cols"))
+        return {"id": cid}
 
     def op_update(self, conn, req, fds) -> dict:
         """Change a container's limits, running or not (`docker update`): the cgroup's files now,

@@ -28,6 +28,7 @@ from ..container.init import pid1
 from ..logs import Pump, limits as log_limits, make_fifos
 from . import networking
 from .exits import Live, status_code
+from .stdin import Stdin, open_terminal
 from .loop import close_fd
 from .wire import error_reply, exit_reply, failure_error
 
@@ -68,16 +69,22 @@ class Starts:
                 marks.append((network_step(rec), time.monotonic()))
             try:
                 make_fifos(bundle)
-                pump = Pump(bundle, *log_limits(cfg))  # the read ends first: the container's opens then never wait
+                stdio, stdin, child_end = self._stdio(cfg, rec)
+                pump = Pump(bundle, *log_limits(cfg), tty=stdio[1] if stdio[0] == "tty" else None)  # the read ends
+                # first: the container's opens then never wait
                 rep_r, rep_w = os.pipe()
                 try:
-                    pid = self._fork_pid1(cfg, str(rec.get("bundle") or bundle), bundle, group, rep_w, netns)
+                    pid = self._fork_pid1(cfg, str(rec.get("bundle") or bundle), bundle, group, rep_w, netns, child_end)
                 except BaseException:
                     pump.close()
+                    if stdin is not None:
+                        stdin.close()
                     close_fd(rep_r)
                     raise
                 finally:
                     os.close(rep_w)
+                    if child_end is not None:
+                        os.close(child_end)  # the container has its own now
             finally:
                 if netns is not None:
                     os.close(netns)  # PID 1 has its own: the namespace lives while a process is in it
@@ -91,17 +98,30 @@ class Starts:
                 close_fd(fd)
         self.starting_ids.add(cid)
         self._watch_start(pid, rep_r, conn, lambda reports, st: self._started(conn, rec, cfg, req, marks, group, pump,
-                                                                        reports, st, on_fail))
+                                                                        reports, st, on_fail, stdin))
         return None  # the reply goes when PID 1 has exec'd its command (_started), from the loop
 
+    def _stdio(self, cfg: dict, rec: dict):
+        """-t: a pseudo-terminal; -i: a pipe for stdin (stdin.py). Returns (("tty", master) or
+        ("pipe", None) or (None, None), the Stdin labkitd writes to or None, the end the container gets)."""
+        if cfg.get("process", {}).get("terminal"):
+            master, slave = open_terminal()
+            return ("tty", master), Stdin(os.dup(master), tty=True), slave
+        if rec.get("interactive"):
+            r, w = os.pipe2(os.O_CLOEXEC)
+            return ("pipe", None), Stdin(w, tty=False), r
+        return (None, None), None, None
+
     def _started(self, conn, rec: dict, cfg: dict, req: dict, marks: list, group, pump: Pump, reports: list[dict],
-                 st: "Starting", on_fail) -> None:
+                 st: "Starting", on_fail, stdin=None) -> None:
         """PID 1 exec'd its command, or reported the step that failed: record it and answer the client."""
         cid = rec["id"]
         self.starting_ids.discard(cid)
         failure = next((r for r in reports if r.get("error")), None)
         if failure:
             pump.close()
+            if stdin is not None:
+                stdin.close()
             try:
                 self._unpublish(cid, rec)
                 if group.exists():
@@ -118,7 +138,11 @@ class Starts:
                    started_at=time.time(), exit_code=None, oom_killed=False, finished_at=0.0)
         rec.pop("starting", None)
         state.write(self.inst, rec)
-        self.live[cid] = lv = Live(cid, pid, pump, group=group)
+        self.live[cid] = lv = Live(cid, pid, pump, group=group, stdin=stdin)
+        if stdin is not None:
+            stdin.on_change = lambda: (self.dirty.add(lv), stdin.conn is not None and self.dirty.add(stdin.conn))
+            if req.get("attach") and req.get("stdin"):
+                stdin.attach(conn)
         self.dirty.add(lv)
         self._attach_started(cid)  # Docker API attach requests that came before the start
         self.by_pid[pid] = cid
@@ -186,14 +210,15 @@ class Starts:
             traceback.print_exc()
             conn.send(error_reply(e), last=True)
 
-    def _fork_pid1(self, cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int, netns: int | None = None) -> int:
+    def _fork_pid1(self, cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int, netns: int | None = None,
+                   stdio: int | None = None) -> int:
         """Fork the container's PID 1 as our own child, in a new PID namespace (and, given netns,
         into that network namespace)."""
         new_pidns = sc.CLONE_NEWPID if init.unshare_flags(cfg) & sc.CLONE_NEWPID else 0
         pid, born_in = self._fork_into(group.birth_dir, new_pidns)
         if pid == 0:  # the child: PID 1 now; never back into labkitd's code
             try:
-                pid1(cfg, bundle, fifo_dir, group, report_fd, born_in=born_in, netns_fd=netns)
+                pid1(cfg, bundle, fifo_dir, group, report_fd, born_in=born_in, netns_fd=netns, stdio=stdio)
             finally:
                 os._exit(125)
         return pid

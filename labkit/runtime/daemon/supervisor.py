@@ -123,6 +123,8 @@ class Supervisor(Loop, Operations, NetworkOps, DockerApi, Queries, Starts, Exits
             want[owner.pidfd] = (owner, lambda ev, lv=owner: self._await_record(lv), selectors.EVENT_READ)
         for fd in owner.pump.want_read():
             want[fd] = (owner, lambda ev, fd=fd, lv=owner: self._pump_readable(lv, fd), selectors.EVENT_READ)
+        if owner.stdin is not None and owner.stdin.wants_write():  # input the container has not taken yet
+            want[owner.stdin.fd] = (owner, lambda ev, lv=owner: lv.stdin.flush(), selectors.EVENT_WRITE)
         return want
 
     def _pump_readable(self, lv: Live, fd: int) -> None:
@@ -140,6 +142,8 @@ class Supervisor(Loop, Operations, NetworkOps, DockerApi, Queries, Starts, Exits
             self.docker_listener = None
         for lv in list(self.live.values()):
             lv.pump.close()
+            if lv.stdin is not None:
+                lv.stdin.close()
             if lv.pidfd is not None:
                 close_fd(lv.pidfd)
         for conn in self.execs.values():

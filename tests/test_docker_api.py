@@ -234,3 +234,33 @@ def test_docker_network_create_connect_disconnect_rm(sock, box):
     assert "10.231.77." not in docker(sock, "exec", "dn1", "ip", "-4", "-o", "addr").stdout
     assert docker(sock, "network", "rm", "dnet").returncode == 0
     assert docker(sock, "network", "inspect", "dnet").returncode == 1
+
+
+def test_docker_logs_follow_timestamps_tail_and_stats(sock, box):
+    r = docker(sock, "run", "-d", "--name", "dl", "-m", "64m", "--pids-limit", "50", "busybox", "sh", "-c",
+               "for i in 1 2 3 4 5; do echo line $i; echo err $i >&2; sleep 0.2; done; printf partial; sleep 600")
+    box.append(lk.container("dl"))
+    # -f: what was logged, then each line as it is logged; a line still partial comes once it ends (here: at exit)
+    p = subprocess.Popen(["docker", "-H", f"unix://{sock}", "logs", "-f", "-t", "dl"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    for _ in range(200):
+        if "line 5" in docker(sock, "logs", "dl").stdout:
+            break
+        time.sleep(0.05)
+    lk.container("dl").kill()
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0
+    lines = out.splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [f"line {i}" for i in range(1, 6)] + ["partial"]
+    assert all(line[:4].isdigit() and line.split(" ", 1)[0].endswith("Z") for line in lines)  # RFC 3339 stamps
+    assert [line.split(" ", 1)[1] for line in err.splitlines()] == [f"err {i}" for i in range(1, 6)]
+    r = docker(sock, "logs", "--tail", "2", "dl")
+    assert (r.stdout, r.stderr) == ("partial", "err 5\n")  # the last two entries, each on its stream
+    assert docker(sock, "logs", "--tail", "x", "dl").returncode == 1
+    # stats: a busy container near 100% of a CPU, its limits as given
+    r = docker(sock, "run", "-d", "--name", "ds", "-m", "64m", "--pids-limit", "50", "busybox", "sh", "-c", "while :; do :; done")
+    box.append(lk.container("ds"))
+    time.sleep(0.5)
+    r = docker(sock, "stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", "ds")
+    name, cpu, usage, _, limit, pids = r.stdout.split()
+    assert name == "ds" and float(cpu.rstrip("%")) > 50 and limit == "64MiB" and pids == "1", r.stdout

@@ -9,6 +9,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import time
 
 import pytest
@@ -16,7 +17,11 @@ import pytest
 import labkit as lk
 from labkit.runtime.client import labkitd
 
-pytestmark = pytest.mark.skipif(not shutil.which("docker"), reason="the docker CLI (client only) is not installed")
+#: The docker CLI: the one on PATH, else the one ./lab setup took out of Debian's docker.io package.
+DOCKER = shutil.which("docker") or os.path.join(os.path.dirname(sys.executable), "docker")
+#: Debian's own (20.10, API 1.41), which ./lab setup puts in the venv: old clients must work too.
+DEBIAN_DOCKER = os.path.join(os.path.dirname(sys.executable), "docker")
+pytestmark = pytest.mark.skipif(not os.access(DOCKER, os.X_OK), reason="the docker CLI (client only) is not installed")
 
 
 @pytest.fixture
@@ -26,7 +31,7 @@ def sock(inst, busybox):
 
 
 def docker(sock, *args, timeout=60, **kw):
-    return subprocess.run(["docker", "-H", f"unix://{sock}", *args], capture_output=True, text=True, timeout=timeout, **kw)
+    return subprocess.run([DOCKER, "-H", f"unix://{sock}", *args], capture_output=True, text=True, timeout=timeout, **kw)
 
 
 def http(sock, raw: bytes, timeout=10) -> tuple[int, dict, bytes]:
@@ -241,7 +246,7 @@ def test_docker_logs_follow_timestamps_tail_and_stats(sock, box):
                "for i in 1 2 3 4 5; do echo line $i; echo err $i >&2; sleep 0.2; done; printf partial; touch /done; sleep 600")
     box.append(lk.container("dl"))
     # -f: what was logged, then each line as it is logged; a line still partial comes once it ends (here: at exit)
-    p = subprocess.Popen(["docker", "-H", f"unix://{sock}", "logs", "-f", "-t", "dl"], stdout=subprocess.PIPE,
+    p = subprocess.Popen([DOCKER, "-H", f"unix://{sock}", "logs", "-f", "-t", "dl"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     for _ in range(200):
         if docker(sock, "exec", "dl", "test", "-f", "/done").returncode == 0:  # "partial" was printed
@@ -264,3 +269,19 @@ def test_docker_logs_follow_timestamps_tail_and_stats(sock, box):
     r = docker(sock, "stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", "ds")
     name, cpu, usage, _, limit, pids = r.stdout.split()
     assert name == "ds" and float(cpu.rstrip("%")) > 50 and limit == "64MiB" and pids == "1", r.stdout
+
+
+@pytest.mark.skipif(not os.access(DEBIAN_DOCKER, os.X_OK), reason="./lab setup puts Debian's docker CLI in the venv")
+def test_debians_older_docker_cli_works_too(sock, box):
+    def old(*args, **kw):
+        return subprocess.run([DEBIAN_DOCKER, "-H", f"unix://{sock}", *args], capture_output=True, text=True, timeout=60, **kw)
+
+    r = old("version", "--format", "{{.Client.APIVersion}} {{.Server.APIVersion}}")
+    assert r.returncode == 0, r.stderr
+    client, server = r.stdout.split()
+    assert server == "1.47" and tuple(map(int, client.split("."))) <= (1, 47)  # it speaks its own, older version
+    r = old("run", "--rm", "busybox", "sh", "-c", "echo hi; exit 4")
+    assert (r.returncode, r.stdout) == (4, "hi\n"), r.stderr
+    r = old("run", "-i", "--rm", "busybox", "cat", input="piped\n")
+    assert (r.returncode, r.stdout) == (0, "piped\n"), r.stderr
+    assert old("ps", "-a", "-q").stdout == ""

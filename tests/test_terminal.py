@@ -20,6 +20,7 @@ import pytest
 import labkit as lk
 
 LABKIT = [sys.executable, "-m", "labkit.cli"]
+DOCKER = shutil.which("docker") or os.path.join(os.path.dirname(sys.executable), "docker")  # as test_docker_api's
 
 
 class Typist:
@@ -135,14 +136,14 @@ def test_a_terminal_can_only_be_resized_while_it_runs(busybox, box):
         labkitd.call("resize", id=t.id, rows=0, cols=10**6)
 
 
-@pytest.mark.skipif(not shutil.which("docker"), reason="the docker CLI (client only) is not installed")
+@pytest.mark.skipif(not os.access(DOCKER, os.X_OK), reason="the docker CLI (client only) is not installed")
 def test_docker_run_it_and_i(busybox, inst):
     from labkit.runtime.client import labkitd
 
     labkitd.call("ping", inst=inst)
     host = f"unix://{inst.run / 'docker.sock'}"
-    assert shell_session(["docker", "-H", host, "run", "-it", "--rm", "busybox", "sh"]) == 5
-    p = subprocess.run(["docker", "-H", host, "run", "-i", "--rm", "busybox", "cat"], input=b"hi\n", capture_output=True,
+    assert shell_session([DOCKER, "-H", host, "run", "-it", "--rm", "busybox", "sh"]) == 5
+    p = subprocess.run([DOCKER, "-H", host, "run", "-i", "--rm", "busybox", "cat"], input=b"hi\n", capture_output=True,
                        timeout=60)
     assert (p.returncode, p.stdout) == (0, b"hi\n"), p.stderr
     assert lk.ps(all=True) == []

@@ -261,17 +261,27 @@ def replay(bundle: Path, skip: dict[str, int], counted: dict[str, int]):
     from .daemon.connection import frame
 
     counted.update(read_dropped(bundle))  # what rotation dropped counts, though it cannot be sent
+
+    def frames():
+        for entry in entries(bundle):
+            stream, text = entry["stream"], entry["log"].encode()
+            before = counted[stream]
+            counted[stream] += len(text)
+            if counted[stream] > skip.get(stream, 0):
+                yield frame(1 if stream == "stdout" else 2, text[max(0, skip.get(stream, 0) - before):])
+
+    return _batched(frames())
+
+
+def _batched(frames):
+    """Frames joined into pieces of about 64 KiB: one send per piece, never the whole log in memory."""
     out, size = [], 0
-    for entry in entries(bundle):
-        stream, text = entry["stream"], entry["log"].encode()
-        before = counted[stream]
-        counted[stream] += len(text)
-        if counted[stream] > skip.get(stream, 0):
-            out.append(frame(1 if stream == "stdout" else 2, text[max(0, skip.get(stream, 0) - before):]))
-            size += len(out[-1])
-            if size >= 1 << 16:
-                yield b"".join(out)
-                out, size = [], 0
+    for f in frames:
+        out.append(f)
+        size += len(f)
+        if size >= 1 << 16:
+            yield b"".join(out)
+            out, size = [], 0
     if out:
         yield b"".join(out)
 
@@ -288,16 +298,8 @@ def log_frames(bundle: Path, stdout: bool = True, stderr: bool = True, tail: int
     picked = (e for e in entries(bundle) if e.get("stream") in want)
     if tail is not None:
         picked = iter(deque(picked, maxlen=tail)) if tail > 0 else iter(())
-    out, size = [], 0
-    for e in picked:
-        text = (f"{e['time']} {e['log']}" if timestamps else e["log"]).encode()
-        out.append(frame(1 if e["stream"] == "stdout" else 2, text))
-        size += len(out[-1])
-        if size >= 1 << 16:
-            yield b"".join(out)
-            out, size = [], 0
-    if out:
-        yield b"".join(out)
+    return _batched(frame(1 if e["stream"] == "stdout" else 2, (f"{e['time']} {e['log']}" if timestamps else e["log"]).encode())
+                    for e in picked)
 
 
 def read_log(bundle: Path, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> list[dict]:

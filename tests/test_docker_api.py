@@ -285,3 +285,42 @@ def test_debians_older_docker_cli_works_too(sock, box):
     r = old("run", "-i", "--rm", "busybox", "cat", input="piped\n")
     assert (r.returncode, r.stdout) == (0, "piped\n"), r.stderr
     assert old("ps", "-a", "-q").stdout == ""
+
+
+def test_docker_push_and_pull_with_the_local_registry_and_no_stall_meanwhile(sock, busybox, inst):
+    from labkit.images import local_registry
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    reg = local_registry.start(port=port, inst=inst)
+    try:
+        name = f"{reg.host}/lab/bb:1"
+        assert docker(sock, "tag", "busybox", name).returncode == 0
+        r = docker(sock, "push", name)
+        assert r.returncode == 0 and "1: digest: sha256:" in r.stdout, r.stderr
+        assert docker(sock, "rmi", name).returncode == 0
+        r = docker(sock, "pull", name)
+        assert r.returncode == 0 and "Downloaded newer image" in r.stdout, r.stderr
+        assert docker(sock, "run", "--rm", name, "echo", "from the registry").stdout == "from the registry\n"
+        docker(sock, "rmi", name)
+    finally:
+        local_registry.stop(inst)
+    r = docker(sock, "pull", "alpine")  # refused by labkitd before any connection: nothing leaves the machine
+    assert r.returncode == 1 and "labkit pull" in r.stderr
+    # A registry that never answers: its pull waits in a helper process, and labkitd serves everyone meanwhile.
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(8)  # the kernel completes connections; nobody ever answers them
+    try:
+        p = subprocess.Popen([DOCKER, "-H", f"unix://{sock}", "pull", f"localhost:{mute.getsockname()[1]}/x:1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        assert p.poll() is None  # still waiting on the mute registry
+        assert docker(sock, "ps", "-a", timeout=10).returncode == 0
+        assert docker(sock, "run", "--rm", "busybox", "true", timeout=20).returncode == 0
+    finally:
+        mute.close()  # its connections reset: the pull ends with an error
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 1, (out, err)

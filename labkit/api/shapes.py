@@ -59,6 +59,16 @@ def networks(rec: dict) -> dict:
                    "NetworkID": "", "EndpointID": ""} for name, ep in (rec.get("networks") or {}).items()}
 
 
+def epoch(text) -> int:
+    """An image config's "created" ("2026-11-27T23:59:59.123456789Z") as Unix seconds; 0 if none."""
+    import calendar
+
+    try:
+        return calendar.timegm(time.strptime(str(text)[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return 0
+
+
 def inspect(rec: dict, cfg: dict) -> dict:
     res = cfg.get("linux", {}).get("resources", {})
     proc = cfg.get("process", {})

@@ -17,36 +17,65 @@ class DockerImages:
         out = {}
         for name in self.store.names():
             img = self.store.get(name)
-            row = out.setdefault(img.id, {"Id": img.id, "ParentId": "", "RepoTags": [], "RepoDigests": [],
-                                          "Created": 0, "Size": 0, "SharedSize": -1, "Labels": {}, "Containers": -1})
+            if img.id not in out:
+                size = sum(self.store.blob_path(d).stat().st_size for d, _ in img.layers if self.store.blob_path(d).exists())
+                out[img.id] = {"Id": img.id, "ParentId": "", "RepoTags": [], "RepoDigests": [],
+                               "Created": shapes.epoch(img.config.get("created")), "Size": size, "SharedSize": -1,
+                               "Labels": (img.config.get("config") or {}).get("Labels") or {}, "Containers": -1}
+            row = out[img.id]
             row["RepoTags"].append(familiar(name))
         conn.respond(200, list(out.values()))
 
     def _api_pull(self, conn, req, ident) -> None:
         """POST /images/create?fromImage=busybox&tag=latest (`docker pull`, and `docker run` on a 404).
-        The lab's offline busybox is made here; an image from a registry on this machine is pulled
-        (a local pull takes a fraction of a second); any other is refused with the command to use:
-        a pull from the internet inside labkitd's one loop would keep every other client waiting."""
+        The lab's offline busybox is made here (no network); any other image is pulled by a helper
+        process (images/transfer.py) while the loop serves everyone else, from registries on this
+        machine only."""
         from ...images import default
-        from ...images.pull import pull
         from ...images.reference import normalize, parse
-        from ...images.registry import is_local
 
         name = req.query.get("fromImage", "")
         tag = req.query.get("tag") or ""
         ref = parse(f"{name}:{tag}" if tag and "@" not in name and ":" not in name.rsplit("/", 1)[-1] else name)
-        if str(ref) == normalize(default.NAME):
-            img = default.build(self.store)
-        elif is_local(ref.registry):
-            img = pull(str(ref), self.store, progress=False)
-            self.store.unpack(img)
-        else:
-            raise errors.NotPermitted(f"labkitd pulls only from registries on this machine: {ref.familiar()} is at "
-                                      f"{ref.registry}", hint=f"pull it first with `labkit pull {ref.familiar()}`, then run it.")
+        if str(ref) != normalize(default.NAME):
+            return self._transfer(conn, req, "pull", str(ref))
+        img = default.build(self.store)
         conn.open_stream(200)
         lines = [{"status": f"Pulling from {ref.repository}", "id": ref.tag or "latest"},
                  {"status": f"Digest: {img.digest}"}, {"status": f"Status: Image is up to date for {ref.familiar()}"}]
         conn.send_raw("".join(json.dumps(x) + "\r\n" for x in lines).encode(), last=True)
+
+    def _api_push(self, conn, req, name: str) -> None:
+        """POST /images/localhost:5000/bb/push?tag=1 (`docker push localhost:5000/bb:1`)."""
+        from ...images.reference import parse
+
+        tag = req.query.get("tag") or ""
+        ref = parse(f"{name}:{tag}" if tag else name)
+        self.store.get(str(ref))  # ImageNotFound (404) before any stream opens
+        self._transfer(conn, req, "push", str(ref))
+
+    def _transfer(self, conn, req, op: str, name: str) -> None:
+        import base64
+        import subprocess
+
+        from ...helper import interpreter
+
+        try:  # X-Registry-Auth: base64url of {"username": ..., "password": ..., "serveraddress": ...}
+            header = req.headers.get("x-registry-auth", "")
+            auth = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))) if header else {}
+        except ValueError:
+            auth = {}
+        proc = subprocess.Popen([*interpreter("labkit.images.transfer"), op, name, str(self.inst.root)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        try:
+            proc.stdin.write(json.dumps(auth if isinstance(auth, dict) else {}).encode())
+        finally:
+            proc.stdin.close()
+        conn.open_stream(200)
+        t = Transfer(proc, conn)
+        conn.on_hangup.append(lambda: None)  # the transfer goes on to its end, as dockerd's does
+        self.transfers.add(t)
+        self.dirty.add(t)
 
     def _api_image_inspect(self, conn, req, name: str) -> None:
         from ...images.reference import familiar
@@ -87,3 +116,31 @@ class DockerImages:
         digest, _files, _bytes = rmi(name, force=req.flag("force"), inst=self.inst)
         conn.respond(200, [{"Untagged": familiar(full)}, {"Deleted": digest}])
 
+
+
+class Transfer:
+    """A pull or push helper (images/transfer.py) whose JSON lines labkitd copies to its client."""
+
+    def __init__(self, proc, conn):
+        import os
+
+        self.proc, self.conn = proc, conn
+        self.fd = proc.stdout.fileno()
+        os.set_blocking(self.fd, False)
+        self.done = False
+
+    def readable(self) -> None:
+        import os
+
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.conn.send_raw(data)
+            return
+        self.done = True
+        self.proc.stdout.close()
+        self.conn.send_last_frame({})  # the end of the stream

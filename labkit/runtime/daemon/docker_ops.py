@@ -112,6 +112,8 @@ class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats):
             return self._guarded(conn, self._api_image_inspect, req, req.path[len("/images/"):-len("/json")])
         if req.path.startswith("/images/") and req.path.endswith("/tag") and req.method == "POST":
             return self._guarded(conn, self._api_image_tag, req, req.path[len("/images/"):-len("/tag")])
+        if req.path.startswith("/images/") and req.path.endswith("/push") and req.method == "POST":
+            return self._guarded(conn, self._api_push, req, req.path[len("/images/"):-len("/push")])
         if req.path.startswith("/images/") and req.method == "DELETE":
             return self._guarded(conn, self._api_image_remove, req, req.path[len("/images/"):])
         parts = [p for p in req.path.split("/") if p]

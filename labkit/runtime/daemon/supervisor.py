@@ -59,9 +59,10 @@ import socket
 from ...images.store import ImageStore
 from ...paths import Instance
 from .connection import Connection
+from .docker_images import Transfer
+from .docker_ops import DockerApi
 from .exits import Exits, Live, record_lost
 from .loop import Loop, close_fd
-from .docker_ops import DockerApi
 from .network_ops import NetworkOps
 from .operations import Operations
 from .queries import Queries
@@ -103,6 +104,7 @@ class Supervisor(Loop, Operations, NetworkOps, DockerApi, Queries, Starts, Exits
         self.starting_ids: set[str] = set()  # containers whose start is under way
         self.docker_execs: dict[str, dict] = {}  # Docker API exec instances, by ID (docker_ops.py)
         self.pending_attach: dict[str, list] = {}  # cid -> Docker API attach requests waiting for its start
+        self.transfers: set = set()  # Docker API pulls and pushes under way, each in a helper process (docker_images.py)
         self.docker_listener = None  # the Docker Engine API's socket (docker_ops.py), made in serve()
         self.running = True
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -114,6 +116,11 @@ class Supervisor(Loop, Operations, NetworkOps, DockerApi, Queries, Starts, Exits
         if isinstance(owner, Starting):
             return {} if owner.finished else {owner.fd: (owner, lambda ev, st=owner: self._start_readable(st),
                                                          selectors.EVENT_READ)}
+        if isinstance(owner, Transfer):
+            if owner.done:
+                self.transfers.discard(owner)
+                return {}
+            return {owner.fd: (owner, lambda ev, t=owner: (t.readable(), t.done and self.dirty.add(t)), selectors.EVENT_READ)}
         if not isinstance(owner, Live) or self.live.get(owner.cid) is not owner:
             self.attached.discard(owner)
             return {}
@@ -150,6 +157,9 @@ class Supervisor(Loop, Operations, NetworkOps, DockerApi, Queries, Starts, Exits
             conn.close()
         for st in self.starting.values():
             close_fd(st.fd)  # its start is cut off: the next labkitd's recover() finishes it
+        for t in self.transfers:
+            t.proc.stdout.close()  # the helper finishes on its own; its client's stream ends with this labkitd
+        self.transfers = set()
         self.live, self.conns, self.execs, self.waiters, self.timers = {}, {}, {}, {}, []
         self.watched, self.owned, self.dirty, self.attached = {}, {}, set(), set()
         self.starting, self.starting_ids = {}, set()

@@ -324,3 +324,36 @@ def test_docker_push_and_pull_with_the_local_registry_and_no_stall_meanwhile(soc
         mute.close()  # its connections reset: the pull ends with an error
     out, err = p.communicate(timeout=60)
     assert p.returncode == 1, (out, err)
+
+
+def test_docker_exec_output_streams_as_it_comes_and_large_output_arrives_whole(sock, box):
+    docker(sock, "run", "-d", "--name", "dx", "busybox", "sleep", "600")
+    box.append(lk.container("dx"))
+    p = subprocess.Popen([DOCKER, "-H", f"unix://{sock}", "exec", "dx", "sh", "-c", "echo first; sleep 600"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "first\n"  # while the command still runs (it used to come at its exit)
+    finally:
+        p.kill()
+        p.wait()
+    r = subprocess.run(f"{DOCKER} -H unix://{sock} exec dx sh -c 'head -c 5000000 /dev/zero' | wc -c",
+                       shell=True, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "5000000"
+
+
+def test_refused_execs_leave_no_descriptor_open_in_labkitd(sock, box, inst):
+    from labkit.runtime.client import labkitd as client
+
+    docker(sock, "run", "-d", "--name", "dy", "busybox", "sleep", "600")
+    box.append(lk.container("dy"))
+    pid = int((inst.run / "labkitd.pid").read_text())
+    before = len(os.listdir(f"/proc/{pid}/fd"))
+    r, w = os.pipe()
+    try:
+        for bad in ({"id": "dy", "args": ""}, {"id": "dy", "args": "x", "workdir": "rel"}, {"id": "nope", "args": "ls"}):
+            with pytest.raises(lk.LabkitError):
+                client.call("exec", (w, w), inst=inst, **bad)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert len(os.listdir(f"/proc/{pid}/fd")) == before

@@ -33,38 +33,30 @@ class DockerExec:
         conn.respond(201, {"Id": eid})
 
     def _api_exec_start(self, conn, req, ident) -> None:
-        """The command runs with its output going to two files of labkitd's (no descriptor of the
-        client's can cross HTTP); at its exit they are sent framed, as attach frames them."""
-        import tempfile
-
+        """The command's output goes to two pipes of labkitd's (no descriptor of the client's can
+        cross HTTP), sent on framed as it comes, as attach frames a container's."""
         ex = self.docker_execs.get(ident)
         if ex is None:
             raise errors.NotFound(f"No such exec instance: {ident}")
-        out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
         conn.upgrade()
+        stream = ExecStream(conn, out_r, err_r)
+        self.attached.add(stream)  # watched every pass: it stops reading while its client is slow
 
         def reply(r: dict) -> None:
             if r.get("error"):
                 e = r["error"] if isinstance(r["error"], dict) else {"message": str(r["error"])}
                 ex["exit_code"] = 127 if "CommandNotFound" in (e.get("types") or [e.get("type")]) else 126  # docker's
-                msg = e.get("message", "") + "\n"
-                conn.send_frame(2, msg.encode())
+                conn.send_frame(2, (e.get("message", "") + "\n").encode())
             elif "pid" in r:
                 ex.update(running=True, pid=r["pid"])
                 return
             else:
                 ex.update(running=False, exit_code=r.get("exit_code"))
-                for n, f in ((1, out), (2, err)):
-                    f.seek(0)
-                    while chunk := f.read(1 << 16):
-                        conn.send_frame(n, chunk)
-            out.close()
-            err.close()
-            conn.send_last_frame({})
+            stream.finish()  # what the pipes hold now, then the end
 
-        fds = [os.dup(out.fileno()), os.dup(err.fileno())]
         self.op_exec(_Relay(reply), {"id": ex["cid"], "args": ex["cmd"], "env": ex["env"], "workdir": ex["workdir"],
-                                     "user": ex["user"]}, fds)
+                                     "user": ex["user"]}, [out_w, err_w])  # op_exec closes them
 
     def _api_exec_inspect(self, conn, req, ident) -> None:
         ex = self.docker_execs.get(ident)
@@ -86,3 +78,57 @@ class _Relay:
         if not self.closed:
             self.closed = last
             self.fn(reply.get("error") and {"error": reply["error"]} or reply)
+
+
+class ExecStream:
+    """An exec's stdout and stderr pipes, read as the loop says they are readable and sent on to
+    the client framed; not read while more than MAX_PENDING bytes wait for the client (the
+    command waits then, not labkitd's memory). finish() at the exit: what is left, then the end."""
+
+    def __init__(self, conn, out_r: int, err_r: int):
+        self.conn, self.fds = conn, {out_r: 1, err_r: 2}
+        for fd in self.fds:
+            os.set_blocking(fd, False)
+        self.done = False
+
+    def loop_wants(self) -> dict | None:
+        """What to watch now; None once it is over."""
+        import selectors
+
+        from .connection import MAX_PENDING
+
+        if self.done:
+            return None
+        if self.conn.closed:
+            self.close()
+            return None
+        if self.conn.pending() > MAX_PENDING:
+            return {}  # nothing now; asked again next pass (it is in labkitd's `attached`)
+        return {fd: (self, lambda ev, fd=fd: self.readable(fd), selectors.EVENT_READ) for fd in self.fds}
+
+    def readable(self, fd: int, limit: int = 1 << 16) -> bool:
+        try:
+            data = os.read(fd, limit)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if data:
+            self.conn.send_frame(self.fds[fd], data)
+            return True
+        os.close(fd)
+        del self.fds[fd]
+        return False
+
+    def finish(self) -> None:
+        for fd in list(self.fds):
+            for _ in range(256):  # what the pipe holds now (64 KiB a pipe by default): no waiting for more
+                if not self.readable(fd) or fd not in self.fds:
+                    break
+        self.close()
+        self.conn.send_last_frame({})
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds, self.done = {}, True

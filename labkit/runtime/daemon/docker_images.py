@@ -72,8 +72,8 @@ class DockerImages:
         finally:
             proc.stdin.close()
         conn.open_stream(200)
-        t = Transfer(proc, conn)
-        conn.on_hangup.append(lambda: None)  # the transfer goes on to its end, as dockerd's does
+        t = Transfer(proc, conn)  # the transfer goes on to its end if the client goes, as dockerd's does
+        t.on_done = lambda: self.dirty.add(t)
         self.transfers.add(t)
         self.dirty.add(t)
 
@@ -128,6 +128,13 @@ class Transfer:
         self.fd = proc.stdout.fileno()
         os.set_blocking(self.fd, False)
         self.done = False
+        self.on_done = lambda: None  # labkitd stops watching it
+
+    def loop_wants(self) -> dict | None:
+        """What to watch now; None once it is over."""
+        import selectors
+
+        return None if self.done else {self.fd: (self, lambda ev: self.readable(), selectors.EVENT_READ)}
 
     def readable(self) -> None:
         import os
@@ -144,3 +151,4 @@ class Transfer:
         self.done = True
         self.proc.stdout.close()
         self.conn.send_last_frame({})  # the end of the stream
+        self.on_done()

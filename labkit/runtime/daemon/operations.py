@@ -255,24 +255,29 @@ class Operations:
         return {"id": cid, "resources": new.to_oci(), "written": written}
 
     def op_exec(self, conn, req, fds):
-        cid, rec = self._get(req)
-        if rec["status"] != "running":
+        """fds: the exec's stdout and stderr (the client's, or a Docker API exec's pipes); closed here
+        whatever happens, also when the request is refused."""
+        try:
+            cid, rec = self._get(req)
+            if rec["status"] != "running":
+                raise Conflict(f"container {rec['name']} is {rec['status']}: exec needs a running container")
+            cfg = self._config(rec)
+            req = dict(req, args=split_command(req.get("args")), env=env_list(req.get("env")), keyring=keyring_name(cid))
+            if not req["args"]:
+                raise InvalidArgument("exec needs a command", hint="e.g. `labkit exec web ps`.")
+            if req.get("workdir") is not None:
+                check_path(req["workdir"], "working directory")
+            if req.get("user") is not None:
+                user = parse_user(req["user"] if isinstance(req["user"], str) else ":".join(map(str, req["user"])))
+                if isinstance(user, str):  # a name: looked up in the container's image, as at create
+                    lower = cfg.get("annotations", {}).get("org.labkit.rootfs.lower", "")
+                    user = lookup_user(list(reversed(lower.split(":"))) if lower else [], user)
+                req["user"] = list(user)
+            group = cgroups.group(rec["cgroup"])
+        except BaseException:
             for fd in fds:
                 close_fd(fd)
-            raise Conflict(f"container {rec['name']} is {rec['status']}: exec needs a running container")
-        cfg = self._config(rec)
-        req = dict(req, args=split_command(req.get("args")), env=env_list(req.get("env")), keyring=keyring_name(cid))
-        if not req["args"]:
-            raise InvalidArgument("exec needs a command", hint="e.g. `labkit exec web ps`.")
-        if req.get("workdir") is not None:
-            check_path(req["workdir"], "working directory")
-        if req.get("user") is not None:
-            user = parse_user(req["user"] if isinstance(req["user"], str) else ":".join(map(str, req["user"])))
-            if isinstance(user, str):  # a name: looked up in the container's image, as at create
-                lower = cfg.get("annotations", {}).get("org.labkit.rootfs.lower", "")
-                user = lookup_user(list(reversed(lower.split(":"))) if lower else [], user)
-            req["user"] = list(user)
-        group = cgroups.group(rec["cgroup"])
+            raise
         rep_r, rep_w = os.pipe()
         try:
             pid = os.fork()

@@ -59,6 +59,7 @@ import socket
 from ...images.store import ImageStore
 from ...paths import Instance
 from .connection import Connection
+from .docker_exec import ExecStream
 from .docker_images import Transfer
 from .docker_ops import DockerApi
 from .exits import Exits, Live, record_lost
@@ -116,11 +117,12 @@ class Supervisor(Loop, Operations, NetworkOps, DockerApi, Queries, Starts, Exits
         if isinstance(owner, Starting):
             return {} if owner.finished else {owner.fd: (owner, lambda ev, st=owner: self._start_readable(st),
                                                          selectors.EVENT_READ)}
-        if isinstance(owner, Transfer):
-            if owner.done:
+        if isinstance(owner, (Transfer, ExecStream)):  # helpers' output on its way to a Docker API client
+            want = owner.loop_wants()
+            if want is None:  # over
                 self.transfers.discard(owner)
-                return {}
-            return {owner.fd: (owner, lambda ev, t=owner: (t.readable(), t.done and self.dirty.add(t)), selectors.EVENT_READ)}
+                self.attached.discard(owner)
+            return want or {}
         if not isinstance(owner, Live) or self.live.get(owner.cid) is not owner:
             self.attached.discard(owner)
             return {}

@@ -357,3 +357,15 @@ def test_refused_execs_leave_no_descriptor_open_in_labkitd(sock, box, inst):
         os.close(r)
         os.close(w)
     assert len(os.listdir(f"/proc/{pid}/fd")) == before
+    # The Docker API's exec makes its own pipes: an exec started after its container stopped is refused, and they go.
+    payload = b'{"Cmd": ["ls"]}'
+    status, _, body = http(sock, b"POST /v1.47/containers/dy/exec HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload))
+    assert status == 201
+    eid = json.loads(body)["Id"]
+    lk.container("dy").kill()
+    lk.container("dy").wait()
+    before = len(os.listdir(f"/proc/{pid}/fd"))
+    for _ in range(5):
+        http(sock, f"POST /v1.47/exec/{eid}/start HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}".encode())
+    assert len(os.listdir(f"/proc/{pid}/fd")) == before

@@ -55,8 +55,16 @@ class DockerExec:
                 ex.update(running=False, exit_code=r.get("exit_code"))
             stream.finish()  # what the pipes hold now, then the end
 
-        self.op_exec(_Relay(reply), {"id": ex["cid"], "args": ex["cmd"], "env": ex["env"], "workdir": ex["workdir"],
-                                     "user": ex["user"]}, [out_w, err_w])  # op_exec closes them
+        ends = [out_w, err_w]  # op_exec closes them (and empties the list) once it forked
+        try:
+            self.op_exec(_Relay(reply), {"id": ex["cid"], "args": ex["cmd"], "env": ex["env"], "workdir": ex["workdir"],
+                                         "user": ex["user"]}, ends)
+        except BaseException:
+            for fd in ends:
+                os.close(fd)
+            stream.close()
+            self.attached.discard(stream)
+            raise
 
     def _api_exec_inspect(self, conn, req, ident) -> None:
         ex = self.docker_execs.get(ident)

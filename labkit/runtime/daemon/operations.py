@@ -255,29 +255,24 @@ class Operations:
         return {"id": cid, "resources": new.to_oci(), "written": written}
 
     def op_exec(self, conn, req, fds):
-        """fds: the exec's stdout and stderr (the client's, or a Docker API exec's pipes); closed here
-        whatever happens, also when the request is refused."""
-        try:
-            cid, rec = self._get(req)
-            if rec["status"] != "running":
-                raise Conflict(f"container {rec['name']} is {rec['status']}: exec needs a running container")
-            cfg = self._config(rec)
-            req = dict(req, args=split_command(req.get("args")), env=env_list(req.get("env")), keyring=keyring_name(cid))
-            if not req["args"]:
-                raise InvalidArgument("exec needs a command", hint="e.g. `labkit exec web ps`.")
-            if req.get("workdir") is not None:
-                check_path(req["workdir"], "working directory")
-            if req.get("user") is not None:
-                user = parse_user(req["user"] if isinstance(req["user"], str) else ":".join(map(str, req["user"])))
-                if isinstance(user, str):  # a name: looked up in the container's image, as at create
-                    lower = cfg.get("annotations", {}).get("org.labkit.rootfs.lower", "")
-                    user = lookup_user(list(reversed(lower.split(":"))) if lower else [], user)
-                req["user"] = list(user)
-            group = cgroups.group(rec["cgroup"])
-        except BaseException:
-            for fd in fds:
-                close_fd(fd)
-            raise
+        """fds: the exec's stdout and stderr (the client's, or a Docker API exec's pipes). If this
+        raises, they are the caller's to close (loop.py's _dispatch closes a client's): never twice."""
+        cid, rec = self._get(req)
+        if rec["status"] != "running":
+            raise Conflict(f"container {rec['name']} is {rec['status']}: exec needs a running container")
+        cfg = self._config(rec)
+        req = dict(req, args=split_command(req.get("args")), env=env_list(req.get("env")), keyring=keyring_name(cid))
+        if not req["args"]:
+            raise InvalidArgument("exec needs a command", hint="e.g. `labkit exec web ps`.")
+        if req.get("workdir") is not None:
+            check_path(req["workdir"], "working directory")
+        if req.get("user") is not None:
+            user = parse_user(req["user"] if isinstance(req["user"], str) else ":".join(map(str, req["user"])))
+            if isinstance(user, str):  # a name: looked up in the container's image, as at create
+                lower = cfg.get("annotations", {}).get("org.labkit.rootfs.lower", "")
+                user = lookup_user(list(reversed(lower.split(":"))) if lower else [], user)
+            req["user"] = list(user)
+        group = cgroups.group(rec["cgroup"])
         rep_r, rep_w = os.pipe()
         try:
             pid = os.fork()
@@ -287,6 +282,7 @@ class Operations:
         finally:
             for fd in fds:
                 close_fd(fd)
+            fds.clear()  # closed: the caller, seeing an exception, must not close them again
         self._watch_start(pid, rep_r, conn, lambda reports, st: self._exec_started(conn, cid, reports, st))
         return None
 

@@ -96,6 +96,7 @@ class Starts:
         finally:
             for fd in fds:
                 close_fd(fd)
+            fds.clear()  # closed: loop.py's _dispatch, seeing an exception, must not close them again
         self.starting_ids.add(cid)
         self._watch_start(pid, rep_r, conn, lambda reports, st: self._started(conn, rec, cfg, req, marks, group, pump,
                                                                         reports, st, on_fail, stdin))

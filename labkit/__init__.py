@@ -298,6 +298,10 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(".network", __name__)
+    if name == "api":  # lk.api.request(), .requests(), .socket(): labkitd's Docker Engine API, looked at
+        import importlib
+
+        return importlib.import_module(".api", __name__)
     if name == "volume":  # lk.volume.create(), .ls(), .inspect(), .rm(): named volumes
         from .filesystems import volume_api
 

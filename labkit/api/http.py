@@ -59,6 +59,10 @@ class HttpConnection(Connection):
     """A Connection whose request is HTTP; `request` becomes a Request once it is all here."""
 
     kind = "http"
+    #: labkitd's log of every answer, one line each (docker_ops.py sets it): what a learner reads to
+    #: see the docker CLI's requests, e.g. "22:50:01.123  POST /v1.47/containers/create  201  2.9 ms".
+    request_log = None
+    started = 0.0  # when the request was all here
 
     def read_request(self) -> bool:
         try:
@@ -104,6 +108,7 @@ class HttpConnection(Connection):
                 return False
             body = bytes(self.inbuf[end + 4:end + 4 + length])
         self.request = Request(method.upper(), target, headers, body)
+        self.started, self.target = time.monotonic(), target
         return True
 
     def readable_after_request(self) -> None:
@@ -124,7 +129,32 @@ class HttpConnection(Connection):
             self.keep_early_input(data)
 
     # -- answers -------------------------------------------------------------------------------------
+    def _log(self, status: int) -> None:
+        """One line per answer, appended (O_APPEND: whole lines, in order); the file is turned over
+        at 1 MiB, so a chatty client never fills the disk."""
+        if self.request_log is None or self.request is None:
+            return
+        import os
+
+        now = time.time()
+        line = (f"{time.strftime('%H:%M:%S', time.localtime(now))}.{int(now % 1 * 1000):03d}  {self.request.method:<6} "
+                f"{getattr(self, 'target', self.request.path)}  {status}  {(time.monotonic() - self.started) * 1000:.1f} ms\n")
+        try:
+            if os.path.getsize(self.request_log) > 1 << 20:
+                os.replace(self.request_log, str(self.request_log) + ".1")
+        except OSError:
+            pass
+        try:
+            fd = os.open(self.request_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, line.encode(errors="replace"))
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
     def _head(self, status: int, headers: dict) -> bytes:
+        self._log(status)
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
         lines = [f"HTTP/1.1 {status} {phrase}", f"Api-Version: {API_VERSION}", "Docker-Experimental: false",
                  "Ostype: linux", "Server: labkitd", f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime())}"]

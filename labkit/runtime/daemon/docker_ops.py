@@ -35,6 +35,7 @@ from .docker_stats import DockerStats
 from .wire import exit_reply
 
 SOCKET = "docker.sock"
+REQUEST_LOG = "docker-api.log"  # one line per request answered (api/http.py); lk.api.requests() reads it
 #: labkit's error classes -> HTTP status, as dockerd answers them
 STATUS = (("NotFound", 404), ("ContainerNotFound", 404), ("ImageNotFound", 404), ("Conflict", 409),
           ("InvalidArgument", 400), ("NotPermitted", 403), ("Offline", 403), ("Unauthorized", 401))
@@ -71,6 +72,7 @@ class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats):
             os.umask(old)
         sock.listen(128)
         sock.setblocking(False)
+        HttpConnection.request_log = str(self.inst.run / REQUEST_LOG)
         return sock
 
     def _docker_accept(self) -> None:

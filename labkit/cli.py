@@ -5,7 +5,7 @@
                [-w DIR] [-u UID[:GID]] [-v SRC:DST[:ro]] [--mount ...] [--tmpfs DST] IMAGE [CMD...]
     labkit create [same options] IMAGE [CMD...]      labkit start CONTAINER...
     labkit ps [-a] [-q]                              labkit logs [-f] [-t] CONTAINER
-    labkit exec [-e K=V] [-w DIR] [-u UID] CONTAINER CMD...
+    labkit exec [-it] [-e K=V] [-w DIR] [-u UID] CONTAINER CMD...
     labkit stop [-t 10] CONTAINER...                 labkit kill [-s KILL] CONTAINER...
     labkit pause|unpause|wait|restart CONTAINER...   labkit rm [-f] CONTAINER...
     labkit inspect CONTAINER...                      labkit top CONTAINER
@@ -108,6 +108,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     lg.add_argument("container")
 
     ex = sub.add_parser("exec", help="run a command in a running container")
+    ex.add_argument("-i", "--interactive", action="store_true", help="this command's stdin is the process's")
+    ex.add_argument("-t", "--tty", action="store_true", help="give it a terminal (-it: a shell to type in)")
     ex.add_argument("-e", "--env", action="append", default=[], help="set an environment variable, NAME=value")
     ex.add_argument("-w", "--workdir", help="working directory inside the container")
     ex.add_argument("-u", "--user", help="UID[:GID] to run as")

@@ -168,8 +168,13 @@ def exec_(args) -> int:
         raise InvalidArgument("exec needs a command", hint="e.g. `labkit exec web ps`.")
     from .run import Output, exec_attached
 
-    return exec_attached(None, args.container, argv, Output(True, keep=False, raw=True), env=env_list(args.env),
-                         workdir=args.workdir, user=parse_user(args.user) if args.user else None)
+    request = dict(env=env_list(args.env), workdir=args.workdir, user=parse_user(args.user) if args.user else None)
+    if args.tty:
+        from .terminal import exec_in_terminal
+
+        return exec_in_terminal(None, args.container, argv, interactive=args.interactive, **request)
+    return exec_attached(None, args.container, argv, Output(True, keep=False, raw=True),
+                         feed=0 if args.interactive else None, **request)
 
 
 def logs(args) -> int:

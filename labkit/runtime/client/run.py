@@ -337,27 +337,36 @@ def pump_pipes(out_r: int, err_r: int, out: Output) -> None:
         os.close(err_r)
 
 
-def exec_attached(inst, cid: str, args, out: Output, **request) -> int:
+def exec_attached(inst, cid: str, args, out: Output, feed=None, **request) -> int:
     """`exec` with its output copied to `out`; returns the exit code. The process inside gets pipes
     of ours, never this process's own descriptors (a terminal handed into a container could have
-    input pushed into it with TIOCSTI)."""
+    input pushed into it with TIOCSTI). feed: its input (-i), bytes or a descriptor to read to its end."""
+    from .terminal import send_fd_input
+
     (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
+    in_r, in_w = os.pipe() if feed is not None else (None, None)
+    given = (in_r, out_w, err_w) if feed is not None else (out_w, err_w)
     try:
-        conn = labkitd.open_call("exec", fds=(out_w, err_w), inst=inst, id=cid, args=list(args), **request)
+        conn = labkitd.open_call("exec", fds=given, inst=inst, id=cid, args=list(args), stdin=feed is not None, **request)
     except BaseException:
-        for fd in (out_r, err_r):
-            os.close(fd)
+        for fd in (out_r, err_r, in_w):
+            if fd is not None:
+                os.close(fd)
         raise
     finally:
-        os.close(out_w)
-        os.close(err_w)
+        for fd in given:
+            os.close(fd)
     with conn:
         try:
             conn.reply()
         except BaseException:
             os.close(out_r)
             os.close(err_r)
+            if in_w is not None:
+                os.close(in_w)
             raise
+        if in_w is not None:
+            send_fd_input(in_w, feed)
         try:
             pump_pipes(out_r, err_r, out)
         except StdoutClosed:  # our reader is gone: the process gets SIGPIPE at its next write (141)

@@ -18,6 +18,8 @@ import signal
 import socket
 import threading
 
+from . import labkitd
+
 
 def send_input(sock: socket.socket, source) -> threading.Thread:
     """Copy `source` (bytes, or a file descriptor to read until its end) to the socket, then half-close."""
@@ -39,6 +41,99 @@ def send_input(sock: socket.socket, source) -> threading.Thread:
     t = threading.Thread(target=run, name="labkit-stdin", daemon=True)
     t.start()
     return t
+
+
+def send_fd_input(fd: int, source) -> threading.Thread:
+    """Copy `source` (bytes, or a descriptor to read to its end) into the pipe `fd`, then close it:
+    an exec's stdin (-i)."""
+
+    def run():
+        try:
+            if isinstance(source, (bytes, bytearray)):
+                view = memoryview(source)
+                while view:
+                    view = view[os.write(fd, view):]
+            else:
+                while data := os.read(source, 65536):
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+        except OSError:  # EPIPE: the process inside is gone, or closed its stdin
+            pass
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=run, name="labkit-exec-stdin", daemon=True)
+    t.start()
+    return t
+
+
+def exec_in_terminal(inst, cid: str, args, interactive: bool = True, **request) -> int:
+    """`labkit exec -it`: a pseudo-terminal of this process's; its slave goes to the process inside
+    (its fds 0, 1, 2, and controlling terminal), the master stays here: this terminal's keys go in,
+    raw, and what it prints comes out. Its size follows this window's (TIOCSWINSZ on the master,
+    here: no request to labkitd needed). Returns the exit code."""
+    import fcntl
+    import selectors
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    try:
+        conn = labkitd.open_call("exec", fds=(slave,), inst=inst, id=cid, args=list(args), tty=True, **request)
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    with conn:
+        try:
+            conn.reply()
+        except BaseException:
+            os.close(master)
+            raise
+
+        def size(rows, cols):
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+        sel = selectors.DefaultSelector()
+        sel.register(master, selectors.EVENT_READ)
+        try:
+            if interactive:  # -t alone: a terminal, but no input (docker's too)
+                sel.register(0, selectors.EVENT_READ)
+        except (ValueError, OSError):  # stdin closed, or a file (epoll takes no regular files): no input
+            pass
+        try:
+            with RawTerminal(size):
+                done = False
+                while not done:
+                    for key, _ in sel.select():
+                        if key.fd == master:
+                            try:
+                                data = os.read(master, 65536)
+                            except OSError:  # EIO: no process holds the terminal any more
+                                data = b""
+                            if not data:
+                                done = True
+                                break
+                            _write_all(1, data)
+                        else:
+                            data = os.read(0, 65536)
+                            if not data:
+                                sel.unregister(0)
+                                continue
+                            _write_all(master, data)
+        finally:
+            sel.close()
+            os.close(master)
+        return conn.reply()["exit_code"]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class RawTerminal:

@@ -9,13 +9,19 @@ Forked by labkitd; never execs itself until its child is inside:
                capabilities and user, no_new_privs, exec the command
     exec shim: wait for it, exit with its exit code; labkitd reaps that and tells the client
 
-The command's stdin is /dev/null; its stdout and stderr are the client's (passed over the socket).
+The descriptors it is given (passed over the socket, or labkitd's own for the Docker API):
+    (stdout, stderr)           stdin is /dev/null                 labkit exec, docker exec
+    (stdin, stdout, stderr)    req["stdin"]: a pipe for input     -i
+    (terminal,)                req["tty"]: a pseudo-terminal's slave: fds 0, 1, 2, and the
+                               controlling terminal of a new session (Ctrl-C is SIGINT inside)   -it
 docker keeps no log of an exec's output, and neither do we.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import termios
 
 from ...cgroups.base import join, open_procs
 from ...kernel import namespace_kinds, syscalls as sc
@@ -63,10 +69,17 @@ def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
     null = os.open(os.devnull, os.O_RDWR)
     pid = os.fork()
     if pid == 0:
-        os.dup2(null, 0)
-        if fds:
-            os.dup2(fds[0], 1)
-            os.dup2(fds[1] if len(fds) > 1 else fds[0], 2)
+        if req.get("tty") and fds:
+            os.setsid()  # a session of its own, whose controlling terminal the slave becomes
+            fcntl.ioctl(fds[0], termios.TIOCSCTTY, 0)
+            for n in (0, 1, 2):
+                os.dup2(fds[0], n)
+        else:
+            stdin, out = (fds[0], fds[1:]) if req.get("stdin") and fds else (null, fds)
+            os.dup2(stdin, 0)
+            if out:
+                os.dup2(out[0], 1)
+                os.dup2(out[1] if len(out) > 1 else out[0], 2)
         try:
             join(procs)
         except OSError as e:

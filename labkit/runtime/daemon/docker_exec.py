@@ -19,15 +19,13 @@ class DockerExec:
 
         cid, rec = self._record(ident)
         body = req.json() or {}
-        if body.get("Tty") or body.get("AttachStdin"):
-            raise errors.InvalidArgument("labkit's Docker API has no TTY or stdin for exec yet (-t, -i)",
-                                         hint="run it without -it: its output still comes back.")
         cmd = body.get("Cmd")
         if not cmd or not isinstance(cmd, list):
             raise errors.InvalidArgument("exec needs a command (Cmd, a list)")
         eid = uuid.uuid4().hex + uuid.uuid4().hex
         self.docker_execs[eid] = {"cid": cid, "cmd": cmd, "env": body.get("Env"), "workdir": body.get("WorkingDir") or None,
-                                  "user": body.get("User") or None, "running": False, "exit_code": None, "pid": 0}
+                                  "user": body.get("User") or None, "running": False, "exit_code": None, "pid": 0,
+                                  "tty": bool(body.get("Tty")), "stdin": bool(body.get("AttachStdin")), "master": None}
         while len(self.docker_execs) > 256:  # kept for inspection a while, as dockerd keeps them
             self.docker_execs.pop(next(iter(self.docker_execs)))
         conn.respond(201, {"Id": eid})
@@ -38,9 +36,8 @@ class DockerExec:
         ex = self.docker_execs.get(ident)
         if ex is None:
             raise errors.NotFound(f"No such exec instance: {ident}")
-        (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
         conn.upgrade()
-        stream = ExecStream(conn, out_r, err_r)
+        stream, ends = self._exec_stdio(conn, ex)
         self.attached.add(stream)  # watched every pass: it stops reading while its client is slow
 
         def reply(r: dict) -> None:
@@ -53,18 +50,56 @@ class DockerExec:
                 return
             else:
                 ex.update(running=False, exit_code=r.get("exit_code"))
+            ex["master"] = None
             stream.finish()  # what the pipes hold now, then the end
 
-        ends = [out_w, err_w]  # op_exec closes them (and empties the list) once it forked
-        try:
+        try:  # op_exec closes `ends` (and empties the list) once it forked
             self.op_exec(_Relay(reply), {"id": ex["cid"], "args": ex["cmd"], "env": ex["env"], "workdir": ex["workdir"],
-                                         "user": ex["user"]}, ends)
+                                         "user": ex["user"], "tty": ex["tty"], "stdin": ex["stdin"]}, ends)
         except BaseException:
             for fd in ends:
                 os.close(fd)
+            ex["master"] = None
             stream.close()
             self.attached.discard(stream)
             raise
+
+    def _exec_stdio(self, conn, ex: dict):
+        """The exec's descriptors: (the ExecStream that reads its output, the ends op_exec passes in).
+        -t: a pseudo-terminal (its slave is the process's 0, 1, 2; the master is read raw and written
+        with the client's keys); -i: a pipe for stdin too; else two pipes (stdout, stderr)."""
+        from .stdin import Stdin, open_terminal
+
+        if ex["tty"]:
+            master, slave = open_terminal()
+            stream, ends = ExecStream(conn, {master: 1}, raw=True), [slave]
+            stream.stdin = Stdin(os.dup(master), tty=True) if ex["stdin"] else None
+            ex["master"] = master
+        else:
+            (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
+            stream, ends = ExecStream(conn, {out_r: 1, err_r: 2}), [out_w, err_w]
+            if ex["stdin"]:
+                in_r, in_w = os.pipe2(os.O_CLOEXEC)
+                stream.stdin, ends = Stdin(in_w, tty=False), [in_r] + ends
+        if stream.stdin is not None:
+            stream.stdin.on_change = lambda: self.dirty.add(conn)
+            conn.keep_input = True
+            stream.stdin.attach(conn)
+        return stream, ends
+
+    def _api_exec_resize(self, conn, req, ident) -> None:
+        from .stdin import resize
+
+        ex = self.docker_execs.get(ident)
+        if ex is None:
+            raise errors.NotFound(f"No such exec instance: {ident}")
+        if ex.get("master") is None:
+            raise errors.Conflict("the exec has no terminal to resize (it runs without -t, or has ended)")
+        try:
+            resize(ex["master"], int(req.query.get("h", "")), int(req.query.get("w", "")))
+        except ValueError:
+            raise errors.InvalidArgument("resize needs h and w, whole numbers") from None
+        conn.respond(200, b"", content_type="text/plain")
 
     def _api_exec_inspect(self, conn, req, ident) -> None:
         ex = self.docker_execs.get(ident)
@@ -72,7 +107,8 @@ class DockerExec:
             raise errors.NotFound(f"No such exec instance: {ident}")
         conn.respond(200, {"ID": ident, "ContainerID": ex["cid"], "Running": ex["running"], "ExitCode": ex["exit_code"],
                            "Pid": ex["pid"], "ProcessConfig": {"entrypoint": ex["cmd"][0], "arguments": ex["cmd"][1:],
-                                                               "tty": False}, "OpenStdout": True, "OpenStderr": True})
+                                                               "tty": ex["tty"]}, "OpenStdin": ex["stdin"],
+                           "OpenStdout": True, "OpenStderr": True})
 
 
 
@@ -93,11 +129,12 @@ class ExecStream:
     the client framed; not read while more than MAX_PENDING bytes wait for the client (the
     command waits then, not labkitd's memory). finish() at the exit: what is left, then the end."""
 
-    def __init__(self, conn, out_r: int, err_r: int):
-        self.conn, self.fds = conn, {out_r: 1, err_r: 2}
+    def __init__(self, conn, fds: dict[int, int], raw: bool = False):
+        self.conn, self.fds, self.raw = conn, dict(fds), raw  # fds: {read end: 1 or 2}; raw: a terminal's, unframed
         for fd in self.fds:
             os.set_blocking(fd, False)
         self.done = False
+        self.stdin = None  # -i: where the client's input goes (stdin.py)
 
     def loop_wants(self) -> dict | None:
         """What to watch now; None once it is over."""
@@ -110,9 +147,13 @@ class ExecStream:
         if self.conn.closed:
             self.close()
             return None
+        want = {}
+        if self.stdin is not None and self.stdin.wants_write():  # input the process has not taken yet
+            want[self.stdin.fd] = (self, lambda ev: self.stdin.flush(), selectors.EVENT_WRITE)
         if self.conn.pending() > MAX_PENDING:
-            return {}  # nothing now; asked again next pass (it is in labkitd's `attached`)
-        return {fd: (self, lambda ev, fd=fd: self.readable(fd), selectors.EVENT_READ) for fd in self.fds}
+            return want  # no reading now; asked again next pass (it is in labkitd's `attached`)
+        want.update({fd: (self, lambda ev, fd=fd: self.readable(fd), selectors.EVENT_READ) for fd in self.fds})
+        return want
 
     def readable(self, fd: int, limit: int = 1 << 16) -> bool:
         try:
@@ -122,7 +163,10 @@ class ExecStream:
         except OSError:
             data = b""
         if data:
-            self.conn.send_frame(self.fds[fd], data)
+            if self.raw:
+                self.conn.send_raw(data)
+            else:
+                self.conn.send_frame(self.fds[fd], data)
             return True
         os.close(fd)
         del self.fds[fd]
@@ -140,3 +184,5 @@ class ExecStream:
         for fd in self.fds:
             os.close(fd)
         self.fds, self.done = {}, True
+        if self.stdin is not None:
+            self.stdin.close()

@@ -97,7 +97,7 @@ class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats):
         ("POST", "/containers/*/stop", "stop"), ("POST", "/containers/*/kill", "kill"),
         ("DELETE", "/containers/*", "remove"), ("GET", "/containers/*/logs", "logs"),
         ("POST", "/containers/*/exec", "exec_create"), ("POST", "/exec/*/start", "exec_start"),
-        ("GET", "/exec/*/json", "exec_inspect"),
+        ("GET", "/exec/*/json", "exec_inspect"), ("POST", "/exec/*/resize", "exec_resize"),
         ("POST", "/containers/*/pause", "pause"), ("POST", "/containers/*/unpause", "unpause"),
         ("POST", "/containers/*/restart", "restart"), ("POST", "/containers/*/resize", "resize"), ("GET", "/containers/*/top", "top"),
         ("GET", "/networks", "networks"), ("POST", "/networks/create", "network_create"),

@@ -82,7 +82,10 @@ class Loop:
         owners.update(self.starting.values())
         owners.update(self.attached)
         for owner in owners:
-            self._rewatch(owner, self._wants(owner))
+            try:
+                self._rewatch(owner, self._wants(owner))
+            except Exception:  # noqa: BLE001 - a bug in one owner's wants must not end labkitd for everyone
+                traceback.print_exc()
 
     def _rewatch(self, owner, want: dict) -> None:
         """Register `owner`'s descriptors for what it waits for now, and drop those it no longer

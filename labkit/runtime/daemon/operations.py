@@ -261,7 +261,8 @@ class Operations:
         if rec["status"] != "running":
             raise Conflict(f"container {rec['name']} is {rec['status']}: exec needs a running container")
         cfg = self._config(rec)
-        req = dict(req, args=split_command(req.get("args")), env=env_list(req.get("env")), keyring=keyring_name(cid))
+        req = dict(req, args=split_command(req.get("args")), env=env_list(req.get("env")), keyring=keyring_name(cid),
+                   tty=bool(req.get("tty")) and len(fds) == 1, stdin=bool(req.get("stdin")) and len(fds) == 3)
         if not req["args"]:
             raise InvalidArgument("exec needs a command", hint="e.g. `labkit exec web ps`.")
         if req.get("workdir") is not None:
@@ -277,7 +278,7 @@ class Operations:
         try:
             pid = os.fork()
             if pid == 0:
-                exec_shim.main(rec["pid"], cfg, [str(d) for d in group.dirs], req, rep_w, tuple(fds[:2]))
+                exec_shim.main(rec["pid"], cfg, [str(d) for d in group.dirs], req, rep_w, tuple(fds[:3]))
             os.close(rep_w)
         finally:
             for fd in fds:

@@ -147,3 +147,25 @@ def test_docker_run_it_and_i(busybox, inst):
                        timeout=60)
     assert (p.returncode, p.stdout) == (0, b"hi\n"), p.stderr
     assert lk.ps(all=True) == []
+
+
+@pytest.mark.parametrize("client", ["labkit", "docker"])
+def test_exec_it_and_i_into_a_running_container(busybox, box, inst, client):
+    from labkit.runtime.client import labkitd
+
+    c = lk.run("busybox", "sleep 600", detach=True, name=f"ex-{client}")
+    box.append(c)
+    if client == "docker":
+        if not os.access(DOCKER, os.X_OK):
+            pytest.skip("the docker CLI (client only) is not installed")
+        labkitd.call("ping", inst=inst)
+        argv = [DOCKER, "-H", f"unix://{inst.run / 'docker.sock'}", "exec"]
+    else:
+        argv = LABKIT + ["exec"]
+    assert shell_session(argv + ["-it", c.name, "sh"]) == 5
+    p = subprocess.run(argv + ["-i", c.name, "wc", "-c"], input=b"x" * 300000, capture_output=True, timeout=60)
+    assert (p.returncode, p.stdout.strip()) == (0, b"300000"), p.stderr
+    with open(os.devnull, "rb") as f:
+        p = subprocess.run(argv + ["-i", c.name, "cat"], stdin=f, capture_output=True, timeout=60)
+    assert (p.returncode, p.stdout) == (0, b"")
+    assert c.status == "running"  # the exec's end is not the container's

@@ -8,7 +8,7 @@
     labkit exec [-it] [-e K=V] [-w DIR] [-u UID] CONTAINER CMD...
     labkit stop [-t 10] CONTAINER...                 labkit kill [-s KILL] CONTAINER...
     labkit pause|unpause|wait|restart CONTAINER...   labkit rm [-f] CONTAINER...
-    labkit inspect CONTAINER...                      labkit top CONTAINER
+    labkit inspect CONTAINER... (docker's shape)     labkit top CONTAINER
     labkit diff CONTAINER                            labkit commit [-m MSG] CONTAINER IMAGE
     labkit stats [--no-stream] [CONTAINER...]       labkit update [-m 32M] [--cpus 0.5] [--pids-limit N] CONTAINER...
     labkit images [-q]                               labkit image inspect IMAGE...
@@ -131,7 +131,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     rm.add_argument("containers", nargs="+")
     for verb, text in (("start", "start created or stopped containers"), ("pause", "freeze every process of containers"),
                        ("unpause", "thaw paused containers"), ("wait", "wait for containers to exit, print their exit codes"),
-                       ("inspect", "print containers' records and config.json as JSON")):
+                       ("inspect", "print containers in docker inspect's shape (labkit's record and config.json under Labkit)")):
         sub.add_parser(verb, help=text).add_argument("containers", nargs="+")
     df = sub.add_parser("diff", help="what a container changed in its filesystem (A added, C changed, D deleted)")
     df.add_argument("container")

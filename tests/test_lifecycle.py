@@ -289,8 +289,10 @@ def test_the_cli_verbs_in_docker_shape(box):
     assert "Exited (0)" in lab("ps", "-a").stdout
     assert lab("wait", "cli").stdout.strip() == "0"
     assert lab("stop", "cli", check=False).returncode == 1
-    info = json.loads(lab("inspect", "cli").stdout)
-    assert info[0]["record"]["exit_code"] == 0 and info[0]["config"]["linux"]["resources"]["pids"]["limit"] == 20
+    info = json.loads(lab("inspect", "cli").stdout)  # docker's shape, labkit's own under "Labkit"
+    assert info[0]["State"]["ExitCode"] == 0 and info[0]["State"]["Status"] == "exited" and info[0]["Name"] == "/cli"
+    assert info[0]["HostConfig"]["PidsLimit"] == 20 == info[0]["Labkit"]["Spec"]["linux"]["resources"]["pids"]["limit"]
+    assert info[0]["Labkit"]["Record"]["exit_code"] == 0
     lab("start", "cli")
     lab("restart", "-t", "1", "cli")
     lab("kill", "-s", "KILL", "cli")

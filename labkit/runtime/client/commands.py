@@ -119,10 +119,17 @@ def ps(args) -> int:
 
 
 def inspect(args) -> int:
+    """Docker's inspect shape (State.Pid, HostConfig.Memory, Mounts, NetworkSettings...), so scripts
+    written for `docker inspect` work; labkit's own record and the OCI config.json under "Labkit"."""
+    from ...api.shapes import inspect as docker_shape
+
     out, status = [], 0
     for ref in args.containers:
         try:
-            out.append(labkitd.call("inspect", id=ref))
+            info = labkitd.call("inspect", id=ref)
+            out.append(dict(docker_shape(info["record"], info["config"]),
+                            Labkit={"Record": info["record"], "Spec": info["config"], "Bundle": info["bundle"],
+                                    "Log": info["log"]}))
         except LabkitError as e:
             _error(e)
             status = 1

@@ -19,7 +19,7 @@
     labkit build [-t NAME] [-f Dockerfile] CONTEXT
     labkit registry start [--port 5000] [--user NAME:PASSWORD] | fill ARCHIVE | stop | ls
     labkit image build-default [--force]
-    labkit volume create|ls|inspect|rm [NAME...]
+    labkit volume create|ls|inspect|rm [NAME...]     labkit api socket|log|tcp PORT|tcp off
     labkit reset [--yes] [--all] [--volumes]
 
 Exit codes as docker's: a container's own exit code; 125 when labkit itself failed;
@@ -214,6 +214,13 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         nv.add_argument("container")
     nsub.add_parser("topology", help="draw the lab's networks, and print the ip/iptables commands that build them")
 
+    ap = sub.add_parser("api", help="labkitd's Docker Engine API (docker -H unix://.../docker.sock)")
+    asub = ap.add_subparsers(dest="api_cmd", metavar="COMMAND", required=True)
+    asub.add_parser("socket", help="print the API's Unix socket (for docker -H unix://...)")
+    at = asub.add_parser("tcp", help="also serve it on tcp://127.0.0.1:PORT (root on this host for every local user)")
+    at.add_argument("port", help='a port, e.g. 2375, or "off"')
+    asub.add_parser("log", help="the last requests it answered (the docker CLI's too)")
+
     vo = sub.add_parser("volume", help="manage named volumes (directories that outlive containers)")
     vsub = vo.add_subparsers(dest="volume_cmd", metavar="COMMAND", required=True)
     vsub.add_parser("create", help="make a volume").add_argument("name", nargs="?")
@@ -231,7 +238,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
 
 _IMAGE_VERBS = ("pull", "push", "images", "tag", "rmi", "history", "build", "save", "load", "login", "registry")  # images/commands.py
 _ALL = ("doctor", "run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause",
-        "wait", "inspect", "top", "stats", "update", "diff", "commit", "image", "network", "volume", "reset") + _IMAGE_VERBS
+        "wait", "inspect", "top", "stats", "update", "diff", "commit", "image", "network", "volume", "api", "reset") + _IMAGE_VERBS
 _VERBS = ("run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause", "wait",
           "inspect", "top", "stats", "update", "diff", "commit")
 
@@ -263,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
             from .network import commands as network_commands
 
             return getattr(network_commands, f"cmd_{args.network_cmd}")(args)
+        if args.cmd == "api":
+            return _api(args)
         if args.cmd == "volume":
             from .filesystems import volume_api
 
@@ -308,6 +317,23 @@ def _build_default(args) -> int:
         img, note = default.build(store), "built"
     if not args.quiet or note == "built":
         print(f"default image {default.NAME} {note}: {img.digest} ({img.config['config']['Labels']['org.labkit.source']})")
+    return 0
+
+
+def _api(args) -> int:
+    from . import api
+    from .errors import InvalidArgument
+
+    if args.api_cmd == "socket":
+        print(api.socket())
+    elif args.api_cmd == "log":
+        print(repr(api.requests(50)))
+    elif args.port == "off":
+        api.listen_tcp(None)
+    elif args.port.isdigit():
+        print(api.listen_tcp(int(args.port)))
+    else:
+        raise InvalidArgument(f"{args.port!r} is not a port or \"off\"", hint="e.g. `labkit api tcp 2375`.")
     return 0
 
 

@@ -379,3 +379,44 @@ def settled_fds(pid: int, want: int) -> int:
             return n
         time.sleep(0.05)
     return n
+
+
+def labkitd_tcp_listeners(pid: int) -> list[str]:
+    """The TCP sockets labkitd listens on, from /proc/net/tcp{,6} (state 0A) and its descriptors."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in open(table).read().splitlines()[1:]:
+            f = line.split()
+            if f[3] == "0A" and f[9] in inodes:
+                found.append(f[1])
+    return found
+
+
+def test_tcp_only_when_asked_only_on_loopback_and_with_a_warning(sock, inst):
+    pid = int((inst.run / "labkitd.pid").read_text())
+    assert labkitd_tcp_listeners(pid) == []  # nothing on TCP by default
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    lab = [sys.executable, "-m", "labkit.cli", "api", "tcp"]
+    p = subprocess.run(lab + [str(port)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "root on this host" in p.stderr, p.stderr
+    assert labkitd_tcp_listeners(pid) == [f"0100007F:{port:04X}"]  # 127.0.0.1 only
+    r = subprocess.run([DOCKER, "-H", f"tcp://127.0.0.1:{port}", "run", "--rm", "busybox", "echo", "over tcp"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout == "over tcp\n", r.stderr
+    from labkit.runtime.client import labkitd as client
+
+    with pytest.raises(lk.NotPermitted):
+        client.call("docker_tcp", inst=inst, host="0.0.0.0", port=port)
+    assert subprocess.run(lab + ["off"], capture_output=True, timeout=30).returncode == 0
+    assert labkitd_tcp_listeners(pid) == []

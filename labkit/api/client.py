@@ -28,6 +28,19 @@ def socket(inst: Instance | None = None) -> str:
     return str(inst.run / "docker.sock")
 
 
+def listen_tcp(port: int | None = 2375, inst: Instance | None = None) -> str | None:
+    """Also serve the API on tcp://127.0.0.1:port (None: stop), e.g. for a tool that cannot use a Unix
+    socket. Prints why that is a risk: the API is root on this host, and every local user can reach it."""
+    import sys
+
+    from ..runtime.client import labkitd
+
+    reply = labkitd.call("docker_tcp", inst=inst, port=port)
+    if reply.get("warning"):
+        print("warning:", reply["warning"], file=sys.stderr)
+    return reply.get("tcp")
+
+
 class Response:
     def __init__(self, sent: bytes, raw: bytes):
         self.sent, self.raw = sent, raw

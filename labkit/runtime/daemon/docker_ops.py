@@ -32,6 +32,7 @@ from .docker_exec import DockerExec
 from .docker_images import DockerImages
 from .docker_resources import DockerResources
 from .docker_stats import DockerStats
+from .docker_tcp import DockerTcp
 from .wire import exit_reply
 
 SOCKET = "docker.sock"
@@ -49,7 +50,7 @@ def status_of(e: BaseException) -> int:
     return 500
 
 
-class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats):
+class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats, DockerTcp):
     """labkitd's HTTP side: listen, route, answer (Supervisor mixes it in); images, exec, and volumes
     and networks are in docker_images.py, docker_exec.py and docker_resources.py."""
 

@@ -59,8 +59,6 @@ import socket
 from ...images.store import ImageStore
 from ...paths import Instance
 from .connection import Connection
-from .docker_exec import ExecStream
-from .docker_images import Transfer
 from .docker_ops import DockerApi
 from .exits import Exits, Live, record_lost
 from .loop import Loop, close_fd
@@ -107,6 +105,7 @@ class Supervisor(Loop, Operations, NetworkOps, DockerApi, Queries, Starts, Exits
         self.pending_attach: dict[str, list] = {}  # cid -> Docker API attach requests waiting for its start
         self.transfers: set = set()  # Docker API pulls and pushes under way, each in a helper process (docker_images.py)
         self.docker_listener = None  # the Docker Engine API's socket (docker_ops.py), made in serve()
+        self.docker_tcp = None  # ... and its TCP listener on 127.0.0.1, only while asked for (docker_tcp.py)
         self.running = True
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
@@ -117,7 +116,7 @@ class Supervisor(Loop, Operations, NetworkOps, DockerApi, Queries, Starts, Exits
         if isinstance(owner, Starting):
             return {} if owner.finished else {owner.fd: (owner, lambda ev, st=owner: self._start_readable(st),
                                                          selectors.EVENT_READ)}
-        if isinstance(owner, (Transfer, ExecStream)):  # helpers' output on its way to a Docker API client
+        if hasattr(owner, "loop_wants"):  # a pull's or an exec's output on its way to a client, a TCP listener
             want = owner.loop_wants()
             if want is None:  # over
                 self.transfers.discard(owner)
@@ -149,6 +148,9 @@ class Supervisor(Loop, Operations, NetworkOps, DockerApi, Queries, Starts, Exits
         if self.docker_listener is not None:
             self.docker_listener.close()
             self.docker_listener = None
+        if self.docker_tcp is not None:
+            self.docker_tcp.close()
+            self.docker_tcp = None
         for lv in list(self.live.values()):
             lv.pump.close()
             if lv.stdin is not None:

@@ -155,13 +155,12 @@ class ExecStream:
         want.update({fd: (self, lambda ev, fd=fd: self.readable(fd), selectors.EVENT_READ) for fd in self.fds})
         return want
 
-    def readable(self, fd: int, limit: int = 1 << 16) -> bool:
-        try:
-            data = os.read(fd, limit)
-        except BlockingIOError:
+    def readable(self, fd: int) -> bool:
+        from .loop import read_ready
+
+        data = read_ready(fd)
+        if data is None:
             return False
-        except OSError:
-            data = b""
         if data:
             if self.raw:
                 self.conn.send_raw(data)

@@ -137,14 +137,11 @@ class Transfer:
         return None if self.done else {self.fd: (self, lambda ev: self.readable(), selectors.EVENT_READ)}
 
     def readable(self) -> None:
-        import os
+        from .loop import read_ready
 
-        try:
-            data = os.read(self.fd, 65536)
-        except BlockingIOError:
+        data = read_ready(self.fd)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if data:
             self.conn.send_raw(data)
             return

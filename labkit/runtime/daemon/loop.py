@@ -218,3 +218,14 @@ def close_fd(fd: int) -> None:
         os.close(fd)
     except OSError:
         pass
+
+
+def read_ready(fd: int, limit: int = 65536) -> bytes | None:
+    """What a non-blocking descriptor has now: None if nothing yet, b"" at its end (or an error:
+    EIO is a terminal with no slave left, and any other means no more either)."""
+    try:
+        return os.read(fd, limit)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""

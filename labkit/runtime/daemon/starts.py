@@ -29,7 +29,7 @@ from ..logs import Pump, limits as log_limits, make_fifos
 from . import networking
 from .exits import Live, status_code
 from .stdin import Stdin, open_terminal
-from .loop import close_fd
+from .loop import close_fd, read_ready
 from .wire import error_reply, exit_reply, failure_error
 
 START_TIMEOUT = 60.0  # seconds a container may take from fork to exec before it is given up
@@ -172,12 +172,9 @@ class Starts:
         return st
 
     def _start_readable(self, st: "Starting") -> None:
-        try:
-            data = os.read(st.fd, 65536)
-        except BlockingIOError:
+        data = read_ready(st.fd)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if data:
             st.chunks.append(data)
         else:

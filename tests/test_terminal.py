@@ -77,8 +77,11 @@ class Typist:
 def shell_session(argv):
     t = Typist(argv)
     t.expect(b"/ # ")
-    t.type(b"echo $((6*7)); stty size\r")
-    t.expect(b"42\r\n30 100\r\n")  # the output is a terminal's (\r\n), its size this window's
+    t.type(b"echo $((6*7)); stty size; tty; ls /dev/pts | grep -c .\r")
+    # The output is a terminal's (\r\n), its size this window's, and the terminal the container's own:
+    # made in its /dev/pts (a host's /dev/pts/N would make `tty` say "not a tty"), where the host's are not.
+    t.expect(b"42\r\n30 100\r\n/dev/pts/")
+    t.expect(b"\r\n2\r\n")  # ptmx and our one terminal
     t.size(40, 120)
     time.sleep(0.3)  # the new size travels as its own request
     t.type(b"stty size\r")
@@ -118,8 +121,8 @@ def test_labkit_run_i_takes_stdin_from_a_pipe_a_file_and_dev_null(busybox, tmp_p
 def test_input_and_a_terminal_from_the_api(busybox):
     r = lk.run("busybox", "wc -c", input="hello", rm=True, stream=False)
     assert (r.exit_code, r.stdout.strip()) == (0, "5")
-    r = lk.run("busybox", "sh -c 'stty size; echo out; echo err >&2'", tty=True, rm=True, stream=False)
-    assert r.stdout == "24 80\r\nout\r\nerr\r\n"  # one terminal: both streams are its output, with \r\n
+    r = lk.run("busybox", "sh -c 'stty size; tty; echo out; echo err >&2'", tty=True, rm=True, stream=False)
+    assert r.stdout == "24 80\r\n/dev/pts/0\r\nout\r\nerr\r\n"  # one terminal, its own: both streams, \r\n
 
 
 def test_a_terminal_can_only_be_resized_while_it_runs(busybox, box):

@@ -88,6 +88,14 @@ class Pump:
         # follower never slows the container: one that falls MAX_PENDING behind is cut off.
         self.followers: list[tuple] = []
 
+    def use_terminal(self, master: int) -> None:
+        """-t: the container's output is its terminal's, from now on (its FIFOs are no longer its
+        fds 1 and 2). Called before the loop watches this pump."""
+        for fd in self.fds:
+            os.close(fd)
+        os.set_blocking(master, False)
+        self.tty, self.fds, self.eof = master, {master: "stdout"}, set()
+
     def attach_to(self, conn) -> None:
         self.client = conn
         conn.on_hangup.append(self.detach)

@@ -69,30 +69,32 @@ def send_fd_input(fd: int, source) -> threading.Thread:
 
 
 def exec_in_terminal(inst, cid: str, args, interactive: bool = True, **request) -> int:
-    """`labkit exec -it`: a pseudo-terminal of this process's; its slave goes to the process inside
-    (its fds 0, 1, 2, and controlling terminal), the master stays here: this terminal's keys go in,
-    raw, and what it prints comes out. Its size follows this window's (TIOCSWINSZ on the master,
-    here: no request to labkitd needed). Returns the exit code."""
+    """`labkit exec -it`: the process inside makes a terminal in the container's /dev/pts and sends
+    its master here over a console socket (container/console.py): this terminal's keys go in, raw,
+    and what it prints comes out. Its size follows this window's (TIOCSWINSZ on the master, here:
+    no request to labkitd needed). Returns the exit code."""
     import fcntl
     import selectors
     import struct
     import termios
 
-    master, slave = os.openpty()
-    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    from ..container.console import receive_master
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        conn = labkitd.open_call("exec", fds=(slave,), inst=inst, id=cid, args=list(args), tty=True, **request)
+        conn = labkitd.open_call("exec", fds=(theirs.fileno(),), inst=inst, id=cid, args=list(args), tty=True, **request)
     except BaseException:
-        os.close(master)
+        ours.close()
         raise
     finally:
-        os.close(slave)
+        theirs.close()
     with conn:
         try:
-            conn.reply()
-        except BaseException:
-            os.close(master)
-            raise
+            conn.reply()  # it runs: its terminal's master came over the console socket before its exec
+            master = receive_master(ours)
+        finally:
+            ours.close()
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
 
         def size(rows, cols):
             fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))

@@ -12,20 +12,20 @@ Forked by labkitd; never execs itself until its child is inside:
 The descriptors it is given (passed over the socket, or labkitd's own for the Docker API):
     (stdout, stderr)           stdin is /dev/null                 labkit exec, docker exec
     (stdin, stdout, stderr)    req["stdin"]: a pipe for input     -i
-    (terminal,)                req["tty"]: a pseudo-terminal's slave: fds 0, 1, 2, and the
-                               controlling terminal of a new session (Ctrl-C is SIGINT inside)   -it
+    (console socket,)          req["tty"]: the process makes a terminal in the container's /dev/pts,
+                               its fds 0, 1, 2 and controlling terminal (Ctrl-C is SIGINT inside),
+                               and sends the master back over the socket (console.py)            -it
 docker keeps no log of an exec's output, and neither do we.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import termios
 
 from ...cgroups.base import join, open_procs
 from ...kernel import namespace_kinds, syscalls as sc
 from . import init
+from .console import make_terminal
 
 #: The kinds a container has, in the order to join them (kernel/namespace_kinds.py): mnt last.
 KINDS = tuple(k for k in namespace_kinds.ENTER if k in ("ipc", "uts", "net", "pid", "mnt"))
@@ -70,10 +70,10 @@ def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
     pid = os.fork()
     if pid == 0:
         if req.get("tty") and fds:
-            os.setsid()  # a session of its own, whose controlling terminal the slave becomes
-            fcntl.ioctl(fds[0], termios.TIOCSCTTY, 0)
-            for n in (0, 1, 2):
-                os.dup2(fds[0], n)
+            try:  # in the container's mount namespace: its own /dev/pts
+                make_terminal(fds[0])
+            except OSError as e:
+                init._report(report_fd, "make the exec's terminal", e.errno, e.strerror or str(e), config)
         else:
             stdin, out = (fds[0], fds[1:]) if req.get("stdin") and fds else (null, fds)
             os.dup2(stdin, 0)

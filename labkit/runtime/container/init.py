@@ -24,14 +24,12 @@ imported before the fork: after pivot_root there is no host stdlib to import fro
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import json
 import os
 import resource
 import signal
 import socket
-import termios
 import time
 
 # Every module the child needs is imported here, before pivot_root hides the host's files.
@@ -40,6 +38,7 @@ from ...kernel import namespace_kinds, syscalls as sc
 from ...kernel.capabilities import NUMBER as CAP_NUMBER
 from ...security import seccomp
 from ..logs import fifo_paths
+from .console import make_terminal
 from .rootfs import StepFailed, _step, setup_rootfs  # steps 4-8: the filesystem tree
 
 
@@ -103,27 +102,23 @@ def pid1(cfg: dict, bundle: str, fifo_dir, group, report_fd: int, born_in=None, 
          stdio: int | None = None) -> None:
     """labkitd's forked child, before child(): leave labkitd's world behind, then become PID 1. Its
     sockets and every other container's fds are not the container's. born_in: the group of
-    group.dirs it was born in (clone3), which it need not join. stdio: with -t a terminal's slave
-    (fds 0, 1, 2, and the controlling terminal of a new session), with -i a pipe's read end (fd 0)."""
+    group.dirs it was born in (clone3), which it need not join. stdio: with -t the console socket
+    (child() makes the terminal inside, console.py), with -i a pipe's read end (fd 0)."""
     leave_labkitd()
-    if cfg.get("process", {}).get("terminal") and stdio is not None:
-        os.setsid()  # a session of its own, whose controlling terminal the slave becomes
-        fcntl.ioctl(stdio, termios.TIOCSCTTY, 0)
-        for n in (0, 1, 2):
-            os.dup2(stdio, n)
-    else:
-        # Read-write: the container is then a reader of its own FIFOs too, so a write never gets
-        # SIGPIPE while no labkitd reads (logs.py).
-        out, err = (os.open(p, os.O_RDWR) for p in fifo_paths(fifo_dir))
-        os.dup2(stdio if stdio is not None else os.open(os.devnull, os.O_RDWR), 0)
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-    if netns_fd is None:
-        (report_fd,) = keep_only_fds(report_fd)
-    else:
-        report_fd, netns_fd = keep_only_fds(report_fd, netns_fd)
+    terminal = bool(cfg.get("process", {}).get("terminal")) and stdio is not None
+    # Read-write: the container is then a reader of its own FIFOs too, so a write never gets
+    # SIGPIPE while no labkitd reads (logs.py). With -t they serve until the terminal is made.
+    out, err = (os.open(p, os.O_RDWR) for p in fifo_paths(fifo_dir))
+    os.dup2(stdio if stdio is not None and not terminal else os.open(os.devnull, os.O_RDWR), 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    keep = [report_fd] + ([netns_fd] if netns_fd is not None else []) + ([stdio] if terminal else [])
+    kept = list(keep_only_fds(*keep))
+    report_fd = kept.pop(0)
+    netns_fd = kept.pop(0) if netns_fd is not None else None
+    console_fd = kept.pop(0) if terminal else None
     child(cfg, bundle, report_fd, [str(d) for d in group.dirs if d != born_in], keyring=keyring_name(fifo_dir.name),
-          netns_fd=netns_fd)
+          netns_fd=netns_fd, console_fd=console_fd)
 
 
 def keep_only_fds(*keep: int) -> tuple[int, ...]:
@@ -138,7 +133,7 @@ def keep_only_fds(*keep: int) -> tuple[int, ...]:
 
 
 def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring: str | None = None,
-          netns_fd: int | None = None) -> None:
+          netns_fd: int | None = None, console_fd: int | None = None) -> None:
     """PID 1 of the container: steps 2-11. Never returns. `keyring`: the name of its own session
     keyring, e.g. "labkit.3f9a0c1b2d4e" (an anonymous one if None). netns_fd: a network namespace
     to join instead of making an empty one (bridge networks, --network container:NAME)."""
@@ -164,6 +159,8 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
         kinds = {ns["type"] for ns in config.get("linux", {}).get("namespaces", [])}
         if "mount" in kinds:
             setup_rootfs(config, bundle, trace)
+        if console_fd is not None:  # -t: the terminal is made in the container's own /dev/pts
+            _step("make the container's terminal", make_terminal, console_fd)
         if "uts" in kinds and config.get("hostname"):
             _step("set the hostname", socket.sethostname, config["hostname"])
         if "network" in kinds:

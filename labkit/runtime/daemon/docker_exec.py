@@ -47,6 +47,8 @@ class DockerExec:
                 conn.send_frame(2, (e.get("message", "") + "\n").encode())
             elif "pid" in r:
                 ex.update(running=True, pid=r["pid"])
+                if stream.console is not None:
+                    self._exec_terminal(stream, ex, conn)
                 return
             else:
                 ex.update(running=False, exit_code=r.get("exit_code"))
@@ -66,26 +68,51 @@ class DockerExec:
 
     def _exec_stdio(self, conn, ex: dict):
         """The exec's descriptors: (the ExecStream that reads its output, the ends op_exec passes in).
-        -t: a pseudo-terminal (its slave is the process's 0, 1, 2; the master is read raw and written
-        with the client's keys); -i: a pipe for stdin too; else two pipes (stdout, stderr)."""
-        from .stdin import Stdin, open_terminal
+        -t: a console socket (the process makes its terminal inside and sends the master back, read
+        raw and written with the client's keys: _exec_terminal); -i: a pipe for stdin too; else two
+        pipes (stdout, stderr)."""
+        import socket
+
+        from .stdin import Stdin
 
         if ex["tty"]:
-            master, slave = open_terminal()
-            stream, ends = ExecStream(conn, {master: 1}, raw=True), [slave]
-            stream.stdin = Stdin(os.dup(master), tty=True) if ex["stdin"] else None
-            ex["master"] = master
-        else:
-            (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
-            stream, ends = ExecStream(conn, {out_r: 1, err_r: 2}), [out_w, err_w]
-            if ex["stdin"]:
-                in_r, in_w = os.pipe2(os.O_CLOEXEC)
-                stream.stdin, ends = Stdin(in_w, tty=False), [in_r] + ends
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            stream, ends = ExecStream(conn, {}, raw=True), [theirs.detach()]
+            stream.console = ours
+            conn.keep_input = ex["stdin"]  # what the client types before the terminal is here waits
+            return stream, ends
+        (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
+        stream, ends = ExecStream(conn, {out_r: 1, err_r: 2}), [out_w, err_w]
+        if ex["stdin"]:
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
+            stream.stdin, ends = Stdin(in_w, tty=False), [in_r] + ends
         if stream.stdin is not None:
             stream.stdin.on_change = lambda: self.dirty.add(conn)
             conn.keep_input = True
             stream.stdin.attach(conn)
         return stream, ends
+
+    def _exec_terminal(self, stream, ex: dict, conn) -> None:
+        """-t: the running exec sent its terminal's master: read it, write the client's keys to it."""
+        from ..container.console import receive_master
+        from .stdin import Stdin, resize
+
+        try:
+            master = receive_master(stream.console)
+        except OSError:
+            stream.finish()
+            return
+        finally:
+            stream.console.close()
+            stream.console = None
+        resize(master, 24, 80)
+        os.set_blocking(master, False)
+        stream.fds[master] = 1
+        ex["master"] = master
+        if ex["stdin"]:
+            stream.stdin = Stdin(os.dup(master), tty=True)
+            stream.stdin.on_change = lambda: self.dirty.add(conn)
+            stream.stdin.attach(conn)
 
     def _api_exec_resize(self, conn, req, ident) -> None:
         from .stdin import resize
@@ -135,6 +162,7 @@ class ExecStream:
             os.set_blocking(fd, False)
         self.done = False
         self.stdin = None  # -i: where the client's input goes (stdin.py)
+        self.console = None  # -t: the socket its terminal's master comes over (container/console.py)
 
     def loop_wants(self) -> dict | None:
         """What to watch now; None once it is over."""
@@ -185,3 +213,6 @@ class ExecStream:
         self.fds, self.done = {}, True
         if self.stdin is not None:
             self.stdin.close()
+        if self.console is not None:
+            self.console.close()
+            self.console = None

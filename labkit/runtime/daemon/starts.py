@@ -28,7 +28,8 @@ from ..container.init import pid1
 from ..logs import Pump, limits as log_limits, make_fifos
 from . import networking
 from .exits import Live, status_code
-from .stdin import Stdin, open_terminal
+from ..container.console import receive_master
+from .stdin import Stdin, resize
 from .loop import close_fd, read_ready
 from .wire import error_reply, exit_reply, failure_error
 
@@ -69,9 +70,8 @@ class Starts:
                 marks.append((network_step(rec), time.monotonic()))
             try:
                 make_fifos(bundle)
-                stdio, stdin, child_end = self._stdio(cfg, rec)
-                pump = Pump(bundle, *log_limits(cfg), tty=stdio[1] if stdio[0] == "tty" else None)  # the read ends
-                # first: the container's opens then never wait
+                console, stdin, child_end = self._stdio(cfg, rec)
+                pump = Pump(bundle, *log_limits(cfg))  # the read ends first: the container's opens then never wait
                 rep_r, rep_w = os.pipe()
                 try:
                     pid = self._fork_pid1(cfg, str(rec.get("bundle") or bundle), bundle, group, rep_w, netns, child_end)
@@ -79,6 +79,8 @@ class Starts:
                     pump.close()
                     if stdin is not None:
                         stdin.close()
+                    if console is not None:
+                        console.close()
                     close_fd(rep_r)
                     raise
                 finally:
@@ -99,26 +101,40 @@ class Starts:
             fds.clear()  # closed: loop.py's _dispatch, seeing an exception, must not close them again
         self.starting_ids.add(cid)
         self._watch_start(pid, rep_r, conn, lambda reports, st: self._started(conn, rec, cfg, req, marks, group, pump,
-                                                                        reports, st, on_fail, stdin))
+                                                                        reports, st, on_fail, stdin, console))
         return None  # the reply goes when PID 1 has exec'd its command (_started), from the loop
 
     def _stdio(self, cfg: dict, rec: dict):
-        """-t: a pseudo-terminal; -i: a pipe for stdin (stdin.py). Returns (("tty", master) or
-        ("pipe", None) or (None, None), the Stdin labkitd writes to or None, the end the container gets)."""
+        """-t: a console socket, over which PID 1 sends its terminal's master (container/console.py);
+        -i: a pipe for stdin (stdin.py). Returns (labkitd's end of the console socket or None, the
+        Stdin labkitd writes to or None, the end the container gets or None)."""
+        import socket
+
         if cfg.get("process", {}).get("terminal"):
-            master, slave = open_terminal()
-            return ("tty", master), Stdin(os.dup(master), tty=True), slave
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            return ours, None, theirs.detach()
         if rec.get("interactive"):
             r, w = os.pipe2(os.O_CLOEXEC)
-            return ("pipe", None), Stdin(w, tty=False), r
-        return (None, None), None, None
+            return None, Stdin(w, tty=False), r
+        return None, None, None
 
     def _started(self, conn, rec: dict, cfg: dict, req: dict, marks: list, group, pump: Pump, reports: list[dict],
-                 st: "Starting", on_fail, stdin=None) -> None:
+                 st: "Starting", on_fail, stdin=None, console=None) -> None:
         """PID 1 exec'd its command, or reported the step that failed: record it and answer the client."""
         cid = rec["id"]
         self.starting_ids.discard(cid)
         failure = next((r for r in reports if r.get("error")), None)
+        if not failure and console is not None:  # -t: PID 1 sent its terminal's master before its exec
+            try:
+                master = receive_master(console)
+                resize(master, 24, 80)  # a terminal's classic size until the client says its own
+                pump.use_terminal(master)
+                stdin = Stdin(os.dup(master), tty=True)
+            except OSError as e:
+                failure = {"error": True, "step": "receive the container's terminal", "errno": e.errno or 5,
+                           "message": str(e)}
+        if console is not None:
+            console.close()
         if failure:
             pump.close()
             if stdin is not None:

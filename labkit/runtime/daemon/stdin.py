@@ -1,10 +1,11 @@
 """A container's standard input, and its terminal: what `docker run -i` and `-t` give.
 
     -i      the container's fd 0 is the read end of a pipe; labkitd holds the write end
-    -t      the container's fds 0, 1, 2 are the slave of a pseudo-terminal (its controlling terminal:
-            Ctrl-C becomes SIGINT by the terminal's line discipline, inside); labkitd holds the master,
-            reads the output from it and writes the input to it. Resizing sets its window size
-            (TIOCSWINSZ), and the kernel sends SIGWINCH to the foreground process.
+    -t      the container's fds 0, 1, 2 are the slave of a pseudo-terminal of its own /dev/pts (its
+            controlling terminal: Ctrl-C becomes SIGINT by the terminal's line discipline, inside),
+            made inside (container/console.py); labkitd holds the master it sent back, reads the
+            output from it and writes the input to it. Resizing sets its window size (TIOCSWINSZ),
+            and the kernel sends SIGWINCH to the foreground process.
 
 The attached client's bytes arrive on its connection after its request (connection.py's
 on_input) and go to Stdin.feed(); b"" is the client's end of input (it shut down its sending
@@ -99,15 +100,3 @@ def resize(master: int, rows, cols) -> None:
         raise InvalidArgument(f"terminal size {rows!r}x{cols!r} is not rows x columns",
                               hint="both between 1 and 65535, e.g. 24 x 80.")
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def open_terminal() -> tuple[int, int]:
-    """(master, slave) of a new pseudo-terminal, both close-on-exec (the slave is dup'd onto
-    the container's 0, 1, 2, which are not). It is the host's devpts's, not the container's own
-    /dev/pts: `tty` inside says "not a tty" (runc makes it inside and passes the master back)."""
-    master, slave = os.openpty()
-    resize(master, 24, 80)  # a terminal's classic size until the client says its own (0 x 0 confuses stty, vi)
-    os.set_inheritable(master, False)
-    os.set_inheritable(slave, False)
-    os.set_blocking(master, False)
-    return master, slave

@@ -420,3 +420,24 @@ def test_tcp_only_when_asked_only_on_loopback_and_with_a_warning(sock, inst):
         client.call("docker_tcp", inst=inst, host="0.0.0.0", port=port)
     assert subprocess.run(lab + ["off"], capture_output=True, timeout=30).returncode == 0
     assert labkitd_tcp_listeners(pid) == []
+
+
+@pytest.mark.parametrize("body", [
+    {"Image": "busybox", "HostConfig": "x"},
+    {"Image": "busybox", "HostConfig": {"Binds": "/tmp:/x"}},
+    {"Image": "busybox", "HostConfig": {"Mounts": ["type=tmpfs"]}},
+    {"Image": "busybox", "HostConfig": {"Tmpfs": ["/run"]}},
+    {"Image": "busybox", "HostConfig": {"NanoCpus": "0.5"}},
+    {"Image": "busybox", "HostConfig": {"PidsLimit": True}},
+    {"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": "8080"}}},
+    {"Image": "busybox", "HostConfig": {"Memory": [1]}},
+    {"Image": "busybox", "Entrypoint": 5},
+    {"Image": 5},
+])
+def test_wrong_types_in_a_create_are_a_400_that_names_the_field(sock, body):
+    """A 400 with a message, no traceback in labkitd's log (the fixture checks), nothing made."""
+    data = json.dumps(body).encode()
+    status, _, answer = http(sock, b"POST /v1.47/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                   b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+    assert status == 400 and json.loads(answer)["message"], answer
+    assert lk.ps(all=True) == []

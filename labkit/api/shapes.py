@@ -120,22 +120,30 @@ def options_from_create(body: dict, name: str | None):
 
     if not isinstance(body, dict):
         raise InvalidArgument("the create body is not a JSON object")
-    hc = body.get("HostConfig") or {}
-    if not isinstance(hc, dict):
-        raise InvalidArgument("HostConfig is not a JSON object")
+    hc = _typed(body, "HostConfig", dict) or {}
+
+    def typed(key, kind):  # a wrong type is a 400 that names the field, never a 500 from deep inside
+        return _typed(hc, key, kind, "HostConfig.")
+
     ports = []
-    for cport, binds in (hc.get("PortBindings") or {}).items():
+    for cport, binds in (typed("PortBindings", dict) or {}).items():
+        if binds is not None and (not isinstance(binds, list) or not all(isinstance(b, dict) or b is None for b in binds)):
+            raise InvalidArgument(f"HostConfig.PortBindings[{cport!r}] is not a list of {{HostIp, HostPort}}")
         for b in binds or [{}]:
             hip, hport = (b or {}).get("HostIp", ""), (b or {}).get("HostPort", "")
             ports.append(f"{hip + ':' if hip else ''}{hport}:{cport}" if hport else f"{cport}")
-    binds = list(hc.get("Binds") or [])
+    binds = list(typed("Binds", list) or [])
+    listed = typed("Mounts", list) or []
+    if not all(isinstance(m, dict) for m in listed):
+        raise InvalidArgument("HostConfig.Mounts is not a list of mounts", hint='e.g. [{"Type": "tmpfs", "Target": "/run"}].')
     mounts = [{"type": m.get("Type"), "source": m.get("Source", ""), "target": m.get("Target"),
-               "readonly": bool(m.get("ReadOnly")), **_tmpfs_options(m)} for m in (hc.get("Mounts") or [])
-              if isinstance(m, dict)]
+               "readonly": bool(m.get("ReadOnly")), **_tmpfs_options(m)} for m in listed]
     # Config "Volumes": {"/data": {}} is -v /data (an anonymous volume), unless a bind or mount has that target.
     taken = {str(b).split(":")[1] for b in binds if str(b).count(":") >= 1} | {m["target"] for m in mounts}
-    binds += [t for t in (body.get("Volumes") or {}) if t not in taken]
-    tmpfs = [f"{t}:{o}" if o else t for t, o in (hc.get("Tmpfs") or {}).items()]
+    binds += [t for t in (_typed(body, "Volumes", (dict, list)) or {}) if t not in taken]
+    tmpfs = [f"{t}:{o}" if o else t for t, o in (typed("Tmpfs", dict) or {}).items()]
+    nano, pids = typed("NanoCpus", int), typed("PidsLimit", int)
+    typed("Memory", (int, str))
     mode = hc.get("NetworkMode") or "bridge"
     cmd = body.get("Cmd")
     entry = body.get("Entrypoint")
@@ -143,12 +151,24 @@ def options_from_create(body: dict, name: str | None):
         cmd = (list(entry) if isinstance(entry, list) else [entry]) + list(cmd or [])
     return Options.check(
         body.get("Image", ""), cmd or None, name=name or None,
-        memory=hc.get("Memory") or None, cpus=(hc["NanoCpus"] / 1e9) if hc.get("NanoCpus") else None,
-        pids_limit=hc.get("PidsLimit") if (hc.get("PidsLimit") or 0) > 0 else None,
+        memory=hc.get("Memory") or None, cpus=nano / 1e9 if nano else None,
+        pids_limit=pids if pids and pids > 0 else None,
         hostname=body.get("Hostname") or None, env=body.get("Env") or None, workdir=body.get("WorkingDir") or None,
         user=body.get("User") or None, rm=bool(hc.get("AutoRemove")),
         network="bridge" if mode == "default" else mode, ports=ports or None, volumes=binds or None,
         mounts=mounts or None, tmpfs=tmpfs or None, tty=bool(body.get("Tty")), interactive=bool(body.get("OpenStdin")))
+
+
+def _typed(d: dict, key: str, kind, prefix: str = ""):
+    """d[key] if it is missing, null or of `kind`; else InvalidArgument naming the field."""
+    from ..errors import InvalidArgument
+
+    value = d.get(key)
+    if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
+        return value
+    names = {dict: "an object", list: "a list", int: "a whole number", str: "text"}
+    want = " or ".join(names.get(k, k.__name__) for k in (kind if isinstance(kind, tuple) else (kind,)))
+    raise InvalidArgument(f"{prefix}{key} {value!r} is not {want}")
 
 
 def _tmpfs_options(m: dict) -> dict:

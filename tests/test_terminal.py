@@ -74,7 +74,8 @@ class Typist:
         raise AssertionError("it did not exit")
 
 
-def shell_session(argv):
+def shell_session(argv, end=b"exit 5\r"):
+    """A shell typed into; `end` ends it: "exit 5" (its code is 5), or Ctrl-D at the prompt (EOF: 0)."""
     t = Typist(argv)
     t.expect(b"/ # ")
     t.type(b"echo $((6*7)); stty size; tty; ls /dev/pts | grep -c .\r")
@@ -91,7 +92,7 @@ def shell_session(argv):
     t.type(b"\x03")  # Ctrl-C: the container's terminal makes it SIGINT for sleep, the shell stays
     t.type(b"echo after-ctrl-c\r")
     t.expect(b"after-ctrl-c\r\n")
-    t.type(b"exit 5\r")
+    t.type(end)
     return t.exit_code()
 
 
@@ -145,7 +146,7 @@ def test_docker_run_it_and_i(busybox, inst):
 
     labkitd.call("ping", inst=inst)
     host = f"unix://{inst.run / 'docker.sock'}"
-    assert shell_session([DOCKER, "-H", host, "run", "-it", "--rm", "busybox", "sh"]) == 5
+    assert shell_session([DOCKER, "-H", host, "run", "-it", "--rm", "busybox", "sh"], end=b"\x04") == 0  # Ctrl-D
     p = subprocess.run([DOCKER, "-H", host, "run", "-i", "--rm", "busybox", "cat"], input=b"hi\n", capture_output=True,
                        timeout=60)
     assert (p.returncode, p.stdout) == (0, b"hi\n"), p.stderr

@@ -169,6 +169,15 @@ def test_docker_top_pause_unpause_restart_and_network_ls(sock, box):
     assert c.status == "running" and c.pid != before
     nets = docker(sock, "network", "ls", "--format", "{{.Name}} {{.Driver}}").stdout.split("\n")
     assert "bridge bridge" in nets and "host host" in nets and "none none" in nets
+    assert docker(sock, "ps", "-q").stdout.split() == [c.id[:12]]
+    info = docker(sock, "info", "--format", "{{.ContainersRunning}} {{.OSType}}")
+    assert info.stdout.split() == ["1", "linux"], info.stderr
+    assert "busybox" in docker(sock, "images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()[0]
+    waiting = subprocess.Popen([DOCKER, "-H", f"unix://{sock}", "wait", "dlife"], stdout=subprocess.PIPE, text=True)
+    assert docker(sock, "kill", "-s", "KILL", "dlife").returncode == 0
+    assert waiting.communicate(timeout=30)[0].strip() == "137" and c.status == "exited"  # 128 + SIGKILL
+    assert docker(sock, "wait", "dlife").stdout.strip() == "137"  # an exited one answers at once
+    assert docker(sock, "ps", "-q").stdout == "" and docker(sock, "ps", "-a", "-q").stdout.split() == [c.id[:12]]
 
 
 def test_docker_tag_and_rmi(sock, box):

@@ -32,7 +32,7 @@ from .docker_exec import DockerExec
 from .docker_images import DockerImages
 from .docker_resources import DockerResources
 from .docker_stats import DockerStats
-from .docker_tcp import DockerTcp
+from .docker_tcp import DockerTcp, accept_http
 from .wire import exit_reply
 
 SOCKET = "docker.sock"
@@ -77,16 +77,7 @@ class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats, DockerTc
         return sock
 
     def _docker_accept(self) -> None:
-        for _ in range(64):
-            try:
-                sock, _ = self.docker_listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                traceback.print_exc()
-                return
-            conn = HttpConnection(sock)
-            self.conns[conn.fd] = conn
+        accept_http(self.docker_listener, self.conns)
 
     # -- dispatch ---------------------------------------------------------------------------------------
     ROUTES = (

@@ -136,6 +136,12 @@ def test_docker_py_drives_labkit(sock, box):
     client = docker_py.DockerClient(base_url=f"unix://{sock}")
     assert client.version()["ApiVersion"] == "1.47"
     assert client.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
+    here = os.path.dirname(os.path.abspath(__file__))
+    assert client.containers.run("busybox", "head -c 13 /t/test_docker_api.py", remove=True,
+                                 volumes={here: {"bind": "/t", "mode": "ro"}}) == b'"""The Docker'
+    v = client.volumes.create("pyvol")
+    assert [x.name for x in client.volumes.list()] == ["pyvol"]
+    v.remove()
     c = client.containers.run("busybox", "sh -c 'echo started; sleep 600'", detach=True, name="pyd")
     box.append(lk.container("pyd"))
     for _ in range(100):  # until its first line is in the log

@@ -302,6 +302,11 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(".api", __name__)
+    if name in ("exercise", "progress"):  # lk.exercise("02.uts-not-pid").verify(...); lk.progress()
+        from . import exercises
+        from .exercises import progress
+
+        return exercises.exercise if name == "exercise" else progress.summary
     if name == "volume":  # lk.volume.create(), .ls(), .inspect(), .rm(): named volumes
         from .filesystems import volume_api
 

@@ -20,6 +20,7 @@
     labkit registry start [--port 5000] [--user NAME:PASSWORD] | fill ARCHIVE | stop | ls
     labkit image build-default [--force]
     labkit volume create|ls|inspect|rm [NAME...]     labkit api socket|log|tcp PORT|tcp off
+    labkit progress [--all]
     labkit reset [--yes] [--all] [--volumes]
 
 Exit codes as docker's: a container's own exit code; 125 when labkit itself failed;
@@ -214,6 +215,9 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         nv.add_argument("container")
     nsub.add_parser("topology", help="draw the lab's networks, and print the ip/iptables commands that build them")
 
+    pg = sub.add_parser("progress", help="the notebooks' exercises passed, by notebook (an instructor: --all)")
+    pg.add_argument("--all", action="store_true", help="every learner of this lab, not only you")
+
     ap = sub.add_parser("api", help="labkitd's Docker Engine API (docker -H unix://.../docker.sock)")
     asub = ap.add_subparsers(dest="api_cmd", metavar="COMMAND", required=True)
     asub.add_parser("socket", help="print the API's Unix socket (for docker -H unix://...)")
@@ -238,7 +242,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
 
 _IMAGE_VERBS = ("pull", "push", "images", "tag", "rmi", "history", "build", "save", "load", "login", "registry")  # images/commands.py
 _ALL = ("doctor", "run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause",
-        "wait", "inspect", "top", "stats", "update", "diff", "commit", "image", "network", "volume", "api", "reset") + _IMAGE_VERBS
+        "wait", "inspect", "top", "stats", "update", "diff", "commit", "image", "network", "volume", "api", "progress", "reset") + _IMAGE_VERBS
 _VERBS = ("run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause", "wait",
           "inspect", "top", "stats", "update", "diff", "commit")
 
@@ -272,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
             return getattr(network_commands, f"cmd_{args.network_cmd}")(args)
         if args.cmd == "api":
             return _api(args)
+        if args.cmd == "progress":
+            from .exercises.progress import cmd_progress
+
+            return cmd_progress(args)
         if args.cmd == "volume":
             from .filesystems import volume_api
 

@@ -21,3 +21,7 @@ def install() -> None:
         shell.showtraceback((etype, evalue, tb), exception_only=True)
 
     ip.set_custom_exc((LabkitError,), show)
+    from .exercises import hold_blanks
+
+    if hold_blanks not in ip.input_transformers_post:  # an exercise cell with blanks shows "not yet", runs nothing
+        ip.input_transformers_post.append(hold_blanks)

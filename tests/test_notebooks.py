@@ -46,6 +46,58 @@ def test_notebook_runs_headless_without_errors(path):
     assert not errors_in(nb), errors_in(nb)
 
 
+def outputs_text(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        parts.append(out.get("text", ""))
+        data = out.get("data", {})
+        parts.append(data.get("text/plain", "") + data.get("text/html", ""))
+    return "".join(parts)
+
+
+def exercise_cells(nb) -> dict[str, int]:
+    from labkit.exercises import ID_LINE
+
+    return {m.group(1): i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            for m in [ID_LINE.search(cell.source)] if m}
+
+
+WITH_EXERCISES = sorted(p for p in NOTEBOOKS if (REPO / "notebooks" / "solutions" / f"{p.stem}.py").exists())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=[p.stem for p in WITH_EXERCISES])
+def test_exercises_say_not_yet_as_shipped_and_pass_with_the_solutions(path, tmp_path, monkeypatch):
+    """As shipped, each exercise cell (blanks left in) shows "not yet" and its first hint, and the
+    notebook goes on; with the solutions put in its cells, every exercise's check passes, and the
+    learner's progress says so."""
+    from labkit.exercises import catalog, progress, solutions
+
+    monkeypatch.setenv("LABKIT_LEARNER", "tester")  # the kernels inherit it: progress under this name
+    shipped = run_notebook(path)
+    assert not errors_in(shipped), errors_in(shipped)
+    cells = exercise_cells(shipped)
+    ids = [i for i, e in catalog.exercises().items() if e.get("notebook") == path.stem]
+    assert sorted(cells) == sorted(ids) and ids, (cells, ids)  # the catalog and the notebook agree
+    for ex_id, i in cells.items():
+        text = outputs_text(shipped.cells[i])
+        assert "not yet" in text and "hint 1" in text and "✔" not in text, (ex_id, text[:300])
+    solved = nbformat.read(path, as_version=4)
+    for ex_id, source in solutions(path.stem).items():
+        solved.cells[cells[ex_id]].source = source
+    copy = path.parent / f".solved-{path.name}"  # beside it: the notebook's cells use paths relative to it
+    nbformat.write(solved, copy)
+    try:
+        solved = run_notebook(copy)
+    finally:
+        copy.unlink()
+    assert not errors_in(solved), errors_in(solved)
+    for ex_id, i in cells.items():
+        assert "✔" in outputs_text(solved.cells[i]), (ex_id, outputs_text(solved.cells[i])[:500])
+    done = progress.load(who="tester")
+    assert all(done[i]["status"] == "passed" for i in ids), done
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["03-cgroups", "06-images-and-layers", "07-containers"])
 def test_a_notebook_runs_twice_in_a_row(name):

@@ -1,0 +1,114 @@
+"""Exercises in the notebooks: the learner fills in blanks or writes the code, and a check that asks
+the kernel says whether it worked, with a hint for what it found.
+
+An exercise cell starts with its ID, holds blanks (`___`) and ends with its check:
+
+    # exercise: 02.uts-not-pid
+    r = lk.unshare(___, "busybox hostname; echo $$", hostname="mine")
+    lk.exercise("02.uts-not-pid").verify(uts_new="uts" in r.view.isolated(), pid_shared="pid" in r.view.shared(),
+                                         hostname_set=r.inside.get("hostname") == "mine")
+
+A cell that still has a blank is not run: it shows "not yet" and the first hint (ipython.py turns it
+into not_yet(ID)), so a notebook run top to bottom as shipped never stops there. verify() shows ✔
+with the catalog's "passed" text, or "not yet" with the text of each condition that does not hold
+and the hints folded (a nudge, the call to use, then the solution from notebooks/solutions/), and
+records the try (progress.py). It never raises: the rest of the notebook runs either way.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from . import catalog, progress
+
+BLANK = "___"
+ID_LINE = re.compile(r"^\s*#\s*exercise:\s*(\S+)", re.M)
+SOLUTIONS = Path(__file__).resolve().parents[2] / "notebooks" / "solutions"
+
+
+def solutions(notebook: str) -> dict[str, str]:
+    """The solution cells of a notebook, by exercise ID, from notebooks/solutions/<notebook>.py,
+    where each starts with its own "# exercise: ID" line."""
+    try:
+        text = (SOLUTIONS / f"{notebook}.py").read_text()
+    except FileNotFoundError:
+        return {}
+    marks = list(ID_LINE.finditer(text))
+    return {m.group(1): text[m.start():(marks[i + 1].start() if i + 1 < len(marks) else len(text))].strip() + "\n"
+            for i, m in enumerate(marks)}
+
+
+class Outcome:
+    def __init__(self, exercise_id: str, passed: bool, found: list[str], texts: dict):
+        self.id, self.passed, self.found, self.texts = exercise_id, passed, found, texts
+
+    def hints(self) -> list[str]:
+        tiers = list(self.texts.get("hints", []))
+        solution = solutions(self.texts.get("notebook", "")).get(self.id)
+        return tiers + ([f"the solution:\n{solution}"] if solution else [])
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        if self.passed:
+            return f"✔ {self.texts.get('passed', self.id)}"
+        lines = [f"not yet: {self.texts.get('title', self.id)}"] + [f"  - {f}" for f in self.found]
+        first = self.hints()[:1]
+        return "\n".join(lines + [f"hint: {h}" for h in first])
+
+    def _repr_html_(self) -> str:
+        if self.passed:
+            return f"<div style='color:#2a2'>✔ {html.escape(self.texts.get('passed', self.id))}</div>"
+        found = "".join(f"<li>{html.escape(f)}</li>" for f in self.found)
+        tiers = "".join(f"<details><summary>hint {i + 1}</summary><pre style='white-space:pre-wrap'>{html.escape(h)}</pre>"
+                        f"</details>" for i, h in enumerate(self.hints()))
+        return (f"<div style='border-left:4px solid #e90;padding-left:8px'><b>not yet</b>: "
+                f"{html.escape(self.texts.get('title', self.id))}<ul>{found}</ul>{tiers}</div>")
+
+
+class Exercise:
+    def __init__(self, exercise_id: str):
+        self.id = exercise_id
+        self.texts = catalog.entry(exercise_id)
+
+    def verify(self, **conditions: bool) -> Outcome:
+        """Each keyword is a condition the learner's work must meet, named as in the catalog:
+        verify(uts_new=..., pid_shared=...). All true: passed."""
+        found = [self.texts.get(name, name.replace("_", " ")) for name, ok in conditions.items() if not ok]
+        out = Outcome(self.id, not found, found, self.texts)
+        try:
+            progress.record(self.id, out.passed)
+        except OSError:
+            pass  # progress is a record, not the lesson: a read-only data root does not stop the notebook
+        return out
+
+    def __repr__(self) -> str:
+        return f"Exercise({self.id!r}: {self.texts.get('title', '')})"
+
+
+def exercise(exercise_id: str) -> Exercise:
+    return Exercise(exercise_id)
+
+
+def not_yet(exercise_id: str | None) -> Outcome:
+    """What a cell with blanks shows instead of running (ipython.py)."""
+    texts = catalog.entry(exercise_id) if exercise_id else {}
+    out = Outcome(exercise_id or "exercise", False, [f"fill in the blanks ({BLANK}), then run the cell again"], texts)
+    if exercise_id:
+        try:
+            progress.record(exercise_id, False)
+        except OSError:
+            pass
+    return out
+
+
+def hold_blanks(lines: list[str]) -> list[str]:
+    """IPython input transformer: a cell with a blank becomes `not_yet(its ID)`. `___` is never a
+    name a learner's code needs (IPython keeps it for the third-last output, which no exercise uses)."""
+    source = "".join(lines)
+    if BLANK not in source or ID_LINE.search(source) is None:
+        return lines
+    return [f"__import__('labkit.exercises', fromlist=['not_yet']).not_yet({ID_LINE.search(source).group(1)!r})\n"]

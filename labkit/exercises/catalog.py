@@ -1,0 +1,48 @@
+"""The texts of exercises, their checks and hints, kept apart from the code: one file per language.
+
+    labkit/exercises/messages/en.toml
+        ["02.uts-not-pid"]
+        notebook = "02-namespaces"
+        title = "A hostname of its own, the host's process IDs"
+        passed = "only the UTS namespace is new: ..."        shown when every condition holds
+        uts_new = "the UTS namespace is still the host's: ..."  one text per condition the code checks
+        hints = ["a nudge", "the call to use"]              the third tier is the solution (solutions/)
+
+A translation is another file (zh.toml) with the same keys; a key it lacks falls back to English.
+The language: $LABKIT_LANG ("zh", "zh_CN.UTF-8" -> "zh"), else English.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+HERE = Path(__file__).parent / "messages"
+
+
+def language() -> str:
+    lang = os.environ.get("LABKIT_LANG", "") or "en"
+    return lang.split("_")[0].split(".")[0].lower() or "en"
+
+
+@lru_cache(maxsize=8)
+def _load(lang: str) -> dict:
+    try:
+        with open(HERE / f"{lang}.toml", "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def entry(exercise_id: str) -> dict:
+    """The exercise's texts in the learner's language, English where a translation has no text."""
+    base = dict(_load("en").get(exercise_id, {}))
+    base.update(_load(language()).get(exercise_id, {}))
+    return base
+
+
+def exercises(lang: str = "en") -> dict[str, dict]:
+    """Every exercise of the catalog, by ID: {"02.uts-not-pid": {"notebook": "02-namespaces", ...}}."""
+    return dict(_load(lang))

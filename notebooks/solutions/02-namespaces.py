@@ -1,0 +1,15 @@
+# Solutions of notebook 02's exercises: each starts with its "# exercise: ID" line and replaces the
+# cell of that ID when the tests run the notebook "with the solutions" (tests/test_notebooks.py). They
+# are also the last hint a learner can unfold.
+
+# exercise: 02.uts-not-pid
+r = lk.unshare(["uts"], "busybox hostname; echo my PID is $$", hostname="mine")
+print(r.stdout)
+lk.exercise("02.uts-not-pid").verify(uts_new="uts" in r.view.isolated(), pid_shared="pid" in r.view.shared(),
+                                     hostname_set=r.inside.get("hostname") == "mine")
+
+# exercise: 02.pid-one
+r = lk.unshare(["pid", "mnt"], "echo my PID is $$; busybox ps -o pid,comm")
+print(r.stdout)
+listed = [line for line in r.stdout.splitlines()[2:] if line.strip()]
+lk.exercise("02.pid-one").verify(pid_new="pid" in r.view.isolated(), few_processes=0 < len(listed) <= 3)

@@ -45,6 +45,7 @@ class ResetReport:
     firewall: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    names: dict = field(default_factory=dict)  # PID -> its command's name, as it was when killed
 
     KINDS = ("processes", "mounts", "cgroups", "netns", "links", "firewall", "files")
 
@@ -58,7 +59,7 @@ class ResetReport:
         lines = [f"reset: removed {self.removed} object(s)"]
         for k in self.KINDS:
             for item in getattr(self, k):
-                lines.append(f"  {k:<10} {item}")
+                lines.append(f"  {k:<10} {item}" + (f" ({self.names[item]})" if k == "processes" and item in self.names else ""))
         for p in self.problems:
             lines.append(f"  problem    {p}")
         return "\n".join(lines)
@@ -70,10 +71,20 @@ class ResetReport:
 
         if not self.removed and not self.problems:
             return "<p>reset: nothing of labkit's was left on this host ✔</p>"
-        rows = "".join(f"<tr><td>{k}</td><td><code>{html.escape(str(i))}</code></td></tr>"
-                       for k in self.KINDS for i in getattr(self, k))
-        rows += "".join(f"<tr><td style='color:#c33'>problem</td><td>{html.escape(p)}</td></tr>" for p in self.problems)
-        return f"<p>reset: removed {self.removed} object(s)</p><table>{rows}</table>"
+        def shown(kind: str, item) -> str:
+            return f"{item} ({self.names[item]})" if kind == "processes" and item in self.names else str(item)
+
+        rows = ""
+        for k in self.KINDS:  # one row per kind; its items folded (a reset after a workshop removes hundreds)
+            items = getattr(self, k)
+            if items:
+                listed = "<br>".join(f"<code>{html.escape(shown(k, i))}</code>" for i in items)
+                rows += (f"<tr><td style='text-align:left'>{k}</td><td>{len(items)}</td><td style='text-align:left'>"
+                         f"<details><summary>show</summary>{listed}</details></td></tr>")
+        rows += "".join(f"<tr><td style='color:#c33'>problem</td><td></td><td style='text-align:left'>{html.escape(p)}</td></tr>"
+                        for p in self.problems)
+        return (f"<p>reset: removed {self.removed} object(s)</p><table><tr><th>kind</th><th>removed</th><th></th></tr>"
+                f"{rows}</table>")
 
 
 def reset(all_instances: bool = False, inst: Instance | None = None, volumes: bool = False) -> ResetReport:
@@ -154,6 +165,12 @@ def _kill_processes(groups, report: ResetReport) -> None:
         if not pids:
             return
         for pid in pids:
+            if pid not in report.names:
+                try:  # its name, for the learner's table; read before the kill
+                    with open(f"/proc/{pid}/comm") as f:
+                        report.names[pid] = f.read().strip()
+                except OSError:
+                    pass
             try:
                 os.kill(pid, 9)
                 if pid not in report.processes:

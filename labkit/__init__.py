@@ -15,7 +15,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerE
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "build", "save", "load", "registry", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "tidy", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "build", "save", "load", "registry", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable", "TimedOut"]
 
 
@@ -121,6 +121,14 @@ def reset(**kw):
     from .host.reset import reset as _reset
 
     return _reset(**kw)
+
+
+def tidy(prefix):
+    """Remove what an earlier run of a notebook left, by the names it gives ("nb03": containers,
+    networks, volumes and cgroups named nb03-...); what others run is left alone (lk.reset() is not)."""
+    from .host.tidy import tidy as _tidy
+
+    return _tidy(prefix)
 
 
 @boundary("run the bundle")

@@ -109,6 +109,23 @@ def test_a_notebook_runs_twice_in_a_row(name):
 
 
 @pytest.mark.slow
+def test_a_notebook_runs_again_after_a_kernel_restart_left_its_containers(busybox):
+    """A kernel restarted half-way leaves the notebook's containers running (they are labkitd's):
+    run from the top again, the notebook finds its names taken unless it tidies first (lk.tidy)."""
+    import labkit as lk
+
+    lk.run("busybox", "sleep 300", detach=True, name="nb07-sleep")
+    lk.create("busybox", "true", name="nb07-graceful")
+    other = lk.run("busybox", "sleep 300", detach=True, name="not-the-notebooks")
+    try:
+        nb = run_notebook(REPO / "notebooks" / "07-containers.ipynb")
+        assert not errors_in(nb), errors_in(nb)
+        assert [c.name for c in lk.ps()] == ["not-the-notebooks"]  # what is not its own is left alone
+    finally:
+        other.remove(force=True)
+
+
+@pytest.mark.slow
 def test_the_welcome_notebook_shows_the_doctor_and_a_containers_output():
     """What the first notebook claims, in what it printed when run, not in its source."""
     assert NOTEBOOKS and NOTEBOOKS[0].name == "00-welcome.ipynb"

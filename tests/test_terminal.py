@@ -56,6 +56,9 @@ class Typist:
         return self.out
 
     def type(self, keys: bytes) -> None:
+        # A client that stopped reading its terminal would block this write forever: fail instead.
+        if not select.select([], [self.fd], [], 20)[1]:
+            raise AssertionError(f"the program stopped reading its terminal: {self.out[-500:]!r}")
         os.write(self.fd, keys)
 
     def exit_code(self, timeout=20.0) -> int:

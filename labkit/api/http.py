@@ -17,6 +17,7 @@ here waits (connection.py's rules).
 from __future__ import annotations
 
 import json
+import os
 import time
 from http import HTTPStatus
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -63,6 +64,7 @@ class HttpConnection(Connection):
     #: see the docker CLI's requests, e.g. "22:50:01.123  POST /v1.47/containers/create  201  2.9 ms".
     request_log = None
     started = 0.0  # when the request was all here
+    target = ""  # the request line's target as sent: "/v1.47/containers/json?all=1"
 
     def read_request(self) -> bool:
         try:
@@ -123,10 +125,7 @@ class HttpConnection(Connection):
             return
         if not data:
             self.read_closed = True  # the loop stops waiting to read (loop.py's _wants)
-        if self.on_input is not None:  # an attach with stdin=1: the container's input (daemon/stdin.py)
-            self.on_input(data)
-        elif self.keep_input:  # ... whose container has not started yet
-            self.keep_early_input(data)
+        self.take_input(data)  # an attach with stdin=1: the container's input (daemon/stdin.py)
 
     # -- answers -------------------------------------------------------------------------------------
     def _log(self, status: int) -> None:
@@ -134,11 +133,9 @@ class HttpConnection(Connection):
         at 1 MiB, so a chatty client never fills the disk."""
         if self.request_log is None or self.request is None:
             return
-        import os
-
         now = time.time()
         line = (f"{time.strftime('%H:%M:%S', time.localtime(now))}.{int(now % 1 * 1000):03d}  {self.request.method:<6} "
-                f"{getattr(self, 'target', self.request.path)}  {status}  {(time.monotonic() - self.started) * 1000:.1f} ms\n")
+                f"{self.target or self.request.path}  {status}  {(time.monotonic() - self.started) * 1000:.1f} ms\n")
         try:
             if os.path.getsize(self.request_log) > 1 << 20:
                 os.replace(self.request_log, str(self.request_log) + ".1")

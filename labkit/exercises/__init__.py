@@ -109,6 +109,7 @@ def hold_blanks(lines: list[str]) -> list[str]:
     """IPython input transformer: a cell with a blank becomes `not_yet(its ID)`. `___` is never a
     name a learner's code needs (IPython keeps it for the third-last output, which no exercise uses)."""
     source = "".join(lines)
-    if BLANK not in source or ID_LINE.search(source) is None:
+    m = ID_LINE.search(source) if BLANK in source else None
+    if m is None:
         return lines
-    return [f"__import__('labkit.exercises', fromlist=['not_yet']).not_yet({ID_LINE.search(source).group(1)!r})\n"]
+    return [f"__import__('labkit.exercises', fromlist=['not_yet']).not_yet({m.group(1)!r})\n"]

@@ -69,11 +69,9 @@ class Pump:
     for. An attached client (a Connection) gets each chunk as a frame; it writes to whatever its
     own stdout is (a file, /dev/null, a pipe, a terminal), so labkitd never touches those."""
 
-    def __init__(self, bundle: Path, max_size: int = MAX_SIZE, max_file: int = MAX_FILE, tty: int | None = None):
-        # tty: a terminal's master (-t, daemon/stdin.py): the container's one output, logged as stdout.
-        self.tty = tty
-        self.fds = {tty: "stdout"} if tty is not None else {
-            os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC): s for p, s in zip(fifo_paths(bundle), STREAMS)}
+    def __init__(self, bundle: Path, max_size: int = MAX_SIZE, max_file: int = MAX_FILE):
+        self.fds = {os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC): s for p, s in zip(fifo_paths(bundle), STREAMS)}
+        self.tty = None  # -t: the terminal's master, the container's one output, logged as stdout (use_terminal)
         self.bundle, self.max_size, self.max_file = bundle, max_size, max(1, max_file)
         self.log = os.open(bundle / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self.size = os.fstat(self.log).st_size
@@ -93,7 +91,6 @@ class Pump:
         fds 1 and 2). Called before the loop watches this pump."""
         for fd in self.fds:
             os.close(fd)
-        os.set_blocking(master, False)
         self.tty, self.fds, self.eof = master, {master: "stdout"}, set()
 
     def attach_to(self, conn) -> None:
@@ -138,7 +135,7 @@ class Pump:
             while True:
                 try:
                     data = os.read(fd, 65536)
-                except (BlockingIOError, OSError):  # EIO: a terminal with no slave left
+                except OSError:  # nothing more now (EAGAIN), or EIO: a terminal with no slave left
                     break
                 if not data:
                     break

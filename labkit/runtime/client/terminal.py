@@ -19,53 +19,40 @@ import socket
 import threading
 
 from . import labkitd
+from .run import _write_all
+
+
+def _feed(source, write, done, name: str) -> threading.Thread:
+    """In a thread: `source` (bytes, or a descriptor read to its end) through write(data), then done()."""
+
+    def run():
+        try:
+            if isinstance(source, (bytes, bytearray)):
+                write(bytes(source))
+            else:
+                while data := os.read(source, 65536):
+                    write(data)
+        except OSError:  # the process inside went first: the rest of the input has nowhere to go
+            pass
+        finally:
+            try:
+                done()
+            except OSError:
+                pass
+
+    t = threading.Thread(target=run, name=name, daemon=True)
+    t.start()
+    return t
 
 
 def send_input(sock: socket.socket, source) -> threading.Thread:
-    """Copy `source` (bytes, or a file descriptor to read until its end) to the socket, then half-close."""
-
-    def run():
-        try:
-            if isinstance(source, (bytes, bytearray)):
-                sock.sendall(source)
-            else:
-                while True:
-                    data = os.read(source, 65536)
-                    if not data:
-                        break
-                    sock.sendall(data)
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:  # the run ended first (the container exited): the rest of the input has nowhere to go
-            pass
-
-    t = threading.Thread(target=run, name="labkit-stdin", daemon=True)
-    t.start()
-    return t
+    """A run's input (-i, input=): on its own connection, then a half-close (the input's end)."""
+    return _feed(source, sock.sendall, lambda: sock.shutdown(socket.SHUT_WR), "labkit-stdin")
 
 
 def send_fd_input(fd: int, source) -> threading.Thread:
-    """Copy `source` (bytes, or a descriptor to read to its end) into the pipe `fd`, then close it:
-    an exec's stdin (-i)."""
-
-    def run():
-        try:
-            if isinstance(source, (bytes, bytearray)):
-                view = memoryview(source)
-                while view:
-                    view = view[os.write(fd, view):]
-            else:
-                while data := os.read(source, 65536):
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-        except OSError:  # EPIPE: the process inside is gone, or closed its stdin
-            pass
-        finally:
-            os.close(fd)
-
-    t = threading.Thread(target=run, name="labkit-exec-stdin", daemon=True)
-    t.start()
-    return t
+    """An exec's input (-i): into the pipe `fd`, then closed."""
+    return _feed(source, lambda data: _write_all(fd, data), lambda: os.close(fd), "labkit-exec-stdin")
 
 
 def exec_in_terminal(inst, cid: str, args, interactive: bool = True, **request) -> int:
@@ -73,12 +60,10 @@ def exec_in_terminal(inst, cid: str, args, interactive: bool = True, **request) 
     its master here over a console socket (container/console.py): this terminal's keys go in, raw,
     and what it prints comes out. Its size follows this window's (TIOCSWINSZ on the master, here:
     no request to labkitd needed). Returns the exit code."""
-    import fcntl
     import selectors
-    import struct
-    import termios
 
-    from ..container.console import receive_master
+    from ..container.console import receive_master, resize
+    from ..daemon.loop import read_ready
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -94,11 +79,6 @@ def exec_in_terminal(inst, cid: str, args, interactive: bool = True, **request) 
             master = receive_master(ours)
         finally:
             ours.close()
-        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-
-        def size(rows, cols):
-            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
         sel = selectors.DefaultSelector()
         sel.register(master, selectors.EVENT_READ)
         try:
@@ -107,16 +87,15 @@ def exec_in_terminal(inst, cid: str, args, interactive: bool = True, **request) 
         except (ValueError, OSError):  # stdin closed, or a file (epoll takes no regular files): no input
             pass
         try:
-            with RawTerminal(size):
+            with RawTerminal(lambda rows, cols: resize(master, rows, cols)):
                 done = False
                 while not done:
                     for key, _ in sel.select():
                         if key.fd == master:
-                            try:
-                                data = os.read(master, 65536)
-                            except OSError:  # EIO: no process holds the terminal any more
-                                data = b""
-                            if not data:
+                            data = read_ready(master)
+                            if data is None:  # nothing after all (the master is non-blocking)
+                                continue
+                            if not data:  # EIO: no process holds the terminal any more
                                 done = True
                                 break
                             _write_all(1, data)
@@ -130,12 +109,6 @@ def exec_in_terminal(inst, cid: str, args, interactive: bool = True, **request) 
             sel.close()
             os.close(master)
         return conn.reply()["exit_code"]
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class RawTerminal:

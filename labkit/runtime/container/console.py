@@ -9,7 +9,8 @@ that becomes the terminal's user makes it itself, once it is in the container's 
              the master sent over the console socket (SCM_RIGHTS), then closed here
     outside  the master received (receive_master): read for the output, written with the input
 
-Used by a container's PID 1 (init.py, after pivot_root) and by exec (exec_shim.py, after setns).
+Used by a container's PID 1 (init.py, after pivot_root) and by exec (exec_shim.py, after setns);
+resize() by labkitd and by `labkit exec -it`, which hold a master.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import struct
 import termios
 
 
@@ -36,11 +38,25 @@ def make_terminal(console_fd: int) -> None:
         os.close(master)
 
 
+def resize(master: int, rows, cols) -> None:
+    """Set a terminal's window size (`docker run -it` sends it at start and on every SIGWINCH); the
+    kernel sends SIGWINCH to the terminal's foreground process."""
+    if type(rows) is not int or type(cols) is not int or not (0 < rows < 65536 and 0 < cols < 65536):
+        from ...errors import InvalidArgument
+
+        raise InvalidArgument(f"terminal size {rows!r}x{cols!r} is not rows x columns",
+                              hint="both between 1 and 65535, e.g. 24 x 80.")
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
 def receive_master(sock: socket.socket, timeout: float = 5.0) -> int:
-    """The master the process inside sent (it did, before its exec): raises OSError if none came."""
+    """The master the process inside sent (it did, before its exec), non-blocking, its size the
+    classic 24 x 80 until a client says its own (0 x 0 confuses stty and vi). OSError if none came."""
     sock.settimeout(timeout)
     _, fds, _, _ = socket.recv_fds(sock, 16, 1)
     if not fds:
         raise OSError(5, "no terminal came over the console socket")
     os.set_inheritable(fds[0], False)
+    os.set_blocking(fds[0], False)
+    resize(fds[0], 24, 80)
     return fds[0]

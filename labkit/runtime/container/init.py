@@ -39,7 +39,7 @@ from ...kernel.capabilities import NUMBER as CAP_NUMBER
 from ...security import seccomp
 from ..logs import fifo_paths
 from .console import make_terminal
-from .rootfs import StepFailed, _step, setup_rootfs  # steps 4-8: the filesystem tree
+from .rootfs import StepFailed, setup_rootfs, step as _step  # steps 4-8: the filesystem tree
 
 
 class Tracer:

@@ -33,7 +33,7 @@ class StepFailed(Exception):
         self.step, self.err = step, err
 
 
-def _step(name: str, fn, *args):
+def step(name: str, fn, *args):
     try:
         return fn(*args)
     except OSError as e:
@@ -54,17 +54,17 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step: None) -> None:
     """Steps 4-7: build the container's filesystem tree and make it "/"."""
     rootfs = os.path.join(bundle, config["root"]["path"])
     ann = config.get("annotations", {})
-    _step("make / private", sc.mount, None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    step("make / private", sc.mount, None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     lower = ann.get("org.labkit.rootfs.lower")
     if lower:
         # lower is top first: "/var/lib/labkit/layers/43b1...:/var/lib/labkit/layers/9c2e..."
         upper = os.path.join(bundle, ann.get("org.labkit.rootfs.upper", "upper"))
         work = os.path.join(bundle, ann.get("org.labkit.rootfs.work", "work"))
-        _step("mount the overlay root filesystem", mount_overlay, ann.get("org.labkit.instance", "labkit"), rootfs,
+        step("mount the overlay root filesystem", mount_overlay, ann.get("org.labkit.instance", "labkit"), rootfs,
               lower.split(":"), upper, work)
     else:
         # A plain bundle (e.g. from `runc spec`): pivot_root needs rootfs to be a mount point.
-        _step("bind-mount the root filesystem", sc.mount, rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+        step("bind-mount the root filesystem", sc.mount, rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     volumes = set(json.loads(ann.get("org.labkit.volumes", "[]")))
     for m in config.get("mounts", []):
         target = rootfs + m["destination"]
@@ -78,13 +78,13 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step: None) -> None:
             fstype, source, data = ("cgroup2", "cgroup2", None) if v2 else ("tmpfs", "tmpfs", "mode=755")
             flags |= sc.MS_RDONLY
         if m["destination"] in volumes:  # -v, --mount, --tmpfs (runtime/daemon/mounting.py)
-            _step(f"mount {fstype} on {m['destination']}", mount_volume, rootfs, m)
+            step(f"mount {fstype} on {m['destination']}", mount_volume, rootfs, m)
             continue
         if fstype == "bind" and os.path.isfile(source):  # /etc/hosts and friends (network/etc_files.py)
-            _step(f"bind {m['destination']}", bind_file, rootfs, source, m["destination"], flags)
+            step(f"bind {m['destination']}", bind_file, rootfs, source, m["destination"], flags)
             continue
-        _step(f"create {m['destination']}", os.makedirs, target, 0o755, True)
-        _step(f"mount {fstype} on {m['destination']}", sc.mount, source, target, fstype, flags, data or None)
+        step(f"create {m['destination']}", os.makedirs, target, 0o755, True)
+        step(f"mount {fstype} on {m['destination']}", sc.mount, source, target, fstype, flags, data or None)
     old = os.umask(0)
     try:
         listed = config.get("linux", {}).get("devices", [])
@@ -92,33 +92,33 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step: None) -> None:
                     for p, ma, mi in REQUIRED_DEVICES if p not in {d["path"] for d in listed}]
         for dev in listed + required:
             path = rootfs + dev["path"]
-            _step(f"create {dev['path']}", os.mknod, path, stat.S_IFCHR | dev.get("fileMode", 0o666),
+            step(f"create {dev['path']}", os.mknod, path, stat.S_IFCHR | dev.get("fileMode", 0o666),
                   os.makedev(dev["major"], dev["minor"]))
     finally:
         os.umask(old)
     for target, link in DEV_SYMLINKS:
         if not os.path.lexists(rootfs + link):
-            _step(f"link {link}", os.symlink, target, rootfs + link)
+            step(f"link {link}", os.symlink, target, rootfs + link)
     os.chdir(rootfs)
     trace("mount the overlay, /proc, /dev, /sys")
-    _step("pivot_root into the container's root filesystem", sc.pivot_root, ".", ".")
+    step("pivot_root into the container's root filesystem", sc.pivot_root, ".", ".")
     # The old root now sits on top of the new one at "/": detach it, and the host's tree is gone.
-    _step("detach the old root", sc.umount2, ".", sc.MNT_DETACH)
+    step("detach the old root", sc.umount2, ".", sc.MNT_DETACH)
     os.chdir("/")
     trace("pivot_root into the container's root filesystem")
     linux = config.get("linux", {})
     for path in linux.get("maskedPaths", []):
         if os.path.isdir(path):  # an empty, read-only tmpfs hides a directory
-            _step(f"mask {path}", sc.mount, "tmpfs", path, "tmpfs", sc.MS_RDONLY, None)
+            step(f"mask {path}", sc.mount, "tmpfs", path, "tmpfs", sc.MS_RDONLY, None)
         elif os.path.exists(path):  # /dev/null hides a file: reads give nothing, writes vanish
-            _step(f"mask {path}", sc.mount, "/dev/null", path, None, sc.MS_BIND, None)
+            step(f"mask {path}", sc.mount, "/dev/null", path, None, sc.MS_BIND, None)
     for path in linux.get("readonlyPaths", []):
         if os.path.exists(path):  # bind it onto itself, then make that bind read-only
-            _step(f"make {path} read-only", sc.mount, path, path, None, sc.MS_BIND | sc.MS_REC, None)
-            _step(f"make {path} read-only", sc.mount, path, path, None,
+            step(f"make {path} read-only", sc.mount, path, path, None, sc.MS_BIND | sc.MS_REC, None)
+            step(f"make {path} read-only", sc.mount, path, path, None,
                   sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT | sc.MS_RDONLY, None)
     if config.get("root", {}).get("readonly"):
-        _step("make / read-only", sc.mount, None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY, None)
+        step("make / read-only", sc.mount, None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY, None)
     trace("mask /proc paths, make /proc/sys read-only")
 
 

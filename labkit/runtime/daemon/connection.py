@@ -112,14 +112,21 @@ class Connection:
             return
         except OSError:
             data = b""
+        if not self.take_input(data) and not data:
+            self.hangup()
+
+    def take_input(self, data: bytes) -> bool:
+        """Bytes the client sent after its request (b"": it shut down its sending side) are an attached
+        container's stdin, or kept for it until it starts (keep_input). False if nothing wants them."""
         if self.on_input is not None:
             if not data:
                 self.read_closed = True
             self.on_input(data)
-        elif self.keep_input:
+            return True
+        if self.keep_input:
             self.keep_early_input(data)
-        elif not data:
-            self.hangup()
+            return True
+        return False
 
     def keep_early_input(self, data: bytes) -> None:
         if data:

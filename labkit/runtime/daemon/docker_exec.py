@@ -9,8 +9,14 @@ then inspected for its exit code, as `docker exec web ps` and docker-py's exec_r
 from __future__ import annotations
 
 import os
+import selectors
+import socket
 
 from ... import errors
+from ..container.console import receive_master, resize
+from .connection import MAX_PENDING
+from .loop import read_ready
+from .stdin import Stdin
 
 
 class DockerExec:
@@ -71,10 +77,6 @@ class DockerExec:
         -t: a console socket (the process makes its terminal inside and sends the master back, read
         raw and written with the client's keys: _exec_terminal); -i: a pipe for stdin too; else two
         pipes (stdout, stderr)."""
-        import socket
-
-        from .stdin import Stdin
-
         if ex["tty"]:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             stream, ends = ExecStream(conn, {}, raw=True), [theirs.detach()]
@@ -94,9 +96,6 @@ class DockerExec:
 
     def _exec_terminal(self, stream, ex: dict, conn) -> None:
         """-t: the running exec sent its terminal's master: read it, write the client's keys to it."""
-        from ..container.console import receive_master
-        from .stdin import Stdin, resize
-
         try:
             master = receive_master(stream.console)
         except OSError:
@@ -105,8 +104,6 @@ class DockerExec:
         finally:
             stream.console.close()
             stream.console = None
-        resize(master, 24, 80)
-        os.set_blocking(master, False)
         stream.fds[master] = 1
         ex["master"] = master
         if ex["stdin"]:
@@ -115,8 +112,6 @@ class DockerExec:
             stream.stdin.attach(conn)
 
     def _api_exec_resize(self, conn, req, ident) -> None:
-        from .stdin import resize
-
         ex = self.docker_execs.get(ident)
         if ex is None:
             raise errors.NotFound(f"No such exec instance: {ident}")
@@ -166,10 +161,6 @@ class ExecStream:
 
     def loop_wants(self) -> dict | None:
         """What to watch now; None once it is over."""
-        import selectors
-
-        from .connection import MAX_PENDING
-
         if self.done:
             return None
         if self.conn.closed:
@@ -184,8 +175,6 @@ class ExecStream:
         return want
 
     def readable(self, fd: int) -> bool:
-        from .loop import read_ready
-
         data = read_ready(fd)
         if data is None:
             return False

@@ -5,9 +5,12 @@
 from __future__ import annotations
 
 import json
+import os
+import selectors
 
 from ... import errors
 from ...api import shapes
+from .loop import read_ready
 
 
 class DockerImages:
@@ -122,8 +125,6 @@ class Transfer:
     """A pull or push helper (images/transfer.py) whose JSON lines labkitd copies to its client."""
 
     def __init__(self, proc, conn):
-        import os
-
         self.proc, self.conn = proc, conn
         self.fd = proc.stdout.fileno()
         os.set_blocking(self.fd, False)
@@ -132,13 +133,9 @@ class Transfer:
 
     def loop_wants(self) -> dict | None:
         """What to watch now; None once it is over."""
-        import selectors
-
         return None if self.done else {self.fd: (self, lambda ev: self.readable(), selectors.EVENT_READ)}
 
     def readable(self) -> None:
-        from .loop import read_ready
-
         data = read_ready(self.fd)
         if data is None:
             return

@@ -20,7 +20,7 @@ from ...errors import Conflict, ContainerError, InvalidArgument, LabkitError
 from .. import state
 from ..container import exec_shim
 from ..container.init import keyring_name
-from .stdin import resize
+from ..container.console import resize
 from ..logs import replay
 from ..options import check_path, check_resources, env_list, parse_timeout, parse_user, split_command
 from ..options import Options

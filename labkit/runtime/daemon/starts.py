@@ -29,7 +29,7 @@ from ..logs import Pump, limits as log_limits, make_fifos
 from . import networking
 from .exits import Live, status_code
 from ..container.console import receive_master
-from .stdin import Stdin, resize
+from .stdin import Stdin
 from .loop import close_fd, read_ready
 from .wire import error_reply, exit_reply, failure_error
 
@@ -127,7 +127,6 @@ class Starts:
         if not failure and console is not None:  # -t: PID 1 sent its terminal's master before its exec
             try:
                 master = receive_master(console)
-                resize(master, 24, 80)  # a terminal's classic size until the client says its own
                 pump.use_terminal(master)
                 stdin = Stdin(os.dup(master), tty=True)
             except OSError as e:

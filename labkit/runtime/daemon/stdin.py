@@ -20,12 +20,7 @@ Neither end survives labkitd: a restarted labkitd adopts the container, whose in
 
 from __future__ import annotations
 
-import fcntl
 import os
-import struct
-import termios
-
-from ...errors import InvalidArgument
 
 MAX_BUFFERED = 1 << 20
 
@@ -92,11 +87,3 @@ class Stdin:
                 pass
         if self.conn is not None:
             self.conn.on_input, self.conn.input_paused = None, False
-
-
-def resize(master: int, rows, cols) -> None:
-    """Set a terminal's window size (`docker run -it` sends it at start and on every SIGWINCH)."""
-    if type(rows) is not int or type(cols) is not int or not (0 < rows < 65536 and 0 < cols < 65536):
-        raise InvalidArgument(f"terminal size {rows!r}x{cols!r} is not rows x columns",
-                              hint="both between 1 and 65535, e.g. 24 x 80.")
-    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))

@@ -101,9 +101,11 @@ def test_monitor_blocks_then_leaves_the_final_figure(box, tmp_path):
 
 
 def test_controls_build_and_their_callbacks_change_the_cgroup(box):
-    c = lk.run("busybox", "sleep 600", detach=True, memory="64M", name="knobs")
+    c = lk.run("busybox", "sleep 600", detach=True, memory="40M", name="knobs")
     box.append(c)
-    panel = lk.controls(c, memory_max="256M")
+    m = lk.monitor(c, interval=0.05)
+    panel = lk.controls(c, m)
+    assert panel.memory.value == 40  # starts at the container's own limit, which is one of its stops
     g = cgroups.group(c.attrs["cgroup"])
     panel.memory.value = 32
     assert g.stats().memory_limit == 32 << 20
@@ -112,8 +114,83 @@ def test_controls_build_and_their_callbacks_change_the_cgroup(box):
     panel.buttons["pause"].click()
     assert c.status == "paused"
     panel.buttons["unpause"].click()
+    time.sleep(0.5)  # a few samples, so the sampler sees the new limit in the kernel's files
+    m.stop()
+    marks = [(kind, text) for _t, _l, kind, text in m.sampler.events if kind in ("limit", "control")]
+    # each change once: the sampler's mark from the kernel's file, none of the panel's own besides pause/unpause
+    assert [t for k, t in marks if t.startswith("memory")] == ["memory 40MiB -> 32MiB"], marks
+    assert ("control", "pause") in marks and ("control", "unpause") in marks, marks
     panel.buttons["stop"].click()
     assert c.status == "exited"
+
+
+def test_the_memory_slider_of_a_container_without_a_limit_says_none(box):
+    c = lk.run("busybox", "sleep 600", detach=True, name="free")
+    box.append(c)
+    panel = lk.controls(c)
+    assert panel.memory.value == "none" and panel.memory.options[-1] == ("none", "none")
+    assert cgroups.group(c.attrs["cgroup"]).stats().memory_limit is None  # showing the panel set nothing
+    panel.memory.value = 64
+    assert cgroups.group(c.attrs["cgroup"]).stats().memory_limit == 64 << 20
+
+
+def test_monitor_samples_before_its_first_drawing(box, monkeypatch):
+    # the first drawing imports matplotlib (~0.7 s): sampling after it left the first second empty
+    from labkit.monitoring import plot
+
+    seen = []
+    real = plot.render
+    monkeypatch.setattr(plot, "render", lambda s, *a, **k: seen.append(s.running) or real(s, *a, **k))
+    c = lk.run("busybox", "sleep 600", detach=True, name="early")
+    box.append(c)
+    m = lk.monitor(c, interval=0.1)
+    m.stop()
+    assert seen[0] is True
+
+
+def test_an_oom_kill_that_ends_the_container_is_marked_from_its_record(box):
+    # dd is PID 1: the kill ends the container and labkitd removes its group within milliseconds, before
+    # a sample every 0.5 s can read the kernel's counter
+    c = lk.run("busybox", ["sh", "-c", "sleep 0.3; exec dd if=/dev/zero of=/dev/null bs=64M count=1"], detach=True,
+               memory="16M", name="ended")
+    box.append(c)
+    s = Sampler(c, interval=0.5).start()
+    s.wait(60)
+    kinds = [(kind, text) for _t, label, kind, text in s.events]
+    assert ("stop", "exited 137") in kinds and any(k == "oom" for k, _ in kinds), kinds
+
+
+class _Drawn:
+    """A sampler's shape with fixed figures: 3 processes, a host at 150 %, a pause marked."""
+
+    labels = ["a"]
+    running = True
+    events = [(0.5, "a", "control", "pause"), (1.0, "a", "limit", "memory 64MiB -> 32MiB")]
+
+    def series(self, label):
+        from labkit.monitoring.sampler import FIGURES
+
+        out = {"t": [0.0, 0.25, 0.5, 0.75]}
+        out.update({f: [None] * 4 for f in FIGURES})
+        out.update(pids_current=[1, 2, 3, 3], memory_current=[1 << 20] * 4, memory_limit=[64 << 20] * 4,
+                   cpu_percent=[None, 10.0, 20.0, 30.0], host_cpu_percent=[75.0] * 4)
+        return out
+
+
+def test_every_panel_is_labelled_and_counts_are_whole_numbers():
+    from labkit.monitoring.plot import figure
+
+    fig = figure(_Drawn(), ("memory", "cpu", "pids"), span=30)
+    memory, cpu, pids = fig.axes
+    for ax in (memory, cpu, pids):
+        assert ax.get_legend() is not None, ax.get_title()
+    assert any(t.get_text().startswith("whole host") for t in cpu.get_legend().get_texts())
+    assert memory.get_xlim() == (0.0, 30.0)  # the span asked for while it runs: lines grow into it
+    fig.canvas.draw()  # tick labels exist once drawn (Agg)
+    ticks = [t for t in pids.get_yticks() if pids.get_ylim()[0] <= t <= pids.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    notes = [t.get_text() for t in memory.texts]
+    assert "pause a" in notes and "memory 64MiB -> 32MiB" in notes, notes
 
 
 def test_any_labkit_cgroup_can_be_sampled(inst):

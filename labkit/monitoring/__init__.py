@@ -43,19 +43,21 @@ class Monitor:
 
 
 def monitor(*targets, interval: float = 0.5, seconds: float | None = None, panels=("memory", "cpu", "pids"),
-            refresh: float = 1.0, keep: int = 1200) -> Monitor:
+            refresh: float = 0.4, keep: int = 1200) -> Monitor:
     """Sample `targets` (containers, names, lk.cgroup groups) every `interval` s and plot them live.
 
     seconds=None: returns at once; the figure redraws every `refresh` s until they are all gone or
     m.stop(). seconds=N: blocks N s (or until they are gone), then stops: the cell's output keeps
-    the final figure, also when the notebook runs headless."""
+    the final figure, also when the notebook runs headless; its time axis spans N s from the start.
+
+    Sampling starts before the first drawing: the first one (matplotlib's import, ~0.7 s) would
+    otherwise leave the first second without a sample, and a memory limit's steps as one diagonal."""
     from .plot import LivePlot
 
     sampler = Sampler(*targets, interval=interval, keep=keep)
-    plot = LivePlot(sampler, panels, refresh)
-    sampler.sample_once()  # a first point before the first drawing
-    plot.show()
+    plot = LivePlot(sampler, panels, refresh, span=seconds)
     sampler.start()
+    plot.show()
     m = Monitor(sampler, plot)
     if seconds is not None:
         sampler.wait(seconds)

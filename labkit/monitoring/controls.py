@@ -1,33 +1,66 @@
 """Controls for a running container: drag a slider, watch throttling or an OOM kill happen.
 
     m = lk.monitor(c)
-    lk.controls(c, m)     # memory (MiB) and CPU sliders applied live; start, stop, pause, unpause buttons
+    lk.controls(c, m)     # memory and CPU sliders applied live; start, stop, pause, unpause buttons
 
 Each change goes through labkitd (Container.update), which writes the cgroup files; the panel shows
-the files written, and the monitor marks the change on its time axis.
+the files written. The monitor's sampler sees a limit change in the kernel's files and marks it once
+on the time axis ("memory 64MiB -> 32MiB"); pause and unpause, which change no limit, are marked here.
 """
 
 from __future__ import annotations
 
 import os
 
+#: the memory slider's stops, MiB: fine steps where an OOM kill is near, coarse ones above
+MEMORY_STOPS = (8, 12, 16, 24, 32, 40, 48, 56, 64, 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024, 1536, 2048,
+                3072, 4096, 6144, 8192, 12288, 16384)
+NONE = "none"
 
-def controls(container, monitor=None, memory_max: str | int = "512M"):
-    """An ipywidgets panel for `container` (a Container or its name)."""
+
+def memory_options(limit_mib: int | None, host_mib: int) -> list[tuple[str, object]]:
+    """The memory slider's stops as (label, value): the container's own limit among them, up to the
+    host's memory, and "none" at the top when the container has no limit (its starting value)."""
+    stops = sorted({s for s in MEMORY_STOPS if s <= host_mib} | ({limit_mib} if limit_mib else set()))
+    out: list[tuple[str, object]] = [(f"{s} MiB", s) for s in stops]
+    return out + ([] if limit_mib else [(NONE, NONE)])
+
+
+def update_memory(c, mib: int, tries: int = 8) -> list[str]:
+    """c.update(memory=...), tried again for up to 2 s while cgroup v1 refuses it: v1 will not set a
+    limit below what the group holds at that moment (EBUSY), where v2 reclaims or OOM-kills at once.
+    A hog whose usage rises and falls is below the new limit a moment later, and then meets it."""
+    import time
+
+    from ..errors import InvalidArgument
+
+    for attempt in range(tries):
+        try:
+            return c.update(memory=f"{mib}M")
+        except InvalidArgument as e:
+            if "refused the new limit" not in e.message or attempt == tries - 1:
+                raise
+            time.sleep(0.25)
+    return []
+
+
+def controls(container, monitor=None):
+    """An ipywidgets panel for `container` (a Container or its name): the memory slider starts at its
+    limit ("none" without one), the CPU slider at its quota (all CPUs without one)."""
     import ipywidgets as w
+    import psutil
 
-    from ..cgroups.units import format_bytes, parse_bytes
     from ..errors import LabkitError
     from ..runtime.client.containers import Container, get
 
     c = container if isinstance(container, Container) else get(container)
     res = c.config.get("linux", {}).get("resources", {})
-    top_mib = max(16, parse_bytes(memory_max) // 2**20)
-    mem_now = (res.get("memory", {}).get("limit") or 0) // 2**20 or top_mib
+    limit_mib = (res.get("memory", {}).get("limit") or 0) // 2**20 or None
     cpus_now = (res.get("cpu", {}).get("quota") or 0) / 100_000 or float(os.cpu_count() or 1)
     style = {"description_width": "110px"}
-    memory = w.IntSlider(value=min(mem_now, top_mib), min=4, max=top_mib, step=4, description="memory (MiB)",
-                         continuous_update=False, style=style, layout=w.Layout(width="480px"))
+    memory = w.SelectionSlider(options=memory_options(limit_mib, psutil.virtual_memory().total >> 20),
+                               value=limit_mib or NONE, description="memory limit", continuous_update=False,
+                               style=style, layout=w.Layout(width="480px"))
     cpus = w.FloatSlider(value=cpus_now, min=0.05, max=float(os.cpu_count() or 1), step=0.05, description="CPUs",
                          continuous_update=False, style=style, layout=w.Layout(width="480px"))
     status = w.HTML()
@@ -41,24 +74,30 @@ def controls(container, monitor=None, memory_max: str | int = "512M"):
             status.value = f"<span style='color:#c33'>{e.message}</span>"
         log.value = f"<code>{note}</code>" if note else ""
 
-    def act(fn, what: str):
+    def act(fn, what: str, mark: bool = False):
         def run(*_):
             try:
                 written = fn()
                 show("<br>".join(written) if isinstance(written, list) else what)
-                if monitor is not None:
-                    monitor.sampler.mark(c.name, "limit" if isinstance(written, list) else "control", what)
+                if mark and monitor is not None:
+                    monitor.sampler.mark(c.name, "control", what)
             except LabkitError as e:
                 show(f"{what}: {e.message}" + (f" (hint: {e.hint})" if e.hint else ""))
         return run
 
-    memory.observe(lambda ch: act(lambda: c.update(memory=f"{ch['new']}M"), f"memory {format_bytes(ch['new'] << 20)}")(),
-                   names="value")
+    def memory_changed(ch):
+        if ch["new"] == NONE:
+            show("a limit once set is not lifted here (docker update cannot either): pick a size")
+            return
+        act(lambda: update_memory(c, ch["new"]), f"memory {ch['new']} MiB")()
+
+    memory.observe(memory_changed, names="value")
     cpus.observe(lambda ch: act(lambda: c.update(cpus=ch["new"]), f"CPUs {ch['new']:g}")(), names="value")
     buttons = []
     for label, fn in (("start", c.start), ("stop", lambda: c.stop(timeout=2)), ("pause", c.pause), ("unpause", c.unpause)):
         b = w.Button(description=label, layout=w.Layout(width="90px"))
-        b.on_click(act(fn, label))
+        # start and stop show on the plot by themselves (the cgroup comes and goes); pause changes nothing it reads
+        b.on_click(act(fn, label, mark=label in ("pause", "unpause")))
         buttons.append(b)
     show()
     panel = w.VBox([status, memory, cpus, w.HBox(buttons), log])

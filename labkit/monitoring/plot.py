@@ -1,5 +1,5 @@
 """Live plots of a Sampler: one panel per figure, a line per container, each limit drawn on its panel,
-OOM kills, limit changes and starts/stops marked on the time axis.
+OOM kills, limit changes, pauses and starts/stops marked on the time axis.
 
     m = lk.monitor(c1, c2)                 # shows a figure that redraws itself while they run
     m = lk.monitor(c1, seconds=10)         # samples 10 s (or until c1 is gone), then leaves the figure
@@ -9,42 +9,52 @@ How it draws: with matplotlib's Agg renderer into a PNG, shown through IPython's
 display_id and replaced in place (update_display). That needs no ipympl and no widget: it works in
 JupyterLab, in VS Code, and headless (nbclient, CI), where the last figure stays in the saved
 output as a plain image. Drawing never uses pyplot, whose global state is not thread-safe.
+A frame takes ~0.12 s here (a fixed layout: matplotlib's constrained layout took 0.2-0.26 s); a
+frame every 0.4 s gives ~2.4 a second for ~30 % of one core while it runs (bench/plot_speed.py).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import threading
 import time
 
 from .sampler import Sampler
 
-#: panel -> (title, y-axis label, the figure drawn, its limit, scale)
+#: panel -> (title, y-axis label, the figure drawn, its limit, scale, whole numbers only)
 PANELS = {
-    "memory": ("memory", "MiB", "memory_current", "memory_limit", 1 / 2**20),
-    "cpu": ("CPU", "% of one core", "cpu_percent", "cpu_limit", 1.0),
-    "pids": ("processes", "count", "pids_current", "pids_limit", 1.0),
-    "io": ("I/O written", "MiB", "io_write_bytes", None, 1 / 2**20),
-    "pressure": ("memory pressure (PSI avg10)", "%", "memory_pressure", None, 1.0),
+    "memory": ("memory", "MiB", "memory_current", "memory_limit", 1 / 2**20, False),
+    "cpu": ("CPU", "% of one core", "cpu_percent", "cpu_limit", 1.0, False),
+    "pids": ("processes", "count", "pids_current", "pids_limit", 1.0, True),
+    "io": ("I/O written", "MiB", "io_write_bytes", None, 1 / 2**20, False),
+    "pressure": ("memory pressure (PSI avg10)", "%", "memory_pressure", None, 1.0, False),
 }
-EVENT_STYLE = {"oom": ("#d62728", "-", "OOM"), "limit": ("#555555", ":", "limit"), "start": ("#2ca02c", "--", ""),
-               "stop": ("#7f7f7f", "--", "")}
+#: event kind -> (colour, line style, what its mark says: "{label}" or "{text}")
+EVENT_STYLE = {"oom": ("#d62728", "-", "OOM {label}"), "limit": ("#555555", ":", "{text}"),
+               "control": ("#1f77b4", ":", "{text} {label}"), "start": ("#2ca02c", "--", ""),
+               "stop": ("#7f7f7f", "--", "{text}")}
+MIN_SPAN = 10.0  # seconds the time axis shows at least: lines grow into it instead of rescaling it each frame
 
 
-def render(sampler: Sampler, panels=("memory", "cpu", "pids"), width: float = 9.0) -> bytes:
-    """The figure now, as PNG bytes."""
+def figure(sampler: Sampler, panels=("memory", "cpu", "pids"), width: float = 9.0, span: float | None = None):
+    """The figure now, as a matplotlib Figure. `span`: the time axis's length while sampling (lk.monitor
+    passes its seconds=); once the sampler has stopped the axis ends at the last sample."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(width, 2.3 * len(panels)), dpi=90, layout="constrained")
+    fig = Figure(figsize=(width, 2.3 * len(panels)), dpi=90)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.96, bottom=0.22 / len(panels), hspace=0.32)
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    colors = {}
-    for i, label in enumerate(sampler.labels):
-        colors[label] = f"C{i % 10}"
+    colors = {label: f"C{i % 10}" for i, label in enumerate(sampler.labels)}
     events = list(sampler.events)
+    last_t = 0.0
     for ax, panel in zip(axes, panels):
-        title, unit, key, limit_key, scale = PANELS[panel]
+        title, unit, key, limit_key, scale, whole = PANELS[panel]
         for label in sampler.labels:
             s = sampler.series(label)
+            if s["t"]:
+                last_t = max(last_t, s["t"][-1])
             pts = [(t, v) for t, v in zip(s["t"], s[key]) if v is not None]
             if pts:
                 ax.plot([t for t, _ in pts], [v * scale for _, v in pts], color=colors[label], label=label, lw=1.6)
@@ -53,71 +63,94 @@ def render(sampler: Sampler, panels=("memory", "cpu", "pids"), width: float = 9.
                 if lim:
                     mult = 100.0 if panel == "cpu" else scale  # cpu_limit is in CPUs: 0.2 -> 20 %
                     ax.step([t for t, _ in lim], [v * mult for _, v in lim], where="post", color=colors[label],
-                            ls="--", lw=1, alpha=0.8, label=f"{label} limit")
+                            ls="--", lw=1, alpha=0.8, label=f"{label}'s limit")
         if panel == "cpu" and sampler.labels:  # the whole host, for comparison (psutil: % of all CPUs)
-            import os
-
+            n = os.cpu_count() or 1
             s = sampler.series(sampler.labels[0])
-            host = [(t, v * (os.cpu_count() or 1)) for t, v in zip(s["t"], s["host_cpu_percent"]) if v is not None]
+            host = [(t, v * n) for t, v in zip(s["t"], s["host_cpu_percent"]) if v is not None]
             if host:
-                ax.plot([t for t, _ in host], [v for _, v in host], color="#999999", lw=1, ls="-.", label="host")
+                ax.plot([t for t, _ in host], [v for _, v in host], color="#999999", lw=1, ls="-.",
+                        label=f"whole host ({n} CPUs: {n * 100} % = all busy)")
         for t, label, kind, text in events:
-            color, ls, short = EVENT_STYLE.get(kind, ("#555555", ":", kind))
+            color, ls, mark = EVENT_STYLE.get(kind, ("#555555", ":", "{text}"))
             ax.axvline(t, color=color, ls=ls, lw=1, alpha=0.7)
-            if short and ax is axes[0]:
-                ax.annotate(f"{short} {label}" if kind != "limit" else text, (t, 1), xycoords=("data", "axes fraction"),
+            if mark and ax is axes[0]:
+                ax.annotate(mark.format(label=label, text=text), (t, 1), xycoords=("data", "axes fraction"),
                             fontsize=7, color=color, rotation=90, va="top", ha="right")
         ax.set_title(title, fontsize=9, loc="left")
         ax.set_ylabel(unit, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(bottom=0, top=None if ax.has_data() else 1)
+        if whole:  # a count of processes has no quarters
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            ax.legend(handles, labels, fontsize=7, loc="upper left", ncols=min(3, len(handles)), framealpha=0.7)
+    running = getattr(sampler, "running", False)
+    last_t = max([last_t] + [e[0] for e in events])
+    right = max(span or MIN_SPAN, last_t) if running else max(last_t * 1.03, 1.0)
+    axes[-1].set_xlim(0, right)
     axes[-1].set_xlabel("seconds", fontsize=8)
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        axes[0].legend(handles, labels, fontsize=7, loc="upper left", ncols=min(4, len(handles)))
+    return fig
+
+
+def render(sampler: Sampler, panels=("memory", "cpu", "pids"), width: float = 9.0, span: float | None = None) -> bytes:
+    """The figure now, as PNG bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    figure(sampler, panels, width, span).savefig(buf, format="png")
     return buf.getvalue()
 
 
 class LivePlot:
     """Redraws a Sampler's figure every `refresh` seconds while it runs; the last one stays."""
 
-    def __init__(self, sampler: Sampler, panels=("memory", "cpu", "pids"), refresh: float = 1.0):
+    def __init__(self, sampler: Sampler, panels=("memory", "cpu", "pids"), refresh: float = 0.4,
+                 span: float | None = None):
         unknown = [p for p in panels if p not in PANELS]
         if unknown:
             from ..errors import InvalidArgument
 
             raise InvalidArgument(f"no panel {unknown[0]!r}", hint=f"choose from {', '.join(PANELS)}.")
         self.sampler, self.panels, self.refresh = sampler, tuple(panels), max(0.2, float(refresh))
+        self.span = span
         self.handle = None
         self._lock = threading.Lock()
         self.png = b""
+        self.frames = 0  # drawn so far (bench/plot_speed.py: frames per second)
 
     def show(self) -> "LivePlot":
         """Display the figure, and redraw it every `refresh` s from a thread of its own while the
-        sampler runs (drawing takes ~0.1-1 s: in the sampler's thread it would delay the samples)."""
+        sampler runs (in the sampler's thread a drawing would delay the samples)."""
         from IPython.display import Image, display
 
-        self.png = render(self.sampler, self.panels)
+        self.png = render(self.sampler, self.panels, span=self.span)
+        self.frames += 1
         self.handle = display(Image(data=self.png), display_id=True)
         threading.Thread(target=self._redraw, name="labkit-plot", daemon=True).start()
         return self
 
     def _redraw(self) -> None:
-        time.sleep(self.refresh)
+        # On a fixed cadence: a frame's own drawing time is not added to the wait (a sleep after each
+        # frame gave one per refresh + 0.26 s); a frame that overruns its slot skips to the next one.
+        next_t = time.monotonic() + self.refresh
         while self.sampler.running:
+            time.sleep(max(0.0, next_t - time.monotonic()))
+            if not self.sampler.running:
+                break
             try:
                 self.draw()
             except Exception:  # noqa: BLE001 - a drawing that fails leaves the last one shown
                 pass
-            time.sleep(self.refresh)
+            next_t += self.refresh
+            if next_t < time.monotonic():
+                next_t = time.monotonic() + self.refresh
         self.draw()  # the last figure, with everything the sampler saw
 
     def draw(self) -> bytes:
         with self._lock:
-            self.png = render(self.sampler, self.panels)
+            self.png = render(self.sampler, self.panels, span=self.span)
+            self.frames += 1
             if self.handle is not None:
                 from IPython.display import Image
 

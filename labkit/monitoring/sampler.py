@@ -32,8 +32,11 @@ GONE_AFTER = 2.0  # seconds without any target's cgroup before the sampler stops
 class Target:
     """One thing sampled: a label, and how to find its cgroup again (a container restarts in a new one)."""
 
-    def __init__(self, label: str, find):
+    def __init__(self, label: str, find, ended=None):
         self.label, self.find = label, find  # find() -> a cgroups.Group, or None while there is none
+        # ended() -> how it ended, once its group is gone: {"exit_code": 137, "oom_killed": True}, or None
+        self.ended = ended or (lambda: None)
+        self.oom_seen = False
         self.probe: Probe | None = None
         self.last: dict | None = None
         self.last_t = 0.0
@@ -72,7 +75,11 @@ def target_for(thing, inst=None) -> Target:
             rec = state.read(c.inst, c.id)
             return cgroups.group(rec["cgroup"]) if rec and rec["status"] == "running" else None
 
-        return Target(c.name, find)
+        def ended():
+            rec = state.read(c.inst, c.id)
+            return rec if rec and rec["status"] == "exited" else None
+
+        return Target(c.name, find, ended)
     group = getattr(thing, "group", thing)  # lk.cgroup(...) wraps a cgroups.Group
     if hasattr(group, "dirs") and hasattr(group, "exists"):
         label = getattr(thing, "name", None) or group.name
@@ -157,7 +164,7 @@ class Sampler:
             t = now - self.t0
             if fig is None:
                 if tgt.last is not None:
-                    self.mark(tgt.label, "stop", "stopped", t)
+                    self._ended(tgt, t)
                     tgt.last = None
                 continue
             seen += 1
@@ -170,6 +177,7 @@ class Sampler:
                 fig["cpu_percent"] = max(0.0, used / 1e6 / max(now - tgt.last_t, 1e-6) * 100)
                 if (fig.get("oom_kills") or 0) > (prev.get("oom_kills") or 0):
                     self.mark(tgt.label, "oom", f"OOM kill #{fig['oom_kills']}", t)
+                    tgt.oom_seen = True
                 for key, what in (("memory_limit", "memory"), ("cpu_limit", "CPUs"), ("pids_limit", "pids")):
                     if fig.get(key) != prev.get(key):
                         self.mark(tgt.label, "limit", f"{what} {_show(key, prev.get(key))} -> {_show(key, fig.get(key))}", t)
@@ -178,6 +186,18 @@ class Sampler:
             with self._lock:
                 self.samples[tgt.label].append((t, fig))
         return seen
+
+    def _ended(self, tgt: Target, t: float) -> None:
+        """Its cgroup is gone. A container that an OOM kill ended takes its group with it before the next
+        sample can count the kill (e.g. 40 ms later): the record labkitd wrote at the exit says so."""
+        try:
+            rec = tgt.ended()
+        except (LabkitError, OSError):
+            rec = None
+        if rec and rec.get("oom_killed") and not tgt.oom_seen:
+            self.mark(tgt.label, "oom", "OOM kill (at its exit)", t)
+        code = rec.get("exit_code") if rec else None
+        self.mark(tgt.label, "stop", "stopped" if code is None else f"exited {code}", t)
 
     def mark(self, label: str, kind: str, text: str, t: float | None = None) -> None:
         """Put an event on the time axis: "oom", "limit", "start", "stop" (or your own kind)."""

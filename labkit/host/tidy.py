@@ -1,6 +1,6 @@
 """A notebook's own clean-up: what an earlier run of it left, found by the names it gives.
 
-    lk.tidy("nb03")    # containers "nb03-...", networks "nb03-...", volumes "nb03-...", cgroups "nb03-..."
+    lk.tidy("nb03")    # containers, networks, volumes, cgroups (and their processes), overlays: "nb03-..."
 
 Run at a notebook's top: after a kernel restart half-way, its containers still run (they belong to
 labkitd, not to the kernel), and re-running from the top would meet a taken name. Unlike lk.reset(),
@@ -58,8 +58,32 @@ def tidy(prefix: str) -> Tidied:
              if d.is_dir() and d.name.startswith(prefix)}
     for name in sorted(names):
         try:
-            cgroups.group(f"{inst.tag}/{name}").remove()
+            g = cgroups.group(f"{inst.tag}/{name}")
+            g.kill()  # e.g. a process a by-hand container left running (notebook 04)
+            g.remove()
             out.append(f"cgroup {name}")
+        except LabkitError:
+            pass
+    out.extend(_overlays(inst, prefix))
+    return out
+
+
+def _overlays(inst, prefix: str) -> list[str]:
+    """lk.overlay(name=...)'s folders, <root>/overlays/<name>/{upper,work,merged}: unmounted, removed."""
+    import shutil
+
+    from ..filesystems.overlay import Overlay
+
+    base = inst.root / "overlays"
+    found = sorted(d for d in base.iterdir() if d.is_dir() and d.name.startswith(prefix)) if base.is_dir() else []
+    out = []
+    for d in found:
+        try:
+            left = (d / "upper").exists()  # ov.unmount(remove=True) leaves only the empty folder
+            Overlay([], d / "upper", d / "work", d / "merged", inst.tag).unmount(remove=True)
+            shutil.rmtree(d, ignore_errors=True)
+            if left:
+                out.append(f"overlay {d.name}")
         except LabkitError:
             pass
     return out

@@ -1,0 +1,44 @@
+# Solutions of notebook 04's exercises: each starts with its "# exercise: ID" line and replaces the
+# cell of that ID when the tests run the notebook "with the solutions" (tests/test_notebooks.py). They
+# are also the last hint a learner can unfold. Each level's solution is where the next level starts.
+
+# exercise: 04.level-1
+g.update(memory="32M", pids_limit=20)
+r = g.run(["sh", "-c", "cat /proc/self/cgroup"])
+print(r.stdout)
+lk.exercise("04.level-1").verify(limited=g.stats().memory_limit == 32 << 20, joined="nb04-by-hand" in r.stdout)
+
+# exercise: 04.level-2
+r = g.run(["unshare", "--fork", "--pid", "--uts", "--mount", "--ipc", "--net", "sh", "-c",
+           "echo $$; readlink /proc/self/ns/pid_for_children /proc/self/ns/uts /proc/self/ns/mnt /proc/self/ns/ipc /proc/self/ns/net"])
+print(r.stdout, r.stderr)
+lines = r.stdout.split()
+mine = [os.readlink(f"/proc/self/ns/{k}") for k in ("pid", "uts", "mnt", "ipc", "net")]
+lk.exercise("04.level-2").verify(pid_one=lines[:1] == ["1"],
+                                 all_new=len(lines) == 6 and all(a != b for a, b in zip(lines[1:], mine)))
+
+# exercise: 04.level-3
+r = g.run(["unshare", "--fork", "--pid", "--uts", "--mount", "--ipc", "--net", "--mount-proc=" + str(ov.merged / "proc"),
+           "chroot", str(ov.merged), "/bin/sh", "-c", "echo made by hand > /made-by-hand; ls /"])
+print(r.stdout, r.stderr)
+lk.exercise("04.level-3").verify(in_upper=(ov.upper / "made-by-hand").exists(),
+                                 host_untouched=not os.path.exists("/made-by-hand"))
+
+# exercise: 04.level-4
+script = f"""
+mount --make-rprivate /                  # mounts made here stay here: none propagates to the host
+mount --bind {ov.merged} {ov.merged}     # pivot_root wants the new root to be a mount point
+cd {ov.merged} && mkdir -p old-root
+pivot_root . old-root
+exec /bin/sh -c 'umount -l /old-root && rmdir /old-root && mount -t proc proc /proc && echo ready && exec sleep 60'
+"""
+p = g.spawn(["unshare", "--fork", "--pid", "--uts", "--mount", "--ipc", "--net", "sh", "-c", script])
+ready = p.stdout.readline().strip() == "ready"
+try:
+    seen = open(f"/proc/{p.pid}/mountinfo").read().splitlines()
+except FileNotFoundError:
+    seen = []                            # it ended: pivot_root or what follows failed
+g.kill(); p.wait()
+print(p.stderr.read(), *seen, sep="\n")
+lk.exercise("04.level-4").verify(pivoted=ready and any(" / / " in m and " - overlay " in m for m in seen),
+                                 old_root_gone=ready and len(seen) <= 3 and not any("old-root" in m for m in seen))

@@ -157,6 +157,29 @@ def test_each_container_has_a_session_keyring_of_its_own(busybox):
         b.remove(force=True)
 
 
+def test_a_container_sees_its_own_cgroups_at_the_root_read_only(busybox):
+    # Docker's default on v2: a private cgroup namespace, the container's group mounted read-only on
+    # /sys/fs/cgroup, where a JVM or Go's runtime reads its limit. Without the namespace, /proc/self/cgroup
+    # says "/labkit/<id>" and a cgroup mount would show the host's whole tree.
+    c = lk.run("busybox", "sleep 30", detach=True, memory="48M", pids_limit=9)
+    try:
+        for r in (c.exec(["cat", "/proc/self/cgroup"]), lk.container(c.id).exec(["cat", "/proc/1/cgroup"])):
+            paths = {line.split(":", 2)[2] for line in r.stdout.splitlines()}
+            assert paths == {"/"}, r.stdout
+        v2 = cgroups.layout().version == 2
+        memory = "/sys/fs/cgroup/memory.max" if v2 else "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+        pids = "/sys/fs/cgroup/pids.max" if v2 else "/sys/fs/cgroup/pids/pids.max"
+        assert c.exec(["cat", memory]).stdout.strip() == str(48 << 20)
+        assert c.exec(["cat", pids]).stdout.strip() == "9"
+        assert c.exec(["sh", "-c", f"echo 1 > {memory}"]).exit_code != 0  # read-only: no raising its own limit
+        listing = c.exec(["sh", "-c", "ls /sys/fs/cgroup /sys/fs/cgroup/*"]).stdout
+        assert "labkit" not in listing and "process_api" not in listing  # no other group in sight
+        host_ns = os.readlink("/proc/self/ns/cgroup")
+        assert os.readlink(f"/proc/{c.pid}/ns/cgroup") != host_ns
+    finally:
+        c.remove(force=True)
+
+
 def test_seccomp_program_numbers_match_libseccomp():
     """Our table of system call numbers against libseccomp's (the library runc and crun use)."""
     import ctypes

@@ -118,22 +118,26 @@ def test_pids_limit_makes_the_extra_fork_fail(busybox):
 
 
 def test_limits_are_written_to_the_containers_cgroup(busybox):
-    r = lk.run("busybox", "cat /proc/self/cgroup", memory="48M", pids_limit=9, rm=True, stream=False)
+    # the host's view of PID 1's groups (inside, its cgroup namespace makes each one "/")
+    c = lk.run("busybox", "sleep 30", memory="48M", pids_limit=9, detach=True)
     from labkit import cgroups
 
-    tag = lk.paths.instance().tag
-    lines = r.stdout.splitlines()
-    if cgroups.layout().version == 2:
-        assert f"0::/{tag}/{r.id}" in lines, lines  # no cgroup namespace: the host's path is seen
-    else:
-        assert any(l.endswith(f":memory:/{tag}/{r.id}") for l in lines), lines
-        assert any(l.endswith(f":pids:/{tag}/{r.id}") for l in lines), lines
-        # in every hierarchy of its group: on a hybrid host also the v2 one (PID 1 is born there, clone3)
-        dirs = cgroups.group(f"{tag}/{r.id}").dirs
-        assert sum(l.endswith(f":/{tag}/{r.id}") for l in lines) == len(dirs), lines
-        if cgroups.layout().unified is not None:
-            assert f"0::/{tag}/{r.id}" in lines, lines
-    res = dict(r.config["linux"]["resources"])
+    try:
+        tag = lk.paths.instance().tag
+        lines = open(f"/proc/{c.pid}/cgroup").read().splitlines()
+        if cgroups.layout().version == 2:
+            assert f"0::/{tag}/{c.id}" in lines, lines
+        else:
+            assert any(l.endswith(f":memory:/{tag}/{c.id}") for l in lines), lines
+            assert any(l.endswith(f":pids:/{tag}/{c.id}") for l in lines), lines
+            # in every hierarchy of its group: on a hybrid host also the v2 one (PID 1 is born there, clone3)
+            dirs = cgroups.group(f"{tag}/{c.id}").dirs
+            assert sum(l.endswith(f":/{tag}/{c.id}") for l in lines) == len(dirs), lines
+            if cgroups.layout().unified is not None:
+                assert f"0::/{tag}/{c.id}" in lines, lines
+        res = dict(c.config["linux"]["resources"])
+    finally:
+        c.remove(force=True)
     assert res.pop("devices")[0] == {"allow": False, "access": "rwm"}  # Docker's device rules: deny first
     assert res == {"memory": {"limit": 48 << 20}, "pids": {"limit": 9}}
 
@@ -240,7 +244,7 @@ def test_a_script_gets_the_same_results_as_a_notebook(busybox):
 FLOW = ["check the input", "find the image, create the writable layer", "create the cgroup", "a veth on bridge",
         "fork: PID 1", "unshare",
         "mount the overlay", "pivot_root", "mask /proc", "set the hostname", "join the container's cgroups",
-        "drop capabilities", "exec the command", "the command runs and exits", "labkitd removes the container"]
+        "a cgroup namespace", "drop capabilities", "exec the command", "the command runs and exits", "labkitd removes the container"]
 
 
 def test_trace_shows_the_docker_run_flow_in_order_with_durations(busybox):

@@ -30,7 +30,7 @@ from .devices import REQUIRED as REQUIRED_DEVICES
 OCI_VERSION = "1.0.2"
 
 #: The namespaces of a first container, as `docker run` gives.
-DEFAULT_NAMESPACES = ("pid", "mnt", "uts", "ipc", "net")
+DEFAULT_NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")  # cgroup: Docker's default on v2 (private)
 
 #: The filesystems every container gets, in mount order (as runc spec's defaults).
 DEFAULT_MOUNTS = (
@@ -40,6 +40,7 @@ DEFAULT_MOUNTS = (
      "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
     {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
     {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "ro"]},
 )
 
 #: Device nodes made in the container's /dev (the ones the OCI spec requires).

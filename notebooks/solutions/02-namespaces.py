@@ -13,3 +13,11 @@ r = lk.unshare(["pid", "mnt"], "echo my PID is $$; busybox ps -o pid,comm")
 print(r.stdout)
 listed = [line for line in r.stdout.splitlines()[2:] if line.strip()]
 lk.exercise("02.pid-one").verify(pid_new="pid" in r.view.isolated(), few_processes=0 < len(listed) <= 3)
+
+# exercise: 02.host-network
+h = lk.run("busybox", "sleep 300", detach=True, name="nb02-hostnet", network="host")
+view = lk.namespaces_of(h.pid)
+print(view)
+h.remove(force=True)
+lk.exercise("02.host-network").verify(net_shared="net" in view.shared(),
+                                      rest_own=all(k in view.isolated() for k in ("pid", "mnt", "uts", "ipc")))

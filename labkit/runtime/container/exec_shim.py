@@ -2,7 +2,7 @@
 
 Forked by labkitd; never execs itself until its child is inside:
 
-    exec shim: open /proc/<PID 1>/ns/{ipc,uts,net,pid,mnt} and the container's cgroup member files (cgroups.base.open_procs)
+    exec shim: open /proc/<PID 1>/ns/{cgroup,ipc,uts,net,pid,mnt} and the container's cgroup member files (cgroups.base.open_procs)
                setns() into each (mnt last: after it, the host's files are out of sight)
                fork  (a PID namespace applies to children: this child is a process of the container)
         child: join the cgroups, chdir to the working directory, drop to the container's
@@ -28,7 +28,7 @@ from . import init
 from .console import make_terminal
 
 #: The kinds a container has, in the order to join them (kernel/namespace_kinds.py): mnt last.
-KINDS = tuple(k for k in namespace_kinds.ENTER if k in ("ipc", "uts", "net", "pid", "mnt"))
+KINDS = tuple(k for k in namespace_kinds.ENTER if k in ("cgroup", "ipc", "uts", "net", "pid", "mnt"))
 
 
 def main(pid1: int, config: dict, cgroup_dirs: list[str], req: dict, report_fd: int, fds: tuple[int, ...]) -> None:

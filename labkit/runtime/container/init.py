@@ -12,7 +12,8 @@ and the files of the OCI bundle:
   6. mount /proc, /dev (tmpfs + device nodes), /dev/pts, /dev/shm, /sys (read-only)
   7. pivot_root into rootfs, detach the old root
   8. mask /proc/kcore and friends, make /proc/sys and friends read-only
-  9. set the hostname, bring `lo` up, join the cgroups, change to the working directory
+  9. set the hostname, bring `lo` up, join the cgroups, unshare the cgroup namespace and mount
+     the container's own cgroups on /sys/fs/cgroup (cgroupfs.py), change to the working directory
  10. join a session keyring of its own, keep only the allowed capabilities, change user, set
      no_new_privs, load the seccomp filter (last: from then on the listed calls fail)
  11. exec the command; ERRFD closes on exec, which tells labkitd it started
@@ -34,6 +35,7 @@ import time
 
 # Every module the child needs is imported here, before pivot_root hides the host's files.
 from ...cgroups.base import join as join_groups, open_procs
+from .cgroupfs import own_cgroups
 from ...kernel import namespace_kinds, syscalls as sc
 from ...kernel.capabilities import NUMBER as CAP_NUMBER
 from ...security import seccomp
@@ -143,7 +145,8 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
         bpf = seccomp_program(config)  # now, while the host's modules can still be imported
         # No PR_SET_PDEATHSIG: the container must outlive labkitd (the keeper adopts it then).
         # The other namespaces are made here, not in labkitd, which must stay in the host's.
-        flags = unshare_flags(config) & ~sc.CLONE_NEWPID
+        # cgroup: unshared once its groups are joined (cgroupfs.py), so that they become its root
+        flags = unshare_flags(config) & ~sc.CLONE_NEWPID & ~sc.CLONE_NEWCGROUP
         if netns_fd is not None:  # labkitd made it, with eth0 and its address (network/attach.py)
             _step("join the network namespace labkitd prepared", sc.setns, netns_fd, sc.CLONE_NEWNET)
             os.close(netns_fd)
@@ -174,6 +177,9 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
                 slowest, slowest_ms = d, (time.monotonic() - t) * 1000
         trace(f"join the container's cgroups ({len(cgroup_dirs)} groups; slowest "
               f"{os.path.basename(os.path.dirname(os.path.dirname(slowest)))} {slowest_ms:.2f} ms)")
+        if "mount" in kinds and any(m.get("type") == "cgroup" for m in config.get("mounts", [])):
+            own_cgroups(_step, "cgroup" in kinds)
+            trace("a cgroup namespace; its own cgroups on /sys/fs/cgroup, read-only")
         exec_process(config, errfd, trace, keyring=keyring, seccomp_bpf=bpf)
     except StepFailed as f:
         _report(errfd, f.step, f.err.errno, f.err.strerror or str(f.err), config)

@@ -71,12 +71,7 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step: None) -> None:
         flags, data = parse_options(m.get("options", []))
         fstype, source = m.get("type"), m.get("source")
         if fstype == "cgroup":
-            # runc spec asks for the container's own cgroups here. On a v2 host that is a cgroup2 mount
-            # (in a cgroup namespace it shows the container's group as its root); a v1 host would need
-            # one bind per hierarchy: an empty read-only tmpfs stands in for now.
-            v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
-            fstype, source, data = ("cgroup2", "cgroup2", None) if v2 else ("tmpfs", "tmpfs", "mode=755")
-            flags |= sc.MS_RDONLY
+            continue  # the container's own cgroups: mounted once it has joined them (cgroupfs.py)
         if m["destination"] in volumes:  # -v, --mount, --tmpfs (runtime/daemon/mounting.py)
             step(f"mount {fstype} on {m['destination']}", mount_volume, rootfs, m)
             continue

@@ -1,0 +1,25 @@
+# Solutions of notebook 12's exercises: each starts with its "# exercise: ID" line and replaces the
+# cell of that ID when the tests run the notebook "with the solutions" (tests/test_notebooks.py). They
+# are also the last hint a learner can unfold.
+
+# exercise: 12.pids
+quotes.update(pids_limit=20)
+bomb = quotes.exec(["sh", "-c", "for i in $(seq 1 60); do sleep 1 & done; wait"])   # returns when the bomb is over
+limit = quotes.stats().pids_limit
+before = served(); time.sleep(1.5); after = served()
+print(f"pids limit in the kernel: {limit}; the bomb's shell said {bomb.stderr.strip()[-50:]!r}; quotes #{before} -> #{after}")
+lk.exercise("12.pids").verify(limited=limit is not None and limit <= 20, stopped=bomb.exit_code != 0, serving=after > before)
+
+# exercise: 12.publish
+q2 = lk.run("localhost/nb12/app:1", detach=True, name="nb12-quotes2", network="nb12-net", ports=["127.0.0.1:0:8080"])
+ports = q2.attrs["ports"]
+answer = ""
+if ports:
+    for _ in range(25):
+        try:
+            answer = urllib.request.urlopen(f"http://127.0.0.1:{ports[0]['host_port']}/cgi-bin/quote", timeout=5).read().decode()
+            break
+        except OSError:
+            time.sleep(0.2)                  # httpd is starting
+print("the host reads:", answer, end="")
+lk.exercise("12.publish").verify(published=bool(ports), answered=q2.id[:12] in answer)

@@ -315,6 +315,10 @@ def __getattr__(name):
         from .exercises import progress
 
         return exercises.exercise if name == "exercise" else progress.summary
+    if name == "pictures":  # lk.pictures.sees_and_uses(c), .client_server(): drawings
+        import importlib
+
+        return importlib.import_module(".pictures", __name__)
     if name == "volume":  # lk.volume.create(), .ls(), .inspect(), .rm(): named volumes
         from .filesystems import volume_api
 

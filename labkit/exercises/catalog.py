@@ -1,4 +1,5 @@
-"""The texts of exercises, their checks and hints, kept apart from the code: one file per language.
+"""The texts a learner reads from labkit's code, kept apart from it: one file per language. Exercises
+(their checks and hints), lk.check's sentences ("check.*") and the pictures' labels ("picture.*").
 
     labkit/exercises/messages/en.toml
         ["02.uts-not-pid"]
@@ -44,5 +45,6 @@ def entry(exercise_id: str) -> dict:
 
 
 def exercises(lang: str = "en") -> dict[str, dict]:
-    """Every exercise of the catalog, by ID: {"02.uts-not-pid": {"notebook": "02-namespaces", ...}}."""
-    return dict(_load(lang))
+    """Every exercise of the catalog, by ID: {"02.uts-not-pid": {"notebook": "02-namespaces", ...}}.
+    (The catalog holds other texts a learner reads too, e.g. "picture.*" and "check.*": they name no notebook.)"""
+    return {k: v for k, v in _load(lang).items() if isinstance(v, dict) and "notebook" in v}

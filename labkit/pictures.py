@@ -1,0 +1,128 @@
+"""Drawings a learner would rather look at than read, as SVG (crisp in JupyterLab, no matplotlib).
+
+    lk.pictures.sees_and_uses()        # namespaces (what a process sees) beside cgroups (what it may use)
+    lk.pictures.sees_and_uses(c)       # ... filled in from a running container: its inodes, its limits
+    lk.pictures.client_server()        # the clients, labkitd and its sockets, the containers, a registry
+
+Every label comes from the message catalog (labkit/exercises/messages/<lang>.toml, entries
+"picture.*"), so a translation draws them in its own language. A terminal gets a text outline.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+
+from .exercises import catalog
+
+NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "user", "cgroup", "time")
+CONTROLLERS = ("memory", "cpu", "pids", "io", "freezer", "devices")
+
+
+class Picture:
+    def __init__(self, svg: str, text: str):
+        self.svg, self.text = svg, text
+
+    def _repr_svg_(self) -> str:
+        return self.svg
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _box(x, y, w, h, fill, stroke, title, rows, e=html.escape) -> str:
+    out = [f"<rect x='{x}' y='{y}' width='{w}' height='{h}' rx='8' fill='{fill}' stroke='{stroke}'/>",
+           f"<text x='{x + 12}' y='{y + 22}' font-size='14' font-weight='bold'>{e(title)}</text>"]
+    for i, (key, what) in enumerate(rows):
+        ty = y + 46 + i * 22
+        out.append(f"<text x='{x + 12}' y='{ty}' font-size='12'><tspan font-weight='bold' fill='{stroke}'>{e(key)}</tspan>"
+                   f"<tspan x='{x + 78}'>{e(what)}</tspan></text>")
+    return "".join(out)
+
+
+def _arrow(x1, y1, x2, y2, label="", color="#555", e=html.escape) -> str:
+    mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+    # a label beside a vertical arrow, above a sloping one
+    at = f"x='{mx + 6}' y='{my + 4}' text-anchor='start'" if x1 == x2 else f"x='{mx}' y='{my - 5}' text-anchor='middle'"
+    return (f"<line x1='{x1}' y1='{y1}' x2='{x2}' y2='{y2}' stroke='{color}' stroke-width='1.5' marker-end='url(#arrow)'/>"
+            + (f"<text {at} font-size='10' fill='{color}'>{e(label)}</text>" if label else ""))
+
+
+def _svg(width, height, parts) -> str:
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-family='sans-serif'>"
+            "<defs><marker id='arrow' markerWidth='8' markerHeight='8' refX='7' refY='4' orient='auto'>"
+            "<path d='M0,0 L8,4 L0,8 z' fill='#555'/></marker></defs>" + "".join(parts) + "</svg>")
+
+
+def sees_and_uses(container=None) -> Picture:
+    """Namespaces beside cgroups. With a running container: each namespace's inode from
+    /proc/PID/ns/ (marked where it is the host's), and each limit from its cgroup's files."""
+    t = catalog.entry("picture.sees-and-uses")
+    seen = {k: t.get(f"ns_{k}", k) for k in NAMESPACES}
+    used = {k: t.get(f"cg_{k}", k) for k in CONTROLLERS}
+    who = t.get("process", "a process")
+    if container is not None:
+        from .cgroups import group
+        from .monitoring.probe import Probe
+
+        pid, who = container.pid, f"{container.name} (PID {container.pid})"
+        for k in NAMESPACES:
+            try:
+                mine, host = os.readlink(f"/proc/{pid}/ns/{k}"), os.readlink(f"/proc/self/ns/{k}")  # this process: the host's namespaces
+                seen[k] += f" · {t.get('shared', 'the host’s')}" if mine == host else f" · {mine.split(':', 1)[1].strip('[]')}"
+            except OSError:
+                pass
+        p = Probe(group(container.attrs["cgroup"]))
+        try:
+            fig = p.read()
+        finally:
+            p.close()
+        none = t.get("no_limit", "no limit")
+        used["memory"] = f"{fig['memory_limit'] >> 20} MiB" if fig.get("memory_limit") else none
+        used["cpu"] = f"{fig['cpu_limit']:g} CPU" if fig.get("cpu_limit") else none
+        used["pids"] = str(fig["pids_limit"]) if fig.get("pids_limit") else none
+    parts = [_box(10, 40, 400, 230, "#eef3fb", "#4a6fa5", t.get("sees", "namespaces: what it sees"), seen.items()),
+             _box(560, 40, 280, 230, "#fdf0d5", "#c08a1e", t.get("uses", "cgroups: what it may use"), used.items()),
+             "<ellipse cx='485' cy='155' rx='66' ry='34' fill='#e3f4e1' stroke='#3a7d44'/>",
+             f"<text x='485' y='151' font-size='11' text-anchor='middle' font-weight='bold'>{html.escape(who[:24])}</text>",
+             f"<text x='485' y='166' font-size='10' text-anchor='middle'>{html.escape(t.get('kernel', 'one kernel'))}</text>",
+             _arrow(419, 155, 412, 155), _arrow(551, 155, 558, 155),
+             f"<text x='10' y='22' font-size='12' fill='#555'>{html.escape(t.get('caption', ''))}</text>"]
+    text = "\n".join([t.get("sees", "namespaces"), *(f"  {k:<7} {v}" for k, v in seen.items()),
+                      t.get("uses", "cgroups"), *(f"  {k:<7} {v}" for k, v in used.items())])
+    return Picture(_svg(850, 285, parts), text)
+
+
+def client_server(inst=None) -> Picture:
+    """The clients, the two sockets, labkitd, and what it drives (the socket paths are this lab's)."""
+    from .paths import instance
+
+    inst = inst or instance()
+    t = catalog.entry("picture.client-server")
+    e = html.escape
+    clients = [("docker CLI", "HTTP: Docker Engine API"), ("docker-py", "HTTP: Docker Engine API"),
+               ("lk.run, labkit CLI", t.get("own_protocol", "labkit's own protocol (JSON lines)"))]
+    parts = []
+    for i, (name, proto) in enumerate(clients):
+        y = 30 + i * 70
+        parts += [f"<rect x='10' y='{y}' width='170' height='44' rx='6' fill='#eef3fb' stroke='#4a6fa5'/>",
+                  f"<text x='20' y='{y + 27}' font-size='13' font-weight='bold'>{e(name)}</text>",
+                  _arrow(182, y + 22, 388, 120 + (i - 1) * 30, proto)]
+    parts += ["<rect x='390' y='70' width='180' height='110' rx='8' fill='#fdf0d5' stroke='#c08a1e'/>",
+              "<text x='400' y='94' font-size='14' font-weight='bold'>labkitd</text>",
+              f"<text x='400' y='112' font-size='10'>{e(t.get('server', 'the server: one loop'))}</text>",
+              f"<text x='400' y='140' font-size='9' fill='#555'>{e(str(inst.run / 'docker.sock'))}</text>",
+              f"<text x='400' y='154' font-size='9' fill='#555'>{e(str(inst.run / 'labkitd.sock'))}</text>"]
+    for i, what in enumerate((t.get("containers", "containers: namespaces, cgroups, overlay"),
+                              t.get("images", "images: layers in the store"), t.get("networks", "networks: bridges, veths"))):
+        y = 30 + i * 70
+        parts += [_arrow(572, 125, 648, y + 22),
+                  f"<rect x='650' y='{y}' width='280' height='44' rx='6' fill='#e3f4e1' stroke='#3a7d44'/>",
+                  f"<text x='660' y='{y + 27}' font-size='12'>{e(what)}</text>"]
+    parts += ["<rect x='390' y='230' width='180' height='44' rx='6' fill='#f2f2f2' stroke='#777'/>",
+              f"<text x='400' y='257' font-size='12'>{e(t.get('registry', 'a registry: HTTP /v2/...'))}</text>",
+              _arrow(480, 182, 480, 228, t.get("pull_push", "pull, push"))]
+    text = (f"{t.get('clients', 'clients')}: docker CLI, docker-py (HTTP on {inst.run / 'docker.sock'}); "
+            f"lk.run, labkit CLI ({inst.run / 'labkitd.sock'})\n  -> labkitd -> containers, images, networks; "
+            f"labkitd <-> registry (HTTP /v2/)")
+    return Picture(_svg(940, 290, parts), text)

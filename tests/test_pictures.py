@@ -1,0 +1,44 @@
+"""lk.pictures: well-formed SVG, filled in from the kernel for a running container, labels from the catalog."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+
+import labkit as lk
+from labkit import pictures
+
+
+def _texts(svg: str) -> str:
+    return " ".join("".join(el.itertext()) for el in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text"))
+
+
+def test_the_generic_drawings_are_well_formed_and_name_every_kind():
+    p = pictures.sees_and_uses()
+    texts = _texts(p.svg)
+    for kind in pictures.NAMESPACES + pictures.CONTROLLERS:
+        assert kind in texts and kind in repr(p)
+    assert "labkitd" in _texts(pictures.client_server().svg)
+
+
+def test_a_container_s_picture_shows_its_inodes_and_its_limits(busybox):
+    c = lk.run("busybox", "sleep 30", detach=True, memory="48M", cpus=0.25, pids_limit=7)
+    try:
+        text = repr(pictures.sees_and_uses(c))
+        for kind in ("pid", "mnt", "uts", "ipc", "net", "cgroup"):  # its own: the inode /proc says
+            inode = os.readlink(f"/proc/{c.pid}/ns/{kind}").split(":", 1)[1].strip("[]")
+            assert inode in text, (kind, text)
+        for kind in ("user", "time"):  # shared with the host: said so, no inode
+            line = next(line for line in text.splitlines() if line.split()[:1] == [kind])
+            assert "the host" in line, line
+        assert "48 MiB" in text and "0.25 CPU" in text and "pids    7" in text
+    finally:
+        c.remove(force=True)
+
+
+def test_labels_come_from_the_catalog(monkeypatch):
+    from labkit.exercises import catalog
+
+    real = catalog.entry
+    monkeypatch.setattr(catalog, "entry", lambda key: dict(real(key), sees="命名空间：它看见什么"))
+    assert "命名空间：它看见什么" in _texts(pictures.sees_and_uses().svg)

@@ -8,12 +8,19 @@
 
 A check that holds shows a green ✔ line; one that does not raises CheckFailed, whose hint names
 what is wrong, so the notebook shows one red line, not a traceback (ipython.py).
+
+The sentences are the message catalog's (labkit/exercises/messages/<lang>.toml), one entry per check:
+
+    ["check.exit_code"]
+    passed = "{name} exited with {code}"            what holds, shown with ✔ (or after "not yet:")
+    hint = "it exited with {got}{why}."             what was found instead, and what to change
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import time
 
 from .errors import LabkitError
 
@@ -37,11 +44,25 @@ class Passed:
         return f"<span style='color:#2a2'>✔ {html.escape(self.what)}</span>"
 
 
+def text(check: str, field: str, **values) -> str:
+    """A sentence of the catalog's entry "check.<check>", filled in: text("exit_code", "passed", name="web", code=0)."""
+    from .exercises import catalog
+
+    template = catalog.entry(f"check.{check}").get(field, f"{check}: {field}")
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):  # a translation that names another placeholder
+        return template
+
+
 class Check:
     def __call__(self, condition, what: str, hint: str = "") -> Passed:
         if not condition:
-            raise CheckFailed(f"not yet: {what}", hint=hint or "look again at the cells above, change them, re-run.")
+            raise CheckFailed(text("any", "not_yet", what=what), hint=hint or text("any", "hint"))
         return Passed(what)
+
+    def _verdict(self, condition, check: str, **values) -> Passed:
+        return self(condition, text(check, "passed", **values), text(check, "hint", **values))
 
     # -- namespaces -------------------------------------------------------------------------------
     def isolated(self, pid: int, kinds) -> Passed:
@@ -50,8 +71,8 @@ class Check:
 
         view = namespaces_of(pid)
         shared = [k for k in kinds if k in view.shared()]
-        return self(not shared, f"process {pid} has its own {', '.join(kinds)} namespace(s)",
-                    f"it shares the host's {', '.join(shared)} namespace: add {shared} to the kinds you unshare.")
+        return self._verdict(not shared, "isolated", pid=pid, kinds=", ".join(kinds), shared=", ".join(shared),
+                             shared_list=shared)
 
     # -- cgroups ----------------------------------------------------------------------------------
     def cgroup_limit(self, container, kind: str, expected) -> Passed:
@@ -67,51 +88,43 @@ class Check:
             p.close()
         key = {"memory": "memory_limit", "cpus": "cpu_limit", "pids": "pids_limit"}[kind]
         got = fig.get(key)
-        return self(got == expected, f"{rec['name']}'s cgroup limits {kind} to {expected}",
-                    f"the kernel's file says {got}: give {kind}= when you start the container, or c.update(...).")
+        return self._verdict(got == expected, "cgroup_limit", name=rec["name"], kind=kind, expected=expected, got=got)
 
     # -- containers --------------------------------------------------------------------------------
     def exit_code(self, container, code: int) -> Passed:
         got = container.wait(timeout=120)
-        return self(got == code, f"{container.name} exited with {code}",
-                    f"it exited with {got}" + (" (137 = killed by SIGKILL)" if got == 137 else "") + ".")
+        return self._verdict(got == code, "exit_code", name=container.name, code=code, got=got,
+                             why=text("exit_code", "sigkill") if got == 137 else "")
 
     def oom_killed(self, container, timeout: float = 120) -> Passed:
         """The kernel's OOM killer acted in the container's cgroup. A container that goes on running
         (its PID 1 outlived the kill of a child) is asked through its cgroup's own counter (v2
         memory.events oom_kill, v1 memory.oom_control), up to `timeout` s; one that ends, at its exit."""
-        import time
-
         deadline = time.monotonic() + timeout
         while container.status in ("running", "paused") and time.monotonic() < deadline:
             st = container.stats()
             if st is not None and (st.oom_kills or 0) > 0:
-                return Passed(f"the kernel's OOM killer acted in {container.name}'s cgroup ({st.oom_kills} kill(s) so far)")
+                return Passed(text("oom_killed", "passed_running", name=container.name, kills=st.oom_kills))
             time.sleep(0.2)
         if container.status in ("running", "paused"):
-            return self(False, f"the kernel's OOM killer acted in {container.name}'s cgroup",
-                        f"its cgroup counted no OOM kill in {timeout:g} s: the memory limit must be below what it asks for.")
+            return self(False, text("oom_killed", "passed", name=container.name),
+                        text("oom_killed", "hint_running", seconds=f"{timeout:g}"))
         rec = container.attrs
-        return self(rec.get("oom_killed"), f"the kernel's OOM killer acted in {rec['name']}'s cgroup",
-                    "no OOM kill was recorded: the memory limit must be below what the command asks for.")
+        return self._verdict(rec.get("oom_killed"), "oom_killed", name=rec["name"])
 
     def running(self, container) -> Passed:
         status = container.status
-        return self(status == "running", f"{container.name} is running",
-                    f"it is {status}: c.start() (or c.unpause() if it is paused).")
+        return self._verdict(status == "running", "running", name=container.name, status=status)
 
     # -- union filesystems ---------------------------------------------------------------------------
     def in_upper(self, ov, path: str) -> Passed:
         """`path` (relative to the overlay's root) was copied up: it is in the upper dir."""
         p = ov.upper / path.lstrip("/")
-        return self(p.exists() and not _is_whiteout(p), f"{path} is in the upper (writable) layer",
-                    "write to it through the merged view (ov.merged / path): that copies it up.")
+        return self._verdict(p.exists() and not _is_whiteout(p), "in_upper", path=path)
 
     def whiteout(self, ov, path: str) -> Passed:
         """`path` was deleted through the overlay: a whiteout (a 0/0 character device) hides it."""
-        p = ov.upper / path.lstrip("/")
-        return self(_is_whiteout(p), f"{path} is hidden by a whiteout in the upper layer",
-                    "delete it through the merged view (os.remove(ov.merged / path)), not in a lower layer.")
+        return self._verdict(_is_whiteout(ov.upper / path.lstrip("/")), "whiteout", path=path)
 
 
 def _is_whiteout(p) -> bool:

@@ -1,6 +1,6 @@
-"""JupyterLab in a real browser: headless Chromium (Debian's package) driven by Playwright opens notebook
-03, runs every cell, sees the live plot redraw, and finds no error. A screenshot is kept in
-test-artifacts/ for a person to look at.
+"""JupyterLab in a real browser: headless Chromium (Debian's package) driven by Playwright opens a
+notebook (03, and the capstone 12), runs every cell, sees the live plot redraw and the widgets and
+drawings rendered, and finds no error. Screenshots are kept in test-artifacts/ for a person to look at.
 
 Playwright's own browser download does not work here: it drives Debian's /usr/bin/chromium
 (executable_path). JupyterLab listens on 127.0.0.1 only, with a token, in a copy of the notebook, so
@@ -40,7 +40,13 @@ def _free_port() -> int:
 def jupyterlab(tmp_path):
     if not os.path.exists(CHROMIUM):
         pytest.fail("chromium is not installed: `./lab test` installs it (apt-get install chromium)")
-    shutil.copy(REPO / "notebooks" / "03-cgroups.ipynb", tmp_path)
+    for nb in (REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"):
+        shutil.copy(nb, tmp_path)
+    # Every cell rendered, not only those in view (JupyterLab 4's "full" windowing): the page can then
+    # be asked about any cell's output, e.g. the controls' widgets half-way down notebook 03.
+    settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     port, token = _free_port(), secrets.token_hex(16)
     log = open(tmp_path / "jupyterlab.log", "wb")
     proc = subprocess.Popen(
@@ -66,16 +72,19 @@ def jupyterlab(tmp_path):
     log.close()
 
 
-def test_notebook_03_runs_in_jupyterlab_and_its_plot_redraws_live(jupyterlab):
+def run_all_cells(jupyterlab, name: str, look=None):
+    """Open notebook `name` in JupyterLab, Run All Cells, wait for the last prompt, save; returns the
+    saved notebook, the distinct PNGs the first figure showed while it ran, and what look(page) found."""
     from playwright.sync_api import sync_playwright
 
     url, token, workdir = jupyterlab
     ARTIFACTS.mkdir(exist_ok=True)
+    found = None
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/lab/tree/03-cgroups.ipynb?token={token}")
+            page.goto(f"{url}/lab/tree/{name}.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
             select = page.locator(".jp-Dialog button", has_text="Select")  # "Select Kernel", when JupyterLab asks
             try:
@@ -86,10 +95,10 @@ def test_notebook_03_runs_in_jupyterlab_and_its_plot_redraws_live(jupyterlab):
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-            # The first live figure (memory steps and the OOM kills): its PNG must change while it runs.
-            # JupyterLab renders only the cells in view, so the page cannot tell whether every cell ran;
-            # the prompts can: the last code cell's prompt shows the notebook's last execution count.
-            nb_path = workdir / "03-cgroups.ipynb"
+            # The first live figure: its PNG must change while it runs. JupyterLab renders only the cells
+            # in view, so the page cannot tell whether every cell ran; the prompts can: the last code
+            # cell's prompt shows the notebook's last execution count.
+            nb_path = workdir / f"{name}.ipynb"
             n_code = sum(1 for c in nbformat.read(nb_path, as_version=4).cells if c.cell_type == "code")
             seen: set[str] = set()
             deadline = time.monotonic() + 240
@@ -101,7 +110,9 @@ def test_notebook_03_runs_in_jupyterlab_and_its_plot_redraws_live(jupyterlab):
                 if f"[{n_code}]:" in prompts:
                     break
                 time.sleep(0.25)
-            page.screenshot(path=str(ARTIFACTS / "jupyterlab-03-cgroups.png"), full_page=True)
+            if look is not None:
+                found = look(page)
+            page.screenshot(path=str(ARTIFACTS / f"jupyterlab-{name}.png"), full_page=True)
             before = nb_path.stat().st_mtime
             page.keyboard.press("Control+s")  # save, then read every output from the file
             for _ in range(100):
@@ -112,10 +123,34 @@ def test_notebook_03_runs_in_jupyterlab_and_its_plot_redraws_live(jupyterlab):
         finally:
             browser.close()
     nb = nbformat.read(nb_path, as_version=4)
+    assert not errors_in(nb), errors_in(nb)
     counts = [c.get("execution_count") for c in nb.cells if c.cell_type == "code"]
     assert all(counts), f"not every cell ran: execution counts {counts}"
-    assert not errors_in(nb), errors_in(nb)
     texts = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in nb.cells for o in c.get("outputs", []))
+    return nb, texts, seen, found
+
+
+def _widgets(page) -> list[str]:
+    """The text of the rendered ipywidgets (the controls panel): its labels, its slider's readout, its buttons."""
+    box = page.locator(".widget-vbox").first
+    box.wait_for(state="visible", timeout=30_000)
+    return [box.inner_text(), *page.locator(".widget-readout").all_inner_texts(),
+            *page.locator(".widget-button").all_inner_texts()]
+
+
+def test_notebook_03_runs_in_jupyterlab_and_its_plot_redraws_live(jupyterlab):
+    nb, texts, seen, widgets = run_all_cells(jupyterlab, "03-cgroups", _widgets)
     assert "✔ the kernel's freezer file says the group was frozen" in texts
     assert "not yet" in texts and "hint:" in texts  # the exercise, left as shipped: held, not run, no traceback
     assert len(seen - {""}) >= 2, "the live figure never redrew while the container ran"
+    panel = " ".join(widgets)  # lk.controls, drawn by the browser: the slider at the value set, the buttons
+    assert "memory limit" in panel and "24 MiB" in panel and "pause" in panel, panel
+
+
+def test_the_capstone_runs_in_jupyterlab(jupyterlab):
+    nb, texts, seen, drawings = run_all_cells(
+        jupyterlab, "12-capstone", lambda page: page.locator(".jp-OutputArea-output svg").count())
+    assert "✔ the host reached front through its port, and front reached quotes by name" in texts
+    assert texts.count("not yet") == 2  # its two exercises, as shipped
+    assert drawings >= 1, "the network's drawing (SVG) was not rendered"
+    assert len(seen - {""}) >= 2, "the live figure never redrew under load"

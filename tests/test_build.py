@@ -95,3 +95,16 @@ def test_copy_from_outside_the_context_is_refused(context):
     (context / "Dockerfile").write_text("FROM busybox\nCOPY ../../etc/passwd /x\n")
     with pytest.raises(lk.InvalidArgument, match="outside the build context"):
         lk.images.build.build(context, ImageStore(instance()), tag="localhost/built:x", out=lambda line: None)
+
+
+def test_from_busybox_in_a_fresh_lab_makes_the_offline_default_image(tmp_path, monkeypatch):
+    # a learner who opens the capstone first: no busybox yet, and a pull of docker.io's would be refused
+    from labkit.images.build import build
+
+    monkeypatch.setenv("LABKIT_OFFLINE", "1")
+    store = ImageStore(instance(tmp_path / "fresh-lab"))
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM busybox\nENV A=1\n")
+    name = build(tmp_path / "ctx", store, tag="localhost/fresh:1", out=lambda line: None)
+    assert store.get(name).layers == store.get("busybox").layers
+    assert store.get("busybox").config["config"]["Labels"]["org.labkit.source"]  # the lab's own, made offline

@@ -266,3 +266,22 @@ def test_a_child_born_in_its_cgroup_never_moves(g):
     assert child == f"1 0::/{g.group.name}"
     assert status == "7"
     assert parent != f"0::/{g.group.name}"
+
+
+def test_a_command_that_ends_at_once_ran_in_the_group_and_is_no_join_failure(inst):
+    # `cat /proc/self/cgroup` can be over before spawn() first looks at cgroup.procs: that is no failure
+    g = lk.cgroup("quick")
+    try:
+        assert all(g.run("true").exit_code == 0 for _ in range(300))
+        assert g.run("cat /proc/self/cgroup").stdout.splitlines()[-1].endswith("/quick")
+        assert g.run("exit 3").exit_code == 3  # the command's own code, not taken for a join's
+    finally:
+        g.remove()
+
+
+def test_a_group_that_refuses_the_process_is_a_join_failure(inst):
+    g = lk.cgroup("gone")
+    g.remove()  # its cgroup.procs files are gone: the shell cannot write its PID, the command never runs
+    with pytest.raises(lk.ContainerError) as e:
+        g.spawn("echo ran")
+    assert "could not join" in e.value.message

@@ -68,3 +68,21 @@ def test_isolated_compares_namespace_inodes(box):
     assert "net" in e.value.hint
     with pytest.raises(lk.CheckFailed):
         lk.check.isolated(os.getpid(), ["pid"])
+
+
+def test_check_sentences_come_from_the_catalog_in_the_learner_s_language(box, monkeypatch):
+    from labkit import checks
+    from labkit.exercises import catalog
+
+    c = lk.run("busybox", "sleep 600", detach=True, name="spoken")
+    box.append(c)
+    real = catalog.entry
+    zh = {"check.running": {"passed": "{name} 正在运行", "hint": "它现在是 {status}"},
+          "check.exit_code": {"passed": "{nom} a fini"}}  # a translation naming a placeholder that is not there
+    monkeypatch.setattr(catalog, "entry", lambda key: dict(real(key), **zh.get(key, {})))
+    assert repr(lk.check.running(c)) == "✔ spoken 正在运行"
+    assert checks.text("exit_code", "passed", name="x", code=0) == "{nom} a fini"  # shown as written, never a KeyError
+    c.stop(timeout=1)
+    with pytest.raises(lk.CheckFailed) as e:
+        lk.check.running(c)
+    assert e.value.hint == "它现在是 exited"

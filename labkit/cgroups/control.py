@@ -29,6 +29,9 @@ from .stats import Stats
 from .units import check_memory_fits, parse_bytes, check_pids_fit, parse_count, parse_cpu_list, parse_cpus
 
 
+JOIN_FAILED = 125  # spawn()'s shell: the command never ran, the group refused the process
+
+
 class Changes(list):
     """The files one call wrote: a list of FileWrite that shows itself as a table in a notebook."""
 
@@ -135,16 +138,20 @@ class CGroup:
         popen.setdefault("text", True)
         # spawn() returns only once the process is inside every hierarchy, so it is under the
         # group's limits before the caller's next line (and a kill() right after finds it).
-        script = f"{joins} && exec {shlex.join(args)}"
+        # A join that fails exits 125 (docker's code for "could not start"); any other exit means the
+        # command ran: `cat /proc/self/cgroup` can be done before the first look below.
+        script = f"{{ {joins}; }} || exit {JOIN_FAILED}; exec {shlex.join(args)}"
         p = subprocess.Popen(["/bin/sh", "-c", script], **popen)
         # Generous: moving a process waits for the kernel's cgroup_mutex, which the kernel's own
         # clean-up holds for long stretches after thousands of groups went away (a 1,000-container run).
         deadline = time.monotonic() + 60
         while not all(p.pid in read_pids(d) for d in self.group.dirs):
+            if p.poll() is not None and p.returncode != JOIN_FAILED:
+                return p  # it joined, ran and ended before we looked
             if p.poll() is not None or time.monotonic() > deadline:
                 err = p.stderr.read() if p.stderr else ""
                 raise ContainerError(f"the process could not join cgroup {self.short}: {err}".strip(),
-                                     hint="check the group's limits (a full pids limit refuses new members).")
+                                     hint="is the group still there? lk.cgroup(name, ...) makes it again.")
             time.sleep(0.0005)
         return p
 

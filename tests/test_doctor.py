@@ -14,7 +14,8 @@ from labkit.host.doctor import FAIL, OK
 pytestmark = pytest.mark.v2
 
 ROWS = ["root", "kernel", "cgroups", "overlayfs", "user namespaces", "network namespaces", "veth and bridge",
-        "iptables (NAT, ports)", "seccomp", "device rules", "keyrings", "default image", "disk", "disk use", "pyroute2"]
+        "iptables (NAT, ports)", "seccomp", "device rules", "keyrings", "default image", "disk", "disk use", "pyroute2",
+        "python packages"]
 
 
 def test_doctor_has_every_row_and_this_lab_host_passes():

@@ -381,10 +381,26 @@ def check_log_disk(inst: Instance) -> Check:
     return Check("disk use", OK, value)
 
 
+def check_packages() -> Check:
+    """The lab's version, and its Python packages against the lock ./lab setup installs (host/packages.py)."""
+    from .packages import compare, lab_version
+
+    name, d = "python packages", compare()
+    fix = "rebuild the venv from the lock: rm -rf .venv && sudo ./lab setup"
+    if d.no_lock:
+        return Check(name, WARN, f"labkit {lab_version()}; no {d.lock} for this Python", "nothing runs differently; "
+                     "what is installed was not tested as a whole", "use Python 3.11 or 3.12, or `./lab lock`")
+    if not d.matches:
+        shown = [f"{n} {have} (lock {want})" for n, have, want in d.differ[:4]] + [f"{n} missing" for n in d.missing[:4]]
+        return Check(name, WARN, f"labkit {lab_version()}; {len(d.differ) + len(d.missing)} of {d.locked} differ from "
+                     f"{d.lock}: {', '.join(shown)}", "the lab may behave as it was never tested", fix)
+    return Check(name, OK, f"labkit {lab_version()}; all {d.locked} as locked in {d.lock}")
+
+
 def doctor(inst: Instance | None = None) -> Report:
     """Check this host; returns a Report (a table in a notebook, text in a terminal, JSON with .to_json())."""
     inst = inst or current_instance()
     checks = [check_root(), check_kernel(), check_cgroups(), check_overlay(inst), check_userns(), check_netns(),
               check_veth_bridge(), check_firewall(), check_seccomp(), check_device_rules(), check_keyrings(),
-              check_busybox(inst), check_disk(inst), check_log_disk(inst), check_pyroute2()]
+              check_busybox(inst), check_disk(inst), check_log_disk(inst), check_pyroute2(), check_packages()]
     return Report(tuple(checks))

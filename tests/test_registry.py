@@ -368,3 +368,22 @@ def test_progress_is_a_widget_in_a_notebook_and_text_on_a_terminal(registry, tmp
     assert p.wait(timeout=120) == 0, seen
     text = seen.decode(errors="replace")
     assert "extracting" in text and "100%" in text and "\r" in text, text  # bars redrawn in place
+
+
+def test_registry_mirrors_are_asked_first_for_docker_hub_images(registry, fresh, busybox):
+    from labkit.images.registry import Offline
+
+    push_with_skopeo(instance(), "docker.io/library/busybox:latest", f"{registry.host}/library/busybox:mirrored")
+    closed = free_port()  # a mirror that does not answer: the next one is asked
+    fresh.inst.root.mkdir(parents=True, exist_ok=True)
+    (fresh.inst.root / "settings.json").write_text(
+        json.dumps({"registry-mirrors": [f"http://127.0.0.1:{closed}", f"http://{registry.host}/"]}))
+    img = pull("busybox:mirrored", fresh, progress=False)  # Docker Hub is refused offline: a mirror served it
+    assert img.name == "docker.io/library/busybox:mirrored"
+    assert img.layers == ImageStore(instance()).get("busybox").layers
+    with pytest.raises(Offline) as e:  # in no mirror: then Docker Hub, refused here; the message tells all three
+        pull("busybox:absent", fresh, progress=False)
+    assert f"127.0.0.1:{closed}" in e.value.message and registry.host in e.value.message, e.value.message
+    with pytest.raises(lk.NotFound) as e:  # another registry's image never goes to a mirror
+        pull(f"{registry.host}/test/busybox:absent", fresh, progress=False)
+    assert "mirrors" not in e.value.message

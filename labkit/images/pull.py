@@ -22,9 +22,9 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, LabkitError
 from .reference import parse
-from .registry import INDEXES, MT_DOCKER_MANIFEST, MT_OCI_MANIFEST, Registry, RegistryError
+from .registry import DOCKER_HUB, INDEXES, MT_DOCKER_MANIFEST, MT_OCI_MANIFEST, Registry, RegistryError
 from .store import MT_CONFIG, Image, ImageStore, canonical_json
 
 CONCURRENT_LAYERS = 4
@@ -89,12 +89,25 @@ def pull(reference: str, store: ImageStore, platform=None, auth=None, progress: 
          registry: Registry | None = None) -> Image:
     ref = parse(reference)
     want = parse_platform(platform)
-    reg = registry or Registry(ref.registry, auth=auth)
+    tried: list[str] = []
+    if registry is None and ref.registry == DOCKER_HUB:  # settings.json's registry-mirrors first (mirrors.py)
+        from .mirrors import pull_through
+
+        with store.writing():
+            img, tried = pull_through(ref, store, want, progress, auth, store.inst, _pull)
+        if img is not None:
+            return img
+    reg = None
     try:
+        reg = registry or Registry(ref.registry, auth=auth)
         with store.writing():
             return _pull(ref, store, want, reg, progress)
+    except LabkitError as e:
+        if tried:  # say what the mirrors answered too: "not found" there is a different story
+            e.args = (f"{e.message} (the mirrors, asked first: {'; '.join(tried)})",)
+        raise
     finally:
-        if registry is None:
+        if registry is None and reg is not None:
             reg.close()
 
 

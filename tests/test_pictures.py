@@ -42,3 +42,19 @@ def test_labels_come_from_the_catalog(monkeypatch):
     real = catalog.entry
     monkeypatch.setattr(catalog, "entry", lambda key: dict(real(key), sees="命名空间：它看见什么"))
     assert "命名空间：它看见什么" in _texts(pictures.sees_and_uses().svg)
+
+
+def test_the_layer_stack_before_and_after_a_write(inst, tmp_path):
+    low = tmp_path / "low"
+    low.mkdir()
+    (low / "a.txt").write_text("a\n")
+    (low / "b.txt").write_text("b\n")
+    with lk.overlay([low], name="pic-layers") as ov:
+        before = repr(pictures.layers(ov))
+        (ov.merged / "a.txt").write_text("changed\n")
+        os.remove(ov.merged / "b.txt")
+        after = pictures.layers(ov)
+    assert "upper    \n" in before or before.splitlines()[1].strip() == "upper"  # nothing in the upper layer yet
+    upper = next(line for line in repr(after).splitlines() if line.startswith("upper"))
+    assert "a.txt: file: changed" in upper and "b.txt: whiteout" in upper
+    assert "↑ upper" in _texts(after.svg)  # the merged view's a.txt shows from the upper layer now

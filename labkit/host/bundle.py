@@ -102,6 +102,16 @@ def write_packages_index(debs: Path) -> None:
     (debs / "Packages").write_text("\n".join(entries))
 
 
+def source(out: Path) -> None:
+    """The lab's source: `git archive HEAD` in a git checkout; elsewhere (an unpacked release) the tree
+    as it is, less what set-up and the tests make (.venv, test-artifacts, caches)."""
+    if subprocess.run(["git", "-C", str(REPO), "archive", "-o", str(out), "HEAD"], capture_output=True).returncode == 0:
+        return
+    skip = {".venv", ".git", "test-artifacts", "__pycache__", ".ipynb_checkpoints", "labkit.egg-info"}
+    with tarfile.open(out, "w") as tar:
+        tar.add(REPO, "labkit", filter=lambda info: None if Path(info.name).name in skip else info)
+
+
 def make(args) -> None:
     t0 = time.monotonic()
     out = Path(args.output).absolute()
@@ -132,7 +142,7 @@ def make(args) -> None:
         subprocess.run([args.venv_python, "-m", "labkit", "save", "-o", str(stage / "images.tar"), *names], check=True,
                        stdout=subprocess.DEVNULL)
         shutil.copytree(REPO / "notebooks", stage / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        subprocess.run(["git", "-C", str(REPO), "archive", "-o", str(stage / "source.tar"), "HEAD"], check=True)
+        source(stage / "source.tar")
         files = {str(p.relative_to(stage)): {"sha256": sha256(p), "size": p.stat().st_size}
                  for p in sorted(stage.rglob("*")) if p.is_file()}
         manifest = {"format": FORMAT, **this_machine(), "lab": args.lab_version, "images": names,

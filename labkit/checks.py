@@ -78,14 +78,10 @@ class Check:
     def cgroup_limit(self, container, kind: str, expected) -> Passed:
         """The container's cgroup has this limit: kind "memory" (bytes), "cpus" (CPUs) or "pids"."""
         from . import cgroups
-        from .monitoring.probe import Probe
+        from .monitoring.probe import read_once
 
         rec = container.attrs
-        p = Probe(cgroups.group(rec["cgroup"]))
-        try:
-            fig = p.read()
-        finally:
-            p.close()
+        fig = read_once(cgroups.group(rec["cgroup"]))
         key = {"memory": "memory_limit", "cpus": "cpu_limit", "pids": "pids_limit"}[kind]
         got = fig.get(key)
         return self._verdict(got == expected, "cgroup_limit", name=rec["name"], kind=kind, expected=expected, got=got)

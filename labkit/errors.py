@@ -60,6 +60,11 @@ class InvalidArgument(LabkitError):
     """Bad input, refused before anything was changed."""
 
 
+class LimitRefused(InvalidArgument):
+    """The kernel refused a new limit for a running container: cgroup v1 will not set a memory limit
+    below what the group holds at that moment (EBUSY). lk.controls tries again when usage falls."""
+
+
 class NotFound(LabkitError):
     """An image, container or other named object does not exist."""
 

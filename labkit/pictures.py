@@ -63,7 +63,7 @@ def sees_and_uses(container=None) -> Picture:
     who = t.get("process", "a process")
     if container is not None:
         from .cgroups import group
-        from .monitoring.probe import Probe
+        from .monitoring.probe import read_once
 
         pid, who = container.pid, f"{container.name} (PID {container.pid})"
         for k in NAMESPACES:
@@ -72,11 +72,7 @@ def sees_and_uses(container=None) -> Picture:
                 seen[k] += f" · {t.get('shared', 'the host’s')}" if mine == host else f" · {mine.split(':', 1)[1].strip('[]')}"
             except OSError:
                 pass
-        p = Probe(group(container.attrs["cgroup"]))
-        try:
-            fig = p.read()
-        finally:
-            p.close()
+        fig = read_once(group(container.attrs["cgroup"]))
         none = t.get("no_limit", "no limit")
         used["memory"] = f"{fig['memory_limit'] >> 20} MiB" if fig.get("memory_limit") else none
         used["cpu"] = f"{fig['cpu_limit']:g} CPU" if fig.get("cpu_limit") else none

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+from labkit.host.packages import normalize  # noqa: E402  (one definition of a package's name)
 #: target Python -> the glibc of the OS that ships it (its newest manylinux tag)
 TARGETS = {"3.11": (2, 36), "3.12": (2, 39)}
 ARCH = "x86_64"
@@ -65,10 +66,6 @@ def resolve(version: str) -> list[tuple[str, str, str]]:
                 raise SystemExit(f"no sha256 for {item['metadata']['name']}: {item['download_info']['url']}")
             out.append((normalize(item["metadata"]["name"]), item["metadata"]["version"], sha))
     return sorted(out)
-
-
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def write(version: str) -> Path:

@@ -218,3 +218,24 @@ def test_the_figures_table_parses_each_version_s_files():
     assert f.io_total("rbytes")("254:0 rbytes=4096 wbytes=0 rios=1\n8:0 rbytes=1 wbytes=2\n") == 4097
     assert f.io_total("Write")("254:0 Read 4096\n254:0 Write 512\n254:0 Total 4608\n") == 512
     assert set(f.V1) - {"cpu_quota_us", "cpu_period_us"} < set(f.V2)  # the same names on both versions
+
+
+def test_a_limit_below_what_the_group_holds_is_refused_on_v1_and_kills_on_v2(box):
+    from labkit.errors import LimitRefused
+
+    # dd holds its 40 MiB buffer while it waits to write into a pipe that sleep never reads
+    c = lk.run("busybox", ["sh", "-c", "dd if=/dev/zero bs=40M count=1 2>/dev/null | sleep 600"], detach=True,
+               memory="256M", name="held")
+    box.append(c)
+    g = cgroups.group(c.attrs["cgroup"])
+    deadline = time.monotonic() + 30
+    while (g.stats().memory_current or 0) < 36 << 20:
+        assert time.monotonic() < deadline, "dd never held its buffer"
+        time.sleep(0.05)
+    if cgroups.layout().version == 1:
+        with pytest.raises(LimitRefused) as e:  # typed across labkitd's wire: lk.controls retries on it alone
+            c.update(memory="16M")
+        assert "cgroup v1" in e.value.hint and g.stats().memory_limit == 256 << 20
+    else:
+        c.update(memory="16M")  # v2 takes it and the OOM killer ends dd
+        assert lk.check.oom_killed(c, timeout=30)

@@ -37,7 +37,8 @@ def read_lock(path: Path) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(r"^([a-z0-9-]+)==(\S+)", text, re.M)}
 
 
-def _norm(name: str) -> str:
+def normalize(name: str) -> str:
+    """PEP 503's form of a package name: "Jupyter_Server" -> "jupyter-server"."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -61,7 +62,7 @@ def compare(path: Path | None = None) -> Drift:
         pins = read_lock(path)
     except OSError:
         return Drift(shown, no_lock=True)
-    installed = {_norm(d.metadata["Name"]): d.version for d in distributions()}
+    installed = {normalize(d.metadata["Name"]): d.version for d in distributions()}
     differ = [(n, installed[n], v) for n, v in sorted(pins.items()) if n in installed and installed[n] != v]
     missing = [n for n in sorted(pins) if n not in installed]
     return Drift(shown, len(pins), differ, missing)

@@ -119,16 +119,16 @@ def build(context: str | os.PathLike, store: ImageStore, tag: str | None = None,
 
 
 def _from(store: ImageStore, args: str) -> str:
+    from ..errors import ImageNotFound
     from . import default
 
     name = normalize(args.split()[0])
-    if name not in store.names():
-        if name == normalize(default.NAME):
-            default.build(store)  # FROM busybox on a fresh lab: the offline default image, as run makes it
-        else:
-            from .commands import pull
+    try:
+        default.get_or_build(store, name)  # FROM busybox on a fresh lab: made offline, as run makes it
+    except ImageNotFound:
+        from .commands import pull
 
-            pull(name, inst=store.inst)
+        pull(name, inst=store.inst)
     return name
 
 

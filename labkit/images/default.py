@@ -164,6 +164,20 @@ def _tar_layer(plan: RootfsPlan) -> bytes:
     return buf.getvalue()
 
 
+def get_or_build(store: ImageStore, name: str) -> Image:
+    """store.get(name); the offline default image, built now, if that is the one asked for and set-up did
+    not make it (run, create and build's FROM find it so on a fresh lab). ImageNotFound for any other."""
+    from ..errors import ImageNotFound
+    from .reference import normalize
+
+    try:
+        return store.get(name)
+    except ImageNotFound:
+        if normalize(name) != normalize(NAME):
+            raise
+        return build(store)
+
+
 def build(store: ImageStore, name: str = NAME) -> Image:
     """Build the default image into `store` and tag it `name`. Safe to run again: same bytes, same digests."""
     plan = plan_rootfs()

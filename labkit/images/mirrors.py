@@ -32,7 +32,7 @@ def mirrors(inst=None) -> list[tuple[str, bool]]:
     return out
 
 
-def pull_through(ref: Reference, store, want: dict, progress, auth, inst=None, pull_from=None):
+def pull_through(ref: Reference, store, want: dict, progress, inst=None, pull_from=None):
     """Pull `ref` (a docker.io image) from the first mirror that has it; None if none did. Each
     mirror's failure is kept in `tried` for the error a pull from Docker Hub may still raise."""
     from .registry import Registry

@@ -94,7 +94,7 @@ def pull(reference: str, store: ImageStore, platform=None, auth=None, progress: 
         from .mirrors import pull_through
 
         with store.writing():
-            img, tried = pull_through(ref, store, want, progress, auth, store.inst, _pull)
+            img, tried = pull_through(ref, store, want, progress, store.inst, _pull)
         if img is not None:
             return img
     reg = None

@@ -32,13 +32,13 @@ def update_memory(c, mib: int, tries: int = 8) -> list[str]:
     A hog whose usage rises and falls is below the new limit a moment later, and then meets it."""
     import time
 
-    from ..errors import InvalidArgument
+    from ..errors import LimitRefused
 
     for attempt in range(tries):
         try:
             return c.update(memory=f"{mib}M")
-        except InvalidArgument as e:
-            if "refused the new limit" not in e.message or attempt == tries - 1:
+        except LimitRefused:
+            if attempt == tries - 1:
                 raise
             time.sleep(0.25)
     return []

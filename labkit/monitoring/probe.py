@@ -20,6 +20,15 @@ import os
 from ..cgroups import figures
 
 
+def read_once(group) -> dict:
+    """One reading of a group's figures (lk.check, lk.pictures): a Probe opened, read once, closed."""
+    p = Probe(group)
+    try:
+        return p.read()
+    finally:
+        p.close()
+
+
 class Gone(Exception):
     """The group was removed: its files answer ENODEV (or are gone)."""
 

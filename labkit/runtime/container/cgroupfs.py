@@ -53,13 +53,13 @@ def own_cgroups(step, cgroup_ns: bool) -> None:
         step(f"mount tmpfs on {TARGET}", sc.mount, "tmpfs", TARGET, "tmpfs", FLAGS, "mode=755")
         return
     step("unshare the cgroup namespace", sc.unshare, sc.CLONE_NEWCGROUP)
-    if _unified_only():
+    with open("/proc/self/cgroup") as f:
+        found = hierarchies(f.read())
+    if [fstype for _, fstype, _ in found] == ["cgroup2"]:  # v2 only: the one line "0::/"
         step(f"mount cgroup2 on {TARGET}", sc.mount, "cgroup2", TARGET, "cgroup2", FLAGS, None)
         return
     step(f"mount tmpfs on {TARGET}", sc.mount, "tmpfs", TARGET, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC,
          "mode=755")
-    with open("/proc/self/cgroup") as f:
-        found = hierarchies(f.read())
     for name, fstype, data in found:
         path = f"{TARGET}/{name}"
         step(f"create {path}", os.mkdir, path, 0o755)
@@ -70,8 +70,3 @@ def own_cgroups(step, cgroup_ns: bool) -> None:
                     step(f"link {TARGET}/{alias}", os.symlink, name, f"{TARGET}/{alias}")
     step(f"make {TARGET} read-only", sc.mount, None, TARGET, None, sc.MS_REMOUNT | FLAGS, "mode=755")
 
-
-def _unified_only() -> bool:
-    """v2 only: /proc/self/cgroup is the one line "0::/"."""
-    with open("/proc/self/cgroup") as f:
-        return [line.split(":", 2)[1] for line in f.read().splitlines() if line] == [""]

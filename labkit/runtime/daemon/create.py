@@ -17,8 +17,7 @@ import shutil
 import time
 
 from ...cgroups.resources import Resources
-from ...errors import ImageNotFound, InvalidArgument
-from ...images.reference import normalize
+from ...errors import InvalidArgument
 from ...images.store import ImageStore
 from ...paths import Instance
 from .. import state
@@ -97,12 +96,7 @@ def resolve_image(store: ImageStore, name: str, cache: dict | None):
             return cache[name]
     from ...images import default
 
-    try:
-        img = store.get(name)
-    except ImageNotFound:
-        if name != normalize(default.NAME):
-            raise
-        img = default.build(store)  # the offline default image is made on first use if set-up did not
+    img = default.get_or_build(store, name)
     found = (img, [str(p) for p in store.unpack(img)])
     if cache is not None:
         cache[name] = found

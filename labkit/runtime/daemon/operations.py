@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ... import cgroups
 from ...cgroups.resources import Resources
-from ...errors import Conflict, ContainerError, InvalidArgument, LabkitError
+from ...errors import Conflict, ContainerError, InvalidArgument, LabkitError, LimitRefused
 from .. import state
 from ..container import exec_shim
 from ..container.init import keyring_name
@@ -245,7 +245,7 @@ class Operations:
                 written = [str(w) for w in cgroups.group(rec["cgroup"]).apply(Resources(**changes))]
             except LabkitError as e:
                 if getattr(e, "errno", None) in (errno.EBUSY, errno.EINVAL):
-                    raise InvalidArgument(f"the kernel refused the new limit for {rec['name']}: {e.message}",
+                    raise LimitRefused(f"the kernel refused the new limit for {rec['name']}: {e.message}",
                                           hint="a memory limit below what the container uses now cannot be set on "
                                                "cgroup v1: give a larger one (`labkit stats` shows its usage).") from None
                 raise

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shutil
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
-from ..errors import InvalidArgument, NotFound
+from ..errors import InvalidArgument, LabkitError, NotFound
 from .reference import familiar, normalize
 from .store import MT_CONFIG, MT_MANIFEST, REF_NAME, CorruptStore, ImageStore, canonical_json
 
@@ -67,9 +69,17 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+class UnsafeArchive(InvalidArgument):
+    """An archive that names something outside itself (an absolute path, `..`, a link that leaves
+    it), or whose index is not what the format says. Refused whole: nothing of it is kept."""
+
+    hint = ("load only archives that `labkit save`, `docker save` or `skopeo copy ... oci-archive:` wrote; "
+            "this one was refused whole, and nothing of it is in the store.")
+
+
 def load(path: str | os.PathLike, store: ImageStore) -> list[str]:
     """Load the images in `path` (OCI layout directory or tar, or a docker save tarball); returns
-    their full names."""
+    their full names. All or nothing: an archive refused part-way leaves no blob and no name behind."""
     path = Path(path)
     with store.writing(), tempfile.TemporaryDirectory(dir=store.dir.parent if store.dir.parent.exists() else None,
                                                       prefix=".load-") as tmp:
@@ -80,81 +90,223 @@ def load(path: str | os.PathLike, store: ImageStore) -> list[str]:
         elif not path.is_dir():
             raise NotFound(f"{path}: no such file or directory",
                            hint="give a tar that `labkit save` or `docker save` wrote, or an OCI layout directory.")
-        if (root / "index.json").exists() and (root / "oci-layout").exists():
-            return _load_oci(root, store)
-        if (root / "manifest.json").exists():
-            return _load_docker(root, store)
-        raise InvalidArgument(f"{path} holds no index.json (OCI) and no manifest.json (docker save)",
-                              hint="make one with `labkit save`, `docker save` or `skopeo copy ... oci-archive:FILE`.")
+        inside = _Inside(root)
+        loading = _Loading(store)
+        try:
+            if inside.has("index.json") and inside.has("oci-layout"):
+                tags = _load_oci(inside, loading)
+            elif inside.has("manifest.json"):
+                tags = _load_docker(inside, loading)
+            else:
+                raise InvalidArgument(f"{path} holds no index.json (OCI) and no manifest.json (docker save)",
+                                      hint="make one with `labkit save`, `docker save` or `skopeo copy ... oci-archive:FILE`.")
+        except BaseException:
+            loading.undo()
+            raise
+        # Names last, once every blob is in: a name never points at an image only half loaded.
+        for name, digest, size, platform in tags:
+            store.tag(name, digest, size, platform)
+        return [t[0] for t in tags]
 
 
 def _safe_extract(archive: Path, dest: Path) -> None:
-    """Unpack the archive's regular files and directories only, none outside dest."""
-    with tarfile.open(archive) as tar:
-        for member in tar:
-            parts = [p for p in member.name.split("/") if p not in ("", ".")]
-            if not parts or ".." in parts:
-                continue
-            target = dest.joinpath(*parts)
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif member.isreg():
+    """Unpack the archive into dest: directories, regular files, and links whose target stays inside
+    (docker save links a layer it saved once already: "<id2>/layer.tar" -> "../<id1>/layer.tar").
+    A member named outside dest (absolute, or `..` past the top) or a link leading out of it refuses
+    the whole archive. Devices and FIFOs are skipped: no image format has a use for them."""
+    try:
+        tar = tarfile.open(archive)
+    except (tarfile.TarError, OSError) as e:
+        raise InvalidArgument(f"{archive} is not a tar archive ({e})",
+                              hint="give a tar that `labkit save` or `docker save` wrote, or an OCI layout directory.") from None
+    with tar:
+        try:
+            for member in tar:
+                name = _archive_name(member.name, f"the member {member.name!r}")
+                if name == ".":
+                    continue
+                target = dest / name
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                if not (member.isreg() or member.issym() or member.islnk()):
+                    continue
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
+                if os.path.lexists(target):  # a later member of the same name replaces the earlier, as tar does
+                    if target.is_dir() and not target.is_symlink():
+                        shutil.rmtree(target)
+                    else:
+                        target.unlink()
+                if member.isreg():
+                    with tar.extractfile(member) as src, open(target, "xb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                elif member.issym():
+                    if member.linkname.startswith("/"):
+                        raise UnsafeArchive(f"the link {member.name!r} points at {member.linkname!r}, outside the archive")
+                    _archive_name(posixpath.join(posixpath.dirname(name), member.linkname),
+                                  f"the link {member.name!r} (to {member.linkname!r})")
+                    os.symlink(member.linkname, target)
+                else:  # a hard link names an earlier member of the archive
+                    source = dest / _archive_name(member.linkname, f"the hard link {member.name!r}")
+                    if not source.is_file() or source.is_symlink():
+                        raise UnsafeArchive(f"the hard link {member.name!r} names {member.linkname!r}, "
+                                            "which is no file earlier in the archive")
+                    os.link(source, target)
+        except (tarfile.TarError, EOFError, zlib.error) as e:
+            raise InvalidArgument(f"{archive} is damaged: {e}", hint="copy it again; nothing of it was loaded.") from None
 
 
-def _load_oci(root: Path, store: ImageStore) -> list[str]:
-    def blob(d: str) -> Path:
-        if not d.startswith("sha256:") or len(d) != 71:
-            raise CorruptStore(f"unsupported digest {d!r} in the layout")
-        return root / "blobs" / "sha256" / d[7:]
+def _archive_name(name, what: str) -> str:
+    """`name` as a path inside the archive, e.g. "blobs/sha256/3f9a..." or "abc/layer.tar"; refuses
+    absolute names, `..` past the top, empty names and NUL bytes."""
+    if not isinstance(name, str) or not name or "\0" in name:
+        raise UnsafeArchive(f"{what} is not a file name: {name!r}")
+    if name.startswith("/"):
+        raise UnsafeArchive(f"{what} names {name!r}: an absolute path, outside the archive")
+    norm = posixpath.normpath(name)
+    if norm == ".." or norm.startswith("../"):
+        raise UnsafeArchive(f"{what} names {name!r}, outside the archive")
+    return norm
 
-    loaded = []
-    descs = json.loads((root / "index.json").read_text()).get("manifests", [])
+
+class _Inside:
+    """Files of an unpacked archive or a layout directory, found only inside it: each name is
+    checked (_archive_name), then resolved with its links followed, and must land on a regular file
+    under the root: "../../etc/shadow", "/etc/shadow" and a link to either are refused."""
+
+    def __init__(self, root: Path):
+        self.root = Path(os.path.realpath(root))
+
+    def has(self, name: str) -> bool:
+        return os.path.isfile(self.root / name)
+
+    def file(self, name, what: str) -> Path:
+        real = Path(os.path.realpath(self.root / _archive_name(name, what)))
+        if real != self.root and self.root not in real.parents:
+            raise UnsafeArchive(f"{what} names {name!r}, which leads outside the archive (to {real})")
+        if not real.is_file():
+            raise UnsafeArchive(f"{what} names {name!r}, which is no file in the archive")
+        return real
+
+    def json(self, name, what: str):
+        try:
+            return json.loads(self.file(name, what).read_bytes())
+        except ValueError:
+            raise UnsafeArchive(f"{what} ({name}) is not JSON") from None
+
+
+class _Loading:
+    """The blobs one load adds, so that a refused load takes them out again (those already in the
+    store before it stay: another image uses them)."""
+
+    def __init__(self, store: ImageStore):
+        self.store, self.added = store, []
+
+    def put_file(self, src: Path, digest: str | None = None) -> str:
+        return self.store.put_file(src, digest, added=self.added)
+
+    def put_blob(self, data: bytes) -> tuple[str, int]:
+        return self.store.put_blob(data, added=self.added)
+
+    def read_json(self, digest: str, what: str) -> dict:
+        try:
+            doc = self.store.read_json_blob(digest)
+        except CorruptStore:
+            raise UnsafeArchive(f"{what} {digest} is not JSON") from None
+        if not isinstance(doc, dict):
+            raise UnsafeArchive(f"{what} {digest} is not a JSON object")
+        return doc
+
+    def undo(self) -> None:
+        for digest in self.added:
+            self.store.blob_path(digest).unlink(missing_ok=True)
+
+
+def _field(doc, key: str, kind: type, what: str):
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(value, kind):
+        raise UnsafeArchive(f"{what}: {key!r} is missing or not a {kind.__name__}")
+    return value
+
+
+def _digest(desc, what: str) -> str:
+    d = _field(desc, "digest", str, what)
+    algo, _, hexpart = d.partition(":")
+    if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
+        raise UnsafeArchive(f"{what}: {d!r} is not a sha256 digest")
+    return d
+
+
+def _name(tag, what: str) -> str:
+    try:
+        return normalize(tag)
+    except LabkitError as e:
+        raise UnsafeArchive(f"{what}: {tag!r} is not an image name ({e.message})") from None
+
+
+def _load_oci(inside: _Inside, loading: _Loading) -> list[tuple]:
+    def blob(desc, what: str) -> str:
+        d = _digest(desc, what)
+        return loading.put_file(inside.file(f"blobs/sha256/{d[7:]}", what), d)
+
+    tags = []
+    index = inside.json("index.json", "index.json")
+    descs = list(_field(index, "manifests", list, "index.json"))
     while descs:
         desc = descs.pop(0)
-        store.put_file(blob(desc["digest"]), desc["digest"])
-        doc = json.loads(store.read_blob(desc["digest"]))
+        if not isinstance(desc, dict):
+            raise UnsafeArchive("index.json: a manifest descriptor is not an object")
+        digest = blob(desc, "a manifest")
+        doc = loading.read_json(digest, "the manifest")
+        annotations = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
         if "manifests" in doc:  # a nested index (a multi-platform image): its manifests, same name
-            name = (desc.get("annotations") or {}).get(REF_NAME)
-            descs.extend({**d, "annotations": {REF_NAME: name}} if name else d for d in doc["manifests"])
+            name = annotations.get(REF_NAME)
+            nested = _field(doc, "manifests", list, f"the index {digest}")
+            descs.extend({**d, "annotations": {REF_NAME: name}} if name and isinstance(d, dict) else d for d in nested)
             continue
-        for d in [doc["config"], *doc.get("layers", [])]:
-            store.put_file(blob(d["digest"]), d["digest"])
-        annotations = desc.get("annotations") or {}
+        for d in [_field(doc, "config", dict, f"the manifest {digest}"), *_field(doc, "layers", list, f"the manifest {digest}")]:
+            blob(d, f"a blob of the manifest {digest}")
         name = annotations.get("io.containerd.image.name") or annotations.get(REF_NAME)
         if not name:
             continue  # an untagged manifest: its blobs are in, nothing names it
-        if "/" not in name and ":" not in name:  # an OCI ref.name is often only a tag ("latest", umoci's "v1")
+        if isinstance(name, str) and "/" not in name and ":" not in name:  # an OCI ref.name is often only a tag ("latest", umoci's "v1")
             name = f"localhost/loaded:{name}"
-        full = normalize(name)
-        store.tag(full, desc["digest"], desc.get("size") or store.blob_path(desc["digest"]).stat().st_size,
-                  desc.get("platform"))
-        loaded.append(full)
-    return loaded
+        size = desc.get("size") if isinstance(desc.get("size"), int) else loading.store.blob_path(digest).stat().st_size
+        tags.append((_name(name, "index.json"), digest, size,
+                     desc.get("platform") if isinstance(desc.get("platform"), dict) else None))
+    return tags
 
 
-def _load_docker(root: Path, store: ImageStore) -> list[str]:
-    loaded = []
-    for entry in json.loads((root / "manifest.json").read_text()):
-        config_bytes = (root / entry["Config"]).read_bytes()
-        config_digest, config_size = store.put_blob(config_bytes)
+def _load_docker(inside: _Inside, loading: _Loading) -> list[tuple]:
+    tags = []
+    entries = inside.json("manifest.json", "manifest.json")
+    if not isinstance(entries, list):
+        raise UnsafeArchive("manifest.json is not a list of images")
+    for entry in entries:
+        config_bytes = inside.file(_field(entry, "Config", str, "manifest.json"), "manifest.json's Config").read_bytes()
+        try:
+            config = json.loads(config_bytes)
+        except ValueError:
+            raise UnsafeArchive(f"manifest.json's Config ({entry['Config']}) is not JSON") from None
+        if not isinstance(config, dict):
+            raise UnsafeArchive(f"manifest.json's Config ({entry['Config']}) is not a JSON object")
+        names = [_name(t, "manifest.json's RepoTags") for t in (entry.get("RepoTags") or [])]
+        config_digest, config_size = loading.put_blob(config_bytes)
         layers = []
-        for layer_path in entry["Layers"]:
-            data_path = root / layer_path
-            digest = store.put_file(data_path)  # docker save names layers by path: the hash is taken as it is copied
+        for layer_path in _field(entry, "Layers", list, "manifest.json"):
+            data_path = inside.file(layer_path, "manifest.json's Layers")
+            digest = loading.put_file(data_path)  # docker save names layers by path: the hash is taken here
             with open(data_path, "rb") as f:
                 gz = f.read(2) == b"\x1f\x8b"
             layers.append({"mediaType": MT_LAYER_GZIP if gz else MT_LAYER_TAR, "digest": digest,
                            "size": data_path.stat().st_size})
         manifest = {"schemaVersion": 2, "mediaType": MT_MANIFEST,
                     "config": {"mediaType": MT_CONFIG, "digest": config_digest, "size": config_size}, "layers": layers}
-        mdigest, msize = store.put_blob(canonical_json(manifest))
-        config = json.loads(config_bytes)
-        for tag in entry.get("RepoTags") or []:
-            full = normalize(tag)
-            store.tag(full, mdigest, msize, {"os": config.get("os", "linux"),
-                                             "architecture": config.get("architecture", "amd64")})
-            loaded.append(full)
-    return loaded
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") if isinstance(config.get("rootfs"), dict) else None
+        if not isinstance(diff_ids, list) or len(diff_ids) != len(layers):
+            raise UnsafeArchive(f"manifest.json names {len(layers)} layer(s), its Config's rootfs.diff_ids "
+                                f"{len(diff_ids) if isinstance(diff_ids, list) else 'none'}")
+        mdigest, msize = loading.put_blob(canonical_json(manifest))
+        platform = {"os": str(config.get("os", "linux")), "architecture": str(config.get("architecture", "amd64"))}
+        tags += [(full, mdigest, msize, platform) for full in names]
+    return tags

@@ -71,11 +71,14 @@ class ImageStore:
             raise CorruptStore(f"bad digest {digest!r}")
         return self.blobs / hexpart
 
-    def put_blob(self, data: bytes) -> tuple[str, int]:
-        """Store `data`; returns its (digest, size). Writing the same bytes twice stores them once."""
+    def put_blob(self, data: bytes, added: list | None = None) -> tuple[str, int]:
+        """Store `data`; returns its (digest, size). Writing the same bytes twice stores them once.
+        `added`, if given, gets the digest appended when the blob is new (a load that may be undone)."""
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         path = self.blob_path(digest)
         if not path.exists():
+            if added is not None:
+                added.append(digest)
             self.blobs.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.blobs, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
@@ -83,9 +86,10 @@ class ImageStore:
             os.replace(tmp, path)  # atomic: a reader never sees half a blob
         return digest, len(data)
 
-    def put_file(self, src, digest: str | None = None) -> str:
+    def put_file(self, src, digest: str | None = None, added: list | None = None) -> str:
         """Copy the file `src` in as a blob, hashing it as it is copied; returns its digest. Given
-        `digest` (what a manifest says it is), bytes that hash otherwise are refused and not kept."""
+        `digest` (what a manifest says it is), bytes that hash otherwise are refused and not kept.
+        `added`, if given, gets the digest appended when the blob is new."""
         if digest is not None and self.blob_path(digest).exists():
             return digest
         self.blobs.mkdir(parents=True, exist_ok=True)
@@ -100,6 +104,8 @@ class ImageStore:
             if digest is not None and got != digest:
                 raise CorruptStore(f"{src} does not match its digest {digest} (its bytes hash to {got})",
                                    hint="the copy is damaged: get it again; nothing of it was kept.")
+            if added is not None and not self.blob_path(got).exists():
+                added.append(got)
             os.replace(tmp, self.blob_path(got))
             return got
         finally:

@@ -28,11 +28,13 @@ def _default_bridge(name: str) -> bool:
 
 
 def _infrastructure_rule(line: str) -> bool:
-    """A chain of the lab's, a jump into one, or a rule for the default bridge alone (its NAT and
-    forwarding): there from the first container on, like the bridge. A published port's DNAT, or a
-    rule naming another bridge (a user-defined network's), is not."""
+    """A chain of the lab's, a jump into one, the loopback wall (network/rules.py), or a rule for the
+    default bridge alone (its NAT and forwarding): there from the first container on, like the bridge.
+    A published port's DNAT, or a rule naming another bridge (a user-defined network's), is not."""
     words = line.split()
     if line.startswith(":") or (len(words) >= 3 and words[0] == "-A" and words[1].isupper() and words[-2] == "-j"):
+        return True
+    if line.endswith("-d 127.0.0.0/8 ! -i lo -j DROP"):
         return True
     bridges = [w for w in words if w.startswith("lk") or w == "labkit0"]
     return "DNAT" not in line and bool(bridges) and all(_default_bridge(b) for b in bridges)

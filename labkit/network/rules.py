@@ -16,10 +16,26 @@ For the default lab with the default network and one published port (`-p 8080:80
     :labkit-DNAT - [0:0]
     -A labkit-DNAT -p tcp --dport 8080 -j DNAT --to-destination 172.29.0.2:80   (a published port)
     COMMIT
+    *raw
+    :labkit-PREROUTING - [0:0]
+    -A labkit-PREROUTING -d 127.0.0.0/8 ! -i lo -j DROP    (the host's loopback is reached from the host alone)
+    COMMIT
 
 and, once, the jumps into them from the kernel's own chains (JUMPS): FORWARD, POSTROUTING, and
 PREROUTING and OUTPUT for packets to one of the host's own addresses (OUTPUT: from the host itself,
-127.0.0.1 included). Every chain carries the lab's tag, so `labkit reset` finds them by name.
+127.0.0.1 included), and raw PREROUTING. Every chain carries the lab's tag, so `labkit reset` finds
+them by name.
+
+Why the raw rule (CVE-2020-8558, kube-proxy's; moby#41872, Docker's): route_localnet=1 on each
+bridge lets a published port answer on the host's 127.0.0.1 (the DNAT'd packet leaves through the
+bridge with a loopback source). It also makes the kernel accept, on that bridge, a frame a container
+addresses to 127.0.0.1 by hand (a raw socket: NET_RAW is a default capability), and so reach
+JupyterLab or the Docker API on the host's loopback. And a neighbour on the VM's network can send a
+frame to 127.0.0.1:8081 that nat PREROUTING DNATs to a port published on 127.0.0.1 only, before the
+kernel's martian check ever sees it. The raw table runs before connection tracking and NAT, on the
+address the frame carries: a packet for 127.0.0.0/8 that did not come from lo never came from this
+host, and is dropped. The host's own use is untouched: its packets travel on lo, and the answers of a
+published port come back to the bridge's address (MASQUERADE), not to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -28,7 +44,8 @@ from __future__ import annotations
 def chains(tag: str) -> dict[str, str]:
     """The lab's chain names, e.g. {"forward": "labkit-FORWARD", ...}: at most 28 characters
     (iptables' limit): the longest tag, "labkit.3f9c0a1b", leaves 12."""
-    return {"forward": f"{tag}-FORWARD", "postrouting": f"{tag}-POSTROUTING", "dnat": f"{tag}-DNAT"}
+    return {"forward": f"{tag}-FORWARD", "postrouting": f"{tag}-POSTROUTING", "dnat": f"{tag}-DNAT",
+            "raw": f"{tag}-PREROUTING"}
 
 
 def jumps(tag: str) -> list[tuple[str, list[str]]]:
@@ -38,7 +55,8 @@ def jumps(tag: str) -> list[tuple[str, list[str]]]:
     return [("filter", ["FORWARD", "-j", c["forward"]]),
             ("nat", ["POSTROUTING", "-j", c["postrouting"]]),
             ("nat", ["PREROUTING", *local, "-j", c["dnat"]]),
-            ("nat", ["OUTPUT", *local, "-j", c["dnat"]])]
+            ("nat", ["OUTPUT", *local, "-j", c["dnat"]]),
+            ("raw", ["PREROUTING", "-j", c["raw"]])]
 
 
 def ruleset(tag: str, networks: list[dict], ports: list[dict]) -> str:
@@ -62,13 +80,14 @@ def ruleset(tag: str, networks: list[dict], ports: list[dict]) -> str:
         dest = f"-d {p['host_ip']}/32 " if p.get("host_ip") else ""
         lines.append(f"-A {c['dnat']} {dest}-p {p['proto']} -m {p['proto']} --dport {p['host_port']} "
                      f"-j DNAT --to-destination {p['ip']}:{p['port']}")
-    lines.append("COMMIT")
+    lines += ["COMMIT", "*raw", f":{c['raw']} - [0:0]", f"-A {c['raw']} -d 127.0.0.0/8 ! -i lo -j DROP", "COMMIT"]
     return "\n".join(lines) + "\n"
 
 
 def by_hand(tag: str, networks: list[dict], ports: list[dict]) -> list[str]:
     """The same rules as `iptables` commands one would type (for topology() and the notebooks)."""
-    out = [f"iptables -t {table} -N {rule[-1]}" for table, rule in jumps(tag)[:2]] + [f"iptables -t nat -N {chains(tag)['dnat']}"]
+    out = [f"iptables -t {table} -N {rule[-1]}" for table, rule in jumps(tag)[:2]] + [f"iptables -t nat -N {chains(tag)['dnat']}",
+                                                                                    f"iptables -t raw -N {chains(tag)['raw']}"]
     table = ""
     for line in ruleset(tag, networks, ports).splitlines():
         if line.startswith("*"):

@@ -1,0 +1,188 @@
+"""What a container, or a neighbour on the VM's network, cannot reach or pretend (issue 21): the
+host's 127.0.0.0/8, a port published on 127.0.0.1 only, another container's address or MAC. Every
+attack is made of hand-written Ethernet frames (tests/rawframes.py) sent from a raw socket, as a
+hostile user with Docker's default capabilities would; each has a control sent the same way that
+does arrive, so a frame that never left cannot pass for a wall that held."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import labkit as lk
+from test_network import free_port, ip_of, nets, sleeper  # noqa: F401 - nets is a fixture
+
+HERE = Path(__file__).resolve().parent
+# The host's own Python runs inside a busybox container: /usr bound in read-only, started through its
+# dynamic loader (busybox has none). /lib64/ld-linux-x86-64.so.2 -> /usr/lib/x86_64-linux-gnu/ld-...
+LOADER = os.path.realpath("/lib64/ld-linux-x86-64.so.2")
+HOST_PYTHON = os.path.realpath("/usr/bin/python3")
+
+
+def _in_box(path: str) -> str:
+    return "/hostusr" + path.removeprefix("/usr")
+
+
+RAW = [_in_box(LOADER), "--library-path", _in_box(os.path.dirname(LOADER)), _in_box(HOST_PYTHON), "-I",
+       "/t/rawframes.py"]
+BINDS = ["/usr:/hostusr:ro", f"{HERE}:/t:ro"]
+
+pytestmark = pytest.mark.skipif(not (LOADER.startswith("/usr/") and HOST_PYTHON.startswith("/usr/")),
+                                reason="needs a merged-/usr host (Debian 12, Ubuntu 24.04)")
+
+
+def attacker(box, name, **kw):
+    c = sleeper(box, name, volumes=BINDS, **kw)
+    return c
+
+
+def send_from(c, *args) -> str:
+    r = c.exec([*RAW, *args])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    return r.stdout.strip()
+
+
+def mac_of(ifname: str, ns: str | None = None) -> str:
+    cmd = ["ip", "-o", "link", "show", ifname] if ns is None else ["ip", "-n", ns, "-o", "link", "show", ifname]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
+    return out.split("link/ether ")[1].split()[0]
+
+
+class Listeners:
+    """A UDP and a TCP listener on the host, on `address`. got() says whether the UDP one heard
+    b"spoofed"; the TCP one answers a SYN with a SYN-ACK, which the sender sees ("syn-ack"): the
+    handshake itself may not complete (the sender's own kernel, seeing a SYN-ACK for no socket of its
+    own, answers it with a reset)."""
+
+    def __init__(self, address: str):
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind((address, 0))
+        self.tcp = socket.socket()
+        self.tcp.bind((address, 0))
+        self.tcp.listen(4)
+        self.tcp.setblocking(False)
+        self.udp_port, self.tcp_port = self.udp.getsockname()[1], self.tcp.getsockname()[1]
+
+    def got(self, wait: float = 1.5) -> bool:
+        return bool(select.select([self.udp], [], [], wait)[0]) and self.udp.recv(100) == b"spoofed"
+
+    def close(self):
+        self.udp.close()
+        self.tcp.close()
+
+
+@pytest.mark.parametrize("network", ["bridge", "lab-walls"])
+def test_a_container_cannot_reach_the_hosts_loopback_by_hand_made_frames(box, nets, network):  # noqa: F811
+    if network != "bridge":
+        lk.network.create(network)
+        nets.append(network)
+    c = attacker(box, f"raw-{network}", network=network)
+    net = lk.network.inspect(network)
+    me, gw_mac = ip_of(network, c.name), mac_of(net.bridge)
+    my_mac = c.exec("cat /sys/class/net/eth0/address").stdout.strip()
+    loop, wide = Listeners("127.0.0.1"), Listeners("0.0.0.0")
+    try:
+        # The control: the same frames to the gateway's own address arrive (and TCP answers).
+        assert send_from(c, "udp", "eth0", my_mac, gw_mac, me, net.gateway, str(wide.udp_port)) == "sent"
+        assert send_from(c, "tcp", "eth0", my_mac, gw_mac, me, net.gateway, str(wide.tcp_port)) == "syn-ack"
+        assert wide.got()
+        # The attack: to the host's 127.0.0.1, where JupyterLab and the Docker API listen.
+        assert send_from(c, "udp", "eth0", my_mac, gw_mac, me, "127.0.0.1", str(loop.udp_port)) == "sent"
+        assert send_from(c, "tcp", "eth0", my_mac, gw_mac, me, "127.0.0.1", str(loop.tcp_port)) == "no answer"
+        assert not loop.got(), "a container reached a service on the host's 127.0.0.1"
+    finally:
+        loop.close()
+        wide.close()
+
+
+@pytest.fixture
+def neighbour():
+    """A network namespace standing for another machine on the VM's network: a veth from the host
+    (10.231.254.1/30) to it (10.231.254.2/30)."""
+    ns, host_end, far_end = f"labkit-nbr{os.getpid()}", "lknbr0", "lknbr1"
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True, timeout=20)  # noqa: E731
+    run("ip", "netns", "add", ns)
+    try:
+        run("ip", "link", "add", host_end, "type", "veth", "peer", "name", far_end, "netns", ns)
+        run("ip", "addr", "add", "10.231.254.1/30", "dev", host_end)
+        run("ip", "link", "set", host_end, "up")
+        run("ip", "-n", ns, "addr", "add", "10.231.254.2/30", "dev", far_end)
+        run("ip", "-n", ns, "link", "set", far_end, "up")
+        run("ip", "-n", ns, "link", "set", "lo", "up")
+        yield {"ns": ns, "ifname": far_end, "mac": mac_of(far_end, ns), "ip": "10.231.254.2",
+               "host_mac": mac_of(host_end), "host_ip": "10.231.254.1"}
+    finally:
+        subprocess.run(["ip", "link", "del", host_end], capture_output=True, timeout=20)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+
+
+@contextlib.contextmanager
+def forwarding(*ifnames):
+    """net.ipv4.conf.IF.forwarding=1 on these interfaces for a while (the kernel forwards a packet when
+    the interface it arrived on allows it), then as they were."""
+    keys = [Path(f"/proc/sys/net/ipv4/conf/{n}/forwarding") for n in ifnames]
+    before = [k.read_text() for k in keys]
+    try:
+        for k in keys:
+            k.write_text("1")
+        yield
+    finally:
+        for k, v in zip(keys, before):
+            try:
+                k.write_text(v)
+            except OSError:
+                pass  # the interface is gone
+
+
+def send_as_neighbour(nb, kind, dst_ip, port) -> str:
+    r = subprocess.run(["ip", "netns", "exec", nb["ns"], HOST_PYTHON, "-I", str(HERE / "rawframes.py"), kind,
+                        nb["ifname"], nb["mac"], nb["host_mac"], nb["ip"], dst_ip, str(port)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_a_neighbour_cannot_reach_a_port_published_on_127_0_0_1(box, neighbour):
+    """moby#41872: a frame for 127.0.0.1:P from the VM's network was DNAT'd to the container before
+    the kernel's martian check, though -p 127.0.0.1:P:80 means the host alone."""
+    p_lo, p_any = free_port(), free_port()
+    web = lk.run("busybox", "httpd -f -p 80 -h /etc", name="walls-web", detach=True,
+                 ports=[f"127.0.0.1:{p_lo}:80", f"{p_any}:80"])
+    box.append(web)
+    # Forwarding between the neighbour's veth and the bridge, as on a VM with ip_forward=1 (Docker
+    # sets it; labkit leaves the host's setting alone): per interface, so nothing else on the host moves.
+    with forwarding(lk.network.inspect("bridge").bridge, "lknbr0"):
+        # The control: the port published on every address answers the neighbour at the host's address.
+        assert send_as_neighbour(neighbour, "tcp", neighbour["host_ip"], p_any) == "syn-ack"
+        assert send_as_neighbour(neighbour, "tcp", "127.0.0.1", p_lo) == "no answer"
+        assert send_as_neighbour(neighbour, "tcp", "127.0.0.1", p_any) == "no answer"
+    # ... and the host's own 127.0.0.1 still reaches both (route_localnet is still doing its job).
+    for port in (p_lo, p_any):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /hostname HTTP/1.0\r\n\r\n")
+            assert web.id[:12].encode() in s.recv(4096), port
+
+
+def test_a_neighbour_cannot_reach_the_hosts_loopback(neighbour):
+    loop = Listeners("127.0.0.1")
+    try:
+        send_as_neighbour(neighbour, "udp", "127.0.0.1", loop.udp_port)
+        assert send_as_neighbour(neighbour, "tcp", "127.0.0.1", loop.tcp_port) == "no answer"
+        assert not loop.got()
+    finally:
+        loop.close()
+
+
+def test_the_loopback_rule_is_in_the_raw_table_and_shown_by_hand():
+    from labkit.network import rules
+
+    text = rules.ruleset("labkit", [], [])
+    assert "*raw" in text and "-d 127.0.0.0/8 ! -i lo -j DROP" in text
+    assert ("raw", ["PREROUTING", "-j", "labkit-PREROUTING"]) in rules.jumps("labkit")
+    assert "iptables -t raw -A labkit-PREROUTING -d 127.0.0.0/8 ! -i lo -j DROP" in rules.by_hand("labkit", [], [])

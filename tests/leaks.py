@@ -80,7 +80,7 @@ def _zombie(pid: str) -> bool:
 
 def _firewall() -> list[str]:
     lines = []
-    for cmd in (["iptables-save"], ["nft", "list", "tables"]):
+    for cmd in (["iptables-save"], ["ebtables-save"], ["nft", "list", "tables"]):
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout
         except (OSError, subprocess.TimeoutExpired):

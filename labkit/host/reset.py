@@ -8,7 +8,7 @@ of object is found where the kernel lists it, by the instance's tag (paths.py):
   cgroups        <hierarchy>/<tag>/ in every v1 hierarchy and the v2 one
   netns          /run/netns/<tag>-*
   links          /sys/class/net: "lk-*" (veths) or a name with the tag (bridges)
-  firewall       iptables chains and rules naming the tag; nftables tables named by it
+  firewall       iptables and ebtables chains and rules naming the tag; nftables tables named by it
   state files    the containers and runtime folders; the image store if it is corrupt; anonymous
                  volumes (named ones only with volumes=True: they are the learner's data)
 
@@ -147,6 +147,7 @@ def _reset_after_kill(inst: Instance, owns, owns_link, all_instances: bool, grou
         return any(owns(tok) for tok in shlex.split(text.replace("/*", " ").replace("*/", " ")))
 
     _try(report, "remove iptables rules", lambda: report.firewall.extend(firewall.remove_iptables(owns_token)))
+    _try(report, "remove ebtables rules", lambda: report.firewall.extend(firewall.remove_ebtables(owns_token)))
     _try(report, "remove nftables tables", lambda: report.firewall.extend(firewall.remove_nft(owns)))
     _remove_state(inst, report)
 

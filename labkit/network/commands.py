@@ -36,7 +36,11 @@ def cmd_ls(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    out = [inspect(name).record for name in args.names]
+    out = []
+    for name in args.names:
+        net = inspect(name)
+        # What keeps each running container to its own MAC and address, as the kernel has it (ebtables).
+        out.append(dict(net.record, PortRules=net.port_rules()))
     print(json.dumps(out, indent=2))
     return 0
 

@@ -59,6 +59,38 @@ def remove_iptables(match) -> list[str]:
     return removed
 
 
+def ebtables_rules(match) -> list[tuple[str, list[str]]]:
+    """(chain, rule args) of each ebtables rule (filter table) whose line matches, and (chain, []) for
+    each chain whose name does. ebtables-save prints lines like "-A labkit-PORTS -i lk-3f9a0c1b2d0 -j DROP"."""
+    if not shutil.which("ebtables-save"):
+        return []
+    found = []
+    for line in _run(["ebtables-save", "-t", "filter"]).splitlines():
+        if line.startswith(":"):
+            chain = line[1:].split()[0]
+            if match(chain):
+                found.append((chain, []))
+        elif line.startswith("-A ") and match(line):
+            args = shlex.split(line)
+            found.append((args[1], args[2:]))
+    return found
+
+
+def remove_ebtables(match) -> list[str]:
+    removed = []
+    found = ebtables_rules(match)
+    for chain, args in found:
+        if args:
+            _run(["ebtables", "-t", "filter", "-D", chain, *args])
+            removed.append(f"ebtables -A {chain} {shlex.join(args)}")
+    for chain, args in found:
+        if not args:
+            _run(["ebtables", "-t", "filter", "-F", chain])
+            _run(["ebtables", "-t", "filter", "-X", chain])
+            removed.append(f"ebtables chain {chain}")
+    return removed
+
+
 def nft_tables(match) -> list[tuple[str, str]]:
     """(family, name) of each nftables table whose name matches, from lines like "table inet labkit"."""
     if not shutil.which("nft"):
@@ -107,3 +139,61 @@ def apply(tag: str, networks: list[dict], ports: list[dict]) -> None:
                                  capture_output=True, text=True, timeout=30)
             if add.returncode != 0:
                 raise IptablesFailed(f"iptables -t {table} -I {' '.join(rule)}: {add.stderr.strip()[:300]}")
+
+
+# -- each container's port: its own addresses only (network/rules.py, port_guard) ------------------------
+_GUARDED: set[str] = set()  # the tags whose chain and jumps this process has seen in place
+
+
+def _ebtables_restore(lines: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(["ebtables-restore", "--noflush"], input="*filter\n" + "\n".join(lines) + "\nCOMMIT\n",
+                          capture_output=True, text=True, timeout=30)
+
+
+def _ensure_guard_chain(tag: str) -> None:
+    from . import rules
+
+    chain = rules.guard_chain(tag)
+    if subprocess.run(["ebtables", "-t", "filter", "-L", chain], capture_output=True, timeout=30).returncode != 0:
+        r = subprocess.run(["ebtables", "-t", "filter", "-N", chain, "-P", "RETURN"], capture_output=True, text=True,
+                           timeout=30)
+        if r.returncode != 0 and "exists" not in r.stderr:
+            raise IptablesFailed(f"ebtables -N {chain}: {r.stderr.strip()[:300]}")
+    for jump in rules.guard_jumps(tag):
+        if subprocess.run(["ebtables", "-t", "filter", "-C", *jump], capture_output=True, timeout=30).returncode != 0:
+            r = subprocess.run(["ebtables", "-t", "filter", "-I", jump[0], "1", *jump[1:]], capture_output=True,
+                               text=True, timeout=30)
+            if r.returncode != 0:
+                raise IptablesFailed(f"ebtables -I {' '.join(jump)}: {r.stderr.strip()[:300]}")
+    _GUARDED.add(tag)
+
+
+def guard_port(tag: str, host_end: str, mac: str, ip: str) -> None:
+    """Let the port `host_end` send only from `mac` and `ip` (rules.port_guard). One ebtables-restore
+    (~10 ms here); the chain and its jumps made first, once per process. Raises IptablesFailed."""
+    from . import rules
+
+    if not shutil.which("ebtables-restore"):
+        raise IptablesFailed("ebtables is not installed: labkit keeps each container to its own addresses with it",
+                             hint="apt-get install iptables (it carries ebtables), or run `./lab setup`.")
+    if tag not in _GUARDED:
+        _ensure_guard_chain(tag)
+    lines = [f"-A {rule}" for rule in rules.port_guard(tag, host_end, mac, ip)]
+    r = _ebtables_restore(lines)
+    if r.returncode != 0:  # the chain went (a reset, a flush by hand): make it again, once
+        _ensure_guard_chain(tag)
+        r = _ebtables_restore(lines)
+        if r.returncode != 0:
+            raise IptablesFailed(f"ebtables-restore refused labkit's port rules: {r.stderr.strip()[:300]}")
+
+
+def unguard_port(tag: str, host_end: str, mac: str, ip: str) -> None:
+    """Delete a port's rules (the container stopped, or left the network). Gone already is fine."""
+    from . import rules
+
+    if not shutil.which("ebtables-restore"):
+        return
+    guard = rules.port_guard(tag, host_end, mac, ip)
+    if _ebtables_restore([f"-D {rule}" for rule in guard]).returncode != 0:
+        for rule in guard:  # some were gone already: one at a time, a missing one fails only itself
+            subprocess.run(["ebtables", "-t", "filter", "-D", *shlex.split(rule)], capture_output=True, timeout=30)

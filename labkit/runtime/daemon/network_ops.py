@@ -51,6 +51,7 @@ class NetworkOps:
                 nsfd = os.open(f"/proc/{self.live[cid].pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     attach.plug(nsfd, ep, attach.veth_name(self.inst.link_prefix, cid, n), f"eth{n}", default_route=False)
+                    networking.guard(self.inst, cid, ep)
                 finally:
                     os.close(nsfd)
                 networking.apply_firewall(self.inst, self.live)
@@ -71,6 +72,7 @@ class NetworkOps:
             raise Conflict(f"container {rec['name']} is not on network {name!r}")
         if cid in self.live:
             attach.unplug(attach.veth_name(self.inst.link_prefix, cid, int(eps[name].get("ifname", "eth0")[3:])))
+            networking.unguard(self.inst, cid, {name: eps[name]})
         networks.release(self.inst, cid, name)
         del eps[name]
         rec["networks"] = eps

@@ -131,12 +131,29 @@ def netns_for_start(inst, rec: dict, live: dict) -> int | None:
                 fresh = True
             n = int(ep.get("ifname", "eth0")[3:])
             attach.plug(nsfd, ep, attach.veth_name(inst.link_prefix, rec["id"], n), f"eth{n}", default_route=(n == 0))
+            guard(inst, rec["id"], ep)  # before PID 1 exists: it never sends unguarded
         if fresh or rec.get("ports"):
             apply_firewall(inst, live, extra=rec)
     except BaseException:
+        unguard(inst, rec["id"], rec.get("networks", {}))
         os.close(nsfd)
         raise
     return nsfd
+
+
+def _host_end(inst, cid: str, ep: dict) -> str:
+    return attach.veth_name(inst.link_prefix, cid, int(ep.get("ifname", "eth0")[3:]))
+
+
+def guard(inst, cid: str, ep: dict) -> None:
+    """Its veth's host end lets through only frames from its own MAC and address (network/rules.py)."""
+    firewall.guard_port(inst.tag, _host_end(inst, cid, ep), ep["mac"], ep["ip"])
+
+
+def unguard(inst, cid: str, eps: dict) -> None:
+    """Those rules out again: the container stopped, or left the network (endpoints `eps`)."""
+    for ep in eps.values():
+        firewall.unguard_port(inst.tag, _host_end(inst, cid, ep), ep["mac"], ep["ip"])
 
 
 def apply_firewall(inst, live: dict, extra: dict | None = None, without: str | None = None) -> None:

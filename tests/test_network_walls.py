@@ -259,3 +259,58 @@ def test_the_cli_shows_the_port_rules(box):
     out = json.loads(_cli("network", "inspect", "bridge").stdout)
     rules = out[0]["PortRules"]["shown"]
     assert len(rules) == 3 and rules[-1].endswith("-j DROP")
+
+
+# -- a published port never takes a host program's port ------------------------------------------------------
+@pytest.mark.parametrize("held_on,published", [("0.0.0.0", ""), ("127.0.0.1", ""), ("0.0.0.0", "127.0.0.1"),
+                                               ("127.0.0.1", "127.0.0.1")])
+def test_a_port_a_host_program_listens_on_is_refused_naming_it(box, held_on, published):
+    from test_faults import LABKIT
+
+    service = socket.socket()
+    service.bind((held_on, 0))
+    service.listen(4)
+    port = service.getsockname()[1]
+    try:
+        spec = f"{published}:{port}:80" if published else f"{port}:80"
+        r = subprocess.run([*LABKIT, "run", "-d", "--name", "thief-port", "-p", spec, "busybox", "httpd", "-f", "-p", "80"],
+                           capture_output=True, text=True, timeout=60)
+        try:
+            assert r.returncode == 125, r.stdout + r.stderr
+            assert str(port) in r.stderr and "in use" in r.stderr and "hint:" in r.stderr
+            saved = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True, timeout=20).stdout
+            assert f"--dport {port} " not in saved
+            # The host's own connection still reaches the host's program, not a container.
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                conn, _ = service.accept()
+                conn.close()
+        finally:
+            subprocess.run([*LABKIT, "rm", "-f", "thief-port"], capture_output=True, timeout=60)
+    finally:
+        service.close()
+
+
+def test_a_udp_port_a_host_program_holds_is_refused(box):
+    held = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    held.bind(("0.0.0.0", 0))
+    port = held.getsockname()[1]
+    try:
+        with pytest.raises(lk.Conflict) as e:
+            box.append(lk.run("busybox", "sleep 60", name="udp-thief", detach=True, ports=[f"{port}:53/udp"]))
+        assert f"{port}/udp" in str(e.value)
+    finally:
+        held.close()
+        try:
+            lk.container("udp-thief").remove(force=True)
+        except lk.NotFound:
+            pass
+
+
+def test_a_host_address_that_is_not_the_hosts_is_refused(box):
+    with pytest.raises(lk.InvalidArgument) as e:
+        box.append(lk.run("busybox", "sleep 60", name="nowhere", detach=True, ports=[f"10.231.253.9:{free_port()}:80"]))
+    assert "10.231.253.9" in str(e.value)
+    try:
+        lk.container("nowhere").remove(force=True)
+    except lk.NotFound:
+        pass

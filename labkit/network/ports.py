@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 
-from ..errors import InvalidArgument
+from ..errors import Conflict, InvalidArgument
 
 
 def parse_ports(specs) -> list[dict]:
@@ -67,3 +67,33 @@ def _free_port(proto: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def check_host_port_free(p: dict) -> None:
+    """Refuse a publication whose host port a program on the host holds, as Docker refuses it ("address
+    already in use"): its DNAT rule would take that program's connections from it, the host's own to
+    127.0.0.1 included. Asked the kernel's way: bind a socket where the publication would answer
+    (0.0.0.0:8080 for "8080:80", 127.0.0.1:8080 for "127.0.0.1:8080:80"), then let it go. A bind to
+    0.0.0.0 meets every address of the port (127.0.0.1:8080, [::]:8080 dual-stack); a TCP socket takes
+    SO_REUSEADDR, as a Go listener (docker-proxy) does, so that only listeners count, not the
+    TIME_WAIT left by an earlier connection."""
+    import errno
+
+    kind = socket.SOCK_STREAM if p["proto"] == "tcp" else socket.SOCK_DGRAM
+    where = (p.get("host_ip") or "0.0.0.0", p["host_port"])
+    with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(where)  # never listen(): not one connection of the host's may land here
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise Conflict(f"host port {where[0]}:{where[1]}/{p['proto']} is in use: a program on the host "
+                               "holds it (address already in use)",
+                               hint=f"pick another host port (e.g. -p {where[1] + 1}:{p['port']}), or stop that "
+                                    f"program; `ss -lntup 'sport = :{where[1]}'` shows which it is.") from None
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise InvalidArgument(f"host address {where[0]} in -p {where[0]}:{where[1]}:{p['port']} is not one "
+                                      "of this host's addresses", hint="`ip -4 addr` lists them; or leave the address "
+                                      "out to publish on all of them.") from None
+            raise

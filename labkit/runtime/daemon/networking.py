@@ -19,6 +19,7 @@ import socket
 
 from ...errors import Conflict, InvalidArgument
 from ...network import attach, etc_files, firewall, networks
+from ...network import ports as ports_mod
 from .. import state
 
 
@@ -190,4 +191,6 @@ def check_ports_free(inst, ports: list[dict], live: dict, cid: str) -> None:
             if (p["proto"], p["host_port"]) in mine:
                 raise Conflict(f"host port {p['host_port']}/{p['proto']} is already published by container "
                                f"{rec.get('name', other[:12])}", hint="pick another host port, or stop that container.")
+    for p in ports:
+        ports_mod.check_host_port_free(p)
 

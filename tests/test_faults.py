@@ -3,6 +3,7 @@ every verb, labkitd and its keeper killed under load, reset, `| head`. labkitd m
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -444,3 +445,81 @@ def test_a_start_that_hangs_delays_no_other_client(busybox, box):
         group.freeze(False)
     assert starter.wait(timeout=60) == 0, starter.stderr.read()
     assert c.wait(timeout=60) == 0 and c.logs() == "started\n"
+
+
+# -- a full disk (issue 21): no exit is lost, no record is half-written ------------------------------------
+def test_a_full_disk_loses_no_exit_and_leaves_no_half_written_record(tmp_path):
+    """The data root on a 24 MiB tmpfs; a container fills it through a bind mount, then exits 3. The
+    attached run returns 3 at once, `wait` says 3, the kept record reaches the disk once space is
+    freed, and labkitd's log says what it could not write."""
+    from labkit.images import default
+    from labkit.images.store import ImageStore
+    from labkit.kernel import syscalls as sc
+    from labkit.paths import instance
+
+    disk = tmp_path / "small"
+    disk.mkdir()
+    sc.mount("labkit-fulldisk-test", str(disk), "tmpfs", 0, "size=24m")
+    root = disk / "root"
+    env = {**os.environ, "LABKIT_ROOT": str(root)}
+    try:
+        small = instance(str(root))
+        default.build(ImageStore(small))
+        (root / "fill").mkdir()
+        run = subprocess.run([*LABKIT, "run", "--name", "filler", "-v", f"{root / 'fill'}:/fill", "busybox", "sh", "-c",
+                              "dd if=/dev/zero of=/fill/big bs=64k 2>/dev/null; echo full; exit 3"],
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 3, run.stdout + run.stderr
+        assert run.stdout == "full\n"  # the attached client gets the output the log could not take
+        wait = subprocess.run([*LABKIT, "wait", "filler"], env=env, capture_output=True, text=True, timeout=30)
+        assert wait.stdout.strip() == "3", wait.stdout + wait.stderr
+        log = (small.run / "labkitd.log").read_text()
+        assert "could not write the record of container filler" in log and "exit code 3" in log
+        cid = state.resolve(small, "filler")
+        bundle = state.bundle_dir(small, cid)
+        assert not list(bundle.glob(".state.*")), "a half-written record was left"
+        for line in (bundle / "log.json").read_text().splitlines():
+            json.loads(line)  # whole JSON lines or none: never half of one
+        on_disk = json_of(bundle / "state.json")
+        assert on_disk["status"] == "running"  # the disk could not take the exit yet ...
+        (root / "fill" / "big").unlink()       # ... until space is freed: labkitd writes it on its own
+        _until(lambda: json_of(bundle / "state.json")["status"] == "exited", timeout=30, what="the kept exit on disk")
+        rec = json_of(bundle / "state.json")
+        assert rec["exit_code"] == 3
+        inspect = subprocess.run([*LABKIT, "inspect", "filler"], env=env, capture_output=True, text=True, timeout=30)
+        assert '"ExitCode": 3' in inspect.stdout
+        assert "the kept records are written" in (small.run / "labkitd.log").read_text()
+    finally:
+        subprocess.run([*LABKIT, "reset", "--yes"], env=env, capture_output=True, timeout=120)
+        sc.umount2(str(disk), 2)  # MNT_DETACH
+
+
+def json_of(path):
+    return json.loads(Path(path).read_text())
+
+
+def test_a_record_write_the_disk_refuses_leaves_the_old_record_whole(inst, tmp_path, monkeypatch):
+    """state.write on ENOSPC or EIO, or a short write: state.json stays the old one, no temporary file."""
+    import errno
+
+    cid = "f" * 64
+    bundle = state.bundle_dir(inst, cid)
+    bundle.mkdir(parents=True)
+    try:
+        state.write(inst, {"id": cid, "status": "running"})
+        real_write = os.write
+        for failure in (OSError(errno.ENOSPC, "No space left on device"), OSError(errno.EIO, "I/O error"), "short"):
+            def broken(fd, data, failure=failure):
+                if isinstance(failure, OSError):
+                    raise failure
+                return real_write(fd, bytes(data)[: len(data) // 2]) if len(data) > 1 else 0
+            monkeypatch.setattr(os, "write", broken)
+            with pytest.raises(OSError):
+                state.write(inst, {"id": cid, "status": "exited", "exit_code": 3})
+            monkeypatch.setattr(os, "write", real_write)
+            assert json_of(bundle / "state.json") == {"id": cid, "status": "running"}
+            assert not list(bundle.glob(".state.*"))
+    finally:
+        import shutil
+
+        shutil.rmtree(bundle)

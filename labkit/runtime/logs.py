@@ -18,6 +18,7 @@ the container waits rather than labkitd holding its output in memory.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -75,6 +76,7 @@ class Pump:
         self.bundle, self.max_size, self.max_file = bundle, max_size, max(1, max_file)
         self.log = os.open(bundle / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self.size = os.fstat(self.log).st_size
+        self.lost = 0  # bytes of log lines a full disk refused
         # Bytes of log text per stream in each log file, oldest first, e.g. [{"stdout": 10485700}, {"stdout": 312}]:
         # rotation adds the oldest's to log.dropped without reading it. None: a file from before this
         # Pump (labkitd restarted), counted from the file if it is ever dropped.
@@ -174,9 +176,15 @@ class Pump:
         texts = [line.decode(errors="replace") for line in lines]
         data = "".join(json.dumps({"log": text, "stream": stream, "time": t}) + "\n" for text in texts).encode()
         if self.size and self.size + len(data) > self.max_size:
-            self._rotate()
-        os.write(self.log, data)
-        self.size += len(data)
+            try:
+                self._rotate()
+            except OSError:
+                pass  # a full disk may refuse the rotation's files too: write on into this one
+        if self._write_log(data):
+            self.size += len(data)
+            counted = True
+        else:
+            counted = False
         for conn, timestamps in list(self.followers):
             if conn.pending() > MAX_PENDING:
                 self.unfollow(conn)
@@ -184,8 +192,28 @@ class Pump:
                 continue
             for line in lines:
                 conn.send_frame(1 if stream == "stdout" else 2, (t + " ").encode() + line if timestamps else line)
-        if self.counts[-1] is not None:
+        if counted and self.counts[-1] is not None:
             self.counts[-1][stream] = self.counts[-1].get(stream, 0) + sum(len(text.encode()) for text in texts)
+
+    def _write_log(self, data: bytes) -> bool:
+        """Append whole lines to log.json, or nothing: a disk that takes only part of them (ENOSPC, EIO,
+        a short write) has the part cut off again, so the log never holds half a JSON line. The output
+        still reaches the attached client and the followers; only the log misses it, and labkitd's own
+        log says so once per container."""
+        try:
+            if os.write(self.log, data) == len(data):
+                return True
+            raise OSError(errno.ENOSPC, "short write")
+        except OSError as e:
+            try:
+                os.ftruncate(self.log, self.size)
+            except OSError:
+                pass
+            if not self.lost:
+                print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} labkitd {os.getpid()} could not write {self.bundle.name[:12]}'s "
+                      f"log.json ({e.strerror or e}): its output goes on to its clients, not into the log", flush=True)
+            self.lost += len(data)
+            return False
 
     def _rotate(self) -> None:
         """log.json -> log.json.1 -> ... -> log.json.<MAX_FILE-1>; the oldest goes, and what it held

@@ -25,6 +25,7 @@ together name PID 1 for good: a PID can be reused, the pair cannot.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -133,21 +134,81 @@ def _link(path: Path) -> str:
         return ""
 
 
+# Records this process could not write (a full disk, EIO), newest first in line to be written:
+# "/var/lib/labkit/containers/3f9a.../state.json" -> the record. read() in this process answers from
+# here, so labkitd goes on knowing a container's exit its disk could not take (exits.py keeps them and
+# writes them when it can).
+_UNWRITTEN: dict[str, dict] = {}
+
+
 def read(inst: Instance, cid: str) -> dict | None:
+    path = bundle_dir(inst, cid) / "state.json"
+    kept = _UNWRITTEN.get(str(path))
+    if kept is not None:
+        return json.loads(json.dumps(kept))  # a copy: the caller may change it
     try:
-        with open(bundle_dir(inst, cid) / "state.json") as f:
+        with open(path) as f:
             return json.load(f)
     except (OSError, ValueError):
         return None
 
 
 def write(inst: Instance, record: dict) -> None:
-    """Replace state.json in one step: a reader sees the old record or the new one, never half of one."""
+    """Replace state.json in one step: a reader sees the old record or the new one, never half of one.
+    The bytes are made first and written with one call; if the disk refuses them (ENOSPC, EIO, a short
+    write), the temporary file goes, state.json stays as it was, and the OSError is raised."""
     d = bundle_dir(inst, record["id"])
+    data = json.dumps(record, indent=1).encode()
     tmp = d / f".state.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=1)
-    os.rename(tmp, d / "state.json")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                if n == 0:  # a write that takes nothing would take nothing forever: the disk is full
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+                view = view[n:]
+        finally:
+            os.close(fd)  # close reports a deferred write error (NFS, some FUSE) as an OSError too
+        os.rename(tmp, d / "state.json")
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _UNWRITTEN.pop(str(d / "state.json"), None)
+
+
+def keep(inst: Instance, record: dict) -> None:
+    """Hold `record` in this process because write() failed: read() gives it from now on, and
+    write_kept() tries the disk again."""
+    _UNWRITTEN[str(bundle_dir(inst, record["id"]) / "state.json")] = record
+
+
+def write_kept(inst: Instance) -> list[tuple[str, OSError]]:
+    """Write every kept record of `inst` (oldest first); returns (id, error) of those the disk still refuses.
+    A kept record whose container folder is gone (removed meanwhile) is dropped."""
+    failed = []
+    prefix = str(inst.containers) + "/"
+    for path, rec in list(_UNWRITTEN.items()):
+        if not path.startswith(prefix):
+            continue
+        if not os.path.isdir(os.path.dirname(path)):
+            _UNWRITTEN.pop(path, None)
+            continue
+        try:
+            write(inst, rec)
+        except OSError as e:
+            failed.append((rec["id"], e))
+    return failed
+
+
+def kept(inst: Instance) -> list[str]:
+    """The ids of the records this process holds unwritten."""
+    prefix = str(inst.containers) + "/"
+    return [os.path.basename(os.path.dirname(p)) for p in _UNWRITTEN if p.startswith(prefix)]
 
 
 def read_all(inst: Instance, cache: dict) -> list[dict]:
@@ -164,7 +225,7 @@ def read_all(inst: Instance, cache: dict) -> list[dict]:
             continue
         key = (st.st_ino, st.st_mtime_ns, st.st_size)
         hit = cache.get(cid)
-        rec = hit[1] if hit and hit[0] == key else read(inst, cid)
+        rec = _UNWRITTEN.get(f"{base}/{cid}/state.json") or (hit[1] if hit and hit[0] == key else read(inst, cid))
         if rec is None:
             continue
         cache[cid] = (key, rec)

@@ -57,7 +57,7 @@ class Exits:
             self._remove(rec["id"], rec, volumes=True)
         else:
             rec.pop("starting", None)
-            state.write(self.inst, rec)
+            self._write_record(rec)
 
     def _adopt(self, rec: dict) -> None:
         cid = rec["id"]
@@ -112,9 +112,31 @@ class Exits:
         except (LabkitError, OSError):
             pass
         rec.update(status="exited", exit_code=code, oom_killed=oom, finished_at=time.time(), pid=0)
-        state.write(self.inst, rec)
+        self._write_record(rec)
         self._after_exit(cid, rec)  # the waiting clients get the exit first: the group goes next, in this same step
         self._drop_group(group)
+
+    def _write_record(self, rec: dict) -> None:
+        """Write a container's record; if the disk refuses it (full, EIO), keep it in labkitd, which
+        answers from it (state.read) and tries the disk again every few seconds. An exit is never
+        lost: its waiting clients hear it at once either way, and `labkit wait` never hangs on it."""
+        try:
+            state.write(self.inst, rec)
+        except OSError as e:
+            first = not state.kept(self.inst)
+            state.keep(self.inst, rec)
+            _log(f"could not write the record of container {rec.get('name', rec['id'][:12])} "
+                 f"({rec.get('status')}, exit code {rec.get('exit_code')}): {e.strerror or e}; "
+                 "kept in labkitd, written when the disk takes it")
+            if first:
+                self.later(1.0, lambda: self._write_kept(1.0))
+
+    def _write_kept(self, delay: float) -> None:
+        failed = state.write_kept(self.inst)
+        if failed:
+            self.later(min(delay * 2, 10.0), lambda: self._write_kept(min(delay * 2, 10.0)))
+        else:
+            _log("the kept records are written")
 
     def _await_record(self, lv: Live, tries: int = 0) -> None:
         """An adopted container exited: the keeper (its parent now) reaps it and writes the exit.
@@ -135,7 +157,7 @@ class Exits:
             return
         if rec["status"] == "running":
             record_lost(rec, None)
-            state.write(self.inst, rec)
+            self._write_record(rec)
         self._after_exit(lv.cid, rec)
         self._drop_group(lv.group or cgroups.group(rec["cgroup"]))
 
@@ -219,3 +241,7 @@ def record_lost(rec: dict, status: int | None) -> None:
 def status_code(status: int) -> int:
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+def _log(msg: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} labkitd {os.getpid()} {msg}", flush=True)

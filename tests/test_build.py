@@ -108,3 +108,15 @@ def test_from_busybox_in_a_fresh_lab_makes_the_offline_default_image(tmp_path, m
     name = build(tmp_path / "ctx", store, tag="localhost/fresh:1", out=lambda line: None)
     assert store.get(name).layers == store.get("busybox").layers
     assert store.get("busybox").config["config"]["Labels"]["org.labkit.source"]  # the lab's own, made offline
+
+
+def test_copy_through_a_loop_of_links_is_refused_with_a_hint(context):
+    (context / "a").symlink_to("b")
+    (context / "b").symlink_to("a")
+    store = ImageStore(instance())
+    for line in ("COPY a /x", "COPY a/inner /x"):
+        (context / "Dockerfile").write_text(f"FROM busybox\n{line}\n")
+        with pytest.raises(lk.InvalidArgument, match="loop") as e:
+            lk.images.build.build(context, store, tag="localhost/built:loop", out=lambda line: None)
+        assert e.value.hint
+    assert "localhost/built:loop" not in store.names()

@@ -456,3 +456,190 @@ def test_wrong_types_in_a_create_are_a_400_that_names_the_field(sock, body):
                                    b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
     assert status == 400 and json.loads(answer)["message"], answer
     assert lk.ps(all=True) == []
+
+
+# -- the smaller holes of issue 21: a 400 naming what is wrong, never a 500, a hang or a silent drop ------
+def request(sock, method: str, target: str, body: dict | None = None, timeout=10) -> tuple[int, bytes]:
+    data = json.dumps(body).encode() if body is not None else b""
+    status, _, answer = http(sock, f"{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                   f"Content-Length: {len(data)}\r\n\r\n".encode() + data, timeout=timeout)
+    return status, answer
+
+
+def test_a_null_byte_in_a_container_name_is_not_found_not_a_500(sock, inst):
+    for target in ("/v1.47/containers/%00%00/json", "/containers/%00/json", "/containers/a%00b/logs?stdout=1"):
+        status, answer = request(sock, "GET", target)
+        assert status == 404 and "No such container" in json.loads(answer)["message"], (target, answer)
+    from labkit.runtime import state
+    with pytest.raises(lk.ContainerNotFound):
+        state.resolve(inst, "web\0")
+
+
+@pytest.mark.parametrize("host,field", [
+    ({"CpuShares": -1}, "HostConfig.CpuShares"),
+    ({"CpuShares": 512}, "HostConfig.CpuShares"),
+    ({"CpuQuota": -7}, "HostConfig.CpuQuota"),
+    ({"CpuQuota": 500}, "HostConfig.CpuQuota"),
+    ({"CpuPeriod": 1}, "HostConfig.CpuPeriod"),
+    ({"CpuPeriod": 50000}, "HostConfig.CpuPeriod"),
+    ({"CpuPeriod": 100000, "CpuQuota": 50000, "NanoCpus": 500000000}, "HostConfig.NanoCpus"),
+    ({"NanoCpus": -5}, "HostConfig.NanoCpus"),
+    ({"Privileged": True}, "HostConfig.Privileged"),
+    ({"CapAdd": ["SYS_ADMIN"]}, "HostConfig.CapAdd"),
+    ({"SecurityOpt": ["seccomp=unconfined"]}, "HostConfig.SecurityOpt"),
+    ({"RestartPolicy": {"Name": "always", "MaximumRetryCount": 0}}, "HostConfig.RestartPolicy"),
+    ({"LogConfig": {"Type": "syslog", "Config": {}}}, "HostConfig.LogConfig.Type"),
+    ({"Devices": [{"PathOnHost": "/dev/sda", "PathInContainer": "/dev/sda", "CgroupPermissions": "rwm"}]}, "HostConfig.Devices"),
+])
+def test_a_create_asking_for_what_labkit_does_not_do_is_a_400_naming_the_field(sock, host, field):
+    """Refused, never dropped: a container without the asked-for limit or privilege would run as if it had it."""
+    status, answer = request(sock, "POST", "/v1.47/containers/create", {"Image": "busybox", "Cmd": ["true"], "HostConfig": host})
+    assert status == 400 and field in json.loads(answer)["message"], answer
+    assert lk.ps(all=True) == []
+
+
+def test_labels_and_a_fixed_address_are_refused_and_the_clis_defaults_are_not(sock, box):
+    for body, field in (({"Labels": {"team": "a"}}, "Labels"),
+                        ({"NetworkingConfig": {"EndpointsConfig": {"bridge": {"IPAMConfig": {"IPv4Address": "172.30.0.99"}}}}},
+                         "NetworkingConfig")):
+        status, answer = request(sock, "POST", "/containers/create", {"Image": "busybox", **body})
+        assert status == 400 and json.loads(answer)["message"].startswith(field), answer
+    r = docker(sock, "run", "-l", "team=a", "--rm", "busybox", "true")
+    assert r.returncode != 0 and "Labels" in r.stderr
+    # every field the CLI sends for flags not given asks nothing: a plain run is taken
+    r = docker(sock, "run", "--rm", "busybox", "echo", "plain")
+    assert (r.returncode, r.stdout) == (0, "plain\n"), r.stderr
+
+
+def cpu_quota_of(pid: int) -> int | None:
+    """The CFS quota the kernel holds for a process's group, on v1 (cpu.cfs_quota_us) or v2 (cpu.max)."""
+    lines = [line.rstrip("\n").split(":", 2) for line in open(f"/proc/{pid}/cgroup")]
+    for _, controllers, path in lines:
+        if "cpu" in controllers.split(","):
+            value = int(open(f"/sys/fs/cgroup/cpu{path}/cpu.cfs_quota_us").read())
+            return None if value < 0 else value
+    for _, controllers, path in lines:
+        if controllers == "":
+            quota, period = open(f"/sys/fs/cgroup{path}/cpu.max").read().split()
+            return None if quota == "max" else int(quota) * 100_000 // int(period)
+    return None
+
+
+@pytest.mark.v2
+def test_cpu_quota_and_period_and_log_options_reach_the_kernel_and_the_log(sock, box):
+    r = docker(sock, "run", "-d", "--name", "dquota", "--cpu-quota", "25000", "--cpu-period", "50000",
+               "--log-opt", "max-size=4k", "--log-opt", "max-file=2", "busybox", "sh", "-c",
+               "i=0; while [ $i -lt 400 ]; do echo line-$i-of-some-length; i=$((i+1)); "
+               "[ $((i % 20)) = 0 ] && usleep 20000; done; sleep 300")  # in batches: a log rotates between writes
+    assert r.returncode == 0, r.stderr
+    c = lk.container("dquota")
+    box.append(c)
+    assert cpu_quota_of(c.pid) == 50_000  # half a CPU, at the kernel's 100 ms period
+    info = json.loads(docker(sock, "inspect", "dquota").stdout)[0]
+    assert info["HostConfig"]["NanoCpus"] == 500_000_000
+    _until_true(lambda: "line-399-" in c.logs())
+    from labkit.paths import instance
+    from labkit.runtime import state
+
+    logs = sorted(p.name for p in state.bundle_dir(instance(), c.id).glob("log.json*"))
+    assert logs == ["log.json", "log.json.1"]  # max-file=2: rotated at 4 KiB, one old file kept
+
+
+def _until_true(check, timeout=20):
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, "not reached in time"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("target,words", [
+    ("/containers/json?filters=%7Bbad", "not JSON"),
+    ("/containers/json?filters=%5B1,2%5D", "not an object"),
+    ("/containers/json?filters=%7B%22colour%22:%5B%22red%22%5D%7D", "invalid filter 'colour'"),
+    ("/containers/json?filters=%7B%22status%22:%7B%22sleepy%22:true%7D%7D", "invalid filter 'status=sleepy'"),
+    ("/containers/json?filters=%7B%22name%22:%7B%22x%22:5%7D%7D", "filter 'name'"),
+    ("/containers/json?filters=%7B%22name%22:%5B%22(%22%5D%7D", "invalid filter 'name=('"),
+    ("/containers/json?filters=%7B%22exited%22:%5B%22x%22%5D%7D", "invalid filter 'exited=x'"),
+    ("/images/json?filters=%7Bbad", "not JSON"),
+    ("/images/json?filters=%7B%22size%22:%5B%221%22%5D%7D", "invalid filter 'size'"),
+    ("/networks?filters=%5B%5D", "not an object"),
+    ("/volumes?filters=%7B%22dangling%22:%5B%22maybe%22%5D%7D", "invalid filter 'dangling=maybe'"),
+])
+def test_a_filter_that_cannot_be_read_is_a_400_not_the_whole_list(sock, target, words):
+    status, answer = request(sock, "GET", target)
+    assert status == 400 and words in json.loads(answer)["message"], answer
+
+
+def test_filters_choose_as_dockers_do(sock, box):
+    for name, cmd in (("fa-web", "sleep 300"), ("fb-db", "sleep 300"), ("fc-done", "exit 3")):
+        r = docker(sock, "run", "-d", "--name", name, "busybox", "sh", "-c", cmd)
+        assert r.returncode == 0, r.stderr
+        box.append(lk.container(name))
+    lk.container("fc-done").wait(timeout=30)
+
+    def names(*args):
+        r = docker(sock, "ps", "--format", "{{.Names}}", *args)
+        assert r.returncode == 0, r.stderr
+        return sorted(r.stdout.split())
+
+    assert names() == ["fa-web", "fb-db"]
+    assert names("-a") == ["fa-web", "fb-db", "fc-done"]
+    assert names("--filter", "name=web") == ["fa-web"]
+    assert names("-a", "--filter", "name=^f[ac]-") == ["fa-web", "fc-done"]
+    assert names("--filter", "status=exited") == ["fc-done"]  # a status filter looks past running ones, as docker's
+    assert names("-a", "--filter", "exited=3") == ["fc-done"] and names("-a", "--filter", "exited=0") == []
+    assert names("--filter", "id=" + lk.container("fb-db").id[:8]) == ["fb-db"]
+    assert names("-a", "--filter", "ancestor=busybox") == ["fa-web", "fb-db", "fc-done"]
+    assert names("-a", "--filter", "label=team") == []  # labkit's containers have no labels
+    assert names("-a", "--filter", "name=web", "--filter", "name=db") == ["fa-web", "fb-db"]  # one key: any
+    assert names("-a", "--filter", "name=web", "--filter", "status=exited") == []  # two keys: all
+    r = docker(sock, "ps", "--filter", "colour=red")
+    assert r.returncode != 0 and "invalid filter 'colour'" in r.stderr
+    r = docker(sock, "images", "--format", "{{.Repository}}", "--filter", "reference=busy*")
+    assert r.returncode == 0 and r.stdout.split() == ["busybox"], r.stdout + r.stderr
+    r = docker(sock, "images", "--format", "{{.Repository}}", "--filter", "reference=nothing-like-it")
+    assert r.returncode == 0 and r.stdout == ""
+    r = docker(sock, "network", "ls", "--format", "{{.Name}}", "--filter", "type=builtin")
+    assert sorted(r.stdout.split()) == ["bridge", "host", "none"], r.stdout + r.stderr
+    r = docker(sock, "volume", "create", "labkit-fvol")
+    assert r.returncode == 0, r.stderr
+    try:
+        r = docker(sock, "volume", "ls", "-q", "--filter", "dangling=true")
+        assert "labkit-fvol" in r.stdout.split(), r.stdout + r.stderr
+        r = docker(sock, "volume", "ls", "-q", "--filter", "name=nothing-like-it")
+        assert r.stdout == ""
+    finally:
+        docker(sock, "volume", "rm", "labkit-fvol")
+
+
+def test_a_wait_condition_that_is_not_dockers_is_a_400_at_once_and_each_condition_waits_as_dockers(sock, box):
+    r = docker(sock, "create", "--name", "dwait", "busybox", "sh", "-c", "exit 4")
+    assert r.returncode == 0, r.stderr
+    box.append(lk.container("dwait"))
+    status, answer = request(sock, "POST", "/containers/dwait/wait?condition=bogus", timeout=10)
+    assert status == 400 and "invalid condition" in json.loads(answer)["message"]
+    # not-running, on one made and never started: at once, as dockerd answers
+    status, answer = request(sock, "POST", "/containers/dwait/wait", timeout=10)
+    assert status == 200 and json.loads(answer)["StatusCode"] == 0
+    assert docker(sock, "start", "dwait").returncode == 0
+    lk.container("dwait").wait(timeout=30)
+    status, answer = request(sock, "POST", "/containers/dwait/wait?condition=not-running", timeout=10)
+    assert status == 200 and json.loads(answer)["StatusCode"] == 4
+    # next-exit, on one that has exited: not the old exit, the next one
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(sock)
+    s.sendall(b"POST /containers/dwait/wait?condition=next-exit HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    assert b" 200 " in head.split(b"\r\n")[0]
+    assert b"StatusCode" not in head  # the headers now, no code yet
+    assert docker(sock, "start", "dwait").returncode == 0
+    data = head
+    while b"StatusCode" not in data:
+        chunk = s.recv(4096)
+        assert chunk, data
+        data += chunk
+    s.close()
+    assert b'"StatusCode": 4' in data

@@ -142,8 +142,11 @@ def options_from_create(body: dict, name: str | None):
     taken = {str(b).split(":")[1] for b in binds if str(b).count(":") >= 1} | {m["target"] for m in mounts}
     binds += [t for t in (_typed(body, "Volumes", (dict, list)) or {}) if t not in taken]
     tmpfs = [f"{t}:{o}" if o else t for t, o in (typed("Tmpfs", dict) or {}).items()]
-    nano, pids = typed("NanoCpus", int), typed("PidsLimit", int)
+    pids = typed("PidsLimit", int)
     typed("Memory", (int, str))
+    cpus = _cpus(hc)
+    log_opts = _log_opts(typed("LogConfig", dict) or {})
+    _refuse_what_labkit_does_not_do(body, hc)
     mode = hc.get("NetworkMode") or "bridge"
     cmd = body.get("Cmd")
     entry = body.get("Entrypoint")
@@ -151,12 +154,107 @@ def options_from_create(body: dict, name: str | None):
         cmd = (list(entry) if isinstance(entry, list) else [entry]) + list(cmd or [])
     return Options.check(
         body.get("Image", ""), cmd or None, name=name or None,
-        memory=hc.get("Memory") or None, cpus=nano / 1e9 if nano else None,
+        memory=hc.get("Memory") or None, cpus=cpus, log_opts=log_opts,
         pids_limit=pids if pids and pids > 0 else None,
         hostname=body.get("Hostname") or None, env=body.get("Env") or None, workdir=body.get("WorkingDir") or None,
         user=body.get("User") or None, rm=bool(hc.get("AutoRemove")),
         network="bridge" if mode == "default" else mode, ports=ports or None, volumes=binds or None,
         mounts=mounts or None, tmpfs=tmpfs or None, tty=bool(body.get("Tty")), interactive=bool(body.get("OpenStdin")))
+
+
+def _cpus(hc: dict) -> float | None:
+    """--cpus (NanoCpus: 500000000 is half a CPU), or --cpu-quota with --cpu-period (CpuQuota 50000 of
+    CpuPeriod 100000, both in microseconds) as the same share of a CPU, checked as dockerd checks them
+    (a period of 1 ms to 1 s, a quota of at least 1 ms, -1 or 0 for none; not both ways at once).
+    labkit keeps the kernel's 100 ms period and sets the quota that gives the same share.
+    --cpu-shares is a relative weight labkit does not set: refused, never dropped."""
+    from ..cgroups.resources import CPU_PERIOD_US
+    from ..errors import InvalidArgument
+
+    nano, quota, period, shares = (_typed(hc, k, int, "HostConfig.") or 0 for k in ("NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares"))
+    if nano < 0:
+        raise InvalidArgument(f"HostConfig.NanoCpus {nano} is below zero", hint="give --cpus as a number of CPUs, e.g. 0.5.")
+    if period and not 1000 <= period <= 1_000_000:
+        raise InvalidArgument(f"HostConfig.CpuPeriod {period} is not between 1000 and 1000000 (1 ms and 1 s)",
+                              hint="the kernel's CFS period is 100000 µs unless given: leave --cpu-period out, or give one in that range.")
+    if quota and quota != -1 and quota < 1000:
+        raise InvalidArgument(f"HostConfig.CpuQuota {quota} is below 1000 (1 ms), the kernel's smallest",
+                              hint="give --cpu-quota of at least 1000 µs, or -1 for no limit.")
+    if nano and (quota > 0 or period):
+        raise InvalidArgument("HostConfig.NanoCpus and HostConfig.CpuQuota/CpuPeriod cannot both be set",
+                              hint="give either --cpus or --cpu-quota with --cpu-period.")
+    if period and quota <= 0:
+        raise InvalidArgument(f"HostConfig.CpuPeriod {period} without a CpuQuota sets no limit",
+                              hint="give --cpu-quota with it, or --cpus.")
+    if shares:
+        raise InvalidArgument(f"HostConfig.CpuShares {shares}: labkit does not set CPU shares (a relative weight)",
+                              hint="give --cpus for a limit labkit sets and shows, or leave --cpu-shares out.")
+    if nano:
+        return nano / 1e9
+    if quota > 0:
+        return quota / (period or CPU_PERIOD_US)
+    return None
+
+
+def _log_opts(cfg: dict) -> dict | None:
+    """--log-driver json-file --log-opt max-size=1m: {"Type": "json-file", "Config": {"max-size": "1m"}};
+    labkit's log is json-file's, so only that driver (or none named) is taken."""
+    from ..errors import InvalidArgument
+
+    if (cfg.get("Type") or "json-file") != "json-file":
+        raise InvalidArgument(f"HostConfig.LogConfig.Type {cfg['Type']!r}: labkit logs only as json-file does",
+                              hint="leave --log-driver out, or give json-file.")
+    opts = cfg.get("Config")
+    if opts is not None and not isinstance(opts, dict):
+        raise InvalidArgument(f"HostConfig.LogConfig.Config {opts!r} is not an object", hint='e.g. {"max-size": "1m"}.')
+    return opts or None
+
+
+#: Fields of a create labkit carries out (options_from_create above reads them), and those that
+#: change nothing a container does: ExposedPorts only documents ports unless PublishAllPorts (-P),
+#: ConsoleSize is followed by a resize, ContainerIDFile and Attach*/StdinOnce are the client's own.
+_TAKEN = {"Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Hostname", "Tty", "OpenStdin", "Volumes",
+          "HostConfig", "ExposedPorts", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"}
+_HOST_TAKEN = {"Binds", "Mounts", "Tmpfs", "PortBindings", "NetworkMode", "AutoRemove", "Memory", "NanoCpus", "PidsLimit",
+               "CpuQuota", "CpuPeriod", "CpuShares", "LogConfig", "ConsoleSize", "ContainerIDFile"}
+#: Values that ask for what labkit does anyway, beyond empty ones (the docker CLI 28 sends these
+#: for flags not given): "RestartPolicy": {"Name": "no"}, "MemorySwappiness": -1, ...
+_ASKS_NOTHING = {"RestartPolicy": ({"Name": "no", "MaximumRetryCount": 0}, {"Name": "no"}),
+                 "MemorySwappiness": (-1,), "CgroupnsMode": ("private",), "IpcMode": ("private", "shareable"),
+                 "Isolation": ("default",)}
+
+
+def _asks_nothing(key: str, value) -> bool:
+    """A field's value that asks for nothing: null, "", 0, false, [], {} or an object of only such
+    ({"EndpointsConfig": {"default": {"IPAMConfig": null, "Aliases": null, ...}}})."""
+    if value is None or value in ("", 0, False, [], {}):
+        return True
+    if isinstance(value, dict) and all(_asks_nothing(k, v) for k, v in value.items()):
+        return True
+    return value in _ASKS_NOTHING.get(key, ())
+
+
+def _refuse_what_labkit_does_not_do(body: dict, hc: dict) -> None:
+    """`docker run --privileged`, `--cap-add`, `--restart always`, `-l k=v`, `--ip`: a field labkit
+    does not carry out, given a value that asks for something, is a 400 naming it. Dropping it would
+    run a container other than the one asked for, and say nothing."""
+    from ..errors import InvalidArgument
+
+    hint = ("labkit carries out --name, -e, -w, -u, -h, -t, -i, -m, --cpus, --cpu-quota, --pids-limit, -p, -v, "
+            "--mount, --tmpfs, --network, --rm and --log-opt: leave the others out.")
+    for key, value in body.items():
+        if key not in _TAKEN and not _asks_nothing(key, value):
+            raise InvalidArgument(f"{key} {_short(value)}: labkit does not do this", hint=hint)
+    for key, value in hc.items():
+        if key not in _HOST_TAKEN and not _asks_nothing(key, value):
+            raise InvalidArgument(f"HostConfig.{key} {_short(value)}: labkit does not do this", hint=hint)
+
+
+def _short(value) -> str:
+    import json
+
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _typed(d: dict, key: str, kind, prefix: str = ""):

@@ -147,7 +147,11 @@ def _sources(args: str, context: Path) -> list[Path]:
     root = context.resolve()
     out = []
     for s in srcs:
-        p = (context / s).resolve()
+        try:
+            p = (context / s).resolve()
+        except (RuntimeError, OSError):  # a loop of links, a -> b -> a (RuntimeError to 3.12, ELOOP after)
+            raise InvalidArgument(f"COPY {s}: its links in the build context {context} lead round in a loop",
+                                  hint=f"see where they lead with `ls -l {context / s}` and point one at a file.") from None
         if p != root and root not in p.parents:
             raise InvalidArgument(f"COPY {s}: outside the build context {context}", hint="copy files from inside it")
         if not p.exists():

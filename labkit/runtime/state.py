@@ -247,6 +247,8 @@ def resolve(inst: Instance, ref: str) -> str:
     """A container's id from its name, full id or a unique prefix of the id (as docker takes them)."""
     if not isinstance(ref, str) or not ref:
         raise InvalidArgument(f"container reference {ref!r} is empty", hint="give a container's name or ID.")
+    if "\0" in ref:  # GET /containers/%00/json: no name or ID holds one, and a path cannot
+        raise ContainerNotFound(f"no such container: {ref!r}")
     if "/" not in ref and ref not in (".", ".."):
         cid = _link(names_dir(inst) / ref)
         if cid and bundle_dir(inst, cid).is_dir():

@@ -9,7 +9,7 @@ import os
 import selectors
 
 from ... import errors
-from ...api import shapes
+from ...api import filters, shapes
 from .loop import read_ready
 
 
@@ -17,9 +17,18 @@ class DockerImages:
     def _api_images(self, conn, req, ident) -> None:
         from ...images.reference import familiar
 
+        want = filters.parse(req.query.get("filters"), ("reference", "dangling", "label"))
+        filters.check_choice(want, "dangling", ("true", "false", "1", "0"))
         out = {}
         for name in self.store.names():
             img = self.store.get(name)
+            # every image here has a name (an untagged one is gone), so none is dangling
+            if want.get("dangling") and all(v in ("true", "1") for v in want["dangling"]):
+                continue
+            if "reference" in want and not filters.reference_match(want["reference"], [familiar(name), name]):
+                continue
+            if not filters.labels_match(want.get("label", []), (img.config.get("config") or {}).get("Labels") or {}):
+                continue
             if img.id not in out:
                 size = sum(self.store.blob_path(d).stat().st_size for d, _ in img.layers if self.store.blob_path(d).exists())
                 out[img.id] = {"Id": img.id, "ParentId": "", "RepoTags": [], "RepoDigests": [],

@@ -23,10 +23,11 @@ import socket
 import traceback
 
 from ... import errors
-from ...api import shapes
+from ...api import filters, shapes
 from ...api.http import HttpConnection
 from .. import state
 from ..logs import log_frames
+from ..options import parse_timeout
 from .create import create
 from .docker_exec import DockerExec
 from .docker_images import DockerImages
@@ -155,13 +156,29 @@ class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats, DockerTc
                                "/sys/fs/cgroup/cgroup.controllers") else "1", "Warnings": []})
 
     def _api_list(self, conn, req, ident) -> None:
+        """`docker ps [-a] [--filter ...]`: filters id (a prefix), name (a regular expression), status,
+        exited (a code), ancestor (an image's name) and label, as dockerd reads them (a name with and
+        without its "/", so name=^web$ finds web); a status filter
+        lists stopped ones without -a, as dockerd does."""
         from .queries import with_status
 
+        want = filters.parse(req.query.get("filters"), ("id", "name", "status", "exited", "ancestor", "label"))
+        filters.check_choice(want, "status", filters.STATUSES)
+        filters.check_int(want, "exited")
+        names = [filters.pattern(v) for v in want.get("name", ())]
         out = []
         for rec in state.read_all(self.inst, self.record_cache):
             rec = with_status(self.inst, rec, self.live)
-            if req.flag("all") or rec["status"] in ("running", "paused"):
-                out.append(shapes.container_summary(rec))
+            if not (req.flag("all") or "status" in want or "exited" in want or rec["status"] in ("running", "paused")):
+                continue
+            row = shapes.container_summary(rec)
+            if (("id" not in want or any(rec["id"].startswith(v) for v in want["id"]))
+                    and (not names or any(p.search(row["Names"][0]) or p.search(rec["name"]) for p in names))
+                    and ("status" not in want or rec["status"] in want["status"])
+                    and ("exited" not in want or (rec["status"] == "exited" and str(rec.get("exit_code") or 0) in want["exited"]))
+                    and ("ancestor" not in want or filters.reference_match(want["ancestor"], [row["Image"], rec["image"]]))
+                    and filters.labels_match(want.get("label", []), row["Labels"])):
+                out.append(row)
         out.sort(key=lambda c: c["Created"], reverse=True)
         conn.respond(200, out)
 
@@ -194,6 +211,13 @@ class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats, DockerTc
         self._start(answer, rec, self._config(rec), {}, [], [], on_fail=lambda: self._attach_failed(cid))
 
     def _api_wait(self, conn, req, ident) -> None:
+        """condition=not-running (the default, `docker wait`): at once if it is not running, else at
+        its exit; next-exit (`docker run`): at its next exit, even if it has exited before; removed
+        (`docker run --rm`): at its exit, after AutoRemove. Anything else is a 400, as dockerd's."""
+        condition = req.query.get("condition") or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise errors.InvalidArgument(f"invalid condition: {condition!r}",
+                                         hint="condition is not-running, next-exit or removed.")
         cid, rec = self._record(ident)
         conn.open_stream(200)  # the CLI sends wait before start and blocks until these headers arrive
 
@@ -202,8 +226,10 @@ class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats, DockerTc
             body = {"StatusCode": 0 if code is None else code, "Error": {"Message": r["error"]} if r.get("error") else None}
             conn.send_raw((json.dumps(body) + "\n").encode(), last=True)
 
-        if rec["status"] == "exited":  # also for condition=removed: it will not be removed unless asked
+        if condition != "next-exit" and rec["status"] == "exited":  # removed: it will not be removed unless asked
             done(exit_reply(rec))
+        elif condition == "not-running" and rec["status"] == "created" and not rec.get("starting") and cid not in self.starting_ids:
+            done(exit_reply(rec))  # dockerd: a container made and never started is not running
         else:
             self.waiters.setdefault(cid, []).append(done)
 
@@ -245,8 +271,10 @@ class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats, DockerTc
         if rec["status"] not in ("running", "paused"):
             conn.respond(304)
             return
+        timeout = req.query.get("t", req.query.get("timeout", 10))
+        parse_timeout(timeout)  # a bad one is a 400 before a waiter that would answer again at the exit
         self.waiters.setdefault(cid, []).append(lambda r: conn.respond(204))
-        self._stop(cid, rec, req.query.get("t", req.query.get("timeout", 10)))
+        self._stop(cid, rec, timeout)
 
     def _api_kill(self, conn, req, ident) -> None:
         cid, rec = self._record(ident)

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from ... import errors
-from ...api import shapes
+from ...api import filters, shapes
 from ...filesystems import volumes
 
 
@@ -34,7 +34,22 @@ def _json(req) -> dict:
 class DockerResources:
     # -- volumes ----------------------------------------------------------------------------------------
     def _api_volumes(self, conn, req, ident) -> None:
-        conn.respond(200, {"Volumes": [_volume(v) for v in volumes.ls(self.inst)], "Warnings": []})
+        want = filters.parse(req.query.get("filters"), ("name", "dangling", "driver", "label"))
+        filters.check_choice(want, "dangling", ("true", "false", "1", "0"))
+        rows = []
+        for v in volumes.ls(self.inst):
+            if "name" in want and not any(filters.pattern(w).search(v["Name"]) for w in want["name"]):
+                continue
+            if "driver" in want and v.get("Driver", "local") not in want["driver"]:
+                continue
+            # dangling=true: no container mounts it
+            if "dangling" in want and not any((not volumes.users(self.inst, v["Name"])) == (d in ("true", "1"))
+                                              for d in want["dangling"]):
+                continue
+            if not filters.labels_match(want.get("label", []), v.get("Labels") or {}):
+                continue
+            rows.append(_volume(v))
+        conn.respond(200, {"Volumes": rows, "Warnings": []})
 
     def _api_volume_create(self, conn, req, ident) -> None:
         body = _json(req)
@@ -69,10 +84,19 @@ class DockerResources:
         """`docker network ls`: the lab's networks, and Docker's built-in host and none."""
         from ...network import networks as nets
 
+        want = filters.parse(req.query.get("filters"), ("name", "id", "driver", "label", "type"))
+        filters.check_choice(want, "type", ("custom", "builtin"))
         out = [self._network_shape(n) for n in nets.list_all(self.inst)]
         names = {n["Name"] for n in out}
         out += [{"Name": m, "Id": m, "Driver": m, "Scope": "local", "Created": shapes.iso(0), "IPAM": {"Config": []},
-                 "Containers": {}} for m in ("host", "none") if m not in names]
+                 "Containers": {}, "Labels": {}} for m in ("host", "none") if m not in names]
+        builtin = {"host", "none", "bridge"}
+        out = [n for n in out
+               if ("name" not in want or any(filters.pattern(w).search(n["Name"]) for w in want["name"]))
+               and ("id" not in want or any(n["Id"].startswith(w) for w in want["id"]))
+               and ("driver" not in want or n["Driver"] in want["driver"])
+               and ("type" not in want or ("builtin" if n["Name"] in builtin else "custom") in want["type"])
+               and filters.labels_match(want.get("label", []), n.get("Labels") or {})]
         conn.respond(200, out)
 
     def _network_named(self, ident: str) -> dict:

@@ -41,6 +41,7 @@ def pytest_report_header(config):
 
 def pytest_sessionfinish(session, exitstatus):
     """labkitd stops; the suite's own data root goes with it (one given in LABKIT_TEST_ROOT is left to its owner)."""
+    _write_times()
     if os.geteuid() == 0 and (instance().run / "labkitd.sock").exists():
         from labkit.runtime.client import labkitd as client
 
@@ -55,11 +56,105 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(_root, ignore_errors=True)
 
 
+#: each test's time, set-up + call + teardown: {"tests/test_run.py::test_x": 1.23}; written at the end to
+#: LABKIT_TEST_TIMES (./lab test's table of the slowest, over both legs)
+TIMES: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    TIMES[report.nodeid] = TIMES.get(report.nodeid, 0.0) + report.duration
+
+
+def _write_times() -> None:
+    path = os.environ.get("LABKIT_TEST_TIMES")
+    if path:
+        import json
+
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(json.dumps(TIMES, indent=0))
+        except OSError as e:
+            print(f"could not write the tests' times to {path}: {e}", file=sys.stderr)
+
+
 def pytest_terminal_summary(terminalreporter):
     times = getattr(sys.modules.get("test_notebooks"), "TIMES", {})
     if times:
         each = ", ".join(f"{k} {v:.1f} s" for k, v in times.items())
         terminalreporter.write_line(f"notebooks executed headless in {sum(times.values()):.1f} s ({each})")
+
+
+# -- a hard limit on every test: a hang is one failed test that names itself, and the run goes on ----------
+#: seconds each phase (set-up, the test, teardown) may take unless the test is marked otherwise:
+#: @pytest.mark.limit(240) for one that builds a bundle or runs a notebook. Never above LIMIT_MAX.
+#: Under the v2 VM's software emulation (~5x slower) ./lab sets LABKIT_TEST_LIMIT=300: every test gets the most.
+LIMIT_MAX, TEARDOWN_LIMIT = 300, 120
+LIMIT = min(float(os.environ.get("LABKIT_TEST_LIMIT", 120)), LIMIT_MAX)
+
+
+class Hung(BaseException):
+    """Raised in the test by SIGALRM when its time is up. A BaseException, so a test's own
+    `except Exception` cannot swallow it; pytest records it as the test's failure."""
+
+
+def _limit_of(item) -> float:
+    mark = item.get_closest_marker("limit")
+    return min(max(float(mark.args[0]), LIMIT) if mark else LIMIT, LIMIT_MAX)
+
+
+def _alarm(item, seconds: float, phase: str):
+    def ring(signum, frame):
+        import faulthandler
+
+        sys.stderr.write(f"\n{item.nodeid}: its {phase} took more than {seconds:g} s; every thread's stack:\n")
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        raise Hung(f"{item.nodeid}: {phase} still running after {seconds:g} s (the suite's hard limit): it hung")
+
+    return ring
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    with _limited(item, _limit_of(item), "set-up"):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    with _limited(item, _limit_of(item), "test"):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    with _limited(item, TEARDOWN_LIMIT, "teardown"):
+        yield
+
+
+class _limited:
+    """SIGALRM after `seconds` interrupts whatever the main thread waits in (a read, a select, a
+    subprocess) with Hung; should even that not end it (a C call that never returns to Python),
+    faulthandler ends the run 60 s later with every stack printed, rather than CI's time running out."""
+
+    def __init__(self, item, seconds: float, phase: str):
+        self.item, self.seconds, self.phase = item, seconds, phase
+
+    def __enter__(self):
+        import faulthandler
+        import signal
+
+        self.old = signal.signal(signal.SIGALRM, _alarm(self.item, self.seconds, self.phase))
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        faulthandler.dump_traceback_later(self.seconds + 60, exit=True)
+
+    def __exit__(self, *exc):
+        import faulthandler
+        import signal
+
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.old)
+        faulthandler.cancel_dump_traceback_later()
+        return False
 
 
 def pytest_collection_modifyitems(config, items):

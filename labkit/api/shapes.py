@@ -159,7 +159,8 @@ def options_from_create(body: dict, name: str | None):
         hostname=body.get("Hostname") or None, env=body.get("Env") or None, workdir=body.get("WorkingDir") or None,
         user=body.get("User") or None, rm=bool(hc.get("AutoRemove")),
         network="bridge" if mode == "default" else mode, ports=ports or None, volumes=binds or None,
-        mounts=mounts or None, tmpfs=tmpfs or None, tty=bool(body.get("Tty")), interactive=bool(body.get("OpenStdin")))
+        mounts=mounts or None, tmpfs=tmpfs or None, tty=bool(body.get("Tty")), interactive=bool(body.get("OpenStdin")),
+        console_size=typed("ConsoleSize", list) if body.get("Tty") else None)
 
 
 def _cpus(hc: dict) -> float | None:
@@ -212,7 +213,7 @@ def _log_opts(cfg: dict) -> dict | None:
 
 #: Fields of a create labkit carries out (options_from_create above reads them), and those that
 #: change nothing a container does: ExposedPorts only documents ports unless PublishAllPorts (-P),
-#: ConsoleSize is followed by a resize, ContainerIDFile and Attach*/StdinOnce are the client's own.
+#: ContainerIDFile and Attach*/StdinOnce are the client's own. ConsoleSize is the terminal's first size.
 _TAKEN = {"Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Hostname", "Tty", "OpenStdin", "Volumes",
           "HostConfig", "ExposedPorts", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"}
 _HOST_TAKEN = {"Binds", "Mounts", "Tmpfs", "PortBindings", "NetworkMode", "AutoRemove", "Memory", "NanoCpus", "PidsLimit",

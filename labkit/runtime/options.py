@@ -25,7 +25,7 @@ HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-
 NAME_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")  # a user or group name, as useradd takes
 
 FIELDS = ("image", "command", "name", "resources", "hostname", "env", "workdir", "user", "auto_remove", "trace", "log_opts",
-          "network", "ports", "mounts", "tty", "interactive")
+          "network", "ports", "mounts", "tty", "interactive", "console_size")
 
 
 class Options:
@@ -40,7 +40,7 @@ class Options:
 
     def __init__(self, image: str, command=None, name=None, resources=None, hostname=None, env=(), workdir=None,
                  user=(0, 0), auto_remove=False, trace=False, log_opts=None, network="bridge", ports=(), mounts=(),
-                 tty=False, interactive=False):
+                 tty=False, interactive=False, console_size=None):
         self.image, self.command, self.name = image, tuple(command) if command is not None else None, name
         self.resources, self.hostname, self.env = dict(resources or {}), hostname, tuple(env or ())
         self.workdir, self.user = workdir, user if isinstance(user, str) else tuple(user or (0, 0))
@@ -49,11 +49,13 @@ class Options:
         self.network, self.ports = network, [dict(p) for p in ports or ()]
         self.mounts = [dict(m) for m in mounts or ()]
         self.tty, self.interactive = bool(tty), bool(interactive)
+        self.console_size = tuple(console_size) if console_size else None  # -t: (rows, cols) at the start
 
     @classmethod
     def check(cls, image: str, command=None, *, name=None, memory=None, cpus=None, pids_limit=None, hostname=None,
               env=None, workdir=None, user=None, rm=False, trace=False, log_opts=None, network=None,
-              ports=None, volumes=None, mounts=None, tmpfs=None, tty=False, interactive=False) -> "Options":
+              ports=None, volumes=None, mounts=None, tmpfs=None, tty=False, interactive=False,
+              console_size=None) -> "Options":
         from ..filesystems.mount_specs import parse_all
         from ..network.networks import parse_mode
         from ..network.ports import parse_ports
@@ -74,7 +76,7 @@ class Options:
                    trace=trace, log_opts=parse_log_opts(log_opts), network=parse_mode(network),
                    ports=parse_ports(ports) if ports else [],
                    mounts=parse_all(volumes, mounts, tmpfs) if volumes or mounts or tmpfs else [], tty=tty,
-                   interactive=interactive)
+                   interactive=interactive, console_size=check_console_size(console_size))
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in FIELDS}
@@ -109,7 +111,7 @@ class Options:
         opts = cls.check(d["image"], d.get("command"), name=d.get("name"), hostname=d.get("hostname"), env=list(env),
                          workdir=d.get("workdir"), user=user, rm=d.get("auto_remove", False), trace=d.get("trace", False),
                          log_opts=d.get("log_opts"), network=d.get("network"), ports=texts, tty=d.get("tty", False),
-                         interactive=d.get("interactive", False))
+                         interactive=d.get("interactive", False), console_size=d.get("console_size"))
         opts.resources = check_resources(d.get("resources") or {})
         if d.get("mounts"):
             from ..filesystems.mount_specs import check_all
@@ -155,6 +157,16 @@ def check_resources(res) -> dict:
     if "cpu_quota" in res:
         out["cpu_quota"] = parse_cpus(res["cpu_quota"] / CPU_PERIOD_US)
     return out
+
+
+def check_console_size(size) -> tuple[int, int] | None:
+    """A terminal's size when the command starts: [30, 100] (rows, columns), as `docker run -it`
+    sends its window's in ConsoleSize; None or [0, 0] for the classic 24 x 80."""
+    if size is None or (isinstance(size, (list, tuple)) and list(size) == [0, 0]):
+        return None
+    if (not isinstance(size, (list, tuple)) or len(size) != 2 or not all(type(n) is int and 0 < n < 65536 for n in size)):
+        raise InvalidArgument(f"terminal size {size!r} is not [rows, columns]", hint="both between 1 and 65535, e.g. [24, 80].")
+    return int(size[0]), int(size[1])
 
 
 def parse_log_opts(opts) -> dict:

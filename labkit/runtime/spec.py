@@ -77,6 +77,7 @@ class ContainerConfig:
     seccomp: bool = True  # the system calls Docker's default profile refuses fail with EPERM (security/seccomp.py)
     instance: str = "labkit"  # the lab's tag; names the overlay mount's source
     terminal: bool = False  # -t: fds 0, 1, 2 are a pseudo-terminal's (daemon/stdin.py)
+    console_size: tuple = (24, 80)  # -t: the terminal's rows and columns when the command starts
 
     def to_oci(self) -> dict:
         # overlay stacks lowerdirs top first: the last layer of the image is the first lowerdir.
@@ -84,6 +85,7 @@ class ContainerConfig:
             "ociVersion": OCI_VERSION,
             "process": {
                 "terminal": self.terminal,
+                **({"consoleSize": {"height": self.console_size[0], "width": self.console_size[1]}} if self.terminal else {}),
                 "user": {"uid": self.uid, "gid": self.gid},
                 "args": list(self.args),
                 "env": list(self.env),

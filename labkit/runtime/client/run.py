@@ -186,6 +186,13 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
     started = time.monotonic()
     out = Output(stream, keep=not inherit_stdio, raw=inherit_stdio)
     feed = args.pop("feed", None)
+    options = args.get("options") or {}
+    if options.get("tty") and inherit_stdio and not options.get("console_size"):
+        try:  # the terminal starts at this window's size, as docker's ConsoleSize: no resize to race the shell
+            cols, rows = os.get_terminal_size(1)
+            options["console_size"] = [rows, cols]
+        except OSError:
+            pass
     conn = labkitd.open_call(op, inst=inst, attach=True, t0=t0, **args)
     with conn:
         try:

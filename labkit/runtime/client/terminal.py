@@ -65,6 +65,11 @@ def exec_in_terminal(inst, cid: str, args, interactive: bool = True, **request) 
     from ..container.console import receive_master, resize
     from ..daemon.loop import read_ready
 
+    try:  # the terminal is made at this window's size: no resize after the start to race the command
+        cols, rows = os.get_terminal_size(1)
+        request.setdefault("console_size", [rows, cols])
+    except OSError:
+        pass
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn = labkitd.open_call("exec", fds=(theirs.fileno(),), inst=inst, id=cid, args=list(args), tty=True, **request)

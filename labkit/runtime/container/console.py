@@ -22,8 +22,11 @@ import struct
 import termios
 
 
-def make_terminal(console_fd: int) -> None:
+def make_terminal(console_fd: int, rows: int = 24, cols: int = 80) -> None:
+    """The size is set here, before the command's exec: a shell that starts at once reads it
+    (`docker run -it` sends the window's as ConsoleSize; a resize after the start would race it)."""
     master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     os.setsid()  # a session of its own, whose controlling terminal the slave becomes
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for n in (0, 1, 2):
@@ -50,13 +53,12 @@ def resize(master: int, rows, cols) -> None:
 
 
 def receive_master(sock: socket.socket, timeout: float = 5.0) -> int:
-    """The master the process inside sent (it did, before its exec), non-blocking, its size the
-    classic 24 x 80 until a client says its own (0 x 0 confuses stty and vi). OSError if none came."""
+    """The master the process inside sent (it did, before its exec), non-blocking, its size already
+    set inside (make_terminal: the client's window, else the classic 24 x 80). OSError if none came."""
     sock.settimeout(timeout)
     _, fds, _, _ = socket.recv_fds(sock, 16, 1)
     if not fds:
         raise OSError(5, "no terminal came over the console socket")
     os.set_inheritable(fds[0], False)
     os.set_blocking(fds[0], False)
-    resize(fds[0], 24, 80)
     return fds[0]

@@ -71,7 +71,7 @@ def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
     if pid == 0:
         if req.get("tty") and fds:
             try:  # in the container's mount namespace: its own /dev/pts
-                make_terminal(fds[0])
+                make_terminal(fds[0], *(req.get("console_size") or (24, 80)))
             except OSError as e:
                 init._report(report_fd, "make the exec's terminal", e.errno, e.strerror or str(e), config)
         else:

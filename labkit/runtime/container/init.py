@@ -163,7 +163,8 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
         if "mount" in kinds:
             setup_rootfs(config, bundle, trace)
         if console_fd is not None:  # -t: the terminal is made in the container's own /dev/pts
-            _step("make the container's terminal", make_terminal, console_fd)
+            size = config.get("process", {}).get("consoleSize") or {}  # OCI's {"height": 30, "width": 100}
+            _step("make the container's terminal", make_terminal, console_fd, size.get("height", 24), size.get("width", 80))
         if "uts" in kinds and config.get("hostname"):
             _step("set the hostname", socket.sethostname, config["hostname"])
         if "network" in kinds:

@@ -49,6 +49,7 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
             env=tuple(cfg.get("Env") or ()) + opts.env, cwd=opts.workdir or cfg.get("WorkingDir") or "/",
             hostname=opts.hostname or "", uid=uid, gid=gid,
             resources=Resources(**opts.resources), cgroup=f"{inst.tag}/{cid}", instance=inst.tag, terminal=opts.tty,
+            console_size=opts.console_size or (24, 80),
         ).to_oci()
         if opts.trace:
             config["annotations"]["org.labkit.trace"] = "1"

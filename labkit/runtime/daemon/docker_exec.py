@@ -14,6 +14,7 @@ import socket
 
 from ... import errors
 from ..container.console import receive_master, resize
+from ..options import check_console_size
 from .connection import MAX_PENDING
 from .loop import read_ready
 from .stdin import Stdin
@@ -31,7 +32,9 @@ class DockerExec:
         eid = uuid.uuid4().hex + uuid.uuid4().hex
         self.docker_execs[eid] = {"cid": cid, "cmd": cmd, "env": body.get("Env"), "workdir": body.get("WorkingDir") or None,
                                   "user": body.get("User") or None, "running": False, "exit_code": None, "pid": 0,
-                                  "tty": bool(body.get("Tty")), "stdin": bool(body.get("AttachStdin")), "master": None}
+                                  "tty": bool(body.get("Tty")), "stdin": bool(body.get("AttachStdin")), "master": None,
+                                  # API 1.42 on: the window's [rows, columns], the terminal's size from its start
+                                  "console_size": check_console_size(body.get("ConsoleSize")) if body.get("Tty") else None}
         while len(self.docker_execs) > 256:  # kept for inspection a while, as dockerd keeps them
             self.docker_execs.pop(next(iter(self.docker_execs)))
         conn.respond(201, {"Id": eid})
@@ -63,7 +66,8 @@ class DockerExec:
 
         try:  # op_exec closes `ends` (and empties the list) once it forked
             self.op_exec(_Relay(reply), {"id": ex["cid"], "args": ex["cmd"], "env": ex["env"], "workdir": ex["workdir"],
-                                         "user": ex["user"], "tty": ex["tty"], "stdin": ex["stdin"]}, ends)
+                                         "user": ex["user"], "tty": ex["tty"], "stdin": ex["stdin"],
+                                         "console_size": ex.get("console_size")}, ends)
         except BaseException:
             for fd in ends:
                 os.close(fd)

@@ -22,7 +22,7 @@ from ..container import exec_shim
 from ..container.init import keyring_name
 from ..container.console import resize
 from ..logs import replay
-from ..options import check_path, check_resources, env_list, parse_timeout, parse_user, split_command
+from ..options import check_console_size, check_path, check_resources, env_list, parse_timeout, parse_user, split_command
 from ..options import Options
 from .create import create, lookup_user
 from .exits import status_code
@@ -262,7 +262,8 @@ class Operations:
             raise Conflict(f"container {rec['name']} is {rec['status']}: exec needs a running container")
         cfg = self._config(rec)
         req = dict(req, args=split_command(req.get("args")), env=env_list(req.get("env")), keyring=keyring_name(cid),
-                   tty=bool(req.get("tty")) and len(fds) == 1, stdin=bool(req.get("stdin")) and len(fds) == 3)
+                   tty=bool(req.get("tty")) and len(fds) == 1, stdin=bool(req.get("stdin")) and len(fds) == 3,
+                   console_size=check_console_size(req.get("console_size")))
         if not req["args"]:
             raise InvalidArgument("exec needs a command", hint="e.g. `labkit exec web ps`.")
         if req.get("workdir") is not None:

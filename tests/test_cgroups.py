@@ -244,3 +244,28 @@ def test_reading_the_pids_of_a_group_removed_after_the_open_is_an_empty_list(ins
         monkeypatch.undo()
         g.remove()
     assert not d.exists()
+
+
+@pytest.mark.v2
+def test_a_reader_in_another_pid_namespace_gets_no_pid_it_cannot_name(inst):
+    """cgroup.procs read from a PID namespace lists a process it cannot see as 0 (v1) or leaves it out
+    (v2): read_pids never answers 0, which os.kill would take for the caller's own process group (a
+    reset inside a container once killed its own shell that way)."""
+    import subprocess
+    import sys
+
+    g = cgroups.group(f"{inst.tag}/pidns")
+    g.create()
+    p = subprocess.Popen(["sleep", "600"])
+    try:
+        g.add(p.pid)
+        code = "import sys; from labkit.cgroups import group; print(group(sys.argv[1]).pids())"
+        seen = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", code, f"{inst.tag}/pidns"],
+                              capture_output=True, text=True, timeout=60)
+        assert seen.returncode == 0, seen.stderr
+        assert seen.stdout.strip() == "[]"  # outside, it is there: [p.pid]
+        assert g.pids() == [p.pid]
+    finally:
+        p.kill()
+        p.wait()
+        g.remove()

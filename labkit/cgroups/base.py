@@ -247,7 +247,10 @@ def read_pids(d: Path) -> list[int]:
         return []
     finally:
         os.close(fd)
-    return [int(x) for x in b"".join(chunks).split()]
+    # A process outside the reader's PID namespace is listed as 0 (cgroup v1 read from inside a
+    # container, an LXD one, a test's bare root): it cannot be named from here, and os.kill(0, ...)
+    # would signal the caller's own process group. Only the PIDs this namespace can see.
+    return [pid for pid in map(int, b"".join(chunks).split()) if pid > 0]
 
 
 def remove_tree(d: Path, timeout: float = 2.0) -> None:

@@ -78,18 +78,69 @@ def size(n: float) -> str:
 
 
 # -- make -----------------------------------------------------------------------------------------------
-def debs_for(packages: list[str]) -> list[str]:
+def debs_for(packages: list[str]) -> list[dict]:
     """The packages and all they depend on, as apt's own resolver picks them for a system with nothing
     installed (an empty dpkg status): the first of each "a | b" alternative, the candidate versions.
-    Required ones too: a learner's VM from an older image may need the newer libc a package wants."""
-    with tempfile.NamedTemporaryFile() as empty:
+    Required ones too: a learner's VM from an older image may need the newer libc a package wants.
+    Each as {"name": "busybox-static", "file": "busybox-static_1%3a1.35.0-4+b3_amd64.deb", "size": 936600,
+    "hash": ("md5", "f6f1...")}.
+
+    apt's cache is pointed at an empty folder while it answers: --print-uris leaves out every package
+    whose .deb already sits in the cache, and the machine that set the lab up has them all there
+    (issue 22: a bundle made there lacked busybox-static, docker-registry, iptables ...)."""
+    with tempfile.NamedTemporaryFile() as empty, tempfile.TemporaryDirectory() as cache:
+        os.mkdir(os.path.join(cache, "partial"))
         out = subprocess.run(["apt-get", "install", "--print-uris", "-qq", "--no-install-recommends",
-                              "-o", f"Dir::State::status={empty.name}", "-o", "Debug::NoLocking=1", *packages],
-                             capture_output=True, text=True)
+                              "-o", f"Dir::State::status={empty.name}", "-o", f"Dir::Cache::archives={cache}",
+                              "-o", "Debug::NoLocking=1", *packages], capture_output=True, text=True)
     if out.returncode != 0:
         raise Refused(f"apt cannot resolve the lab's packages here: {out.stderr.strip()[-300:]}")
-    # 'http://deb.debian.org/debian/pool/main/b/busybox/busybox-static_1%3a1.35.0-4%2bb3_amd64.deb' busybox-static_1%3a1.35.0-4+b3_amd64.deb 936600 SHA256:...
-    return sorted({line.split()[1].split("_", 1)[0] for line in out.stdout.splitlines() if line.startswith("'")})
+    # 'http://deb.debian.org/debian/pool/main/b/busybox/busybox-static_1%3a1.35.0-4%2bb3_amd64.deb' busybox-static_1%3a1.35.0-4+b3_amd64.deb 936600 MD5Sum:f6f1...
+    debs = {}
+    for line in out.stdout.splitlines():
+        if not line.startswith("'"):
+            continue
+        _uri, file, length, *checksum = line.split()
+        algo, _, digest = (checksum or [":"])[0].partition(":")
+        debs[file] = {"name": file.split("_", 1)[0], "file": file, "size": int(length),
+                      "hash": (algo.lower().replace("sum", ""), digest)}
+    return sorted(debs.values(), key=lambda d: d["name"])
+
+
+def apt_cache() -> Path:
+    """apt's own cache of downloaded .debs: /var/cache/apt/archives/ unless configured elsewhere."""
+    out = subprocess.run(["apt-config", "shell", "D", "Dir::Cache::archives/d"], capture_output=True, text=True).stdout
+    return Path(out.partition("=")[2].strip().strip("'\"") or "/var/cache/apt/archives")
+
+
+def gather_debs(debs: list[dict], into: Path) -> tuple[int, int]:
+    """Each .deb into `into`: copied from apt's cache when the very file is there (its size and
+    checksum as apt's index says), else downloaded by apt: a machine whose cache holds them all makes
+    the bundle without the network. Returns (from the cache, downloaded)."""
+    cache, missing = apt_cache(), []
+    for deb in debs:
+        cached = cache / deb["file"]
+        algo, digest = deb["hash"]
+        try:
+            with open(cached, "rb") as f:
+                # apt checked each file it put in its cache; the size (and the checksum where its index gives
+                # one: none for some security updates) says it is the version apt wants now
+                ok = os.fstat(f.fileno()).st_size == deb["size"] and (not digest or (
+                    algo in hashlib.algorithms_available and hashlib.file_digest(f, algo).hexdigest() == digest))
+        except OSError:
+            ok = False
+        if ok:
+            shutil.copy2(cached, into / deb["file"])
+        else:
+            missing.append(deb["name"])
+    if missing and os.environ.get("LABKIT_OFFLINE") == "1":
+        raise Refused(f"{len(missing)} Debian packages are not in apt's cache ({', '.join(missing[:6])}"
+                      f"{' ...' if len(missing) > 6 else ''}) and LABKIT_OFFLINE=1 allows no download: "
+                      "make the bundle where the network is, or fill the cache first (apt-get install -d)")
+    if missing:
+        subprocess.run(["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root", *missing], cwd=into, check=True,
+                       stdout=subprocess.DEVNULL)
+    return len(debs) - len(missing), len(missing)
 
 
 def write_packages_index(debs: Path) -> None:
@@ -125,11 +176,11 @@ def make(args) -> None:
         subprocess.run(pip + ["--require-hashes", "-r", args.lock], check=True)
         subprocess.run(pip + ["--only-binary=:all:", "setuptools>=77"], check=True)
         if not args.no_debs:
-            names = debs_for(args.packages)
-            say(f"downloading {len(names)} Debian packages (the lab's and what they need)")
+            debs = debs_for(args.packages)
+            say(f"gathering {len(debs)} Debian packages (the lab's and all they need, as for a bare system)")
             (stage / "debs").mkdir()
-            subprocess.run(["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root", *names], cwd=stage / "debs", check=True,
-                           stdout=subprocess.DEVNULL)
+            cached, fetched = gather_debs(debs, stage / "debs")
+            say(f"  {cached} from apt's cache, {fetched} downloaded")
             write_packages_index(stage / "debs")
         docker = Path(args.venv_python).parent / "docker"
         if docker.exists():

@@ -13,7 +13,7 @@ from pathlib import Path
 from labkit.cgroups.base import read_pids
 from labkit.cgroups.hierarchies import read_layout
 from labkit.filesystems.mounts import mounts
-from labkit.paths import is_labkit_link, is_labkit_name
+from labkit.paths import Instance, is_labkit_link, is_labkit_name
 
 
 #: labkitd and its keeper are the lab's server, not a leak: they start on first use and stay (as
@@ -89,22 +89,77 @@ def _firewall() -> list[str]:
     return lines
 
 
+class Others:
+    """The labs that were on this machine before the suite began (an instructor's at /var/lib/labkit,
+    a second checkout's): their objects come and go as their users work, and are not the suite's
+    leaks. Seen by their cgroup parents ("labkit", "labkit.3f9c0a1b"), their chains ("labkit-FORWARD")
+    and their links' prefixes ("lk-", "lk3f9c-"). Labs the tests make later are the suite's own."""
+
+    def __init__(self, ours: str):
+        tags = set()
+        for h in read_layout().hierarchies:
+            try:
+                tags.update(d.name for d in h.mountpoint.iterdir() if d.is_dir() and is_labkit_name(d.name))
+            except OSError:
+                pass
+        for line in _firewall():
+            if line.startswith(":") and "-" in line.split()[0]:
+                tags.add(line.split()[0][1:].rsplit("-", 1)[0])
+        self.tags = {t for t in tags if t != ours and (t == "labkit" or t.startswith("labkit."))}
+        ours_prefix = Instance(Path("/"), Path("/"), ours).link_prefix
+        try:
+            links = [n for n in os.listdir("/sys/class/net") if is_labkit_link(n)]
+        except OSError:
+            links = []
+        self.prefixes = {Instance(Path("/"), Path("/"), t).link_prefix for t in self.tags}
+        self.prefixes |= {n.split("-", 1)[0] + "-" for n in links if "-" in n and not n.startswith(ours_prefix)}
+        self.links = {n for n in links if n == "labkit0"} if "labkit" in self.tags else set()
+
+    def own(self, name: str) -> bool:
+        """A name one of those labs gave: "labkit.3f9c0a1b-web", "labkit-FORWARD", "lk3f9c-br0"."""
+        return any(name == t or name.startswith(t + "-") for t in self.tags)
+
+    def own_link(self, name: str) -> bool:
+        return name in self.links or any(name.startswith(p) for p in self.prefixes)
+
+    def own_rule(self, line: str) -> bool:
+        words = [w for w in line.split() if is_labkit_name(w) or w.startswith("lk")]
+        return bool(words) and all(self.own(w.lstrip(":")) or self.own_link(w) for w in words)
+
+
+_others: Others | None = None
+
+
+def others() -> Others:
+    global _others
+    if _others is None:
+        from labkit.paths import instance
+
+        _others = Others(instance().tag)
+    return _others
+
+
 def snapshot() -> set[str]:
+    """The suite's labkit objects in the kernel now (other labs' left out: Others)."""
+    other = others()
     objs: set[str] = set()
     for m in mounts():
-        if is_labkit_name(m.source) or is_labkit_name(m.mountpoint):
+        if (is_labkit_name(m.source) or is_labkit_name(m.mountpoint)) and not other.own(m.source):
             objs.add(f"mount {m.fstype} {m.source} on {m.mountpoint}")
     for d in _cgroup_dirs():
+        if any(other.own(part) for part in d.parts):
+            continue
         objs.add(f"cgroup {d}")
         objs.update(f"process {pid} in {d}" for pid in read_pids(d))
     try:
-        objs.update(f"netns {n}" for n in os.listdir("/run/netns") if is_labkit_name(n))
+        objs.update(f"netns {n}" for n in os.listdir("/run/netns") if is_labkit_name(n) and not other.own(n))
     except OSError:
         pass
     try:
-        objs.update(f"link {n}" for n in os.listdir("/sys/class/net") if is_labkit_link(n) and not _default_bridge(n))
+        objs.update(f"link {n}" for n in os.listdir("/sys/class/net")
+                    if is_labkit_link(n) and not _default_bridge(n) and not other.own_link(n))
     except OSError:
         pass
-    objs.update(f"firewall {l}" for l in _firewall() if not _infrastructure_rule(l))
+    objs.update(f"firewall {l}" for l in _firewall() if not _infrastructure_rule(l) and not other.own_rule(l))
     objs.update(f"process {pid} (labkit-exec)" for pid in _helpers())
     return objs

@@ -10,7 +10,6 @@ from labkit.images.build import BuildError, parse, prune_cache
 from labkit.images.store import ImageStore
 from labkit.paths import instance
 
-pytestmark = pytest.mark.v2
 
 DOCKERFILE = """\
 # a small image

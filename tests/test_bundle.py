@@ -12,7 +12,6 @@ import labkit as lk
 from labkit.images.store import ImageStore
 from labkit.kernel.capabilities import mask
 
-pytestmark = pytest.mark.v2
 
 
 @pytest.fixture
@@ -31,6 +30,7 @@ def runc_bundle(busybox, inst, tmp_path):
     return b, cfg
 
 
+@pytest.mark.v2
 def test_a_runc_spec_bundle_runs_with_its_own_settings(runc_bundle):
     b, cfg = runc_bundle
     r = lk.run_bundle(b, stream=False)
@@ -44,6 +44,7 @@ def test_a_runc_spec_bundle_runs_with_its_own_settings(runc_bundle):
     assert int(lines[5].split()[1], 16) == mask(cfg["process"]["capabilities"]["bounding"])  # runc spec's 3 caps
 
 
+@pytest.mark.v2
 def test_a_bundle_is_never_changed_and_gets_a_labkit_cgroup(runc_bundle):
     b, _ = runc_bundle
     before = (b / "config.json").read_bytes()

@@ -9,7 +9,6 @@ import labkit as lk
 from labkit.images.store import ImageStore
 from labkit.paths import instance
 
-pytestmark = pytest.mark.v2
 
 
 def test_diff_lists_added_changed_and_deleted(busybox, box):

@@ -61,7 +61,6 @@ def test_the_socket_is_root_only_and_answers_ping_and_version(sock):
     assert r.returncode == 0 and r.stdout.split() == ["1.47", "1.24", "linux"], r.stderr
 
 
-@pytest.mark.v2
 def test_docker_run_prints_the_output_exits_with_the_code_and_removes_the_container(sock):
     r = docker(sock, "run", "--rm", "busybox", "echo", "hi")
     assert (r.returncode, r.stdout) == (0, "hi\n"), r.stderr
@@ -208,7 +207,6 @@ def test_an_attach_waiting_for_a_start_ends_when_the_container_is_removed(sock):
     s.close()
 
 
-@pytest.mark.v2
 def test_docker_volumes_binds_and_tmpfs(sock, box, tmp_path):
     (tmp_path / "f").write_text("from the host\n")
     r = docker(sock, "run", "--rm", "-v", f"{tmp_path}:/h:ro", "-v", "dvol:/v", "--tmpfs", "/t:size=1m",

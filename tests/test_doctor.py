@@ -11,13 +11,13 @@ import labkit as lk
 from conftest import PYTHON
 from labkit.host.doctor import FAIL, OK
 
-pytestmark = pytest.mark.v2
 
 ROWS = ["root", "kernel", "cgroups", "overlayfs", "user namespaces", "network namespaces", "veth and bridge",
         "iptables (NAT, ports)", "seccomp", "device rules", "keyrings", "default image", "disk", "disk use", "pyroute2",
         "python packages"]
 
 
+@pytest.mark.v2
 def test_doctor_has_every_row_and_this_lab_host_passes():
     report = lk.doctor()
     assert [c.name for c in report.checks] == ROWS
@@ -27,6 +27,7 @@ def test_doctor_has_every_row_and_this_lab_host_passes():
     assert report.ok
 
 
+@pytest.mark.v2
 def test_cgroup_row_names_the_layout_this_host_has():
     from labkit import cgroups
 

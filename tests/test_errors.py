@@ -40,7 +40,6 @@ def _as_nobody(code: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.v2
 def test_run_without_root_raises_not_permitted_naming_root():
     r = _as_nobody(
         "import labkit as lk\n"

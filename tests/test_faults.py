@@ -39,7 +39,6 @@ def _until(check, timeout=60.0, what="the condition"):
 
 
 # -- output to anything (also in the cgroup v2 VM) ---------------------------------------------------------
-@pytest.mark.v2
 @pytest.mark.parametrize("where", ["file", "devnull", "stderr-file", "pipe", "socket", "terminal"])
 def test_run_output_reaches_any_kind_of_descriptor(busybox, inst, tmp_path, where):
     pid = _labkitd_pid(inst)

@@ -14,7 +14,6 @@ from labkit.images import default
 from labkit.images.reference import familiar, normalize
 from labkit.images.store import CorruptStore, ImageStore
 
-pytestmark = pytest.mark.v2
 
 
 def _sha(data: bytes) -> str:

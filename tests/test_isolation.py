@@ -14,7 +14,6 @@ import labkit as lk
 from labkit import cgroups
 from labkit.security import devices, seccomp
 
-pytestmark = pytest.mark.v2
 
 MARK = b"labkit-host-disk-secret"
 
@@ -39,6 +38,7 @@ def block_device(tmp_path):
         subprocess.run(["losetup", "--detach", dev], capture_output=True)
 
 
+@pytest.mark.v2
 def test_a_container_can_make_a_block_device_node_but_not_open_it(busybox, block_device):
     major, minor = block_device
     r = lk.run("busybox", ["sh", "-c", f"mknod /disk b {major} {minor} && echo made; head -c 23 /disk; echo; "
@@ -50,6 +50,7 @@ def test_a_container_can_make_a_block_device_node_but_not_open_it(busybox, block
     assert "3\nnull-ok" in r.stdout  # the allowed character devices work
 
 
+@pytest.mark.v2
 def test_the_device_rules_are_the_kernels_own(busybox):
     c = lk.run("busybox", "sleep 30", detach=True)
     try:
@@ -70,6 +71,7 @@ def test_the_device_rules_are_the_kernels_own(busybox):
         c.remove(force=True)
 
 
+@pytest.mark.v2
 def test_the_device_program_allows_and_denies_as_the_rules_say():
     """The eBPF program, read as the kernel would run it (a tiny interpreter of its five instructions)."""
     prog = devices.program(devices.DOCKER_DEFAULT)
@@ -157,6 +159,7 @@ def test_each_container_has_a_session_keyring_of_its_own(busybox):
         b.remove(force=True)
 
 
+@pytest.mark.v2
 def test_a_container_sees_its_own_cgroups_at_the_root_read_only(busybox):
     # Docker's default on v2: a private cgroup namespace, the container's group mounted read-only on
     # /sys/fs/cgroup, where a JVM or Go's runtime reads its limit. Without the namespace, /proc/self/cgroup
@@ -290,6 +293,7 @@ def test_an_unsupported_profile_is_refused_before_a_container_starts(busybox, in
 
 
 @pytest.mark.parametrize("rules", [devices.DOCKER_DEFAULT, devices.DOCKER_DEFAULT[:1], devices.DOCKER_DEFAULT[3:]])
+@pytest.mark.v2
 def test_every_instruction_of_the_device_program_can_run(rules):
     """Older kernels' verifiers (6.1) refuse a program with an unreachable instruction; newer ones let it pass."""
     prog = devices.program(rules)

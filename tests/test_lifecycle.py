@@ -18,7 +18,6 @@ from conftest import PYTHON
 from labkit.runtime import state
 from labkit.runtime.client import labkitd as client
 
-pytestmark = pytest.mark.v2
 
 LOOP = ["sh", "-c", "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done"]
 
@@ -34,6 +33,7 @@ def _log_has(c, text):
     return text in c.logs()
 
 
+@pytest.mark.v2
 def test_create_start_stop_remove_and_the_states_between(box):
     c = lk.create("busybox", LOOP, name="life")
     box.append(c)
@@ -58,6 +58,7 @@ def test_create_start_stop_remove_and_the_states_between(box):
         lk.container("life")
 
 
+@pytest.mark.v2
 def test_stop_kills_with_sigkill_when_sigterm_is_ignored(box):
     c = lk.run("busybox", ["sh", "-c", "trap '' TERM; echo ready; sleep 600"], detach=True)
     box.append(c)
@@ -80,6 +81,7 @@ def test_kill_sends_the_signal_asked_for(box):
     assert d.wait(timeout=60) == 137
 
 
+@pytest.mark.v2
 def test_pause_freezes_every_process_and_unpause_thaws_them(box):
     c = lk.run("busybox", ["sh", "-c", "while :; do echo x >> /tmp/n; usleep 10000; done"], detach=True)
     box.append(c)
@@ -98,6 +100,7 @@ def test_pause_freezes_every_process_and_unpause_thaws_them(box):
     _until(lambda: c.exec("wc -l /tmp/n").stdout.split()[0] != lines, what="the loop to run again")
 
 
+@pytest.mark.v2
 def test_exec_runs_a_second_process_inside_with_the_containers_view(box):
     c = lk.run("busybox", "sleep 600", detach=True, hostname="inside", env={"GREETING": "hi"})
     box.append(c)
@@ -131,6 +134,7 @@ def test_logs_keep_stdout_and_stderr_apart_with_timestamps(box):
     assert stamped[0].split(" ", 1)[1] == "out1"
 
 
+@pytest.mark.v2
 def test_oom_kill_is_recorded(box):
     c = lk.run("busybox", "dd if=/dev/zero of=/dev/null bs=64M count=1", memory="32M", detach=True)
     box.append(c)
@@ -150,6 +154,7 @@ def test_restart_runs_the_command_again(box):
     assert c.attrs["restart_count"] == 1
 
 
+@pytest.mark.v2
 def test_top_inspect_and_stats_show_whats_inside(box):
     c = lk.run("busybox", ["sh", "-c", "sleep 600 & sleep 600 & wait"], detach=True, memory="64M", pids_limit=10, name="peek")
     box.append(c)
@@ -201,6 +206,7 @@ def test_rm_on_exit_removes_the_container(box):
         c.attrs
 
 
+@pytest.mark.v2
 def test_a_container_outlives_the_process_that_started_it(box, inst):
     # The notebook-kernel-restart case: a separate Python process starts a container and is killed.
     code = textwrap.dedent("""
@@ -218,6 +224,7 @@ def test_a_container_outlives_the_process_that_started_it(box, inst):
     assert c.attrs["status"] == "exited" and c.logs() == "up\n"
 
 
+@pytest.mark.v2
 def test_killing_labkitd_loses_no_container_and_no_record(box, inst):
     c = lk.run("busybox", ["sh", "-c", "echo before; sleep 2; echo after; exit 9"], detach=True, name="survivor")
     box.append(c)
@@ -244,6 +251,7 @@ def _ppid(pid: int) -> int:
     return int(data[data.rindex(b")") + 2 :].split()[1])
 
 
+@pytest.mark.v2
 def test_a_container_killed_from_outside_is_recorded(box):
     c = lk.run("busybox", "sleep 600", detach=True)
     box.append(c)

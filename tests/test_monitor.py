@@ -14,9 +14,9 @@ from labkit.monitoring.plot import render
 from labkit.monitoring.probe import Probe
 from labkit.monitoring.sampler import Sampler
 
-pytestmark = pytest.mark.v2
 
 
+@pytest.mark.v2
 def test_memory_rising_in_steps_and_the_oom_kill_are_seen(box):
     # Each step keeps 8 MiB in /dev/shm (tmpfs pages are charged to the container); the fifth hits 40M.
     c = lk.run("busybox", ["sh", "-c", "for i in 1 2 3 4 5 6; do dd if=/dev/zero of=/dev/shm/f$i bs=1M count=8 "
@@ -33,6 +33,7 @@ def test_memory_rising_in_steps_and_the_oom_kill_are_seen(box):
     assert s.series("steps")["memory_limit"][0] == 40 << 20
 
 
+@pytest.mark.v2
 def test_a_cpu_bound_container_under_a_fifth_of_a_cpu_reads_near_20_percent(box):
     c = lk.run("busybox", ["sh", "-c", "while :; do :; done"], detach=True, cpus=0.2, name="hog")
     box.append(c)
@@ -46,6 +47,7 @@ def test_a_cpu_bound_container_under_a_fifth_of_a_cpu_reads_near_20_percent(box)
     assert s.latest("hog")["cpu_throttled_us"] > 0
 
 
+@pytest.mark.v2
 def test_a_limit_change_while_running_is_written_and_marked(box):
     c = lk.run("busybox", "sleep 600", detach=True, memory="64M", name="limits")
     box.append(c)
@@ -62,6 +64,7 @@ def test_a_limit_change_while_running_is_written_and_marked(box):
         c.update()
 
 
+@pytest.mark.v2
 def test_the_probe_reads_what_stats_reads(box):
     c = lk.run("busybox", "sleep 600", detach=True, memory="32M", pids_limit=7)
     box.append(c)
@@ -92,6 +95,7 @@ def test_plots_render_headless_and_export(box, tmp_path):
         Sampler(c, interval=0)
 
 
+@pytest.mark.v2
 def test_monitor_blocks_then_leaves_the_final_figure(box, tmp_path):
     c = lk.run("busybox", ["sh", "-c", "sleep 1"], detach=True, name="watched")
     box.append(c)
@@ -100,6 +104,7 @@ def test_monitor_blocks_then_leaves_the_final_figure(box, tmp_path):
     assert Path(m.save_png(tmp_path / "f.png")).read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.v2
 def test_controls_build_and_their_callbacks_change_the_cgroup(box):
     c = lk.run("busybox", "sleep 600", detach=True, memory="40M", name="knobs")
     box.append(c)
@@ -124,6 +129,7 @@ def test_controls_build_and_their_callbacks_change_the_cgroup(box):
     assert c.status == "exited"
 
 
+@pytest.mark.v2
 def test_the_memory_slider_of_a_container_without_a_limit_says_none(box):
     c = lk.run("busybox", "sleep 600", detach=True, name="free")
     box.append(c)
@@ -134,6 +140,7 @@ def test_the_memory_slider_of_a_container_without_a_limit_says_none(box):
     assert cgroups.group(c.attrs["cgroup"]).stats().memory_limit == 64 << 20
 
 
+@pytest.mark.v2
 def test_monitor_samples_before_its_first_drawing(box, monkeypatch):
     # the first drawing imports matplotlib (~0.7 s): sampling after it left the first second empty
     from labkit.monitoring import plot
@@ -148,6 +155,7 @@ def test_monitor_samples_before_its_first_drawing(box, monkeypatch):
     assert seen[0] is True
 
 
+@pytest.mark.v2
 def test_an_oom_kill_that_ends_the_container_is_marked_from_its_record(box):
     # dd is PID 1: the kill ends the container and labkitd removes its group within milliseconds, before
     # a sample every 0.5 s can read the kernel's counter
@@ -193,6 +201,7 @@ def test_every_panel_is_labelled_and_counts_are_whole_numbers():
     assert "pause a" in notes and "memory 64MiB -> 32MiB" in notes, notes
 
 
+@pytest.mark.v2
 def test_any_labkit_cgroup_can_be_sampled(inst):
     g = lk.cgroup("sampled", memory="64M")
     try:
@@ -208,6 +217,7 @@ def test_any_labkit_cgroup_can_be_sampled(inst):
         g.remove()
 
 
+@pytest.mark.v2
 def test_the_figures_table_parses_each_version_s_files():
     from labkit.cgroups import figures as f
 
@@ -220,6 +230,7 @@ def test_the_figures_table_parses_each_version_s_files():
     assert set(f.V1) - {"cpu_quota_us", "cpu_period_us"} < set(f.V2)  # the same names on both versions
 
 
+@pytest.mark.v2
 def test_a_limit_below_what_the_group_holds_is_refused_on_v1_and_kills_on_v2(box):
     from labkit.errors import LimitRefused
 

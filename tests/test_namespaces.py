@@ -10,7 +10,6 @@ import pytest
 import labkit as lk
 from labkit.namespaces.child import KINDS, ns_inodes
 
-pytestmark = pytest.mark.v2
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +78,7 @@ def test_user_maps_uid_0_inside_to_an_ordinary_uid_outside(inst):
         f.unlink(missing_ok=True)
 
 
+@pytest.mark.v2
 def test_cgroup_namespace_makes_the_own_cgroup_look_like_the_root():
     import sys
 
@@ -116,6 +116,7 @@ def test_nsenter_joins_a_running_processs_namespaces():
         p.wait()
 
 
+@pytest.mark.v2
 def test_all_kinds_at_once_and_the_view_renders():
     r = lk.unshare(list(KINDS), "echo ok", hostname="all")
     assert r.stdout.strip() == "ok" and set(r.view.isolated()) == set(KINDS)

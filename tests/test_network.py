@@ -100,7 +100,6 @@ def test_the_ruleset_isolates_every_pair_of_networks_and_nats_each():
 
 
 # -- the kernel ---------------------------------------------------------------------------------------------
-@pytest.mark.v2
 def test_two_containers_on_the_default_bridge_reach_each_other_by_address(box):
     a = sleeper(box, "net-a")
     r = lk.run("busybox", "sh -c 'ip -4 -o addr show eth0; ip route; cat /etc/hosts /etc/hostname /etc/resolv.conf'",
@@ -123,7 +122,6 @@ def test_two_containers_on_the_default_bridge_reach_each_other_by_address(box):
     assert len(veth) >= 1 and all(v.startswith("lk") for v in veth)
 
 
-@pytest.mark.v2
 def test_on_a_user_defined_network_containers_find_each_other_by_name(box, nets):
     lk.network.create("lab-backend")
     nets.append("lab-backend")
@@ -141,7 +139,6 @@ def test_on_a_user_defined_network_containers_find_each_other_by_name(box, nets)
     assert "late" not in web.exec("cat /etc/hosts").stdout
 
 
-@pytest.mark.v2
 def test_a_published_port_answers_from_the_host_and_goes_with_the_container(box):
     p_any, p_lo = free_port(), free_port()
     web = lk.run("busybox", "httpd -f -p 80 -h /etc", name="pub", ports=[f"{p_any}:80", f"127.0.0.1:{p_lo}:80"],

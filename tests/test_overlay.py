@@ -9,7 +9,6 @@ import pytest
 import labkit as lk
 from labkit.filesystems.overlay import is_opaque, is_whiteout
 
-pytestmark = pytest.mark.v2
 
 
 @pytest.fixture

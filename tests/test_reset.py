@@ -19,7 +19,6 @@ from labkit.filesystems.mounts import mounts
 from labkit.kernel import syscalls as sc
 from labkit.paths import instance
 
-pytestmark = pytest.mark.v2
 
 
 def _sh(*cmd: str) -> bool:
@@ -60,6 +59,7 @@ def _break_everything(inst):
     return made
 
 
+@pytest.mark.v2
 def test_reset_removes_every_kind_of_object_from_a_broken_state(inst):
     made = _break_everything(inst)
     report = lk.reset()
@@ -103,6 +103,7 @@ def test_reset_twice_and_concurrently_with_nothing_to_do(inst):
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
 
 
+@pytest.mark.v2
 def test_reset_leaves_other_instances_alone(inst, tmp_path):
     other = instance(tmp_path / "other-lab")
     g = cgroups.group(f"{other.tag}/keep")
@@ -114,6 +115,7 @@ def test_reset_leaves_other_instances_alone(inst, tmp_path):
         g.remove()
 
 
+@pytest.mark.v2
 def test_reset_kills_a_running_container_and_removes_its_cgroup(busybox, inst):
     box = {}
 

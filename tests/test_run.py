@@ -12,7 +12,6 @@ import pytest
 import labkit as lk
 from conftest import PYTHON, REPO
 
-pytestmark = pytest.mark.v2
 
 
 def test_run_prints_and_returns_the_containers_output(busybox, capsys):
@@ -103,6 +102,7 @@ def test_writable_layer_is_fresh_for_each_container_and_kept_until_removed(busyb
     lk.reset()
 
 
+@pytest.mark.v2
 def test_memory_limit_gets_an_allocating_process_oom_killed(busybox):
     # dd allocates a 64 MiB buffer and fills it: over a 32 MiB limit the kernel's OOM killer ends it.
     r = lk.run("busybox", "dd if=/dev/zero of=/dev/null bs=64M count=1", memory="32M", rm=True, stream=False)
@@ -111,12 +111,14 @@ def test_memory_limit_gets_an_allocating_process_oom_killed(busybox):
     assert ok.exit_code == 0
 
 
+@pytest.mark.v2
 def test_pids_limit_makes_the_extra_fork_fail(busybox):
     # sh is 1 process; with a limit of 3 it can start 2 sleeps, and the 3rd fork fails with EAGAIN.
     r = lk.run("busybox", ["sh", "-c", "sleep 1 & sleep 1 & sleep 1 & wait"], pids_limit=3, rm=True, stream=False)
     assert "can't fork" in r.stderr or "Resource temporarily unavailable" in r.stderr, r.stderr
 
 
+@pytest.mark.v2
 def test_limits_are_written_to_the_containers_cgroup(busybox):
     # the host's view of PID 1's groups (inside, its cgroup namespace makes each one "/")
     c = lk.run("busybox", "sleep 30", memory="48M", pids_limit=9, detach=True)
@@ -142,6 +144,7 @@ def test_limits_are_written_to_the_containers_cgroup(busybox):
     assert res == {"memory": {"limit": 48 << 20}, "pids": {"limit": 9}}
 
 
+@pytest.mark.v2
 def test_unknown_command_is_command_not_found_and_leaves_nothing(busybox, inst):
     before = set(inst.containers.iterdir()) if inst.containers.exists() else set()
     with pytest.raises(lk.CommandNotFound) as e:
@@ -168,6 +171,7 @@ def test_unknown_image_and_bad_limits_are_refused_before_anything_is_made(busybo
     assert after == before
 
 
+@pytest.mark.v2
 def test_a_failure_half_way_through_start_leaves_nothing_behind(busybox, inst):
     # A working directory the kernel refuses to create (/proc/sys is read-only in a container) fails
     # inside the new namespaces, after the bundle, the name and the cgroup exist: all of it must go.
@@ -181,6 +185,7 @@ def test_a_failure_half_way_through_start_leaves_nothing_behind(busybox, inst):
         lk.container("half-way")
 
 
+@pytest.mark.v2
 def test_run_works_from_a_process_with_many_threads(busybox):
     # As in a Jupyter kernel: other threads hold locks while we start a container.
     code = textwrap.dedent("""
@@ -208,6 +213,7 @@ def test_env_workdir_and_user(busybox):
     assert r.stdout.split("\n")[:4] == ["ni hao", "/tmp/work", "65534", "65534"]
 
 
+@pytest.mark.v2
 def test_cli_run_prints_and_exits_with_the_containers_code(busybox):
     env = {**os.environ}
     hi = subprocess.run([PYTHON, "-m", "labkit", "run", "--rm", "busybox", "echo", "hi"], capture_output=True,
@@ -264,6 +270,7 @@ def test_cli_trace_prints_the_flow_on_stderr(busybox):
     assert "pivot_root" in r.stderr and "total" in r.stderr
 
 
+@pytest.mark.v2
 def test_pid_1s_parent_is_labkitd_not_the_caller(busybox, inst):
     # The container belongs to the lab's server: inside, PID 1's parent is outside its PID namespace
     # (PPid 0); outside, its parent is labkitd, whatever process asked for it.

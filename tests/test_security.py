@@ -9,7 +9,6 @@ import pytest
 import labkit as lk
 from labkit.kernel.capabilities import DOCKER_DEFAULT, mask, names
 
-pytestmark = pytest.mark.v2
 
 
 def _status(r) -> dict[str, str]:

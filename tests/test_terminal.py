@@ -155,7 +155,6 @@ def shell_session(argv, end=b"exit 5\r", sized_at_start=True):
         t.kill()
 
 
-@pytest.mark.v2
 def test_labkit_run_it_is_a_shell_on_a_terminal(busybox):
     assert shell_session(LABKIT + ["run", "-it", "--rm", "busybox", "sh"]) == 5
     assert lk.ps(all=True) == []

@@ -16,7 +16,6 @@ import pytest
 from labkit.images.unpack import UnsafeLayer, unpack_layer
 from labkit.paths import instance
 
-pytestmark = pytest.mark.v2
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ def mount_line(out: str, target: str) -> list[str]:
     return next(line.split() for line in out.splitlines() if line.split()[1:2] == [target])
 
 
-@pytest.mark.v2
 def test_a_host_directory_read_only_and_read_write(tmp_path, busybox):
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("hello from the host\n")

@@ -272,7 +272,8 @@ def test_a_command_that_ends_at_once_ran_in_the_group_and_is_no_join_failure(ins
     # `cat /proc/self/cgroup` can be over before spawn() first looks at cgroup.procs: that is no failure
     g = lk.cgroup("quick")
     try:
-        assert all(g.run("true").exit_code == 0 for _ in range(300))
+        # 300 on the host; 60 under the VM's emulation (~5x slower), where the same race is as likely per run
+        assert all(g.run("true").exit_code == 0 for _ in range(60 if os.environ.get("LABKIT_TEST_EMULATED") else 300))
         assert g.run("cat /proc/self/cgroup").stdout.splitlines()[-1].endswith("/quick")
         assert g.run("exit 3").exit_code == 3  # the command's own code, not taken for a join's
     finally:

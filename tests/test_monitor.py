@@ -95,7 +95,6 @@ def test_plots_render_headless_and_export(box, tmp_path):
         Sampler(c, interval=0)
 
 
-@pytest.mark.v2
 def test_monitor_blocks_then_leaves_the_final_figure(box, tmp_path):
     c = lk.run("busybox", ["sh", "-c", "sleep 1"], detach=True, name="watched")
     box.append(c)

@@ -180,11 +180,9 @@ class Pump:
                 self._rotate()
             except OSError:
                 pass  # a full disk may refuse the rotation's files too: write on into this one
-        if self._write_log(data):
+        counted = self._write_log(data)
+        if counted:
             self.size += len(data)
-            counted = True
-        else:
-            counted = False
         for conn, timestamps in list(self.followers):
             if conn.pending() > MAX_PENDING:
                 self.unfollow(conn)
@@ -210,8 +208,10 @@ class Pump:
             except OSError:
                 pass
             if not self.lost:
-                print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} labkitd {os.getpid()} could not write {self.bundle.name[:12]}'s "
-                      f"log.json ({e.strerror or e}): its output goes on to its clients, not into the log", flush=True)
+                from .daemon.keeper import _log as log_line
+
+                log_line(f"labkitd {os.getpid()} could not write {self.bundle.name[:12]}'s log.json ({e.strerror or e}): "
+                         "its output goes on to its clients, not into the log")
             self.lost += len(data)
             return False
 

@@ -188,11 +188,9 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
     feed = args.pop("feed", None)
     options = args.get("options") or {}
     if options.get("tty") and inherit_stdio and not options.get("console_size"):
-        try:  # the terminal starts at this window's size, as docker's ConsoleSize: no resize to race the shell
-            cols, rows = os.get_terminal_size(1)
-            options["console_size"] = [rows, cols]
-        except OSError:
-            pass
+        from .terminal import window_size
+
+        options["console_size"] = window_size()  # as docker's ConsoleSize: no resize to race the shell
     conn = labkitd.open_call(op, inst=inst, attach=True, t0=t0, **args)
     with conn:
         try:

@@ -55,6 +55,15 @@ def send_fd_input(fd: int, source) -> threading.Thread:
     return _feed(source, lambda data: _write_all(fd, data), lambda: os.close(fd), "labkit-exec-stdin")
 
 
+def window_size() -> list[int] | None:
+    """This window's [rows, columns] (stdout's terminal), or None when stdout is no terminal."""
+    try:
+        cols, rows = os.get_terminal_size(1)
+    except OSError:
+        return None
+    return [rows, cols]
+
+
 def exec_in_terminal(inst, cid: str, args, interactive: bool = True, **request) -> int:
     """`labkit exec -it`: the process inside makes a terminal in the container's /dev/pts and sends
     its master here over a console socket (container/console.py): this terminal's keys go in, raw,
@@ -65,11 +74,9 @@ def exec_in_terminal(inst, cid: str, args, interactive: bool = True, **request) 
     from ..container.console import receive_master, resize
     from ..daemon.loop import read_ready
 
-    try:  # the terminal is made at this window's size: no resize after the start to race the command
-        cols, rows = os.get_terminal_size(1)
-        request.setdefault("console_size", [rows, cols])
-    except OSError:
-        pass
+    size = window_size()  # the terminal is made at this window's size: no resize after the start to race it
+    if size:
+        request.setdefault("console_size", size)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn = labkitd.open_call("exec", fds=(theirs.fileno(),), inst=inst, id=cid, args=list(args), tty=True, **request)

@@ -244,4 +244,6 @@ def status_code(status: int) -> int:
 
 
 def _log(msg: str) -> None:
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} labkitd {os.getpid()} {msg}", flush=True)
+    from .keeper import _log as log_line  # labkitd.log's one line format (keeper imports this module)
+
+    log_line(f"labkitd {os.getpid()} {msg}")

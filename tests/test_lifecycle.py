@@ -329,3 +329,31 @@ def test_wait_with_a_timeout_is_a_typed_error_and_the_container_goes_on(box):
         c.wait(timeout=0.2)
     assert isinstance(e.value, TimeoutError) and e.value.hint
     assert c.status == "running"
+
+
+def test_tidy_removes_one_notebooks_leftovers_and_nothing_of_anothers(box, tmp_path):
+    """lk.tidy("nb66") at a notebook's top: its containers, cgroups and scratch folders in /tmp from
+    a run stopped half-way; another notebook's, and a folder with a mount in it, stay."""
+    import tempfile
+
+    mine = lk.run("busybox", "sleep 300", detach=True, name="nb66-left")
+    box.append(mine)
+    theirs = lk.run("busybox", "sleep 300", detach=True, name="nb67-theirs")
+    box.append(theirs)
+    g = lk.cgroup("nb66-demo", pids_limit=5)
+    tmp = Path(tempfile.gettempdir())
+    ctx, other, mounted = (Path(tempfile.mkdtemp(prefix=p, dir=tmp)) for p in ("labkit-nb66-", "labkit-nb67-", "labkit-nb66-"))
+    (ctx / "Dockerfile").write_text("FROM busybox\n")
+    subprocess.run(["mount", "-t", "tmpfs", "labkit-tidy-test", str(mounted)], check=True, timeout=30)
+    (mounted / "kept").write_text("what the mount holds\n")
+    try:
+        done = lk.tidy("nb66")
+        assert f"container {mine.name}" in done and "cgroup nb66-demo" in done and f"folder {ctx}" in done, done
+        assert not ctx.exists() and other.exists() and (mounted / "kept").exists()
+        assert [c.name for c in lk.ps()] == ["nb67-theirs"] and not g.group.exists()
+        assert repr(lk.tidy("nb66")) == "nothing left from an earlier run"
+    finally:
+        subprocess.run(["umount", str(mounted)], timeout=30)
+        for d in (ctx, other, mounted):
+            if d.exists():
+                d.rmdir() if not any(d.iterdir()) else None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -75,6 +77,8 @@ def test_exercises_say_not_yet_as_shipped_and_pass_with_the_solutions(path, tmp_
     from labkit.exercises import catalog, progress, solutions
 
     monkeypatch.setenv("LABKIT_LEARNER", "tester")  # the kernels inherit it: progress under this name
+    scratch = lambda: sorted(Path(tempfile.gettempdir()).glob(f"labkit-nb{path.stem[:2]}-*"))  # noqa: E731
+    before = scratch()
     shipped = run_notebook(path)
     assert not errors_in(shipped), errors_in(shipped)
     cells = exercise_cells(shipped)
@@ -97,6 +101,7 @@ def test_exercises_say_not_yet_as_shipped_and_pass_with_the_solutions(path, tmp_
         assert "✔" in outputs_text(solved.cells[i]), (ex_id, outputs_text(solved.cells[i])[:500])
     done = progress.load(who="tester")
     assert all(done[i]["status"] == "passed" for i in ids), done
+    assert scratch() == before  # its folders in /tmp (a build context) removed by its last cell
 
 
 @pytest.mark.slow

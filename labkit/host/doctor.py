@@ -252,8 +252,18 @@ def check_firewall() -> Check:
         return Check(name, WARN, f"{version}; rules in both back ends (legacy and nft)", "rules in the other back end "
                      "still filter the same packets, and are not shown by `iptables -S`",
                      "use one back end: see `iptables-legacy-save` and `iptables-nft-save`")
-    docker = os.path.exists("/run/docker.sock") or os.path.exists("/var/run/docker.pid")
-    note = "; dockerd runs here (it sets FORWARD's policy to DROP: labkit's jump comes first, so its networks still forward)" if docker else ""
+    # What another firewall user changed (dockerd, e.g.: "-P FORWARD DROP" and its DOCKER-USER chain,
+    # whichever of it started first): labkit's networks forward by their own ACCEPT rules, so they
+    # work either way; the row says so, for an instructor who sees the policy and wonders.
+    forward = (_run([path, "-w", "5", "-S", "FORWARD"]) or subprocess.CompletedProcess([], 1, "", "")).stdout
+    docker = "-N DOCKER-USER" in (_run([path, "-w", "5", "-S"]) or subprocess.CompletedProcess([], 1, "", "")).stdout \
+        or os.path.exists("/run/docker.sock")
+    note = ""
+    if "-P FORWARD DROP" in forward.splitlines():
+        note = "; FORWARD's policy is DROP" + (" (dockerd's)" if docker else "") + \
+            ": labkit's networks forward by their own rules"
+    elif docker:
+        note = "; dockerd's rules are here beside labkit's"
     return Check(name, OK, f"{version}, MASQUERADE works{note}")
 
 

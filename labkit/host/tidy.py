@@ -1,6 +1,7 @@
 """A notebook's own clean-up: what an earlier run of it left, found by the names it gives.
 
-    lk.tidy("nb03")    # containers, networks, volumes, cgroups (and their processes), overlays: "nb03-..."
+    lk.tidy("nb03")    # containers, networks, volumes, cgroups (and their processes), overlays: "nb03-...",
+                       # and scratch folders /tmp/labkit-nb03-*
 
 Run at a notebook's top: after a kernel restart half-way, its containers still run (they belong to
 labkitd, not to the kernel), and re-running from the top would meet a taken name. Unlike lk.reset(),
@@ -65,6 +66,24 @@ def tidy(prefix: str) -> Tidied:
         except LabkitError:
             pass
     out.extend(_overlays(inst, prefix))
+    out.extend(_scratch(prefix))
+    return out
+
+
+def _scratch(prefix: str) -> list[str]:
+    """The folders a notebook made with tempfile.mkdtemp(prefix="labkit-nb06-"), e.g. a build context
+    (/tmp/labkit-nb06-k2j4x9ab), which a run stopped half-way did not remove. One with a mount in it
+    is left alone (it is not a scratch folder then)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    mounts = Path("/proc/self/mounts").read_text().split("\n")
+    out = []
+    for d in sorted(Path(tempfile.gettempdir()).glob(f"labkit-{prefix}-*")):
+        if d.is_dir() and not d.is_symlink() and not any(f" {d}/" in m or f" {d} " in m for m in mounts):
+            shutil.rmtree(d, ignore_errors=True)
+            out.append(f"folder {d}")
     return out
 
 

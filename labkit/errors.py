@@ -61,8 +61,9 @@ class InvalidArgument(LabkitError):
 
 
 class LimitRefused(InvalidArgument):
-    """The kernel refused a new limit for a running container: cgroup v1 will not set a memory limit
-    below what the group holds at that moment (EBUSY). lk.controls tries again when usage falls."""
+    """The kernel refused a new limit for a running group: cgroup v1 will not set a memory limit
+    below what the group holds at that moment (EBUSY). Raised where the limit is written (cgroups/
+    base.py); lk.controls tries again when usage falls."""
 
 
 class NotFound(LabkitError):

@@ -1,6 +1,6 @@
 """PID 1's side of starting a container: the steps the kernel needs, in the order it needs them.
 
-labkitd (supervisor.py) has made a new PID namespace and forked; its child runs child() below, which
+labkitd (daemon/starts.py) has made a new PID namespace and forked; its child runs child() below, which
 does what `unshare -fmuinp --mount-proc` + `chroot` do in bocker's one line, but with pivot_root
 and the files of the OCI bundle:
 

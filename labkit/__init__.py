@@ -51,10 +51,16 @@ def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=Non
     --mount, ["type=tmpfs,target=/run,tmpfs-size=16m"]; tmpfs: ["/run:size=16m"]. tty: give it a
     terminal (docker's -t); input: bytes or text for its stdin (docker's -i), e.g. input="hello".
     """
+    if detach:
+        from .runtime.client.containers import run_detached
+
+        return run_detached(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
+                            hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts,
+                            network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, tty=tty)
     from .runtime.client.run import run as _run
 
     return _run(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name, hostname=hostname,
-                env=env, workdir=workdir, user=user, log_opts=log_opts, detach=detach, stream=stream, trace=trace,
+                env=env, workdir=workdir, user=user, log_opts=log_opts, stream=stream, trace=trace,
                 network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, tty=tty, input=input)
 
 
@@ -284,17 +290,19 @@ def load(path):
 
 
 @boundary("build the image")
-def build(context, tag=None, *, dockerfile="Dockerfile", quiet=False):
+def build(context, tag=None, *, dockerfile="Dockerfile", quiet=False, out=None):
     """Build an image from `context`/Dockerfile (`docker build`): FROM, RUN, COPY, ADD, ENV, WORKDIR,
     USER, LABEL, EXPOSE, CMD, ENTRYPOINT; each step printed as docker prints it, cached as docker does.
+    out: a function given each line instead (lines.append keeps them); quiet: no lines at all.
 
         lk.build("hello/", tag="localhost/hello:1"); lk.run("localhost/hello:1")"""
     from .images.build import build as _build
     from .images.store import ImageStore
     from .paths import instance
+    from .runtime.client.containers import run_step
 
-    return _build(context, ImageStore(instance()), tag=tag, dockerfile=dockerfile,
-                  out=(lambda line: None) if quiet else print)
+    return _build(context, ImageStore(instance()), run=run_step, tag=tag, dockerfile=dockerfile,
+                  out=(lambda line: None) if quiet else (out or print))
 
 
 def __getattr__(name):

@@ -240,11 +240,11 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
-_IMAGE_VERBS = ("pull", "push", "images", "tag", "rmi", "history", "build", "save", "load", "login", "registry")  # images/commands.py
+_IMAGE_VERBS = ("pull", "push", "images", "tag", "rmi", "history", "save", "load", "login", "registry")  # images/commands.py
 _ALL = ("doctor", "run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause",
-        "wait", "inspect", "top", "stats", "update", "diff", "commit", "image", "network", "volume", "api", "progress", "reset") + _IMAGE_VERBS
+        "wait", "inspect", "top", "stats", "update", "diff", "commit", "build", "image", "network", "volume", "api", "progress", "reset") + _IMAGE_VERBS
 _VERBS = ("run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "rm", "pause", "unpause", "wait",
-          "inspect", "top", "stats", "update", "diff", "commit")
+          "inspect", "top", "stats", "update", "diff", "commit", "build")  # runtime/client/commands.py
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,13 @@
 """labkit's errors: one hierarchy, each with a hint that says what to do.
 
-Every error a learner can meet is a LabkitError. Code deep inside labkit raises
-OSError like any Python code; the public calls translate it once, at their
-edge, with `translate_oserror`, so `except labkit.NotPermitted` works and a
-notebook shows one line of explanation instead of a traceback from ctypes.
+Every error a learner can meet is a LabkitError, so `except labkit.NotPermitted` works and a
+notebook shows one line of explanation instead of a traceback from ctypes. An OSError becomes one
+by `translate_oserror`, the one table of errno -> class and hint, called where the failing path is
+known (a cgroup file, a mount: cgroups/, filesystems/), or else at the public call's edge
+(`boundary`). labkitd sends an error as its class names and the client raises the same class
+(runtime/daemon/wire.py, runtime/client/labkitd.py); a container's failed start arrives as a step
+code and an errno name (runtime/container/report.py), turned into an error in one place
+(runtime/daemon/failures.py).
 """
 
 from __future__ import annotations
@@ -61,8 +65,9 @@ class InvalidArgument(LabkitError):
 
 
 class LimitRefused(InvalidArgument):
-    """The kernel refused a new limit for a running container: cgroup v1 will not set a memory limit
-    below what the group holds at that moment (EBUSY). lk.controls tries again when usage falls."""
+    """The kernel refused a new limit for a running group: cgroup v1 will not set a memory limit
+    below what the group holds at that moment (EBUSY). Raised where the limit is written (cgroups/
+    base.py); lk.controls tries again when usage falls."""
 
 
 class NotFound(LabkitError):

@@ -11,11 +11,6 @@ from __future__ import annotations
 import shlex
 
 
-def exit_code(returncode: int) -> int:
-    """A wait status as Python gives it (-9: killed by SIGKILL) -> the shell's and docker's exit code (137)."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
 class ProcessResult:
     __slots__ = ("args", "exit_code", "stdout", "stderr")
 

@@ -38,7 +38,7 @@ def context(tmp_path, busybox):
 
 def test_build_makes_the_layers_and_the_config(context):
     lines = []
-    name = lk.images.build.build(context, ImageStore(instance()), tag="localhost/built:1", out=lines.append)
+    name = lk.build(context, tag="localhost/built:1", out=lines.append)
     assert lines[0] == "Step 1/6 : FROM busybox" and lines[-1] == "Successfully tagged localhost/built:1"
     store = ImageStore(instance())
     img = store.get(name)
@@ -53,16 +53,15 @@ def test_build_makes_the_layers_and_the_config(context):
 
 
 def test_the_cache_reuses_unchanged_steps_and_redoes_from_a_changed_file(context):
-    store = ImageStore(instance())
     first = []
-    lk.images.build.build(context, store, tag="localhost/built:2", out=first.append)
+    lk.build(context, tag="localhost/built:2", out=first.append)
     again = []
-    lk.images.build.build(context, store, tag="localhost/built:2", out=again.append)
+    lk.build(context, tag="localhost/built:2", out=again.append)
     assert sum("Using cache" in line for line in again) == 5  # every step after FROM
     assert not any("Running in" in line for line in again)
     (context / "hello.txt").write_text("changed\n")
     third = []
-    lk.images.build.build(context, store, tag="localhost/built:2", out=third.append)
+    lk.build(context, tag="localhost/built:2", out=third.append)
     steps = [line for line in third if line.startswith("Step") or "Using cache" in line]
     assert steps[2] == " ---> Using cache" and steps[3].startswith("Step 3/6 : COPY")  # RUN cached, COPY not
     assert sum("Using cache" in line for line in third) == 1
@@ -73,7 +72,7 @@ def test_a_failing_step_stops_the_build_and_tags_nothing(context):
     (context / "Dockerfile").write_text("FROM busybox\nRUN echo about to fail; exit 3\nCMD [\"true\"]\n")
     lines = []
     with pytest.raises(BuildError) as e:
-        lk.images.build.build(context, ImageStore(instance()), tag="localhost/built:bad", out=lines.append)
+        lk.build(context, tag="localhost/built:bad", out=lines.append)
     assert "non-zero code: 3" in str(e.value) and e.value.hint
     assert "about to fail" in lines
     assert "localhost/built:bad" not in ImageStore(instance()).names()
@@ -93,7 +92,7 @@ def test_bad_dockerfiles_are_refused_before_anything(text, words):
 def test_copy_from_outside_the_context_is_refused(context):
     (context / "Dockerfile").write_text("FROM busybox\nCOPY ../../etc/passwd /x\n")
     with pytest.raises(lk.InvalidArgument, match="outside the build context"):
-        lk.images.build.build(context, ImageStore(instance()), tag="localhost/built:x", out=lambda line: None)
+        lk.build(context, tag="localhost/built:x", out=lambda line: None)
 
 
 def test_from_busybox_in_a_fresh_lab_makes_the_offline_default_image(tmp_path, monkeypatch):
@@ -104,7 +103,7 @@ def test_from_busybox_in_a_fresh_lab_makes_the_offline_default_image(tmp_path, m
     store = ImageStore(instance(tmp_path / "fresh-lab"))
     (tmp_path / "ctx").mkdir()
     (tmp_path / "ctx" / "Dockerfile").write_text("FROM busybox\nENV A=1\n")
-    name = build(tmp_path / "ctx", store, tag="localhost/fresh:1", out=lambda line: None)
+    name = build(tmp_path / "ctx", store, run=None, tag="localhost/fresh:1", out=lambda line: None)  # no RUN: no runner
     assert store.get(name).layers == store.get("busybox").layers
     assert store.get("busybox").config["config"]["Labels"]["org.labkit.source"]  # the lab's own, made offline
 
@@ -116,6 +115,6 @@ def test_copy_through_a_loop_of_links_is_refused_with_a_hint(context):
     for line in ("COPY a /x", "COPY a/inner /x"):
         (context / "Dockerfile").write_text(f"FROM busybox\n{line}\n")
         with pytest.raises(lk.InvalidArgument, match="loop") as e:
-            lk.images.build.build(context, store, tag="localhost/built:loop", out=lambda line: None)
+            lk.build(context, tag="localhost/built:loop", out=lambda line: None)
         assert e.value.hint
     assert "localhost/built:loop" not in store.names()

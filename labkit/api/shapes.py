@@ -36,7 +36,7 @@ def version() -> dict:
 
 
 def status_text(rec: dict) -> str:
-    from ..runtime.client.containers import describe
+    from ..texts import describe
 
     return describe(rec)
 

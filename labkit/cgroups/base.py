@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InvalidArgument, translate_oserror
+from ..errors import InvalidArgument, LimitRefused, TimedOut, translate_oserror
 from ..paths import MARK
 from .resources import Resources
 from .stats import Stats
@@ -145,7 +145,17 @@ class Group:
                 pass  # another group still lives there (EBUSY), or another process removed it first
 
     def _record(self, path: Path, value, resource: str) -> FileWrite:
-        write(path, str(value))
+        """Write a limit (e.g. "16777216" to memory.limit_in_bytes). A value the kernel will not take
+        now is LimitRefused: cgroup v1 keeps a memory limit above what the group holds (EBUSY)."""
+        try:
+            with open(path, "w") as f:
+                f.write(str(value))
+        except OSError as e:
+            if e.errno not in (errno.EBUSY, errno.EINVAL):
+                raise translate_oserror(e, f"write {str(value)!r} to {path}") from None
+            raise LimitRefused(f"the kernel refused {resource} = {value} for {self.name} ({path.name}: {e.strerror})",
+                               hint="a memory limit below what the group uses now cannot be set on cgroup v1: give a "
+                                    "larger one (`labkit stats` shows its usage).") from None
         return FileWrite(path, str(value), resource, self.OTHER_FILES.get(resource, ""))
 
     def __repr__(self) -> str:
@@ -289,5 +299,5 @@ def wait_until(check, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise translate_oserror(OSError(errno.ETIMEDOUT, "timed out"), what)
+            raise TimedOut(f"could not {what}: timed out")
         time.sleep(0.002)

@@ -21,7 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ContainerError, InvalidArgument, boundary_methods, require_root
-from ..results import ProcessResult, exit_code
+from ..exit_codes import of_returncode as exit_code
+from ..results import ProcessResult
 from ..paths import Instance, instance as current_instance
 from .base import PROCS, Group, read_pids
 from .resources import IOLimit, Resources, weight_to_shares

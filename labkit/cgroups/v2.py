@@ -11,6 +11,7 @@ processes" rule).
 
 from __future__ import annotations
 
+import errno
 import select
 import time
 from pathlib import Path
@@ -74,7 +75,7 @@ class V2Group(Group):
                 return
             except FileNotFoundError:
                 if attempt == 2:  # the parent vanished under us three times: another lab's reset?
-                    raise translate_oserror(OSError(2, "parent group removed meanwhile"), f"create cgroup {d}") from None
+                    raise translate_oserror(OSError(errno.ENOENT, "parent group removed meanwhile"), f"create cgroup {d}") from None
             except OSError as e:
                 raise translate_oserror(e, f"create cgroup {d}") from None
 

@@ -8,94 +8,19 @@ to run at any time, also without root (rows that need root then say so).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
-import subprocess
 import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..helper import interpreter
 from ..paths import Instance, instance as current_instance
+from .doctor_network import check_firewall, check_netns, check_pyroute2, check_veth_bridge
+from .doctor_rows import FAIL, OK, WARN, Check, Report, _need_root, _run
 
-OK, WARN, FAIL = "ok", "warn", "fail"
-_ICON = {OK: "✔", WARN: "!", FAIL: "✘"}
-_COLOR = {OK: "#2a2", WARN: "#c80", FAIL: "#c33"}
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str  # ok, warn, fail
-    value: str  # what was found
-    breaks: str = ""  # what does not work when this is not ok
-    fix: str = ""  # how to make it ok
-
-
-@dataclass(frozen=True)
-class Report:
-    checks: tuple[Check, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(c.status != FAIL for c in self.checks)
-
-    def __getitem__(self, name: str) -> Check:
-        for c in self.checks:
-            if c.name == name:
-                return c
-        raise KeyError(name)
-
-    def to_json(self) -> str:
-        return json.dumps({"ok": self.ok, "checks": [asdict(c) for c in self.checks]}, indent=2)
-
-    def __str__(self) -> str:
-        width = max(len(c.name) for c in self.checks)
-        lines = []
-        for c in self.checks:
-            lines.append(f"{_ICON[c.status]} {c.name:<{width}}  {c.value}")
-            if c.status != OK:
-                if c.breaks:
-                    lines.append(f"  {'':<{width}}  breaks: {c.breaks}")
-                if c.fix:
-                    lines.append(f"  {'':<{width}}  fix:    {c.fix}")
-        verdict = "this host can run the lab" if self.ok else "this host cannot run all of the lab: see the rows marked ✘"
-        return "\n".join(lines + ["", verdict])
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        import html
-
-        rows = []
-        for c in self.checks:
-            note = ""
-            if c.status != OK:
-                note = "".join(f"<div><i>{k}:</i> {html.escape(v)}</div>" for k, v in (("breaks", c.breaks), ("fix", c.fix)) if v)
-            left = "text-align:left;vertical-align:top"
-            rows.append(
-                f"<tr><td style='color:{_COLOR[c.status]};font-weight:bold;{left}'>{_ICON[c.status]}</td>"
-                f"<td style='{left};white-space:nowrap'>{html.escape(c.name)}</td>"
-                f"<td style='{left}'><code>{html.escape(c.value)}</code>{note}</td></tr>"
-            )
-        verdict = "this host can run the lab" if self.ok else "some rows failed: the lab cannot run all of its cells here"
-        return (f"<table><thead><tr><th></th><th style='text-align:left'>check</th>"
-                f"<th style='text-align:left'>found</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-                f"<p><b>{verdict}</b></p>")
-
-
-def _run(cmd: list[str], timeout: float = 10) -> subprocess.CompletedProcess | None:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
-def _need_root(name: str, breaks: str) -> Check:
-    return Check(name, WARN, "not checked: needs root", breaks, "run `sudo labkit doctor`")
-
+__all__ = ["FAIL", "OK", "WARN", "Check", "Report", "doctor", "check_firewall", "check_netns", "check_pyroute2",
+           "check_veth_bridge"]
 
 def check_root() -> Check:
     uid = os.geteuid()
@@ -196,77 +121,6 @@ def check_userns() -> Check:
     return Check(name, OK, "allowed" + (f" ({', '.join(extra)})" if extra else ""))
 
 
-def check_netns() -> Check:
-    name, breaks = "network namespaces", "a container's own network (only lo inside)"
-    if os.geteuid() != 0:
-        return _need_root(name, breaks)
-    unshare = shutil.which("unshare")
-    if not unshare:
-        return Check(name, WARN, "util-linux's unshare not found to test with", breaks, "`apt-get install util-linux`")
-    r = _run([unshare, "--net", "cat", "/proc/net/dev"])
-    if r is None or r.returncode != 0:
-        return Check(name, FAIL, (r.stderr.strip() if r else "failed") or "failed", breaks, "a kernel built with CONFIG_NET_NS")
-    links = [line.split(":")[0].strip() for line in r.stdout.splitlines()[2:]]
-    return Check(name, OK, f"a new one has: {' '.join(links)}")
-
-
-def check_veth_bridge() -> Check:
-    name, breaks = "veth and bridge", "container networking (the networking part of the lab)"
-    if os.geteuid() != 0:
-        return _need_root(name, breaks)
-    unshare, ip = shutil.which("unshare"), shutil.which("ip")
-    if not unshare or not ip:
-        return Check(name, WARN, "unshare or ip not found to test with", breaks, "`apt-get install util-linux iproute2`")
-    # In a throw-away network namespace: nothing is left on the host when it exits.
-    script = f"{ip} link add lk-doc0 type veth peer name lk-doc1 && {ip} link add lk-docbr type bridge"
-    r = _run([unshare, "--net", "sh", "-c", script])
-    if r is None or r.returncode != 0:
-        return Check(name, FAIL, (r.stderr.strip() if r else "failed") or "failed", breaks,
-                     "load the modules: `modprobe veth bridge`")
-    return Check(name, OK, "created a veth pair and a bridge in a throw-away namespace")
-
-
-def check_firewall() -> Check:
-    """iptables, and whether it can NAT: the MASQUERADE target tried in a throw-away network
-    namespace (its rules are its own: the host's firewall is not touched). A host whose iptables
-    command and kernel disagree (nft against legacy, a module missing) fails here, as labkit's
-    networks would: "Chain 'MASQUERADE' does not exist", "No chain/target/match by that name"."""
-    name = "iptables (NAT, ports)"
-    breaks = "outbound NAT, published ports and isolation between networks"
-    path = shutil.which("iptables")
-    if not path:
-        return Check(name, FAIL, "iptables not found", breaks, "`apt-get install iptables` (or run `./lab setup`)")
-    version = (_run([path, "-V"]) or subprocess.CompletedProcess([], 1, "", "")).stdout.strip()
-    probe = _run(["unshare", "--net", "sh", "-c", "iptables -t nat -N labkit-probe && "
-                  "iptables -t nat -A labkit-probe -j MASQUERADE && iptables -t filter -L FORWARD -n >/dev/null"])
-    if probe is None or probe.returncode != 0:
-        err = (probe.stderr.strip() if probe else "could not run the probe")[:200]
-        other = "iptables-legacy" if "nf_tables" in version else "iptables-nft"
-        return Check(name, FAIL, f"{version}: MASQUERADE refused ({err})", breaks,
-                     f"the iptables command and the kernel disagree: try `update-alternatives --set iptables "
-                     f"/usr/sbin/{other}`, or load the module (`modprobe nft_masq` / `modprobe xt_MASQUERADE`)")
-    both = [t for t in ("iptables-legacy-save", "iptables-nft-save") if shutil.which(t)
-            and any(line.startswith("-A") for line in ((_run([t]) or subprocess.CompletedProcess([], 1, "", "")).stdout
-                                                       .splitlines()))]
-    if len(both) == 2:
-        return Check(name, WARN, f"{version}; rules in both back ends (legacy and nft)", "rules in the other back end "
-                     "still filter the same packets, and are not shown by `iptables -S`",
-                     "use one back end: see `iptables-legacy-save` and `iptables-nft-save`")
-    # What another firewall user changed (dockerd, e.g.: "-P FORWARD DROP" and its DOCKER-USER chain,
-    # whichever of it started first): labkit's networks forward by their own ACCEPT rules, so they
-    # work either way; the row says so, for an instructor who sees the policy and wonders.
-    forward = (_run([path, "-w", "5", "-S", "FORWARD"]) or subprocess.CompletedProcess([], 1, "", "")).stdout
-    docker = "-N DOCKER-USER" in (_run([path, "-w", "5", "-S"]) or subprocess.CompletedProcess([], 1, "", "")).stdout \
-        or os.path.exists("/run/docker.sock")
-    note = ""
-    if "-P FORWARD DROP" in forward.splitlines():
-        note = "; FORWARD's policy is DROP" + (" (dockerd's)" if docker else "") + \
-            ": labkit's networks forward by their own rules"
-    elif docker:
-        note = "; dockerd's rules are here beside labkit's"
-    return Check(name, OK, f"{version}, MASQUERADE works{note}")
-
-
 def check_busybox(inst: Instance) -> Check:
     from ..images import default
     from ..images.store import ImageStore
@@ -297,21 +151,6 @@ def check_disk(inst: Instance) -> Check:
     if free < 2 << 30:
         return Check("disk", WARN, value, "large images", "free space, or set LABKIT_ROOT elsewhere")
     return Check("disk", OK, value)
-
-
-def check_pyroute2() -> Check:
-    name = "pyroute2"
-    try:
-        import pyroute2  # noqa: F401
-
-        from ..network.netlink import in_thread
-
-        n = in_thread(lambda ipr: len(list(ipr.get_links())))
-        return Check(name, OK, f"pyroute2 {getattr(pyroute2, '__version__', '?')} answered: {n} links in this namespace")
-    except ImportError:
-        return Check(name, FAIL, "not installed", "the networking cells", "`pip install pyroute2` (./lab setup installs it)")
-    except Exception as e:
-        return Check(name, WARN, f"{type(e).__name__}: {e}", "the networking cells", "run `labkit doctor` as root")
 
 
 def check_seccomp() -> Check:

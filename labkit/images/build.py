@@ -30,9 +30,8 @@ from pathlib import Path
 
 from ..errors import InvalidArgument, LabkitError
 from .reference import familiar, normalize
-from .store import ImageStore
+from .store import CACHE, ImageStore
 
-CACHE = "localhost/labkit-build-cache"
 KNOWN = ("FROM", "RUN", "COPY", "ADD", "ENV", "WORKDIR", "USER", "LABEL", "EXPOSE", "CMD", "ENTRYPOINT")
 
 
@@ -84,11 +83,12 @@ def _pairs(args: str) -> dict[str, str]:
     return dict(w.split("=", 1) for w in words if "=" in w)
 
 
-def build(context: str | os.PathLike, store: ImageStore, tag: str | None = None, dockerfile: str = "Dockerfile",
-          out=print, run=None) -> str:
+def build(context: str | os.PathLike, store: ImageStore, *, run, tag: str | None = None, dockerfile: str = "Dockerfile",
+          out=print) -> str:
     """Build the image; returns its full name (`tag`, else localhost/labkit-build:<id12>).
     out(line): each line of docker's classic output. run(image, args, env, workdir, user) -> the
-    container whose upper directory becomes the RUN layer (lk.run's, by default)."""
+    container whose upper directory becomes the RUN layer (the client's run_step: images/ runs no
+    container itself, it is given how)."""
     context = Path(context)
     path = context / dockerfile
     try:
@@ -174,7 +174,6 @@ def _step(store, parent: str, op: str, args: str, context: Path, cached: str, ou
     cfg = base.config.get("config", {})
     if op == "RUN":
         argv = _json_or_shell(args)
-        run = run or _run_default
         c = run(parent, argv, cfg.get("Env") or [], cfg.get("WorkingDir") or "/", cfg.get("User") or None)
         try:
             out(f" ---> Running in {c.id[:12]}")
@@ -210,12 +209,6 @@ def _step(store, parent: str, op: str, args: str, context: Path, cached: str, ou
     elif op == "ENTRYPOINT":
         config_changes["Entrypoint"] = _json_or_shell(args)
     return derive(store, parent, cached, f"{op} {args}", config_changes=config_changes)
-
-
-def _run_default(image, argv, env, workdir, user):
-    from ..runtime.client.containers import run_detached
-
-    return run_detached(image, argv, env=env, workdir=workdir, user=user)
 
 
 def _copy_layer(words: list[str], context: Path, workdir: str, unpack_tars: bool) -> bytes:

@@ -21,6 +21,7 @@ import time
 from ..errors import InvalidArgument
 from ..paths import Instance, instance as current_instance
 from .reference import familiar, parse
+from ..texts import size as size_text
 from .store import ImageStore
 
 
@@ -144,7 +145,7 @@ def cmd_push(args) -> int:
 def cmd_images(args) -> int:
     store = ImageStore(current_instance())
     rows = []
-    from .build import CACHE
+    from .store import CACHE
 
     for name in store.names():
         if name.startswith(CACHE + ":"):
@@ -158,7 +159,7 @@ def cmd_images(args) -> int:
         return 0
     print(f"{'REPOSITORY':<40} {'TAG':<12} {'IMAGE ID':<14} {'CREATED':<16} SIZE")
     for repo, tag, iid, created, size in rows:
-        print(f"{repo:<40} {tag:<12} {iid:<14} {created:<16} {_size(size)}")
+        print(f"{repo:<40} {tag:<12} {iid:<14} {created:<16} {size_text(size)}")
     return 0
 
 
@@ -170,7 +171,7 @@ def cmd_tag(args) -> int:
 def cmd_rmi(args) -> int:
     for name in args.images:
         digest, count, freed = rmi(name, force=args.force)
-        print(f"Untagged: {parse(name).familiar()}\nDeleted: {count} files ({_size(freed)}), manifest {digest}")
+        print(f"Untagged: {parse(name).familiar()}\nDeleted: {count} files ({size_text(freed)}), manifest {digest}")
     return 0
 
 
@@ -194,19 +195,11 @@ def cmd_image_inspect(args) -> int:
     return 0
 
 
-def cmd_build(args) -> int:
-    from .build import build
-
-    build(args.context, ImageStore(current_instance()), tag=args.tag, dockerfile=args.file,
-          out=lambda line: print(line, flush=True))
-    return 0
-
-
 def cmd_save(args) -> int:
     from .archive import save
 
     size = save(args.images, args.output, ImageStore(current_instance()))
-    print(f"saved {len(args.images)} image(s) to {args.output} ({_size(size)})")
+    print(f"saved {len(args.images)} image(s) to {args.output} ({size_text(size)})")
     return 0
 
 
@@ -255,20 +248,12 @@ def cmd_registry(args) -> int:
     return 0
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1000
-    return f"{n}"
-
-
 def _ago(created: str | None) -> str:
     """An image's created time as docker shows it: "3 minutes ago"; N/A for none, or for a
     reproducible build's 1970 (the default busybox)."""
     from datetime import datetime
 
-    from ..runtime.client.containers import ago
+    from ..texts import ago
 
     try:
         then = datetime.fromisoformat((created or "").replace("Z", "+00:00")).timestamp()

@@ -35,6 +35,8 @@ MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_CONFIG = "application/vnd.oci.image.config.v1+json"
 MT_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 REF_NAME = "org.opencontainers.image.ref.name"
+#: build.py's cached steps, as localhost/labkit-build-cache:<key>: kept, and not listed by `labkit images`
+CACHE = "localhost/labkit-build-cache"
 
 
 class CorruptStore(LabkitError):

@@ -10,6 +10,7 @@ Python 3.12 adds os.unshare and os.setns; we use them when present.
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import os
 import socket
@@ -128,7 +129,7 @@ def pivot_root(new_root: str, put_old: str) -> None:
     so it can be unmounted from "." without needing a put_old directory.
     """
     if number("pivot_root") is None:
-        raise OSError(38, "pivot_root: unknown syscall number on this architecture")
+        raise OSError(errno.ENOSYS, "pivot_root: unknown syscall number on this architecture")
     _check(_libc.syscall(ctypes.c_long(number("pivot_root")), _b(new_root), _b(put_old)), "pivot_root", new_root)
 
 
@@ -192,7 +193,7 @@ def link_up(ifname: str = "lo") -> None:
 def _syscall(name: str, *args) -> int:
     nr = number(name)
     if nr is None:
-        raise OSError(38, f"{name}: unknown syscall number on this architecture")
+        raise OSError(errno.ENOSYS, f"{name}: unknown syscall number on this architecture")
     return _check(_libc.syscall(ctypes.c_long(nr), *args), name)
 
 
@@ -316,7 +317,7 @@ def fork_into_cgroup(cgroup_fd: int, flags: int = 0) -> int:
     args = _CloneArgs(flags=flags | CLONE_INTO_CGROUP, exit_signal=17, cgroup=cgroup_fd)  # 17: SIGCHLD
     nr = number("clone3")
     if nr is None:
-        raise OSError(38, "clone3: unknown syscall number on this architecture")
+        raise OSError(errno.ENOSYS, "clone3: unknown syscall number on this architecture")
     ctypes.pythonapi.PyOS_BeforeFork()
     pid = _libc_gil.syscall(ctypes.c_long(nr), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
     if pid == 0:
@@ -342,7 +343,7 @@ def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> 
     ENOSYS before 5.6; ELOOP for a symlink on the way, EXDEV for a path that would leave dir_fd."""
     nr = number("openat2")
     if nr is None:
-        raise OSError(38, "openat2: unknown syscall number on this architecture")
+        raise OSError(errno.ENOSYS, "openat2: unknown syscall number on this architecture")
     how = _OpenHow(flags=flags, mode=mode, resolve=resolve)
     fd = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(dir_fd), _b(path), ctypes.byref(how),
                        ctypes.c_size_t(ctypes.sizeof(how)))

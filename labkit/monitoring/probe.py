@@ -15,6 +15,7 @@ per cgroup version, which file gives which figure and how to read it (cgroups/fi
 
 from __future__ import annotations
 
+import errno
 import os
 
 from ..cgroups import figures
@@ -58,7 +59,7 @@ class Probe:
             try:
                 return os.pread(self.fds[path], 65536, 0).decode()
             except OSError as e:
-                if e.errno in (19, 2):  # ENODEV, ENOENT: rmdir'd
+                if e.errno in (errno.ENODEV, errno.ENOENT):  # rmdir'd
                     raise Gone(self.group.name) from None
                 return None
 

@@ -28,6 +28,7 @@ import socket
 import sys
 
 from ..kernel import namespace_kinds, syscalls as sc
+from ..exit_codes import FAILED_TO_START, of_exec_error, of_wait_status
 
 KINDS = namespace_kinds.NAMES
 
@@ -88,7 +89,7 @@ def _final(plan: dict, report_w: int, go_r: int, steps: list[str]) -> None:
     _send(report_w, {"inside": {"pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(),
                                 "hostname": socket.gethostname(), "ns": ns_inodes()}, "steps": steps})
     if os.read(go_r, 1) != b"x":  # the helper has looked at us from outside; now exec
-        os._exit(125)
+        os._exit(FAILED_TO_START)
     os.close(go_r)
     os.close(report_w)
     args = plan["command"]
@@ -96,7 +97,7 @@ def _final(plan: dict, report_w: int, go_r: int, steps: list[str]) -> None:
         os.execvp(args[0], args)
     except OSError as e:
         sys.stderr.write(f"{args[0]}: {e.strerror}\n")
-        os._exit(127 if e.errno == 2 else 126)
+        os._exit(of_exec_error(e.errno))
 
 
 def _unshare(plan: dict, report_w: int) -> dict:
@@ -138,7 +139,7 @@ def _unshare(plan: dict, report_w: int) -> dict:
             _final(plan, report_w, x_r, steps)
         except BaseException as e:  # report, never a traceback from the child
             _send(report_w, {"error": f"{type(e).__name__}: {e}", "steps": steps})
-            os._exit(125)
+            os._exit(FAILED_TO_START)
     os.close(up_w), os.close(go_r), os.close(x_r)
     host_steps = []
     messages = _lines(up_r)
@@ -184,7 +185,7 @@ def _nsenter(plan: dict, report_w: int) -> dict:
             _final({**plan, "kinds": []}, report_w, x_r, ["fork(): the child lives in the namespaces entered"])
         except BaseException as e:
             _send(report_w, {"error": f"{type(e).__name__}: {e}"})
-            os._exit(125)
+            os._exit(FAILED_TO_START)
     os.close(x_r)
     outside = {"pid": child, "ns": ns_inodes(child), **_status_ids(child)}
     os.write(x_w, b"x")
@@ -194,8 +195,7 @@ def _nsenter(plan: dict, report_w: int) -> dict:
 
 def _wait(pid: int) -> int:
     _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+    return of_wait_status(status)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = _nsenter(plan, child_w) if plan.get("target") else _unshare(plan, child_w)
     except OSError as e:
-        result = {"error": f"{e.strerror or e}", "errno": e.errno, "exit_code": 125}
+        result = {"error": f"{e.strerror or e}", "errno": e.errno, "exit_code": FAILED_TO_START}
     os.close(child_w)
     inside_reports = list(_lines(child_r))
     for rep in inside_reports:

@@ -208,7 +208,7 @@ class Pump:
             except OSError:
                 pass
             if not self.lost:
-                from .daemon.keeper import _log as log_line
+                from .daemon.journal import log as log_line
 
                 log_line(f"labkitd {os.getpid()} could not write {self.bundle.name[:12]}'s log.json ({e.strerror or e}): "
                          "its output goes on to its clients, not into the log")

@@ -282,6 +282,17 @@ def update(args) -> int:
     return status
 
 
+def build(args) -> int:
+    from ...images.build import build as _build
+    from ...images.store import ImageStore
+    from ...paths import instance
+    from .containers import run_step
+
+    _build(args.context, ImageStore(instance()), run=run_step, tag=args.tag, dockerfile=args.file,
+           out=lambda line: print(line, flush=True))
+    return 0
+
+
 def stats(args) -> int:
     """A live table like `docker stats`: redrawn every second on a terminal, once with --no-stream."""
     from ...cgroups.units import format_bytes

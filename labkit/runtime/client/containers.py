@@ -18,12 +18,14 @@ import shlex
 import time
 from pathlib import Path
 
-from ...errors import ImageNotFound, InvalidArgument, boundary_methods, require_root
+from ...errors import InvalidArgument, boundary_methods, require_root
 from ...results import ProcessResult
+from ...texts import ago, describe, network_text, ports_text
 from ...images.reference import familiar
 from ...paths import Instance, instance as current_instance
 from .. import state
 from . import labkitd
+from .pulling import pulling
 from ..logs import format_log, read_log as _read_log
 from ..options import Options, env_list, parse_user, split_command
 
@@ -278,46 +280,6 @@ class ContainerList(list):
         return self.table()._repr_html_()
 
 
-def describe(r: dict, now: float | None = None) -> str:
-    """docker's STATUS column: "Up 3 minutes", "Exited (137) 2 seconds ago", "Up 5 seconds (Paused)"."""
-    now = now or time.time()
-    if r["status"] == "running":
-        return f"Up {ago(now - r['started_at'])}"
-    if r["status"] == "paused":
-        return f"Up {ago(now - r['started_at'])} (Paused)"
-    if r["status"] == "exited":
-        oom = ", OOM-killed" if r.get("oom_killed") else ""
-        return f"Exited ({r['exit_code']}{oom}) {ago(now - r['finished_at'])} ago"
-    return r["status"].capitalize()
-
-
-def network_text(r: dict) -> str:
-    """"172.29.0.2 on bridge, 10.230.0.3 on backend; 0.0.0.0:8080->80/tcp", or the mode ("network none")."""
-    eps = r.get("networks") or {}
-    parts = [", ".join(f"{ep['ip']} on {net}" for net, ep in eps.items())] if eps else []
-    if not eps and r.get("network_mode"):
-        parts.append(f"network {r['network_mode'][:22]}")
-    if ports_text(r):
-        parts.append(ports_text(r))
-    return "; ".join(parts)
-
-
-def ports_text(r: dict) -> str:
-    """docker's PORTS column, for a running container: "0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp"."""
-    if r.get("status") not in ("running", "paused"):
-        return ""
-    return ", ".join(f"{p.get('host_ip') or '0.0.0.0'}:{p['host_port']}->{p['port']}/{p['proto']}" for p in r.get("ports", []))
-
-
-def ago(seconds: float) -> str:
-    s = max(0, int(seconds))
-    for unit, n in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if s >= n:
-            k = s // n
-            return f"{k} {unit}{'s' if k > 1 else ''}"
-    return "Less than a second" if s < 1 else f"{s} second{'s' if s > 1 else ''}"
-
-
 def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -331,7 +293,7 @@ def create(image: str, command=None, *, inst: Instance | None = None, **options)
     """Create a container without starting it (`docker create`); options as lk.run's, plus name=."""
     require_root("creating a container")
     opts = Options.check(image, command, **options)
-    reply = _pulling(lambda: labkitd.call("create", inst=inst, options=opts.to_json()), opts.image, inst)
+    reply = pulling(lambda: labkitd.call("create", inst=inst, options=opts.to_json()), opts.image, inst)
     return Container(reply["id"], reply["name"], inst)
 
 
@@ -339,19 +301,13 @@ def run_detached(image: str, command=None, *, inst: Instance | None = None, **op
     """Create and start a container that runs in the background (`docker run -d`)."""
     require_root("running a container")
     opts = Options.check(image, command, **options)
-    reply = _pulling(lambda: labkitd.call("run", inst=inst, options=opts.to_json()), opts.image, inst)
+    reply = pulling(lambda: labkitd.call("run", inst=inst, options=opts.to_json()), opts.image, inst)
     return Container(reply["id"], reply["name"], inst)
 
 
-def _pulling(call, image: str, inst):
-    """call(); if labkitd has no such image, pull it and call again (step 1 of `docker run`)."""
-    try:
-        return call()
-    except ImageNotFound:
-        from .run import pull_missing
-
-        pull_missing(image, inst)
-        return call()
+def run_step(image: str, argv: list[str], env: list[str], workdir: str, user: str | None) -> Container:
+    """A build's RUN step (images/build.py): its container, detached; the build waits for it."""
+    return run_detached(image, argv, env=env, workdir=workdir, user=user)
 
 
 def get(ref: str, inst: Instance | None = None) -> Container:

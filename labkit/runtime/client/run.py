@@ -78,7 +78,7 @@ class RunResult:
 def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, pids_limit=None, name: str | None = None,
         hostname: str | None = None, env: dict | list | None = None, workdir: str | None = None,
         user: str | None = None, stream: bool = True, inherit_stdio: bool = False, trace: bool = False,
-        detach: bool = False, log_opts=None, network: str | None = None, ports=None, volumes=None, mounts=None,
+        log_opts=None, network: str | None = None, ports=None, volumes=None, mounts=None,
         tmpfs=None, tty: bool = False, interactive: bool = False, input=None, inst: Instance | None = None):
     """Run `command` in a new container of `image` and wait for it.
 
@@ -88,7 +88,7 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, p
     memory: "64M", "1.5G" or bytes; cpus: 0.5 for half a CPU; pids_limit: most processes at once.
     Output is printed as it comes (stream=False to only return it). rm=True removes the container
     when it exits. trace=True times each step of the flow (result.trace, result.trace_table()).
-    detach=True starts it in the background (`labkit run -d`) and returns its Container at once.
+    (In the background, `labkit run -d`: containers.run_detached.)
     log_opts={"max-size": "1m", "max-file": 2}: docker's json-file --log-opt (default 10m, 3).
     user: "65534", "65534:65534" or a name from the image's /etc/passwd ("nobody").
     network: "bridge" (the default: an address on bridge labkit0), "none", "host",
@@ -100,12 +100,6 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, p
     """
     t0 = time.monotonic()
     require_root("running a container")
-    if detach:
-        from .containers import run_detached
-
-        return run_detached(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
-                            hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts,
-                            network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, tty=tty, inst=inst)
     opts = Options.check(image, command, name=name, memory=memory, cpus=cpus, pids_limit=pids_limit,
                          hostname=hostname, env=env, workdir=workdir, user=user, rm=rm, trace=trace, log_opts=log_opts,
                          network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, tty=tty,
@@ -118,28 +112,14 @@ def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, p
     try:
         return _attached("run", inst, stream, inherit_stdio, trace, t0, options=opts.to_json(), **extra)
     except ImageNotFound:  # step 1 of the flow: not here, so pull it, then run (as docker's CLI does)
+        from .pulling import pull_missing
+
         pulled = pull_missing(opts.image, inst)
         result = _attached("run", inst, stream, inherit_stdio, trace, time.monotonic(), options=opts.to_json(), **extra)
         if trace:
             result.trace = ((f"find the image locally: not there, so pull it from {pulled}",
                              (time.monotonic() - t0) * 1000 - sum(ms for _, ms in result.trace)),) + result.trace
         return result
-
-
-def pull_missing(image: str, inst: Instance | None) -> str:
-    """The image is not in the local store: say so as docker does, pull it; returns its registry."""
-    from ...images.commands import pull
-    from ...images.reference import parse
-
-    from ...images.registry import Offline
-
-    print(f"Unable to find image '{familiar(image)}' locally", file=sys.stderr, flush=True)
-    try:
-        img = pull(image, inst=inst)
-    except Offline as e:
-        raise ImageNotFound(f"no image {familiar(image)!r} here, and {e.message}", hint=e.hint) from None
-    print(f"{familiar(img.name)}: pulled, image ID {img.id[7:19]}", file=sys.stderr, flush=True)
-    return parse(image).registry
 
 
 def run_bundle(bundle, *, rm: bool = True, stream: bool = True, inherit_stdio: bool = False,
@@ -255,9 +235,11 @@ class Output:
         if self.keep:
             self.kept[n].append(data)
         if self.raw:
+            from .terminal import write_all
+
             if n not in self.closed:
                 try:
-                    _write_all(n, data)
+                    write_all(n, data)
                 except BrokenPipeError:
                     self.closed.add(n)
                     if n == 1:
@@ -269,18 +251,6 @@ class Output:
 
     def text(self, n: int) -> str:
         return b"".join(self.kept[n]).decode(errors="replace")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write all of `data`, also to a non-blocking descriptor (waiting for room)."""
-    import select
-
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BlockingIOError:
-            select.select([], [fd], [])
 
 
 def _relay(conn, out: Output) -> dict:

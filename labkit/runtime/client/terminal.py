@@ -19,7 +19,6 @@ import socket
 import threading
 
 from . import labkitd
-from .run import _write_all
 
 
 def _feed(source, write, done, name: str) -> threading.Thread:
@@ -52,7 +51,7 @@ def send_input(sock: socket.socket, source) -> threading.Thread:
 
 def send_fd_input(fd: int, source) -> threading.Thread:
     """An exec's input (-i): into the pipe `fd`, then closed."""
-    return _feed(source, lambda data: _write_all(fd, data), lambda: os.close(fd), "labkit-exec-stdin")
+    return _feed(source, lambda data: write_all(fd, data), lambda: os.close(fd), "labkit-exec-stdin")
 
 
 def window_size() -> list[int] | None:
@@ -110,13 +109,13 @@ def exec_in_terminal(inst, cid: str, args, interactive: bool = True, **request) 
                             if not data:  # EIO: no process holds the terminal any more
                                 done = True
                                 break
-                            _write_all(1, data)
+                            write_all(1, data)
                         else:
                             data = os.read(0, 65536)
                             if not data:
                                 sel.unregister(0)
                                 continue
-                            _write_all(master, data)
+                            write_all(master, data)
         finally:
             sel.close()
             os.close(master)
@@ -157,3 +156,15 @@ class RawTerminal:
         if self.old_handler is not None:
             signal.signal(signal.SIGWINCH, self.old_handler)
         return False
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data`, also to a non-blocking descriptor (waiting for room)."""
+    import select
+
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [])

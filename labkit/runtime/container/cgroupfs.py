@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 
 from ...kernel import syscalls as sc
+from .report import step
 
 TARGET = "/sys/fs/cgroup"
 FLAGS = sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
@@ -45,28 +46,27 @@ def hierarchies(text: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def own_cgroups(step, cgroup_ns: bool) -> None:
-    """Mount the container's cgroups on /sys/fs/cgroup; `step` is rootfs.step (names each call for
-    the error a failure reports). Without a cgroup namespace (a bundle that asks for none) the
+def own_cgroups(cgroup_ns: bool) -> None:
+    """Mount the container's cgroups on /sys/fs/cgroup (a failure: report.StepFailed). Without a cgroup namespace (a bundle that asks for none) the
     mounts would show the host's whole tree: an empty read-only tmpfs stands there instead."""
     if not cgroup_ns:
-        step(f"mount tmpfs on {TARGET}", sc.mount, "tmpfs", TARGET, "tmpfs", FLAGS, "mode=755")
+        step("mount", sc.mount, "tmpfs", TARGET, "tmpfs", FLAGS, "mode=755", path=TARGET)
         return
-    step("unshare the cgroup namespace", sc.unshare, sc.CLONE_NEWCGROUP)
+    step("cgroupns", sc.unshare, sc.CLONE_NEWCGROUP)
     with open("/proc/self/cgroup") as f:
         found = hierarchies(f.read())
     if [fstype for _, fstype, _ in found] == ["cgroup2"]:  # v2 only: the one line "0::/"
-        step(f"mount cgroup2 on {TARGET}", sc.mount, "cgroup2", TARGET, "cgroup2", FLAGS, None)
+        step("mount", sc.mount, "cgroup2", TARGET, "cgroup2", FLAGS, None, path=TARGET)
         return
-    step(f"mount tmpfs on {TARGET}", sc.mount, "tmpfs", TARGET, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC,
-         "mode=755")
+    step("mount", sc.mount, "tmpfs", TARGET, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755",
+         path=TARGET)
     for name, fstype, data in found:
         path = f"{TARGET}/{name}"
-        step(f"create {path}", os.mkdir, path, 0o755)
-        step(f"mount {fstype} on {path}", sc.mount, "cgroup", path, fstype, FLAGS, data or None)
+        step("mkdir", os.mkdir, path, 0o755, path=path)
+        step("mount", sc.mount, "cgroup", path, fstype, FLAGS, data or None, path=path)
         if "," in name:  # "cpu,cpuacct": also reachable as cpu/ and cpuacct/, as on the host
             for alias in name.split(","):
                 if not os.path.lexists(f"{TARGET}/{alias}"):
-                    step(f"link {TARGET}/{alias}", os.symlink, name, f"{TARGET}/{alias}")
-    step(f"make {TARGET} read-only", sc.mount, None, TARGET, None, sc.MS_REMOUNT | FLAGS, "mode=755")
+                    step("symlink", os.symlink, name, f"{TARGET}/{alias}", path=f"{TARGET}/{alias}")
+    step("read-only", sc.mount, None, TARGET, None, sc.MS_REMOUNT | FLAGS, "mode=755", path=TARGET)
 

@@ -15,6 +15,7 @@ resize() by labkitd and by `labkit exec -it`, which hold a master.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
@@ -58,7 +59,7 @@ def receive_master(sock: socket.socket, timeout: float = 5.0) -> int:
     sock.settimeout(timeout)
     _, fds, _, _ = socket.recv_fds(sock, 16, 1)
     if not fds:
-        raise OSError(5, "no terminal came over the console socket")
+        raise OSError(errno.EIO, "no terminal came over the console socket")
     os.set_inheritable(fds[0], False)
     os.set_blocking(fds[0], False)
     return fds[0]

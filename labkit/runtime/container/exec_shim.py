@@ -24,8 +24,10 @@ import os
 
 from ...cgroups.base import join, open_procs
 from ...kernel import namespace_kinds, syscalls as sc
+from ...exit_codes import FAILED_TO_START, of_wait_status
 from . import init
 from .console import make_terminal
+from .report import failure, send_failure
 
 #: The kinds a container has, in the order to join them (kernel/namespace_kinds.py): mnt last.
 KINDS = tuple(k for k in namespace_kinds.ENTER if k in ("cgroup", "ipc", "uts", "net", "pid", "mnt"))
@@ -33,13 +35,13 @@ KINDS = tuple(k for k in namespace_kinds.ENTER if k in ("cgroup", "ipc", "uts", 
 
 def main(pid1: int, config: dict, cgroup_dirs: list[str], req: dict, report_fd: int, fds: tuple[int, ...]) -> None:
     """Never returns."""
-    code = 125
+    code = FAILED_TO_START
     try:
         init.leave_labkitd()
         report_fd, *kept = init.keep_only_fds(report_fd, *fds)
         code = _main(pid1, config, cgroup_dirs, req, report_fd, tuple(kept))
     except BaseException as e:  # noqa: BLE001 - report, never raise into the supervisor's loop
-        init._report(report_fd, "exec", 0, f"{type(e).__name__}: {e}", {"process": {"args": req.get("args") or ["?"]}})
+        send_failure(report_fd, failure("start", e, None, req.get("args")))
     finally:
         os._exit(code)
 
@@ -65,7 +67,7 @@ def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
             sc.setns(fd, 0)
             os.close(fd)
     except OSError as e:
-        init._report(report_fd, "enter the container's namespaces", e.errno, e.strerror or str(e), config)
+        send_failure(report_fd, failure("enter", e, None, proc["args"]))
     null = os.open(os.devnull, os.O_RDWR)
     pid = os.fork()
     if pid == 0:
@@ -73,7 +75,7 @@ def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
             try:  # in the container's mount namespace: its own /dev/pts
                 make_terminal(fds[0], *(req.get("console_size") or (24, 80)))
             except OSError as e:
-                init._report(report_fd, "make the exec's terminal", e.errno, e.strerror or str(e), config)
+                send_failure(report_fd, failure("terminal", e, None, proc["args"]))
         else:
             stdin, out = (fds[0], fds[1:]) if req.get("stdin") and fds else (null, fds)
             os.dup2(stdin, 0)
@@ -83,7 +85,7 @@ def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
         try:
             join(procs)
         except OSError as e:
-            init._report(report_fd, "join the container's cgroups", e.errno, e.strerror or str(e), config)
+            send_failure(report_fd, failure("cgroup-join", e, None, proc["args"]))
         init.exec_process(config, report_fd, keyring=req.get("keyring"), seccomp_bpf=bpf)  # never returns
     for fd in (null, report_fd, *fds, *procs):
         os.close(fd)
@@ -93,5 +95,4 @@ def _main(pid1, config, cgroup_dirs, req, report_fd, fds) -> int:
             break
         except InterruptedError:
             continue
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+    return of_wait_status(status)

@@ -1,6 +1,6 @@
 """PID 1's side of starting a container: the steps the kernel needs, in the order it needs them.
 
-labkitd (supervisor.py) has made a new PID namespace and forked; its child runs child() below, which
+labkitd (daemon/starts.py) has made a new PID namespace and forked; its child runs child() below, which
 does what `unshare -fmuinp --mount-proc` + `chroot` do in bocker's one line, but with pivot_root
 and the files of the OCI bundle:
 
@@ -18,13 +18,14 @@ and the files of the OCI bundle:
      no_new_privs, load the seccomp filter (last: from then on the listed calls fail)
  11. exec the command; ERRFD closes on exec, which tells labkitd it started
 
-If a step fails, the child writes one JSON line {"step": ..., "errno": ..., "message": ...}
-to ERRFD and exits; the client turns it into a typed LabkitError. Every module used here is
+If a step fails, the child writes one JSON line {"failed": "workdir", "path": "/srv", "errno":
+"ENOTDIR", ...} to ERRFD and exits 125, 126 or 127 (report.py); labkitd turns it into a typed LabkitError. Every module used here is
 imported before the fork: after pivot_root there is no host stdlib to import from.
 """
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import os
@@ -41,7 +42,8 @@ from ...kernel.capabilities import NUMBER as CAP_NUMBER
 from ...security import seccomp
 from ..logs import fifo_paths
 from .console import make_terminal
-from .rootfs import StepFailed, setup_rootfs, step as _step  # steps 4-8: the filesystem tree
+from .report import StepFailed, failure, send_failure, step as _step
+from .rootfs import setup_rootfs  # steps 4-8: the filesystem tree
 
 
 class Tracer:
@@ -69,15 +71,15 @@ def drop_capabilities(caps: dict) -> None:
     """
     last = int(open("/proc/sys/kernel/cap_last_cap").read())
     keep = {CAP_NUMBER[n] for n in caps.get("bounding", []) if n in CAP_NUMBER}
-    _step("clear ambient capabilities", sc.prctl, sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+    _step("capabilities", sc.prctl, sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     for cap in range(last + 1):
         if cap not in keep:
-            _step(f"drop capability {cap} from the bounding set", sc.prctl, sc.PR_CAPBSET_DROP, cap)
+            _step("capabilities", sc.prctl, sc.PR_CAPBSET_DROP, cap, path=str(cap))
 
     def bits(kind: str) -> int:
         return sum(1 << CAP_NUMBER[n] for n in caps.get(kind, []) if n in CAP_NUMBER and CAP_NUMBER[n] <= last)
 
-    _step("set capabilities (capset)", sc.capset, bits("effective"), bits("permitted"), bits("inheritable"))
+    _step("capabilities", sc.capset, bits("effective"), bits("permitted"), bits("inheritable"))
 
 
 #: RLIMIT_NOFILE for what runs in a container: labkitd raises its own (keeper.py), containers get the usual one.
@@ -148,7 +150,7 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
         # cgroup: unshared once its groups are joined (cgroupfs.py), so that they become its root
         flags = unshare_flags(config) & ~sc.CLONE_NEWPID & ~sc.CLONE_NEWCGROUP
         if netns_fd is not None:  # labkitd made it, with eth0 and its address (network/attach.py)
-            _step("join the network namespace labkitd prepared", sc.setns, netns_fd, sc.CLONE_NEWNET)
+            _step("netns-join", sc.setns, netns_fd, sc.CLONE_NEWNET)
             os.close(netns_fd)
             flags &= ~sc.CLONE_NEWNET
         _step("unshare", sc.unshare, flags)
@@ -158,34 +160,34 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
         # The cgroup files are opened now, while the host's /sys/fs/cgroup is still in view, and
         # written just before exec: the setup below must not be charged to the container's limits
         # (under a 32M limit, overlayfs's xattr probe on a tmpfs upper dir fails for lack of memory).
-        procs = _step("open the container's cgroups", open_procs, cgroup_dirs)
+        procs = _step("cgroups-open", open_procs, cgroup_dirs)
         kinds = {ns["type"] for ns in config.get("linux", {}).get("namespaces", [])}
         if "mount" in kinds:
             setup_rootfs(config, bundle, trace)
         if console_fd is not None:  # -t: the terminal is made in the container's own /dev/pts
             size = config.get("process", {}).get("consoleSize") or {}  # OCI's {"height": 30, "width": 100}
-            _step("make the container's terminal", make_terminal, console_fd, size.get("height", 24), size.get("width", 80))
+            _step("terminal", make_terminal, console_fd, size.get("height", 24), size.get("width", 80))
         if "uts" in kinds and config.get("hostname"):
-            _step("set the hostname", socket.sethostname, config["hostname"])
+            _step("hostname", socket.sethostname, config["hostname"])
         if "network" in kinds:
-            _step("bring up lo", sc.link_up, "lo")
+            _step("lo", sc.link_up, "lo")
         trace("set the hostname, bring up lo")
         slowest, slowest_ms = "", 0.0
         for fd, d in zip(procs, cgroup_dirs):  # opened in step 3
             t = time.monotonic()
-            _step(f"join cgroup {d}", join_groups, [fd])
+            _step("cgroup-join", join_groups, [fd], path=d)
             if (time.monotonic() - t) * 1000 > slowest_ms:
                 slowest, slowest_ms = d, (time.monotonic() - t) * 1000
         trace(f"join the container's cgroups ({len(cgroup_dirs)} groups; slowest "
               f"{os.path.basename(os.path.dirname(os.path.dirname(slowest)))} {slowest_ms:.2f} ms)")
         if "mount" in kinds and any(m.get("type") == "cgroup" for m in config.get("mounts", [])):
-            own_cgroups(_step, "cgroup" in kinds)
+            own_cgroups("cgroup" in kinds)
             trace("a cgroup namespace; its own cgroups on /sys/fs/cgroup, read-only")
         exec_process(config, errfd, trace, keyring=keyring, seccomp_bpf=bpf)
     except StepFailed as f:
-        _report(errfd, f.step, f.err.errno, f.err.strerror or str(f.err), config)
+        send_failure(errfd, failure(f.code, f.err, f.path, config["process"]["args"]))
     except BaseException as e:  # never let a traceback out of PID 1
-        _report(errfd, "start", 0, f"{type(e).__name__}: {e}", config)
+        send_failure(errfd, failure("start", e, None, config["process"]["args"]))
     os._exit(125)
 
 
@@ -198,7 +200,7 @@ def seccomp_program(config: dict) -> bytes | None:
     try:
         return seccomp.program(profile)
     except (seccomp.ProfileError, KeyError, TypeError, ValueError) as e:
-        raise StepFailed("compile the seccomp profile", OSError(22, str(e))) from None
+        raise StepFailed("seccomp-compile", OSError(errno.EINVAL, str(e))) from None
 
 
 def exec_process(config: dict, errfd: int, trace=lambda step: None, keyring: str | None = None,
@@ -209,36 +211,36 @@ def exec_process(config: dict, errfd: int, trace=lambda step: None, keyring: str
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it, and exec keeps what is ignored
         proc = config["process"]
         cwd = proc.get("cwd", "/")
-        _step(f"create working directory {cwd}", os.makedirs, cwd, 0o755, True)
+        _step("workdir", os.makedirs, cwd, 0o755, True, path=cwd)
         os.chdir(cwd)
         for rl in proc.get("rlimits", []):  # e.g. {"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}
-            _step(f"set {rl['type']}", resource.setrlimit, getattr(resource, rl["type"]), (rl["soft"], rl["hard"]))
+            _step("rlimit", resource.setrlimit, getattr(resource, rl["type"]), (rl["soft"], rl["hard"]), path=rl["type"])
         # Keys are not namespaced: without a session keyring of its own, the container would share
         # the one of whoever started labkitd (and any key a host process put there).
-        _step("join a session keyring of its own", sc.join_session_keyring, keyring)
+        _step("keyring", sc.join_session_keyring, keyring)
         if seccomp_bpf and not proc.get("noNewPrivileges"):
             # Without no_new_privs only CAP_SYS_ADMIN may load a filter: before the capabilities go.
-            _step("load the seccomp filter", sc.seccomp_filter, seccomp_bpf)
+            _step("seccomp-load", sc.seccomp_filter, seccomp_bpf)
         if "capabilities" in proc:
             drop_capabilities(proc["capabilities"])
         user = proc.get("user", {})
         if user.get("uid", 0) or user.get("gid", 0):
-            _step("set groups", os.setgroups, [])
-            _step("set gid", os.setgid, user.get("gid", 0))
-            _step("set uid", os.setuid, user.get("uid", 0))
+            _step("user", os.setgroups, [])
+            _step("user", os.setgid, user.get("gid", 0))
+            _step("user", os.setuid, user.get("uid", 0))
         if proc.get("noNewPrivileges"):
-            _step("set no_new_privs", sc.prctl, sc.PR_SET_NO_NEW_PRIVS, 1)
+            _step("no-new-privs", sc.prctl, sc.PR_SET_NO_NEW_PRIVS, 1)
             if seccomp_bpf:  # last: from here on the calls it lists fail (execve is not one of them)
-                _step("load the seccomp filter", sc.seccomp_filter, seccomp_bpf)
+                _step("seccomp-load", sc.seccomp_filter, seccomp_bpf)
         trace("drop capabilities, set user and no_new_privs, load the seccomp filter")
         env = dict(e.split("=", 1) for e in proc.get("env", []) if "=" in e)
         args = proc["args"]
         os.set_inheritable(errfd, False)  # closes on exec: EOF tells labkitd the command started
         _step("exec", execvpe, args[0], args, env)
     except StepFailed as f:
-        _report(errfd, f.step, f.err.errno, f.err.strerror or str(f.err), config)
+        send_failure(errfd, failure(f.code, f.err, f.path, config["process"]["args"]))
     except BaseException as e:  # never let a traceback out of a container's process
-        _report(errfd, "start", 0, f"{type(e).__name__}: {e}", config)
+        send_failure(errfd, failure("start", e, None, config["process"]["args"]))
     os._exit(125)
 
 
@@ -260,19 +262,6 @@ def execvpe(file: str, args: list[str], env: dict) -> None:
         except OSError as e:
             err = e if err is None or isinstance(err, FileNotFoundError) else err
     raise err or FileNotFoundError(2, "not found", file)
-
-
-def _report(errfd: int, step: str, errno_: int, message: str, config: dict) -> None:
-    line = json.dumps({"error": True, "step": step, "errno": errno_, "message": message,
-                       "args": config["process"]["args"]})
-    try:
-        os.write(errfd, line.encode() + b"\n")
-    except OSError:
-        pass
-    code = 125
-    if step == "exec":
-        code = 127 if errno_ == 2 else 126  # docker: 127 command not found, 126 not executable
-    os._exit(code)
 
 
 def unshare_flags(config: dict) -> int:

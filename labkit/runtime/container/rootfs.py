@@ -4,13 +4,14 @@
 
 mounts the overlay on BUNDLE/rootfs, then config.json's mounts (/proc, /dev, ..., the bundle's
 /etc/hosts, and the learner's -v/--mount/--tmpfs), makes the device nodes, pivot_roots into it and
-masks what the container must not see. A failed step raises StepFailed(step, OSError), which
-init.py reports to labkitd. Runs in the container's first process, before the fork's imports are
+masks what the container must not see. A failed step raises report.StepFailed("mount", OSError,
+"/data"), which init.py reports to labkitd. Runs in the container's first process, before the fork's imports are
 cut off: it imports nothing after it starts.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -18,6 +19,7 @@ import stat
 from ...filesystems.overlay import mount_overlay
 from ...kernel import syscalls as sc
 from ..devices import REQUIRED as REQUIRED_DEVICES
+from .report import step
 
 #: OCI mount options that are mount(2) flags; the others go into the data string.
 MOUNT_FLAGS = {
@@ -26,18 +28,6 @@ MOUNT_FLAGS = {
 }
 DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"), ("/proc/self/fd/1", "/dev/stdout"),
                 ("/proc/self/fd/2", "/dev/stderr"), ("pts/ptmx", "/dev/ptmx"))
-
-
-class StepFailed(Exception):
-    def __init__(self, step: str, err: OSError):
-        self.step, self.err = step, err
-
-
-def step(name: str, fn, *args):
-    try:
-        return fn(*args)
-    except OSError as e:
-        raise StepFailed(name, e) from None
 
 
 def parse_options(options: list[str]) -> tuple[int, str]:
@@ -54,17 +44,17 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step: None) -> None:
     """Steps 4-7: build the container's filesystem tree and make it "/"."""
     rootfs = os.path.join(bundle, config["root"]["path"])
     ann = config.get("annotations", {})
-    step("make / private", sc.mount, None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    step("private-root", sc.mount, None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     lower = ann.get("org.labkit.rootfs.lower")
     if lower:
         # lower is top first: "/var/lib/labkit/layers/43b1...:/var/lib/labkit/layers/9c2e..."
         upper = os.path.join(bundle, ann.get("org.labkit.rootfs.upper", "upper"))
         work = os.path.join(bundle, ann.get("org.labkit.rootfs.work", "work"))
-        step("mount the overlay root filesystem", mount_overlay, ann.get("org.labkit.instance", "labkit"), rootfs,
+        step("overlay", mount_overlay, ann.get("org.labkit.instance", "labkit"), rootfs,
               lower.split(":"), upper, work)
     else:
         # A plain bundle (e.g. from `runc spec`): pivot_root needs rootfs to be a mount point.
-        step("bind-mount the root filesystem", sc.mount, rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+        step("root-bind", sc.mount, rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     volumes = set(json.loads(ann.get("org.labkit.volumes", "[]")))
     for m in config.get("mounts", []):
         target = rootfs + m["destination"]
@@ -73,13 +63,13 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step: None) -> None:
         if fstype == "cgroup":
             continue  # the container's own cgroups: mounted once it has joined them (cgroupfs.py)
         if m["destination"] in volumes:  # -v, --mount, --tmpfs (runtime/daemon/mounting.py)
-            step(f"mount {fstype} on {m['destination']}", mount_volume, rootfs, m)
+            step("mount", mount_volume, rootfs, m, path=m["destination"])
             continue
         if fstype == "bind" and os.path.isfile(source):  # /etc/hosts and friends (network/etc_files.py)
-            step(f"bind {m['destination']}", bind_file, rootfs, source, m["destination"], flags)
+            step("bind-file", bind_file, rootfs, source, m["destination"], flags, path=m["destination"])
             continue
-        step(f"create {m['destination']}", os.makedirs, target, 0o755, True)
-        step(f"mount {fstype} on {m['destination']}", sc.mount, source, target, fstype, flags, data or None)
+        step("mkdir", os.makedirs, target, 0o755, True, path=m["destination"])
+        step("mount", sc.mount, source, target, fstype, flags, data or None, path=m["destination"])
     old = os.umask(0)
     try:
         listed = config.get("linux", {}).get("devices", [])
@@ -87,33 +77,33 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step: None) -> None:
                     for p, ma, mi in REQUIRED_DEVICES if p not in {d["path"] for d in listed}]
         for dev in listed + required:
             path = rootfs + dev["path"]
-            step(f"create {dev['path']}", os.mknod, path, stat.S_IFCHR | dev.get("fileMode", 0o666),
-                  os.makedev(dev["major"], dev["minor"]))
+            step("mknod", os.mknod, path, stat.S_IFCHR | dev.get("fileMode", 0o666),
+                 os.makedev(dev["major"], dev["minor"]), path=dev["path"])
     finally:
         os.umask(old)
     for target, link in DEV_SYMLINKS:
         if not os.path.lexists(rootfs + link):
-            step(f"link {link}", os.symlink, target, rootfs + link)
+            step("symlink", os.symlink, target, rootfs + link, path=link)
     os.chdir(rootfs)
     trace("mount the overlay, /proc, /dev, /sys")
-    step("pivot_root into the container's root filesystem", sc.pivot_root, ".", ".")
+    step("pivot-root", sc.pivot_root, ".", ".")
     # The old root now sits on top of the new one at "/": detach it, and the host's tree is gone.
-    step("detach the old root", sc.umount2, ".", sc.MNT_DETACH)
+    step("old-root", sc.umount2, ".", sc.MNT_DETACH)
     os.chdir("/")
     trace("pivot_root into the container's root filesystem")
     linux = config.get("linux", {})
     for path in linux.get("maskedPaths", []):
         if os.path.isdir(path):  # an empty, read-only tmpfs hides a directory
-            step(f"mask {path}", sc.mount, "tmpfs", path, "tmpfs", sc.MS_RDONLY, None)
+            step("mask", sc.mount, "tmpfs", path, "tmpfs", sc.MS_RDONLY, None, path=path)
         elif os.path.exists(path):  # /dev/null hides a file: reads give nothing, writes vanish
-            step(f"mask {path}", sc.mount, "/dev/null", path, None, sc.MS_BIND, None)
+            step("mask", sc.mount, "/dev/null", path, None, sc.MS_BIND, None, path=path)
     for path in linux.get("readonlyPaths", []):
         if os.path.exists(path):  # bind it onto itself, then make that bind read-only
-            step(f"make {path} read-only", sc.mount, path, path, None, sc.MS_BIND | sc.MS_REC, None)
-            step(f"make {path} read-only", sc.mount, path, path, None,
-                  sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT | sc.MS_RDONLY, None)
+            step("read-only", sc.mount, path, path, None, sc.MS_BIND | sc.MS_REC, None, path=path)
+            step("read-only", sc.mount, path, path, None, sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT | sc.MS_RDONLY, None,
+                 path=path)
     if config.get("root", {}).get("readonly"):
-        step("make / read-only", sc.mount, None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY, None)
+        step("read-only", sc.mount, None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY, None, path="/")
     trace("mask /proc paths, make /proc/sys read-only")
 
 
@@ -183,12 +173,12 @@ def open_target(rootfs: str, dest: str, is_file: bool, resolve: int) -> int:
                     else:
                         os.mkdir(f"/proc/self/fd/{parent}/{part}", 0o755)
                 except FileExistsError:  # there, but leads nowhere inside the root: a dangling symlink
-                    raise OSError(40, f"{dest}: {part} is a symlink that leads nowhere in the image") from None
+                    raise OSError(errno.ELOOP, f"{dest}: {part} is a symlink that leads nowhere in the image") from None
                 nxt = _open_part(parent, part, last and is_file, resolve)
             except OSError as e:
-                if e.errno == 40:  # ELOOP: a symlink where a real file or directory must be
+                if e.errno == errno.ELOOP:  # a symlink where a real file or directory must be
                     where = "/" + "/".join(parts[: i + 1])
-                    raise OSError(40, f"{where} is a symlink in the image: labkit will not mount through it") from None
+                    raise OSError(errno.ELOOP, f"{where} is a symlink in the image: labkit will not mount through it") from None
                 raise
             if parent != root:
                 os.close(parent)
@@ -207,5 +197,5 @@ def _open_part(parent: int, part: str, is_file: bool, resolve: int) -> int:
         return sc.openat2(parent, part, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, resolve)
     # O_PATH|O_NOFOLLOW opens a symlink itself rather than failing: look first.
     if stat.S_ISLNK(os.stat(part, dir_fd=parent, follow_symlinks=False).st_mode):
-        raise OSError(40, f"{part} is a symlink")
+        raise OSError(errno.ELOOP, f"{part} is a symlink")
     return sc.openat2(parent, part, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, resolve)

@@ -14,6 +14,7 @@ import socket
 
 from ... import errors
 from ..container.console import receive_master, resize
+from ...exit_codes import NOT_EXECUTABLE, NOT_FOUND
 from ..options import check_console_size
 from .connection import MAX_PENDING
 from .loop import read_ready
@@ -52,7 +53,7 @@ class DockerExec:
         def reply(r: dict) -> None:
             if r.get("error"):
                 e = r["error"] if isinstance(r["error"], dict) else {"message": str(r["error"])}
-                ex["exit_code"] = 127 if "CommandNotFound" in (e.get("types") or [e.get("type")]) else 126  # docker's
+                ex["exit_code"] = e.get("exit_code") if e.get("exit_code") in (NOT_FOUND, NOT_EXECUTABLE) else NOT_EXECUTABLE
                 conn.send_frame(2, (e.get("message", "") + "\n").encode())
             elif "pid" in r:
                 ex.update(running=True, pid=r["pid"])

@@ -2,7 +2,7 @@
 
     docker -H unix:///run/labkit/docker.sock run --rm busybox echo hi
 
-asks, in this order (what the docker CLI sends, ../shared/notes/platform.md):
+asks, in this order (what docker CLI 20.10 and 28.2 send, read off run/docker-api.log):
 
     HEAD /_ping                                   -> 200, Api-Version: 1.47
     POST /v1.47/containers/create                 -> 201 {"Id": ...}       (404 "No such image": the CLI pulls)

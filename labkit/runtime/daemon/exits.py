@@ -11,8 +11,10 @@ import traceback
 from ... import cgroups
 from ...errors import LabkitError
 from .. import state
+from ...exit_codes import of_wait_status
 from ..logs import Pump, limits as log_limits
 from . import mounting, networking
+from .journal import log as log_line
 from .wire import exit_reply
 
 
@@ -92,10 +94,10 @@ class Exits:
                 continue
             conn = self.execs.pop(pid, None)
             if conn is not None:
-                self._finish(conn, {"exit_code": status_code(status)})
+                self._finish(conn, {"exit_code": of_wait_status(status)})
             cid = self.by_pid.pop(pid, None)
             if cid is not None:
-                self._exited(cid, status_code(status))
+                self._exited(cid, of_wait_status(status))
 
     def _exited(self, cid: str, code: int) -> None:
         """PID 1 of our own container exited: the kernel has killed the rest of its PID namespace."""
@@ -232,18 +234,11 @@ def record_lost(rec: dict, status: int | None) -> None:
         group.remove()
     except LabkitError:
         pass
-    rec.update(status="exited", exit_code=status_code(status) if status is not None else 255, oom_killed=oom, pid=0,
+    rec.update(status="exited", exit_code=of_wait_status(status) if status is not None else 255, oom_killed=oom, pid=0,
                finished_at=time.time())
     if status is None:
         rec["error"] = "its exit was not seen: labkitd and its keeper were both gone"
 
 
-def status_code(status: int) -> int:
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
-
-
 def _log(msg: str) -> None:
-    from .keeper import _log as log_line  # labkitd.log's one line format (keeper imports this module)
-
     log_line(f"labkitd {os.getpid()} {msg}")

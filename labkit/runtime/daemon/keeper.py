@@ -33,6 +33,8 @@ from .. import state
 from ..client import labkitd
 from ..container import init
 from . import supervisor
+from ...exit_codes import of_wait_status
+from .journal import log as _log
 
 NAME = "labkit-keeper"
 LOCK, LOG, PIDFILE, KEEPER_PIDFILE = "labkitd.lock", "labkitd.log", "labkitd.pid", "labkit-keeper.pid"
@@ -171,7 +173,7 @@ def _keep(inst: Instance, listener: socket.socket, labkitd: int) -> None:
         if pid != labkitd:
             _record_orphan(inst, pid, start, status)
             continue
-        clean = os.waitstatus_to_exitcode(status) == 0
+        clean = of_wait_status(status) == 0
         if clean and not _has_children():
             break  # `shutdown`, and nothing left to keep
         crashes = [t for t in crashes if time.monotonic() - t < 10] + ([] if clean else [time.monotonic()])
@@ -210,7 +212,3 @@ def _record_orphan(inst: Instance, pid: int, start: int, status: int) -> None:
             state.write(inst, rec)
             _log(f"recorded the exit of container {rec['name']} (PID {pid}): {rec['exit_code']}")
             return
-
-
-def _log(msg: str) -> None:
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}", flush=True)

@@ -7,7 +7,6 @@ and returns the reply, or None when the reply comes later from the loop.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import os
 import signal
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from ... import cgroups
 from ...cgroups.resources import Resources
-from ...errors import Conflict, ContainerError, InvalidArgument, LabkitError, LimitRefused
+from ...errors import Conflict, ContainerError, InvalidArgument
 from .. import state
 from ..container import exec_shim
 from ..container.init import keyring_name
@@ -25,11 +24,12 @@ from ..logs import replay
 from ..options import check_console_size, check_path, check_resources, env_list, parse_timeout, parse_user, split_command
 from ..options import Options
 from .create import create, lookup_user
-from .exits import status_code
+from ...exit_codes import of_wait_status
 from .loop import close_fd
 from .queries import with_status
 from .starts import Starting
-from .wire import error_reply, exit_reply, failure_error
+from . import failures
+from .wire import error_reply, exit_reply
 
 
 class Operations:
@@ -241,14 +241,7 @@ class Operations:
         new = dataclasses.replace(Resources.from_oci(cfg.get("linux", {}).get("resources")), **changes)
         written = []
         if rec["status"] in ("running", "paused"):
-            try:
-                written = [str(w) for w in cgroups.group(rec["cgroup"]).apply(Resources(**changes))]
-            except LabkitError as e:
-                if getattr(e, "errno", None) in (errno.EBUSY, errno.EINVAL):
-                    raise LimitRefused(f"the kernel refused the new limit for {rec['name']}: {e.message}",
-                                          hint="a memory limit below what the container uses now cannot be set on "
-                                               "cgroup v1: give a larger one (`labkit stats` shows its usage).") from None
-                raise
+            written = [str(w) for w in cgroups.group(rec["cgroup"]).apply(Resources(**changes))]  # or LimitRefused
         if not rec.get("bundle"):  # a bundle run from elsewhere (run_bundle) is never changed
             cfg.setdefault("linux", {})["resources"] = new.to_oci()
             (state.bundle_dir(self.inst, cid) / "config.json").write_text(json.dumps(cfg))
@@ -290,13 +283,13 @@ class Operations:
 
     def _exec_started(self, conn, cid: str, reports: list[dict], st: Starting) -> None:
         """The exec'd command runs (or a step failed): tell the client; its exit code follows."""
-        failure = next((r for r in reports if r.get("error")), None)
+        failure = failures.failed(reports)
         if failure:
-            conn.send(error_reply(failure_error(failure)), last=True)
+            conn.send(error_reply(failures.error_of(failure)), last=True)
             return
         conn.send({"id": cid, "pid": st.pid})
         if st.status is not None:  # done already
-            conn.send({"exit_code": status_code(st.status)}, last=True)
+            conn.send({"exit_code": of_wait_status(st.status)}, last=True)
         else:
             self.execs[st.pid] = conn
 

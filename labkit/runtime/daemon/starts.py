@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 import os
 import signal
 import time
@@ -23,15 +22,17 @@ from ...errors import Conflict
 from ...kernel import syscalls as sc
 from ...security import devices as device_rules
 from .. import state
-from ..container import init
+from ..container import init, report
 from ..container.init import pid1
 from ..logs import Pump, limits as log_limits, make_fifos
 from . import networking
-from .exits import Live, status_code
+from ...exit_codes import of_wait_status
+from .exits import Live
 from ..container.console import receive_master
 from .stdin import Stdin
 from .loop import close_fd, read_ready
-from .wire import error_reply, exit_reply, failure_error
+from . import failures
+from .wire import error_reply, exit_reply
 
 START_TIMEOUT = 60.0  # seconds a container may take from fork to exec before it is given up
 
@@ -123,15 +124,14 @@ class Starts:
         """PID 1 exec'd its command, or reported the step that failed: record it and answer the client."""
         cid = rec["id"]
         self.starting_ids.discard(cid)
-        failure = next((r for r in reports if r.get("error")), None)
+        failure = failures.failed(reports)
         if not failure and console is not None:  # -t: PID 1 sent its terminal's master before its exec
             try:
                 master = receive_master(console)
                 pump.use_terminal(master)
                 stdin = Stdin(os.dup(master), tty=True)
             except OSError as e:
-                failure = {"error": True, "step": "receive the container's terminal", "errno": e.errno or 5,
-                           "message": str(e)}
+                failure = report.failure("terminal-receive", e)
         if console is not None:
             console.close()
         if failure:
@@ -145,7 +145,7 @@ class Starts:
                 if on_fail:
                     on_fail()
             finally:
-                conn.send(error_reply(failure_error(failure)), last=True)
+                conn.send(error_reply(failures.error_of(failure)), last=True)
             return
         marks.extend((r["trace"], r["t"]) for r in reports if "trace" in r)
         marks.append(("exec the command", time.monotonic()))
@@ -173,7 +173,7 @@ class Starts:
             self.waiters.setdefault(cid, []).append(lambda r: conn.send_last_frame(exit_reply(r)))
         if st.status is not None:  # it exited before its report pipe's end was seen here
             self.by_pid.pop(pid, None)
-            self._exited(cid, status_code(st.status))
+            self._exited(cid, of_wait_status(st.status))
 
     def _watch_start(self, pid: int, fd: int, conn, done) -> "Starting":
         """Read a just-forked process's reports (container/init.py's JSON lines) from the loop until the pipe
@@ -202,7 +202,7 @@ class Starts:
             os.kill(st.pid, signal.SIGKILL)  # our child, not reaped yet (its status waits in st): the PID is its
         except ProcessLookupError:
             pass
-        st.chunks.append(b'{"error": true, "step": "start", "errno": 0, "message": "timed out"}\n')
+        st.chunks.append(failures.timed_out())
         self._start_finished(st)
 
     def _start_finished(self, st: "Starting") -> None:
@@ -218,7 +218,7 @@ class Starts:
         st.done = st.conn = None
         st.chunks = []
         try:
-            done(parse_reports(b"".join(chunks)), st)
+            done(failures.parse(b"".join(chunks)), st)
         except Exception as e:  # noqa: BLE001 - a bug here must still answer the client, not leave it waiting
             traceback.print_exc()
             conn.send(error_reply(e), last=True)
@@ -274,14 +274,3 @@ def network_step(rec: dict) -> str:
     if rec.get("ports"):
         parts.append(f"{len(rec['ports'])} published port(s)")
     return "; ".join(parts)
-
-
-def parse_reports(data: bytes) -> list[dict]:
-    """A starting process's JSON lines (container/init.py); a line that is not JSON is a failure report."""
-    out = []
-    for line in data.splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            out.append({"error": True, "step": "start", "errno": 0, "message": line.decode(errors="replace")[:200]})
-    return out

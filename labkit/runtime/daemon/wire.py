@@ -1,14 +1,13 @@
 """What goes back to a client: an exit as a reply, any error as a typed one (the client raises the same
-LabkitError class with its hint), and a failed step of a starting process as the error a learner should see.
+LabkitError class with its hint). A starting process's failed step becomes its error in failures.py.
 """
 
 from __future__ import annotations
 
-import errno
 import time
 import traceback
 
-from ...errors import ContainerError, InvalidArgument, LabkitError
+from ...errors import LabkitError
 
 
 def exit_reply(rec: dict) -> dict:
@@ -36,31 +35,3 @@ def error_reply(e: BaseException) -> dict:
     traceback.print_exc()
     return {"error": {"type": "LabkitError", "message": f"labkitd failed: {type(e).__name__}: {e}",
                       "hint": "its log is labkitd.log in the lab's run folder; `labkit reset` starts afresh."}}
-
-
-def failure_error(info: dict) -> LabkitError:
-    """A container's (or an exec's) report of a failed step as the error a learner should see."""
-    from ...errors import CommandNotExecutable, CommandNotFound, translate_oserror
-
-    step, errno_, msg, args = info.get("step"), info.get("errno"), info.get("message"), info.get("args", ["?"])
-    if step == "compile the seccomp profile":
-        return InvalidArgument(f"config.json's linux.seccomp cannot be used: {msg}",
-                               hint="labkit's filter takes SCMP_ACT_ALLOW/ERRNO/KILL/LOG and EQ, NE, MASKED_EQ tests.")
-    if str(step).startswith("create working directory") and errno_ in (errno.ENOTDIR, errno.EEXIST):
-        where = str(step)[len("create working directory "):]
-        return ContainerError(f"the working directory {where} is not a directory in the container ({msg})",
-                              hint="give a directory with -w / workdir=, e.g. /tmp; a missing one is created.")
-    if str(step).startswith("bind /etc/") and errno_ == errno.ELOOP:  # container/rootfs.py's bind_file
-        return ContainerError(f"the image's {str(step)[5:]} is a symlink: labkit will not mount through it ({msg})",
-                              hint="a symlink there could aim the mount at a file outside the container; "
-                                   "rebuild the image with a plain file in its place.")
-    if str(step).startswith("mount ") and errno_ == errno.ELOOP:  # container/rootfs.py's mount_volume
-        target = str(step).rsplit(" on ", 1)[-1]
-        return ContainerError(f"cannot mount on {target}: {msg}",
-                              hint="the container's files have a symlink on that path (the image's, or one the container "
-                                   "made before this start); labkit mounts only on real directories: mount elsewhere.")
-    if step == "exec":
-        if errno_ == errno.ENOENT:
-            return CommandNotFound(f"{args[0]!r}: executable file not found in the container's $PATH")
-        return CommandNotExecutable(f"{args[0]!r} cannot be executed: {msg}")
-    return translate_oserror(OSError(errno_ or 0, msg), step) if errno_ else ContainerError(f"{step}: {msg}")

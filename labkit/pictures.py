@@ -14,8 +14,9 @@ import html
 import os
 
 from .exercises import catalog
+from .kernel import namespace_kinds
 
-NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "user", "cgroup", "time")
+NAMESPACES = namespace_kinds.NAMES
 CONTROLLERS = ("memory", "cpu", "pids", "io", "freezer", "devices")
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..errors import InvalidArgument, LimitRefused, TimedOut, translate_oserror
 from ..paths import MARK
+from .figures import pairs
 from .resources import Resources
 from .stats import Stats
 
@@ -229,13 +230,8 @@ def read(path: Path) -> str | None:
 
 
 def read_keyed(path: Path) -> dict[str, int]:
-    """A flat-keyed file such as memory.events ("oom_kill 2") or cpu.stat, as a dict."""
-    out = {}
-    for line in (read(path) or "").splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
-            out[parts[0]] = int(parts[1])
-    return out
+    """A flat-keyed file such as memory.events ("oom_kill 2") or cpu.stat, as a dict (figures.pairs)."""
+    return pairs(read(path) or "")
 
 
 def read_pids(d: Path) -> list[int]:

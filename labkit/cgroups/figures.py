@@ -30,14 +30,21 @@ def limit(text: str) -> int | None:
     return None if n is None or n >= UNLIMITED else n
 
 
+def pairs(text: str) -> dict[str, int]:
+    """A flat-keyed file such as memory.events or cpu.stat: "oom 1\\noom_kill 2\\n" -> {"oom": 1, "oom_kill": 2}."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
 def keyed(key: str, scale: int = 1):
     """A parser for one key of a flat-keyed file: keyed("oom_kill")("oom_kill 2\\n...") -> 2."""
     def parse(text: str) -> int | None:
-        for line in text.splitlines():
-            k, _, v = line.partition(" ")
-            if k == key:
-                return int(v) // scale
-        return None
+        value = pairs(text).get(key)
+        return None if value is None else value // scale
     return parse
 
 

@@ -34,11 +34,11 @@ KINDS = (
     Kind("mnt", sc.CLONE_NEWNS, "CLONE_NEWNS", "mount", "the mount table"),
     Kind("uts", sc.CLONE_NEWUTS, "CLONE_NEWUTS", "uts", "hostname and domain name"),
     Kind("ipc", sc.CLONE_NEWIPC, "CLONE_NEWIPC", "ipc", "System V IPC and POSIX message queues"),
-    Kind("pid", sc.CLONE_NEWPID, "CLONE_NEWPID", "pid", "process IDs"),
-    Kind("net", sc.CLONE_NEWNET, "CLONE_NEWNET", "network", "interfaces, routes, firewall rules, ports"),
-    Kind("user", sc.CLONE_NEWUSER, "CLONE_NEWUSER", "user", "user and group IDs, capabilities"),
-    Kind("cgroup", sc.CLONE_NEWCGROUP, "CLONE_NEWCGROUP", "cgroup", "the view of the cgroup tree"),
-    Kind("time", sc.CLONE_NEWTIME, "CLONE_NEWTIME", "time", "the monotonic and boot-time clocks"),
+    Kind("pid", sc.CLONE_NEWPID, "CLONE_NEWPID", "pid", "process IDs (the first process is PID 1)"),
+    Kind("net", sc.CLONE_NEWNET, "CLONE_NEWNET", "network", "network devices, addresses, routes, firewall rules, ports"),
+    Kind("user", sc.CLONE_NEWUSER, "CLONE_NEWUSER", "user", "user and group IDs (uid 0 inside, unprivileged outside)"),
+    Kind("cgroup", sc.CLONE_NEWCGROUP, "CLONE_NEWCGROUP", "cgroup", "the view of /proc/self/cgroup"),
+    Kind("time", sc.CLONE_NEWTIME, "CLONE_NEWTIME", "time", "CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets"),
 )
 NAMES = tuple(k.name for k in KINDS)
 BY_NAME = {k.name: k for k in KINDS}

@@ -22,15 +22,10 @@ from dataclasses import dataclass, field
 
 from ..errors import FeatureMissing, InvalidArgument, LabkitError, NotFound, require_root
 from ..helper import interpreter
+from ..kernel import namespace_kinds
 from .child import KINDS, ns_inodes
 
 
-WHAT_IT_ISOLATES = {
-    "mnt": "the mount table", "uts": "hostname and domain name", "ipc": "System V IPC and POSIX message queues",
-    "pid": "process IDs (the first process is PID 1)", "net": "network devices, addresses, routes, ports",
-    "user": "user and group IDs (uid 0 inside, unprivileged outside)", "cgroup": "the view of /proc/self/cgroup",
-    "time": "CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets",
-}
 
 
 @dataclass(frozen=True)
@@ -63,7 +58,7 @@ class NamespaceView:
         rows = "".join(
             f"<tr><td style='text-align:left'><b>{k}</b></td><td style='text-align:left'><code>{html.escape(h)}</code></td>"
             f"<td style='text-align:left'><code>{html.escape(p)}</code></td>"
-            f"<td style='text-align:left;color:{'#888' if same else '#2a2'}'>{'shared with the host' if same else 'new: ' + WHAT_IT_ISOLATES[k]}</td></tr>"
+            f"<td style='text-align:left;color:{'#888' if same else '#2a2'}'>{'shared with the host' if same else 'new: ' + namespace_kinds.BY_NAME[k].isolates}</td></tr>"
             for k, h, p, same in self.rows())
         return ("<table><tr><th style='text-align:left'>kind</th><th style='text-align:left'>host</th>"
                 "<th style='text-align:left'>process</th><th style='text-align:left'></th></tr>" + rows + "</table>")

@@ -22,7 +22,7 @@ import os
 import socket
 import traceback
 
-from ... import errors
+from ... import cgroups, errors
 from ...api import filters, shapes
 from ...api.http import HttpConnection
 from .. import state
@@ -152,8 +152,8 @@ class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats, DockerTc
                            "OperatingSystem": "labkit", "OSType": "linux", "Architecture": v["Arch"],
                            "KernelVersion": v["KernelVersion"], "NCPU": os.cpu_count(),
                            "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
-                           "DockerRootDir": str(self.inst.root), "CgroupVersion": "2" if os.path.exists(
-                               "/sys/fs/cgroup/cgroup.controllers") else "1", "Warnings": []})
+                           "DockerRootDir": str(self.inst.root), "CgroupVersion": str(cgroups.layout().version),
+                           "Warnings": []})
 
     def _api_list(self, conn, req, ident) -> None:
         """`docker ps [-a] [--filter ...]`: filters id (a prefix), name (a regular expression), status,

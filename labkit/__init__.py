@@ -51,17 +51,18 @@ def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=Non
     --mount, ["type=tmpfs,target=/run,tmpfs-size=16m"]; tmpfs: ["/run:size=16m"]. tty: give it a
     terminal (docker's -t); input: bytes or text for its stdin (docker's -i), e.g. input="hello".
     """
+    from .runtime.options import Options
+
+    opts = Options.check(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
+                         hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts, network=network,
+                         ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, tty=tty, trace=trace)
     if detach:
         from .runtime.client.containers import run_detached
 
-        return run_detached(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
-                            hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts,
-                            network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, tty=tty)
+        return run_detached(opts)
     from .runtime.client.run import run as _run
 
-    return _run(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name, hostname=hostname,
-                env=env, workdir=workdir, user=user, log_opts=log_opts, stream=stream, trace=trace,
-                network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, tty=tty, input=input)
+    return _run(opts, stream=stream, input=input)
 
 
 @boundary("create a container")
@@ -70,10 +71,11 @@ def create(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=
            tmpfs=None):
     """Create a container without starting it (`docker create`); c.start() starts it. Options as lk.run's."""
     from .runtime.client.containers import create as _create
+    from .runtime.options import Options
 
-    return _create(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
-                   hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts, network=network, ports=ports,
-                   volumes=volumes, mounts=mounts, tmpfs=tmpfs)
+    return _create(Options.check(image, command, rm=rm, memory=memory, cpus=cpus, pids_limit=pids_limit, name=name,
+                                 hostname=hostname, env=env, workdir=workdir, user=user, log_opts=log_opts,
+                                 network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs))
 
 
 @boundary("find the container")

@@ -54,13 +54,40 @@ def parse_ports(specs) -> list[dict]:
         if not hport_n:
             hport_n = _free_port(proto)
         out.append({"proto": proto, "host_ip": hip, "host_port": hport_n, "port": cport_n})
+    return _once_each(out)
+
+
+def check_published(ports) -> list[dict]:
+    """parse_ports' answer, as it reaches labkitd, checked again in that form (no text round trip):
+    [{"proto": "tcp", "host_ip": "", "host_port": 8080, "port": 80}]. The host port is a number by
+    now: the client picked a free one for "80"."""
+    import ipaddress
+
+    if not isinstance(ports, list) or not all(isinstance(p, dict) for p in ports):
+        raise InvalidArgument(f"ports {ports!r} are not a list of published ports")
+    out = []
+    for p in ports:
+        try:
+            proto, hip, hport, port = p["proto"], p.get("host_ip") or "", p["host_port"], p["port"]
+            if proto not in ("tcp", "udp") or not all(type(n) is int and 0 < n < 65536 for n in (hport, port)):
+                raise ValueError
+            if hip:
+                ipaddress.IPv4Address(hip)
+        except (KeyError, TypeError, ValueError):
+            raise InvalidArgument(f"published port {p!r} is not one", hint="the client picks a free host port: "
+                                  "send it (1-65535), with the container's port and tcp or udp.") from None
+        out.append({"proto": proto, "host_ip": hip, "host_port": hport, "port": port})
+    return _once_each(out)
+
+
+def _once_each(ports: list[dict]) -> list[dict]:
     seen = set()
-    for p in out:
+    for p in ports:
         key = (p["proto"], p["host_ip"], p["host_port"])
         if key in seen:
             raise InvalidArgument(f"host port {p['host_port']}/{p['proto']} is published twice")
         seen.add(key)
-    return out
+    return ports
 
 
 def _free_port(proto: str) -> int:

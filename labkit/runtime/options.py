@@ -1,7 +1,8 @@
 """What `docker create` takes, checked on the client's side before anything is sent or made.
 
     opts = Options.check("busybox", "sleep 60", name="web", memory="64M")   # InvalidArgument if bad
-    opts.to_json()  ->  {"image": "docker.io/library/busybox:latest", "command": ["sleep", "60"], ...}
+    opts.to_json()  ->  {"image": "docker.io/library/busybox:latest", "command": ["sleep", "60"],
+                         "memory": 67108864, ...}
 
 Plain data that travels from a client to labkitd (create.py acts on it there). Kept light on
 imports (no dataclasses, no image store): the CLI imports it on every `labkit run`.
@@ -24,45 +25,50 @@ MAX_ID = 2**32 - 2  # (uid_t)-1 means "no change" to setuid
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 NAME_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")  # a user or group name, as useradd takes
 
-FIELDS = ("image", "command", "name", "resources", "hostname", "env", "workdir", "user", "auto_remove", "trace", "log_opts",
-          "network", "ports", "mounts", "tty", "interactive", "console_size")
+#: The options of a container, by the names lk.run takes (docker's -m is memory, --pids-limit is pids_limit,
+#: --rm is rm): one name per idea, from lk.run's arguments to the wire and to labkitd's create.
+FIELDS = ("image", "command", "name", "hostname", "env", "workdir", "user", "rm", "memory", "cpus", "pids_limit",
+          "log_opts", "network", "ports", "mounts", "tty", "interactive", "console_size", "trace")
 
 
 class Options:
-    """image: full name; command: argv or None (the image's Cmd); resources: Resources fields,
-    e.g. {"memory": 67108864, "pids": 20}; env: ("K=V", ...); user: (uid, gid), or a name such as
-    "nobody" or "nobody:nogroup" that create.py looks up in the image; network: "bridge", "none",
-    "host", "container:NAME" or a network's name; ports: network/ports.py's published ports; mounts:
-    filesystems/mount_specs.py's checked mounts (-v, --mount, --tmpfs); tty: -t, a terminal;
-    interactive: -i, stdin open (daemon/stdin.py)."""
+    """A container's options, checked. image: full name; command: argv or None (the image's Cmd);
+    memory: bytes; cpus: a number of CPUs; pids_limit: a count; env: ("K=V", ...); user: (uid, gid),
+    or a name such as "nobody" or "nobody:nogroup" that create.py looks up in the image; network:
+    "bridge", "none", "host", "container:NAME" or a network's name; ports: network/ports.py's
+    published ports; mounts: filesystems/mount_specs.py's checked mounts (-v, --mount, --tmpfs alike);
+    tty: -t, a terminal; interactive: -i, stdin open (daemon/stdin.py); console_size: -t's (rows,
+    columns) at the start; trace: time each step of the start."""
 
     __slots__ = FIELDS
 
-    def __init__(self, image: str, command=None, name=None, resources=None, hostname=None, env=(), workdir=None,
-                 user=(0, 0), auto_remove=False, trace=False, log_opts=None, network="bridge", ports=(), mounts=(),
-                 tty=False, interactive=False, console_size=None):
+    def __init__(self, image: str, command=None, name=None, hostname=None, env=(), workdir=None, user=(0, 0),
+                 rm=False, memory=None, cpus=None, pids_limit=None, log_opts=None, network="bridge", ports=(),
+                 mounts=(), tty=False, interactive=False, console_size=None, trace=False):
         self.image, self.command, self.name = image, tuple(command) if command is not None else None, name
-        self.resources, self.hostname, self.env = dict(resources or {}), hostname, tuple(env or ())
-        self.workdir, self.user = workdir, user if isinstance(user, str) else tuple(user or (0, 0))
-        self.auto_remove, self.trace = bool(auto_remove), bool(trace)
+        self.hostname, self.env, self.workdir = hostname, tuple(env or ()), workdir
+        self.user = user if isinstance(user, str) else tuple(user or (0, 0))
+        self.rm, self.memory, self.cpus, self.pids_limit = bool(rm), memory, cpus, pids_limit
         self.log_opts = dict(log_opts or {})  # {"max-size": 10485760, "max-file": 3}: checked by parse_log_opts
         self.network, self.ports = network, [dict(p) for p in ports or ()]
         self.mounts = [dict(m) for m in mounts or ()]
-        self.tty, self.interactive = bool(tty), bool(interactive)
-        self.console_size = tuple(console_size) if console_size else None  # -t: (rows, cols) at the start
+        self.tty, self.interactive, self.trace = bool(tty), bool(interactive), bool(trace)
+        self.console_size = tuple(console_size) if console_size else None
 
     @classmethod
-    def check(cls, image: str, command=None, *, name=None, memory=None, cpus=None, pids_limit=None, hostname=None,
-              env=None, workdir=None, user=None, rm=False, trace=False, log_opts=None, network=None,
-              ports=None, volumes=None, mounts=None, tmpfs=None, tty=False, interactive=False,
-              console_size=None) -> "Options":
+    def check(cls, image: str, command=None, *, name=None, hostname=None, env=None, workdir=None, user=None,
+              rm=False, memory=None, cpus=None, pids_limit=None, log_opts=None, network=None, ports=None,
+              volumes=None, mounts=None, tmpfs=None, tty=False, interactive=False, console_size=None,
+              trace=False) -> "Options":
+        """lk.run's options as a learner gives them ("64M", "8080:80", "/srv:/site:ro"), checked; the
+        one check, on the client and again in labkitd (from_json)."""
         from ..filesystems.mount_specs import parse_all
         from ..network.networks import parse_mode
         from ..network.ports import parse_ports
 
         if not isinstance(image, str) or not image.strip():
             raise InvalidArgument(f"image {image!r} is not an image name", hint='e.g. "busybox".')
-        res = resources(memory=memory, cpus=cpus, pids_limit=pids_limit)
+        checked = limits(memory=memory, cpus=cpus, pids_limit=pids_limit)
         if workdir is not None:
             workdir = check_path(workdir, "working directory")
         if hostname is not None:
@@ -71,92 +77,86 @@ class Options:
             if not isinstance(name, str):
                 raise InvalidArgument(f"container name {name!r} is not text", hint='give a name such as "web".')
             state.check_name(name)
-        return cls(image=normalize(image), command=split_command(command), name=name or None, resources=res,
-                   hostname=hostname, env=env_list(env), workdir=workdir, user=parse_user(user), auto_remove=rm,
-                   trace=trace, log_opts=parse_log_opts(log_opts), network=parse_mode(network),
+        for flag, value in (("rm", rm), ("tty", tty), ("interactive", interactive), ("trace", trace)):
+            if not isinstance(value, (bool, int)) or value not in (0, 1):
+                raise InvalidArgument(f"{flag} {value!r} is not true or false")
+        return cls(image=normalize(image), command=split_command(command), name=name or None, hostname=hostname,
+                   env=env_list(env), workdir=workdir, user=parse_user(user), rm=rm,
+                   memory=checked.get("memory"), cpus=checked.get("cpus"), pids_limit=checked.get("pids_limit"), log_opts=parse_log_opts(log_opts), network=parse_mode(network),
                    ports=parse_ports(ports) if ports else [],
                    mounts=parse_all(volumes, mounts, tmpfs) if volumes or mounts or tmpfs else [], tty=tty,
-                   interactive=interactive, console_size=check_console_size(console_size))
+                   interactive=interactive, console_size=check_console_size(console_size), trace=trace)
+
+    def resources(self) -> dict:
+        """The cgroup's settings (Resources fields): memory=67108864, cpus=0.5, pids_limit=20 ->
+        {"memory": 67108864, "cpu_quota": 50000, "pids": 20}."""
+        return resources(memory=self.memory, cpus=self.cpus, pids_limit=self.pids_limit)
 
     def to_json(self) -> dict:
+        """What travels to labkitd: the checked values, by the same names."""
         return {k: getattr(self, k) for k in FIELDS}
 
     @classmethod
     def from_json(cls, d) -> "Options":
-        """labkitd's side: the same checks again, since any process that can reach the socket can send
-        anything (a hand-made request, a fuzzer). Refuses what check() would have refused."""
+        """labkitd's side: the same checks again, on the checked forms (any process that can reach
+        the socket can send anything: a hand-made request, a fuzzer). Refuses what check() refuses."""
+        from ..filesystems.mount_specs import check_all
+        from ..network.ports import check_published
+
         if not isinstance(d, dict) or not isinstance(d.get("image"), str) or not d["image"]:
             raise InvalidArgument("the request's options have no image name")
-        user = d.get("user") or (0, 0)
-        if isinstance(user, (list, tuple)):
-            if len(user) != 2 or not all(type(i) is int for i in user):
-                raise InvalidArgument(f"user {user!r} is not [uid, gid]")
-            user = f"{user[0]}:{user[1]}"
+        unknown = set(d) - set(FIELDS)
+        if unknown:
+            raise InvalidArgument(f"unknown options {sorted(unknown)}", hint=f"labkitd takes {', '.join(FIELDS)}.")
         env = d.get("env") or []
         if not isinstance(env, (list, tuple)) or not all(isinstance(e, str) and "=" in e for e in env):
             raise InvalidArgument(f"environment {env!r} is not a list of NAME=value")
-        for flag in ("auto_remove", "trace", "tty", "interactive"):
+        for flag in ("rm", "trace", "tty", "interactive"):
             if not isinstance(d.get(flag, False), bool):
                 raise InvalidArgument(f"{flag} {d[flag]!r} is not true or false")
-        ports = d.get("ports") or []
-        if not isinstance(ports, list) or not all(isinstance(p, dict) for p in ports):
-            raise InvalidArgument(f"ports {ports!r} are not a list of published ports")
-        try:  # back to docker's text form, checked again
-            texts = [f"{p.get('host_ip') + ':' if p.get('host_ip') else ''}{int(p['host_port'])}:{int(p['port'])}/{p['proto']}"
-                     for p in ports]
-        except (KeyError, TypeError, ValueError):
-            raise InvalidArgument(f"ports {ports!r} are not published ports") from None
-        if any(p.get("host_port") == 0 for p in ports):
-            raise InvalidArgument("a published port's host port is 0", hint="the client picks one: send it.")
+        for key in ("memory", "pids_limit"):
+            if d.get(key) is not None and type(d[key]) is not int:
+                raise InvalidArgument(f"{key} {d[key]!r} is not a whole number")
         opts = cls.check(d["image"], d.get("command"), name=d.get("name"), hostname=d.get("hostname"), env=list(env),
-                         workdir=d.get("workdir"), user=user, rm=d.get("auto_remove", False), trace=d.get("trace", False),
-                         log_opts=d.get("log_opts"), network=d.get("network"), ports=texts, tty=d.get("tty", False),
-                         interactive=d.get("interactive", False), console_size=d.get("console_size"))
-        opts.resources = check_resources(d.get("resources") or {})
-        if d.get("mounts"):
-            from ..filesystems.mount_specs import check_all
-
-            opts.mounts = check_all(d["mounts"])
+                         workdir=d.get("workdir"), user=d.get("user"), rm=d.get("rm", False), memory=d.get("memory"),
+                         cpus=d.get("cpus"), pids_limit=d.get("pids_limit"), log_opts=d.get("log_opts"),
+                         network=d.get("network"), tty=d.get("tty", False), interactive=d.get("interactive", False),
+                         console_size=d.get("console_size"), trace=d.get("trace", False))
+        opts.ports = check_published(d.get("ports") or [])
+        opts.mounts = check_all(d["mounts"]) if d.get("mounts") else []
         return opts
 
     def __repr__(self) -> str:
         return "Options(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in FIELDS) + ")"
 
 
-def resources(*, memory=None, cpus=None, pids_limit=None) -> dict:
-    """docker's -m, --cpus and --pids-limit, checked, as Resources fields: memory="64M", cpus=0.5,
-    pids_limit=20 -> {"memory": 67108864, "cpu_quota": 50000, "pids": 20}. The one check for
-    run, create and update, on the client and again in labkitd (check_resources)."""
-    res = {}
+def limits(*, memory=None, cpus=None, pids_limit=None) -> dict:
+    """docker's -m, --cpus and --pids-limit, checked, the ones given: memory="64M", cpus=0.5,
+    pids_limit=20 -> {"memory": 67108864, "cpus": 0.5, "pids_limit": 20}. The one check for run,
+    create and update, on the client and again in labkitd (which gets these forms back: 67108864
+    passes as "64M" did, 1 or 10**20 is refused)."""
+    out = {}
     if memory is not None:
-        res["memory"] = parse_bytes(memory)
-        if res["memory"] < MIN_MEMORY:
+        out["memory"] = parse_bytes(memory)
+        if out["memory"] < MIN_MEMORY:
             raise InvalidArgument(f"memory limit {memory!r} is below docker's minimum of 6 MiB",
                                   hint="a container's own start needs a few MiB: give at least \"6M\".")
-        check_memory_fits(res["memory"])
+        check_memory_fits(out["memory"])
     if cpus is not None:
-        res["cpu_quota"] = parse_cpus(cpus)
+        parse_cpus(cpus)  # refuses what the kernel or docker would
+        out["cpus"] = float(cpus)
     if pids_limit is not None:
-        res["pids"] = parse_count(pids_limit)
-        check_pids_fit(res["pids"])
-    return res
-
-
-def check_resources(res) -> dict:
-    """labkitd's check of Resources fields a client sent (it may not have used resources() above):
-    {"memory": 33554432} passes, {"memory": 1} or {"pids": 10**20} is refused."""
-    from ..cgroups.resources import CPU_PERIOD_US
-
-    if not isinstance(res, dict) or set(res) - {"memory", "cpu_quota", "pids"}:
-        raise InvalidArgument(f"resources {res!r} are not memory, cpu_quota and pids",
-                              hint='give memory="32M", cpus=0.5 or pids_limit=20.')
-    for key, value in res.items():
-        if type(value) is not int:
-            raise InvalidArgument(f"{key} {value!r} is not a whole number")
-    out = resources(memory=res.get("memory"), pids_limit=res.get("pids"))
-    if "cpu_quota" in res:
-        out["cpu_quota"] = parse_cpus(res["cpu_quota"] / CPU_PERIOD_US)
+        out["pids_limit"] = parse_count(pids_limit)
+        check_pids_fit(out["pids_limit"])
     return out
+
+
+def resources(*, memory=None, cpus=None, pids_limit=None) -> dict:
+    """The same, checked, as the cgroup's settings (Resources fields): memory="64M", cpus=0.5,
+    pids_limit=20 -> {"memory": 67108864, "cpu_quota": 50000, "pids": 20}."""
+    checked = limits(memory=memory, cpus=cpus, pids_limit=pids_limit)
+    names = {"memory": "memory", "cpus": "cpu_quota", "pids_limit": "pids"}
+    return {names[k]: parse_cpus(v) if k == "cpus" else v for k, v in checked.items()}
 
 
 def check_console_size(size) -> tuple[int, int] | None:
@@ -257,6 +257,10 @@ def parse_user(user) -> tuple[int, int] | str:
     is kept as text and looked up in the image's /etc/passwd and /etc/group when the container is made."""
     if user is None or user == "":
         return 0, 0
+    if isinstance(user, (list, tuple)):  # the checked form, [65534, 65534], as it travels to labkitd
+        if len(user) != 2 or not all(type(i) is int for i in user):
+            raise InvalidArgument(f"user {user!r} is not [uid, gid]")
+        user = f"{user[0]}:{user[1]}"
     if isinstance(user, int) and not isinstance(user, bool):
         user = str(user)
     if not isinstance(user, str):

@@ -26,24 +26,27 @@ def _options(args) -> dict:
 
 
 def run(args) -> int:
+    from ..options import Options
+
+    opts = Options.check(args.image, args.command or None, trace=args.trace, **_options(args))
     if args.detach:
         from .containers import run_detached
 
-        print(run_detached(args.image, args.command or None, **_options(args)).id)
+        print(run_detached(opts).id)
         return 0
     from .run import run as run_fg
 
-    result = run_fg(args.image, args.command or None, inherit_stdio=True, trace=args.trace, interactive=args.interactive,
-                    **_options(args))
+    result = run_fg(opts, inherit_stdio=True, interactive=args.interactive)
     if args.trace:
         print(result.trace_table(), file=sys.stderr)
     return result.exit_code
 
 
 def create(args) -> int:
+    from ..options import Options
     from .containers import create as make
 
-    print(make(args.image, args.command or None, **_options(args)).id)
+    print(make(Options.check(args.image, args.command or None, **_options(args))).id)
     return 0
 
 

@@ -101,12 +101,12 @@ class Container:
     def update(self, *, memory=None, cpus=None, pids_limit=None) -> list[str]:
         """Change its limits while it runs (`docker update`): memory "32M", cpus 0.5, pids_limit 20.
         Returns each cgroup file written, e.g. "/sys/fs/cgroup/memory/labkit/3f9a.../memory.limit_in_bytes <- '33554432'"."""
-        from ..options import resources
+        from ..options import limits
 
-        changes = resources(memory=memory, cpus=cpus, pids_limit=pids_limit)
+        changes = limits(memory=memory, cpus=cpus, pids_limit=pids_limit)
         if not changes:
             raise InvalidArgument("nothing to update", hint='give memory="32M", cpus=0.5 or pids_limit=20.')
-        return self._call("update", resources=changes)["written"]
+        return self._call("update", **changes)["written"]
 
     def kill(self, signal="KILL") -> None:
         """Send a signal to PID 1 ("KILL", "TERM", "HUP", 9, ...)."""
@@ -289,25 +289,23 @@ def read_log(inst: Instance, cid: str, stdout: bool = True, stderr: bool = True,
 
 
 # -- the calls labkit's top level offers ------------------------------------------------------------------
-def create(image: str, command=None, *, inst: Instance | None = None, **options) -> Container:
-    """Create a container without starting it (`docker create`); options as lk.run's, plus name=."""
+def create(opts: Options, inst: Instance | None = None) -> Container:
+    """Create a container of these checked options without starting it (`docker create`)."""
     require_root("creating a container")
-    opts = Options.check(image, command, **options)
     reply = pulling(lambda: labkitd.call("create", inst=inst, options=opts.to_json()), opts.image, inst)
     return Container(reply["id"], reply["name"], inst)
 
 
-def run_detached(image: str, command=None, *, inst: Instance | None = None, **options) -> Container:
-    """Create and start a container that runs in the background (`docker run -d`)."""
+def run_detached(opts: Options, inst: Instance | None = None) -> Container:
+    """Create and start a container of these checked options in the background (`docker run -d`)."""
     require_root("running a container")
-    opts = Options.check(image, command, **options)
     reply = pulling(lambda: labkitd.call("run", inst=inst, options=opts.to_json()), opts.image, inst)
     return Container(reply["id"], reply["name"], inst)
 
 
 def run_step(image: str, argv: list[str], env: list[str], workdir: str, user: str | None) -> Container:
     """A build's RUN step (images/build.py): its container, detached; the build waits for it."""
-    return run_detached(image, argv, env=env, workdir=workdir, user=user)
+    return run_detached(Options.check(image, argv, env=env, workdir=workdir, user=user))
 
 
 def get(ref: str, inst: Instance | None = None) -> Container:

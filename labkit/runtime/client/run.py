@@ -75,35 +75,20 @@ class RunResult:
         return head + f"<table>{rows}</table>"
 
 
-def run(image: str, command=None, *, rm: bool = False, memory=None, cpus=None, pids_limit=None, name: str | None = None,
-        hostname: str | None = None, env: dict | list | None = None, workdir: str | None = None,
-        user: str | None = None, stream: bool = True, inherit_stdio: bool = False, trace: bool = False,
-        log_opts=None, network: str | None = None, ports=None, volumes=None, mounts=None,
-        tmpfs=None, tty: bool = False, interactive: bool = False, input=None, inst: Instance | None = None):
-    """Run `command` in a new container of `image` and wait for it.
+def run(opts: Options, *, stream: bool = True, inherit_stdio: bool = False, interactive: bool = False, input=None,
+        inst: Instance | None = None) -> RunResult:
+    """Run a container of these checked options (Options.check: lk.run's arguments) and wait for it.
 
-        lk.run("busybox", "echo hello from a container")
-        lk.run("busybox", ["sh", "-c", "cat /proc/self/cgroup"], memory="64M", pids_limit=20)
-
-    memory: "64M", "1.5G" or bytes; cpus: 0.5 for half a CPU; pids_limit: most processes at once.
-    Output is printed as it comes (stream=False to only return it). rm=True removes the container
-    when it exits. trace=True times each step of the flow (result.trace, result.trace_table()).
-    (In the background, `labkit run -d`: containers.run_detached.)
-    log_opts={"max-size": "1m", "max-file": 2}: docker's json-file --log-opt (default 10m, 3).
-    user: "65534", "65534:65534" or a name from the image's /etc/passwd ("nobody").
-    network: "bridge" (the default: an address on bridge labkit0), "none", "host",
-    "container:NAME" or a network made with lk.network.create(). ports: docker's -p,
-    ["8080:80", "127.0.0.1:5353:53/udp"], or docker-py's {"80/tcp": 8080}. volumes, mounts, tmpfs:
-    docker's -v, --mount and --tmpfs (filesystems/mount_specs.py). tty: -t, the container gets a
-    terminal; interactive: -i, this process's stdin is its input (with inherit_stdio); input: bytes
-    or text for its stdin instead, as subprocess.run's.
+    Output is printed as it comes (stream=False to only return it); inherit_stdio: the output goes to
+    this process's fd 1 and 2 as bytes (the CLI). interactive: -i, this process's stdin is its input
+    (with inherit_stdio); input: bytes or text for its stdin instead, as subprocess.run's. opts.trace
+    times each step of the flow (result.trace, result.trace_table()). In the background (`labkit run
+    -d`): containers.run_detached.
     """
     t0 = time.monotonic()
     require_root("running a container")
-    opts = Options.check(image, command, name=name, memory=memory, cpus=cpus, pids_limit=pids_limit,
-                         hostname=hostname, env=env, workdir=workdir, user=user, rm=rm, trace=trace, log_opts=log_opts,
-                         network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs, tty=tty,
-                         interactive=bool(interactive or input is not None))
+    trace = opts.trace
+    opts.interactive = bool(opts.interactive or interactive or input is not None)
     if input is not None:
         feed = input.encode() if isinstance(input, str) else bytes(input)
     else:
@@ -198,7 +183,7 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
     if last.get("error"):
         raise ContainerError(f"container {first.get('name') or first['id'][:12]}: {last['error']}",
                              hint="its output is in `labkit logs`; `labkit ps -a` shows what is left.")
-    removed = args.get("rm") or (args.get("options") or {}).get("auto_remove")
+    removed = args.get("rm") or (args.get("options") or {}).get("rm")
     marks = [(step, t) for step, t in first.get("trace") or []]
     if marks:
         marks.append(("the command runs and exits; labkitd records the exit code (its cgroup goes after the answer)", last["t"]))

@@ -48,7 +48,7 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
             id=cid, image=opts.image, args=tuple(args), lowerdirs=tuple(lowerdirs),
             env=tuple(cfg.get("Env") or ()) + opts.env, cwd=opts.workdir or cfg.get("WorkingDir") or "/",
             hostname=opts.hostname or "", uid=uid, gid=gid,
-            resources=Resources(**opts.resources), cgroup=f"{inst.tag}/{cid}", instance=inst.tag, terminal=opts.tty,
+            resources=Resources(**opts.resources()), cgroup=f"{inst.tag}/{cid}", instance=inst.tag, terminal=opts.tty,
             console_size=opts.console_size or (24, 80),
         ).to_oci()
         if opts.trace:
@@ -62,7 +62,7 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
         (bundle / "config.json").write_text(json.dumps(config))
         record = {"id": cid, "name": name, "image": opts.image, "args": list(args), "status": "created",
                   "created": time.time(), "started_at": 0.0, "finished_at": 0.0, "exit_code": None,
-                  "oom_killed": False, "pid": 0, "pid_start": 0, "auto_remove": opts.auto_remove,
+                  "oom_killed": False, "pid": 0, "pid_start": 0, "auto_remove": opts.rm,
                   "cgroup": f"{inst.tag}/{cid}", "restart_count": 0, **net}
         if shown:
             record["mounts"], record["anonymous_volumes"] = shown, anonymous

@@ -21,7 +21,7 @@ from ..container import exec_shim
 from ..container.init import keyring_name
 from ..container.console import resize
 from ..logs import replay
-from ..options import check_console_size, check_path, check_resources, env_list, parse_timeout, parse_user, split_command
+from ..options import check_console_size, check_path, resources, env_list, parse_timeout, parse_user, split_command
 from ..options import Options
 from .create import create, lookup_user
 from ...exit_codes import of_wait_status
@@ -230,13 +230,15 @@ class Operations:
 
     def op_update(self, conn, req, fds) -> dict:
         """Change a container's limits, running or not (`docker update`): the cgroup's files now,
-        config.json for its next start. req["resources"]: Resources fields, e.g. {"memory": 33554432}."""
+        config.json for its next start. req: the limits by lk.run's names, e.g. {"memory": 33554432, "cpus": 0.5}."""
         cid, rec = self._get(req)
-        changes = req.get("resources")
-        if not changes:
+        given = {k: req[k] for k in ("memory", "cpus", "pids_limit") if req.get(k) is not None}
+        if not given:
             raise InvalidArgument("nothing to update: no limit given",
                                   hint="give memory, cpus or pids_limit, e.g. c.update(memory=\"32M\").")
-        changes = check_resources(changes)  # the same rules as run's, whoever the client is
+        if any(isinstance(v, (str, bool)) for v in given.values()):
+            raise InvalidArgument(f"limits {given!r} are not numbers")
+        changes = resources(**given)  # the same rules as run's, whoever the client is
         cfg = self._config(rec)
         new = dataclasses.replace(Resources.from_oci(cfg.get("linux", {}).get("resources")), **changes)
         written = []

@@ -22,11 +22,11 @@ __all__ = ["doctor", "tidy", "run", "create", "container", "ps", "monitor", "con
 # The public calls import their modules on first use, so `import labkit` stays quick. Each is a
 # boundary (errors.py): an OSError from deep inside leaves it as a LabkitError with a hint.
 @boundary("check the host")
-def doctor(**kw):
+def doctor():
     """A table of what this host can do for the lab; each failing row says what it breaks and how to fix it."""
     from .host.doctor import doctor as _doctor
 
-    return _doctor(**kw)
+    return _doctor()
 
 
 @boundary("run a container")
@@ -95,23 +95,25 @@ def ps(all=False):  # noqa: A002 - docker's flag name
 
 
 @boundary("monitor")
-def monitor(*targets, **kw):
-    """Sample containers' cgroup figures and plot them live; see labkit.monitoring.monitor.
+def monitor(*targets, interval=0.5, seconds=None, panels=("memory", "cpu", "pids"), refresh=0.4, keep=1200):
+    """Sample containers' (or cgroups') figures every `interval` s and plot them live: memory, CPU and
+    PIDs (`panels`), redrawn every `refresh` s, the last `keep` samples kept; see labkit.monitoring.
 
         m = lk.monitor(c1, c2)             # redraws while they run
         m = lk.monitor(c1, seconds=10)     # or: 10 s, then the final figure stays
     """
     from .monitoring import monitor as _monitor
 
-    return _monitor(*targets, **kw)
+    return _monitor(*targets, interval=interval, seconds=seconds, panels=panels, refresh=refresh, keep=keep)
 
 
 @boundary("make the controls")
-def controls(container, monitor=None, **kw):
-    """Sliders for a running container's memory and CPU limits, and start/stop/pause buttons."""
+def controls(container, monitor=None):
+    """Sliders for a running container's memory and CPU limits, and start/stop/pause buttons; with a
+    monitor (lk.monitor), each change shows on its plot."""
     from .monitoring.controls import controls as _controls
 
-    return _controls(container, monitor, **kw)
+    return _controls(container, monitor)
 
 
 @boundary("try the escapes")
@@ -124,11 +126,13 @@ def escape_attempts(container):
 
 
 @boundary("reset the lab")
-def reset(**kw):
-    """Remove everything labkit created on this host: processes, mounts, cgroups, netns, links, rules, state."""
+def reset(all_instances=False, volumes=False):
+    """Remove everything this lab created on this host: processes, mounts, cgroups, netns, links, rules,
+    state. all_instances: every lab on the host; volumes: the named volumes too (kept otherwise: they
+    are the learner's data)."""
     from .host.reset import reset as _reset
 
-    return _reset(**kw)
+    return _reset(all_instances=all_instances, volumes=volumes)
 
 
 def tidy(prefix):
@@ -140,11 +144,12 @@ def tidy(prefix):
 
 
 @boundary("run the bundle")
-def run_bundle(bundle, **kw):
-    """Run an OCI bundle from disk (e.g. made by `runc spec`), like `runc run`; see labkit.runtime.client.run.run_bundle."""
+def run_bundle(bundle, *, rm=True, stream=True):
+    """Run an OCI bundle from disk (e.g. made by `runc spec`), like `runc run`: rm removes it when it
+    exits, stream prints its output as it comes; see labkit.runtime.client.run.run_bundle."""
     from .runtime.client.run import run_bundle as _run_bundle
 
-    return _run_bundle(bundle, **kw)
+    return _run_bundle(bundle, rm=rm, stream=stream)
 
 
 @boundary("make the cgroup")
@@ -182,27 +187,32 @@ def cgroup(name: str, *, memory=None, memory_swap=None, memory_reservation=None,
 
 
 @boundary("mount the overlay")
-def overlay(lowers, name=None, **kw):
-    """Mount an overlay (union filesystem) of `lowers`, bottom first; see labkit.filesystems.overlay."""
+def overlay(lowers, name=None, upper=None, work=None, merged=None):
+    """Mount an overlay (union filesystem) of `lowers`, bottom first, under the lab's data root
+    (<root>/overlays/<name>/{upper,work,merged}, or the folders given); see labkit.filesystems.overlay."""
     from .filesystems.overlay import overlay as _overlay
 
-    return _overlay(lowers, name, **kw)
+    return _overlay(lowers, name, upper=upper, work=work, merged=merged)
 
 
 @boundary("run in new namespaces")
-def unshare(kinds, command, **kw):
-    """Run a command in new namespaces (like unshare(1)); see labkit.namespaces.unshare."""
+def unshare(kinds, command, *, hostname=None, mount_proc=True, uid_map=None, gid_map=None, time_offset=None,
+            timeout=60):
+    """Run a command in new namespaces (like unshare(1)): kinds such as ["uts", "pid", "mnt"];
+    hostname for a new uts; mount_proc a fresh /proc for a new pid; uid_map/gid_map ("0 100000 1")
+    for a new user; time_offset (seconds) for a new time; see labkit.namespaces.unshare."""
     from .namespaces import unshare as _unshare
 
-    return _unshare(kinds, command, **kw)
+    return _unshare(kinds, command, hostname=hostname, mount_proc=mount_proc, uid_map=uid_map, gid_map=gid_map,
+                    time_offset=time_offset, timeout=timeout)
 
 
 @boundary("enter the namespaces")
-def nsenter(pid, kinds, command, **kw):
+def nsenter(pid, kinds, command, *, timeout=60):
     """Run a command in a running process's namespaces (like nsenter(1)); see labkit.namespaces.nsenter."""
     from .namespaces import nsenter as _nsenter
 
-    return _nsenter(pid, kinds, command, **kw)
+    return _nsenter(pid, kinds, command, timeout=timeout)
 
 
 @boundary("read the namespaces")

@@ -163,7 +163,9 @@ def test_reset_keeps_a_filesystem_mounted_at_the_data_root_itself(tmp_path):
         inner.mkdir(parents=True)
         other = instance(root)
         sc.mount(other.tag, str(inner), "tmpfs", 0, "size=1m")  # one of the lab's own, below the root
-        report = lk.reset(inst=other)
+        from labkit.host.reset import reset
+
+        report = reset(inst=other)  # another lab's root: lk.reset() resets this one
         points = {m.mountpoint for m in mounts()}
         assert str(root) in points, "reset unmounted the data root's own filesystem"
         assert str(inner) not in points and len(report.mounts) == 1

@@ -198,7 +198,7 @@ def test_the_loopback_rule_is_in_the_raw_table_and_shown_by_hand():
     assert "iptables -t raw -A labkit-PREROUTING -d 127.0.0.0/8 ! -i lo -j DROP" in rules.by_hand("labkit", [], [])
 
 
-# -- each container to its own addresses (ebtables on the bridges' ports) -----------------------------------
+# -- each container to its own addresses (a BPF program on each bridge port) ---------------------------------
 def neigh_mac(bridge: str, ip: str) -> str | None:
     out = subprocess.run(["ip", "neigh", "show", "dev", bridge, ip], capture_output=True, text=True, timeout=10).stdout
     return out.split("lladdr ")[1].split()[0] if "lladdr " in out else None
@@ -242,10 +242,11 @@ def test_a_container_cannot_send_from_another_ones_address_or_mac(box, nets, net
     assert neigh_mac(net.bridge, v_ip) == v_mac, "a gratuitous ARP moved the host's entry to the thief"
     # ARP of its own still works: it reaches the gateway.
     assert thief.exec(f"ping -c 1 -W 2 {net.gateway}").exit_code == 0
-    # The rules, as the kernel has them, in `labkit network inspect`.
+    # The program, as the kernel has it on the thief's port, in `labkit network inspect`.
     shown = net.port_rules()[thief.name]
-    assert len(shown) == 3 and any(f"--ip-src {t_ip}" in r and t_mac in r for r in shown), shown
-    assert shown[-1].endswith("-j DROP")
+    assert shown[0] == f"tc filter ingress bpf direct-action labkit-guard {t_mac} {t_ip}", shown
+    assert any(f"not {t_ip}? drop" in line for line in shown) and "TC_ACT_SHOT" in shown[-2]
+    assert net.port_rules()[victim.name][0].endswith(f"{v_mac} {v_ip}")
     thief.stop(timeout=1)
     assert lk.network.inspect(network).port_rules()[thief.name] == []  # gone with its veth
 
@@ -258,7 +259,7 @@ def test_the_cli_shows_the_port_rules(box):
     c = sleeper(box, "shown")
     out = json.loads(_cli("network", "inspect", "bridge").stdout)
     rules = out[0]["PortRules"]["shown"]
-    assert len(rules) == 3 and rules[-1].endswith("-j DROP")
+    assert rules[0].startswith("tc filter ingress bpf direct-action labkit-guard ") and rules[-1].split(";")[0].strip().endswith("exit")
 
 
 # -- a published port never takes a host program's port ------------------------------------------------------

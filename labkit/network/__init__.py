@@ -36,19 +36,29 @@ class Network:
         return {e["name"]: e["ip"] for e in self.record.get("endpoints", {}).values()}
 
     def port_rules(self, inst: Instance | None = None) -> dict[str, list[str]]:
-        """container name -> the ebtables rules on its bridge port that keep it to its own MAC and
-        address, as the kernel has them now (read with ebtables-save; a stopped container has none):
-        {"web": ["-A labkit-PORTS -p IPv4 -s 02:42:ac:1d:00:02 -i lk-3f9a0c1b2d0 --ip-src 172.29.0.2 -j RETURN", ...]}."""
-        from . import firewall, rules
+        """container name -> what keeps it to its own MAC and address on its bridge port, as the
+        kernel has it now (network/guard.py; a stopped container has no port, so nothing):
+        {"web": ["tc filter ingress bpf direct-action labkit-guard 02:42:ac:1d:00:02 172.29.0.2",
+                 "  0: r6 = r1   ; r6 = the frame ...", ...]}."""
+        from ..runtime import state
+        from . import attach, guard
+        from .netlink import in_thread
 
-        chain = rules.guard_chain((inst or current_instance()).tag)
-        lines = [f"-A {c} {' '.join(a)}" for c, a in firewall.ebtables_rules(lambda l: l.startswith(f"-A {chain} "))]
-        out = {}
-        for ep in self.record.get("endpoints", {}).values():
-            ports = {ln.split(" -i ", 1)[1].split()[0] for ln in lines
-                     if f"-s {ep['mac']} " in ln and f"--ip-src {ep['ip']} " in ln and " -i " in ln}
-            out[ep["name"]] = [ln for ln in lines if any(f" -i {p} " in ln for p in ports)]
-        return out
+        inst = inst or current_instance()
+        ends = {}
+        for cid, ep in self.record.get("endpoints", {}).items():
+            rec = state.read(inst, cid) or {}
+            ifname = (rec.get("networks", {}).get(self.name) or {}).get("ifname", "eth0")
+            ends[ep["name"]] = attach.veth_name(inst.link_prefix, cid, int(ifname[3:]))
+
+        def read(ipr):
+            out = {}
+            for name, end in ends.items():
+                idx = ipr.link_lookup(ifname=end)
+                out[name] = guard.shown(ipr, idx[0]) if idx else []
+            return out
+
+        return in_thread(read)
 
     def __repr__(self) -> str:
         return (f"<Network {self.name!r} bridge {self.bridge}, subnet {self.subnet}, gateway {self.gateway}, "

@@ -96,38 +96,3 @@ def by_hand(tag: str, networks: list[dict], ports: list[dict]) -> list[str]:
             out.append(f"iptables -t {table} {line}")
     out += [f"iptables -t {table} -A {' '.join(rule)}" for table, rule in jumps(tag)]
     return out
-
-
-# -- each container to its own addresses: ebtables on the bridges' ports ------------------------------------
-#
-# On a bridge, a container with NET_RAW (a default capability) can send any frame: another container's
-# IP as its source, or a gratuitous ARP that moves the host's neighbour entry for another address to
-# its own MAC (as on Docker's bridge). So each container's port (its veth's host end) lets through only
-# IPv4 from its own MAC and address and ARP that says the same, and drops everything else it sends:
-#
-#     ebtables -N labkit-PORTS -P RETURN
-#     ebtables -I INPUT -j labkit-PORTS      (frames to the host: its ARP table, its addresses)
-#     ebtables -I FORWARD -j labkit-PORTS    (frames to the other containers on the bridge)
-#     ebtables -A labkit-PORTS -i lk-3f9a0c1b2d0 -s 02:42:ac:1d:00:02 -p IPv4 --ip-src 172.29.0.2 -j RETURN
-#     ebtables -A labkit-PORTS -i lk-3f9a0c1b2d0 -s 02:42:ac:1d:00:02 -p ARP --arp-ip-src 172.29.0.2 --arp-mac-src 02:42:ac:1d:00:02 -j RETURN
-#     ebtables -A labkit-PORTS -i lk-3f9a0c1b2d0 -j DROP
-#
-# RETURN goes back to INPUT or FORWARD, whose policy lets the frame on. The rules are added when the
-# veth is plugged and deleted when the container stops (its veth dies with its namespace).
-
-
-def guard_chain(tag: str) -> str:
-    """The ebtables chain of a lab's port rules, "labkit-PORTS" (ebtables allows 31 characters)."""
-    return f"{tag}-PORTS"
-
-
-def guard_jumps(tag: str) -> list[list[str]]:
-    return [["INPUT", "-j", guard_chain(tag)], ["FORWARD", "-j", guard_chain(tag)]]
-
-
-def port_guard(tag: str, host_end: str, mac: str, ip: str) -> list[str]:
-    """The rules for one port, without their -A/-D: ["labkit-PORTS -i lk-3f9a0c1b2d0 -s 02:42:... -j RETURN", ...]."""
-    c = guard_chain(tag)
-    return [f"{c} -i {host_end} -s {mac} -p IPv4 --ip-src {ip} -j RETURN",
-            f"{c} -i {host_end} -s {mac} -p ARP --arp-ip-src {ip} --arp-mac-src {mac} -j RETURN",
-            f"{c} -i {host_end} -j DROP"]

@@ -179,12 +179,8 @@ class Exits:
             lv.stdin.close()
 
     def _unpublish(self, cid: str, rec: dict) -> None:
-        """Its published ports' DNAT rules go when it stops (they come back when it starts), and the
-        rules on its bridge ports (its veths died with its namespace)."""
-        try:
-            networking.unguard(self.inst, cid, rec.get("networks", {}))
-        except Exception:  # noqa: BLE001 - reset removes rules left over
-            traceback.print_exc()
+        """Its published ports' DNAT rules go when it stops (they come back when it starts); its
+        bridge ports' guards went with its veths, when its namespace died."""
         if rec.get("ports"):
             try:
                 networking.apply_firewall(self.inst, self.live, without=cid)

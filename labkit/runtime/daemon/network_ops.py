@@ -72,7 +72,6 @@ class NetworkOps:
             raise Conflict(f"container {rec['name']} is not on network {name!r}")
         if cid in self.live:
             attach.unplug(attach.veth_name(self.inst.link_prefix, cid, int(eps[name].get("ifname", "eth0")[3:])))
-            networking.unguard(self.inst, cid, {name: eps[name]})
         networks.release(self.inst, cid, name)
         del eps[name]
         rec["networks"] = eps

@@ -136,8 +136,7 @@ def netns_for_start(inst, rec: dict, live: dict) -> int | None:
         if fresh or rec.get("ports"):
             apply_firewall(inst, live, extra=rec)
     except BaseException:
-        unguard(inst, rec["id"], rec.get("networks", {}))
-        os.close(nsfd)
+        os.close(nsfd)  # its veths die with the namespace, and their guards with them
         raise
     return nsfd
 
@@ -147,14 +146,12 @@ def _host_end(inst, cid: str, ep: dict) -> str:
 
 
 def guard(inst, cid: str, ep: dict) -> None:
-    """Its veth's host end lets through only frames from its own MAC and address (network/rules.py)."""
-    firewall.guard_port(inst.tag, _host_end(inst, cid, ep), ep["mac"], ep["ip"])
+    """Its veth's host end lets through only frames from its own MAC and address (network/guard.py:
+    a BPF program on the port, which goes with the veth when the container stops or leaves)."""
+    from ...network import guard as port_guard
 
-
-def unguard(inst, cid: str, eps: dict) -> None:
-    """Those rules out again: the container stopped, or left the network (endpoints `eps`)."""
-    for ep in eps.values():
-        firewall.unguard_port(inst.tag, _host_end(inst, cid, ep), ep["mac"], ep["ip"])
+    ipr = attach.host()
+    port_guard.attach(ipr, attach.link_index(ipr, _host_end(inst, cid, ep)), ep["mac"], ep["ip"])
 
 
 def apply_firewall(inst, live: dict, extra: dict | None = None, without: str | None = None) -> None:

@@ -100,8 +100,11 @@ def pytest_terminal_summary(terminalreporter):
 #: seconds each phase (set-up, the test, teardown) may take unless the test is marked otherwise:
 #: @pytest.mark.limit(240) for one that builds a bundle, limit(2) in the suite's test of this. Never above LIMIT_MAX.
 #: Under the v2 VM's software emulation (~5x slower) ./lab sets LABKIT_TEST_LIMIT=300: every test gets the most.
-LIMIT_MAX, TEARDOWN_LIMIT = 300, 120
+LIMIT_MAX = 300
 LIMIT_FLOOR = float(os.environ.get("LABKIT_TEST_LIMIT", 0))  # no test's limit below this (the VM: 300)
+#: A teardown (the leak check reads iptables, mounts, cgroups, links): 120 s, the floor in the VM.
+#: Seen: 120 s was not enough there for iptables-save with the host's CPUs busy.
+TEARDOWN_LIMIT = min(max(120.0, LIMIT_FLOOR), LIMIT_MAX)
 LIMIT = min(max(120.0, LIMIT_FLOOR), LIMIT_MAX)
 
 

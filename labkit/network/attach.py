@@ -125,6 +125,14 @@ def new_netns() -> int:
 
 
 def link_index(ipr, ifname: str) -> int | None:
+    """The index of link `ifname` in ipr's namespace, or None. In the host's, by if_nametoindex(3)
+    (one ioctl, a hash lookup in the kernel): pyroute2's link_lookup dumps every link and filters
+    them here, which with 1,000 containers (2,000 links) cost ~7 ms a call, four calls per start."""
+    if ipr is _HOST:
+        try:
+            return socket.if_nametoindex(ifname)
+        except OSError:
+            return None
     found = ipr.link_lookup(ifname=ifname)
     return found[0] if found else None
 

@@ -71,7 +71,9 @@ def bridge_name(inst: Instance, net_id: str, default: bool) -> str:
 def _write(inst: Instance, net: dict) -> None:
     path = _path(inst, net["name"])
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(net, indent=1))
+    # One line, by json's C encoder: with indent, json encodes in Python, and the record holds every
+    # container's endpoint (with 800 on the network, ~2 ms on each create and each rm).
+    tmp.write_text(json.dumps(net))
     os.replace(tmp, path)
 
 

@@ -178,7 +178,10 @@ def release(inst, cid: str) -> None:
 
 def check_ports_free(inst, ports: list[dict], live: dict, cid: str) -> None:
     """A host port another running container of the lab publishes already is refused at start,
-    as docker refuses it ("port is already allocated")."""
+    as docker refuses it ("port is already allocated"). Nothing to read for a container that
+    publishes none (most): the others' records are read only then."""
+    if not ports:
+        return
     mine = {(p["proto"], p["host_port"]) for p in ports}
     for other in live:
         if other == cid:

@@ -29,3 +29,38 @@ def test_bad_counts_are_refused(bad):
 
 def test_format_bytes():
     assert (format_bytes(1536), format_bytes(64 << 20), format_bytes(10)) == ("1.5KiB", "64MiB", "10B")
+
+
+# -- the one options type: lk.run's names on both sides of labkitd's socket ---------------------------------
+def test_options_travel_in_their_checked_form_and_come_back_the_same():
+    import json
+
+    from labkit.runtime.options import Options
+
+    opts = Options.check("busybox", "echo hi", rm=True, memory="64M", cpus=0.5, pids_limit=20, user="65534",
+                         ports=["8080:80", "127.0.0.1:5353:53/udp"], volumes=["/srv:/site:ro"], env={"A": "1"})
+    wire = json.loads(json.dumps(opts.to_json()))  # as it crosses the socket: tuples become lists
+    assert wire["memory"] == 64 << 20 and wire["cpus"] == 0.5 and wire["pids_limit"] == 20 and wire["rm"] is True
+    back = Options.from_json(wire)
+    assert json.loads(json.dumps(back.to_json())) == wire
+    assert back.resources() == {"memory": 64 << 20, "cpu_quota": 50000, "pids": 20}  # the cgroup's settings, once
+
+
+@pytest.mark.parametrize("change,words", [
+    ({"ports": [{"proto": "tcp", "host_ip": "", "host_port": 0, "port": 80}]}, "is not one"),
+    ({"ports": [{"proto": "sctp", "host_ip": "", "host_port": 8080, "port": 80}]}, "is not one"),
+    ({"ports": [{"proto": "tcp", "host_ip": "", "host_port": 8080, "port": 80}] * 2}, "published twice"),
+    ({"ports": "8080:80"}, "not a list"),
+    ({"memory": "64M"}, "not a whole number"),
+    ({"memory": 1}, "minimum"),
+    ({"user": [0]}, "[uid, gid]"),
+    ({"auto_remove": True}, "unknown options"),
+    ({"rm": "yes"}, "not true or false"),
+])
+def test_labkitd_refuses_options_a_client_did_not_check(change, words):
+    """A hand-made request (any process that reaches the socket) is checked as lk.run's arguments are."""
+    from labkit.runtime.options import Options
+
+    wire = dict(Options.check("busybox", "true").to_json(), **change)
+    with pytest.raises(InvalidArgument, match=words.replace("[", r"\[").replace("]", r"\]")):
+        Options.from_json(wire)

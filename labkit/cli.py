@@ -85,15 +85,16 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         r.add_argument("--hostname", help="the container's hostname")
         r.add_argument("-w", "--workdir", help="working directory inside the container")
         r.add_argument("-u", "--user", help="UID[:GID] or a user name of the image's")
-        r.add_argument("--log-opt", action="append", default=None, metavar="KEY=VALUE",
+        # Each option's dest is its name in Options (runtime/options.py): the CLI hands them on as they are.
+        r.add_argument("--log-opt", dest="log_opts", action="append", default=None, metavar="KEY=VALUE",
                        help="json-file log options: max-size=10m, max-file=3 (the lab's defaults)")
         r.add_argument("--network", "--net", default=None,
                        help='"bridge" (default), "none", "host", "container:NAME" or a network\'s name')
-        r.add_argument("-p", "--publish", action="append", default=None, metavar="[IP:]HOST_PORT:PORT[/PROTO]",
+        r.add_argument("-p", "--publish", dest="ports", action="append", default=None, metavar="[IP:]HOST_PORT:PORT[/PROTO]",
                        help="publish a container's port on the host, e.g. 8080:80, 127.0.0.1:8080:80, 5353:53/udp")
-        r.add_argument("-v", "--volume", action="append", default=None, metavar="SOURCE:TARGET[:ro]",
+        r.add_argument("-v", "--volume", dest="volumes", action="append", default=None, metavar="SOURCE:TARGET[:ro]",
                        help="mount a host directory (/srv/site:/site) or a named volume (cache:/cache); TARGET alone: an anonymous volume")
-        r.add_argument("--mount", action="append", default=None, metavar="type=bind|volume|tmpfs,source=...,target=...",
+        r.add_argument("--mount", dest="mounts", action="append", default=None, metavar="type=bind|volume|tmpfs,source=...,target=...",
                        help="docker's --mount, e.g. type=tmpfs,target=/run,tmpfs-size=16m")
         r.add_argument("--tmpfs", action="append", default=None, metavar="TARGET[:size=16m]", help="a tmpfs at TARGET")
         r.add_argument("image")

@@ -18,11 +18,13 @@ from ...errors import LabkitError
 from . import labkitd
 
 
+#: The options `run` and `create` take, by their names in Options (the parser's dests are the same).
+OPTIONS = ("name", "memory", "cpus", "pids_limit", "hostname", "env", "workdir", "user", "rm", "log_opts", "network",
+           "ports", "volumes", "mounts", "tmpfs", "tty")
+
+
 def _options(args) -> dict:
-    return dict(name=args.name, memory=args.memory, cpus=args.cpus, pids_limit=args.pids_limit, hostname=args.hostname,
-                env=args.env, workdir=args.workdir, user=args.user, rm=args.rm, log_opts=args.log_opt,
-                network=args.network, ports=args.publish, volumes=args.volume, mounts=args.mount, tmpfs=args.tmpfs,
-                tty=args.tty)
+    return {k: getattr(args, k) for k in OPTIONS}
 
 
 def run(args) -> int:

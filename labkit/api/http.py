@@ -59,7 +59,6 @@ class Request:
 class HttpConnection(Connection):
     """A Connection whose request is HTTP; `request` becomes a Request once it is all here."""
 
-    kind = "http"
     #: labkitd's log of every answer, one line each (docker_ops.py sets it): what a learner reads to
     #: see the docker CLI's requests, e.g. "22:50:01.123  POST /v1.47/containers/create  201  2.9 ms".
     request_log = None
@@ -165,6 +164,18 @@ class HttpConnection(Connection):
         if data:
             headers["Content-Type"] = content_type
         self._queue(self._head(status, headers) + (data if self.request.method != "HEAD" else b""), True)
+
+    def send_output(self, stream: int, data: bytes, terminal: bool = False) -> None:
+        """Docker's attach: frames, but the raw stream for a container with a terminal."""
+        if terminal:
+            self.send_raw(data)
+        else:
+            self.send_frame(stream, data)
+
+    def refuse(self, message: str) -> None:
+        """A request that could not be read: 400, in Docker's shape."""
+        self.request = self.request or Request("GET", "/", {}, b"")
+        self.error(400, message)
 
     def error(self, status: int, message: str) -> None:
         """Docker's error shape: {"message": "No such container: web"}."""

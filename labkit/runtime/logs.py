@@ -166,10 +166,7 @@ class Pump:
         if lines:
             self._log(stream, lines)
         if self.client is not None:  # after the log: what a client got is in the log, but for a partial line
-            if self.tty is not None and self.client.kind == "http":
-                self.client.send_raw(data)  # Docker's attach to a terminal: the raw stream, no frames
-            else:
-                self.client.send_frame(1 if stream == "stdout" else 2, data)
+            self.client.send_output(1 if stream == "stdout" else 2, data, terminal=self.tty is not None)
 
     def _log(self, stream: str, lines: list[bytes]) -> None:
         t = stamp()

@@ -45,7 +45,9 @@ def frame(stream: int, data: bytes) -> bytes:
 class Connection:
     """A client socket in the loop. The loop calls readable()/writable(); labkitd calls send*()."""
 
-    kind = "labkit"  # or "http": the Docker Engine API's (labkit/api/http.py)
+    #: what answers its request, set by whoever accepted it: labkit's protocol (loop.py's _dispatch) or
+    #: the Docker Engine API's (docker_ops.py's _docker_dispatch, with an HttpConnection)
+    serve = None
     read_closed = False  # the client shut down its sending side, and the connection still answers
     input_paused = False  # its container's stdin has too much waiting: do not read more now (stdin.py)
 
@@ -71,6 +73,17 @@ class Connection:
         self.keep_input, self.input_buf, self.input_eof = False, bytearray(), False
 
     # -- what the loop should wait for ---------------------------------------------------------------
+
+    def send_output(self, stream: int, data: bytes, terminal: bool = False) -> None:
+        """A container's output for this client: framed (stdout 1, stderr 2), terminal or not."""
+        self.send_frame(stream, data)
+
+    def refuse(self, message: str) -> None:
+        """A request that could not be read: the error, typed, and the connection ends."""
+        from ...errors import InvalidArgument
+        from .wire import error_reply
+
+        self.send(error_reply(InvalidArgument(message, hint="send one JSON object on one line.")), last=True)
     def wants_write(self) -> bool:
         return (bool(self.out) or self.feed is not None) and not self.closed
 

@@ -33,7 +33,7 @@ from .docker_exec import DockerExec
 from .docker_images import DockerImages
 from .docker_resources import DockerResources
 from .docker_stats import DockerStats
-from .docker_tcp import DockerTcp, accept_http
+from .docker_tcp import DockerTcp
 from .wire import exit_reply
 
 SOCKET = "docker.sock"
@@ -77,8 +77,10 @@ class DockerApi(DockerImages, DockerExec, DockerResources, DockerStats, DockerTc
         HttpConnection.request_log = str(self.inst.run / REQUEST_LOG)
         return sock
 
-    def _docker_accept(self) -> None:
-        accept_http(self.docker_listener, self.conns)
+    def _http_conn(self, sock) -> HttpConnection:
+        conn = HttpConnection(sock)
+        conn.serve = self._docker_dispatch
+        return conn
 
     # -- dispatch ---------------------------------------------------------------------------------------
     ROUTES = (

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import selectors
 import socket
-import traceback
 
-from ...api.http import HttpConnection
 from ...errors import InvalidArgument, NotPermitted
 
 WARNING = ("the Docker API is now on tcp://127.0.0.1:{port}: any user or process on this machine can reach it, "
@@ -41,29 +39,12 @@ class TcpListener:
         return None if self.closed else {self.sock.fileno(): (self, lambda ev: self.accept(), selectors.EVENT_READ)}
 
     def accept(self) -> None:
-        accept_http(self.sock, self.sup.conns)
+        self.sup.accept(self.sock, self.sup._http_conn)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             self.sock.close()
-
-
-def accept_http(listener: socket.socket, conns: dict) -> None:
-    """Take the connections waiting on a listener (the Unix socket's or the TCP one), at most 64 a
-    turn: a flood of them never starves the rest of the loop."""
-    for _ in range(64):
-        try:
-            sock, _ = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:  # EMFILE and friends: that client is refused, the loop goes on
-            traceback.print_exc()
-            return
-        if sock.family == socket.AF_INET:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = HttpConnection(sock)
-        conns[conn.fd] = conn
 
 
 class DockerTcp:

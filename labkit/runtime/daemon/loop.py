@@ -15,6 +15,7 @@ import heapq
 import os
 import selectors
 import signal
+import socket
 import time
 import traceback
 
@@ -34,13 +35,13 @@ class Loop:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
         self.listener.setblocking(False)
         self.wake = (wake_r, wake_w)
-        fixed = {self.listener.fileno(): (self, lambda ev: self._accept(), selectors.EVENT_READ),
+        fixed = {self.listener.fileno(): (self, lambda ev: self.accept(self.listener, self._labkit_conn), selectors.EVENT_READ),
                  wake_r: (self, lambda ev: (os.read(wake_r, 4096), self._reap()), selectors.EVENT_READ)}
         if self.keeper_fd is not None:
             fixed[self.keeper_fd] = (self, lambda ev: self._keeper_gone(), selectors.EVENT_READ)
         self.docker_listener = self.docker_listen()  # the Docker Engine API (docker_ops.py)
         if self.docker_listener is not None:
-            fixed[self.docker_listener.fileno()] = (self, lambda ev: self._docker_accept(), selectors.EVENT_READ)
+            fixed[self.docker_listener.fileno()] = (self, lambda ev: self.accept(self.docker_listener, self._http_conn), selectors.EVENT_READ)
         self._rewatch(self, fixed)
         self._reap()
         while self.running and not self.orphaned:
@@ -134,7 +135,7 @@ class Loop:
         """A client that has not sent its whole request line in REQUEST_TIMEOUT is dropped."""
         for conn in list(self.conns.values()):
             if conn.request is None and not conn.closed and now > conn.deadline:
-                conn.send(error_reply(InvalidArgument("no complete request line in time")), last=True)
+                conn.refuse("no complete request in time")
 
     def later(self, seconds: float, callback) -> None:
         """Call `callback` in `seconds`. The timers are a heap, soonest first: every start sets one
@@ -143,17 +144,27 @@ class Loop:
         heapq.heappush(self.timers, (time.monotonic() + seconds, self.timer_seq, callback))
 
     # -- connections ------------------------------------------------------------------------------
-    def _accept(self) -> None:
-        for _ in range(64):  # what has queued up, without letting a flood of connections starve the rest
+    def accept(self, listener, make) -> None:
+        """Take the clients waiting on `listener` (labkit's socket, the Docker API's, its TCP port):
+        make(sock) -> their Connection, which knows what serves it. At most 64 a turn: a flood of
+        connections never starves the rest of the loop."""
+        for _ in range(64):
             try:
-                sock, _ = self.listener.accept()
+                sock, _ = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:  # EMFILE and friends: the client is refused, the loop goes on
                 traceback.print_exc()
                 return
-            conn = Connection(sock)
+            if sock.family == socket.AF_INET:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = make(sock)
             self.conns[conn.fd] = conn
+
+    def _labkit_conn(self, sock) -> Connection:
+        conn = Connection(sock)
+        conn.serve = self._dispatch
+        return conn
 
     def _conn_event(self, conn: Connection, events: int) -> None:
         if events & selectors.EVENT_WRITE:
@@ -170,17 +181,9 @@ class Loop:
             conn.close()
             return
         except ValueError as e:
-            if conn.kind == "http":
-                conn.request = conn.request or _bad_request()
-                conn.error(400, f"labkitd could not read the request: {e}")
-                return
-            conn.send(error_reply(InvalidArgument(f"labkitd could not read the request: {e}",
-                                                  hint="send one JSON object on one line.")), last=True)
+            conn.refuse(f"labkitd could not read the request: {e}")
             return
-        if conn.kind == "http":
-            self._docker_dispatch(conn)
-            return
-        self._dispatch(conn)
+        conn.serve(conn)
 
     def _dispatch(self, conn: Connection) -> None:
         req, fds = conn.request, conn.fds
@@ -205,12 +208,6 @@ class Loop:
             conn.close()
         else:
             conn.send(reply, last=True)
-
-
-def _bad_request():
-    from ...api.http import Request
-
-    return Request("GET", "/", {}, b"")
 
 
 def close_fd(fd: int) -> None:

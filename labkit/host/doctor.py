@@ -16,11 +16,11 @@ from pathlib import Path
 
 from ..helper import interpreter
 from ..paths import Instance, instance as current_instance
-from .doctor_network import check_firewall, check_netns, check_pyroute2, check_veth_bridge
+from .doctor_network import check_firewall, check_netns, check_port_guard, check_pyroute2, check_veth_bridge
 from .doctor_rows import FAIL, OK, WARN, Check, Report, _need_root, _run
 
-__all__ = ["FAIL", "OK", "WARN", "Check", "Report", "doctor", "check_firewall", "check_netns", "check_pyroute2",
-           "check_veth_bridge"]
+__all__ = ["FAIL", "OK", "WARN", "Check", "Report", "doctor", "check_firewall", "check_netns", "check_port_guard",
+           "check_pyroute2", "check_veth_bridge"]
 
 def check_root() -> Check:
     uid = os.geteuid()
@@ -250,6 +250,6 @@ def doctor(inst: Instance | None = None) -> Report:
     """Check this host; returns a Report (a table in a notebook, text in a terminal, JSON with .to_json())."""
     inst = inst or current_instance()
     checks = [check_root(), check_kernel(), check_cgroups(), check_overlay(inst), check_userns(), check_netns(),
-              check_veth_bridge(), check_firewall(), check_seccomp(), check_device_rules(), check_keyrings(),
+              check_veth_bridge(), check_port_guard(), check_firewall(), check_seccomp(), check_device_rules(), check_keyrings(),
               check_busybox(inst), check_disk(inst), check_log_disk(inst), check_pyroute2(), check_packages()]
     return Report(tuple(checks))

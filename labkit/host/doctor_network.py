@@ -42,6 +42,22 @@ def check_veth_bridge() -> Check:
     return Check(name, OK, "created a veth pair and a bridge in a throw-away namespace")
 
 
+def check_port_guard() -> Check:
+    """The BPF program that keeps each container to its own MAC and address (network/guard.py),
+    loaded and attached to a veth in a throw-away network namespace by a fresh interpreter."""
+    from ..helper import interpreter
+
+    name, breaks = "port guard (tc bpf)", "bridged containers: each one's port is guarded before its command runs"
+    if os.geteuid() != 0:
+        return _need_root(name, breaks)
+    r = _run(interpreter("labkit.network.guard"), timeout=30)
+    if r is None or r.returncode != 0:
+        err = ((r.stderr.strip().splitlines() or ["failed"])[-1] if r else "could not run the probe")[:200]
+        return Check(name, FAIL, err, breaks, "use a kernel with CONFIG_NET_CLS_BPF and CONFIG_NET_SCH_INGRESS "
+                                              "(Debian's and Ubuntu's have both)")
+    return Check(name, OK, "a BPF classifier loads and attaches to a veth's ingress (direct-action)")
+
+
 def check_firewall() -> Check:
     """iptables, and whether it can NAT: the MASQUERADE target tried in a throw-away network
     namespace (its rules are its own: the host's firewall is not touched). A host whose iptables

@@ -138,3 +138,14 @@ def shown(ipr, index: int) -> list[str]:
             out.append(f"tc filter ingress bpf direct-action {name}")
             out += listing(program(mac, ip))
     return out
+
+
+def main() -> None:
+    """The doctor's probe (host/doctor_network.py), in a fresh interpreter: in a network namespace of
+    its own, a veth pair with the program on one end's ingress; exit 0 if the kernel took it all."""
+    from pyroute2 import IPRoute
+
+    sc.unshare(sc.CLONE_NEWNET)  # nothing of the host's is touched; all of it goes when this process ends
+    with IPRoute() as ipr:
+        ipr.link("add", ifname="lk-doc0", kind="veth", peer="lk-doc1")
+        attach(ipr, ipr.link_lookup(ifname="lk-doc0")[0], "02:42:ac:11:00:02", "172.17.0.2")

@@ -88,8 +88,8 @@ def check_firewall() -> Check:
     # whichever of it started first): labkit's networks forward by their own ACCEPT rules, so they
     # work either way; the row says so, for an instructor who sees the policy and wonders.
     forward = (_run([path, "-w", "5", "-S", "FORWARD"]) or subprocess.CompletedProcess([], 1, "", "")).stdout
-    docker = "-N DOCKER-USER" in (_run([path, "-w", "5", "-S"]) or subprocess.CompletedProcess([], 1, "", "")).stdout \
-        or os.path.exists("/run/docker.sock")
+    docker = ((_run([path, "-w", "5", "-S", "DOCKER-USER"]) or subprocess.CompletedProcess([], 1, "", "")).returncode == 0
+              or os.path.exists("/run/docker.sock"))
     note = ""
     if "-P FORWARD DROP" in forward.splitlines():
         note = "; FORWARD's policy is DROP" + (" (dockerd's)" if docker else "") + \

@@ -29,9 +29,10 @@ Attached over netlink by labkitd (pyroute2), loaded by bpf(2) (kernel/syscalls.p
 from __future__ import annotations
 
 import ipaddress
-import struct
+import os
 
 from ..kernel import syscalls as sc
+from ..security.devices import assemble  # struct bpf_insn[], the same encoding as the device program's
 
 BPF_PROG_TYPE_SCHED_CLS = 3
 TC_ACT_OK, TC_ACT_SHOT = 0, 2
@@ -95,10 +96,6 @@ def program(mac: str, ip: str) -> list[tuple[int, int, int, int, int, str]]:
             for i, (c, d, s, off, imm, note) in enumerate(out)]
 
 
-def assemble(prog) -> bytes:
-    return b"".join(struct.pack("=BBhi", code, dst | (src << 4), off, imm) for code, dst, src, off, imm, _ in prog)
-
-
 def listing(prog) -> list[str]:
     """The program in the kernel's notation, one line per instruction, as `labkit network inspect` shows it."""
     text = {MOV_X: "r{d} = r{s}", MOV_K: "r{d} = {imm}", LDX_W: "r{d} = *(u32 *)(r{s} + {off})",
@@ -118,8 +115,6 @@ def attach(ipr, index: int, mac: str, ip: str) -> None:
         ipr.tc("add-filter", "bpf", index, ":1", parent="ffff:", fd=fd, name=f"{NAME} {mac} {ip}",
                direct_action=True)
     finally:
-        import os
-
         os.close(fd)
 
 

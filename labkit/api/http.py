@@ -22,12 +22,26 @@ import time
 from http import HTTPStatus
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .. import errors
 from ..runtime.daemon.connection import Connection
 
 API_VERSION = "1.47"  #: advertised: current CLIs refuse servers below 1.44
 MIN_API_VERSION = "1.24"
 MAX_HEAD = 64 << 10  # bytes of request line and headers
 MAX_BODY = 4 << 20  # bytes of body (a create is a few KiB)
+
+
+def status_of(e: BaseException) -> int:
+    """The HTTP status dockerd answers an error with, by the error's class (its nearest listed base):
+    ContainerNotFound, ImageNotFound, NetworkNotFound -> 404; Conflict (a name taken, not running) -> 409;
+    InvalidArgument -> 400; NotPermitted (Unauthorized too) -> 403; anything else -> 500."""
+    from ..images.registry import Offline
+
+    for cls, status in ((errors.NotFound, 404), (errors.Conflict, 409), (errors.InvalidArgument, 400),
+                        (errors.NotPermitted, 403), (Offline, 403)):
+        if isinstance(e, cls):
+            return status
+    return 500
 
 
 class Request:
@@ -59,7 +73,7 @@ class Request:
 class HttpConnection(Connection):
     """A Connection whose request is HTTP; `request` becomes a Request once it is all here."""
 
-    #: labkitd's log of every answer, one line each (docker_ops.py sets it): what a learner reads to
+    #: labkitd's log of every answer, one line each (docker_api.py sets it): what a learner reads to
     #: see the docker CLI's requests, e.g. "22:50:01.123  POST /v1.47/containers/create  201  2.9 ms".
     request_log = None
     started = 0.0  # when the request was all here

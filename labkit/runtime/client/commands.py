@@ -194,7 +194,7 @@ def logs(args) -> int:
     log.json across rotations until the container stops. A closed stdout (`| head`) ends it quietly."""
     from ...paths import instance
     from .. import state
-    from ..logs import LOG_NAME, _entries, format_log, log_files
+    from ..logs import LOG_NAME, file_entries, format_log, log_files
 
     inst = instance()
     cid = state.resolve(inst, args.container)
@@ -207,11 +207,11 @@ def logs(args) -> int:
     try:
         files = log_files(bundle)
         for path in files[:-1]:  # the rotated ones: they no longer change
-            for entry in _entries(path):
+            for entry in file_entries(path):
                 show(entry)
         if not args.follow:
             for path in files[-1:]:
-                for entry in _entries(path):
+                for entry in file_entries(path):
                     show(entry)
             return 0
         return _follow(inst, cid, bundle / LOG_NAME, show, out)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import socket
 import struct
 import time
@@ -45,8 +46,8 @@ def frame(stream: int, data: bytes) -> bytes:
 class Connection:
     """A client socket in the loop. The loop calls readable()/writable(); labkitd calls send*()."""
 
-    #: what answers its request, set by whoever accepted it: labkit's protocol (loop.py's _dispatch) or
-    #: the Docker Engine API's (docker_ops.py's _docker_dispatch, with an HttpConnection)
+    #: what answers its request, set by the listener's factory: labkit's protocol (labkit_protocol.py's
+    #: serve) or the Docker Engine API's (docker_api.py's serve, with an HttpConnection)
     serve = None
     read_closed = False  # the client shut down its sending side, and the connection still answers
     input_paused = False  # its container's stdin has too much waiting: do not read more now (stdin.py)
@@ -73,6 +74,34 @@ class Connection:
         self.keep_input, self.input_buf, self.input_eof = False, bytearray(), False
 
     # -- what the loop should wait for ---------------------------------------------------------------
+    def loop_wants(self) -> dict | None:
+        """loop.py: reading (its request, its input, its hang-up) unless paused, writing while
+        something waits to be sent; None once closed. Asked every pass while it is open."""
+        if self.closed:
+            return None
+        events = (0 if self.read_closed or self.input_paused else selectors.EVENT_READ) | (
+            selectors.EVENT_WRITE if self.wants_write() else 0)
+        return {self.fd: (self, self.on_event, events)} if events else {}
+
+    def on_event(self, events: int) -> None:
+        if events & selectors.EVENT_WRITE:
+            self.writable()
+        if self.closed or not events & selectors.EVENT_READ:
+            return
+        if self.request is not None:
+            self.readable_after_request()
+            return
+        try:
+            if not self.read_request():
+                return
+        except EOFError:
+            self.close()
+            return
+        except ValueError as e:
+            self.refuse(f"labkitd could not read the request: {e}")
+            return
+        self.serve(self)
+
 
     def send_output(self, stream: int, data: bytes, terminal: bool = False) -> None:
         """A container's output for this client: framed (stdout 1, stderr 2), terminal or not."""
@@ -84,6 +113,7 @@ class Connection:
         from .wire import error_reply
 
         self.send(error_reply(InvalidArgument(message, hint="send one JSON object on one line.")), last=True)
+
     def wants_write(self) -> bool:
         return (bool(self.out) or self.feed is not None) and not self.closed
 

@@ -22,62 +22,63 @@ from .stdin import Stdin
 
 
 class DockerExec:
-    def _api_exec_create(self, conn, req, ident) -> None:
+    def __init__(self, api):
+        self.api = api
+        self.instances: dict[str, dict] = {}  # exec instances by ID, kept a while for inspection
+
+    def create(self, conn, req, ident) -> None:
         import uuid
 
-        cid, rec = self._record(ident)
+        cid, rec = self.api.record(ident)
         body = req.json() or {}
         cmd = body.get("Cmd")
         if not cmd or not isinstance(cmd, list):
             raise errors.InvalidArgument("exec needs a command (Cmd, a list)")
         eid = uuid.uuid4().hex + uuid.uuid4().hex
-        self.docker_execs[eid] = {"cid": cid, "cmd": cmd, "env": body.get("Env"), "workdir": body.get("WorkingDir") or None,
+        self.instances[eid] = {"cid": cid, "cmd": cmd, "env": body.get("Env"), "workdir": body.get("WorkingDir") or None,
                                   "user": body.get("User") or None, "running": False, "exit_code": None, "pid": 0,
                                   "tty": bool(body.get("Tty")), "stdin": bool(body.get("AttachStdin")), "master": None,
                                   # API 1.42 on: the window's [rows, columns], the terminal's size from its start
                                   "console_size": check_console_size(body.get("ConsoleSize")) if body.get("Tty") else None}
-        while len(self.docker_execs) > 256:  # kept for inspection a while, as dockerd keeps them
-            self.docker_execs.pop(next(iter(self.docker_execs)))
+        while len(self.instances) > 256:  # kept for inspection a while, as dockerd keeps them
+            self.instances.pop(next(iter(self.instances)))
         conn.respond(201, {"Id": eid})
 
-    def _api_exec_start(self, conn, req, ident) -> None:
+    def start(self, conn, req, ident) -> None:
         """The command's output goes to two pipes of labkitd's (no descriptor of the client's can
         cross HTTP), sent on framed as it comes, as attach frames a container's."""
-        ex = self.docker_execs.get(ident)
+        ex = self.instances.get(ident)
         if ex is None:
             raise errors.NotFound(f"No such exec instance: {ident}")
         conn.upgrade()
-        stream, ends = self._exec_stdio(conn, ex)
-        self.attached.add(stream)  # watched every pass: it stops reading while its client is slow
+        stream, ends = self._stdio(conn, ex)
+        self.api.loop.poll(stream)  # asked every pass: it stops reading while its client is slow
 
-        def reply(r: dict) -> None:
-            if r.get("error"):
-                e = r["error"] if isinstance(r["error"], dict) else {"message": str(r["error"])}
-                ex["exit_code"] = e.get("exit_code") if e.get("exit_code") in (NOT_FOUND, NOT_EXECUTABLE) else NOT_EXECUTABLE
-                conn.send_frame(2, (e.get("message", "") + "\n").encode())
-            elif "pid" in r:
-                ex.update(running=True, pid=r["pid"])
-                if stream.console is not None:
-                    self._exec_terminal(stream, ex, conn)
-                return
-            else:
-                ex.update(running=False, exit_code=r.get("exit_code"))
-            ex["master"] = None
+        def started(pid: int) -> None:
+            ex.update(running=True, pid=pid)
+            if stream.console is not None:
+                self._terminal(stream, ex, conn)
+
+        def exited(code: int) -> None:
+            ex.update(running=False, exit_code=code, master=None)
             stream.finish()  # what the pipes hold now, then the end
 
-        try:  # op_exec closes `ends` (and empties the list) once it forked
-            self.op_exec(_Relay(reply), {"id": ex["cid"], "args": ex["cmd"], "env": ex["env"], "workdir": ex["workdir"],
-                                         "user": ex["user"], "tty": ex["tty"], "stdin": ex["stdin"],
-                                         "console_size": ex.get("console_size")}, ends)
+        def failed(e: BaseException) -> None:
+            code = getattr(e, "exit_code", None)
+            ex.update(exit_code=code if code in (NOT_FOUND, NOT_EXECUTABLE) else NOT_EXECUTABLE, master=None)
+            conn.send_frame(2, (getattr(e, "message", str(e)) + "\n").encode())
+            stream.finish()
+
+        try:  # the service closes `ends` whatever happens
+            self.api.svc.exec(ex["cid"], {"args": ex["cmd"], "env": ex["env"], "workdir": ex["workdir"], "user": ex["user"],
+                                          "tty": ex["tty"], "stdin": ex["stdin"], "console_size": ex.get("console_size")},
+                              ends, started, exited, failed)
         except BaseException:
-            for fd in ends:
-                os.close(fd)
             ex["master"] = None
             stream.close()
-            self.attached.discard(stream)
             raise
 
-    def _exec_stdio(self, conn, ex: dict):
+    def _stdio(self, conn, ex: dict):
         """The exec's descriptors: (the ExecStream that reads its output, the ends op_exec passes in).
         -t: a console socket (the process makes its terminal inside and sends the master back, read
         raw and written with the client's keys: _exec_terminal); -i: a pipe for stdin too; else two
@@ -94,12 +95,12 @@ class DockerExec:
             in_r, in_w = os.pipe2(os.O_CLOEXEC)
             stream.stdin, ends = Stdin(in_w, tty=False), [in_r] + ends
         if stream.stdin is not None:
-            stream.stdin.on_change = lambda: self.dirty.add(conn)
+            stream.stdin.on_change = lambda: self.api.loop.touch(conn)
             conn.keep_input = True
             stream.stdin.attach(conn)
         return stream, ends
 
-    def _exec_terminal(self, stream, ex: dict, conn) -> None:
+    def _terminal(self, stream, ex: dict, conn) -> None:
         """-t: the running exec sent its terminal's master: read it, write the client's keys to it."""
         try:
             master = receive_master(stream.console)
@@ -113,11 +114,11 @@ class DockerExec:
         ex["master"] = master
         if ex["stdin"]:
             stream.stdin = Stdin(os.dup(master), tty=True)
-            stream.stdin.on_change = lambda: self.dirty.add(conn)
+            stream.stdin.on_change = lambda: self.api.loop.touch(conn)
             stream.stdin.attach(conn)
 
-    def _api_exec_resize(self, conn, req, ident) -> None:
-        ex = self.docker_execs.get(ident)
+    def resize(self, conn, req, ident) -> None:
+        ex = self.instances.get(ident)
         if ex is None:
             raise errors.NotFound(f"No such exec instance: {ident}")
         if ex.get("master") is None:
@@ -128,8 +129,8 @@ class DockerExec:
             raise errors.InvalidArgument("resize needs h and w, whole numbers") from None
         conn.respond(200, b"", content_type="text/plain")
 
-    def _api_exec_inspect(self, conn, req, ident) -> None:
-        ex = self.docker_execs.get(ident)
+    def inspect(self, conn, req, ident) -> None:
+        ex = self.instances.get(ident)
         if ex is None:
             raise errors.NotFound(f"No such exec instance: {ident}")
         conn.respond(200, {"ID": ident, "ContainerID": ex["cid"], "Running": ex["running"], "ExitCode": ex["exit_code"],
@@ -137,18 +138,6 @@ class DockerExec:
                                                                "tty": ex["tty"]}, "OpenStdin": ex["stdin"],
                            "OpenStdout": True, "OpenStderr": True})
 
-
-
-class _Relay:
-    """A client stand-in that hands each reply an operation sends to a function."""
-
-    def __init__(self, fn):
-        self.fn, self.closed, self.on_hangup = fn, False, []
-
-    def send(self, reply: dict, last: bool = False) -> None:
-        if not self.closed:
-            self.closed = last
-            self.fn(reply.get("error") and {"error": reply["error"]} or reply)
 
 
 class ExecStream:

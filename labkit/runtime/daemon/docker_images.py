@@ -14,7 +14,11 @@ from .loop import read_ready
 
 
 class DockerImages:
-    def _api_images(self, conn, req, ident) -> None:
+    def __init__(self, api):
+        self.api = api
+        self.inst, self.store = api.inst, api.store
+
+    def list(self, conn, req, ident) -> None:
         from ...images.reference import familiar
 
         want = filters.parse(req.query.get("filters"), ("reference", "dangling", "label"))
@@ -38,7 +42,7 @@ class DockerImages:
             row["RepoTags"].append(familiar(name))
         conn.respond(200, list(out.values()))
 
-    def _api_pull(self, conn, req, ident) -> None:
+    def pull(self, conn, req, ident) -> None:
         """POST /images/create?fromImage=busybox&tag=latest (`docker pull`, and `docker run` on a 404).
         The lab's offline busybox is made here (no network); any other image is pulled by a helper
         process (images/transfer.py) while the loop serves everyone else, from registries on this
@@ -57,7 +61,7 @@ class DockerImages:
                  {"status": f"Digest: {img.digest}"}, {"status": f"Status: Image is up to date for {ref.familiar()}"}]
         conn.send_raw("".join(json.dumps(x) + "\r\n" for x in lines).encode(), last=True)
 
-    def _api_push(self, conn, req, name: str) -> None:
+    def push(self, conn, req, name: str) -> None:
         """POST /images/localhost:5000/bb/push?tag=1 (`docker push localhost:5000/bb:1`)."""
         from ...images.reference import parse
 
@@ -85,11 +89,10 @@ class DockerImages:
             proc.stdin.close()
         conn.open_stream(200)
         t = Transfer(proc, conn)  # the transfer goes on to its end if the client goes, as dockerd's does
-        t.on_done = lambda: self.dirty.add(t)
-        self.transfers.add(t)
-        self.dirty.add(t)
+        self.api.transfers.add(t)
+        self.api.loop.poll(t)  # until it is over (loop_wants says None)
 
-    def _api_image_inspect(self, conn, req, name: str) -> None:
+    def inspect(self, conn, req, name: str) -> None:
         from ...images.reference import familiar
 
         found, tags = None, []
@@ -107,7 +110,7 @@ class DockerImages:
         size = sum(self.store.blob_path(d).stat().st_size for d, _ in found.layers if self.store.blob_path(d).exists())
         conn.respond(200, shapes.image_inspect(found, tags, size))
 
-    def _api_image_tag(self, conn, req, name: str) -> None:
+    def tag(self, conn, req, name: str) -> None:
         """`docker tag busybox localhost:5000/bb:1`: POST /images/busybox/tag?repo=localhost:5000/bb&tag=1."""
         repo, tag = req.query.get("repo", ""), req.query.get("tag", "")
         if not repo:
@@ -115,7 +118,7 @@ class DockerImages:
         self.store.alias(name, f"{repo}:{tag}" if tag else repo)
         conn.respond(201)
 
-    def _api_image_remove(self, conn, req, name: str) -> None:
+    def remove(self, conn, req, name: str) -> None:
         """`docker rmi NAME`: untag it, and remove what nothing else needs (images/commands.py's rmi,
         which refuses an image a container was made from unless force)."""
         from ...images.commands import rmi
@@ -138,7 +141,6 @@ class Transfer:
         self.fd = proc.stdout.fileno()
         os.set_blocking(self.fd, False)
         self.done = False
-        self.on_done = lambda: None  # labkitd stops watching it
 
     def loop_wants(self) -> dict | None:
         """What to watch now; None once it is over."""
@@ -154,4 +156,3 @@ class Transfer:
         self.done = True
         self.proc.stdout.close()
         self.conn.send_last_frame({})  # the end of the stream
-        self.on_done()

@@ -32,8 +32,14 @@ def _json(req) -> dict:
 
 
 class DockerResources:
+    """Volumes and networks, over filesystems/volumes.py and the service's networks part."""
+
+    def __init__(self, api):
+        self.api = api
+        self.inst = api.inst
+
     # -- volumes ----------------------------------------------------------------------------------------
-    def _api_volumes(self, conn, req, ident) -> None:
+    def volumes(self, conn, req, ident) -> None:
         want = filters.parse(req.query.get("filters"), ("name", "dangling", "driver", "label"))
         filters.check_choice(want, "dangling", ("true", "false", "1", "0"))
         rows = []
@@ -51,16 +57,16 @@ class DockerResources:
             rows.append(_volume(v))
         conn.respond(200, {"Volumes": rows, "Warnings": []})
 
-    def _api_volume_create(self, conn, req, ident) -> None:
+    def volume_create(self, conn, req, ident) -> None:
         body = _json(req)
         if (body.get("Driver") or "local") != "local":
             raise errors.InvalidArgument(f"volume driver {body['Driver']!r} is not here: labkit has only \"local\"")
         conn.respond(201, _volume(volumes.create(self.inst, body.get("Name") or None, body.get("Labels") or None)))
 
-    def _api_volume_inspect(self, conn, req, ident) -> None:
+    def volume_inspect(self, conn, req, ident) -> None:
         conn.respond(200, _volume(self._volume_named(ident)))
 
-    def _api_volume_remove(self, conn, req, ident) -> None:
+    def volume_remove(self, conn, req, ident) -> None:
         self._volume_named(ident)
         volumes.remove(self.inst, ident)
         conn.respond(204)
@@ -80,7 +86,7 @@ class DockerResources:
                 "Containers": {cid: {"Name": e["name"], "IPv4Address": f"{e['ip']}/{n['subnet'].split('/')[1]}",
                                      "MacAddress": e.get("mac", "")} for cid, e in n["endpoints"].items()}}
 
-    def _api_networks(self, conn, req, ident) -> None:
+    def networks(self, conn, req, ident) -> None:
         """`docker network ls`: the lab's networks, and Docker's built-in host and none."""
         from ...network import networks as nets
 
@@ -108,30 +114,30 @@ class DockerResources:
             raise errors.NotFound(f"network {ident} not found")
         return found[0]
 
-    def _api_network_inspect(self, conn, req, ident) -> None:
+    def network_inspect(self, conn, req, ident) -> None:
         conn.respond(200, self._network_shape(self._network_named(ident)))
 
-    def _api_network_create(self, conn, req, ident) -> None:
+    def network_create(self, conn, req, ident) -> None:
         body = _json(req)
         if (body.get("Driver") or "bridge") != "bridge":
             raise errors.InvalidArgument(f"network driver {body['Driver']!r} is not here: labkit makes bridge networks")
         configs = ((body.get("IPAM") or {}).get("Config") or [{}])
         subnet = (configs[0] or {}).get("Subnet") if isinstance(configs, list) and configs else None
-        net = self.op_network_create(None, {"name": body.get("Name"), "subnet": subnet, "labels": body.get("Labels")}, [])
-        conn.respond(201, {"Id": net["network"]["id"], "Warning": ""})
+        net = self.api.svc.networks.create(body.get("Name"), subnet=subnet, labels=body.get("Labels"))
+        conn.respond(201, {"Id": net["id"], "Warning": ""})
 
-    def _api_network_remove(self, conn, req, ident) -> None:
-        self.op_network_rm(None, {"name": self._network_named(ident)["name"]}, [])
+    def network_remove(self, conn, req, ident) -> None:
+        self.api.svc.networks.remove(self._network_named(ident)["name"])
         conn.respond(204)
 
-    def _api_network_connect(self, conn, req, ident) -> None:
+    def network_connect(self, conn, req, ident) -> None:
         net = self._network_named(ident)
-        cid, _ = self._record(str(_json(req).get("Container", "")))
-        self.op_network_connect(None, {"id": cid, "network": net["name"]}, [])
+        cid, _ = self.api.record(str(_json(req).get("Container", "")))
+        self.api.svc.networks.connect(cid, net["name"])
         conn.respond(200, b"", content_type="text/plain")
 
-    def _api_network_disconnect(self, conn, req, ident) -> None:
+    def network_disconnect(self, conn, req, ident) -> None:
         net = self._network_named(ident)
-        cid, _ = self._record(str(_json(req).get("Container", "")))
-        self.op_network_disconnect(None, {"id": cid, "network": net["name"]}, [])
+        cid, _ = self.api.record(str(_json(req).get("Container", "")))
+        self.api.svc.networks.disconnect(cid, net["name"])
         conn.respond(200, b"", content_type="text/plain")

@@ -67,8 +67,11 @@ def sample(rec: dict) -> dict:
 
 
 class DockerStats:
-    def _api_stats(self, conn, req, ident) -> None:
-        cid, rec = self._record(ident)
+    def __init__(self, api):
+        self.api = api
+
+    def stats(self, conn, req, ident) -> None:
+        cid, rec = self.api.record(ident)
         stream = req.flag("stream", True) and not req.flag("one-shot")
         conn.open_stream(200)
         before = sample(rec)
@@ -82,16 +85,16 @@ class DockerStats:
                 conn.send_last_frame({})
                 return
             conn.send_raw((json.dumps(self._shape(rec, now, prev)) + "\n").encode(), last=not stream)
-            if stream and rec["id"] in self.live:
-                self.later(INTERVAL, lambda: tick(now))
+            if stream and rec["id"] in self.api.svc.live:
+                self.api.loop.later(INTERVAL, lambda: tick(now))
             elif stream:
                 conn.send_last_frame({})
 
-        self.later(FIRST if not stream else 0.0, tick)
+        self.api.loop.later(FIRST if not stream else 0.0, tick)
 
     def _shape(self, rec: dict, now: dict, prev: dict) -> dict:
         s = now["stats"]
-        pid = self.live[rec["id"]].pid if rec["id"] in self.live else 0
+        pid = self.api.svc.live[rec["id"]].pid if rec["id"] in self.api.svc.live else 0
         io = [{"major": 0, "minor": 0, "op": op, "value": (getattr(s, f"io_{op}_bytes") or 0) if s else 0}
               for op in ("read", "write")]
         return {"read": now["read"], "preread": prev["read"], "name": "/" + rec["name"], "id": rec["id"],

@@ -11,7 +11,6 @@ address but 127.0.0.1 is refused (dockerd's -H tcp://0.0.0.0:2375 is the classic
 
 from __future__ import annotations
 
-import selectors
 import socket
 
 from ...errors import InvalidArgument, NotPermitted
@@ -20,50 +19,24 @@ WARNING = ("the Docker API is now on tcp://127.0.0.1:{port}: any user or process
            "and the API is root on this host (a container can mount /). Turn it off with `labkit api tcp off`.")
 
 
-class TcpListener:
-    def __init__(self, sup, port: int):
-        self.sup, self.port = sup, port
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.sock.bind(("127.0.0.1", port))
-        except OSError as e:
-            self.sock.close()
-            raise InvalidArgument(f"cannot listen on 127.0.0.1:{port}: {e.strerror}",
-                                  hint="pick another port, e.g. `labkit api tcp 2376`.") from None
-        self.sock.listen(128)
-        self.sock.setblocking(False)
-        self.closed = False
-
-    def loop_wants(self) -> dict | None:
-        return None if self.closed else {self.sock.fileno(): (self, lambda ev: self.accept(), selectors.EVENT_READ)}
-
-    def accept(self) -> None:
-        self.sup.accept(self.sock, self.sup._http_conn)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.sock.close()
-
-
-class DockerTcp:
-    def op_docker_tcp(self, conn, req, fds) -> dict:
-        """{"port": 2375} opens it (a port already open moves), {"port": null} closes it;
-        {"host": "0.0.0.0"} is refused."""
-        host, port = req.get("host") or "127.0.0.1", req.get("port")
-        if host not in ("127.0.0.1", "localhost"):
-            raise NotPermitted(f"the Docker API listens on 127.0.0.1 only, not {host}",
-                               hint="the API is root on this host: on another address anyone who reaches it owns the "
-                                    "machine. From elsewhere, tunnel: ssh -L 2375:127.0.0.1:2375 you@this-vm.")
-        if port is not None and (type(port) is not int or not 1 <= port <= 65535):
-            raise InvalidArgument(f"port {port!r} is not a TCP port", hint="e.g. 2375.")
-        if self.docker_tcp is not None:
-            self._rewatch(self.docker_tcp, {})  # out of the selector before its descriptor closes (loop.py)
-            self.docker_tcp.close()
-            self.docker_tcp = None
-        if port is None:
-            return {"tcp": None}
-        self.docker_tcp = TcpListener(self, port)
-        self.dirty.add(self.docker_tcp)
-        return {"tcp": f"tcp://127.0.0.1:{port}", "warning": WARNING.format(port=port)}
+def open_socket(port, host: str = "127.0.0.1") -> socket.socket | None:
+    """A listening socket on 127.0.0.1:port (port None: none). Any host but 127.0.0.1 is refused,
+    and so is a port that is not one (or is taken)."""
+    if host not in ("127.0.0.1", "localhost"):
+        raise NotPermitted(f"the Docker API listens on 127.0.0.1 only, not {host}",
+                           hint="the API is root on this host: on another address anyone who reaches it owns the "
+                                "machine. From elsewhere, tunnel: ssh -L 2375:127.0.0.1:2375 you@this-vm.")
+    if port is None:
+        return None
+    if type(port) is not int or not 1 <= port <= 65535:
+        raise InvalidArgument(f"port {port!r} is not a TCP port", hint="e.g. 2375.")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as e:
+        sock.close()
+        raise InvalidArgument(f"cannot listen on 127.0.0.1:{port}: {e.strerror}",
+                              hint="pick another port, e.g. `labkit api tcp 2376`.") from None
+    sock.listen(128)
+    return sock

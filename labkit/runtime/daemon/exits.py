@@ -12,23 +12,20 @@ from ... import cgroups
 from ...errors import LabkitError
 from .. import state
 from ...exit_codes import of_wait_status
-from ..logs import Pump, limits as log_limits
+from ..logs import limits as log_limits
 from . import mounting, networking
 from .journal import log as log_line
+from .live import Live
+from .pump import Pump
 from .wire import exit_reply
-
-
-class Live:
-    """A running container this labkitd watches: PID 1, its output, and for an adopted one
-    (started by an earlier labkitd, now the keeper's child) a pidfd that says when it exits."""
-
-    def __init__(self, cid: str, pid: int, pump: Pump, pidfd: int | None = None, group=None, stdin=None):
-        self.cid, self.pid, self.pump, self.pidfd, self.group = cid, pid, pump, pidfd, group
-        self.stdin = stdin  # -i or -t: where the attached client's input goes (stdin.py)
 
 
 class Exits:
     """What happens when a container exits, and recovery after a restart."""
+
+    def __init__(self, svc):
+        self.svc = svc
+        self.inst = svc.inst
 
     def recover(self) -> None:
         """After a restart: adopt the containers still running, remove exited ones marked rm."""
@@ -37,9 +34,9 @@ class Exits:
             if not rec:
                 continue
             if rec["status"] == "running":
-                self._adopt(rec)
+                self.adopt(rec)
             elif rec["status"] == "exited" and rec.get("auto_remove"):
-                self._remove(cid, rec, volumes=True)
+                self.remove(cid, rec, volumes=True)
             elif rec["status"] == "created":
                 self._start_cut_off(rec)
 
@@ -56,15 +53,15 @@ class Exits:
         except (LabkitError, OSError):
             traceback.print_exc()
         if rec.get("auto_remove"):
-            self._remove(rec["id"], rec, volumes=True)
+            self.remove(rec["id"], rec, volumes=True)
         else:
             rec.pop("starting", None)
-            self._write_record(rec)
+            self.write_record(rec)
 
-    def _adopt(self, rec: dict) -> None:
+    def adopt(self, rec: dict) -> None:
         cid = rec["id"]
         try:
-            limits = log_limits(self._config(rec))
+            limits = log_limits(self.svc.config(rec))
         except (OSError, ValueError):
             limits = ()
         pump = Pump(state.bundle_dir(self.inst, cid), *limits)
@@ -74,13 +71,13 @@ class Exits:
             pidfd = os.pidfd_open(rec["pid"])
         except OSError:
             pidfd = None
-        lv = self.live[cid] = Live(cid, rec["pid"], pump, pidfd, group=cgroups.group(rec["cgroup"]))
-        self.dirty.add(lv)
+        lv = self.svc.live[cid] = Live(self.svc, cid, rec["pid"], pump, pidfd, group=cgroups.group(rec["cgroup"]))
+        self.svc.loop.touch(lv)
         if pidfd is None:  # gone already: the keeper is recording (or has recorded) its exit
-            self._await_record(lv)
+            self.await_record(lv)
 
     # -- exits ---------------------------------------------------------------------------------------
-    def _reap(self) -> None:
+    def reap(self) -> None:
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -88,22 +85,22 @@ class Exits:
                 return
             if pid == 0:
                 return
-            st = self.starting.get(pid)
+            st = self.svc.starts.starting.get(pid)
             if st is not None:  # exited before its report pipe's end was handled: _started sees it
                 st.status = status
                 continue
-            conn = self.execs.pop(pid, None)
-            if conn is not None:
-                self._finish(conn, {"exit_code": of_wait_status(status)})
-            cid = self.by_pid.pop(pid, None)
+            exited = self.svc.execs.running.pop(pid, None)
+            if exited is not None:
+                exited(of_wait_status(status))
+            cid = self.svc.by_pid.pop(pid, None)
             if cid is not None:
-                self._exited(cid, of_wait_status(status))
+                self.exited(cid, of_wait_status(status))
 
-    def _exited(self, cid: str, code: int) -> None:
+    def exited(self, cid: str, code: int) -> None:
         """PID 1 of our own container exited: the kernel has killed the rest of its PID namespace."""
-        lv = self.live.pop(cid)
+        lv = self.svc.live.pop(cid)
         lv.pump.drain()
-        self._drop_pump(lv)
+        lv.close()
         rec = state.read(self.inst, cid)
         if rec is None:
             return
@@ -114,11 +111,11 @@ class Exits:
         except (LabkitError, OSError):
             pass
         rec.update(status="exited", exit_code=code, oom_killed=oom, finished_at=time.time(), pid=0)
-        self._write_record(rec)
+        self.write_record(rec)
         self._after_exit(cid, rec)  # the waiting clients get the exit first: the group goes next, in this same step
         self._drop_group(group)
 
-    def _write_record(self, rec: dict) -> None:
+    def write_record(self, rec: dict) -> None:
         """Write a container's record; if the disk refuses it (full, EIO), keep it in labkitd, which
         answers from it (state.read) and tries the disk again every few seconds. An exit is never
         lost: its waiting clients hear it at once either way, and `labkit wait` never hangs on it."""
@@ -131,35 +128,35 @@ class Exits:
                  f"({rec.get('status')}, exit code {rec.get('exit_code')}): {e.strerror or e}; "
                  "kept in labkitd, written when the disk takes it")
             if first:
-                self.later(1.0, lambda: self._write_kept(1.0))
+                self.svc.loop.later(1.0, lambda: self._write_kept(1.0))
 
     def _write_kept(self, delay: float) -> None:
         failed = state.write_kept(self.inst)
         if failed:
-            self.later(min(delay * 2, 10.0), lambda: self._write_kept(min(delay * 2, 10.0)))
+            self.svc.loop.later(min(delay * 2, 10.0), lambda: self._write_kept(min(delay * 2, 10.0)))
         else:
             _log("the kept records are written")
 
-    def _await_record(self, lv: Live, tries: int = 0) -> None:
+    def await_record(self, lv: Live, tries: int = 0) -> None:
         """An adopted container exited: the keeper (its parent now) reaps it and writes the exit.
         Wait for that record a little; after ~5 s, record it as lost."""
         if lv.pidfd is not None:
-            self._rewatch(lv, {})
+            self.svc.loop.forget(lv)
             os.close(lv.pidfd)
             lv.pidfd = None
-            self.dirty.add(lv)  # its FIFOs stay watched while the keeper writes the record
+            self.svc.loop.touch(lv)  # its FIFOs stay watched while the keeper writes the record
         rec = state.read(self.inst, lv.cid)
         if rec is not None and rec["status"] == "running" and tries < 250:
-            self.later(0.02, lambda: self._await_record(lv, tries + 1))
+            self.svc.loop.later(0.02, lambda: self.await_record(lv, tries + 1))
             return
-        self.live.pop(lv.cid, None)
+        self.svc.live.pop(lv.cid, None)
         lv.pump.drain()
-        self._drop_pump(lv)
+        lv.close()
         if rec is None:
             return
         if rec["status"] == "running":
             record_lost(rec, None)
-            self._write_record(rec)
+            self.write_record(rec)
         self._after_exit(lv.cid, rec)
         self._drop_group(lv.group or cgroups.group(rec["cgroup"]))
 
@@ -171,34 +168,27 @@ class Exits:
         except LabkitError:
             traceback.print_exc()  # reset finds a group left over
 
-    def _drop_pump(self, lv: Live) -> None:
-        self._rewatch(lv, {})  # out of the loop before its descriptors close (loop.py)
-        self.attached.discard(lv)
-        lv.pump.close()
-        if lv.stdin is not None:
-            lv.stdin.close()
-
-    def _unpublish(self, cid: str, rec: dict) -> None:
+    def unpublish(self, cid: str, rec: dict) -> None:
         """Its published ports' DNAT rules go when it stops (they come back when it starts); its
         bridge ports' guards went with its veths, when its namespace died."""
         if rec.get("ports"):
             try:
-                networking.apply_firewall(self.inst, self.live, without=cid)
+                networking.apply_firewall(self.inst, self.svc.live, without=cid)
             except Exception:  # noqa: BLE001 - reset removes rules left over
                 traceback.print_exc()
 
     def _after_exit(self, cid: str, rec: dict) -> None:
-        self._unpublish(cid, rec)
+        self.unpublish(cid, rec)
         # Kept a while for a client that attaches again after labkitd's stream broke (--rm removes the record).
-        self.recent[cid] = exit_reply(rec)
-        while len(self.recent) > 256:
-            self.recent.pop(next(iter(self.recent)))
+        self.svc.recent[cid] = exit_reply(rec)
+        while len(self.svc.recent) > 256:
+            self.svc.recent.pop(next(iter(self.svc.recent)))
         if rec.get("auto_remove"):  # gone from disk before anyone hears of the exit (`run --rm` waits for that)
-            self._remove(cid, rec, group=False, volumes=True)  # the group goes right after the answer (_exited)
-        for callback in self.waiters.pop(cid, []):
+            self.remove(cid, rec, group=False, volumes=True)  # the group goes right after the answer (_exited)
+        for callback in self.svc.waiters.pop(cid, []):
             callback(rec)
 
-    def _remove(self, cid: str, rec: dict, group: bool = True, volumes: bool = False) -> None:
+    def remove(self, cid: str, rec: dict, group: bool = True, volumes: bool = False) -> None:
         """volumes: its anonymous volumes go too (--rm, `rm -v`); named ones always stay."""
         import shutil
 
@@ -209,8 +199,8 @@ class Exits:
         except LabkitError:
             pass
         state.release_name(self.inst, rec.get("name", ""), cid)
-        for conn in self.pending_attach.pop(cid, []):  # Docker API attaches that waited for a start
-            conn.send_last_frame({})
+        for _started, cancelled in self.svc.start_waiters.pop(cid, []):  # Docker API attaches that waited for a start
+            cancelled()
         try:
             networking.release(self.inst, cid)
         except Exception:  # noqa: BLE001 - its addresses stay taken until reset; the rest goes on

@@ -1,10 +1,16 @@
-"""labkitd's event loop: one thread, one selector, every descriptor registered for what it waits for now.
+"""labkitd's event loop: one thread, one selector, every descriptor registered for what its owner
+waits for now. It knows owners and connections, not protocols and not containers.
 
-    fd 3  the listening socket           -> accept a client (a Connection, connection.py)
-    fd 7  a client's socket              -> read its request line, then write what waits for it
-    fd 9  a container's stdout FIFO      -> the output pump (logs.py)
+    fd 3  a listening socket             -> accept(): a Connection, made by that listener's factory
+    fd 7  a client's socket              -> the Connection reads its request, then writes what waits for it
+    fd 9  a container's stdout FIFO      -> the output pump (pump.py), through the container's Live
     fd 11 a starting process's report    -> starts.py
-    timers                               -> stop's SIGKILL after -t, a start's deadline
+    timers                               -> stop's SIGKILL after -t, a start's deadline, stats' next sample
+
+An owner is anything with loop_wants() -> {fd: (owner, callback(events), EVENT_READ or _WRITE)},
+or None once it is over. The loop asks an owner again when it was touch()ed, and every pass while
+it is polled (a connection, a starting process, a container whose client is slow): never every
+owner, so a pass costs the same with 10 containers running or 1,000.
 
 Nothing here waits on anything but select(): a handler that would block is a bug.
 """
@@ -19,32 +25,66 @@ import socket
 import time
 import traceback
 
-from ...errors import InvalidArgument
-from .connection import Connection
-from .wire import error_reply
-
 
 class Loop:
-    """The loop, the connections and the dispatch of a request to its op_ method."""
+    def __init__(self):
+        self.sel = selectors.DefaultSelector()
+        self.watched: dict[int, tuple] = {}  # fd -> (owner, callback, events) registered in `sel`
+        self.owned: dict[object, set[int]] = {}  # owner -> its fds there
+        self.dirty: set = set()  # owners whose wants may have changed since the last pass
+        self.polled: set = set()  # owners asked every pass
+        self.conns: set = set()  # the clients' connections (a request not read in time is refused)
+        self.timers: list[tuple[float, int, object]] = []  # a heap of (monotonic deadline, sequence, callback)
+        self.timer_seq = 0
+        self.running = True
+        self.wake: tuple[int, int] | None = None
+        self.on_signal = None  # called after a signal woke the loop (labkitd: SIGCHLD, reap)
 
-    # -- the loop --------------------------------------------------------------------------------
-    def serve(self) -> None:
+    # -- what owners ask of it -------------------------------------------------------------------------
+    def touch(self, owner) -> None:
+        """Ask `owner` for its wants at the next pass (something it waits for changed)."""
+        self.dirty.add(owner)
+
+    def poll(self, owner) -> None:
+        self.polled.add(owner)
+
+    def unpoll(self, owner) -> None:
+        self.polled.discard(owner)
+
+    def forget(self, owner) -> None:
+        """`owner` is over: out of the selector now, before its descriptors close."""
+        self.rewatch(owner, {})
+        self.polled.discard(owner)
+        self.dirty.discard(owner)
+
+    def later(self, seconds: float, callback) -> None:
+        """Call `callback` in `seconds`. The timers are a heap, soonest first: every start sets one
+        (its deadline), so a thousand may wait at once, and a pass looks only at the first."""
+        self.timer_seq += 1
+        heapq.heappush(self.timers, (time.monotonic() + seconds, self.timer_seq, callback))
+
+    def listen(self, listener: socket.socket, make) -> "Listener":
+        """Accept clients on `listener`; make(sock) -> their Connection, which knows what serves it."""
+        owner = Listener(self, listener, make)
+        self.touch(owner)
+        return owner
+
+    def watch_fd(self, fd: int, callback) -> None:
+        """A descriptor watched for reading as long as the loop runs (the wake-up pipe, a pidfd)."""
+        owner = _Fixed(fd, callback)
+        self.touch(owner)
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def serve(self, stop=lambda: False) -> None:
+        """Run until stop() or SIGTERM. SIGCHLD and SIGTERM wake select() through a pipe."""
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.wake = (wake_r, wake_w)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
-        self.listener.setblocking(False)
-        self.wake = (wake_r, wake_w)
-        fixed = {self.listener.fileno(): (self, lambda ev: self.accept(self.listener, self._labkit_conn), selectors.EVENT_READ),
-                 wake_r: (self, lambda ev: (os.read(wake_r, 4096), self._reap()), selectors.EVENT_READ)}
-        if self.keeper_fd is not None:
-            fixed[self.keeper_fd] = (self, lambda ev: self._keeper_gone(), selectors.EVENT_READ)
-        self.docker_listener = self.docker_listen()  # the Docker Engine API (docker_ops.py)
-        if self.docker_listener is not None:
-            fixed[self.docker_listener.fileno()] = (self, lambda ev: self.accept(self.docker_listener, self._http_conn), selectors.EVENT_READ)
-        self._rewatch(self, fixed)
-        self._reap()
-        while self.running and not self.orphaned:
+        self.watch_fd(wake_r, self._woken)
+        self._woken()
+        while self.running and not stop():
             self._update_watch()
             now = time.monotonic()
             # At most a minute of sleep: a timer far away (stop -t 3000000) never overflows select's timeout.
@@ -66,29 +106,33 @@ class Loop:
                     cb()
                 except Exception:  # noqa: BLE001
                     traceback.print_exc()
-            self._expire_requests(now)
+            for conn in [c for c in self.conns if c.request is None and not c.closed and now > c.deadline]:
+                conn.refuse("no complete request in time")
 
-    def _keeper_gone(self) -> None:
-        self.orphaned = True
+    def _woken(self, events: int = 0) -> None:
+        try:
+            os.read(self.wake[0], 4096)
+        except BlockingIOError:
+            pass
+        if self.on_signal is not None:
+            self.on_signal()
 
     def _update_watch(self) -> None:
-        """Bring the selector in line with what changed: each client (its request, its hang-up, room
-        for what waits to be sent), each process starting, each container with an attached client
-        (its FIFOs are not read while that client has too much waiting), and every owner marked in
-        self.dirty since the last pass (a container started, adopted, at end of file, or gone).
-        Never every container: a pass costs the same with 10 running or 1,000."""
-        owners = set(self.dirty)
-        self.dirty.clear()
-        owners.update(self.conns.values())
-        owners.update(self.starting.values())
-        owners.update(self.attached)
+        owners = self.dirty | self.polled
+        self.dirty = set()
         for owner in owners:
             try:
-                self._rewatch(owner, self._wants(owner))
+                want = owner.loop_wants()
             except Exception:  # noqa: BLE001 - a bug in one owner's wants must not end labkitd for everyone
                 traceback.print_exc()
+                continue
+            if want is None:  # over
+                self.polled.discard(owner)
+                self.conns.discard(owner)
+                want = {}
+            self.rewatch(owner, want)
 
-    def _rewatch(self, owner, want: dict) -> None:
+    def rewatch(self, owner, want: dict) -> None:
         """Register `owner`'s descriptors for what it waits for now, and drop those it no longer
         waits on. want: fd -> (owner, callback, events), e.g. {7: (conn, on_event, EVENT_READ)}."""
         for fd in self.owned.pop(owner, set()) - want.keys():
@@ -118,39 +162,36 @@ class Loop:
             pass
         self.watched.pop(fd, None)
 
-    def _wants(self, owner) -> dict:
-        """What `owner` waits for now (see _rewatch); a client's here, the containers' in supervisor.py."""
-        if isinstance(owner, Connection):
-            if owner.closed:
-                self.conns.pop(owner.fd, None)
-                return {}
-            events = (0 if owner.read_closed or owner.input_paused else selectors.EVENT_READ) | (
-                selectors.EVENT_WRITE if owner.wants_write() else 0)
-            if not events:
-                return {}  # half-closed, nothing to send now: watched again when something is queued
-            return {owner.fd: (owner, lambda ev, c=owner: self._conn_event(c, ev), events)}
-        return self._container_wants(owner)
+    def close(self) -> None:
+        """Let go of every connection and descriptor of the loop's own (labkitd's end, or its
+        becoming the keeper): clients see their stream end."""
+        for conn in list(self.conns):
+            conn.close()
+        self.conns, self.polled, self.dirty, self.timers = set(), set(), set(), []
+        self.watched, self.owned = {}, {}
+        self.sel.close()
+        signal.set_wakeup_fd(-1)
+        for fd in self.wake or ():
+            close_fd(fd)
+        self.wake = None
 
-    def _expire_requests(self, now: float) -> None:
-        """A client that has not sent its whole request line in REQUEST_TIMEOUT is dropped."""
-        for conn in list(self.conns.values()):
-            if conn.request is None and not conn.closed and now > conn.deadline:
-                conn.refuse("no complete request in time")
 
-    def later(self, seconds: float, callback) -> None:
-        """Call `callback` in `seconds`. The timers are a heap, soonest first: every start sets one
-        (START_TIMEOUT), so a thousand may wait at once, and a pass looks only at the first."""
-        self.timer_seq += 1
-        heapq.heappush(self.timers, (time.monotonic() + seconds, self.timer_seq, callback))
+class Listener:
+    """A listening socket in the loop: at most 64 clients a turn, so a flood of connections never
+    starves the rest of the loop."""
 
-    # -- connections ------------------------------------------------------------------------------
-    def accept(self, listener, make) -> None:
-        """Take the clients waiting on `listener` (labkit's socket, the Docker API's, its TCP port):
-        make(sock) -> their Connection, which knows what serves it. At most 64 a turn: a flood of
-        connections never starves the rest of the loop."""
+    def __init__(self, loop: Loop, sock: socket.socket, make):
+        self.loop, self.sock, self.make = loop, sock, make
+        sock.setblocking(False)
+        self.closed = False
+
+    def loop_wants(self) -> dict | None:
+        return None if self.closed else {self.sock.fileno(): (self, self.accept, selectors.EVENT_READ)}
+
+    def accept(self, events: int = 0) -> None:
         for _ in range(64):
             try:
-                sock, _ = listener.accept()
+                sock, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:  # EMFILE and friends: the client is refused, the loop goes on
@@ -158,56 +199,23 @@ class Loop:
                 return
             if sock.family == socket.AF_INET:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = make(sock)
-            self.conns[conn.fd] = conn
+            conn = self.make(sock)
+            self.loop.conns.add(conn)
+            self.loop.poll(conn)
 
-    def _labkit_conn(self, sock) -> Connection:
-        conn = Connection(sock)
-        conn.serve = self._dispatch
-        return conn
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.loop.forget(self)
+            self.sock.close()
 
-    def _conn_event(self, conn: Connection, events: int) -> None:
-        if events & selectors.EVENT_WRITE:
-            conn.writable()
-        if conn.closed or not events & selectors.EVENT_READ:
-            return
-        if conn.request is not None:
-            conn.readable_after_request()
-            return
-        try:
-            if not conn.read_request():
-                return
-        except EOFError:
-            conn.close()
-            return
-        except ValueError as e:
-            conn.refuse(f"labkitd could not read the request: {e}")
-            return
-        conn.serve(conn)
 
-    def _dispatch(self, conn: Connection) -> None:
-        req, fds = conn.request, conn.fds
-        conn.fds = []
-        try:
-            op = getattr(self, "op_" + str(req.get("op")), None)
-            if op is None:
-                raise InvalidArgument(f"labkitd has no operation {req.get('op')!r}")
-            reply = op(conn, req, fds)
-        except Exception as e:  # noqa: BLE001 - every failure goes back to the client as a typed error
-            for fd in fds:
-                close_fd(fd)
-            conn.send(error_reply(e), last=True)
-            return
-        if reply is not None:
-            conn.send(reply, last=True)
+class _Fixed:
+    def __init__(self, fd: int, callback):
+        self.fd, self.callback = fd, callback
 
-    @staticmethod
-    def _finish(conn: Connection, reply: dict | None) -> None:
-        """The last reply of a deferred request (or none: just close)."""
-        if reply is None:
-            conn.close()
-        else:
-            conn.send(reply, last=True)
+    def loop_wants(self) -> dict:
+        return {self.fd: (self, self.callback, selectors.EVENT_READ)}
 
 
 def close_fd(fd: int) -> None:

@@ -14,29 +14,35 @@ from .. import state
 from . import networking
 
 
-class NetworkOps:
-    def op_network_create(self, conn, req, fds) -> dict:
-        net = networks.create(self.inst, req.get("name"), subnet=req.get("subnet"), labels=req.get("labels"))
+class NetworkService:
+    """The container service's networks part (service.py): both protocols' network verbs."""
+
+    def __init__(self, svc):
+        self.svc = svc
+        self.inst = svc.inst
+
+    def create(self, name, subnet=None, labels=None) -> dict:
+        net = networks.create(self.inst, name, subnet=subnet, labels=labels)
         try:
             attach.ensure_bridge(net)  # made now, as Docker does: `ip link` shows it at once
-            networking.apply_firewall(self.inst, self.live)
+            networking.apply_firewall(self.inst, self.svc.live)
         except BaseException:
             networks.remove(self.inst, net["name"])
             attach.remove_bridge(net["bridge"])
             raise
-        return {"network": net}
+        return net
 
-    def op_network_rm(self, conn, req, fds) -> dict:
-        net = networks.remove(self.inst, req.get("name"))
+    def remove(self, name) -> dict:
+        net = networks.remove(self.inst, name)
         attach.remove_bridge(net["bridge"])
-        networking.apply_firewall(self.inst, self.live)
-        return {"network": net}
+        networking.apply_firewall(self.inst, self.svc.live)
+        return net
 
-    def op_network_connect(self, conn, req, fds) -> dict:
+    def connect(self, ident: str, network) -> dict:
         """Connect a container to one more network: an address now, and if it runs, a veth (eth1, ...)
         into its namespace at once, as `docker network connect` does."""
-        cid, rec = self._get(req)
-        name = networks.check_name(req.get("network"))
+        cid, rec = self.svc.get(ident)
+        name = networks.check_name(network)
         mode = rec.get("network_mode", "none")
         if mode in ("host", "none") or mode.startswith("container:"):
             raise Conflict(f"container {rec['name']} has --network {mode.split(':')[0]}: it has no network of its own to add to",
@@ -47,14 +53,14 @@ class NetworkOps:
         ep["ifname"] = f"eth{n}"
         try:
             eps = dict(rec.get("networks", {}), **{name: ep})
-            if cid in self.live:
-                nsfd = os.open(f"/proc/{self.live[cid].pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            if cid in self.svc.live:
+                nsfd = os.open(f"/proc/{self.svc.live[cid].pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     attach.plug(nsfd, ep, attach.veth_name(self.inst.link_prefix, cid, n), f"eth{n}", default_route=False)
                     networking.guard(self.inst, cid, ep)
                 finally:
                     os.close(nsfd)
-                networking.apply_firewall(self.inst, self.live)
+                networking.apply_firewall(self.inst, self.svc.live)
         except BaseException:
             networks.release(self.inst, cid, name)
             raise
@@ -64,13 +70,12 @@ class NetworkOps:
         networking.rewrite_hosts(self.inst, rec)
         return {"id": cid, "endpoint": ep}
 
-    def op_network_disconnect(self, conn, req, fds) -> dict:
-        cid, rec = self._get(req)
-        name = req.get("network")
+    def disconnect(self, ident: str, name) -> dict:
+        cid, rec = self.svc.get(ident)
         eps = dict(rec.get("networks", {}))
         if name not in eps:
             raise Conflict(f"container {rec['name']} is not on network {name!r}")
-        if cid in self.live:
+        if cid in self.svc.live:
             attach.unplug(attach.veth_name(self.inst.link_prefix, cid, int(eps[name].get("ifname", "eth0")[3:])))
         networks.release(self.inst, cid, name)
         del eps[name]
@@ -79,6 +84,6 @@ class NetworkOps:
         state.write(self.inst, rec)
         networking.refresh_peers(self.inst, name)
         networking.rewrite_hosts(self.inst, rec)
-        if cid in self.live:
-            networking.apply_firewall(self.inst, self.live)
+        if cid in self.svc.live:
+            networking.apply_firewall(self.inst, self.svc.live)
         return {"id": cid}

@@ -1,9 +1,11 @@
 """Starting a container: fork its PID 1 as labkitd's own child, and wait for its exec in the loop.
 
-    _start     cgroup, limits and device rules; FIFOs and the output pump; fork PID 1 (container/init.py)
+    start      cgroup, limits and device rules; FIFOs and the output pump; fork PID 1 (container/init.py)
     (loop)     PID 1's reports arrive on a pipe: its steps, for --trace, or the step that failed
-    _started   the pipe closed: the command was exec'd (record it "running", answer the client) or
-               a step failed (undo, answer with the error)
+    _started   the pipe closed: the command was exec'd (record it "running", call done) or a step
+               failed (undo, call failed with the error)
+
+An exec's process (execs.py) is watched from fork to exec the same way: watch().
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import selectors
 import signal
 import time
 import traceback
@@ -19,20 +22,19 @@ from pathlib import Path
 from ... import cgroups
 from ...cgroups.resources import Resources
 from ...errors import Conflict
+from ...exit_codes import of_wait_status
 from ...kernel import syscalls as sc
 from ...security import devices as device_rules
 from .. import state
 from ..container import init, report
-from ..container.init import pid1
-from ..logs import Pump, limits as log_limits, make_fifos
-from . import networking
-from ...exit_codes import of_wait_status
-from .exits import Live
 from ..container.console import receive_master
-from .stdin import Stdin
+from ..container.init import pid1
+from ..logs import limits as log_limits, make_fifos
+from . import failures, networking
+from .live import Live
 from .loop import close_fd, read_ready
-from . import failures
-from .wire import error_reply, exit_reply
+from .pump import Pump
+from .stdin import Stdin
 
 START_TIMEOUT = 60.0  # seconds a container may take from fork to exec before it is given up
 
@@ -40,33 +42,51 @@ START_TIMEOUT = 60.0  # seconds a container may take from fork to exec before it
 class Starting:
     """A process labkitd forked (a container's PID 1, an exec) whose command is not exec'd yet."""
 
-    def __init__(self, pid: int, fd: int):
-        self.pid, self.fd = pid, fd
+    def __init__(self, starts: "Starts", pid: int, fd: int, done, failed):
+        self.starts, self.pid, self.fd = starts, pid, fd
         self.chunks: list[bytes] = []
         self.status: int | None = None  # its wait status, if it exited before the pipe's end was handled
         self.finished = False
-        self.done = None  # called with (reports, self) once the pipe closes
-        self.conn = None  # the client waiting for the answer
+        self.done = done  # called with (reports, self) once the pipe closes
+        self.failed = failed  # called with an exception if that goes wrong
+
+    def loop_wants(self) -> dict | None:
+        return None if self.finished else {self.fd: (self, lambda ev: self.starts._readable(self), selectors.EVENT_READ)}
 
 
 class Starts:
     """A container's start, and an exec's, from fork to exec."""
 
-    def _start(self, conn, rec: dict, cfg: dict, req: dict, fds: list[int], marks: list, on_fail=None):
-        """Fork PID 1; the client is answered once its command was exec'd (or a step failed: then
-        on_fail() runs too). With attach, the connection then carries the output and the exit code."""
+    def __init__(self, svc):
+        self.svc = svc
+        self.starting: dict[int, Starting] = {}  # PID -> a process forked, its command not exec'd yet
+        self.ids: set[str] = set()  # containers whose start is under way
+        self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+    def start(self, rec: dict, cfg: dict, done, failed, marks: list, on_fail=None) -> None:
+        """Fork PID 1; done(reply) once its command was exec'd, or failed(error) if a step failed
+        (on_fail() runs first). If this raises, on_fail() has run too."""
+        try:
+            self._start(rec, cfg, done, failed, marks, on_fail)
+        except BaseException:
+            if on_fail:
+                on_fail()
+            raise
+
+    def _start(self, rec: dict, cfg: dict, done, failed, marks: list, on_fail) -> None:
+        svc = self.svc
         cid = rec["id"]
-        if cid in self.starting_ids:
+        if cid in self.ids:
             raise Conflict(f"container {rec['name']} is starting already", hint="wait for it: `labkit wait` or `labkit ps`.")
-        bundle = state.bundle_dir(self.inst, cid)
+        bundle = state.bundle_dir(svc.inst, cid)
         group = cgroups.group(rec["cgroup"])
         try:
             group.create()
             res = Resources.from_oci(cfg.get("linux", {}).get("resources"))
             group.apply(dataclasses.replace(res, devices=device_rules.for_config(cfg)))
             marks.append((f"create the cgroup ({len(group.dirs)} dirs) and write its limits", time.monotonic()))
-            networking.check_ports_free(self.inst, rec.get("ports", []), self.live, cid)
-            netns = networking.netns_for_start(self.inst, rec, self.live)
+            networking.check_ports_free(svc.inst, rec.get("ports", []), svc.live, cid)
+            netns = networking.netns_for_start(svc.inst, rec, svc.live)
             if netns is not None:
                 marks.append((network_step(rec), time.monotonic()))
             try:
@@ -94,16 +114,14 @@ class Starts:
         except BaseException:
             if group.exists():
                 group.remove()
-            self._unpublish(cid, rec)  # its ports' DNAT rules, if they went in before the failure
+            svc.exits.unpublish(cid, rec)  # its ports' DNAT rules, if they went in before the failure
             raise
-        finally:
-            for fd in fds:
-                close_fd(fd)
-            fds.clear()  # closed: loop.py's _dispatch, seeing an exception, must not close them again
-        self.starting_ids.add(cid)
-        self._watch_start(pid, rep_r, conn, lambda reports, st: self._started(conn, rec, cfg, req, marks, group, pump,
-                                                                        reports, st, on_fail, stdin, console))
-        return None  # the reply goes when PID 1 has exec'd its command (_started), from the loop
+        self.ids.add(cid)
+
+        def finished(reports, st):
+            self._started(rec, cfg, marks, group, pump, reports, st, done, failed, on_fail, stdin, console)
+
+        self.watch(pid, rep_r, finished, failed)
 
     def _stdio(self, cfg: dict, rec: dict):
         """-t: a console socket, over which PID 1 sends its terminal's master (container/console.py);
@@ -119,11 +137,12 @@ class Starts:
             return None, Stdin(w, tty=False), r
         return None, None, None
 
-    def _started(self, conn, rec: dict, cfg: dict, req: dict, marks: list, group, pump: Pump, reports: list[dict],
-                 st: "Starting", on_fail, stdin=None, console=None) -> None:
-        """PID 1 exec'd its command, or reported the step that failed: record it and answer the client."""
+    def _started(self, rec: dict, cfg: dict, marks: list, group, pump: Pump, reports: list[dict], st: Starting,
+                 done, failed, on_fail, stdin=None, console=None) -> None:
+        """PID 1 exec'd its command, or reported the step that failed: record it and tell the caller."""
+        svc = self.svc
         cid = rec["id"]
-        self.starting_ids.discard(cid)
+        self.ids.discard(cid)
         failure = failures.failed(reports)
         if not failure and console is not None:  # -t: PID 1 sent its terminal's master before its exec
             try:
@@ -139,13 +158,15 @@ class Starts:
             if stdin is not None:
                 stdin.close()
             try:
-                self._unpublish(cid, rec)
+                svc.exits.unpublish(cid, rec)
                 if group.exists():
                     group.remove()
                 if on_fail:
                     on_fail()
+                for _started, cancelled in svc.start_waiters.pop(cid, []):
+                    cancelled()
             finally:
-                conn.send(error_reply(failures.error_of(failure)), last=True)
+                failed(failures.error_of(failure))
             return
         marks.extend((r["trace"], r["t"]) for r in reports if "trace" in r)
         marks.append(("exec the command", time.monotonic()))
@@ -153,49 +174,39 @@ class Starts:
         rec.update(status="running", pid=pid, pid_start=state.process_start(pid) if st.status is None else 0,
                    started_at=time.time(), exit_code=None, oom_killed=False, finished_at=0.0)
         rec.pop("starting", None)
-        state.write(self.inst, rec)
-        self.live[cid] = lv = Live(cid, pid, pump, group=group, stdin=stdin)
-        if stdin is not None:
-            stdin.on_change = lambda: (self.dirty.add(lv), stdin.conn is not None and self.dirty.add(stdin.conn))
-            if req.get("attach") and req.get("stdin"):
-                stdin.attach(conn)
-        self.dirty.add(lv)
-        self._attach_started(cid)  # Docker API attach requests that came before the start
-        self.by_pid[pid] = cid
-        reply = {"id": cid, "name": rec["name"], "pid": pid, "args": rec["args"],
-                 "trace": marks if cfg.get("annotations", {}).get("org.labkit.trace") == "1" else []}
-        if not req.get("attach"):
-            conn.send(reply, last=True)
-        else:
-            reply["config"] = cfg
-            conn.send(reply)
-            pump.attach_to(conn)  # output from here on goes to the client too, framed (connection.py)
-            self.waiters.setdefault(cid, []).append(lambda r: conn.send_last_frame(exit_reply(r)))
+        state.write(svc.inst, rec)
+        svc.live[cid] = lv = Live(svc, cid, pid, pump, group=group, stdin=stdin)
+        svc.loop.touch(lv)
+        svc.by_pid[pid] = cid
+        done({"id": cid, "name": rec["name"], "pid": pid, "args": rec["args"], "config": cfg,
+              "trace": marks if cfg.get("annotations", {}).get("org.labkit.trace") == "1" else []})
+        for started, _cancelled in svc.start_waiters.pop(cid, []):  # Docker API attach requests that came before the start
+            started()
         if st.status is not None:  # it exited before its report pipe's end was seen here
-            self.by_pid.pop(pid, None)
-            self._exited(cid, of_wait_status(st.status))
+            svc.by_pid.pop(pid, None)
+            svc.exits.exited(cid, of_wait_status(st.status))
 
-    def _watch_start(self, pid: int, fd: int, conn, done) -> "Starting":
+    def watch(self, pid: int, fd: int, done, failed) -> Starting:
         """Read a just-forked process's reports (container/init.py's JSON lines) from the loop until the pipe
         closes (its command was exec'd, or it failed), then call done(reports, starting). Nothing
         waits meanwhile: a container whose set-up hangs (a mount of the bundle's that never
         answers) delays no other client. After START_TIMEOUT it is killed and reported as failed."""
-        st = Starting(pid, fd)
-        st.done, st.conn = done, conn
+        st = Starting(self, pid, fd, done, failed)
         self.starting[pid] = st
-        self.later(START_TIMEOUT, lambda: self._start_timeout(st))
+        self.svc.loop.poll(st)
+        self.svc.loop.later(START_TIMEOUT, lambda: self._timeout(st))
         return st
 
-    def _start_readable(self, st: "Starting") -> None:
+    def _readable(self, st: Starting) -> None:
         data = read_ready(st.fd)
         if data is None:
             return
         if data:
             st.chunks.append(data)
         else:
-            self._start_finished(st)
+            self._finished(st)
 
-    def _start_timeout(self, st: "Starting") -> None:
+    def _timeout(self, st: Starting) -> None:
         if st.finished:
             return
         try:
@@ -203,25 +214,31 @@ class Starts:
         except ProcessLookupError:
             pass
         st.chunks.append(failures.timed_out())
-        self._start_finished(st)
+        self._finished(st)
 
-    def _start_finished(self, st: "Starting") -> None:
+    def _finished(self, st: Starting) -> None:
         if st.finished:
             return
         st.finished = True
         self.starting.pop(st.pid, None)
-        self._rewatch(st, {})
+        self.svc.loop.forget(st)
         close_fd(st.fd)
         # Let go of what the start needed (its config, request, pump: ~20 KB): its START_TIMEOUT timer
         # keeps `st` for a minute more, and a thousand starts in that minute would keep them all.
-        done, conn, chunks = st.done, st.conn, st.chunks
-        st.done = st.conn = None
+        done, failed, chunks = st.done, st.failed, st.chunks
+        st.done = st.failed = None
         st.chunks = []
         try:
             done(failures.parse(b"".join(chunks)), st)
         except Exception as e:  # noqa: BLE001 - a bug here must still answer the client, not leave it waiting
             traceback.print_exc()
-            conn.send(error_reply(e), last=True)
+            failed(e)
+
+    def release(self) -> None:
+        """labkitd lets go: each start is cut off here; the next labkitd's recover() finishes it."""
+        for st in self.starting.values():
+            close_fd(st.fd)
+        self.starting, self.ids = {}, set()
 
     def _fork_pid1(self, cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int, netns: int | None = None,
                    stdio: int | None = None) -> int:
@@ -261,6 +278,7 @@ class Starts:
             if pid != 0 and new_pidns:
                 sc.setns(self.own_pidns, sc.CLONE_NEWPID)
         return pid, None
+
 
 
 def network_step(rec: dict) -> str:

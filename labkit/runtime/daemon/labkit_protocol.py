@@ -1,0 +1,170 @@
+"""labkit's own protocol, one request per connection, as an adapter over the container service
+(service.py): each op reads its request, calls the service, and writes the reply in this
+protocol's shape. No op does more than that.
+
+    -> {"op": "run", "options": {...}, "attach": true}
+    <- {"id": "3f9a...", "name": "brave_curie", "pid": 4242, "trace": [...]}    when it started
+    <- frames: stdout, stderr, then the last reply {"exit_code": 0, ...}        (connection.py)
+    <- {"error": {"type": "Conflict", "message": "...", "hint": "..."}}          on failure
+
+exec's request comes with descriptors (SCM_RIGHTS): the pipes or terminal the process inside
+writes to; every other op's are closed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ...errors import InvalidArgument
+from ..options import Options
+from .connection import Connection
+from .loop import close_fd
+from .wire import error_reply, exit_reply
+
+
+class LabkitProtocol:
+    def __init__(self, svc, daemon):
+        self.svc = svc
+        self.daemon = daemon  # labkitd itself (supervisor.py): shutdown, the Docker API's TCP port
+
+    def connection(self, sock) -> Connection:
+        conn = Connection(sock)
+        conn.serve = self.serve
+        return conn
+
+    def serve(self, conn: Connection) -> None:
+        req, fds = conn.request, conn.fds
+        conn.fds = []
+        op = OPS.get(str(req.get("op")))
+        try:
+            if op is None:
+                raise InvalidArgument(f"labkitd has no operation {req.get('op')!r}")
+            if op is not LabkitProtocol.exec:
+                for fd in fds:
+                    close_fd(fd)
+                fds = []
+            reply = op(self, conn, req, fds)
+        except Exception as e:  # noqa: BLE001 - every failure goes back to the client as a typed error
+            for fd in fds:
+                close_fd(fd)
+            conn.send(error_reply(e), last=True)
+            return
+        if reply is not None:
+            conn.send(reply, last=True)
+
+    # -- the ops: each returns its reply, or None when it answers later ----------------------------------
+    def ping(self, conn, req, fds) -> dict:
+        return {"pid": os.getpid(), "containers": len(self.svc.live)}
+
+    def shutdown(self, conn, req, fds) -> dict:
+        self.daemon.shutdown()  # the containers keep running; the next client starts a new labkitd
+        return {"pid": os.getpid()}
+
+    def ps(self, conn, req, fds) -> dict:
+        return {"containers": self.svc.list(all=bool(req.get("all")))}
+
+    def inspect(self, conn, req, fds) -> dict:
+        return self.svc.inspect(req.get("id"))
+
+    def top(self, conn, req, fds) -> dict:
+        cid, rows = self.svc.top(req.get("id"))
+        return {"id": cid, "processes": rows}
+
+    def stats(self, conn, req, fds) -> dict:
+        return self.svc.stats(req.get("id"))
+
+    def create(self, conn, req, fds) -> dict:
+        rec = self.svc.create(Options.from_json(req.get("options")))
+        return {"id": rec["id"], "name": rec["name"]}
+
+    def run(self, conn, req, fds) -> None:
+        done, failed = self._started(conn, req)
+        self.svc.run(Options.from_json(req.get("options")), done, failed, t0=req.get("t0", time.monotonic()))
+
+    def start(self, conn, req, fds) -> None:
+        self.svc.start(req.get("id"), *self._started(conn, req))
+
+    def run_bundle(self, conn, req, fds) -> None:
+        self.svc.run_bundle(req.get("bundle"), bool(req.get("rm")), *self._started(conn, req))
+
+    def restart(self, conn, req, fds) -> None:
+        self.svc.restart(req.get("id"), req.get("timeout", 10), *self._started(conn, dict(req, attach=False)))
+
+    def _started(self, conn, req):
+        """(done, failed) for a start: the reply once the command runs; attached, then the output
+        and the exit as the last frame."""
+        def done(reply: dict) -> None:
+            if not req.get("attach"):
+                reply.pop("config", None)
+                conn.send(reply, last=True)
+                return
+            conn.send(reply)
+            self.svc.follow(reply["id"], conn, lambda r: conn.send_last_frame(exit_reply(r)), stdin=bool(req.get("stdin")))
+
+        return done, lambda e: conn.send(error_reply(e), last=True)
+
+    def attach(self, conn, req, fds) -> None:
+        """Follow a container's output from where a client's stream broke: {"id": ..., "seen": {"stdout": 1234}}."""
+        def at_exit(r):
+            conn.send_last_frame(exit_reply(r) if r else {"id": req.get("id"), "exit_code": None, "error": "its record is gone"})
+
+        cid, rec = self.svc.get(req.get("id"))
+        conn.send({"id": cid, "name": rec["name"], "status": rec["status"]})
+        self.svc.attach(cid, conn, req.get("seen") if isinstance(req.get("seen"), dict) else {}, at_exit)
+
+    def wait(self, conn, req, fds) -> None:
+        self.svc.wait(req.get("id"), lambda r: conn.send(exit_reply(r), last=True))
+
+    def stop(self, conn, req, fds) -> None:
+        self.svc.stop(req.get("id"), req.get("timeout", 10), lambda r: conn.send(exit_reply(r), last=True))
+
+    def kill(self, conn, req, fds) -> dict:
+        cid, sig = self.svc.kill(req.get("id"), req.get("signal", "KILL"))
+        return {"id": cid, "signal": sig}
+
+    def pause(self, conn, req, fds) -> dict:
+        return {"id": self.svc.pause(req.get("id")), "status": "paused"}
+
+    def unpause(self, conn, req, fds) -> dict:
+        return {"id": self.svc.unpause(req.get("id")), "status": "running"}
+
+    def rm(self, conn, req, fds) -> None:
+        self.svc.remove(req.get("id"), lambda cid: conn.send({"id": cid, "removed": True}, last=True),
+                        force=bool(req.get("force")), volumes=bool(req.get("volumes")))
+
+    def resize(self, conn, req, fds) -> dict:
+        return {"id": self.svc.resize(req.get("id"), req.get("rows"), req.get("cols"))}
+
+    def update(self, conn, req, fds) -> dict:
+        return self.svc.update(req.get("id"), memory=req.get("memory"), cpus=req.get("cpus"), pids_limit=req.get("pids_limit"))
+
+    def exec(self, conn, req, fds) -> None:
+        """fds: the process's stdout and stderr (stdin first with "stdin"; one terminal socket with "tty")."""
+        spec = {k: req.get(k) for k in ("args", "env", "workdir", "user", "tty", "stdin", "console_size")}
+        box = {}
+        box["id"] = self.svc.exec(req.get("id"), spec, fds,
+                                  started=lambda pid: conn.send({"id": box.get("id"), "pid": pid}),
+                                  exited=lambda code: conn.send({"exit_code": code}, last=True),
+                                  failed=lambda e: conn.send(error_reply(e), last=True))
+
+    def network_create(self, conn, req, fds) -> dict:
+        return {"network": self.svc.networks.create(req.get("name"), subnet=req.get("subnet"), labels=req.get("labels"))}
+
+    def network_rm(self, conn, req, fds) -> dict:
+        return {"network": self.svc.networks.remove(req.get("name"))}
+
+    def network_connect(self, conn, req, fds) -> dict:
+        return self.svc.networks.connect(req.get("id"), req.get("network"))
+
+    def network_disconnect(self, conn, req, fds) -> dict:
+        return self.svc.networks.disconnect(req.get("id"), req.get("network"))
+
+    def docker_tcp(self, conn, req, fds) -> dict:
+        """{"port": 2375} opens the Docker API on 127.0.0.1:2375 (a port already open moves), {"port": null} closes it."""
+        return self.daemon.docker.tcp(req.get("port"), req.get("host") or "127.0.0.1")
+
+
+#: op name -> its method
+OPS = {name: fn for name, fn in vars(LabkitProtocol).items()
+       if callable(fn) and not name.startswith("_") and name not in ("connection", "serve")}

@@ -5,8 +5,17 @@
 Every tool gets the same root filesystem (the busybox image's unpacked layer), the same five
 namespaces (pid, mnt, uts, ipc, net) and a cgroup of its own under a labkit-named parent. labkit
 also mounts an overlay with a fresh writable layer, as a container needs; runc and crun run the
-layer directly. Issue 4's targets: labkit's Python API in a warm process at or below crun's median;
-the one-shot CLI at or below runc's. This prints the figures; it asserts nothing.
+layer directly.
+
+Two networks, each measured for every tool:
+  none     labkit --network none; runc and crun in a network namespace of their own (lo only)
+  veth     labkit's default bridge network; runc and crun given a network namespace with a veth on a
+           bridge and an address, as a container engine gives them: `ip netns add`, the CNI bridge
+           plugin's ADD (host-local IPAM), the run, then DEL and `ip netns del`, all in the time
+
+Issue 23's targets, on each network: lk.run() in a warm process at or below crun's median; the
+one-shot CLI (`labkit run --rm busybox true`) at or below runc's. This prints the figures; it
+asserts nothing.
 
 Quirks on this machine (shared/notes/platform.md): crun refuses the hybrid cgroup layout, so on a
 hybrid host it runs inside a private mount namespace with /sys/fs/cgroup/unified unmounted; runc
@@ -54,22 +63,61 @@ def bundle_for(tool: str, rootfs: Path, where: Path) -> Path:
     return b
 
 
-def crun_times(bundle: Path, runs: int) -> list[float]:
-    """crun's own start-to-exit, timed inside the private mount namespace it needs on a hybrid host."""
-    cmd = ["crun", "run", "--bundle", str(bundle), "labkit-bench-crun"]
-    if layout().kind != "hybrid":
-        return timed(cmd, runs)
-    code = ("import subprocess, sys, time, json\n"
-            f"cmd = {cmd!r}\nts = []\n"
-            f"for _ in range({runs}):\n"
-            "    t = time.perf_counter(); r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True)\n"
-            "    ts.append(time.perf_counter() - t)\n"
-            "    assert r.returncode == 0, r.stderr.decode()\n"
-            "print(json.dumps(ts))\n")
-    script = f"umount /sys/fs/cgroup/unified && exec {shlex.quote(sys.executable)} -c {shlex.quote(code)}"
-    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], capture_output=True, text=True)
+CNI = Path("/usr/lib/cni")
+CNI_CONF = {"cniVersion": "1.0.0", "name": "labkit-benchnet", "type": "bridge", "bridge": "labkit-bench0",
+            "isGateway": True, "ipMasq": False, "ipam": {"type": "host-local", "subnet": "10.251.0.0/16"}}
+
+#: Runs in its own interpreter: `runs` runs of a tool, each timed from before its network (if any)
+#: to after its network is gone. argv: tool, bundle, runs, with_veth (0/1), the IPAM's data dir.
+RUNNER = """
+import json, os, subprocess, sys, time
+tool, bundle, runs, veth, ipam = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
+conf = json.loads(sys.argv[6])
+conf["ipam"]["dataDir"] = ipam
+cfg_path = os.path.join(bundle, "config.json")
+cfg = json.load(open(cfg_path))
+ns = "labkit-bench-" + tool
+for n in cfg["linux"]["namespaces"]:
+    if n["type"] == "network":
+        n.pop("path", None)
+        if veth:
+            n["path"] = "/run/netns/" + ns
+json.dump(cfg, open(cfg_path, "w"))
+
+def cni(command):
+    env = dict(os.environ, CNI_COMMAND=command, CNI_CONTAINERID=ns, CNI_NETNS="/run/netns/" + ns, CNI_IFNAME="eth0",
+               CNI_PATH="/usr/lib/cni")
+    r = subprocess.run(["/usr/lib/cni/bridge"], input=json.dumps(conf), env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+ts = []
+for _ in range(runs):
+    t = time.perf_counter()
+    if veth:
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        cni("ADD")
+    r = subprocess.run([tool, "run", "--bundle", bundle, "labkit-bench-" + tool], stdin=subprocess.DEVNULL,
+                       capture_output=True)
+    if veth:
+        cni("DEL")
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+    ts.append(time.perf_counter() - t)
+    assert r.returncode == 0, r.stderr.decode()
+print(json.dumps(ts))
+"""
+
+
+def tool_times(tool: str, bundle: Path, runs: int, veth: bool, tmp: Path) -> list[float]:
+    """A reference tool's start-to-exit (with its network, if veth). crun refuses the hybrid layout: on
+    a hybrid host it runs inside a private mount namespace with /sys/fs/cgroup/unified unmounted."""
+    argv = [sys.executable, "-c", RUNNER, tool, str(bundle), str(runs), "1" if veth else "0", str(tmp / "cni-ipam"),
+            json.dumps(CNI_CONF)]
+    if tool == "crun" and layout().kind == "hybrid":
+        argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                "umount /sys/fs/cgroup/unified && exec " + " ".join(shlex.quote(a) for a in argv)]
+    r = subprocess.run(argv, capture_output=True, text=True)
     if r.returncode != 0:
-        raise SystemExit(f"crun failed: {r.stderr[-400:]}")
+        raise SystemExit(f"{tool} failed: {r.stderr[-600:]}")
     return json.loads(r.stdout)
 
 
@@ -100,40 +148,43 @@ def main() -> None:
         results = {}
         # labkit, Python API, warm process (the first run unpacks and warms caches; not counted)
         lk.run("busybox", "/bin/true", rm=True, stream=False)
-        api = []
-        for _ in range(args.runs):
-            t = time.perf_counter()
-            lk.run("busybox", "/bin/true", rm=True, stream=False)
-            api.append(time.perf_counter() - t)
-        results["labkit lk.run() (warm process)"] = api
         cli = [str(REPO / ".venv" / "bin" / "labkit")] if (REPO / ".venv/bin/labkit").exists() else [sys.executable, "-m", "labkit"]
-        results["labkit CLI run --rm"] = timed(cli + ["run", "--rm", "busybox", "/bin/true"], args.runs)
+        for net, mode in (("none", "none"), ("veth", "bridge")):
+            api = []
+            for _ in range(args.runs):
+                t = time.perf_counter()
+                lk.run("busybox", "/bin/true", rm=True, stream=False, network=mode)
+                api.append(time.perf_counter() - t)
+            results[f"labkit lk.run() ({net})"] = api
+            results[f"labkit CLI run --rm ({net})"] = timed(cli + ["run", "--rm", "--network", mode, "busybox", "/bin/true"],
+                                                            args.runs)
         try:
             for tool in ("runc", "crun"):
                 if not shutil.which(tool):
                     print(f"({tool} not installed: apt-get install {tool})")
                     continue
                 b = bundle_for(tool, rootfs, Path(tmp) / "bundles")
-                if tool == "runc":
-                    results["runc run"] = timed(["runc", "run", "--bundle", str(b), "labkit-bench-runc"], args.runs)
+                results[f"{tool} run (none)"] = tool_times(tool, b, args.runs, False, Path(tmp))
+                if (CNI / "bridge").exists():
+                    results[f"{tool} run (veth)"] = tool_times(tool, b, args.runs, True, Path(tmp))
                 else:
-                    results["crun run"] = crun_times(b, args.runs)
+                    print("(the CNI plugins are not installed: apt-get install containernetworking-plugins)")
         finally:
             cleanup_cgroups()
+            subprocess.run(["ip", "link", "del", "labkit-bench0"], capture_output=True)
             lk.reset()
     print(f"\nstart to exit of /bin/true, busybox rootfs, 5 namespaces + cgroup; {layout().kind} cgroups, "
           f"Linux {os.uname().release}")
     print(f"{'':<34} {'median':>8} {'mean':>8} {'min':>8} {'runs':>6}   (ms)")
     for name, ts in results.items():
         print(row(name, ts))
-    med = {k: statistics.median(v) for k, v in results.items()}
-    if "crun run" in med:
-        print(f"\ntarget: lk.run() median <= crun's: {med['labkit lk.run() (warm process)'] * 1000:.1f} vs "
-              f"{med['crun run'] * 1000:.1f} ms -> {'met' if med['labkit lk.run() (warm process)'] <= med['crun run'] else 'not met'}")
-    if "runc run" in med:
-        print(f"target: CLI median <= runc's: {med['labkit CLI run --rm'] * 1000:.1f} vs {med['runc run'] * 1000:.1f} ms"
-              f" -> {'met' if med['labkit CLI run --rm'] <= med['runc run'] else 'not met'}")
-
+    med = {k: statistics.median(v) * 1000 for k, v in results.items()}
+    print()
+    for net in ("none", "veth"):
+        for ours, ref in ((f"labkit lk.run() ({net})", f"crun run ({net})"), (f"labkit CLI run --rm ({net})", f"runc run ({net})")):
+            if ours in med and ref in med:
+                print(f"target ({net}): {ours} median <= {ref}'s: {med[ours]:.1f} vs {med[ref]:.1f} ms -> "
+                      f"{'met' if med[ours] <= med[ref] else 'not met'}")
 
 if __name__ == "__main__":
     main()

@@ -61,6 +61,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(125, f"{self.prog}: error: {message}\nhint: `{self.prog} --help` lists the options.\n")
 
 
+def _lines(text: str) -> int | None:
+    """--tail's value, as docker's: a number of lines, or "all"."""
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of lines or \"all\"")
+    return int(text)
+
+
 def _parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line parser; with `only`, just that subcommand's (the full one for help)."""
     p = _Parser(prog="labkit", description="A container lab on the real kernel.")
@@ -107,6 +116,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     lg = sub.add_parser("logs", help="what a container printed")
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the container stops")
     lg.add_argument("-t", "--timestamps", action="store_true", help="show when each line was printed")
+    lg.add_argument("-n", "--tail", type=_lines, default=None, metavar="N", help="only the last N lines")
     lg.add_argument("container")
 
     ex = sub.add_parser("exec", help="run a command in a running container")

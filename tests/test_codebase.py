@@ -75,3 +75,22 @@ def test_the_layers_point_down():
 def test_no_module_is_longer_than_a_sitting():
     long = {str(p.relative_to(REPO)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
     assert not long, long
+
+
+def test_the_protocols_reach_containers_only_through_the_service():
+    """labkit's protocol and the Docker API are adapters: neither starts, reaps, execs, lays out or
+    records a container itself (that is the service's: service.py and its parts), so an operation
+    cannot behave one way for `labkit stop` and another for `docker stop`. And the loop knows no
+    protocol and no container."""
+    graph = _imports()
+    daemon = "labkit.runtime.daemon."
+    parts = {daemon + m for m in ("starts", "exits", "execs", "create", "live", "pump", "networking", "mounting")}
+    # (container.console is allowed: docker exec -t's terminal master is held by labkitd, as HTTP cannot pass it)
+    parts |= {"labkit.runtime.state", "labkit.runtime.logs", "labkit.runtime.container.init",
+              "labkit.runtime.container.exec_shim", "labkit.runtime.container.report"}
+    adapters = [m for m in graph if m.startswith((daemon + "docker_", daemon + "labkit_protocol"))]
+    assert daemon + "docker_api" in adapters and daemon + "labkit_protocol" in adapters
+    reach = {m: sorted(d for d in graph[m] if any(d == p or d.startswith(p + ".") for p in parts)) for m in adapters}
+    assert not any(reach.values()), {m: d for m, d in reach.items() if d}
+    loop = sorted(d for d in graph[daemon + "loop"] if d.startswith("labkit"))
+    assert not loop, loop

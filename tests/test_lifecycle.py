@@ -357,3 +357,38 @@ def test_tidy_removes_one_notebooks_leftovers_and_nothing_of_anothers(box, tmp_p
         for d in (ctx, other, mounted):
             if d.exists():
                 d.rmdir() if not any(d.iterdir()) else None
+
+
+def test_logs_come_from_labkitd_tail_timestamps_and_follow_to_the_exit(box, tmp_path):
+    """`labkit logs` and c.logs() ask labkitd (the code that answers `docker logs`): -n keeps the last
+    lines, stdout and stderr go to their own descriptors, -t puts each line's time first, and -f ends
+    when the container exits, not before, with everything it printed, also into a file."""
+    c = lk.run("busybox", ["sh", "-c", "for i in 1 2 3; do echo out$i; echo err$i >&2; done; "
+                                       "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo last"], detach=True)
+    box.append(c)
+    _until(lambda: "err3" in c.logs(), what="the first lines")
+    # (the two streams are two FIFOs: their lines interleave in the log as labkitd read them)
+    assert c.logs(stderr=False, tail=2) == "out2\nout3\n" and c.logs(stdout=False) == "err1\nerr2\nerr3\n"
+    assert len(c.logs(tail=4).splitlines()) == 4 and c.logs(tail=0) == ""
+    stamped = c.logs(timestamps=True, stdout=False, tail=1)
+    assert stamped.endswith("Z err3\n") and stamped[:4].isdigit(), stamped
+    every = subprocess.run([PYTHON, "-m", "labkit", "logs", "-n", "all", c.name], capture_output=True, text=True, timeout=60)
+    assert (every.returncode, every.stdout, every.stderr) == (0, "out1\nout2\nout3\n", "err1\nerr2\nerr3\n")
+    last = subprocess.run([PYTHON, "-m", "labkit", "logs", "-n", "1", c.name], capture_output=True, text=True, timeout=60)
+    assert last.returncode == 0 and len((last.stdout + last.stderr).splitlines()) == 1
+    bad = subprocess.run([PYTHON, "-m", "labkit", "logs", "-n", "x", c.name], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 125 and "not a number of lines" in bad.stderr
+    with open(tmp_path / "out", "wb") as out:
+        follow = subprocess.Popen([PYTHON, "-m", "labkit", "logs", "-f", c.name], stdout=out, stderr=subprocess.DEVNULL)
+        try:
+            _until(lambda: (tmp_path / "out").read_bytes() == b"out1\nout2\nout3\n", what="the log so far")
+            time.sleep(0.3)
+            assert follow.poll() is None  # following: it waits for more
+            c.exec(["touch", "/tmp/go"])
+            assert follow.wait(timeout=60) == 0
+        finally:
+            if follow.poll() is None:
+                follow.kill()
+                follow.wait()
+    assert (tmp_path / "out").read_bytes() == b"out1\nout2\nout3\nlast\n"
+    assert c.wait() == 0

@@ -190,31 +190,19 @@ def exec_(args) -> int:
 
 
 def logs(args) -> int:
-    """Print the log a piece at a time (never the whole of it in memory); with -f, follow the live
-    log.json across rotations until the container stops. A closed stdout (`| head`) ends it quietly."""
-    from ...paths import instance
-    from .. import state
-    from ..logs import LOG_NAME, file_entries, format_log, log_files
+    """Print the log as labkitd sends it, a piece at a time (never the whole of it in memory); with
+    -f, then each line as it is printed, until the container stops. A closed stdout (`| head`) ends
+    it quietly."""
+    from .containers import log_stream
 
-    inst = instance()
-    cid = state.resolve(inst, args.container)
-    bundle = state.bundle_dir(inst, cid)
-    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
-
-    def show(entry) -> None:
-        out[entry["stream"]].write(format_log(entry, args.timestamps).encode(errors="replace"))
-
+    out = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
     try:
-        files = log_files(bundle)
-        for path in files[:-1]:  # the rotated ones: they no longer change
-            for entry in file_entries(path):
-                show(entry)
-        if not args.follow:
-            for path in files[-1:]:
-                for entry in file_entries(path):
-                    show(entry)
-            return 0
-        return _follow(inst, cid, bundle / LOG_NAME, show, out)
+        for stream, data in log_stream(None, args.container, tail=args.tail, timestamps=args.timestamps,
+                                       follow=args.follow):
+            out[stream].write(data)
+            if args.follow:
+                out[stream].flush()
+        return 0
     except BrokenPipeError:
         # Whoever read our output is gone (`| head -3`): stop as other Unix tools do, without a traceback.
         import os
@@ -227,49 +215,6 @@ def logs(args) -> int:
                 f.flush()
             except BrokenPipeError:
                 pass
-
-
-def _follow(inst, cid, path, show, out) -> int:
-    import json
-    import os
-
-    from .. import state
-
-    f, rest = None, b""
-    while True:
-        if f is None:
-            try:
-                f = open(path, "rb")
-            except FileNotFoundError:
-                f = None
-        data = f.read(1 << 16) if f else b""
-        if data:
-            *lines, rest = (rest + data).split(b"\n")
-            for line in lines:
-                try:
-                    show(json.loads(line))
-                except (ValueError, KeyError, TypeError):
-                    pass
-            continue
-        for stream in out.values():
-            stream.flush()
-        try:  # log.json was rotated: the old file is read to its end; go on with the new one
-            if f and os.stat(path).st_ino != os.fstat(f.fileno()).st_ino:
-                f.close()
-                f, rest = None, b""
-                continue
-        except FileNotFoundError:
-            pass
-        rec = state.read(inst, cid)
-        if rec is None or rec["status"] not in ("running", "created"):
-            data = f.read() if f else b""
-            for line in (rest + data).split(b"\n"):
-                try:
-                    show(json.loads(line))
-                except (ValueError, KeyError, TypeError):
-                    pass
-            return 0
-        time.sleep(0.1)
 
 
 def update(args) -> int:

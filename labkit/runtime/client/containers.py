@@ -26,7 +26,7 @@ from ...paths import Instance, instance as current_instance
 from .. import state
 from . import labkitd
 from .pulling import pulling
-from ..logs import format_log, read_log as _read_log
+from ..logs import read_log as _read_log
 from ..options import Options, env_list, parse_user, split_command
 
 
@@ -151,8 +151,11 @@ class Container:
         return ExecResult(tuple(args), code, out, err)
 
     def logs(self, stdout: bool = True, stderr: bool = True, timestamps: bool = False, tail: int | None = None) -> str:
-        """What the container printed, from its log (kept after it exits, until it is removed)."""
-        return "".join(format_log(e, timestamps) for e in read_log(self.inst, self.id, stdout, stderr, tail))
+        """What the container printed, from its log (kept after it exits, until it is removed): the
+        last `tail` lines, each after its time with timestamps, as `docker logs`."""
+        return "".join(data.decode(errors="replace")
+                       for _stream, data in log_stream(self.inst, self.id, stdout=stdout, stderr=stderr, tail=tail,
+                                                       timestamps=timestamps))
 
     def log_entries(self) -> list[dict]:
         """The log as docker's json-file driver keeps it: [{"log": ..., "stream": "stdout", "time": ...}]."""
@@ -282,6 +285,20 @@ class ContainerList(list):
 
 def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def log_stream(inst: Instance, ident: str, stdout: bool = True, stderr: bool = True, tail: int | None = None,
+               timestamps: bool = False, follow: bool = False):
+    """(1 or 2, bytes) pieces of a container's log as labkitd sends them (the code that answers
+    `docker logs` too); with follow, until the container exits."""
+    with labkitd.open_call("logs", inst=inst, id=ident, stdout=stdout, stderr=stderr, tail=tail, timestamps=timestamps,
+                           follow=follow) as call:
+        call.reply()
+        while True:
+            stream, data = call.frame()
+            if stream not in (1, 2):
+                return
+            yield stream, data
 
 
 def read_log(inst: Instance, cid: str, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> list[dict]:

@@ -113,6 +113,19 @@ class LabkitProtocol:
         conn.send({"id": cid, "name": rec["name"], "status": rec["status"]})
         self.svc.attach(cid, conn, req.get("seen") if isinstance(req.get("seen"), dict) else {}, at_exit)
 
+    def logs(self, conn, req, fds) -> None:
+        """{"id": "web", "tail": 20, "timestamps": true, "follow": true}: {"id", "name"}, then the log as
+        frames (the same service call as docker logs), then, with follow, each line as it comes, until
+        it exits; the last frame {"id"}."""
+        tail = req.get("tail")
+        if tail is not None and (type(tail) is not int or tail < 0):
+            raise InvalidArgument(f"tail {tail!r} is not a number of lines", hint="e.g. tail=20, or leave it out for all.")
+        cid, rec = self.svc.get(req.get("id"))
+        conn.send({"id": cid, "name": rec["name"]})
+        self.svc.logs(cid, conn, stdout=req.get("stdout", True) is not False, stderr=req.get("stderr", True) is not False,
+                      tail=tail, timestamps=bool(req.get("timestamps")), follow=bool(req.get("follow")),
+                      at_end=lambda: conn.send_last_frame({"id": cid}))
+
     def wait(self, conn, req, fds) -> None:
         self.svc.wait(req.get("id"), lambda r: conn.send(exit_reply(r), last=True))
 

@@ -137,6 +137,9 @@ def main() -> None:
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: sudo .venv/bin/python bench/start_latency.py")
+    # The CLI as a user's second run finds it: labkit's bytecode compiled (a CI shell may set
+    # PYTHONDONTWRITEBYTECODE, and then every run would compile every changed module again).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "labkit")], check=True, capture_output=True)
     with tempfile.TemporaryDirectory(prefix="labkit-bench-") as tmp:
         os.environ["LABKIT_ROOT"] = str(Path(tmp) / "root")
         inst = instance()

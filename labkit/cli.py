@@ -55,7 +55,31 @@ class _Only:
         return self.sub.add_parser(name, **kw) if self.only in (None, name) else _Skip()
 
 
+# argparse asks gettext for each of its own phrases ("options", "usage: "): a locale import and a search
+# for .mo files on every call, ~2 ms per command, for phrases Python ships in English only. labkit's
+# texts come from its own catalog.
+argparse._ = argparse.ngettext = lambda *words: words[0] if len(words) < 3 or words[2] == 1 else words[1]
+
+
+class _Formatter(argparse.HelpFormatter):
+    """The help's width from os (argparse's default imports shutil for it, on every add_argument)."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        if width is None:
+            import os
+
+            try:
+                width = os.get_terminal_size(2).columns - 2
+            except OSError:
+                width = 78
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kw):
+        kw.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kw)
+
     def error(self, message):  # docker's exit code for a bad flag or a missing argument is 125, not argparse's 2
         self.print_usage(sys.stderr)
         self.exit(125, f"{self.prog}: error: {message}\nhint: `{self.prog} --help` lists the options.\n")

@@ -392,3 +392,23 @@ def test_logs_come_from_labkitd_tail_timestamps_and_follow_to_the_exit(box, tmp_
                 follow.wait()
     assert (tmp_path / "out").read_bytes() == b"out1\nout2\nout3\nlast\n"
     assert c.wait() == 0
+
+
+def test_run_rm_leaves_no_folder_and_a_new_labkitd_deletes_what_an_old_one_left(inst):
+    """--rm: the container leaves ps and its name at once, and its folder (writable layer, log) right
+    after the answer; one whose deletion a killed labkitd never did is deleted by the next labkitd."""
+    r = lk.run("busybox", ["sh", "-c", "echo x > /big; echo done"], rm=True, name="brief", stream=False)
+    assert r.exit_code == 0 and r.stdout == "done\n"
+    assert "brief" not in [c.name for c in lk.ps(all=True)]
+    with pytest.raises(lk.NotFound):
+        lk.container(r.id)
+    _until(lambda: not [e for e in os.listdir(inst.containers) if r.id in e], what="its folder to go")
+    left = inst.containers / (".gone-" + "0" * 64)
+    (left / "upper").mkdir(parents=True)
+    (left / "upper" / "big").write_bytes(b"x" * 4096)
+    old = int((inst.run / "labkitd.pid").read_text())
+    os.kill(old, signal.SIGKILL)
+    _until(lambda: (inst.run / "labkitd.pid").exists() and int((inst.run / "labkitd.pid").read_text()) != old,
+           what="a new labkitd")
+    lk.ps()
+    _until(lambda: not left.exists(), what="the new labkitd to delete the old folder")

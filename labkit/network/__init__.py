@@ -12,8 +12,6 @@ Changing asks labkitd, which does the netlink and iptables work (runtime/daemon/
 
 from __future__ import annotations
 
-import html
-
 from ..paths import Instance, instance as current_instance
 from . import networks as _records
 
@@ -65,6 +63,8 @@ class Network:
                 f"{len(self.containers)} container(s)>")
 
     def _repr_html_(self) -> str:
+        import html
+
         rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{ip}</td></tr>" for n, ip in sorted(self.containers.items()))
         return (f"<b>network {html.escape(self.name)}</b>: bridge <code>{self.bridge}</code>, subnet {self.subnet}, "
                 f"gateway {self.gateway}<table><tr><th>container</th><th>address</th></tr>{rows}</table>")

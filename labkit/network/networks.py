@@ -23,7 +23,6 @@ import json
 import os
 import re
 import time
-import uuid
 
 from ..errors import Conflict, InvalidArgument, NotFound
 from ..paths import MARK, Instance, dir_lock
@@ -107,7 +106,7 @@ def _new(inst: Instance, name: str, subnet, default: bool, labels=None) -> dict:
         check_free(net, routes, taken)
     else:
         net = pick_subnet(list(DEFAULT_POOL) if default else user_candidates(), routes, taken)
-    net_id = uuid.uuid4().hex + uuid.uuid4().hex
+    net_id = os.urandom(32).hex()  # 64 hex digits, as docker's network IDs
     return {"name": name, "id": net_id, "driver": "bridge", "bridge": bridge_name(inst, net_id, default),
             "subnet": str(net), "gateway": gateway_of(net), "created": time.time(),
             "labels": dict(labels or {}), "endpoints": {}, "released": []}

@@ -20,6 +20,9 @@ from .pump import Pump
 from .wire import exit_reply
 
 
+GONE = ".gone-"  # containers/.gone-<id>: a removed container's folder, deleted after the answer
+
+
 class Exits:
     """What happens when a container exits, and recovery after a restart."""
 
@@ -28,7 +31,16 @@ class Exits:
         self.inst = svc.inst
 
     def recover(self) -> None:
-        """After a restart: adopt the containers still running, remove exited ones marked rm."""
+        """After a restart: adopt the containers still running, remove exited ones marked rm (and
+        the folders of removed ones an earlier labkitd had no time to delete)."""
+        import shutil
+
+        try:
+            for entry in os.scandir(self.inst.containers):
+                if entry.name.startswith(GONE):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+        except FileNotFoundError:
+            pass
         for cid in state.all_ids(self.inst):
             rec = state.read(self.inst, cid)
             if not rec:
@@ -111,7 +123,8 @@ class Exits:
         except (LabkitError, OSError):
             pass
         rec.update(status="exited", exit_code=code, oom_killed=oom, finished_at=time.time(), pid=0)
-        self.write_record(rec)
+        if not rec.get("auto_remove"):  # --rm: removed in the next step; a crash between is recover()'s
+            self.write_record(rec)
         self._after_exit(cid, rec)  # the waiting clients get the exit first: the group goes next, in this same step
         self._drop_group(group)
 
@@ -184,12 +197,13 @@ class Exits:
         while len(self.svc.recent) > 256:
             self.svc.recent.pop(next(iter(self.svc.recent)))
         if rec.get("auto_remove"):  # gone from disk before anyone hears of the exit (`run --rm` waits for that)
-            self.remove(cid, rec, group=False, volumes=True)  # the group goes right after the answer (_exited)
+            self.remove(cid, rec, group=False, volumes=True, soon=True)  # the group and files go right after the answer
         for callback in self.svc.waiters.pop(cid, []):
             callback(rec)
 
-    def remove(self, cid: str, rec: dict, group: bool = True, volumes: bool = False) -> None:
-        """volumes: its anonymous volumes go too (--rm, `rm -v`); named ones always stay."""
+    def remove(self, cid: str, rec: dict, group: bool = True, volumes: bool = False, soon: bool = False) -> None:
+        """volumes: its anonymous volumes go too (--rm, `rm -v`); named ones always stay. soon: its
+        folder's files are deleted right after the answer (--rm at exit), not before it."""
         import shutil
 
         try:
@@ -202,10 +216,21 @@ class Exits:
         for _started, cancelled in self.svc.start_waiters.pop(cid, []):  # Docker API attaches that waited for a start
             cancelled()
         try:
-            networking.release(self.inst, cid)
+            networking.release(self.inst, cid, list(rec.get("networks") or ()))
         except Exception:  # noqa: BLE001 - its addresses stay taken until reset; the rest goes on
             traceback.print_exc()
-        shutil.rmtree(state.bundle_dir(self.inst, cid), ignore_errors=True)
+        bundle = state.bundle_dir(self.inst, cid)
+        if not soon:
+            shutil.rmtree(bundle, ignore_errors=True)
+        else:
+            # The folder leaves the lab's view in one rename (ps, inspect, names: gone); its files (the
+            # writable layer, the log: ~1 ms of unlinks) are deleted from the loop right after the answer.
+            gone = bundle.with_name(GONE + cid)
+            try:
+                os.rename(bundle, gone)
+            except OSError:
+                gone = bundle
+            self.svc.loop.later(0, lambda: shutil.rmtree(gone, ignore_errors=True))
         if volumes and rec.get("anonymous_volumes"):
             mounting.release(self.inst, rec["anonymous_volumes"])
 

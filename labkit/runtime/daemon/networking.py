@@ -170,9 +170,13 @@ def apply_firewall(inst, live: dict, extra: dict | None = None, without: str | N
     firewall.apply(inst.tag, nets, ports)
 
 
-def release(inst, cid: str) -> None:
-    """At rm (and when a create fails): the addresses back to the pool, the peers told."""
-    for net in networks.release(inst, cid):
+def release(inst, cid: str, names: list[str] | None = None) -> None:
+    """At rm (and when a create fails): the addresses back to the pool, the peers told. names: the
+    networks its record lists (none for --network none: nothing to read); None: look in every one."""
+    if names is not None and not names:
+        return
+    for net in (networks.release(inst, cid) if names is None else
+                [n for name in names for n in networks.release(inst, cid, name)]):
         refresh_peers(inst, net)
 
 

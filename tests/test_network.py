@@ -54,15 +54,40 @@ def sleeper(box, name, **kw):
 
 
 # -- the pool, the rules and the names: arithmetic, checked without the kernel ------------------------------
-def test_the_pool_skips_the_gateway_and_gives_a_released_address_last():
-    net = ipaddress.IPv4Network("10.9.0.0/29")  # .1 gateway, .2-.6 containers, .7 broadcast
-    assert ipam.next_address(net, {"10.9.0.1"}) == "10.9.0.2"
-    assert ipam.next_address(net, {"10.9.0.1", "10.9.0.2"}, released=["10.9.0.3"]) == "10.9.0.4"
-    full = {f"10.9.0.{i}" for i in (1, 2, 4, 5, 6)}
-    assert ipam.next_address(net, full, released=["10.9.0.3"]) == "10.9.0.3"  # only then
+def test_the_pool_skips_the_gateway_and_gives_a_released_address_last(tmp_path):
+    """The pool as files (networks.py), on a /29: .1 the gateway, .2-.6 for containers, .7 broadcast."""
+    from labkit.network import networks
+    from labkit.paths import Instance
+
+    inst = Instance(tmp_path, tmp_path / "run", "lkpool")
+    networks.create(inst, "tiny", subnet="10.9.0.0/29")
+    take = lambda n, ip=None: networks.allocate(inst, "tiny", f"{n:064d}", f"c{n}", ip=ip)["ip"]  # noqa: E731
+    assert [take(n) for n in (1, 2, 3)] == ["10.9.0.2", "10.9.0.3", "10.9.0.4"]
+    assert networks.release(inst, f"{2:064d}") == ["tiny"]  # .3 given back
+    assert take(4) == "10.9.0.5" and take(5) == "10.9.0.6"  # every other free one first
+    assert take(6) == "10.9.0.3"  # only then
     with pytest.raises(ipam.PoolExhausted) as e:
-        ipam.next_address(net, full | {"10.9.0.3"})
+        take(7)
     assert "no free address" in str(e.value) and e.value.hint
+    with pytest.raises(lk.Conflict):
+        take(8, ip="10.9.0.2")  # held by container 1
+    with pytest.raises(lk.Conflict):
+        take(8, ip="10.9.0.1")  # the gateway
+    with pytest.raises(lk.InvalidArgument):
+        take(8, ip="10.9.0.7")  # the broadcast address
+    with pytest.raises(lk.Conflict):
+        take(1)  # on it already
+    assert networks.release(inst, f"{1:064d}", "tiny") == ["tiny"] and take(8, ip="10.9.0.2") == "10.9.0.2"
+    eps = networks.read(inst, "tiny")["endpoints"]
+    assert sorted(e["ip"] for e in eps.values()) == [f"10.9.0.{i}" for i in (2, 3, 4, 5, 6)]
+    assert eps[f"{8:064d}"] == {"name": "c8", "ip": "10.9.0.2", "mac": "02:42:0a:09:00:02"}
+    with pytest.raises(lk.Conflict):
+        networks.remove(inst, "tiny")  # containers on it
+    for n in (3, 4, 5, 6, 8):
+        assert networks.release(inst, f"{n:064d}") == ["tiny"]
+    assert networks.release(inst, f"{8:064d}") == []
+    networks.remove(inst, "tiny")
+    assert not [p for p in os.listdir(tmp_path / "networks") if p.startswith("tiny")]
 
 
 def test_a_subnet_that_collides_with_a_route_is_refused_naming_it_or_another_is_picked():

@@ -1,13 +1,11 @@
-"""Addresses: which subnet a network gets, and which address a container gets in it. Pure
-arithmetic on the standard library's ipaddress, and one read of the host's routing table.
+"""Subnets: which subnet a network gets, and its gateway. Pure arithmetic on the standard library's
+ipaddress, and one read of the host's routing table.
 
     pick_subnet(DEFAULT_POOL, host_routes())  -> IPv4Network("172.29.0.0/16")   (the first that is free)
-    next_address(IPv4Network("172.29.0.0/16"), {"172.29.0.1", "172.29.0.2"})  -> "172.29.0.3"
 
 As Docker's IPAM: the network's first address is the gateway (the bridge's own address), the
-others go to containers in order, an address given back is given again only after every other
-free one ("released on rm" and not reused at once, so a stale connection does not reach a new
-container), and the broadcast address is never given.
+others go to containers (networks.py's allocate, round the subnet: an address given back is given
+again only after every other), and the broadcast address is never given.
 """
 
 from __future__ import annotations
@@ -107,17 +105,3 @@ def user_candidates() -> list[str]:
 def gateway_of(subnet: ipaddress.IPv4Network) -> str:
     return str(subnet.network_address + 1)
 
-
-def next_address(subnet: ipaddress.IPv4Network, used, released=()) -> str:
-    """The lowest address of `subnet` that is neither used (a set of texts, the gateway among them)
-    nor recently released; a released one only when nothing else is left (oldest first)."""
-    used_n = {int(ipaddress.IPv4Address(a)) for a in used}
-    recent = [a for a in released if int(ipaddress.IPv4Address(a)) not in used_n]
-    skip = used_n | {int(ipaddress.IPv4Address(a)) for a in recent}
-    first, last = int(subnet.network_address) + 1, int(subnet.broadcast_address) - 1
-    for n in range(first, last + 1):
-        if n not in skip:
-            return str(ipaddress.IPv4Address(n))
-    if recent:
-        return recent[0]
-    raise PoolExhausted(f"network {subnet} has no free address: all {last - first} for containers are given out")

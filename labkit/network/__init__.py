@@ -99,7 +99,7 @@ def ls(inst: Instance | None = None) -> list[Network]:
 def inspect(name: str, inst: Instance | None = None) -> Network:
     inst = inst or current_instance()
     if name == _records.DEFAULT:
-        return Network(_records.default_network(inst))
+        _records.default_network(inst)  # made on first use
     return Network(_records.read(inst, name))
 
 

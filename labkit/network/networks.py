@@ -122,12 +122,13 @@ def read(inst: Instance, name: str) -> dict:
     return net
 
 
-def list_all(inst: Instance) -> list[dict]:
+def list_all(inst: Instance, endpoints: bool = True) -> list[dict]:
+    """Every network's record; endpoints=False: without who is on it (read once per container)."""
     out = []
     if _dir(inst).is_dir():
         for p in sorted(_dir(inst).glob("*.json")):
             try:
-                out.append(read(inst, p.name[:-len(".json")]))
+                out.append((read if endpoints else _record)(inst, p.name[:-len(".json")]))
             except NotFound:
                 continue
     return out
@@ -135,7 +136,7 @@ def list_all(inst: Instance) -> list[dict]:
 
 def _new(inst: Instance, name: str, subnet, default: bool, labels=None) -> dict:
     """A network record, its subnet picked (or checked) against the host's routes and the lab's other networks."""
-    taken = [(parse_subnet(n["subnet"]), n["name"]) for n in list_all(inst)]
+    taken = [(parse_subnet(n["subnet"]), n["name"]) for n in list_all(inst, endpoints=False)]
     routes = host_routes()
     if subnet is not None:
         net = parse_subnet(subnet)
@@ -149,10 +150,10 @@ def _new(inst: Instance, name: str, subnet, default: bool, labels=None) -> dict:
 
 
 def default_network(inst: Instance) -> dict:
-    """The default network's record, made on first use."""
+    """The default network's record (without its endpoints), made on first use."""
     with locked(inst):
         try:
-            return read(inst, DEFAULT)
+            return _record(inst, DEFAULT)
         except NetworkNotFound:
             net = _new(inst, DEFAULT, None, default=True)
             _write(inst, net)

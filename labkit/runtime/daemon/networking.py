@@ -166,7 +166,7 @@ def apply_firewall(inst, live: dict, extra: dict | None = None, without: str | N
             ports += rec.get("ports", [])
     if extra is not None and extra["id"] not in live:
         ports += extra.get("ports", [])
-    nets = [n for n in networks.list_all(inst) if attach.link_index(attach.host(), n["bridge"]) is not None]
+    nets = [n for n in networks.list_all(inst, endpoints=False) if attach.link_index(attach.host(), n["bridge"]) is not None]
     firewall.apply(inst.tag, nets, ports)
 
 

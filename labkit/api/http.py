@@ -137,7 +137,7 @@ class HttpConnection(Connection):
             self.hangup()
             return
         if not data:
-            self.read_closed = True  # the loop stops waiting to read (loop.py's _wants)
+            self.read_closed = True  # the loop stops waiting to read (connection.py's loop_wants)
         self.take_input(data)  # an attach with stdin=1: the container's input (daemon/stdin.py)
 
     # -- answers -------------------------------------------------------------------------------------

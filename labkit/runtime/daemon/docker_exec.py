@@ -79,7 +79,7 @@ class DockerExec:
             raise
 
     def _stdio(self, conn, ex: dict):
-        """The exec's descriptors: (the ExecStream that reads its output, the ends op_exec passes in).
+        """The exec's descriptors: (the ExecStream that reads its output, the ends the service hands the exec).
         -t: a console socket (the process makes its terminal inside and sends the master back, read
         raw and written with the client's keys: _exec_terminal); -i: a pipe for stdin too; else two
         pipes (stdout, stderr)."""

@@ -23,15 +23,18 @@ all of them (a new loop per IPRoute costs ~1-4 ms), and never runs inside anothe
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import socket
 
 from ..errors import ContainerError, LabkitError
 from ..kernel import syscalls as sc
+from ..kernel.rtnetlink import Rtnl
 
 _LOOP = None
 _HOST = None
+_RTNL = None
 
 
 class NetworkSetupFailed(ContainerError):
@@ -79,10 +82,44 @@ def host():
 
 
 def close() -> None:
-    global _HOST
+    global _HOST, _RTNL
     if _HOST is not None:
         _HOST.close()
         _HOST = None
+    if _RTNL is not None:
+        _RTNL.close()
+        _RTNL = None
+
+
+def rtnl() -> Rtnl:
+    """labkitd's plain netlink socket in the host's namespace (kernel/rtnetlink.py), kept open."""
+    global _RTNL
+    if _RTNL is None:
+        _RTNL = Rtnl()
+    return _RTNL
+
+
+@contextlib.contextmanager
+def rtnl_in_netns(nsfd: int, ifname: str):
+    """(an Rtnl whose socket lives in namespace nsfd, the index of link `ifname` there): both taken
+    while this thread is in that namespace, then back home; the socket is closed on leaving (an
+    open socket keeps its namespace, and so the container's veth, alive)."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.setns(nsfd, sc.CLONE_NEWNET)
+        try:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)  # NETLINK_ROUTE
+            try:
+                index = socket.if_nametoindex(ifname)
+            except OSError:
+                sock.close()
+                raise
+        finally:
+            sc.setns(home, sc.CLONE_NEWNET)
+    finally:
+        os.close(home)
+    with Rtnl(sock) as ns:
+        yield ns, index
 
 
 @contextlib.contextmanager
@@ -177,32 +214,41 @@ def veth_name(inst_prefix: str, cid: str, n: int) -> str:
 
 
 @_told("plug the container into its network (veth, address, route)")
-def plug(nsfd: int, ep: dict, host_end: str, ifname: str = "eth0", default_route: bool = True) -> None:
+def plug(nsfd: int, ep: dict, host_end: str, ifname: str = "eth0", default_route: bool = True) -> int:
     """A veth pair from the bridge of endpoint `ep` into the namespace nsfd, named `ifname` there,
-    with the endpoint's address and MAC; `lo` up; the default route via the gateway."""
-    ipr = host()
+    with the endpoint's address and MAC; `lo` up; the default route via the gateway. Returns the
+    host end's index. Its messages are kernel/rtnetlink.py's (pyroute2's cost ~5 ms a start)."""
     br = ensure_bridge({"bridge": ep["bridge"], "gateway": ep["gateway"],
                         "subnet": f"{ep['gateway']}/{ep['prefix']}"})
-    peer = {"ifname": ifname, "net_ns_fd": nsfd, "address": ep["mac"]}
+    rt = rtnl()
     try:
-        ipr.link("add", ifname=host_end, kind="veth", peer=peer)
-    except Exception as e:  # noqa: BLE001 - NetlinkError(17): the same container's veth from its last run,
-        if getattr(e, "code", None) != 17:  # whose namespace the kernel is still tearing down (it does so
-            raise                           # asynchronously): that one is dead, remove it and go on
+        rt.add_veth(host_end, ifname, nsfd, ep["mac"])
+    except OSError as e:
+        if e.errno != errno.EEXIST:  # the same container's veth from its last run, whose namespace the
+            raise                    # kernel is still tearing down (it does so asynchronously): remove it
         unplug(host_end)
-        ipr.link("add", ifname=host_end, kind="veth", peer=peer)
+        rt.add_veth(host_end, ifname, nsfd, ep["mac"])
     try:
-        ipr.link("set", index=link_index(ipr, host_end), master=br, state="up")
-        with in_netns(nsfd) as ns:
-            ns.link("set", index=1, state="up")  # lo is always index 1 in a new namespace
-            idx = link_index(ns, ifname)
-            ns.addr("add", index=idx, address=ep["ip"], prefixlen=ep["prefix"])
-            ns.link("set", index=idx, state="up")
+        index = socket.if_nametoindex(host_end)
+        rt.set_link(index, up=True, master=br)
+        with rtnl_in_netns(nsfd, ifname) as (ns, idx):
+            ns.set_link(1, up=True)  # lo is always index 1 in a new namespace
+            ns.add_address(idx, ep["ip"], ep["prefix"])
+            ns.set_link(idx, up=True)
             if default_route:
-                ns.route("add", dst="0.0.0.0/0", gateway=ep["gateway"])
+                ns.add_default_route(ep["gateway"])
     except BaseException:
         unplug(host_end)
         raise
+    return index
+
+
+@_told("guard the container's bridge port (a BPF classifier on its ingress)")
+def guard_port(host_end: str, mac: str, ip: str) -> None:
+    """network/guard.py's program on the host end's ingress: only frames from (mac, ip) pass."""
+    from . import guard
+
+    guard.attach(rtnl(), socket.if_nametoindex(host_end), mac, ip)
 
 
 def unplug(host_end: str) -> None:

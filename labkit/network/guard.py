@@ -23,7 +23,7 @@ Why BPF on the port and not ebtables rules in a chain: a chain is walked by ever
 container (3 rules each: at 1,000 containers, 3,000), and each change rewrites a table that grows
 with them (ebtables-nft: ~5 ms at 10 containers, ~16 ms at 1,000 measured here). A program per
 port costs the same with one container or a thousand, and dies with its veth: nothing to remove.
-Attached over netlink by labkitd (pyroute2), loaded by bpf(2) (kernel/syscalls.py).
+Attached over netlink by labkitd (kernel/rtnetlink.py), loaded by bpf(2) (kernel/syscalls.py).
 """
 
 from __future__ import annotations
@@ -106,14 +106,13 @@ def listing(prog) -> list[str]:
             for i, (c, d, s, off, imm, note) in enumerate(prog)]
 
 
-def attach(ipr, index: int, mac: str, ip: str) -> None:
-    """Load the program for (mac, ip) and attach it to the ingress of link `index` (labkitd's IPRoute,
-    network/attach.py). The filter holds the program: the descriptor is closed here."""
+def attach(rt, index: int, mac: str, ip: str) -> None:
+    """Load the program for (mac, ip) and attach it to the ingress of link `index` (rt: an Rtnl of
+    kernel/rtnetlink.py, in the link's namespace). The filter holds the program: the descriptor is
+    closed here."""
     fd = sc.bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, assemble(program(mac, ip)), name="labkit_guard")
     try:
-        ipr.tc("add", "ingress", index, "ffff:")
-        ipr.tc("add-filter", "bpf", index, ":1", parent="ffff:", fd=fd, name=f"{NAME} {mac} {ip}",
-               direct_action=True)
+        rt.add_ingress_bpf(index, fd, f"{NAME} {mac} {ip}")
     finally:
         os.close(fd)
 
@@ -138,9 +137,12 @@ def shown(ipr, index: int) -> list[str]:
 def main() -> None:
     """The doctor's probe (host/doctor_network.py), in a fresh interpreter: in a network namespace of
     its own, a veth pair with the program on one end's ingress; exit 0 if the kernel took it all."""
-    from pyroute2 import IPRoute
+    import socket
+
+    from ..kernel.rtnetlink import Rtnl
 
     sc.unshare(sc.CLONE_NEWNET)  # nothing of the host's is touched; all of it goes when this process ends
-    with IPRoute() as ipr:
-        ipr.link("add", ifname="lk-doc0", kind="veth", peer="lk-doc1")
-        attach(ipr, ipr.link_lookup(ifname="lk-doc0")[0], "02:42:ac:11:00:02", "172.17.0.2")
+    here = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    with Rtnl() as rt:
+        rt.add_veth("lk-doc0", "lk-doc1", here, "02:42:ac:11:00:02")
+        attach(rt, socket.if_nametoindex("lk-doc0"), "02:42:ac:11:00:02", "172.17.0.2")

@@ -148,10 +148,7 @@ def _host_end(inst, cid: str, ep: dict) -> str:
 def guard(inst, cid: str, ep: dict) -> None:
     """Its veth's host end lets through only frames from its own MAC and address (network/guard.py:
     a BPF program on the port, which goes with the veth when the container stops or leaves)."""
-    from ...network import guard as port_guard
-
-    ipr = attach.host()
-    port_guard.attach(ipr, attach.link_index(ipr, _host_end(inst, cid, ep)), ep["mac"], ep["ip"])
+    attach.guard_port(_host_end(inst, cid, ep), ep["mac"], ep["ip"])
 
 
 def apply_firewall(inst, live: dict, extra: dict | None = None, without: str | None = None) -> None:

@@ -28,13 +28,7 @@ MANAGED = ("pids", "memory", "cpu", "cpuacct", "cpuset", "freezer", "blkio", "de
 
 #: Settings that are one value in one file: (Resources field, hierarchy, file).
 #: cpuset.mems comes before cpuset.cpus, as the kernel wants a group's memory nodes first.
-SIMPLE = (
-    ("memory_reservation", "memory", "memory.soft_limit_in_bytes"),
-    ("cpu_shares", "cpu", "cpu.shares"),
-    ("cpuset_mems", "cpuset", "cpuset.mems"),
-    ("cpuset_cpus", "cpuset", "cpuset.cpus"),
-    ("pids", "pids", "pids.max"),
-)
+SIMPLE = tuple((k, *files.v1(k)) for k in ("memory_reservation", "cpu_shares", "cpuset_mems", "cpuset_cpus", "pids"))
 
 
 class V1Group(Group):
@@ -86,22 +80,22 @@ class V1Group(Group):
         done: list[FileWrite] = []
         if r.memory is not None:
             mem = self._dir("memory")
-            memsw = mem / "memory.memsw.limit_in_bytes"
+            memsw, limit = mem / files.v1("memory_swap")[1], mem / files.v1("memory")[1]
             want_sw = r.memory_swap if r.memory_swap is not None else r.memory  # None: no swap at all
             if memsw.exists():
                 # The kernel keeps memsw >= the memory limit at every step: raising, memsw goes first.
                 if want_sw > int(read(memsw) or 0):
                     done.append(self._record(memsw, want_sw, "memory_swap"))
-                    done.append(self._record(mem / "memory.limit_in_bytes", r.memory, "memory"))
+                    done.append(self._record(limit, r.memory, "memory"))
                 else:
-                    done.append(self._record(mem / "memory.limit_in_bytes", r.memory, "memory"))
+                    done.append(self._record(limit, r.memory, "memory"))
                     done.append(self._record(memsw, want_sw, "memory_swap"))
             else:
-                done.append(self._record(mem / "memory.limit_in_bytes", r.memory, "memory"))
+                done.append(self._record(limit, r.memory, "memory"))
         if r.cpu_quota is not None:
             cpu = self._dir("cpu")
-            done.append(self._record(cpu / "cpu.cfs_period_us", CPU_PERIOD_US, "cpu_quota"))
-            done.append(self._record(cpu / "cpu.cfs_quota_us", r.cpu_quota, "cpu_quota"))
+            done.append(self._record(cpu / files.v1("cpu_period")[1], CPU_PERIOD_US, "cpu_quota"))
+            done.append(self._record(cpu / files.v1("cpu_quota")[1], r.cpu_quota, "cpu_quota"))
         for field_, ctrl, fname in SIMPLE:
             value = getattr(r, field_)
             if value is not None:
@@ -122,17 +116,17 @@ class V1Group(Group):
 
     def oom_kills(self) -> int:
         mem = self.by_controller.get("memory")
-        return read_keyed(self._dir("memory") / "memory.oom_control").get("oom_kill", 0) if mem else 0
+        return read_keyed(self._dir("memory") / figures.V1["oom_kills"][1]).get("oom_kill", 0) if mem else 0
 
     def frozen(self) -> bool:
         if "freezer" not in self.by_controller:
             return False
-        return read_small(f"{self._dir('freezer')}/freezer.state").strip() in ("FROZEN", "FREEZING")
+        return read_small(f"{self._dir('freezer')}/{files.v1('freeze')[1]}").strip() in ("FROZEN", "FREEZING")
 
     def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
         if not frozen and "freezer" not in self.by_controller:
             return  # no freezer hierarchy: nothing can be frozen
-        state = self._dir("freezer") / "freezer.state"
+        state = self._dir("freezer") / files.v1("freeze")[1]
         want = "FROZEN" if frozen else "THAWED"
         if (read(state) or "").strip() == want:
             return  # already there: nothing to write or wait for (remove() thaws every group it removes)
@@ -150,7 +144,7 @@ class V1Group(Group):
         ("<eventfd> <fd of memory.oom_control>"); the kernel signals the eventfd on each OOM."""
         mem = self._dir("memory")
         efd = os.eventfd(0, os.EFD_CLOEXEC)
-        ofd = os.open(mem / "memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+        ofd = os.open(mem / figures.V1["oom_kills"][1], os.O_RDONLY | os.O_CLOEXEC)
         try:
             write(mem / "cgroup.event_control", f"{efd} {ofd}")
             ready, _, _ = select.select([efd], [], [], timeout)

@@ -27,14 +27,9 @@ WANTED = ("memory", "pids", "cpu", "io", "cpuset")
 
 #: Settings that are one value in one file: (Resources field, controller, file, conversion).
 #: cpuset.mems comes before cpuset.cpus, as the kernel wants a group's memory nodes first.
-SIMPLE = (
-    ("memory_reservation", "memory", "memory.low", int),
-    ("memory_high", "memory", "memory.high", int),
-    ("cpu_shares", "cpu", "cpu.weight", shares_to_weight),
-    ("cpuset_mems", "cpuset", "cpuset.mems", str),
-    ("cpuset_cpus", "cpuset", "cpuset.cpus", str),
-    ("pids", "pids", "pids.max", int),
-)
+SIMPLE = tuple((k, ctrl, files.v2(k), convert) for k, ctrl, convert in (
+    ("memory_reservation", "memory", int), ("memory_high", "memory", int), ("cpu_shares", "cpu", shares_to_weight),
+    ("cpuset_mems", "cpuset", str), ("cpuset_cpus", "cpuset", str), ("pids", "pids", int)))
 
 
 #: Device programs loaded in this process, by their rules -> the program's descriptor (kept open).
@@ -87,12 +82,12 @@ class V2Group(Group):
         d, done = self.dir, []
         if r.memory is not None:
             self._need("memory")
-            done.append(self._record(d / "memory.max", r.memory, "memory"))
-            if (d / "memory.swap.max").exists():
+            done.append(self._record(d / files.v2("memory"), r.memory, "memory"))
+            if (d / files.v2("memory_swap")).exists():
                 # docker's --memory-swap counts memory + swap; v2 counts swap alone. None: no swap, so
                 # a limit meets the OOM killer instead of swapping.
                 swap = 0 if r.memory_swap is None else max(r.memory_swap - r.memory, 0)
-                done.append(self._record(d / "memory.swap.max", swap, "memory_swap"))
+                done.append(self._record(d / files.v2("memory_swap"), swap, "memory_swap"))
         for field_, ctrl, fname, convert in SIMPLE:
             value = getattr(r, field_)
             if value is not None:
@@ -100,14 +95,14 @@ class V2Group(Group):
                 done.append(self._record(d / fname, convert(value), field_))
         if r.cpu_quota is not None:
             self._need("cpu")
-            done.append(self._record(d / "cpu.max", f"{r.cpu_quota} {CPU_PERIOD_US}", "cpu_quota"))
+            done.append(self._record(d / files.v2("cpu_quota"), f"{r.cpu_quota} {CPU_PERIOD_US}", "cpu_quota"))
         if r.devices:
             done.append(self._attach_device_program(r.devices))
         for lim in r.io:
             self._need("io")
             keys = " ".join(f"{k}={getattr(lim, a)}" for a, k in (("read_bps", "rbps"), ("write_bps", "wbps"),
                             ("read_iops", "riops"), ("write_iops", "wiops")) if getattr(lim, a) is not None)
-            done.append(self._record(d / "io.max", f"{lim.device} {keys}", "io"))
+            done.append(self._record(d / files.v2("io"), f"{lim.device} {keys}", "io"))
         return done
 
     def _attach_device_program(self, rules) -> FileWrite:
@@ -137,18 +132,19 @@ class V2Group(Group):
                          "devices.deny + devices.allow")
 
     def oom_kills(self) -> int:
-        return read_keyed(self.dir / "memory.events").get("oom_kill", 0)
+        return read_keyed(self.dir / figures.V2["oom_kills"][0]).get("oom_kill", 0)
 
     def frozen(self) -> bool:
-        return read_small(f"{self.dir}/cgroup.freeze").strip() == "1"
+        return read_small(f"{self.dir}/{files.v2('freeze')}").strip() == "1"
 
     def freeze(self, frozen: bool = True, timeout: float = 5.0) -> None:
-        if not frozen and not (self.dir / "cgroup.freeze").exists():
+        state = self.dir / files.v2("freeze")
+        if not frozen and not state.exists():
             return  # Linux before 5.2 has no v2 freezer: nothing can be frozen
-        if (read(self.dir / "cgroup.freeze") or "").strip() == ("1" if frozen else "0") and \
+        if (read(state) or "").strip() == ("1" if frozen else "0") and \
                 read_keyed(self.dir / "cgroup.events").get("frozen") == int(frozen):
             return  # already there: nothing to write or wait for (remove() thaws every group it removes)
-        write(self.dir / "cgroup.freeze", "1" if frozen else "0")
+        write(state, "1" if frozen else "0")
         # cgroup.events says "frozen 1" once every task has stopped.
         want = 1 if frozen else 0
         # A thawed group may be removed before we look again (its container ran to its end): gone counts as thawed.
@@ -161,7 +157,7 @@ class V2Group(Group):
     def wait_oom(self, timeout: float | None = None) -> bool:
         """v2's OOM notification: memory.events changes when oom_kill rises, and the kernel wakes
         poll() on it (POLLPRI). Returns True once the count is above what it was on entry."""
-        path = self.dir / "memory.events"
+        path = self.dir / figures.V2["oom_kills"][0]
         start = read_keyed(path).get("oom_kill", 0)
         with open(path, "rb", buffering=0) as f:
             p = select.poll()

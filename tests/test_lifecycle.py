@@ -412,3 +412,41 @@ def test_run_rm_leaves_no_folder_and_a_new_labkitd_deletes_what_an_old_one_left(
            what="a new labkitd")
     lk.ps()
     _until(lambda: not left.exists(), what="the new labkitd to delete the old folder")
+
+
+def _zygotes(labkitd: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().strip() == "labkit-zygote" and _ppid(int(entry)) == labkitd:
+                    out.append(int(entry))
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def test_pid1_is_forked_by_a_zygote_that_holds_nothing_and_is_still_labkitds_child(box, inst):
+    """The zygote (daemon/zygote.py) forks each PID 1 with CLONE_PARENT: labkitd is its parent and
+    reaps it; the zygote holds none of labkitd's descriptors (four per running container); killed, it
+    is not missed (labkitd forks itself); and it dies with labkitd, whose successor makes its own."""
+    running = [lk.run("busybox", "sleep 600", detach=True) for _ in range(3)]
+    box.extend(running)
+    sup = int((inst.run / "labkitd.pid").read_text())
+    (zygote,) = _zygotes(sup)
+    assert all(_ppid(c.attrs["pid"]) == sup for c in running)
+    assert len(os.listdir(f"/proc/{zygote}/fd")) <= 4, os.listdir(f"/proc/{zygote}/fd")  # 0, 1, 2 and its socket
+    assert len(os.listdir(f"/proc/{sup}/fd")) > 12  # labkitd's: what the zygote was spared
+    assert lk.run("busybox", "true", rm=True).exit_code == 0
+    os.kill(zygote, signal.SIGKILL)
+    _until(lambda: not Path(f"/proc/{zygote}").exists() or Path(f"/proc/{zygote}/stat").read_text().split(")")[1].split()[0] == "Z",
+           what="the zygote to die")
+    after = lk.run("busybox", "sleep 600", detach=True)
+    box.append(after)
+    assert _ppid(after.attrs["pid"]) == sup and after.exec("echo up").stdout == "up\n"
+    os.kill(sup, signal.SIGKILL)
+    _until(lambda: int((inst.run / "labkitd.pid").read_text()) != sup, what="a new labkitd")
+    new = int((inst.run / "labkitd.pid").read_text())
+    _until(lambda: len(_zygotes(new)) == 1, what="the new labkitd's zygote")
+    assert lk.run("busybox", "true", rm=True).exit_code == 0
+    assert running[0].status == "running"

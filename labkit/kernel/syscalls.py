@@ -292,6 +292,7 @@ def add_key(key_type: str, description: str, payload: bytes, keyring: int) -> in
 
 # -- clone3: a child born in its cgroup ---------------------------------------------------------------------
 CLONE_INTO_CGROUP = 0x200000000  # Linux 5.7
+CLONE_PARENT = 0x00008000  # the child's parent is the caller's parent
 
 
 class _CloneArgs(ctypes.Structure):  # struct clone_args, <linux/sched.h>
@@ -311,10 +312,20 @@ def fork_into_cgroup(cgroup_fd: int, flags: int = 0) -> int:
 
     Why not fork, then write the PID to cgroup.procs: moving a process takes a lock every fork on the
     host reads, and the writer waits an RCU grace period for the readers to leave (~10 ms here, on each
-    start). A child born in the group is never moved. Python's before/after-fork steps run around the
-    call as os.fork runs them. Fails with ENOSYS before Linux 5.3, E2BIG or EINVAL for
-    CLONE_INTO_CGROUP before 5.7, EBADF if cgroup_fd is not a cgroup2 directory."""
-    args = _CloneArgs(flags=flags | CLONE_INTO_CGROUP, exit_signal=17, cgroup=cgroup_fd)  # 17: SIGCHLD
+    start). A child born in the group is never moved. Fails with ENOSYS before Linux 5.3, E2BIG or
+    EINVAL for CLONE_INTO_CGROUP before 5.7, EBADF if cgroup_fd is not a cgroup2 directory."""
+    return clone3(flags, cgroup_fd)
+
+
+def clone3(flags: int = 0, cgroup_fd: int | None = None) -> int:
+    """clone3(2) as a fork: the child gets SIGCHLD's place in its parent's life, and with cgroup_fd
+    is born in that v2 group (CLONE_INTO_CGROUP). flags, e.g. CLONE_NEWPID | CLONE_PARENT: PID 1 of
+    a new PID namespace whose parent is this process's parent (daemon/zygote.py). Python's
+    before/after-fork steps run around the call as os.fork runs them."""
+    if cgroup_fd is not None:
+        flags |= CLONE_INTO_CGROUP
+    # With CLONE_PARENT the kernel takes the caller's own exit signal and refuses any other (EINVAL).
+    args = _CloneArgs(flags=flags, exit_signal=0 if flags & CLONE_PARENT else 17, cgroup=cgroup_fd or 0)  # 17: SIGCHLD
     nr = number("clone3")
     if nr is None:
         raise OSError(errno.ENOSYS, "clone3: unknown syscall number on this architecture")

@@ -62,6 +62,7 @@ class Starts:
         self.starting: dict[int, Starting] = {}  # PID -> a process forked, its command not exec'd yet
         self.ids: set[str] = set()  # containers whose start is under way
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        self.zygote = None  # zygote.py's, once labkitd serves: PID 1s are forked there
 
     def start(self, rec: dict, cfg: dict, done, failed, marks: list, on_fail=None) -> None:
         """Fork PID 1; done(reply) once its command was exec'd, or failed(error) if a step failed
@@ -243,7 +244,15 @@ class Starts:
     def _fork_pid1(self, cfg: dict, bundle: str, fifo_dir: Path, group, report_fd: int, netns: int | None = None,
                    stdio: int | None = None) -> int:
         """Fork the container's PID 1 as our own child, in a new PID namespace (and, given netns,
-        into that network namespace)."""
+        into that network namespace): by the zygote (zygote.py), or here if it is gone."""
+        zygote = self.zygote
+        if zygote is not None and zygote.alive:
+            try:
+                return zygote.fork_pid1(cfg, bundle, fifo_dir, group.name, report_fd, netns, stdio)
+            except OSError:
+                if zygote.alive:
+                    raise  # the kernel refused the clone: that is the start's error
+                # else the zygote is gone: fork here, as labkitd did before it had one
         new_pidns = sc.CLONE_NEWPID if init.unshare_flags(cfg) & sc.CLONE_NEWPID else 0
         pid, born_in = self._fork_into(group.birth_dir, new_pidns)
         if pid == 0:  # the child: PID 1 now; never back into labkitd's code

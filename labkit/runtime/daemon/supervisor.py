@@ -13,7 +13,8 @@ labkitd in parts, each a module of this folder, in the order a request meets the
     docker_api.py      the Docker Engine API's routes, the same (labkit/api/: HTTP, JSON shapes);
                        its parts docker_images.py, docker_exec.py, docker_resources.py, docker_stats.py
     service.py         the container service: the live containers, their waiters, every operation
-      starts.py        a container's start (and an exec's), from fork to exec, waited for in the loop
+      starts.py        a container's start (and an exec's), from fork to exec, waited for in the loop;
+                       zygote.py the small process that forks each PID 1 (labkitd's child all the same)
       exits.py         a container's exit, its removal, and recovery after a restart
       execs.py         exec; network_ops.py a container's networks; networking.py its network, create to rm
       live.py          a running container as labkitd holds it; pump.py its output, FIFOs to log and clients
@@ -63,6 +64,7 @@ from .exits import record_lost
 from .labkit_protocol import LabkitProtocol
 from .loop import Loop, close_fd
 from .service import ContainerService
+from .zygote import Zygote
 
 __all__ = ["Supervisor", "record_lost"]
 
@@ -92,6 +94,9 @@ class Supervisor:
         self.svc.exits.recover()
 
     def serve(self) -> None:
+        zygote = Zygote()
+        zygote.start()  # before any client: it holds no descriptor of theirs
+        self.svc.starts.zygote = zygote
         self.loop.listen(self.listener, self.labkit.connection)
         self.docker.listen()
         if self.keeper_fd is not None:
@@ -106,6 +111,8 @@ class Supervisor:
         """Let go of every client, pump and descriptor (keeper.py, before this process becomes the
         keeper): clients see their stream end and attach again to the next labkitd."""
         self.docker.close()
+        if self.svc.starts.zygote is not None:
+            self.svc.starts.zygote.close()
         for lv in list(self.svc.live.values()):
             lv.pump.close()
             if lv.stdin is not None:

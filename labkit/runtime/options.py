@@ -55,6 +55,19 @@ class Options:
         self.tty, self.interactive, self.trace = bool(tty), bool(interactive), bool(trace)
         self.console_size = tuple(console_size) if console_size else None
 
+    #: the options `labkit run` and `create` take, by their names here (the CLI parser's dests are the same)
+    CLI = ("name", "memory", "cpus", "pids_limit", "hostname", "env", "workdir", "user", "rm", "log_opts", "network",
+           "ports", "volumes", "mounts", "tmpfs", "tty")
+
+    @classmethod
+    def from_args(cls, args, environ=None) -> "Options":
+        """The CLI's parsed `run`/`create` (argparse's namespace), checked. environ: the caller's
+        environment, for -e NAME without a value (labkitd's own is not the caller's)."""
+        given = {k: getattr(args, k) for k in cls.CLI}
+        if environ is not None and given["env"]:
+            given["env"] = [e if "=" in e else f"{e}={environ[e]}" for e in given["env"] if "=" in e or e in environ]
+        return cls.check(args.image, args.command or None, trace=getattr(args, "trace", False), **given)
+
     @classmethod
     def check(cls, image: str, command=None, *, name=None, hostname=None, env=None, workdir=None, user=None,
               rm=False, memory=None, cpus=None, pids_limit=None, log_opts=None, network=None, ports=None,

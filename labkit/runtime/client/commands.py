@@ -18,19 +18,10 @@ from ...errors import LabkitError
 from . import labkitd
 
 
-#: The options `run` and `create` take, by their names in Options (the parser's dests are the same).
-OPTIONS = ("name", "memory", "cpus", "pids_limit", "hostname", "env", "workdir", "user", "rm", "log_opts", "network",
-           "ports", "volumes", "mounts", "tmpfs", "tty")
-
-
-def _options(args) -> dict:
-    return {k: getattr(args, k) for k in OPTIONS}
-
-
 def run(args) -> int:
     from ..options import Options
 
-    opts = Options.check(args.image, args.command or None, trace=args.trace, **_options(args))
+    opts = Options.from_args(args)
     if args.detach:
         from .containers import run_detached
 
@@ -48,7 +39,7 @@ def create(args) -> int:
     from ..options import Options
     from .containers import create as make
 
-    print(make(Options.check(args.image, args.command or None, **_options(args))).id)
+    print(make(Options.from_args(args)).id)
     return 0
 
 

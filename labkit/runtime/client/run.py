@@ -267,6 +267,14 @@ def _reattach(inst, first: dict, out: Output, tries: int = 25) -> dict:
                          hint="`labkit logs` shows what it printed; `labkit ps -a` its state.")
 
 
+def reattach(cid: str, name: str, seen: dict[int, int], inst: Instance | None = None) -> dict:
+    """The quick client's stream broke (client/quick.py): attach again from the `seen` bytes of each
+    stream, copy the rest to this process's fd 1 and 2, and return the last reply."""
+    out = Output(False, keep=False, raw=True)
+    out.seen = dict(seen)
+    return _reattach(inst, {"id": cid, "name": name}, out)
+
+
 def _kill(inst, cid: str) -> None:
     try:
         labkitd.call("kill", inst=inst, id=cid, signal="KILL")

@@ -82,6 +82,27 @@ class LabkitProtocol:
         done, failed = self._started(conn, req)
         self.svc.run(Options.from_json(req.get("options")), done, failed, t0=req.get("t0", time.monotonic()))
 
+    def cli_run(self, conn, req, fds) -> dict | None:
+        """`labkit run ...` from the quick client (runtime/client/quick.py): its argv parsed and checked
+        here (cli_run.py), then as run. Answers what argparse printed, or {"fallback": true} for
+        what the full CLI does itself (a terminal, stdin, --trace)."""
+        from . import cli_run
+
+        args, printed = cli_run.parse(req.get("argv"))
+        if printed is not None:
+            return printed
+        if cli_run.needs_full_client(args):
+            return {"fallback": True}
+        env = req.get("env") if isinstance(req.get("env"), dict) else {}
+        opts = Options.from_args(args, {k: v for k, v in env.items() if isinstance(k, str) and isinstance(v, str)})
+        if args.detach:
+            self.svc.run(opts, lambda reply: conn.send({"id": reply["id"], "detached": True}, last=True),
+                         lambda e: conn.send(error_reply(e), last=True))
+            return None
+        done, failed = self._started(conn, {"attach": True})
+        self.svc.run(opts, done, failed, t0=time.monotonic())
+        return None
+
     def start(self, conn, req, fds) -> None:
         self.svc.start(req.get("id"), *self._started(conn, req))
 

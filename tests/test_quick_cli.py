@@ -1,0 +1,132 @@
+"""The `labkit` launcher's quick path (runtime/client/quick.py, host/launcher.py): `labkit run` as
+users type it, with the output redirected, piped into head, interrupted, broken by labkitd's death;
+and what it hands to the full CLI (a terminal, stdin, --trace, no labkitd yet)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import labkit as lk
+from conftest import PYTHON, REPO
+from labkit.host import launcher
+
+QUICK = REPO / "labkit/runtime/client/quick.py"
+# Only the quick path, in a bare interpreter: main() returns the exit code, or None for the full CLI;
+# and exit 99 if it imported anything of labkit's (the quick path must not).
+PROBE = f"""
+import sys
+space = {{"__name__": "labkit_quick"}}
+exec(compile(open({str(QUICK)!r}, "rb").read(), "quick.py", "exec"), space)
+code = space["main"](sys.argv[1:], [])
+sys.stdout.flush()
+if any(m == "labkit" or m.startswith("labkit.") for m in sys.modules):
+    sys.exit(99)
+sys.exit(100 if code is None else code)
+"""
+
+
+@pytest.fixture(scope="module")
+def labkit_cmd(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bin") / "labkit"
+    launcher.write(path, PYTHON, REPO)
+    return [str(path)]
+
+
+@pytest.fixture(autouse=True)
+def serving(busybox):
+    """labkitd running: with none, the quick path hands over to the full CLI, which starts one."""
+    lk.ps()
+
+
+def quick(*argv, **kw):
+    return subprocess.run([PYTHON, "-SI", "-c", PROBE, *argv], timeout=120, **kw)
+
+
+def test_run_takes_the_quick_path_and_gives_docker_s_codes_and_streams(busybox, tmp_path):
+    with open(tmp_path / "out", "wb") as out:
+        p = quick("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", stdout=out, stderr=subprocess.PIPE)
+    assert (p.returncode, (tmp_path / "out").read_bytes(), p.stderr) == (3, b"out\n", b"err\n")
+    p = quick("run", "-d", "--name", "quickd", "busybox", "sleep", "600", capture_output=True, text=True)
+    assert p.returncode == 0 and len(p.stdout.strip()) == 64
+    c = lk.container("quickd")
+    try:
+        assert c.status == "running" and c.id == p.stdout.strip()
+    finally:
+        c.remove(force=True)
+    os.environ["LK_QUICK_GREETING"] = "from the client"  # -e NAME: the caller's value, not labkitd's
+    try:
+        p = quick("run", "--rm", "-e", "LK_QUICK_GREETING", "busybox", "sh", "-c", "echo $LK_QUICK_GREETING",
+                  capture_output=True, text=True)
+    finally:
+        del os.environ["LK_QUICK_GREETING"]
+    assert (p.returncode, p.stdout) == (0, "from the client\n")
+    assert quick("run", "--rm", "busybox", "no-such-program", capture_output=True).returncode == 127
+
+
+def test_usage_help_and_bad_values_are_said_as_the_full_cli_says_them(busybox, labkit_cmd):
+    for argv in (["run", "--memory"], ["run", "--help"], ["run", "-m", "lots", "busybox", "true"],
+                 ["run", "--pids-limit", "0", "busybox", "true"]):
+        q = quick(*argv, capture_output=True, text=True)
+        full = subprocess.run([PYTHON, "-m", "labkit", *argv], capture_output=True, text=True, timeout=120)
+        assert (q.returncode, q.stdout, q.stderr) == (full.returncode, full.stdout, full.stderr), argv
+        assert q.returncode in (0, 125) and "Traceback" not in q.stderr
+    assert "usage: labkit run" in quick("run", "--help", capture_output=True, text=True).stdout
+
+
+def test_a_closed_stdout_and_ctrl_c_end_the_run_and_kill_the_container(busybox, labkit_cmd):
+    p = subprocess.run(f"{labkit_cmd[0]} run --rm busybox yes | head -2; echo rc=${{PIPESTATUS[0]}}",
+                       shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120)
+    assert p.stdout == "y\ny\nrc=141\n" and "Traceback" not in p.stderr
+    proc = subprocess.Popen([*labkit_cmd, "run", "--name", "quickint", "busybox", "sh", "-c", "echo up; sleep 600"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"up\n"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        c = lk.container("quickint")
+        deadline = time.monotonic() + 60
+        while c.status == "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.status == "exited" and c.attrs["exit_code"] == 137
+        c.remove(force=True)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert b"Traceback" not in proc.stderr.read()
+
+
+def test_what_the_quick_path_hands_to_the_full_cli(busybox, labkit_cmd, tmp_path):
+    """A terminal, stdin, --trace, another verb, an image to pull, no labkitd: None from the quick
+    path; and the launcher's full CLI does each of them."""
+    for argv in (["run", "-i", "busybox", "cat"], ["run", "-t", "busybox", "true"], ["run", "--trace", "busybox", "true"],
+                 ["ps"], ["run", "localhost:1/nothing-here", "true"]):
+        assert quick(*argv, capture_output=True).returncode == 100, argv
+    env = dict(os.environ, LABKIT_ROOT=str(tmp_path / "no-lab-here"))
+    assert subprocess.run([PYTHON, "-SI", "-c", PROBE, "run", "--rm", "busybox", "true"], env=env, capture_output=True,
+                          timeout=60).returncode == 100
+    p = subprocess.run([*labkit_cmd, "run", "-i", "--rm", "busybox", "cat"], input=b"typed\n", capture_output=True, timeout=120)
+    assert (p.returncode, p.stdout) == (0, b"typed\n")
+    p = subprocess.run([*labkit_cmd, "run", "--rm", "--trace", "busybox", "true"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "exec the command" in p.stderr
+    assert "CONTAINER ID" in subprocess.run([*labkit_cmd, "ps"], capture_output=True, text=True, timeout=60).stdout
+
+
+def test_a_broken_stream_goes_on_from_the_log_when_labkitd_is_killed(busybox, labkit_cmd, inst):
+    proc = subprocess.Popen([*labkit_cmd, "run", "--rm", "busybox", "sh", "-c", "echo before; sleep 2; echo after; exit 4"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"before\n"
+        os.kill(int((inst.run / "labkitd.pid").read_text()), signal.SIGKILL)
+        assert proc.wait(timeout=60) == 4
+        assert proc.stdout.read() == b"after\n"
+        assert b"attaching again" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

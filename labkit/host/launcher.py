@@ -3,12 +3,13 @@
 pip's script imports labkit.cli, and with it the labkit package (the notebook API), argparse,
 pathlib and json: ~30 ms before a request leaves, where `runc run` is done in ~25. This one runs
 python with -S -I (no site module, no PYTHON* variables) and the quick path first
-(runtime/client/quick.py, executed by its path: it uses only the interpreter's built-in modules);
+(runtime/client/quick.py, imported alone, not as part of the package: it uses only the
+interpreter's built-in modules);
 whatever the quick path does not do, the full CLI does, in the same process, with the checkout and
 the venv's packages put on sys.path by the launcher:
 
     #!/opt/labkit/.venv/bin/python -SI
-    quick = "/opt/labkit/labkit/runtime/client/quick.py"   ... exec it; main(argv, paths) -> code or None
+    sys.path.insert(0, "/opt/labkit/labkit/runtime/client"); import quick; quick.main(argv, paths) -> code or None
 
     python -m labkit.host.launcher /opt/labkit/.venv/bin/labkit     (./lab setup's write_launcher)
 """
@@ -25,11 +26,10 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = '''#!{python} -SI
 # Written by labkit/host/launcher.py (./lab setup): the quick path first, then the full CLI.
 import sys
-quick = {quick!r}
-space = {{"__name__": "labkit_quick", "__file__": quick}}
-with open(quick, "rb") as f:
-    exec(compile(f.read(), quick, "exec"), space)
-code = space["main"](sys.argv[1:], {paths!r})
+sys.path.insert(0, {client!r})  # quick.py alone, as a top-level module: its bytecode cached, no package __init__
+import quick
+del sys.path[0], sys.modules["quick"]
+code = quick.main(sys.argv[1:], {paths!r})
 if code is None:
     from labkit.cli import main
     code = main()
@@ -39,7 +39,7 @@ sys.exit(code)
 
 def text(python: str, repo: Path = REPO, site: str | None = None) -> str:
     site = site or sysconfig.get_paths()["purelib"]
-    return TEMPLATE.format(python=python, quick=str(repo / "labkit/runtime/client/quick.py"), paths=[str(repo), site])
+    return TEMPLATE.format(python=python, client=str(repo / "labkit/runtime/client"), paths=[str(repo), site])
 
 
 def write(path, python: str = sys.executable, repo: Path = REPO) -> None:

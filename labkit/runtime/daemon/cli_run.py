@@ -15,15 +15,21 @@ import contextlib
 import io
 
 
-def parse(argv) -> tuple[object | None, dict | None]:
-    from ...cli_parser import parser
+_PARSER = None  # built once per labkitd (~0.3 ms each time otherwise); argparse copies its defaults per parse
 
+
+def parse(argv) -> tuple[object | None, dict | None]:
+    global _PARSER
+    if _PARSER is None:
+        from ...cli_parser import parser
+
+        _PARSER = parser("run")
     if not isinstance(argv, list) or not argv or argv[0] != "run" or not all(isinstance(a, str) for a in argv):
         return None, {"stdout": "", "stderr": "labkit: the quick client sends `run` only\n", "exit_code": 125}
     out, err = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            return parser("run").parse_args(argv), None
+            return _PARSER.parse_args(argv), None
     except SystemExit as e:
         return None, {"stdout": out.getvalue(), "stderr": err.getvalue(), "exit_code": e.code if isinstance(e.code, int) else 125}
 

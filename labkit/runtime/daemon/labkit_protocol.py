@@ -99,8 +99,11 @@ class LabkitProtocol:
             self.svc.run(opts, lambda reply: conn.send({"id": reply["id"], "detached": True}, last=True),
                          lambda e: conn.send(error_reply(e), last=True))
             return None
-        done, failed = self._started(conn, {"attach": True})
-        self.svc.run(opts, done, failed, t0=time.monotonic())
+        def done(reply: dict) -> None:  # the quick client needs no config.json: the first line stays short
+            conn.send({"id": reply["id"], "name": reply["name"]})
+            self.svc.follow(reply["id"], conn, lambda r: conn.send_last_frame(exit_reply(r)))
+
+        self.svc.run(opts, done, lambda e: conn.send(error_reply(e), last=True), t0=time.monotonic())
         return None
 
     def start(self, conn, req, fds) -> None:

@@ -11,8 +11,8 @@ The start cost is each `lk.run(..., detach=True)`'s time: the median of the firs
 or fewer) against the median of the last ten (n-10 running); "flat" means within 25 %.
 
 Memory is read two ways:
-  - labkit's processes: the PSS (proportional set size, /proc/PID/smaps_rollup) of labkitd and its
-    keeper, summed (labkitd is a fork of the keeper: pages they share are counted once in all).
+  - labkit's processes: the PSS (proportional set size, /proc/PID/smaps_rollup) of labkitd, its
+    keeper and its zygote, summed (each a fork of the one before: pages they share are counted once).
     There is no labkit process per container: labkitd is every container's parent and pumps all
     their output.
   - the whole host: how much MemAvailable fell while the containers ran, less what the containers'
@@ -70,6 +70,21 @@ def pss(pid: int) -> int:
     return 0
 
 
+def zygote_of(labkitd: int) -> int | None:
+    """labkitd's zygote (runtime/daemon/zygote.py): its child named labkit-zygote."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+            if name == "labkit-zygote" and int(rest[1]) == labkitd:
+                return int(entry)
+    return None
+
+
 def charged(dirs: list[Path]) -> int:
     """What the containers' own memory cgroups are charged: their processes, page cache, kernel memory."""
     total = 0
@@ -103,7 +118,8 @@ def labkit_side(n: int, runs: int) -> dict:
     own = memory_dirs(inst.tag)
     sup = int((inst.run / "labkitd.pid").read_text())
     keeper = int((inst.run / "labkit-keeper.pid").read_text())
-    ours = pss(sup) + pss(keeper)
+    zygote = zygote_of(sup)
+    ours = pss(sup) + pss(keeper) + (pss(zygote) if zygote else 0)
     cli = [str(REPO / ".venv/bin/labkit")] if (REPO / ".venv/bin/labkit").exists() else [sys.executable, "-m", "labkit"]
     ps_times = timed(cli + ["ps"], runs)
     rows = subprocess.run(cli + ["ps", "-q"], capture_output=True, text=True).stdout.split()
@@ -113,7 +129,8 @@ def labkit_side(n: int, runs: int) -> dict:
         lk.ps()
         api.append(time.perf_counter() - t0)
     result = {"running": len(rows), "start_s": start_s, "each": each, "host_delta": before - after, "charged": charged(own),
-              "pss_ours": ours, "labkitd_pss": pss(sup), "keeper_pss": pss(keeper), "ps": ps_times, "ps_api": api}
+              "pss_ours": ours, "labkitd_pss": pss(sup), "keeper_pss": pss(keeper),
+              "zygote_pss": pss(zygote) if zygote else 0, "ps": ps_times, "ps_api": api}
     t = time.perf_counter()
     for c in started:
         c.remove(force=True)
@@ -196,9 +213,10 @@ def main() -> None:
     print(f"\n{n} containers running `sleep 3600`; {layout().kind} cgroups, Linux {os.uname().release}, "
           f"{os.cpu_count()} CPUs")
     print(f"labkit: {ours['running']} listed by `labkit ps -q`; started in {ours['start_s']:.1f} s, removed in {ours['rm_s']:.1f} s")
-    print(f"  labkit's processes (labkitd + keeper), PSS:   {mib(ours['pss_ours'])} total, "
+    print(f"  labkit's processes (labkitd, keeper, zygote), PSS:   {mib(ours['pss_ours'])} total, "
           f"{mib(ours['pss_ours'] / n)} per container")
-    print(f"    labkitd {mib(ours['labkitd_pss'])}; labkit-keeper {mib(ours['keeper_pss'])}")
+    print(f"    labkitd {mib(ours['labkitd_pss'])}; labkit-keeper {mib(ours['keeper_pss'])}; "
+          f"labkit-zygote {mib(ours['zygote_pss'])}")
     other = ours["host_delta"] - ours["charged"]
     print(f"  host MemAvailable fell by {mib(ours['host_delta'])}; containers' cgroups charged {mib(ours['charged'])}; "
           f"the rest {mib(other)} = {mib(other / n)} per container")

@@ -130,3 +130,15 @@ def test_a_broken_stream_goes_on_from_the_log_when_labkitd_is_killed(busybox, la
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_quick_path_finds_labkitd_where_paths_py_puts_it(tmp_path, monkeypatch):
+    """Its own few lines for $LABKIT_ROOT (it cannot import paths.py) against paths.instance()."""
+    from labkit.paths import instance
+
+    space = {"__name__": "labkit_quick"}
+    exec(compile(QUICK.read_bytes(), str(QUICK), "exec"), space)
+    monkeypatch.chdir(tmp_path)
+    for root in ("lab", "./lab/", "a//b/./c", "a/../b", "/var/lib/labkit", "/var/lib/labkit/", "/srv/x/", ""):
+        want = str(instance(root or None).run / "labkitd.sock") if root else "/run/labkit/labkitd.sock"
+        assert space["socket_path"]({"LABKIT_ROOT": root} if root else {}) == want, root

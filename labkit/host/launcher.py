@@ -30,10 +30,11 @@ sys.path.insert(0, {client!r})  # quick.py alone, as a top-level module: its byt
 import quick
 del sys.path[0], sys.modules["quick"]
 code = quick.main(sys.argv[1:], {paths!r})
-if code is None:
-    from labkit.cli import main
-    code = main()
-sys.exit(code)
+if code is not None:
+    import posix
+    posix._exit(code)  # the quick path wrote with write(2): nothing buffered; no interpreter teardown
+from labkit.cli import main
+sys.exit(main())
 '''
 
 

@@ -142,3 +142,50 @@ def test_the_quick_path_finds_labkitd_where_paths_py_puts_it(tmp_path, monkeypat
     for root in ("lab", "./lab/", "a//b/./c", "a/../b", "/var/lib/labkit", "/var/lib/labkit/", "/srv/x/", ""):
         want = str(instance(root or None).run / "labkitd.sock") if root else "/run/labkit/labkitd.sock"
         assert space["socket_path"]({"LABKIT_ROOT": root} if root else {}) == want, root
+
+
+def test_an_op_labkitd_does_not_have_is_named_so_a_newer_client_can_tell(inst):
+    """A quick client newer than the labkitd still running asks for cli_run; the old one answers
+    UnknownOperation (an InvalidArgument), which the quick path takes as "use the full CLI"."""
+    import json
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(30)
+        s.connect(str(inst.run / "labkitd.sock"))
+        s.sendall(b'{"op": "no_such_op"}\n')
+        reply = json.loads(s.makefile("rb").readline())
+    assert reply["error"]["types"][:2] == ["UnknownOperation", "InvalidArgument"], reply
+
+
+@pytest.mark.parametrize("types, code, said", [
+    (["UnknownOperation", "InvalidArgument", "LabkitError"], 100, b""),  # an older labkitd: the full CLI
+    (["ImageNotFound", "NotFound", "LabkitError"], 100, b""),  # the full CLI pulls it first
+    (["InvalidArgument", "LabkitError"], 125, b"labkit: bad value\nhint: do this\n"),
+])
+def test_the_quick_path_reads_labkitd_s_errors_by_their_kind(tmp_path, types, code, said):
+    """Against a stand-in labkitd that answers one error: what the quick path does with each kind."""
+    import json
+    import socket
+    import threading
+
+    (tmp_path / "run").mkdir()
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "run" / "labkitd.sock"))
+    server.listen(1)
+    error = {"type": types[0], "types": types, "message": "bad value", "hint": "do this", "exit_code": 125}
+
+    def answer():
+        conn, _ = server.accept()
+        with conn:
+            conn.makefile("rb").readline()
+            conn.sendall(json.dumps({"error": error}).encode() + b"\n")
+
+    t = threading.Thread(target=answer, daemon=True)
+    t.start()
+    try:
+        p = quick("run", "busybox", "true", env=dict(os.environ, LABKIT_ROOT=str(tmp_path)), capture_output=True)
+    finally:
+        t.join(timeout=30)
+        server.close()
+    assert (p.returncode, p.stderr) == (code, said)

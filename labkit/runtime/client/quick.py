@@ -149,8 +149,9 @@ def run(argv: list[str], full_paths: list[str]) -> int:
     if "error" in first:
         sock.close()
         err = first["error"]
-        if "ImageNotFound" in (err.get("types") or [err.get("type")]):
-            raise Fallback("pull")  # the full client pulls it, then runs
+        kinds = err.get("types") or [err.get("type")]
+        if "ImageNotFound" in kinds or "UnknownOperation" in kinds:
+            raise Fallback("pull")  # the full client pulls it, then runs (or: a labkitd older than cli_run)
         posix.write(2, f"labkit: {err.get('message')}\n".encode() + (f"hint: {err['hint']}\n".encode() if err.get("hint") else b""))
         return err.get("exit_code") or 125
     if first.get("fallback"):

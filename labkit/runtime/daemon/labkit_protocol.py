@@ -23,6 +23,12 @@ from .loop import close_fd
 from .wire import error_reply, exit_reply
 
 
+class UnknownOperation(InvalidArgument):
+    """A request for an op this labkitd does not have (a client newer than the labkitd still running)."""
+
+    hint = "`labkit reset` restarts labkitd with the lab's current code."
+
+
 class LabkitProtocol:
     def __init__(self, svc, daemon):
         self.svc = svc
@@ -39,7 +45,7 @@ class LabkitProtocol:
         op = OPS.get(str(req.get("op")))
         try:
             if op is None:
-                raise InvalidArgument(f"labkitd has no operation {req.get('op')!r}")
+                raise UnknownOperation(f"labkitd has no operation {req.get('op')!r}")
             if op is not LabkitProtocol.exec:
                 for fd in fds:
                     close_fd(fd)

@@ -2,11 +2,12 @@
 
 A Python CLI pays for what it imports before it does anything: labkit's full CLI (argparse, the
 option checks, pathlib, json with re) costs ~30 ms before its request leaves, where `runc run`
-is done in ~25. So the `labkit` launcher (written by `./lab setup`, run with `python -S -I`) runs
-this file first, by its path, not as part of the labkit package (whose __init__ is the notebook
-API): it uses only modules built into the interpreter (_socket, _json, posix), sends the command
-line to labkitd, which parses and checks it with the full CLI's own parser (daemon/cli_run.py),
-and copies the container's output as it comes, exactly as the full client does:
+is done in ~25. So the `labkit` launcher (host/launcher.py, written by `./lab setup`, run with
+`python -S -I`) imports this file first, alone (its folder first on sys.path), not as part of the
+labkit package (whose __init__ is the notebook API). It uses only modules built into the
+interpreter (_socket, _json, posix), sends the command line to labkitd, which parses and checks it
+with the full CLI's own parser (daemon/cli_run.py), and copies the container's output as it
+comes, as the full client does:
 
     labkit run --rm busybox echo hi
       -> {"op": "cli_run", "argv": ["run", "--rm", "busybox", "echo", "hi"], "env": {...}}

@@ -14,8 +14,9 @@ Two networks, each measured for every tool:
            plugin's ADD (host-local IPAM), the run, then DEL and `ip netns del`, all in the time
 
 Issue 23's targets, on each network: lk.run() in a warm process at or below crun's median; the
-one-shot CLI (`labkit run --rm busybox true`) at or below runc's. This prints the figures; it
-asserts nothing.
+one-shot CLI (`labkit run --rm busybox true`) at or below runc's. Beside them, lk.run_bundle() on
+crun's own bundle: the same work as crun's (no overlay, no seccomp profile), done by labkit. This
+prints the figures; it asserts nothing.
 
 Quirks on this machine (shared/notes/platform.md): crun refuses the hybrid cgroup layout, so on a
 hybrid host it runs inside a private mount namespace with /sys/fs/cgroup/unified unmounted; runc
@@ -167,6 +168,14 @@ def main() -> None:
                     print(f"({tool} not installed: apt-get install {tool})")
                     continue
                 b = bundle_for(tool, rootfs, Path(tmp) / "bundles")
+                if tool == "crun":  # the same bundle run by labkit: no overlay, no seccomp profile, as crun runs it
+                    lk.run_bundle(b, stream=False)
+                    same = []
+                    for _ in range(args.runs):
+                        t = time.perf_counter()
+                        lk.run_bundle(b, stream=False)
+                        same.append(time.perf_counter() - t)
+                    results["labkit lk.run_bundle (crun's)"] = same
                 results[f"{tool} run (none)"] = tool_times(tool, b, args.runs, False, Path(tmp))
                 if (CNI / "bridge").exists():
                     results[f"{tool} run (veth)"] = tool_times(tool, b, args.runs, True, Path(tmp))

@@ -450,3 +450,31 @@ def test_pid1_is_forked_by_a_zygote_that_holds_nothing_and_is_still_labkitds_chi
     _until(lambda: len(_zygotes(new)) == 1, what="the new labkitd's zygote")
     assert lk.run("busybox", "true", rm=True).exit_code == 0
     assert running[0].status == "running"
+
+
+def test_a_stopped_zygote_fails_one_start_in_seconds_and_never_stalls_labkitd(box, inst):
+    """SIGSTOP on the zygote (an admin, a debugger): labkitd waits ANSWER_TIMEOUT for it, no longer;
+    that start fails with TimedOut and leaves nothing; the zygote is killed; labkitd serves on and
+    forks the next containers itself."""
+    from labkit.runtime.daemon import zygote as zy
+
+    sup = int((inst.run / "labkitd.pid").read_text())
+    lk.ps()
+    (z,) = _zygotes(sup)
+    before = set(os.listdir(inst.containers)) if inst.containers.exists() else set()
+    os.kill(z, signal.SIGSTOP)
+    try:
+        t = time.monotonic()
+        with pytest.raises(lk.TimedOut):
+            lk.run("busybox", "true", rm=True)
+        assert time.monotonic() - t < zy.ANSWER_TIMEOUT + 30
+    finally:
+        try:
+            os.kill(z, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    _until(lambda: not _zygotes(sup), what="the stuck zygote to be gone")
+    assert set(os.listdir(inst.containers)) == before  # the failed run left nothing
+    c = lk.run("busybox", "sleep 600", detach=True)
+    box.append(c)
+    assert _ppid(c.attrs["pid"]) == sup and lk.run("busybox", "echo on", rm=True).stdout == "on\n"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ... import cgroups
 from ...cgroups.resources import Resources
-from ...errors import Conflict
+from ...errors import Conflict, TimedOut
 from ...exit_codes import of_wait_status
 from ...kernel import syscalls as sc
 from ...security import devices as device_rules
@@ -249,6 +249,8 @@ class Starts:
         if zygote is not None and zygote.alive:
             try:
                 return zygote.fork_pid1(cfg, bundle, fifo_dir, group.name, report_fd, netns, stdio)
+            except TimedOut:
+                raise  # the zygote was stuck, and is killed: this start fails (zygote.py), the next forks here
             except OSError:
                 if zygote.alive:
                     raise  # the kernel refused the clone: that is the start's error

@@ -17,7 +17,8 @@ One request, one answer, on a SOCK_SEQPACKET pair (a message is a message):
         "netns": true, "stdio": false}          + descriptors: the report pipe, then the netns, then stdio
     <- {"pid": 4242}   or   {"errno": 11}
 
-The zygote dies with labkitd (PR_SET_PDEATHSIG); if it is gone, labkitd forks PID 1 itself.
+The zygote dies with labkitd (PR_SET_PDEATHSIG); if it is gone, labkitd forks PID 1 itself. One
+that does not answer in ANSWER_TIMEOUT (stopped, stuck) is killed: labkitd never waits on it longer.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ import traceback
 from pathlib import Path
 
 from ... import cgroups
+from ...errors import TimedOut
 from ...kernel import syscalls as sc
 from ..container import init
 
 NAME = "labkit-zygote"
 MAX_MESSAGE = 1 << 20
+ANSWER_TIMEOUT = 5.0  # seconds labkitd waits for a PID before it gives the zygote up
 
 
 class Zygote:
@@ -60,6 +63,7 @@ class Zygote:
             finally:
                 os._exit(code)
         theirs.close()
+        ours.settimeout(ANSWER_TIMEOUT)
         self.sock, self.pid = ours, pid
 
     @property
@@ -76,6 +80,16 @@ class Zygote:
         try:
             socket.send_fds(self.sock, [msg], fds)
             answer = self.sock.recv(256)  # ~1 ms: the zygote answers once clone3 returned
+        except socket.timeout:
+            # Stopped or stuck: labkitd must not wait on it. It goes (we started it: its PID is ours to
+            # end); this start fails, and its cgroup's removal takes any PID 1 it made meanwhile.
+            self.close()
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            raise TimedOut(f"the zygote did not answer in {ANSWER_TIMEOUT:.0f} s", hint="run it again: labkitd forks "
+                           "containers itself from now on; `labkit reset` gives it a new zygote.") from None
         except OSError:
             answer = b""
         if not answer:

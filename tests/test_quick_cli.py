@@ -189,3 +189,27 @@ def test_the_quick_path_reads_labkitd_s_errors_by_their_kind(tmp_path, types, co
         t.join(timeout=30)
         server.close()
     assert (p.returncode, p.stderr) == (code, said)
+
+
+def test_twenty_quick_runs_at_once_each_get_their_own_output_and_code(busybox, labkit_cmd, tmp_path, inst):
+    """A room's worth at once through the launcher: labkitd parses twenty command lines and the
+    zygote forks twenty PID 1s while the others' output flows; each run's file holds its own line."""
+    sup = int((inst.run / "labkitd.pid").read_text())
+    procs = []
+    for i in range(20):
+        out = open(tmp_path / f"out{i}", "wb")
+        procs.append((i, out, subprocess.Popen([*labkit_cmd, "run", "--rm", "busybox", "sh", "-c", f"echo run{i}; exit {i % 7}"],
+                                               stdout=out, stderr=subprocess.PIPE)))
+    try:
+        for i, out, p in procs:
+            assert p.wait(timeout=120) == i % 7, (i, p.stderr.read())
+            out.close()
+            assert (tmp_path / f"out{i}").read_bytes() == f"run{i}\n".encode()
+    finally:
+        for _, out, p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            out.close()
+            p.stderr.close()
+    assert int((inst.run / "labkitd.pid").read_text()) == sup  # the same labkitd served them all

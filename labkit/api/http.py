@@ -203,16 +203,6 @@ class HttpConnection(Connection):
         """attach: the connection becomes the container's output stream (frames, connection.py)."""
         self._queue(self._head(101, {"Content-Type": content_type, "Connection": "Upgrade", "Upgrade": "tcp"}), False)
 
-    def send(self, reply: dict, last: bool = False) -> None:
-        """The loop's generic answers (a request too slow, an op's JSON reply) in HTTP's shape."""
-        if self.request is None:
-            self.request = Request("GET", "/", {}, b"")
-        err = reply.get("error") if isinstance(reply, dict) else None
-        if err:
-            self.error(400 if "InvalidArgument" in (err.get("types") or [err.get("type")]) else 500, err.get("message", ""))
-        else:
-            self.respond(200, reply)
-
     def send_raw(self, data: bytes, last: bool = False) -> None:
         self._queue(data, last)
 

@@ -1,5 +1,6 @@
-"""The kernel's side of a container's network, done by labkitd with pyroute2 (netlink), before
-the container's PID 1 exists. The same, by hand:
+"""The kernel's side of a container's network, done by labkitd over netlink before the container's
+PID 1 exists: the bridges with pyroute2, each start's veth, address and route with the plain
+messages of kernel/rtnetlink.py. The same, by hand:
 
     ip link add labkit0 type bridge                         # ensure_bridge: once per network
     ip addr add 172.29.0.1/16 dev labkit0 && ip link set labkit0 up
@@ -12,9 +13,9 @@ the container's PID 1 exists. The same, by hand:
 
 PID 1 is then forked and joins that namespace (setns) instead of making an empty one. When the
 container's last process exits, the kernel destroys its namespace, eth0 with it, and so the veth's
-other end too: nothing to undo on exit. Why labkitd and not PID 1: PID 1 would have to import
-pyroute2 (~100 ms) on every start; labkitd has it loaded, and one netlink socket per namespace
-costs ~0.3 ms. Measured here: ~5 ms a container in all (bench/network_speed.py).
+other end too: nothing to undo on exit. Why labkitd and not PID 1: labkitd holds the host's
+netlink socket, and a start's six messages cost it ~0.3 ms of Python (pyroute2's generic encoder
+and asyncio loop cost ~5 ms; bench/network_speed.py measures the step).
 
 pyroute2's synchronous IPRoute runs an asyncio loop inside each call; labkitd keeps one loop for
 all of them (a new loop per IPRoute costs ~1-4 ms), and never runs inside another loop.
@@ -30,7 +31,7 @@ import socket
 
 from ..errors import ContainerError, LabkitError
 from ..kernel import syscalls as sc
-from ..kernel.rtnetlink import Rtnl
+from ..kernel.rtnetlink import NETLINK_ROUTE, Rtnl
 
 _LOOP = None
 _HOST = None
@@ -108,7 +109,7 @@ def rtnl_in_netns(nsfd: int, ifname: str):
     try:
         sc.setns(nsfd, sc.CLONE_NEWNET)
         try:
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)  # NETLINK_ROUTE
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
             try:
                 index = socket.if_nametoindex(ifname)
             except OSError:
@@ -120,30 +121,6 @@ def rtnl_in_netns(nsfd: int, ifname: str):
         os.close(home)
     with Rtnl(sock) as ns:
         yield ns, index
-
-
-@contextlib.contextmanager
-def in_netns(nsfd: int):
-    """An IPRoute whose socket lives in the network namespace `nsfd`: made while this thread is
-    in that namespace (a socket stays in the namespace it was made in), then back home. The
-    socket is closed on leaving (pyroute2 leaves a socket it was given open, and an open socket
-    keeps its namespace, and so the container's veth, alive after the container is gone)."""
-    from pyroute2 import IPRoute
-
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        sc.setns(nsfd, sc.CLONE_NEWNET)
-        try:
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)  # NETLINK_ROUTE
-        finally:
-            sc.setns(home, sc.CLONE_NEWNET)
-    finally:
-        os.close(home)
-    try:
-        with IPRoute(use_socket=sock, use_event_loop=_loop()) as ipr:
-            yield ipr
-    finally:
-        sock.close()
 
 
 @_told("make the container's network namespace")
@@ -161,17 +138,14 @@ def new_netns() -> int:
         os.close(home)
 
 
-def link_index(ipr, ifname: str) -> int | None:
-    """The index of link `ifname` in ipr's namespace, or None. In the host's, by if_nametoindex(3)
-    (one ioctl, a hash lookup in the kernel): pyroute2's link_lookup dumps every link and filters
-    them here, which with 1,000 containers (2,000 links) cost ~7 ms a call, four calls per start."""
-    if ipr is _HOST:
-        try:
-            return socket.if_nametoindex(ifname)
-        except OSError:
-            return None
-    found = ipr.link_lookup(ifname=ifname)
-    return found[0] if found else None
+def link_index(ifname: str) -> int | None:
+    """The index of link `ifname` in the host's namespace, or None: if_nametoindex(3), one ioctl, a
+    hash lookup in the kernel (pyroute2's link_lookup dumps every link and filters them here:
+    with 1,000 containers, 2,000 links, ~7 ms a call)."""
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError:
+        return None
 
 
 @_told("make the network's bridge")
@@ -180,14 +154,14 @@ def ensure_bridge(net: dict) -> int:
     route_localnet=1 on it: a published port is then reachable from the host's 127.0.0.1 (the
     DNAT'd packet leaves through the bridge with a loopback source, which the kernel drops otherwise)."""
     ipr = host()
-    idx = link_index(ipr, net["bridge"])
+    idx = link_index(net["bridge"])
     if idx is None:
         try:
             ipr.link("add", ifname=net["bridge"], kind="bridge")
         except Exception as e:  # noqa: BLE001 - NetlinkError(17): another lab's labkitd made it meanwhile
             if getattr(e, "code", None) != 17:
                 raise
-        idx = link_index(ipr, net["bridge"])
+        idx = link_index(net["bridge"])
         prefix = int(net["subnet"].rsplit("/", 1)[1])
         try:
             ipr.addr("add", index=idx, address=net["gateway"], prefixlen=prefix)
@@ -202,7 +176,7 @@ def ensure_bridge(net: dict) -> int:
 @_told("remove the network's bridge")
 def remove_bridge(name: str) -> None:
     ipr = host()
-    idx = link_index(ipr, name)
+    idx = link_index(name)
     if idx is not None:
         ipr.link("del", index=idx)
 
@@ -254,7 +228,7 @@ def guard_port(host_end: str, mac: str, ip: str) -> None:
 def unplug(host_end: str) -> None:
     """Delete the veth pair by its host end (the other end goes with it)."""
     ipr = host()
-    idx = link_index(ipr, host_end)
+    idx = link_index(host_end)
     if idx is not None:
         try:
             ipr.link("del", index=idx)

@@ -152,12 +152,19 @@ def _new(inst: Instance, name: str, subnet, default: bool, labels=None) -> dict:
 def default_network(inst: Instance) -> dict:
     """The default network's record (without its endpoints), made on first use."""
     with locked(inst):
-        try:
-            return _record(inst, DEFAULT)
-        except NetworkNotFound:
-            net = _new(inst, DEFAULT, None, default=True)
-            _write(inst, net)
-            return net
+        return _record_or_default(inst, DEFAULT)
+
+
+def _record_or_default(inst: Instance, name: str) -> dict:
+    """_record(), and the default network made if it is the one missing (the lock held)."""
+    try:
+        return _record(inst, name)
+    except NetworkNotFound:
+        if name != DEFAULT:
+            raise
+        net = _new(inst, DEFAULT, None, default=True)
+        _write(inst, net)
+        return net
 
 
 def create(inst: Instance, name: str, subnet=None, labels=None) -> dict:
@@ -204,10 +211,8 @@ def allocate(inst: Instance, name: str, cid: str, cname: str, ip: str | None = N
     returns its endpoint {"network", "ip", "prefix", "gateway", "mac", "bridge", "name"}."""
     import ipaddress
 
-    if name == DEFAULT:
-        default_network(inst)  # made on first use
-    with locked(inst):
-        net = _record(inst, name)
+    with locked(inst):  # one lock and one read per create, the default network made on first use
+        net = _record_or_default(inst, name)
         ep_path = _endpoints_dir(inst, name) / cid
         if ep_path.exists():
             raise Conflict(f"container {cname} is already on network {name!r}")

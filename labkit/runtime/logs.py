@@ -100,12 +100,20 @@ def entries(bundle: Path):
         yield from file_entries(path)
 
 
-def read_log(bundle: Path, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> list[dict]:
+def picked(bundle: Path, stdout: bool = True, stderr: bool = True, tail: int | None = None):
+    """The log's entries of the streams asked for, oldest first; with tail, only the last `tail`
+    (a deque of that many: the rest of the log passes through, never held)."""
     from collections import deque
 
     want = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
-    picked = (e for e in entries(bundle) if e["stream"] in want)
-    return list(deque(picked, maxlen=tail)) if tail else list(picked)
+    chosen = (e for e in entries(bundle) if e["stream"] in want)
+    if tail is None:
+        return chosen
+    return iter(deque(chosen, maxlen=tail)) if tail > 0 else iter(())
+
+
+def read_log(bundle: Path, stdout: bool = True, stderr: bool = True, tail: int | None = None) -> list[dict]:
+    return list(picked(bundle, stdout, stderr, tail))
 
 
 def format_log(entry: dict, timestamps: bool) -> str:

@@ -5,6 +5,7 @@ reaps it and writes its record; labkitd sees it through a pidfd); and recovery a
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import traceback
 
@@ -33,8 +34,6 @@ class Exits:
     def recover(self) -> None:
         """After a restart: adopt the containers still running, remove exited ones marked rm (and
         the folders of removed ones an earlier labkitd had no time to delete)."""
-        import shutil
-
         try:
             for entry in os.scandir(self.inst.containers):
                 if entry.name.startswith(GONE):
@@ -204,8 +203,6 @@ class Exits:
     def remove(self, cid: str, rec: dict, group: bool = True, volumes: bool = False, soon: bool = False) -> None:
         """volumes: its anonymous volumes go too (--rm, `rm -v`); named ones always stay. soon: its
         folder's files are deleted right after the answer (--rm at exit), not before it."""
-        import shutil
-
         try:
             g = cgroups.group(rec["cgroup"]) if group else None
             if g is not None and g.exists():

@@ -128,7 +128,7 @@ def netns_for_start(inst, rec: dict, live: dict) -> int | None:
     try:
         fresh = False
         for net, ep in rec.get("networks", {}).items():
-            if attach.link_index(attach.host(), ep["bridge"]) is None:
+            if attach.link_index(ep["bridge"]) is None:
                 fresh = True
             n = int(ep.get("ifname", "eth0")[3:])
             attach.plug(nsfd, ep, attach.veth_name(inst.link_prefix, rec["id"], n), f"eth{n}", default_route=(n == 0))
@@ -163,7 +163,7 @@ def apply_firewall(inst, live: dict, extra: dict | None = None, without: str | N
             ports += rec.get("ports", [])
     if extra is not None and extra["id"] not in live:
         ports += extra.get("ports", [])
-    nets = [n for n in networks.list_all(inst, endpoints=False) if attach.link_index(attach.host(), n["bridge"]) is not None]
+    nets = [n for n in networks.list_all(inst, endpoints=False) if attach.link_index(n["bridge"]) is not None]
     firewall.apply(inst.tag, nets, ports)
 
 

@@ -14,8 +14,8 @@ import json
 import os
 from pathlib import Path
 
-from ..logs import (DROPPED, LOG_NAME, LONG_LINE, MAX_FILE, MAX_SIZE, STREAMS, file_entries, entries, fifo_paths, log_files,
-                    read_dropped, stamp)
+from ..logs import (DROPPED, LOG_NAME, LONG_LINE, MAX_FILE, MAX_SIZE, STREAMS, entries, fifo_paths, file_entries,
+                    format_log, log_files, picked, read_dropped, stamp)
 from .connection import MAX_PENDING, frame
 from .journal import log as log_line
 
@@ -231,13 +231,7 @@ def log_frames(bundle: Path, stdout: bool = True, stderr: bool = True, tail: int
                timestamps: bool = False):
     """`docker logs [--tail N] [-t]`'s body: the log's lines as frames (connection.py), read and sent
     a piece at a time, e.g. frame(1, b"2026-12-05T22:30:00.000001Z hello\n") with timestamps."""
-    from collections import deque
-
-    want = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
-    picked = (e for e in entries(bundle) if e.get("stream") in want)
-    if tail is not None:
-        picked = iter(deque(picked, maxlen=tail)) if tail > 0 else iter(())
-    return _batched(frame(1 if e["stream"] == "stdout" else 2, (f"{e['time']} {e['log']}" if timestamps else e["log"]).encode())
-                    for e in picked)
+    return _batched(frame(1 if e["stream"] == "stdout" else 2, format_log(e, timestamps).encode())
+                    for e in picked(bundle, stdout, stderr, tail))
 
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
+import time
 from pathlib import Path
 
 from ... import cgroups
@@ -52,7 +54,7 @@ class ContainerService:
         self.by_pid: dict[int, str] = {}  # PID 1 (our child) -> container id
         self.waiters: dict[str, list] = {}  # cid -> callbacks(record) at its exit
         self.start_waiters: dict[str, list] = {}  # cid -> (started(), cancelled()) for its next start
-        self.recent: dict[str, dict] = {}  # cid -> the record of a container that exited lately
+        self.recent: dict[str, dict] = {}  # cid -> the exit reply of a container that exited lately (wire.exit_reply)
         self.starts = Starts(self)
         self.exits = Exits(self)
         self.execs = Execs(self)
@@ -114,8 +116,6 @@ class ContainerService:
 
     def run(self, opts: Options, done, failed, t0: float | None = None) -> None:
         """create, then start; a run that fails to start leaves nothing behind."""
-        import time
-
         marks = [("check the input (client)", t0 or time.monotonic())]
         rec, cfg = create(self.inst, self.store, opts, self.images, starting=True)
         marks.append((f"find the image, create the writable layer and config.json ({rec['name']})", time.monotonic()))
@@ -130,8 +130,6 @@ class ContainerService:
     def run_bundle(self, bundle, rm: bool, done, failed) -> None:
         """Run an OCI bundle made elsewhere (`runc spec`'s), as runc run does; labkit's record of it
         points at the bundle, which is never changed."""
-        import time
-
         if not isinstance(bundle, str) or not bundle.startswith("/"):
             raise InvalidArgument(f"bundle {bundle!r} is not an absolute path")
         try:
@@ -344,8 +342,6 @@ class ContainerService:
         # inside, except SIGKILL (and SIGSTOP): so `stop` on a plain `sleep` waits for the timeout.
         # The PID is safe to use: PID 1 is our child (or the keeper's), and no other process can
         # take its PID before it is reaped.
-        import os
-
         try:
             os.kill(lv.pid, sig)
         except ProcessLookupError:

@@ -64,3 +64,48 @@ def test_labkitd_refuses_options_a_client_did_not_check(change, words):
     wire = dict(Options.check("busybox", "true").to_json(), **change)
     with pytest.raises(InvalidArgument, match=words.replace("[", r"\[").replace("]", r"\]")):
         Options.from_json(wire)
+
+
+def test_an_exec_stream_finished_in_a_pass_ignores_that_pass_s_later_events_for_its_pipes():
+    """docker exec: the exit (SIGCHLD) and the pipes' end can come in one select() batch. finish()
+    reads what is left and closes the pipes; a readable event of that same batch must then touch
+    nothing: the number may already be another file's (seen as EBADF in labkitd's log)."""
+    import os
+
+    from labkit.runtime.daemon.docker_exec import ExecStream
+
+    class Sink:
+        closed = False
+
+        def __init__(self):
+            self.frames = []
+
+        def send_frame(self, n, data):
+            self.frames.append((n, data))
+
+        def send_last_frame(self, reply):
+            self.frames.append((3, reply))
+
+    class Loop:
+        forgotten = []
+
+        def forget(self, owner):
+            self.forgotten.append(owner)
+
+    r, w = os.pipe()
+    os.write(w, b"last words\n")
+    os.close(w)
+    sink, loop = Sink(), Loop()
+    stream = ExecStream(loop, sink, {r: 1})
+    stream.finish()
+    assert sink.frames == [(1, b"last words\n"), (3, {})] and loop.forgotten == [stream]
+    other_r, other_w = os.pipe()  # the freed number, taken again at once, as the kernel does
+    try:
+        assert other_r == r
+        os.set_blocking(other_r, False)
+        os.write(other_w, b"x")
+        assert stream.readable(r) is False
+        assert os.read(other_r, 1) == b"x" and sink.frames[-1] == (3, {})  # not read, not sent on, still open
+    finally:
+        os.close(other_r)
+        os.close(other_w)

@@ -85,12 +85,12 @@ class DockerExec:
         pipes (stdout, stderr)."""
         if ex["tty"]:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            stream, ends = ExecStream(conn, {}, raw=True), [theirs.detach()]
+            stream, ends = ExecStream(self.api.loop, conn, {}, raw=True), [theirs.detach()]
             stream.console = ours
             conn.keep_input = ex["stdin"]  # what the client types before the terminal is here waits
             return stream, ends
         (out_r, out_w), (err_r, err_w) = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
-        stream, ends = ExecStream(conn, {out_r: 1, err_r: 2}), [out_w, err_w]
+        stream, ends = ExecStream(self.api.loop, conn, {out_r: 1, err_r: 2}), [out_w, err_w]
         if ex["stdin"]:
             in_r, in_w = os.pipe2(os.O_CLOEXEC)
             stream.stdin, ends = Stdin(in_w, tty=False), [in_r] + ends
@@ -145,8 +145,8 @@ class ExecStream:
     the client framed; not read while more than MAX_PENDING bytes wait for the client (the
     command waits then, not labkitd's memory). finish() at the exit: what is left, then the end."""
 
-    def __init__(self, conn, fds: dict[int, int], raw: bool = False):
-        self.conn, self.fds, self.raw = conn, dict(fds), raw  # fds: {read end: 1 or 2}; raw: a terminal's, unframed
+    def __init__(self, loop, conn, fds: dict[int, int], raw: bool = False):
+        self.loop, self.conn, self.fds, self.raw = loop, conn, dict(fds), raw  # fds: {read end: 1 or 2}; raw: a terminal's
         for fd in self.fds:
             os.set_blocking(fd, False)
         self.done = False
@@ -164,11 +164,13 @@ class ExecStream:
         if self.stdin is not None and self.stdin.wants_write():  # input the process has not taken yet
             want[self.stdin.fd] = (self, lambda ev: self.stdin.flush(), selectors.EVENT_WRITE)
         if self.conn.pending() > MAX_PENDING:
-            return want  # no reading now; asked again next pass (it is in labkitd's `attached`)
+            return want  # no reading now; asked again next pass (the loop polls it)
         want.update({fd: (self, lambda ev, fd=fd: self.readable(fd), selectors.EVENT_READ) for fd in self.fds})
         return want
 
     def readable(self, fd: int) -> bool:
+        if fd not in self.fds:  # closed by finish() earlier in the same pass of the loop: not ours now
+            return False
         data = read_ready(fd)
         if data is None:
             return False
@@ -191,6 +193,7 @@ class ExecStream:
         self.conn.send_last_frame({})
 
     def close(self) -> None:
+        self.loop.forget(self)  # out of the selector before its descriptors close (loop.py)
         for fd in self.fds:
             os.close(fd)
         self.fds, self.done = {}, True

@@ -147,6 +147,8 @@ class Transfer:
         return None if self.done else {self.fd: (self, lambda ev: self.readable(), selectors.EVENT_READ)}
 
     def readable(self) -> None:
+        if self.done:  # its end was handled earlier in the same pass of the loop
+            return
         data = read_ready(self.fd)
         if data is None:
             return

@@ -237,11 +237,16 @@ def bpf_prog_load(prog_type: int, insns: bytes, license: str = "Apache-2.0", nam
     struct.pack_into("=IIQQIIQII16s", attr, 0, prog_type, len(insns) // 8, ctypes.addressof(code),
                      ctypes.addressof(lic), 1, len(log), ctypes.addressof(log), 0, 0, name.encode()[:15])
     nr = number("bpf")
-    fd = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(BPF_PROG_LOAD), attr, ctypes.c_uint(len(attr)))
-    if fd < 0:
+    # EAGAIN: the verifier gave up for now (a signal pending, the CPU wanted elsewhere: seen with
+    # twenty starts at once); as libbpf does (PROG_LOAD_ATTEMPTS), the load is simply tried again.
+    for _ in range(5):
+        fd = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(BPF_PROG_LOAD), attr, ctypes.c_uint(len(attr)))
+        if fd >= 0:
+            return fd
         err = ctypes.get_errno()
-        raise OSError(err, f"bpf(BPF_PROG_LOAD): {os.strerror(err)}", log.value.decode(errors="replace")[-2000:] or None)
-    return fd
+        if err != errno.EAGAIN:
+            break
+    raise OSError(err, f"bpf(BPF_PROG_LOAD): {os.strerror(err)}", log.value.decode(errors="replace")[-2000:] or None)
 
 
 def bpf_prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int = 0) -> None:

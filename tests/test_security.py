@@ -24,6 +24,17 @@ def test_root_in_a_container_has_dockers_14_capabilities_and_no_new_privs(busybo
     assert st["NoNewPrivs"].strip() == "1"
 
 
+def test_the_command_and_an_exec_start_with_no_signal_ignored_or_blocked(box):
+    """exec keeps ignored signals ignored: Python's SIGPIPE and SIGXFSZ, and SIGHUP when labkitd was
+    started under nohup (a shell then cannot trap it). Every signal starts at its default, as Docker's."""
+    st = _status(lk.run("busybox", "cat /proc/self/status", rm=True, stream=False))
+    assert (int(st["SigIgn"], 16), int(st["SigBlk"], 16)) == (0, 0), (st["SigIgn"], st["SigBlk"])
+    c = lk.run("busybox", "sleep 60", detach=True)
+    box.append(c)
+    st = _status(c.exec("cat /proc/self/status"))
+    assert (int(st["SigIgn"], 16), int(st["SigBlk"], 16)) == (0, 0), (st["SigIgn"], st["SigBlk"])
+
+
 def test_a_non_root_user_has_no_effective_capability(busybox):
     r = lk.run("busybox", "cat /proc/self/status", user="65534", rm=True, stream=False)
     assert int(_status(r)["CapEff"], 16) == 0

@@ -208,7 +208,7 @@ def exec_process(config: dict, errfd: int, trace=lambda step: None, keyring: str
     """Steps 9 (working directory) to 11, from the config's "process": shared by a container's
     PID 1 and by `exec`. Never returns: execs, or reports the failed step on errfd and exits."""
     try:
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it, and exec keeps what is ignored
+        default_signals()
         proc = config["process"]
         cwd = proc.get("cwd", "/")
         _step("workdir", os.makedirs, cwd, 0o755, True, path=cwd)
@@ -242,6 +242,19 @@ def exec_process(config: dict, errfd: int, trace=lambda step: None, keyring: str
     except BaseException as e:  # never let a traceback out of a container's process
         send_failure(errfd, failure("start", e, None, config["process"]["args"]))
     os._exit(125)
+
+
+def default_signals() -> None:
+    """Every signal's action back to the default, and none blocked, as a process started from a
+    login shell has them. exec keeps what is ignored: Python ignores SIGPIPE and SIGXFSZ, and a
+    labkitd started under nohup ignores SIGHUP, which a shell may then not trap (POSIX: a signal
+    ignored on entry to a non-interactive shell cannot be trapped), so `trap 'exit 3' HUP` in a
+    container did nothing and `labkit kill -s HUP` was lost (seen once, in a suite run under nohup).
+    getsignal() is None for an action set outside Python: that goes back to the default too."""
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) is not signal.SIG_DFL:
+            signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
 
 
 def execvpe(file: str, args: list[str], env: dict) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 import labkit as lk
 from labkit.exercises import ID_LINE, catalog, hold_blanks, progress
 
@@ -75,3 +77,80 @@ def test_every_exercise_in_a_notebook_has_its_texts_and_its_solution():
                 assert name in e, f"{ex_id}: no text for the condition {name!r}"
             assert ex_id in solutions(path.stem) and "___" not in solutions(path.stem)[ex_id], ex_id
     assert seen == set(entries), set(entries) ^ seen
+
+
+#: Runs cells in an in-process IPython with labkit's handlers, and prints what each one gave.
+SHELL = r"""
+import json, sys
+from IPython.testing.globalipapp import start_ipython
+ip = start_ipython()
+import pytest
+
+import labkit as lk
+lk.ipython.install()  # labkit was imported before this IPython existed
+ip.user_ns["lk"] = lk
+for cell in json.loads(sys.argv[1]):
+    r = ip.run_cell(cell)
+    print("RESULT " + json.dumps({"success": r.success, "error": type(r.error_in_exec).__name__ if r.error_in_exec else None}),
+          flush=True)
+"""
+
+
+def _cells(cells, monkeypatch, learner):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("LABKIT_LEARNER", learner)
+    p = subprocess.run([sys.executable, "-c", SHELL, json.dumps(cells)], capture_output=True, text=True, timeout=90,
+                       cwd=REPO)
+    chunks = p.stdout.split("RESULT ")
+    assert len(chunks) == len(cells) + 1, p.stdout + p.stderr
+    return [(chunks[i], json.loads(chunks[i + 1].splitlines()[0])) for i in range(len(cells))]
+
+
+def test_an_exercise_cell_that_raises_or_cannot_be_read_says_not_yet_and_why(monkeypatch):
+    """A wrong answer of the usual kind never reaches verify(): swapped arguments, a number for a
+    text, a command without quotes. The learner sees "not yet" and why, the cell counts as run (the
+    kernel goes on to the next cell), and the try is recorded. Other cells fail as before."""
+    got = _cells([
+        "# exercise: 09.connect\nlk.network.connect('nb09-db', 'nb09-front')\n",  # swapped: no container nb09-front
+        "# exercise: 12.publish\nweb = lk.run('busybox', 'true', ports=8080)\n",  # a number where docker's -p text goes
+        "# exercise: 06.commit\nimg = c.commit(echo hi)\n",  # a command without its quotes: not Python
+        "1 / 0\n",  # not an exercise: an error, as ever
+        "lk.container('nb-test-none-such')\n",  # not an exercise: labkit's short form, still an error
+        "# exercise: 02.uts-not-pid\nr = lk.unshare(['uts'], 'busybox hostname', hostname='mine')\n"
+        "lk.exercise('02.uts-not-pid').verify(uts_new='uts' in r.view.isolated(), pid_shared='pid' in r.view.shared(),"
+        " hostname_set=r.inside.get('hostname') == 'mine')\n",
+    ], monkeypatch, "raiser")
+    (connect, c1), (publish, c2), (commit, c3), (zero, c4), (missing, c5), (right, c6) = got
+    run_above = catalog.entry("exercise.any")["run_above"]
+    assert c1 == {"success": True, "error": None} and "not yet" in connect and "ContainerNotFound" in connect
+    assert run_above.split("?")[0] in connect and "Traceback" not in connect
+    assert c2["success"] and "not yet" in publish and "InvalidArgument" in publish and run_above.split("?")[0] not in publish
+    assert c3["success"] and "not yet" in commit and "cannot read line 2" in commit and "echo hi" in commit
+    assert c4 == {"success": False, "error": "ZeroDivisionError"} and "Traceback" in zero and "not yet" not in zero
+    assert c5 == {"success": False, "error": "ContainerNotFound"} and "not yet" not in missing
+    assert c6 == {"success": True, "error": None} and "✔" in right
+    tries = progress.load(who="raiser")
+    assert tries["09.connect"] == dict(tries["09.connect"], status="not yet", tries=1)
+    assert tries["12.publish"]["tries"] == 1 and tries["06.commit"]["tries"] == 1
+    assert tries["02.uts-not-pid"]["status"] == "passed"
+
+
+@pytest.mark.slow
+def test_run_all_goes_past_a_wrong_exercise_in_a_real_kernel(tmp_path):
+    """As in JupyterLab's Run All: the kernel aborts the queued cells after an error reply. A wrong
+    exercise must not be one, and shows no traceback; the cell after it runs."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import labkit as lk"),
+        nbformat.v4.new_code_cell("# exercise: 09.connect\nlk.network.connect('nb09-db', 'nb09-front')"),
+        nbformat.v4.new_code_cell("print('the next cell ran')"),
+    ])
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    shown = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert "not yet" in shown and "ContainerNotFound" in shown and "the next cell ran" in shown

@@ -13,12 +13,19 @@ into not_yet(ID)), so a notebook run top to bottom as shipped never stops there.
 with the catalog's "passed" text, or "not yet" with the text of each condition that does not hold
 and the hints folded (a nudge, the call to use, then the solution from notebooks/solutions/), and
 records the try (progress.py). It never raises: the rest of the notebook runs either way.
+
+A wrong answer may never reach verify(): arguments swapped (ContainerNotFound), a number where a
+string goes (TypeError), a command without its quotes (SyntaxError). An exercise cell that raises
+or cannot be read shows "not yet" with what went wrong too (stopped(), unreadable(); ipython.py
+routes them here), never a traceback: the traceback is folded below it, for whoever wants it.
 """
 
 from __future__ import annotations
 
+import ast
 import html
 import re
+import traceback
 from pathlib import Path
 
 from . import catalog, progress
@@ -41,8 +48,9 @@ def solutions(notebook: str) -> dict[str, str]:
 
 
 class Outcome:
-    def __init__(self, exercise_id: str, passed: bool, found: list[str], texts: dict):
+    def __init__(self, exercise_id: str, passed: bool, found: list[str], texts: dict, details: str = ""):
         self.id, self.passed, self.found, self.texts = exercise_id, passed, found, texts
+        self.details = details  # a traceback, folded under the hints (stopped())
 
     def hints(self) -> list[str]:
         tiers = list(self.texts.get("hints", []))
@@ -65,8 +73,10 @@ class Outcome:
         found = "".join(f"<li>{html.escape(f)}</li>" for f in self.found)
         tiers = "".join(f"<details><summary>hint {i + 1}</summary><pre style='white-space:pre-wrap'>{html.escape(h)}</pre>"
                         f"</details>" for i, h in enumerate(self.hints()))
+        details = (f"<details><summary>{html.escape(general('traceback'))}</summary><pre style='white-space:pre-wrap'>"
+                   f"{html.escape(self.details)}</pre></details>") if self.details else ""
         return (f"<div style='border-left:4px solid #e90;padding-left:8px'><b>not yet</b>: "
-                f"{html.escape(self.texts.get('title', self.id))}<ul>{found}</ul>{tiers}</div>")
+                f"{html.escape(self.texts.get('title', self.id))}<ul>{found}</ul>{tiers}{details}</div>")
 
 
 class Exercise:
@@ -93,10 +103,18 @@ def exercise(exercise_id: str) -> Exercise:
     return Exercise(exercise_id)
 
 
-def not_yet(exercise_id: str | None) -> Outcome:
-    """What a cell with blanks shows instead of running (ipython.py)."""
+def general(field: str, **values) -> str:
+    """A text of the catalog's "exercise.any" entry, filled in: general("raised", error="...")."""
+    template = catalog.entry("exercise.any").get(field, field)
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):  # a translation that names another placeholder
+        return template
+
+
+def _tried(exercise_id: str | None, found: list[str], details: str = "") -> Outcome:
     texts = catalog.entry(exercise_id) if exercise_id else {}
-    out = Outcome(exercise_id or "exercise", False, [f"fill in the blanks ({BLANK}), then run the cell again"], texts)
+    out = Outcome(exercise_id or "exercise", False, found, texts, details)
     if exercise_id:
         try:
             progress.record(exercise_id, False)
@@ -105,11 +123,55 @@ def not_yet(exercise_id: str | None) -> Outcome:
     return out
 
 
+def not_yet(exercise_id: str | None, why: str | None = None) -> Outcome:
+    """What a cell with blanks (or one Python cannot read: why) shows instead of running (ipython.py)."""
+    return _tried(exercise_id, [why or general("blanks", blank=BLANK)])
+
+
+def stopped(exercise_id: str, error: BaseException) -> Outcome:
+    """What an exercise cell shows when the learner's code raised before its check: the error in a
+    sentence, its hint (a labkit error has one), and the traceback folded.
+    ContainerNotFound("no container named 'nb09-web'") -> "not yet: ... the cell stopped at an error:
+    ContainerNotFound: no container named 'nb09-web' (run the cells above it first ...)"."""
+    from ..errors import ContainerNotFound, LabkitError
+    from ..filesystems.volumes import VolumeNotFound
+    from ..network.networks import NetworkNotFound
+
+    message = (error.message if isinstance(error, LabkitError) else str(error)).strip()
+    found = [general("raised", error=f"{type(error).__name__}: {message}" if message else type(error).__name__)]
+    if getattr(error, "hint", ""):
+        found.append(error.hint)
+    if isinstance(error, (ContainerNotFound, NetworkNotFound, VolumeNotFound, NameError)):
+        found.append(general("run_above"))  # made by a cell above (or a clean-up cell removed it)
+    details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return _tried(exercise_id, found, details)
+
+
+def unreadable(error: SyntaxError) -> str:
+    """Why Python cannot run an exercise cell: where, and the usual cause (a text without its quotes)."""
+    return general("unreadable", line=error.lineno or "?", error=error.msg or "invalid syntax",
+                   text=(error.text or "").strip())
+
+
+def exercise_id(source: str) -> str | None:
+    m = ID_LINE.search(source)
+    return m.group(1) if m else None
+
+
 def hold_blanks(lines: list[str]) -> list[str]:
-    """IPython input transformer: a cell with a blank becomes `not_yet(its ID)`. `___` is never a
-    name a learner's code needs (IPython keeps it for the third-last output, which no exercise uses)."""
+    """IPython input transformer for exercise cells: one with a blank becomes `not_yet(its ID)`, one
+    Python cannot parse (a command without its quotes) `not_yet(its ID, why)`; any other cell runs
+    as written. `___` is never a name a learner's code needs (IPython keeps it for the third-last
+    output, which no exercise uses)."""
     source = "".join(lines)
-    m = ID_LINE.search(source) if BLANK in source else None
-    if m is None:
+    ex = exercise_id(source)
+    if ex is None:
         return lines
-    return [f"__import__('labkit.exercises', fromlist=['not_yet']).not_yet({m.group(1)!r})\n"]
+    call = "__import__('labkit.exercises', fromlist=['not_yet']).not_yet"
+    if BLANK in source:
+        return [f"{call}({ex!r})\n"]
+    try:
+        compile(source, "<exercise>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    except SyntaxError as e:
+        return [f"{call}({ex!r}, {unreadable(e)!r})\n"]
+    return lines

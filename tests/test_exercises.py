@@ -21,7 +21,8 @@ def test_a_wrong_answer_says_what_the_kernel_found(monkeypatch):
                                                hostname_set=r.inside.get("hostname") == "mine")
     assert not out and out.found == [catalog.entry("02.uts-not-pid")["pid_shared"]]
     html = out._repr_html_()
-    assert "not yet" in html and "<details><summary>hint 3</summary>" in html and "lk.unshare([&quot;uts&quot;]" in html
+    assert "not yet" in html and "<details><summary>hint 4</summary>" in html and "lk.unshare([&quot;uts&quot;, &quot;net&quot;]" in html
+    assert repr(out).count("hint:") == 1 and catalog.entry("02.uts-not-pid")["hints"][0] in repr(out)  # the first tier, unfolded
     assert progress.load(who="wrong")["02.uts-not-pid"]["status"] == "not yet"
     r = lk.unshare(["uts"], "busybox hostname", hostname="mine")
     out = lk.exercise("02.uts-not-pid").verify(uts_new="uts" in r.view.isolated(), pid_shared="pid" in r.view.shared(),
@@ -154,3 +155,89 @@ def test_run_all_goes_past_a_wrong_exercise_in_a_real_kernel(tmp_path):
     assert not [o for o in outputs if o.output_type == "error"]
     shown = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outputs)
     assert "not yet" in shown and "ContainerNotFound" in shown and "the next cell ran" in shown
+
+
+def _blank_fills(shipped: str, solved: str) -> list[tuple[str, str]] | None:
+    """(the blank's line up to it, what the solution put there) for each blank, read by matching the
+    solution against the shipped cell with each blank as a group (spaces free, comment lines left
+    out). None if the solution is not the shipped cell with its blanks filled."""
+    def body(text):
+        return "\n".join(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+
+    parts = body(shipped).split("___")
+    pattern = "(.+?)".join(re.sub(r"(\\\s)+", r"\\s*", re.escape(p)) for p in parts)
+    m = re.search(pattern + "$", body(solved), re.S)
+    if not m:
+        return None
+    out, before = [], ""
+    for i in range(len(parts) - 1):
+        before += parts[i]
+        out.append((before.rsplit("\n", 1)[-1], m.group(i + 1)))
+        before += m.group(i + 1)
+    return out
+
+
+def _answer_key(before: str, fill: str) -> str:
+    """The text that gives a blank's answer away: `memory="16M"` for `memory=___`; for a bare value,
+    the call with it, `lk.unshare(["uts"]` for `lk.unshare(___, ...)` (the value alone, "uts", may
+    well appear in the prose)."""
+    left = before[max(before.rfind(c) for c in "(,[{") + 1:]
+    if "=" in left or "(" in fill:
+        return (left + fill).strip()
+    depth = 0
+    for i in range(len(before) - 1, -1, -1):  # the bracket of the call the blank is an argument of
+        if before[i] in ")]}":
+            depth += 1
+        elif before[i] in "([{":
+            if depth == 0 and before[i] == "(":
+                callee = re.search(r"[\w.]+$", before[:i])
+                return ((callee.group(0) if callee else "") + before[i:] + fill).strip()
+            depth = max(0, depth - 1)
+    return (before + fill).strip()
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text).replace("'", '"')
+
+
+def test_hints_come_in_four_tiers_and_nothing_before_the_third_gives_the_answer_away():
+    """The idea, where to look, part of the code, the solution. The answer (each blank as the
+    solution fills it, in its context) appears neither in what a learner reads before trying (the
+    cells above, prose and code) nor in the first two tiers, the title or a condition's "not yet"
+    text. The cells below may show it: a level's solution is where the next starts (04), and a
+    prediction is answered by running it."""
+    from labkit.exercises import solutions
+
+    general = " ".join(catalog.entry("exercise.any").values())
+    leaks = []
+    for path in sorted((REPO / "notebooks").glob("[0-9][0-9]-*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        for i, cell in enumerate(cells):
+            source = "".join(cell["source"])
+            m = ID_LINE.search(source) if cell["cell_type"] == "code" else None
+            if not m:
+                continue
+            ex_id, e = m.group(1), catalog.entry(m.group(1))
+            assert len(e["hints"]) == 3, f"{ex_id}: three tiers in the catalog (the idea, where to look, part of the code)"
+            assert len(lk.exercise(ex_id).verify(never=False).hints()) == 4, ex_id
+            fills = _blank_fills(source, solutions(path.stem)[ex_id])
+            assert fills, f"{ex_id}: the solution is not the shipped cell with its blanks filled"
+            seen_before = {
+                "the cells above": "".join("".join(c["source"]) for c in cells[:i]),  # below may show it: levels, predict-then-run
+                "hint 1": e["hints"][0], "hint 2": e["hints"][1],
+                "'not yet'": " ".join(str(v) for k, v in e.items() if k not in ("hints", "passed", "notebook")) + general,
+            }
+            for before, fill in fills:
+                key = _squeezed(_answer_key(before, fill))
+                leaks += [f"{ex_id}: {key} in {where}" for where, text in seen_before.items() if key in _squeezed(text)]
+    assert not leaks, "\n".join(leaks)
+
+
+def test_the_answer_keys_are_read_from_the_solution_as_a_learner_fills_the_blanks():
+    shipped = 'r = lk.unshare(___, "busybox hostname", hostname="mine")\nlk.run("busybox", memory=___, rm=True)\n'
+    solved = 'r = lk.unshare(["uts"], "busybox hostname", hostname="mine")\nlk.run("busybox", memory="16M", rm=True)\n'
+    keys = [_answer_key(b, f) for b, f in _blank_fills(shipped, solved)]
+    assert keys == ['lk.unshare(["uts"]', 'memory="16M"']
+    assert _blank_fills(shipped, solved.replace("rm=True", "rm=False")) is None
+    two = _blank_fills('lk.network.connect(___, ___)', 'lk.network.connect("front", "db")')
+    assert [_answer_key(b, f) for b, f in two] == ['lk.network.connect("front"', 'lk.network.connect("front", "db"']

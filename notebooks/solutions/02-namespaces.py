@@ -3,10 +3,10 @@
 # are also the last hint a learner can unfold.
 
 # exercise: 02.uts-not-pid
-r = lk.unshare(["uts"], "busybox hostname; echo my PID is $$", hostname="mine")
+r = lk.unshare(["uts", "net"], "busybox hostname; echo my PID is $$", hostname="mine")
 print(r.stdout)
-lk.exercise("02.uts-not-pid").verify(uts_new="uts" in r.view.isolated(), pid_shared="pid" in r.view.shared(),
-                                     hostname_set=r.inside.get("hostname") == "mine")
+lk.exercise("02.uts-not-pid").verify(uts_new="uts" in r.view.isolated(), net_new="net" in r.view.isolated(),
+                                     pid_shared="pid" in r.view.shared(), hostname_set=r.inside.get("hostname") == "mine")
 
 # exercise: 02.pid-one
 r = lk.unshare(["pid", "mnt"], "echo my PID is $$; busybox ps -o pid,comm")

@@ -9,8 +9,8 @@ print(r.stdout)
 lk.exercise("04.level-1").verify(limited=g.stats().memory_limit == 32 << 20, joined="nb04-by-hand" in r.stdout)
 
 # exercise: 04.level-2
-r = g.run(["unshare", "--fork", "--pid", "--uts", "--mount", "--ipc", "--net", "sh", "-c",
-           "echo $$; readlink /proc/self/ns/pid_for_children /proc/self/ns/uts /proc/self/ns/mnt /proc/self/ns/ipc /proc/self/ns/net"])
+r = g.run(["unshare", "--fork", "--pid", "--uts", "--mount", "--ipc", "--net", "sh", "-c", "echo $$; readlink /proc/self/ns/pid_for_children /proc/self/ns/uts "
+                                               "/proc/self/ns/mnt /proc/self/ns/ipc /proc/self/ns/net"])
 print(r.stdout, r.stderr)
 lines = r.stdout.split()
 mine = [os.readlink(f"/proc/self/ns/{k}") for k in ("pid", "uts", "mnt", "ipc", "net")]

@@ -128,6 +128,28 @@ def test_controls_build_and_their_callbacks_change_the_cgroup(box):
     assert c.status == "exited"
 
 
+def test_the_panel_follows_its_container_and_goes_grey_when_it_is_removed(box):
+    """After Run All a clean-up cell further down removes the container: the panel must not go on
+    saying "running" and offer buttons that fail (issue 24)."""
+    c = lk.run("busybox", "sleep 600", detach=True, name="knobs-gone")
+    box.append(c)
+    panel = lk.controls(c)
+    assert "running" in panel.children[0].value and not panel.buttons["pause"].disabled
+    c.pause()  # from a cell, not the panel: the line follows within a second or so
+    _until(lambda: "paused" in panel.children[0].value, 10)
+    c.remove(force=True)
+    _until(lambda: panel.buttons["pause"].disabled, 10)
+    assert "knobs-gone" in panel.children[0].value and "no longer exists" in panel.children[0].value
+    assert panel.memory.disabled and panel.cpus.disabled and all(b.disabled for b in panel.buttons.values())
+
+
+def _until(check, seconds):
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "the panel did not follow"
+        time.sleep(0.05)
+
+
 @pytest.mark.v2
 def test_the_memory_slider_of_a_container_without_a_limit_says_none(box):
     c = lk.run("busybox", "sleep 600", detach=True, name="free")

@@ -10,12 +10,15 @@ on the time axis ("memory 64MiB -> 32MiB"); pause and unpause, which change no l
 
 from __future__ import annotations
 
+import html
 import os
+import threading
 
 #: the memory slider's stops, MiB: fine steps where an OOM kill is near, coarse ones above
 MEMORY_STOPS = (8, 12, 16, 24, 32, 40, 48, 56, 64, 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024, 1536, 2048,
                 3072, 4096, 6144, 8192, 12288, 16384)
 NONE = "none"
+REFRESH = 1.0  # seconds between two looks at the container's status
 
 
 def memory_options(limit_mib: int | None, host_mib: int) -> list[tuple[str, object]]:
@@ -27,8 +30,9 @@ def memory_options(limit_mib: int | None, host_mib: int) -> list[tuple[str, obje
 
 
 def update_memory(c, mib: int, tries: int = 8) -> list[str]:
-    """c.update(memory=...), tried again for up to 2 s while cgroup v1 refuses it: v1 will not set a
-    limit below what the group holds at that moment (EBUSY), where v2 reclaims or OOM-kills at once.
+    """c.update(memory=...), tried again for up to 2 s while cgroup v1 refuses it: v1 first reclaims
+    (caches, swap) and fails the write with EBUSY only when it cannot get the group below the new
+    limit, killing nothing; v2 takes the limit at once, reclaims, and OOM-kills if it must.
     A hog whose usage rises and falls is below the new limit a moment later, and then meets it."""
     import time
 
@@ -50,7 +54,7 @@ def controls(container, monitor=None):
     import ipywidgets as w
     import psutil
 
-    from ..errors import LabkitError
+    from ..errors import LabkitError, NotFound
     from ..runtime.client.containers import Container, get
 
     c = container if isinstance(container, Container) else get(container)
@@ -66,13 +70,23 @@ def controls(container, monitor=None):
     status = w.HTML()
     log = w.HTML()
 
-    def show(note: str = "") -> None:
+    def show(note: str | None = "") -> bool:
+        """The container's status line (and the last action's note, unless None); False once it is gone."""
         try:
             r = c.attrs
             status.value = f"<b>{r['name']}</b>: {r['status']}" + (f" (exit {r['exit_code']})" if r["status"] == "exited" else "")
+            alive = True
+        except NotFound:  # removed, say by a clean-up cell further down after Run All
+            status.value = f"<span style='color:#c33'>{html.escape(gone_text(c.name))}</span>"
+            for widget in (memory, cpus, *buttons):
+                widget.disabled = True
+            alive = False
         except LabkitError as e:
             status.value = f"<span style='color:#c33'>{e.message}</span>"
-        log.value = f"<code>{note}</code>" if note else ""
+            alive = True
+        if note is not None:
+            log.value = f"<code>{note}</code>" if note else ""
+        return alive
 
     def act(fn, what: str, mark: bool = False):
         def run(*_):
@@ -99,7 +113,28 @@ def controls(container, monitor=None):
         # start and stop show on the plot by themselves (the cgroup comes and goes); pause changes nothing it reads
         b.on_click(act(fn, label, mark=label in ("pause", "unpause")))
         buttons.append(b)
-    show()
     panel = w.VBox([status, memory, cpus, w.HBox(buttons), log])
     panel.container, panel.memory, panel.cpus, panel.buttons = c, memory, cpus, {b.description: b for b in buttons}
+    panel.refresh = lambda: show(None)
+    if show():
+        # The status line follows the container: an exit, a pause from a cell, a removal (then the
+        # controls go grey) show within a second, for as long as the panel is on the page.
+        def follow() -> None:
+            while not stop.wait(REFRESH) and getattr(panel, "comm", None) is not None and show(None):
+                pass
+
+        stop = threading.Event()
+        panel.stop_following = stop.set
+        threading.Thread(target=follow, name=f"labkit-controls-{c.name}", daemon=True).start()
     return panel
+
+
+def gone_text(name: str) -> str:
+    """The panel's line for a container that no longer exists, from the catalog."""
+    from ..exercises import catalog
+
+    template = catalog.entry("controls").get("gone", "{name}: gone")
+    try:
+        return template.format(name=name)
+    except (KeyError, IndexError, ValueError):
+        return template

@@ -34,7 +34,12 @@ def parse_ports(specs) -> list[dict]:
     out = []
     for spec in specs:
         if not isinstance(spec, str):
-            raise InvalidArgument(f"published port {spec!r} is not text", hint='e.g. "8080:80".')
+            # A number alone is the commonest slip (ports=8080): say what each part of the text means,
+            # and show the loopback form, which publishes to this machine only.
+            raise InvalidArgument(f"published port {spec!r} is not text",
+                                  hint='docker\'s -p as text, "HOST_IP:HOST_PORT:CONTAINER_PORT": e.g. '
+                                       '"127.0.0.1:0:80" publishes the container\'s port 80 on this machine only, '
+                                       'at any free port (0); a list of them for several.')
         body, _, proto = spec.partition("/")
         proto = proto or "tcp"
         if proto not in ("tcp", "udp"):

@@ -3,6 +3,7 @@
 # are also the last hint a learner can unfold.
 
 # exercise: 10.raw-list
+lk.tidy("nb10-listed")   # what a try before this one left
 listed = lk.run("busybox", "true", name="nb10-listed")      # exited: only ?all=1 lists it
 r = lk.api.request("GET", "/v1.47/containers/json?all=1")
 answer = r.json() if r.status == 200 else None

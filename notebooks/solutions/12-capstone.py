@@ -11,6 +11,7 @@ print(f"pids limit in the kernel: {limit}; the bomb's shell said {bomb.stderr.st
 lk.exercise("12.pids").verify(limited=limit is not None and limit <= 20, stopped=bomb.exit_code != 0, serving=after > before)
 
 # exercise: 12.publish
+lk.tidy("nb12-quotes2")   # what a try before this one left
 q2 = lk.run("localhost/nb12/app:1", detach=True, name="nb12-quotes2", network="nb12-net", ports=["127.0.0.1:0:8080"])
 ports = q2.attrs["ports"]
 answer = ""

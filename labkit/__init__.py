@@ -335,6 +335,10 @@ def __getattr__(name):
         from .exercises import progress
 
         return exercises.exercise if name == "exercise" else progress.summary
+    if name in ("predict", "reveal"):  # lk.predict("03.oom-threshold", 40) ... lk.reveal("03.oom-threshold", 38.1)
+        from .exercises import predictions
+
+        return getattr(predictions, name)
     if name == "pictures":  # lk.pictures.sees_and_uses(c), .client_server(): drawings
         import importlib
 

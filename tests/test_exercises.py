@@ -241,3 +241,58 @@ def test_the_answer_keys_are_read_from_the_solution_as_a_learner_fills_the_blank
     assert _blank_fills(shipped, solved.replace("rm=True", "rm=False")) is None
     two = _blank_fills('lk.network.connect(___, ___)', 'lk.network.connect("front", "db")')
     assert [_answer_key(b, f) for b, f in two] == ['lk.network.connect("front"', 'lk.network.connect("front", "db"']
+
+
+def test_a_prediction_is_written_down_then_shown_beside_the_kernels_answer(monkeypatch):
+    from labkit.exercises import predictions
+
+    monkeypatch.setenv("LABKIT_LEARNER", "guesser")
+    unasked = lk.reveal("11.memtotal", 23000)
+    assert unasked.right is None and catalog.entry("prediction.any")["no_guess"] in repr(unasked)
+    noted = lk.predict("03.oom-threshold", 48)
+    assert "48 MiB" in repr(noted) and catalog.entry("03.oom-threshold")["question"] in repr(noted)
+    shown = lk.reveal("03.oom-threshold", 39.8, right=lambda g: abs(g - 39.8) <= 4)
+    assert shown.right is False and "48 MiB" in repr(shown) and "39.8 MiB" in repr(shown)
+    assert "<table>" in shown._repr_html_() and catalog.entry("03.oom-threshold")["why"] in repr(shown)
+    lk.predict("03.oom-threshold", 40)  # a second guess replaces the first
+    assert lk.reveal("03.oom-threshold", 39.8, right=lambda g: abs(g - 39.8) <= 4).right is True
+    lk.predict("05.opaque", True)
+    assert lk.reveal("05.opaque", False).right is False  # equality without right=
+    lk.predict("09.two-networks", "no")  # text where the answer is True/False: not right, no exception
+    assert lk.reveal("09.two-networks", False, right=lambda g: g is False).right is False
+    kept = progress.load(who="guesser")["predictions"]
+    assert kept["03.oom-threshold"] == dict(kept["03.oom-threshold"], guess=40, answer=39.8, right=True)
+    table = repr(lk.progress())
+    assert "40 -> 39.8 ✔" in table and "True -> False ✗" in table
+    assert predictions.guess_of("11.memtotal", who="guesser") == (False, None)
+
+
+def test_a_prediction_cell_with_its_blank_is_held_and_records_nothing(monkeypatch):
+    monkeypatch.setenv("LABKIT_LEARNER", "blank-guesser")
+    held = hold_blanks(["# predict: 05.opaque\n", "lk.predict(\"05.opaque\", ___)\n"])
+    assert held == ["__import__('labkit.exercises.predictions', fromlist=['Blank']).Blank('05.opaque')\n"]
+    shown = eval(held[0])
+    assert catalog.entry("05.opaque")["question"] in repr(shown) and "___" in repr(shown)
+    assert "predictions" not in progress.load(who="blank-guesser")
+
+
+def test_every_prediction_is_asked_in_its_notebook_and_revealed_below_it():
+    from labkit.exercises import PREDICT_LINE
+    from labkit.exercises.predictions import predictions
+
+    asked = {}
+    for path in sorted((REPO / "notebooks").glob("[0-9][0-9]-*.ipynb")):
+        sources = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"]]
+        for i, source in enumerate(sources):
+            m = PREDICT_LINE.search(source)
+            if m:
+                pid = m.group(1)
+                assert pid not in asked, f"{pid} asked twice"
+                asked[pid] = path.stem
+                assert f'lk.predict("{pid}", ___)' in source, pid
+                assert any(f'lk.reveal("{pid}"' in later for later in sources[i + 1:]), f"{pid} is never revealed below"
+    catalog_ids = predictions()
+    assert set(asked) == set(catalog_ids)
+    for pid, nb in asked.items():
+        e = catalog_ids[pid]
+        assert e["notebook"] == nb and e["question"] and e["why"], pid

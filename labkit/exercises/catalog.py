@@ -47,4 +47,4 @@ def entry(exercise_id: str) -> dict:
 def exercises(lang: str = "en") -> dict[str, dict]:
     """Every exercise of the catalog, by ID: {"02.uts-not-pid": {"notebook": "02-namespaces", ...}}.
     (The catalog holds other texts a learner reads too, e.g. "picture.*" and "check.*": they name no notebook.)"""
-    return {k: v for k, v in _load(lang).items() if isinstance(v, dict) and "notebook" in v}
+    return {k: v for k, v in _load(lang).items() if isinstance(v, dict) and "notebook" in v and v.get("kind") != "prediction"}

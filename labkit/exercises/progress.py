@@ -1,6 +1,7 @@
 """Which exercises a learner has passed, kept under the lab's data root, one file per learner:
 
-    /var/lib/labkit/progress/alice.json   {"02.uts-not-pid": {"status": "passed", "time": 1796000000.0, "tries": 2}}
+    /var/lib/labkit/progress/alice.json   {"02.uts-not-pid": {"status": "passed", "time": 1796000000.0, "tries": 2},
+                                           "predictions": {"03.oom-threshold": {"guess": 40, "answer": 38.1, "right": true}}}
 
 The learner is $JUPYTERHUB_USER, else $LABKIT_LEARNER, else the login name. `labkit progress` (or
 lk.progress()) shows one learner's, notebook by notebook; `labkit progress --all` every learner's,
@@ -45,21 +46,38 @@ def record(exercise_id: str, passed: bool, inst: Instance | None = None) -> None
         entry["status"] = "passed" if passed else "not yet"
     entry["time"] = time.time()
     data[exercise_id] = entry
+    _save(path, data)
+
+
+def update(section: str, key: str, entry: dict, inst: Instance | None = None) -> None:
+    """Keep `entry` under data[section][key], e.g. a prediction: ("predictions", "03.oom-threshold", {"guess": 40})."""
+    inst = inst or instance()
+    path = _path(inst, learner())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = load(inst)
+    if not isinstance(data.get(section), dict):
+        data[section] = {}
+    data[section][key] = entry
+    _save(path, data)
+
+
+def _save(path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
 
 
 class Progress:
-    """A learner's (or every learner's) exercises by notebook: passed / all."""
+    """A learner's (or every learner's) exercises by notebook: passed / all, and the predictions
+    written down: "40 -> 38.1 ✔" (the guess, the kernel's answer once revealed, right or not)."""
 
-    def __init__(self, rows: list[tuple[str, str, int, int, list[str]]]):
-        self.rows = rows  # (learner, notebook, passed, total, ids not passed yet)
+    def __init__(self, rows: list[tuple]):
+        self.rows = rows  # (learner, notebook, passed, total, ids not passed yet, predictions as text)
 
     def __repr__(self) -> str:
-        lines = [f"{'LEARNER':<16}{'NOTEBOOK':<26}{'PASSED':>8}  NOT YET"]
-        for who, nb, passed, total, left in self.rows:
-            lines.append(f"{who:<16}{nb:<26}{passed:>3} / {total:<3} {', '.join(left)}")
+        lines = [f"{'LEARNER':<16}{'NOTEBOOK':<26}{'PASSED':>8}  {'NOT YET':<30} PREDICTED"]
+        for who, nb, passed, total, left, predicted in self.rows:
+            lines.append(f"{who:<16}{nb:<26}{passed:>3} / {total:<3} {', '.join(left):<30} {predicted}".rstrip())
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -69,13 +87,28 @@ class Progress:
             f"<tr><td>{html.escape(who)}</td><td style='text-align:left'>{html.escape(nb)}</td>"
             f"<td><div style='background:#ddd;width:120px'><div style='background:#2a2;height:10px;"
             f"width:{round(120 * passed / total) if total else 0}px'></div></div></td><td>{passed} / {total}</td>"
-            f"<td style='text-align:left'>{html.escape(', '.join(left))}</td></tr>" for who, nb, passed, total, left in self.rows)
-        return ("<table><tr><th>learner</th><th>notebook</th><th></th><th>passed</th><th>not yet</th></tr>"
+            f"<td style='text-align:left'>{html.escape(', '.join(left))}</td>"
+            f"<td style='text-align:left'>{html.escape(predicted)}</td></tr>"
+            for who, nb, passed, total, left, predicted in self.rows)
+        return ("<table><tr><th>learner</th><th>notebook</th><th></th><th>passed</th><th>not yet</th><th>predicted</th></tr>"
                 + body + "</table>")
+
+
+def _predicted(entries: dict, ids: list[str]) -> str:
+    """ "40 -> 38.1 ✔" for each prediction of the notebook the learner wrote down ("40 -> ?" before the reveal)."""
+    out = []
+    for pid in ids:
+        e = entries.get(pid)
+        if not isinstance(e, dict) or "guess" not in e:
+            continue
+        mark = {True: " ✔", False: " ✗"}.get(e.get("right"), "")
+        out.append(f"{e['guess']} -> {e['answer'] if 'answer' in e else '?'}{mark}")
+    return "; ".join(out)
 
 
 def summary(everyone: bool = False, inst: Instance | None = None) -> Progress:
     from .catalog import exercises
+    from .predictions import KEY, predictions
 
     inst = inst or instance()
     if everyone:
@@ -88,11 +121,18 @@ def summary(everyone: bool = False, inst: Instance | None = None) -> Progress:
     by_nb: dict[str, list[str]] = {}
     for ex_id, e in exercises().items():
         by_nb.setdefault(e.get("notebook", "?"), []).append(ex_id)
+    guesses_by_nb: dict[str, list[str]] = {}
+    for pid, e in predictions().items():
+        guesses_by_nb.setdefault(e.get("notebook", "?"), []).append(pid)
+        by_nb.setdefault(e.get("notebook", "?"), [])
     rows = []
     for who in who_all:
-        done = {k for k, v in load(inst, who).items() if v.get("status") == "passed"}
+        data = load(inst, who)
+        done = {k for k, v in data.items() if isinstance(v, dict) and v.get("status") == "passed"}
+        said = data.get(KEY, {}) if isinstance(data.get(KEY), dict) else {}
         for nb, ids in sorted(by_nb.items()):
-            rows.append((who, nb, len(done & set(ids)), len(ids), [i for i in ids if i not in done]))
+            rows.append((who, nb, len(done & set(ids)), len(ids), [i for i in ids if i not in done],
+                         _predicted(said, guesses_by_nb.get(nb, []))))
     return Progress(rows)
 
 

@@ -162,3 +162,28 @@ def test_the_images_notebook_shows_names_layers_and_the_build():
     assert "<code>/bin/vi</code>" in html or "/bin/vi" in html
     assert "hello from the build context" in text and text.count("Using cache") == 4
     assert "image/png" in str([o.get("data", {}).keys() for c in nb.cells for o in c.get("outputs", [])])
+
+
+@pytest.mark.slow
+def test_a_guess_written_in_a_notebook_is_shown_beside_the_kernels_answer(monkeypatch):
+    """05's prediction as a learner makes it: a guess in place of the blank, the notebook run; the
+    reveal cell shows both, and the learner's progress keeps them. As shipped, the reveal says no
+    guess was written (test_notebook_runs_headless_without_errors)."""
+    from labkit.exercises import PREDICT_LINE, catalog, progress
+
+    monkeypatch.setenv("LABKIT_LEARNER", "predictor")
+    path = REPO / "notebooks" / "05-union-filesystems.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    (cell,) = [c for c in nb.cells if PREDICT_LINE.search(c.source)]
+    cell.source = cell.source.replace("___", "True")  # the guess most people make: the old file comes back
+    copy = path.parent / f".guessed-{path.name}"
+    nbformat.write(nb, copy)
+    try:
+        ran = run_notebook(copy)
+    finally:
+        copy.unlink()
+    assert not errors_in(ran), errors_in(ran)
+    (shown,) = [outputs_text(c) for c in ran.cells if 'lk.reveal("05.opaque"' in c.source]
+    assert catalog.entry("05.opaque")["question"] in shown and catalog.entry("prediction.any")["surprise"] in shown
+    assert progress.load(who="predictor")["predictions"]["05.opaque"] == dict(
+        progress.load(who="predictor")["predictions"]["05.opaque"], guess=True, answer=False, right=False)

@@ -168,3 +168,16 @@ def read_now(group) -> dict:
             return None
 
     return parse_all(plan(group), read)
+
+
+def memory_limit_in(directory, version: int) -> int | None:
+    """The memory limit the kernel holds for the group whose memory folder is `directory`, in bytes;
+    None without a limit, or if there is no such group. What a check reads after a learner made a
+    group by hand (notebook 03): /sys/fs/cgroup/labkit.1a2b3c4d/mine/memory.max on v2,
+    /sys/fs/cgroup/memory/labkit.1a2b3c4d/mine/memory.limit_in_bytes on v1."""
+    file, parse = (V2["memory_limit"] if version == 2 else V1["memory_limit"][1:])
+    try:
+        with open(f"{directory}/{file}") as f:
+            return parse(f.read())
+    except (OSError, ValueError):
+        return None

@@ -16,3 +16,26 @@ quota = w.sampler.series("nb03-mine")["cpu_limit"][-1]   # read from cpu.max / c
 busy.remove(force=True)
 print(f"quota in the kernel's file: {quota} CPU; it got {mean:.0f} % of one core")
 lk.exercise("03.cpu-quarter").verify(quota=quota == 0.25, measured=10 <= mean <= 40)
+
+# exercise: 03.by-hand
+import subprocess
+from pathlib import Path
+from labkit import cgroups
+from labkit.cgroups.figures import memory_limit_in
+from labkit.paths import instance
+v2 = cgroups.layout().version == 2
+place = cgroups.group(f"{instance().tag}/nb03-by-hand")            # where this lab's groups go, in each hierarchy
+mine = next(d for d in place.dirs if v2 or "/memory/" in str(d))   # the group's folder, under the memory controller
+print("this host: cgroup v%d; the group's folder:" % (2 if v2 else 1), mine)
+sleeper = subprocess.Popen(["sleep", "60"])
+mine.mkdir()   # 1. make the group
+(mine / ("memory.max" if v2 else "memory.limit_in_bytes")).write_text(str(32 << 20))   # 2. give it a 32 MiB memory limit
+(mine / "cgroup.procs").write_text(str(sleeper.pid))   # 3. move the sleeper into it
+made = mine.is_dir()
+limit = memory_limit_in(mine, 2 if v2 else 1)                      # what the kernel holds now
+inside = "nb03-by-hand" in Path(f"/proc/{sleeper.pid}/cgroup").read_text()
+print("limit:", limit, "| the sleeper's /proc/PID/cgroup names the group:", inside)
+sleeper.kill(); sleeper.wait()
+if mine.is_dir():
+    mine.rmdir()                                                     # a group goes with rmdir, once it is empty
+lk.exercise("03.by-hand").verify(made=made, limited=limit == 32 << 20, joined=inside)

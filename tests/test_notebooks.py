@@ -187,3 +187,46 @@ def test_a_guess_written_in_a_notebook_is_shown_beside_the_kernels_answer(monkey
     assert catalog.entry("05.opaque")["question"] in shown and catalog.entry("prediction.any")["surprise"] in shown
     assert progress.load(who="predictor")["predictions"]["05.opaque"] == dict(
         progress.load(who="predictor")["predictions"]["05.opaque"], guess=True, answer=False, right=False)
+
+
+#: What a learner types that is of the wrong kind for every blank: a number where a name, a list of
+#: kinds, a size as text or a command goes. Each exercise must answer it with "not yet", not a traceback.
+WRONG_KIND = "12345"
+
+
+@pytest.mark.slow
+@pytest.mark.limit(300)
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=[p.stem for p in WITH_EXERCISES])
+def test_after_run_all_each_exercise_passes_alone_twice_and_a_wrong_answer_says_why(path, monkeypatch):
+    """As a learner meets them: Run All first (the clean-up cells at the end run too, the exercises
+    say "not yet"), then each exercise alone: a wrong answer of the usual kind says "not yet" and
+    why, and the right one passes, and passes again when run a second time."""
+    from labkit.exercises import BLANK, catalog, solutions
+
+    monkeypatch.setenv("LABKIT_LEARNER", "alone")
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=300, startup_timeout=KERNEL_START, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    cells = exercise_cells(nb)
+    found = []
+    with client.setup_kernel():
+        for i, cell in enumerate(nb.cells):  # Run All, as shipped
+            client.execute_cell(cell, i)
+        for ex_id, i in cells.items():
+            tries = [("wrong", nb.cells[i].source.replace(BLANK, WRONG_KIND))] + [("right", solutions(path.stem)[ex_id])] * 2
+            for kind, source in tries:
+                cell = nbformat.v4.new_code_cell(source)
+                try:
+                    client.execute_cell(cell, len(nb.cells))
+                except Exception as e:  # noqa: BLE001 - an error reply from the kernel: the learner met a traceback
+                    found.append(f"{ex_id} ({kind}): the cell failed: {str(e)[-400:]}")
+                    continue
+                text = outputs_text(cell)
+                if kind == "wrong" and ("not yet" not in text or "Traceback" in text):
+                    found.append(f"{ex_id} ({kind}): {text[:300]!r}")
+                if kind == "right" and "✔" not in text:
+                    found.append(f"{ex_id} ({kind}): {text[:400]!r}")
+        # what the exercises made after the notebook's own clean-up: its tidy, and 09's hand-made network
+        tidy = nbformat.v4.new_code_cell(f'lk.tidy("nb{path.stem[:2]}"); globals().get("clean_by_hand", lambda: None)()')
+        client.execute_cell(tidy, len(nb.cells))
+    assert not found, "\n".join(found)

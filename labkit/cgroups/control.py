@@ -147,9 +147,12 @@ class CGroup:
         # clean-up holds for long stretches after thousands of groups went away (a 1,000-container run).
         deadline = time.monotonic() + 60
         while not all(p.pid in read_pids(d) for d in self.group.dirs):
-            if p.poll() is not None and p.returncode != JOIN_FAILED:
+            # One poll() per pass: with two, a command that ended between them (`true`, under a busy
+            # CPU) was taken for a join that failed (seen once in 300 runs beside the v2 VM).
+            returncode = p.poll()
+            if returncode is not None and returncode != JOIN_FAILED:
                 return p  # it joined, ran and ended before we looked
-            if p.poll() is not None or time.monotonic() > deadline:
+            if returncode is not None or time.monotonic() > deadline:
                 err = p.stderr.read() if p.stderr else ""
                 raise ContainerError(f"the process could not join cgroup {self.short}: {err}".strip(),
                                      hint="is the group still there? lk.cgroup(name, ...) makes it again.")

@@ -48,3 +48,8 @@ def exercises(lang: str = "en") -> dict[str, dict]:
     """Every exercise of the catalog, by ID: {"02.uts-not-pid": {"notebook": "02-namespaces", ...}}.
     (The catalog holds other texts a learner reads too, e.g. "picture.*" and "check.*": they name no notebook.)"""
     return {k: v for k, v in _load(lang).items() if isinstance(v, dict) and "notebook" in v and v.get("kind") != "prediction"}
+
+
+def predictions(lang: str = "en") -> dict[str, dict]:
+    """Every prediction of the catalog ("kind = prediction"), by ID: {"03.oom-threshold": {"notebook": ...}}."""
+    return {k: v for k, v in _load(lang).items() if isinstance(v, dict) and v.get("kind") == "prediction"}

@@ -25,7 +25,7 @@ import time
 
 from . import catalog, progress
 
-KEY = "predictions"  # progress file: {"predictions": {"03.oom-threshold": {"guess": 40, "answer": 38.1, ...}}}
+KEY = progress.PREDICTIONS  # progress file: {"predictions": {"03.oom-threshold": {"guess": 40, "answer": 38.1, ...}}}
 
 
 def _plain(value):
@@ -150,6 +150,4 @@ def reveal(prediction_id: str, answer, right=None) -> Revealed:
     return Revealed(prediction_id, guess, answer, verdict)
 
 
-def predictions(lang: str = "en") -> dict[str, dict]:
-    """Every prediction of the catalog, by ID."""
-    return {k: v for k, v in catalog._load(lang).items() if isinstance(v, dict) and v.get("kind") == "prediction"}
+predictions = catalog.predictions  # every prediction of the catalog, by ID

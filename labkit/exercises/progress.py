@@ -17,6 +17,8 @@ import time
 
 from ..paths import Instance, instance
 
+PREDICTIONS = "predictions"  # the section of a learner's file that keeps their guesses (predictions.py)
+
 
 def learner() -> str:
     name = os.environ.get("JUPYTERHUB_USER") or os.environ.get("LABKIT_LEARNER") or getpass.getuser()
@@ -107,8 +109,7 @@ def _predicted(entries: dict, ids: list[str]) -> str:
 
 
 def summary(everyone: bool = False, inst: Instance | None = None) -> Progress:
-    from .catalog import exercises
-    from .predictions import KEY, predictions
+    from .catalog import exercises, predictions
 
     inst = inst or instance()
     if everyone:
@@ -129,7 +130,7 @@ def summary(everyone: bool = False, inst: Instance | None = None) -> Progress:
     for who in who_all:
         data = load(inst, who)
         done = {k for k, v in data.items() if isinstance(v, dict) and v.get("status") == "passed"}
-        said = data.get(KEY, {}) if isinstance(data.get(KEY), dict) else {}
+        said = data.get(PREDICTIONS) if isinstance(data.get(PREDICTIONS), dict) else {}
         for nb, ids in sorted(by_nb.items()):
             rows.append((who, nb, len(done & set(ids)), len(ids), [i for i in ids if i not in done],
                          _predicted(said, guesses_by_nb.get(nb, []))))

@@ -3,6 +3,7 @@
 # are also the last hint a learner can unfold.
 
 # exercise: 01.host-pid
+c = proof()   # the container to find (started again if the clean-up cell below removed it)
 found = [p.pid for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "3001"]]
 print("host PIDs running it:", found, "| labkit says PID", c.pid)
 lk.exercise("01.host-pid").verify(found=c.pid in found, one=len(found) == 1)

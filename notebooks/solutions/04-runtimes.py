@@ -3,12 +3,14 @@
 # are also the last hint a learner can unfold. Each level's solution is where the next level starts.
 
 # exercise: 04.level-1
+ov, g = by_hand()   # made again if the clean-up cell below removed them
 g.update(memory="32M", pids_limit=20)
 r = g.run(["sh", "-c", "cat /proc/self/cgroup"])
 print(r.stdout)
 lk.exercise("04.level-1").verify(limited=g.stats().memory_limit == 32 << 20, joined="nb04-by-hand" in r.stdout)
 
 # exercise: 04.level-2
+ov, g = by_hand()   # made again if the clean-up cell below removed them
 r = g.run(["unshare", "--fork", "--pid", "--uts", "--mount", "--ipc", "--net", "sh", "-c", "echo $$; readlink /proc/self/ns/pid_for_children /proc/self/ns/uts "
                                                "/proc/self/ns/mnt /proc/self/ns/ipc /proc/self/ns/net"])
 print(r.stdout, r.stderr)
@@ -18,6 +20,7 @@ lk.exercise("04.level-2").verify(pid_one=lines[:1] == ["1"],
                                  all_new=len(lines) == 6 and all(a != b for a, b in zip(lines[1:], mine)))
 
 # exercise: 04.level-3
+ov, g = by_hand()   # made again if the clean-up cell below removed them
 r = g.run(["unshare", "--fork", "--pid", "--uts", "--mount", "--ipc", "--net", "--mount-proc=" + str(ov.merged / "proc"),
            "chroot", str(ov.merged), "/bin/sh", "-c", "echo made by hand > /made-by-hand; ls /"])
 print(r.stdout, r.stderr)
@@ -25,6 +28,7 @@ lk.exercise("04.level-3").verify(in_upper=(ov.upper / "made-by-hand").exists(),
                                  host_untouched=not os.path.exists("/made-by-hand"))
 
 # exercise: 04.level-4
+ov, g = by_hand()   # made again if the clean-up cell below removed them
 script = f"""
 mount --make-rprivate /                  # mounts made here stay here: none propagates to the host
 mount --bind {ov.merged} {ov.merged}     # pivot_root wants the new root to be a mount point

@@ -1,6 +1,7 @@
 # Solutions of notebook 09's exercises (see 02-namespaces.py for how they are used).
 
 # exercise: 09.nat-by-hand
+by_hand_network()   # made again if the clean-up cell below removed it
 stop_servers(); clean_rules()                              # what a try before this one left
 www = Path(tempfile.mkdtemp(prefix="labkit-nb09-"))        # the namespace shares the host's files: only its network is its own
 (www / "index.html").write_text("hello from the namespace\n")
@@ -24,6 +25,7 @@ lk.exercise("09.nat-by-hand").verify(
     commented=bool(rules) and all(NS in r for r in rules))
 
 # exercise: 09.connect
+web = front_and_back()   # made again if the clean-up cell below removed them
 lk.tidy("nb09-db")   # each try starts from a fresh nb09-db on the back network (a try before may have connected it)
 db = lk.run("busybox", "sleep 300", detach=True, name="nb09-db", network="nb09-back")
 before = db.exec("ping -c 1 -W 1 nb09-web").exit_code

@@ -3,6 +3,7 @@
 # are also the last hint a learner can unfold.
 
 # exercise: 11.limit-inside
+c = box()   # started again if the clean-up cell below removed it
 from labkit import cgroups
 print("cgroup version", cgroups.layout().version, "| inside:", c.exec("ls /sys/fs/cgroup").stdout.split()[:8])
 path = "/sys/fs/cgroup/memory.max" if cgroups.layout().version == 2 else "/sys/fs/cgroup/memory/memory.limit_in_bytes"

@@ -3,6 +3,7 @@
 # are also the last hint a learner can unfold.
 
 # exercise: 12.pids
+quotes = service()   # made again if the clean-up cell at the end removed it
 quotes.update(pids_limit=20)
 bomb = quotes.exec(["sh", "-c", "for i in $(seq 1 60); do sleep 1 & done; wait"])   # returns when the bomb is over
 limit = quotes.stats().pids_limit
@@ -11,6 +12,7 @@ print(f"pids limit in the kernel: {limit}; the bomb's shell said {bomb.stderr.st
 lk.exercise("12.pids").verify(limited=limit is not None and limit <= 20, stopped=bomb.exit_code != 0, serving=after > before)
 
 # exercise: 12.publish
+service()   # the image and the network, made again if the clean-up cell at the end removed them
 lk.tidy("nb12-quotes2")   # what a try before this one left
 q2 = lk.run("localhost/nb12/app:1", detach=True, name="nb12-quotes2", network="nb12-net", ports=["127.0.0.1:0:8080"])
 ports = q2.attrs["ports"]

@@ -293,6 +293,10 @@ def test_every_prediction_is_asked_in_its_notebook_and_revealed_below_it():
                 assert any(f'lk.reveal("{pid}"' in later for later in sources[i + 1:]), f"{pid} is never revealed below"
     catalog_ids = predictions()
     assert set(asked) == set(catalog_ids)
+    # one recorded guess in every notebook (07's are exercises: its verify records the guess's outcome)
+    notebooks = {p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]-*.ipynb")}
+    guessed = set(asked.values()) | {e["notebook"] for i, e in catalog.exercises().items() if ".predict-" in i}
+    assert guessed == notebooks, notebooks - guessed
     for pid, nb in asked.items():
         e = catalog_ids[pid]
         assert e["notebook"] == nb and e["question"] and e["why"], pid

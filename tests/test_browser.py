@@ -74,7 +74,8 @@ def jupyterlab(tmp_path):
 
 def run_all_cells(jupyterlab, name: str, look=None):
     """Open notebook `name` in JupyterLab, Run All Cells, wait for the last prompt, save; returns the
-    saved notebook, the distinct PNGs the first figure showed while it ran, and what look(page) found."""
+    saved notebook, the outputs' text, the distinct PNGs the first figure showed while it ran, what
+    look(page) found, and the page's whole text."""
     from playwright.sync_api import sync_playwright
 
     url, token, workdir = jupyterlab
@@ -112,6 +113,7 @@ def run_all_cells(jupyterlab, name: str, look=None):
                 time.sleep(0.25)
             if look is not None:
                 found = look(page)
+            shown = page.inner_text("body")  # everything on the page, toasts included
             page.screenshot(path=str(ARTIFACTS / f"jupyterlab-{name}.png"), full_page=True)
             before = nb_path.stat().st_mtime
             page.keyboard.press("Control+s")  # save, then read every output from the file
@@ -127,7 +129,7 @@ def run_all_cells(jupyterlab, name: str, look=None):
     counts = [c.get("execution_count") for c in nb.cells if c.cell_type == "code"]
     assert all(counts), f"not every cell ran: execution counts {counts}"
     texts = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in nb.cells for o in c.get("outputs", []))
-    return nb, texts, seen, found
+    return nb, texts, seen, found, shown
 
 
 def _widgets(page) -> list[str]:
@@ -139,7 +141,8 @@ def _widgets(page) -> list[str]:
 
 
 def test_notebook_03_runs_in_jupyterlab_and_its_plot_redraws_live(jupyterlab):
-    nb, texts, seen, widgets = run_all_cells(jupyterlab, "03-cgroups", _widgets)
+    nb, texts, seen, widgets, shown = run_all_cells(jupyterlab, "03-cgroups", _widgets)
+    assert "Jupyter news" not in shown, "JupyterLab asked about its news feed (./lab setup's overrides.json)"
     assert "✔ the kernel's freezer file says the group was frozen" in texts
     assert "not yet" in texts and "hint:" in texts  # the exercise, left as shipped: held, not run, no traceback
     assert len(seen - {""}) >= 2, "the live figure never redrew while the container ran"
@@ -148,7 +151,7 @@ def test_notebook_03_runs_in_jupyterlab_and_its_plot_redraws_live(jupyterlab):
 
 
 def test_the_capstone_runs_in_jupyterlab(jupyterlab):
-    nb, texts, seen, drawings = run_all_cells(
+    nb, texts, seen, drawings, _shown = run_all_cells(
         jupyterlab, "12-capstone", lambda page: page.locator(".jp-OutputArea-output svg").count())
     assert "✔ the host reached front through its port, and front reached quotes by name" in texts
     assert texts.count("not yet") == 2  # its two exercises, as shipped

@@ -55,6 +55,13 @@ def text(check: str, field: str, **values) -> str:
         return template
 
 
+def _mib(value) -> str:
+    """A byte count as a learner reads it: 33554432 -> "32 MiB", 1610612736 -> "1536 MiB"; None -> "none"."""
+    if value is None:
+        return "none"
+    return f"{value / 2**20:g} MiB" if isinstance(value, int) else str(value)
+
+
 class Check:
     def __call__(self, condition, what: str, hint: str = "") -> Passed:
         if not condition:
@@ -84,7 +91,9 @@ class Check:
         fig = read_once(cgroups.group(rec["cgroup"]))
         key = {"memory": "memory_limit", "cpus": "cpu_limit", "pids": "pids_limit"}[kind]
         got = fig.get(key)
-        return self._verdict(got == expected, "cgroup_limit", name=rec["name"], kind=kind, expected=expected, got=got)
+        shown = _mib if kind == "memory" else (lambda v: v)  # 32 MiB, not 33554432
+        return self._verdict(got == expected, "cgroup_limit", name=rec["name"], kind=kind, expected=shown(expected),
+                             got=shown(got))
 
     # -- containers --------------------------------------------------------------------------------
     def exit_code(self, container, code: int) -> Passed:

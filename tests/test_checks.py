@@ -33,10 +33,11 @@ def test_no_oom_kill_is_a_failed_check_with_a_hint(box):
 def test_the_limit_check_reads_the_kernel_s_file(box):
     c = lk.run("busybox", "sleep 600", detach=True, memory="32M", name="limited")
     box.append(c)
-    assert lk.check.cgroup_limit(c, "memory", 32 << 20)
+    passed = lk.check.cgroup_limit(c, "memory", 32 << 20)
+    assert passed and "32 MiB" in repr(passed) and str(32 << 20) not in repr(passed)  # as a learner reads a size
     with pytest.raises(lk.CheckFailed) as e:
         lk.check.cgroup_limit(c, "memory", 64 << 20)
-    assert str(32 << 20) in e.value.hint  # what the kernel's file says
+    assert "32 MiB" in e.value.hint  # what the kernel's file says, in MiB
 
 
 def test_whiteout_and_copy_up_checks_look_in_the_upper_layer(inst):

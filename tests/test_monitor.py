@@ -128,6 +128,16 @@ def test_controls_build_and_their_callbacks_change_the_cgroup(box):
     assert c.status == "exited"
 
 
+def test_the_memory_slider_stops_where_the_plot_still_shows_the_container():
+    from labkit.monitoring.controls import memory_options
+
+    stops = [v for _, v in memory_options(256, 24000)]
+    assert stops[-1] == 1024 and 256 in stops and 8 in stops  # 4x the limit, at least 1 GiB: not 16 GiB
+    assert [v for _, v in memory_options(40, 512)][-1] == 512  # never past the host's memory
+    unlimited = memory_options(None, 24000)
+    assert unlimited[-1] == ("none", "none") and unlimited[-2] == ("1024 MiB", 1024)
+
+
 def test_the_panel_follows_its_container_and_goes_grey_when_it_is_removed(box):
     """After Run All a clean-up cell further down removes the container: the panel must not go on
     saying "running" and offer buttons that fail (issue 24)."""

@@ -22,9 +22,12 @@ REFRESH = 1.0  # seconds between two looks at the container's status
 
 
 def memory_options(limit_mib: int | None, host_mib: int) -> list[tuple[str, object]]:
-    """The memory slider's stops as (label, value): the container's own limit among them, up to the
-    host's memory, and "none" at the top when the container has no limit (its starting value)."""
-    stops = sorted({s for s in MEMORY_STOPS if s <= host_mib} | ({limit_mib} if limit_mib else set()))
+    """The memory slider's stops as (label, value): the container's own limit among them, up to four
+    times it (at least 1 GiB; never past the host's memory), and "none" at the top when the container
+    has no limit (its starting value). A limit far above what the container uses would flatten the
+    plot's memory line against its axis (the plot scales to the limit line): 8 GiB on a 64 MiB hog."""
+    top = min(host_mib, max(1024, 4 * (limit_mib or 256)))
+    stops = sorted({s for s in MEMORY_STOPS if s <= top} | ({limit_mib} if limit_mib else set()))
     out: list[tuple[str, object]] = [(f"{s} MiB", s) for s in stops]
     return out + ([] if limit_mib else [(NONE, NONE)])
 

@@ -147,6 +147,28 @@ def test_a_private_registry_wants_basic_auth(busybox, fresh, tmp_path):
     assert local_registry.status(inst) is None
 
 
+def test_a_private_registry_keeps_its_own_images_apart_from_the_open_one(busybox, tmp_path):
+    """Notebook 10 starts the open registry, stops it, then a private one: the private one must not
+    list (nor serve) what the open one stored (they shared registry/data/)."""
+    inst = instance(str(tmp_path / "both"))
+    reg = local_registry.start(port=free_port(), inst=inst)
+    try:
+        push_with_skopeo(instance(), "docker.io/library/busybox:latest", f"{reg.host}/open/bb:1")
+        assert reg.repositories() == {"open/bb": ["1"]}
+    finally:
+        local_registry.stop(inst)
+    private = local_registry.start(port=free_port(), users={"alice": "s3cret"}, inst=inst)
+    try:
+        assert private.repositories(auth=("alice", "s3cret")) == {}
+    finally:
+        local_registry.stop(inst)
+    reg = local_registry.start(port=free_port(), inst=inst)
+    try:
+        assert reg.repositories() == {"open/bb": ["1"]}  # the open one's images are still its own
+    finally:
+        local_registry.stop(inst)
+
+
 def test_push_then_skopeo_and_labkit_read_it_back(registry, fresh, busybox):
     lk.tag("busybox", f"{registry.host}/pushed/bb:2")
     digest = lk.push(f"{registry.host}/pushed/bb:2")

@@ -112,4 +112,4 @@ def requests(n: int = 20, inst: Instance | None = None) -> RequestLog:
         lines = (inst.run / "docker-api.log").read_text(errors="replace").splitlines()
     except FileNotFoundError:
         lines = []
-    return RequestLog(lines[-n:])
+    return RequestLog(lines[-n:] if n > 0 else [])  # [-0:] would be all of them

@@ -9,7 +9,8 @@ Its files live under the data root:
 
     registry/config.yml     the server's configuration (written here; an example is below)
     registry/htpasswd       users, bcrypt-hashed (`htpasswd -B`), readable by root only
-    registry/data/          the blobs and repositories the server stores
+    registry/data/          the blobs and repositories the open server stores
+    registry/data-private/  those of a private one (users=): its own, so it does not list the open one's images
 
 and it runs as `labkit-registry` (ps shows that name) in the lab's cgroup `<tag>/registry`, so
 `labkit reset` stops it with everything else.
@@ -144,7 +145,8 @@ def start(port: int = DEFAULT_PORT, users: dict[str, str] | None = None, inst: I
     if running is not None:
         raise Conflict(f"the lab's registry already runs on {running.host}", hint="`labkit registry stop` first.")
     d = _dir(inst)
-    (d / "data").mkdir(parents=True, exist_ok=True)
+    data = d / ("data-private" if users else "data")
+    data.mkdir(parents=True, exist_ok=True)
     auth = ""
     if users:
         htpasswd = d / "htpasswd"
@@ -152,7 +154,7 @@ def start(port: int = DEFAULT_PORT, users: dict[str, str] | None = None, inst: I
         os.chmod(htpasswd, 0o600)
         auth = AUTH.format(htpasswd=htpasswd)
     config = d / "config.yml"
-    config.write_text(CONFIG.format(data=d / "data", port=port, secret=secrets.token_hex(16), auth=auth))
+    config.write_text(CONFIG.format(data=data, port=port, secret=secrets.token_hex(16), auth=auth))
     os.chmod(config, 0o600)
     inst.run.mkdir(parents=True, exist_ok=True)
     exe = inst.run / NAME  # run through a link with our name: `ps` and /proc/PID/comm say labkit-registry
@@ -182,7 +184,7 @@ def start(port: int = DEFAULT_PORT, users: dict[str, str] | None = None, inst: I
 
 
 def stop(inst: Instance | None = None, timeout: float = 10.0) -> bool:
-    """Stop the lab's registry; True if one was running. Its images stay in registry/data/."""
+    """Stop the lab's registry; True if one was running. Its images stay in registry/data/ (or data-private/)."""
     from .. import cgroups
 
     inst = inst or current_instance()

@@ -281,3 +281,40 @@ def test_a_limit_below_what_the_group_holds_is_refused_on_v1_and_kills_on_v2(box
     else:
         c.update(memory="16M")  # v2 takes it and the OOM killer ends dd
         assert lk.check.oom_killed(c, timeout=30)
+
+
+def test_the_marks_labels_stay_inside_and_the_legend_covers_no_line():
+    """A saw-tooth under a 32 MiB limit with OOM kills, drawn: each mark's label inside its panel
+    (rotated labels once ran out over the top), the legend above the panel (it hid the limit line)."""
+    from labkit.monitoring import plot
+    from labkit.monitoring.sampler import FIGURES
+
+    class Drawn:  # what plot.figure reads of a sampler
+        labels, running = ["hog"], False
+        events = [(t, "hog", "oom", "") for t in (2.1, 4.1, 6.1, 8.1)]
+
+        def series(self, label):
+            t = [i / 10 for i in range(90)]
+            out = {"t": t, **{f: [None] * len(t) for f in FIGURES}}
+            out["memory_current"] = [(30 if i % 20 == 19 else 0.5) * 2**20 for i in range(len(t))]
+            out["memory_limit"] = [32 * 2**20] * len(t)
+            out["cpu_percent"] = [5.0] * len(t)
+            out["pids_current"] = [2] * len(t)
+            return out
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = plot.figure(Drawn())
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    memory = fig.axes[0]
+    box = memory.get_window_extent(renderer)
+    labels = [a for a in memory.texts if a.get_text().startswith("OOM")]
+    assert len(labels) == 4
+    for a in labels:
+        b = a.get_window_extent(renderer)
+        assert box.y0 - 1 <= b.y0 and b.y1 <= box.y1 + 1 and box.x0 - 1 <= b.x0, (a.get_text(), b, box)
+    legend = memory.get_legend().get_window_extent(renderer)
+    assert legend.y0 >= box.y1 - 1, "the legend is over the plot, where the limit line runs"
+    assert memory.get_ylim()[1] > 32  # headroom over the limit line

@@ -44,7 +44,7 @@ def figure(sampler: Sampler, panels=("memory", "cpu", "pids"), width: float = 9.
     from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(width, 2.3 * len(panels)), dpi=90)
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.96, bottom=0.22 / len(panels), hspace=0.32)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.22 / len(panels), hspace=0.42)
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     colors = {label: f"C{i % 10}" for i, label in enumerate(sampler.labels)}
     events = list(sampler.events)
@@ -75,18 +75,24 @@ def figure(sampler: Sampler, panels=("memory", "cpu", "pids"), width: float = 9.
             color, ls, mark = EVENT_STYLE.get(kind, ("#555555", ":", "{text}"))
             ax.axvline(t, color=color, ls=ls, lw=1, alpha=0.7)
             if mark and ax is axes[0]:
-                ax.annotate(mark.format(label=label, text=text), (t, 1), xycoords=("data", "axes fraction"),
-                            fontsize=7, color=color, rotation=90, va="top", ha="right")
+                # Hung from just under the top, reading downwards, left of its line: inside the axes
+                # whatever the label's length (anchored, a rotated label was placed by its middle and
+                # ran out over the top).
+                ax.annotate(mark.format(label=label, text=text), (t, 0.97), xycoords=("data", "axes fraction"),
+                            fontsize=7, color=color, rotation=90, rotation_mode="anchor", ha="right", va="bottom",
+                            annotation_clip=False)
         ax.set_title(title, fontsize=9, loc="left")
         ax.set_ylabel(unit, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        ax.set_ylim(bottom=0, top=None if ax.has_data() else 1)
+        # Headroom over the highest line, a limit's included, so that the marks' labels hang above it.
+        ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1] * 1.15, 1e-9) if ax.has_data() else 1)
         if whole:  # a count of processes has no quarters
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         handles, labels = ax.get_legend_handles_labels()
-        if handles:
-            ax.legend(handles, labels, fontsize=7, loc="upper left", ncols=min(3, len(handles)), framealpha=0.7)
+        if handles:  # above the panel, right of its title: never over a line (a limit is often the highest)
+            ax.legend(handles, labels, fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1,
+                      ncols=min(4, len(handles)), frameon=False, handlelength=1.8, columnspacing=1.2)
     running = getattr(sampler, "running", False)
     last_t = max([last_t] + [e[0] for e in events])
     right = max(span or MIN_SPAN, last_t) if running else max(last_t * 1.03, 1.0)

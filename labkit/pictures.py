@@ -164,3 +164,40 @@ def layers(ov, subdir: str = "") -> Picture:
     text = "\n".join(f"{layer:<8} " + "  ".join(f"{r['name']}: {r[layer]}".replace("\n", " ⏎ ") for r in rows if r[layer])
                      for layer in order)
     return Picture(_svg(max(width, 400), 60 + len(order) * (h + 10), parts), text)
+
+
+def image_layers(image, base=None, store=None) -> Picture:
+    """An image's read-only layers, bottom first, with a container's writable layer on top: each
+    layer by the start of its digest and its size as stored (compressed); those it shares with `base`
+    (e.g. busybox, under an image committed from it) in one colour, its own in another.
+
+        lk.pictures.image_layers("localhost/nb06/mine:1", base="busybox")"""
+    from .images.store import ImageStore
+    from .paths import instance
+
+    store = store or ImageStore(instance())
+    img = store.get(image) if isinstance(image, str) else image
+    under = store.get(base) if isinstance(base, str) else base
+    shared = {d for d, _ in under.layers} if under is not None else set()
+    t = catalog.entry("picture.image-layers")
+    w, h, x = 640, 28, 20
+    rows = []  # top first: the writable layer, then the image's layers from the top down
+    rows.append(("#ffffff", t.get("writable", "a container's writable layer (upper dir)"), True))
+    for d, _diff in reversed(img.layers):
+        try:
+            n = store.blob_path(d).stat().st_size
+            size = f"{n / 1e3:.0f} kB" if n >= 1000 else f"{n} B"
+        except OSError:
+            size = "?"
+        whose = t.get("shared", "shared") if d in shared else t.get("own", "its own")
+        rows.append(("#9ecae1" if d in shared else "#fdae6b", f"{d[7:19]} · {size} · {whose}", False))
+    parts = [f"<text x='{x}' y='18' font-size='12' fill='#555'>{html.escape(t.get('caption', ''))}</text>",
+             "<defs><pattern id='hatch' width='8' height='8' patternUnits='userSpaceOnUse' patternTransform='rotate(45)'>"
+             "<line x1='0' y1='0' x2='0' y2='8' stroke='#bbb' stroke-width='2'/></pattern></defs>"]
+    for i, (fill, label, hatched) in enumerate(rows):
+        y = 30 + i * (h + 4)
+        parts.append(f"<rect x='{x}' y='{y}' width='{w}' height='{h}' rx='3' fill='{'url(#hatch)' if hatched else fill}' "
+                     f"stroke='#444'/><text x='{x + 10}' y='{y + 18}' font-size='12' font-family='monospace'>"
+                     f"{html.escape(label)}</text>")
+    text = "\n".join(label for _f, label, _h in rows)
+    return Picture(_svg(w + 2 * x, 40 + len(rows) * (h + 4), parts), text)

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 
 import labkit as lk
 from labkit import pictures
+from labkit.exercises import catalog
 
 
 def _texts(svg: str) -> str:
@@ -58,3 +59,20 @@ def test_the_layer_stack_before_and_after_a_write(inst, tmp_path):
     upper = next(line for line in repr(after).splitlines() if line.startswith("upper"))
     assert "a.txt: file: changed" in upper and "b.txt: whiteout" in upper
     assert "↑ upper" in _texts(after.svg)  # the merged view's a.txt shows from the upper layer now
+
+
+def test_an_image_s_layers_are_drawn_shared_and_its_own_with_the_writable_one_on_top(busybox):
+    c = lk.run("busybox", ["sh", "-c", "echo hi > /root/notes"], detach=True)
+    try:
+        c.wait()
+        name = c.commit("localhost/pictest/mine:1")
+        pic = pictures.image_layers(name, base="busybox")
+        ET.fromstring(pic._repr_svg_())  # well-formed SVG
+        lines = repr(pic).splitlines()
+        texts = catalog.entry("picture.image-layers")
+        assert lines[0] == texts["writable"] and len(lines) == 1 + len(busybox.layers) + 1
+        assert texts["own"] in lines[1] and all(texts["shared"] in line for line in lines[2:])  # bottom: busybox's
+        assert busybox.layers[0][0][7:19] in lines[-1]
+    finally:
+        c.remove()
+        lk.rmi("localhost/pictest/mine:1")

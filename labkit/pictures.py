@@ -201,3 +201,35 @@ def image_layers(image, base=None, store=None) -> Picture:
                      f"{html.escape(label)}</text>")
     text = "\n".join(label for _f, label, _h in rows)
     return Picture(_svg(w + 2 * x, 40 + len(rows) * (h + 4), parts), text)
+
+
+def run_flow(result) -> Picture:
+    """The seed's `docker run` flow for one traced run (lk.run(..., trace=True)): a box per step that
+    happened, in the seed's order, with the milliseconds labkit's steps of it took (runtime/flow.py
+    says which step each belongs to, by its ID). Step 1 shows only when the image had to be pulled."""
+    from .runtime.flow import seed_totals
+
+    t = catalog.entry("picture.run-flow")
+    totals = seed_totals(result.steps, result.trace)
+    w, h, gap, x0 = 150, 74, 26, 10
+    parts = [f"<text x='{x0}' y='16' font-size='12' fill='#555'>{html.escape(t.get('caption', ''))}</text>"]
+    for i, (seed, ms) in enumerate(totals.items()):
+        x = x0 + i * (w + gap)
+        parts.append(f"<rect x='{x}' y='28' width='{w}' height='{h}' rx='8' fill='{'#718096' if seed == '0' else '#2b6cb0'}'/>"
+                     f"<text x='{x + w / 2}' y='50' font-size='13' font-weight='bold' fill='white' text-anchor='middle'>"
+                     f"{html.escape(t.get('step', 'step {n}').format(n=seed))}</text>"
+                     f"<text x='{x + w / 2}' y='70' font-size='12' fill='white' text-anchor='middle'>{ms:.1f} ms</text>")
+        words, line, lines = t.get(seed, "").split(), "", []
+        for word in words:  # the step's words under its box, wrapped at ~24 characters
+            if len(line) + len(word) > 24 and line:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        lines.append(line)
+        for k, text in enumerate(lines):
+            parts.append(f"<text x='{x + w / 2}' y='{124 + k * 14}' font-size='11' text-anchor='middle'>{html.escape(text)}</text>")
+        if i:
+            parts.append(_arrow(x - gap + 2, 28 + h / 2, x - 2, 28 + h / 2))
+    text = "\n".join(f"{t.get('step', 'step {n}').format(n=seed):<8} {ms:8.1f} ms  {t.get(seed, '')}" for seed, ms in totals.items())
+    return Picture(_svg(max(400, x0 + len(totals) * (w + gap)), 190, parts), text)

@@ -161,7 +161,8 @@ def test_the_images_notebook_shows_names_layers_and_the_build():
     assert "bin/vi in the upper layer: character device 0 0" in text
     assert "<code>/bin/vi</code>" in html or "/bin/vi" in html
     assert "hello from the build context" in text and text.count("Using cache") == 4
-    assert "image/png" in str([o.get("data", {}).keys() for c in nb.cells for o in c.get("outputs", [])])
+    svgs = [o["data"]["image/svg+xml"] for c in nb.cells for o in c.get("outputs", []) if "image/svg+xml" in o.get("data", {})]
+    assert any("writable layer" in svg for svg in svgs)  # the layer stack, drawn (lk.pictures.image_layers)
 
 
 @pytest.mark.slow

@@ -190,6 +190,7 @@ def test_run_pulls_an_image_that_is_not_here(registry, busybox, capfd):
     r = lk.run(name, "echo hi", rm=True, stream=False, trace=True)
     assert r.stdout == "hi\n"
     assert r.trace[0][0].startswith("find the image locally: not there, so pull it from " + registry.host)
+    assert r.steps[:2] == ("pull", "check") and len(r.steps) == len(r.trace)  # the pull is step 1's, by its ID
     assert "Unable to find image" in capfd.readouterr().err
     assert lk.images.names().count(f"localhost:{registry.port}/test/busybox:1") == 1
 

@@ -261,6 +261,16 @@ def test_trace_shows_the_docker_run_flow_in_order_with_durations(busybox):
     assert abs(sum(ms for _, ms in r.trace) / 1000 - r.seconds) < 0.05 + r.seconds * 0.5
     assert "pivot_root" in r.trace_table() and "<table>" in r._repr_html_()
     assert lk.run("busybox", "true", rm=True, stream=False).trace == ()  # off unless asked
+    # each step's ID beside it, for code (runtime/flow.py), in the same order as the sentences
+    assert r.steps == ("check", "create", "cgroup", "network", "fork", "namespaces", "rootfs", "pivot-root", "mask",
+                       "hostname", "cgroup-join", "cgroupns", "security", "exec", "run", "remove"), r.steps
+    from labkit.runtime.flow import STEPS, seed_totals
+
+    assert set(r.steps) <= set(STEPS) and len(r.steps) == len(r.trace)
+    totals = seed_totals(r.steps, r.trace)
+    assert list(totals) == ["0", "2", "3", "4"] and abs(sum(totals.values()) - sum(ms for _, ms in r.trace)) < 1e-6
+    picture = lk.pictures.run_flow(r)
+    assert picture._repr_svg_().startswith("<svg") and repr(picture).splitlines()[2].startswith("step 3")
 
 
 def test_cli_trace_prints_the_flow_on_stderr(busybox):

@@ -33,14 +33,15 @@ class RunResult:
     (A plain class: the CLI imports this module on every `labkit run`, and dataclasses costs ~8 ms.)"""
 
     __slots__ = ("id", "image", "args", "exit_code", "stdout", "stderr", "seconds", "config", "trace", "name",
-                 "oom_killed")
+                 "oom_killed", "steps")
 
     def __init__(self, id: str, image: str, args: tuple[str, ...], exit_code: int, stdout: str, stderr: str,  # noqa: A002
                  seconds: float, config: dict, trace: tuple[tuple[str, float], ...] = (), name: str = "",
-                 oom_killed: bool = False):
+                 oom_killed: bool = False, steps: tuple[str, ...] = ()):
         self.id, self.image, self.args, self.exit_code = id, image, args, exit_code
         self.stdout, self.stderr, self.seconds, self.config = stdout, stderr, seconds, config
-        self.trace = trace  # (step, milliseconds), with trace=True
+        self.trace = trace  # (what was done, milliseconds), with trace=True: for a learner to read
+        self.steps = steps  # each of those steps' ID, e.g. ("check", "create", "cgroup", ...): for code (runtime/flow.py)
         self.name, self.oom_killed = name, oom_killed
 
     def trace_table(self) -> str:
@@ -104,6 +105,7 @@ def run(opts: Options, *, stream: bool = True, inherit_stdio: bool = False, inte
         if trace:
             result.trace = ((f"find the image locally: not there, so pull it from {pulled}",
                              (time.monotonic() - t0) * 1000 - sum(ms for _, ms in result.trace)),) + result.trace
+            result.steps = ("pull",) + result.steps
         return result
 
 
@@ -184,16 +186,18 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
         raise ContainerError(f"container {first.get('name') or first['id'][:12]}: {last['error']}",
                              hint="its output is in `labkit logs`; `labkit ps -a` shows what is left.")
     removed = args.get("rm") or (args.get("options") or {}).get("rm")
-    marks = [(step, t) for step, t in first.get("trace") or []]
+    # (what was done, when, its step ID: runtime/flow.py); a labkitd older than the IDs sends pairs
+    marks = [(m[0], m[1], m[2] if len(m) > 2 else "") for m in first.get("trace") or []]
     if marks:
-        marks.append(("the command runs and exits; labkitd records the exit code (its cgroup goes after the answer)", last["t"]))
+        marks.append(("the command runs and exits; labkitd records the exit code (its cgroup goes after the answer)",
+                      last["t"], "run"))
         if removed:
-            marks.append(("labkitd removes the container (rm)", ended))
-    steps = tuple((step, (t - prev) * 1000) for (step, t), prev in zip(marks, [t0] + [t for _, t in marks]))
+            marks.append(("labkitd removes the container (rm)", ended, "remove"))
+    steps = tuple((text, (t - prev) * 1000) for (text, t, _id), prev in zip(marks, [t0] + [m[1] for m in marks]))
     image = args.get("bundle") or (args.get("options") or {}).get("image", "")
     return RunResult(first["id"], image, tuple(first.get("args") or ()), last["exit_code"], out.text(1), out.text(2),
                      ended - started, first.get("config") or {}, steps if trace else (), name=first.get("name", ""),
-                     oom_killed=last.get("oom_killed", False))
+                     oom_killed=last.get("oom_killed", False), steps=tuple(m[2] for m in marks) if trace else ())
 
 
 class StdoutClosed(Exception):

@@ -85,11 +85,11 @@ class Starts:
             group.create()
             res = Resources.from_oci(cfg.get("linux", {}).get("resources"))
             group.apply(dataclasses.replace(res, devices=device_rules.for_config(cfg)))
-            marks.append((f"create the cgroup ({len(group.dirs)} dirs) and write its limits", time.monotonic()))
+            marks.append((f"create the cgroup ({len(group.dirs)} dirs) and write its limits", time.monotonic(), "cgroup"))
             networking.check_ports_free(svc.inst, rec.get("ports", []), svc.live, cid)
             netns = networking.netns_for_start(svc.inst, rec, svc.live)
             if netns is not None:
-                marks.append((network_step(rec), time.monotonic()))
+                marks.append((network_step(rec), time.monotonic(), "network"))
             try:
                 make_fifos(bundle)
                 console, stdin, child_end = self._stdio(cfg, rec)
@@ -169,8 +169,8 @@ class Starts:
             finally:
                 failed(failures.error_of(failure))
             return
-        marks.extend((r["trace"], r["t"]) for r in reports if "trace" in r)
-        marks.append(("exec the command", time.monotonic()))
+        marks.extend((r["trace"], r["t"], r.get("step", "")) for r in reports if "trace" in r)
+        marks.append(("exec the command", time.monotonic(), "exec"))
         pid = st.pid
         rec.update(status="running", pid=pid, pid_start=state.process_start(pid) if st.status is None else 0,
                    started_at=time.time(), exit_code=None, oom_killed=False, finished_at=0.0)

@@ -31,6 +31,19 @@ def run_notebook(path) -> nbformat.NotebookNode:
     return nb
 
 
+def run_changed(path, nb, what: str) -> nbformat.NotebookNode:
+    """Run `nb`, a changed copy of the notebook at `path`, written beside it (its cells use paths
+    relative to it) as .<what>-<name> and removed after; it must run without an error."""
+    copy = path.parent / f".{what}-{path.name}"
+    nbformat.write(nb, copy)
+    try:
+        ran = run_notebook(copy)
+    finally:
+        copy.unlink()
+    assert not errors_in(ran), errors_in(ran)
+    return ran
+
+
 def errors_in(nb) -> list[str]:
     found = []
     for i, cell in enumerate(nb.cells):
@@ -98,13 +111,7 @@ def test_exercises_say_not_yet_as_shipped_and_pass_with_the_solutions(path, tmp_
     solved = nbformat.read(path, as_version=4)
     for ex_id, source in solutions(path.stem).items():
         solved.cells[cells[ex_id]].source = source
-    copy = path.parent / f".solved-{path.name}"  # beside it: the notebook's cells use paths relative to it
-    nbformat.write(solved, copy)
-    try:
-        solved = run_notebook(copy)
-    finally:
-        copy.unlink()
-    assert not errors_in(solved), errors_in(solved)
+    solved = run_changed(path, solved, "solved")
     for ex_id, i in cells.items():
         assert "✔" in outputs_text(solved.cells[i]), (ex_id, outputs_text(solved.cells[i])[:500])
     done = progress.load(who="tester")
@@ -177,13 +184,7 @@ def test_a_guess_written_in_a_notebook_is_shown_beside_the_kernels_answer(monkey
     nb = nbformat.read(path, as_version=4)
     (cell,) = [c for c in nb.cells if PREDICT_LINE.search(c.source)]
     cell.source = cell.source.replace("___", "True")  # the guess most people make: the old file comes back
-    copy = path.parent / f".guessed-{path.name}"
-    nbformat.write(nb, copy)
-    try:
-        ran = run_notebook(copy)
-    finally:
-        copy.unlink()
-    assert not errors_in(ran), errors_in(ran)
+    ran = run_changed(path, nb, "guessed")
     (shown,) = [outputs_text(c) for c in ran.cells if 'lk.reveal("05.opaque"' in c.source]
     assert catalog.entry("05.opaque")["question"] in shown and catalog.entry("prediction.any")["surprise"] in shown
     assert progress.load(who="predictor")["predictions"]["05.opaque"] == dict(

@@ -456,3 +456,23 @@ def test_a_start_that_fails_leaves_no_published_port(box):
     with pytest.raises(lk.CommandNotFound):
         lk.run("busybox", "no-such-command", ports=[f"{port}:80"], rm=True)
     assert f"--dport {port} " not in subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
+
+
+def test_a_stopped_containers_veth_goes_at_once_even_while_its_namespace_is_held(box):
+    """The kernel deletes a dead namespace's veths itself, but later (a worker, seconds on a busy
+    machine) and never while something holds the namespace. labkitd deletes the host end at the exit."""
+    from labkit.network.attach import veth_name
+    from labkit.paths import instance
+
+    c = lk.run("busybox", "sleep 600", detach=True)
+    box.append(c)
+    host_end = veth_name(instance().link_prefix, c.id, 0)
+    assert os.path.exists(f"/sys/class/net/{host_end}")
+    held = os.open(f"/proc/{c.pid}/ns/net", os.O_RDONLY)  # the namespace outlives the container while this is open
+    try:
+        c.kill()
+        assert c.wait(timeout=60) == 137
+        lk.ps()  # one more round trip: labkitd deletes the link right after it answered the exit
+        assert not os.path.exists(f"/sys/class/net/{host_end}"), "the veth stayed while its namespace was held"
+    finally:
+        os.close(held)

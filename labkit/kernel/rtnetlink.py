@@ -24,7 +24,7 @@ import socket
 import struct
 
 NETLINK_ROUTE = 0
-RTM_NEWLINK, RTM_SETLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 19, 20, 24
+RTM_NEWLINK, RTM_DELLINK, RTM_SETLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 19, 20, 24
 RTM_NEWQDISC, RTM_NEWTFILTER = 36, 44
 NLMSG_ERROR = 2
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
@@ -104,6 +104,10 @@ class Rtnl:
         info = attr(IFLA_INFO_KIND, _text("veth")) + attr(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_info))
         self.request(RTM_NEWLINK, ifinfo() + attr(IFLA_IFNAME, _text(name)) + attr(IFLA_LINKINFO, info),
                      NLM_F_CREATE | NLM_F_EXCL)
+
+    def delete_link(self, name: str) -> None:
+        """`ip link del NAME`: a veth's host end, and with it the end in the container (ENODEV if gone)."""
+        self.request(RTM_DELLINK, ifinfo() + attr(IFLA_IFNAME, _text(name)))
 
     def set_link(self, index: int, up: bool = True, master: int | None = None) -> None:
         """ip link set dev INDEX [master MASTER] up"""

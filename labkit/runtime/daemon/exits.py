@@ -126,6 +126,7 @@ class Exits:
             self.write_record(rec)
         self._after_exit(cid, rec)  # the waiting clients get the exit first: the group goes next, in this same step
         self._drop_group(group)
+        networking.drop_links(self.inst, rec)
 
     def write_record(self, rec: dict) -> None:
         """Write a container's record; if the disk refuses it (full, EIO), keep it in labkitd, which
@@ -171,6 +172,7 @@ class Exits:
             self.write_record(rec)
         self._after_exit(lv.cid, rec)
         self._drop_group(lv.group or cgroups.group(rec["cgroup"]))
+        networking.drop_links(self.inst, rec)
 
     @staticmethod
     def _drop_group(group) -> None:

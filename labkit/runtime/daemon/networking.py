@@ -14,8 +14,10 @@ or a network's name), rec["networks"] {name: endpoint}, rec["ports"] [published 
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
+import traceback
 
 from ...errors import Conflict, InvalidArgument
 from ...network import attach, etc_files, firewall, networks
@@ -139,6 +141,19 @@ def netns_for_start(inst, rec: dict, live: dict) -> int | None:
         os.close(nsfd)  # its veths die with the namespace, and their guards with them
         raise
     return nsfd
+
+
+def drop_links(inst, rec: dict) -> None:
+    """After an exit: delete its veths' host ends now. The kernel deletes them itself when the
+    container's network namespace goes, but in a worker of its own, seconds later on a busy machine,
+    and never while anything holds the namespace: a restart would then find the name taken, and a
+    reset a link left (seen: a capstone container's veth still there 10 s after its removal)."""
+    for ep in (rec.get("networks") or {}).values():
+        try:
+            attach.rtnl().delete_link(_host_end(inst, rec["id"], ep))
+        except OSError as e:
+            if e.errno != errno.ENODEV:  # gone already, with its namespace: nothing to do
+                traceback.print_exc()
 
 
 def _host_end(inst, cid: str, ep: dict) -> str:

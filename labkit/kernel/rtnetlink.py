@@ -105,9 +105,9 @@ class Rtnl:
         self.request(RTM_NEWLINK, ifinfo() + attr(IFLA_IFNAME, _text(name)) + attr(IFLA_LINKINFO, info),
                      NLM_F_CREATE | NLM_F_EXCL)
 
-    def delete_link(self, name: str) -> None:
-        """`ip link del NAME`: a veth's host end, and with it the end in the container (ENODEV if gone)."""
-        self.request(RTM_DELLINK, ifinfo() + attr(IFLA_IFNAME, _text(name)))
+    def delete_link(self, index: int) -> None:
+        """`ip link del dev INDEX`: a veth's host end, and with it the end in the container (ENODEV if gone)."""
+        self.request(RTM_DELLINK, ifinfo(index))
 
     def set_link(self, index: int, up: bool = True, master: int | None = None) -> None:
         """ip link set dev INDEX [master MASTER] up"""

@@ -22,6 +22,7 @@ from .wire import exit_reply
 
 
 GONE = ".gone-"  # containers/.gone-<id>: a removed container's folder, deleted after the answer
+LINK_GRACE = 2.0  # seconds a dead container's veth is left to the kernel before labkitd deletes it
 
 
 class Exits:
@@ -126,7 +127,7 @@ class Exits:
             self.write_record(rec)
         self._after_exit(cid, rec)  # the waiting clients get the exit first: the group goes next, in this same step
         self._drop_group(group)
-        networking.drop_links(self.inst, rec)
+        self._links_later(rec)
 
     def write_record(self, rec: dict) -> None:
         """Write a container's record; if the disk refuses it (full, EIO), keep it in labkitd, which
@@ -172,7 +173,13 @@ class Exits:
             self.write_record(rec)
         self._after_exit(lv.cid, rec)
         self._drop_group(lv.group or cgroups.group(rec["cgroup"]))
-        networking.drop_links(self.inst, rec)
+        self._links_later(rec)
+
+    def _links_later(self, rec: dict) -> None:
+        """Its veths, if the kernel has not taken them in LINK_GRACE seconds (networking.links_left)."""
+        left = networking.links_left(self.inst, rec)
+        if left:
+            self.svc.loop.later(LINK_GRACE, left.delete)
 
     @staticmethod
     def _drop_group(group) -> None:

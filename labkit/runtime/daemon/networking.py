@@ -143,17 +143,33 @@ def netns_for_start(inst, rec: dict, live: dict) -> int | None:
     return nsfd
 
 
-def drop_links(inst, rec: dict) -> None:
-    """After an exit: delete its veths' host ends now. The kernel deletes them itself when the
-    container's network namespace goes, but in a worker of its own, seconds later on a busy machine,
-    and never while anything holds the namespace: a restart would then find the name taken, and a
-    reset a link left (seen: a capstone container's veth still there 10 s after its removal)."""
+def links_left(inst, rec: dict) -> list[tuple[str, int]]:
+    """At an exit: its veths' host ends still there, as (name, index). The kernel deletes them when the
+    container's network namespace goes, in a worker of its own, and never while anything holds the
+    namespace (seen: a capstone container's veth still there 10 s after its removal)."""
+    left = []
     for ep in (rec.get("networks") or {}).values():
+        name = _host_end(inst, rec["id"], ep)
         try:
-            attach.rtnl().delete_link(_host_end(inst, rec["id"], ep))
-        except OSError as e:
-            if e.errno != errno.ENODEV:  # gone already, with its namespace: nothing to do
-                traceback.print_exc()
+            left.append((name, socket.if_nametoindex(name)))
+        except OSError:
+            pass  # gone already
+    return LinksLeft(left)
+
+
+class LinksLeft(list):
+    def delete(self) -> None:
+        """A while after the exit: delete those the kernel has not. By index: a restarted container's
+        new veth has the same name and another index. Not at once: deleting a veth waits for the
+        kernel's RCU grace period (~30 ms here), which the kernel's own clean-up spends for many."""
+        for name, index in self:
+            try:
+                if socket.if_nametoindex(name) != index:
+                    continue
+                attach.rtnl().delete_link(index)
+            except OSError as e:
+                if e.errno not in (errno.ENODEV, errno.ENXIO):  # gone meanwhile: nothing to do
+                    traceback.print_exc()
 
 
 def _host_end(inst, cid: str, ep: dict) -> str:

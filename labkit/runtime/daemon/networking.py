@@ -166,6 +166,9 @@ class LinksLeft(list):
             try:
                 if socket.if_nametoindex(name) != index:
                     continue
+            except OSError:  # "no interface with this name" (no errno): the kernel took it
+                continue
+            try:
                 attach.rtnl().delete_link(index)
             except OSError as e:
                 if e.errno not in (errno.ENODEV, errno.ENXIO):  # gone meanwhile: nothing to do

@@ -106,11 +106,7 @@ def exercise(exercise_id: str) -> Exercise:
 
 def general(field: str, **values) -> str:
     """A text of the catalog's "exercise.any" entry, filled in: general("raised", error="...")."""
-    template = catalog.entry("exercise.any").get(field, field)
-    try:
-        return template.format(**values)
-    except (KeyError, IndexError, ValueError):  # a translation that names another placeholder
-        return template
+    return catalog.text("exercise.any", field, **values)
 
 
 def _tried(exercise_id: str | None, found: list[str], details: str = "") -> Outcome:

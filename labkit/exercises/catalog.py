@@ -44,6 +44,17 @@ def entry(exercise_id: str) -> dict:
     return base
 
 
+def text(entry_id: str, field: str, default: str | None = None, **values) -> str:
+    """One text of an entry in the learner's language, its {placeholders} filled in:
+    text("check.exit_code", "passed", name="web", code=0) -> "web exited with 0". A translation that
+    names another placeholder is shown as it is; a text missing everywhere shows `default` (or the field)."""
+    template = entry(entry_id).get(field, field if default is None else default)
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return template
+
+
 def exercises(lang: str = "en") -> dict[str, dict]:
     """Every exercise of the catalog, by ID: {"02.uts-not-pid": {"notebook": "02-namespaces", ...}}.
     (The catalog holds other texts a learner reads too, e.g. "picture.*" and "check.*": they name no notebook.)"""

@@ -41,11 +41,7 @@ def _texts(prediction_id: str) -> dict:
 
 
 def _general(field: str, **values) -> str:
-    template = catalog.entry("prediction.any").get(field, field)
-    try:
-        return template.format(**values)
-    except (KeyError, IndexError, ValueError):
-        return template
+    return catalog.text("prediction.any", field, **values)
 
 
 def _shown(value, unit: str) -> str:

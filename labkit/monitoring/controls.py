@@ -136,8 +136,4 @@ def gone_text(name: str) -> str:
     """The panel's line for a container that no longer exists, from the catalog."""
     from ..exercises import catalog
 
-    template = catalog.entry("controls").get("gone", "{name}: gone")
-    try:
-        return template.format(name=name)
-    except (KeyError, IndexError, ValueError):
-        return template
+    return catalog.text("controls", "gone", "{name}: gone", name=name)

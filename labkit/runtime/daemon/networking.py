@@ -143,7 +143,7 @@ def netns_for_start(inst, rec: dict, live: dict) -> int | None:
     return nsfd
 
 
-def links_left(inst, rec: dict) -> list[tuple[str, int]]:
+def links_left(inst, rec: dict) -> "LinksLeft":
     """At an exit: its veths' host ends still there, as (name, index). The kernel deletes them when the
     container's network namespace goes, in a worker of its own, and never while anything holds the
     namespace (seen: a capstone container's veth still there 10 s after its removal)."""

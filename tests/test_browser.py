@@ -154,6 +154,6 @@ def test_the_capstone_runs_in_jupyterlab(jupyterlab):
     nb, texts, seen, drawings, _shown = run_all_cells(
         jupyterlab, "12-capstone", lambda page: page.locator(".jp-OutputArea-output svg").count())
     assert "✔ the host reached front through its port, and front reached quotes by name" in texts
-    assert texts.count("not yet") == 2  # its two exercises, as shipped
+    assert texts.count("not yet") == 3  # its three exercises, as shipped
     assert drawings >= 1, "the network's drawing (SVG) was not rendered"
     assert len(seen - {""}) >= 2, "the live figure never redrew under load"

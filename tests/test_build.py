@@ -118,3 +118,14 @@ def test_copy_through_a_loop_of_links_is_refused_with_a_hint(context):
             lk.build(context, tag="localhost/built:loop", out=lambda line: None)
         assert e.value.hint
     assert "localhost/built:loop" not in store.names()
+
+
+def test_an_images_user_is_who_its_steps_and_containers_run_as_unless_run_says_otherwise(context):
+    """USER is docker's: the RUN steps after it and the containers of the image run as that user
+    (the kernel's credentials, /proc/self/status), unless `-u` names another; none means root."""
+    (context / "Dockerfile").write_text("FROM busybox\nUSER nobody\nRUN id -u > /tmp/built-as\n"
+                                        'CMD ["sh", "-c", "cat /tmp/built-as; grep ^Uid: /proc/self/status"]\n')
+    name = lk.build(context, tag="localhost/built:user", out=lambda line: None)
+    assert lk.run(name, rm=True, stream=False).stdout.split() == ["65534", "Uid:"] + ["65534"] * 4
+    assert lk.run(name, ["id", "-u"], user="0", rm=True, stream=False).stdout == "0\n"
+    assert lk.run("busybox", ["id", "-u"], rm=True, stream=False).stdout == "0\n"

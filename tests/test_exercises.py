@@ -165,7 +165,7 @@ def _blank_fills(shipped: str, solved: str) -> list[tuple[str, str]] | None:
         return "\n".join(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
 
     parts = body(shipped).split("___")
-    pattern = "(.+?)".join(re.sub(r"(\\\s)+", r"\\s*", re.escape(p)) for p in parts)
+    pattern = r"([^\n]+?)".join(re.sub(r"(\\\s)+", r"\\s*", re.escape(p)) for p in parts)
     m = re.search(pattern + "$", body(solved), re.S)
     if not m:
         return None

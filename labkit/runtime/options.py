@@ -33,7 +33,7 @@ FIELDS = ("image", "command", "name", "hostname", "env", "workdir", "user", "rm"
 
 class Options:
     """A container's options, checked. image: full name; command: argv or None (the image's Cmd);
-    memory: bytes; cpus: a number of CPUs; pids_limit: a count; env: ("K=V", ...); user: (uid, gid),
+    memory: bytes; cpus: a number of CPUs; pids_limit: a count; env: ("K=V", ...); user: None (the image's USER, else root), (uid, gid),
     or a name such as "nobody" or "nobody:nogroup" that create.py looks up in the image; network:
     "bridge", "none", "host", "container:NAME" or a network's name; ports: network/ports.py's
     published ports; mounts: filesystems/mount_specs.py's checked mounts (-v, --mount, --tmpfs alike);
@@ -42,12 +42,12 @@ class Options:
 
     __slots__ = FIELDS
 
-    def __init__(self, image: str, command=None, name=None, hostname=None, env=(), workdir=None, user=(0, 0),
+    def __init__(self, image: str, command=None, name=None, hostname=None, env=(), workdir=None, user=None,
                  rm=False, memory=None, cpus=None, pids_limit=None, log_opts=None, network="bridge", ports=(),
                  mounts=(), tty=False, interactive=False, console_size=None, trace=False):
         self.image, self.command, self.name = image, tuple(command) if command is not None else None, name
         self.hostname, self.env, self.workdir = hostname, tuple(env or ()), workdir
-        self.user = user if isinstance(user, str) else tuple(user or (0, 0))
+        self.user = user if isinstance(user, str) or user is None else tuple(user)  # None: the image's USER
         self.rm, self.memory, self.cpus, self.pids_limit = bool(rm), memory, cpus, pids_limit
         self.log_opts = dict(log_opts or {})  # {"max-size": 10485760, "max-file": 3}: checked by parse_log_opts
         self.network, self.ports = network, [dict(p) for p in ports or ()]
@@ -94,7 +94,7 @@ class Options:
             if not isinstance(value, (bool, int)) or value not in (0, 1):
                 raise InvalidArgument(f"{flag} {value!r} is not true or false")
         return cls(image=normalize(image), command=split_command(command), name=name or None, hostname=hostname,
-                   env=env_list(env), workdir=workdir, user=parse_user(user), rm=rm,
+                   env=env_list(env), workdir=workdir, user=parse_user(user) if user not in (None, "") else None, rm=rm,
                    memory=checked.get("memory"), cpus=checked.get("cpus"), pids_limit=checked.get("pids_limit"), log_opts=parse_log_opts(log_opts), network=parse_mode(network),
                    ports=parse_ports(ports) if ports else [],
                    mounts=parse_all(volumes, mounts, tmpfs) if volumes or mounts or tmpfs else [], tty=tty,

@@ -31,10 +31,11 @@ lk.exercise("04.level-3").verify(in_upper=(ov.upper / "made-by-hand").exists(),
 ov, g = by_hand()   # made again if the clean-up cell below removed them
 script = f"""
 mount --make-rprivate /                  # mounts made here stay here: none propagates to the host
-mount --bind {ov.merged} {ov.merged}     # pivot_root wants the new root to be a mount point
-cd {ov.merged} && mkdir -p old-root
-pivot_root . old-root
-exec /bin/sh -c 'umount -l /old-root && rmdir /old-root && mount -t proc proc /proc && echo ready && exec sleep 60'
+mount --bind {ov.merged} {ov.merged}     # as runc does: pivot_root wants a mount point (a plain folder is none)
+cd {ov.merged}
+mkdir -p old-root                        # 1. make the folder the old root goes to: old-root, under the new root
+pivot_root . old-root                    # 2. swap the roots: the overlay becomes /, the old root goes under old-root
+exec /bin/sh -c 'umount -l /old-root && rmdir /old-root && mount -t proc proc /proc && echo ready && exec sleep 60'   # 3. let the old root go
 """
 p = g.spawn(["unshare", "--fork", "--pid", "--uts", "--mount", "--ipc", "--net", "sh", "-c", script])
 ready = p.stdout.readline().strip() == "ready"

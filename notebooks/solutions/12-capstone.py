@@ -26,3 +26,31 @@ if ports:
             time.sleep(0.2)                  # httpd is starting
 print("the host reads:", answer, end="")
 lk.exercise("12.publish").verify(published=bool(ports), answered=q2.id[:12] in answer)
+
+# exercise: 12.dockerfile
+import shutil
+lk.tidy("nb12-clock")                     # what a try before this one left
+clock = Path(tempfile.mkdtemp(prefix="labkit-nb12-"))
+(clock / "now").write_text('#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "$(date -u +%T) from $(id -un) in $(hostname)"\n')
+(clock / "now").chmod(0o755)              # COPY keeps a file's mode
+(clock / "Dockerfile").write_text("""FROM busybox
+COPY now /srv/cgi-bin/now
+USER nobody
+CMD ["httpd", "-f", "-p", "9090", "-h", "/srv"]
+""")
+try:
+    image = lk.build(clock, tag="localhost/nb12/clock:1")
+finally:
+    shutil.rmtree(clock)                  # the context, in /tmp
+c = lk.run(image, detach=True, name="nb12-clock", ports=["127.0.0.1:0:9090"])
+answer = ""
+for _ in range(25):
+    try:
+        answer = urllib.request.urlopen(f"http://127.0.0.1:{c.attrs['ports'][0]['host_port']}/cgi-bin/now", timeout=5).read().decode()
+        break
+    except OSError:
+        time.sleep(0.2)                   # httpd is starting, or it never will
+status = Path(f"/proc/{c.pid}/status").read_text() if c.status == "running" else ""
+uid = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:")), None)
+print("the host reads:", answer or "nothing", "| the container's first process runs as UID", uid)
+lk.exercise("12.dockerfile").verify(serves=c.id[:12] in answer, unprivileged=uid == 65534)

@@ -21,7 +21,7 @@ from ...errors import InvalidArgument
 from ...images.store import ImageStore
 from ...paths import Instance
 from .. import state
-from ..options import Options
+from ..options import Options, parse_user
 from ..spec import ContainerConfig
 from . import mounting, networking
 
@@ -43,7 +43,9 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
         for sub in ("upper", "work", "rootfs"):
             (bundle / sub).mkdir(parents=True)
         name = state.claim_name(inst, opts.name, cid)
-        uid, gid = opts.user if not isinstance(opts.user, str) else lookup_user(lowerdirs, opts.user)
+        # docker's order: -u, else the image's USER ("65534", "nobody:nogroup"), else root
+        user = opts.user if opts.user is not None else parse_user(cfg.get("User") or None)
+        uid, gid = user if not isinstance(user, str) else lookup_user(lowerdirs, user)
         config = ContainerConfig(
             id=cid, image=opts.image, args=tuple(args), lowerdirs=tuple(lowerdirs),
             env=tuple(cfg.get("Env") or ()) + opts.env, cwd=opts.workdir or cfg.get("WorkingDir") or "/",

@@ -100,3 +100,33 @@ def test_bad_names_are_refused(bad):
 
     with pytest.raises(InvalidArgument):
         normalize(bad)
+
+
+@pytest.mark.parametrize("wrong", [
+    {"config": {"mediaType": "x", "digest": "sha256:" + "0" * 64, "size": 3}},   # a config never stored
+    {"layers": [12345]},                                                         # a layer that is no descriptor
+])
+def test_an_image_made_wrong_by_hand_costs_no_other_image(busybox, inst, wrong):
+    """Notebook 06 has learners write a manifest by hand. One made wrong is that image's problem:
+    `labkit images` lists it as <broken>, running it says to rmi it, gc goes on and keeps the rest,
+    and reset takes its name only (it used to wipe every image)."""
+    import subprocess
+    import sys
+
+    import labkit as lk
+    from labkit.host.reset import reset
+
+    store = ImageStore(inst)
+    good = store.get("busybox")
+    manifest = {**json.loads(store.read_blob(good.digest)), **wrong}
+    store.tag("localhost/made-wrong:1", *store.put_blob(json.dumps(manifest).encode()))
+    listed = subprocess.run([sys.executable, "-m", "labkit", "images"], capture_output=True, text=True)
+    assert listed.returncode == 0 and "<broken>" in listed.stdout and "busybox" in listed.stdout, listed
+    with pytest.raises(CorruptStore) as e:
+        lk.run("localhost/made-wrong:1", "true", rm=True)
+    assert "rmi localhost/made-wrong:1" in e.value.hint
+    store.gc()
+    assert store.get("busybox") == good and all(store.blob_path(d).exists() for d, _ in good.layers)
+    reset(inst=inst)
+    assert store.names() == ["docker.io/library/busybox:latest"]
+    assert lk.run("busybox", "true", rm=True, stream=False).exit_code == 0

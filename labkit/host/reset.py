@@ -266,11 +266,16 @@ def _remove_state(inst: Instance, report: ResetReport) -> None:
         for leftover in inst.layers.glob(".unpack-*"):
             shutil.rmtree(leftover, ignore_errors=True)
             report.files.append(str(leftover))
-    # Images are content, not state: kept, unless the store is broken.
+    # Images are content, not state: kept. An image that cannot be read (one made wrong by hand in
+    # notebook 06) loses its name, and the others stay; only an index that cannot be read costs all.
     store = ImageStore(inst)
     try:
         for name in store.names():
-            store.get(name)
+            try:
+                store.get(name)
+            except CorruptStore as e:
+                store.untag(name)
+                report.files.append(f"the image {name} (broken: {e.message})")
     except CorruptStore as e:
         shutil.rmtree(inst.images, ignore_errors=True)
         shutil.rmtree(inst.layers, ignore_errors=True)

@@ -145,14 +145,18 @@ def cmd_push(args) -> int:
 def cmd_images(args) -> int:
     store = ImageStore(current_instance())
     rows = []
-    from .store import CACHE
+    from .store import CACHE, CorruptStore
 
     for name in store.names():
         if name.startswith(CACHE + ":"):
             continue  # a build step's cached image (build.py)
-        img = store.get(name)
-        size = sum(store.blob_path(d).stat().st_size for d, _ in img.layers if store.blob_path(d).exists())
         ref = parse(name)
+        try:
+            img = store.get(name)
+        except CorruptStore:  # one image made wrong by hand: listed as such, the others as ever
+            rows.append((familiar(ref.name), ref.tag or "<none>", "<broken>", "", 0))
+            continue
+        size = sum(store.blob_path(d).stat().st_size for d, _ in img.layers if store.blob_path(d).exists())
         rows.append((familiar(ref.name), ref.tag or "<none>", img.id[7:19], _ago(img.config.get("created")), size))
     if args.quiet:
         print("\n".join(dict.fromkeys(r[2] for r in rows)))

@@ -93,6 +93,13 @@ def _dir(inst: Instance) -> Path:
     return inst.root / "registry"
 
 
+def data_dir(private: bool = False, inst: Instance | None = None) -> Path:
+    """Where the registry keeps what was pushed to it: /var/lib/labkit/registry/data, under it
+    docker/registry/v2/repositories/<name>/ (a repository's links to blobs and manifests) and
+    docker/registry/v2/blobs/ (the blobs, shared by every repository)."""
+    return _dir(inst or current_instance()) / ("data-private" if private else "data")
+
+
 def _pid_file(inst: Instance) -> Path:
     return inst.run / "registry.pid"
 

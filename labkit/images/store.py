@@ -206,10 +206,9 @@ class ImageStore:
             keep, diff_ids = set(), set()
             for m in self._read_index()["manifests"]:
                 keep.add(m["digest"])
-                manifest = self.read_json_blob(m["digest"])
-                keep.add(manifest["config"]["digest"])
-                keep.update(layer["digest"] for layer in manifest.get("layers", []))
-                diff_ids.update(self.read_json_blob(manifest["config"]["digest"]).get("rootfs", {}).get("diff_ids", []))
+                named, ids = self._needs(m["digest"])
+                keep |= named
+                diff_ids |= ids
             count = freed = 0
             for path in self.blobs.iterdir() if self.blobs.is_dir() else ():
                 if not path.name.startswith(".") and "sha256:" + path.name not in keep:  # .partial-: a resumable pull
@@ -223,6 +222,23 @@ class ImageStore:
                 count += 1
         return count, freed
 
+    def _needs(self, manifest_digest: str) -> tuple[set[str], set[str]]:
+        """The blob digests and diff_ids a tagged manifest names, as far as it can be read. A manifest
+        made wrong by hand ({"layers": [12345]}, a config never stored) keeps what it does name; the gc
+        of every other image goes on."""
+        blobs: set[str] = set()
+        try:
+            manifest = self.read_json_blob(manifest_digest)
+            descriptors = [manifest.get("config")] + list(manifest.get("layers") or [])
+        except (CorruptStore, AttributeError, TypeError):
+            return blobs, set()
+        blobs.update(d["digest"] for d in descriptors if isinstance(d, dict) and isinstance(d.get("digest"), str))
+        try:
+            config = self.read_json_blob(manifest["config"]["digest"])
+            return blobs, {d for d in config["rootfs"]["diff_ids"] if isinstance(d, str)}
+        except (CorruptStore, KeyError, TypeError, AttributeError):
+            return blobs, set()
+
     def history(self, name: str) -> list[dict]:
         """The image's history, newest first as `docker history` shows it: created, created_by, empty_layer."""
         return list(reversed(self.get(name).config.get("history", [])))
@@ -235,12 +251,21 @@ class ImageStore:
         full = normalize(name)
         for m in self._read_index()["manifests"]:
             if m.get("annotations", {}).get(REF_NAME) == full:
-                manifest = self.read_json_blob(m["digest"])
-                config = self.read_json_blob(manifest["config"]["digest"])
-                diff_ids = config.get("rootfs", {}).get("diff_ids", [])
-                layers = [l["digest"] for l in manifest.get("layers", [])]
+                try:
+                    manifest = self.read_json_blob(m["digest"])
+                    config = self.read_json_blob(manifest["config"]["digest"])
+                    diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+                    layers = [l["digest"] for l in manifest.get("layers", [])]
+                    if not all(isinstance(d, str) for d in layers + diff_ids):
+                        raise TypeError("a digest that is not text")
+                except (CorruptStore, KeyError, TypeError, AttributeError) as e:
+                    # one image made wrong (by hand, in notebook 06: a descriptor without its digest, a
+                    # config not stored) is that image's problem: removing it mends the store
+                    raise CorruptStore(f"image {familiar(full)}: its manifest or config cannot be read ({e})",
+                                       hint=f"remove it: labkit rmi {familiar(full)} (lk.rmi); no other image is touched.") from None
                 if len(diff_ids) != len(layers):
-                    raise CorruptStore(f"image {full}: {len(layers)} layers but {len(diff_ids)} diff_ids")
+                    raise CorruptStore(f"image {familiar(full)}: {len(layers)} layers but {len(diff_ids)} diff_ids",
+                                       hint=f"remove it: labkit rmi {familiar(full)} (lk.rmi); no other image is touched.")
                 return Image(full, m["digest"], manifest["config"]["digest"], config, tuple(zip(layers, diff_ids)))
         raise ImageNotFound(f"no image {familiar(full)!r} in {self.dir}")
 

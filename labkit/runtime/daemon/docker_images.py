@@ -25,7 +25,10 @@ class DockerImages:
         filters.check_choice(want, "dangling", ("true", "false", "1", "0"))
         out = {}
         for name in self.store.names():
-            img = self.store.get(name)
+            try:
+                img = self.store.get(name)
+            except errors.LabkitError:
+                continue  # one image made wrong by hand (`labkit images` lists it as <broken>)
             # every image here has a name (an untagged one is gone), so none is dangling
             if want.get("dangling") and all(v in ("true", "1") for v in want["dangling"]):
                 continue
@@ -97,7 +100,10 @@ class DockerImages:
 
         found, tags = None, []
         for full in self.store.names():
-            img = self.store.get(full)
+            try:
+                img = self.store.get(full)
+            except errors.LabkitError:
+                continue
             if name in (img.id, img.id[7:]) or (len(name) >= 12 and img.id[7:].startswith(name.replace("sha256:", ""))):
                 found = found or img
                 tags.append(familiar(full))

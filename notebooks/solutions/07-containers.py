@@ -29,3 +29,23 @@ alive = any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS
 print("the background sleep, host PID", orphan, "is", "running" if alive else "gone")
 k.remove()
 lk.exercise("07.predict-orphans").verify(found=bool(orphan), right=still_running == alive)
+
+# exercise: 07.init
+import time
+lk.tidy("nb07-init")                                        # what a try before this one left
+script = """
+sh -c 'trap "exit 42" TERM; while :; do sleep 0.1; done' &    # the service: not PID 1; on TERM it exits 42
+service=$!
+trap 'kill -TERM $service' TERM   # 1. PID 1's handler: on TERM, send TERM on to the service
+echo ready
+wait $service; wait $service; exit $?   # 2. wait for the service, then exit with the service's exit code
+"""
+i = lk.run("busybox", ["sh", "-c", script], detach=True, name="nb07-init")
+for _ in range(200):                                        # the stop comes after PID 1 has set its handler
+    if "ready" in i.logs() or i.status != "running":
+        break
+    time.sleep(0.05)
+code = i.stop(timeout=3)                                    # TERM to PID 1; KILL 3 s later if it is still there
+print("the container's exit code, as the kernel gave it to labkitd:", code)
+i.remove()
+lk.exercise("07.init").verify(forwarded=code in (42, 143), its_code=code == 42)

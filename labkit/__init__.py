@@ -15,7 +15,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerE
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "tidy", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "build", "save", "load", "registry", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "tidy", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "build", "save", "load", "registry", "vm", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable", "TimedOut"]
 
 
@@ -326,6 +326,10 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(".network", __name__)
+    if name == "vm":  # lk.vm.side_by_side(), .boot(): a small VM beside a container (notebook 01)
+        import importlib
+
+        return importlib.import_module(".virtualization", __name__)
     if name == "api":  # lk.api.request(), .requests(), .socket(): labkitd's Docker Engine API, looked at
         import importlib
 

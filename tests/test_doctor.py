@@ -14,7 +14,7 @@ from labkit.host.doctor import FAIL, OK
 
 ROWS = ["root", "kernel", "cgroups", "overlayfs", "user namespaces", "network namespaces", "veth and bridge",
         "port guard (tc bpf)", "iptables (NAT, ports)", "seccomp", "device rules", "keyrings", "default image", "disk", "disk use", "pyroute2",
-        "python packages"]
+        "a VM beside a container", "python packages"]
 
 
 @pytest.mark.v2

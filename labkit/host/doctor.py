@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..errors import FeatureMissing
 from ..helper import interpreter
 from ..paths import Instance, instance as current_instance
 from .doctor_network import check_firewall, check_netns, check_port_guard, check_pyroute2, check_veth_bridge
@@ -230,6 +231,20 @@ def check_log_disk(inst: Instance) -> Check:
     return Check("disk use", OK, value)
 
 
+def check_vm() -> Check:
+    """Notebook 01 boots a small VM beside a container: QEMU, a kernel image, and KVM or emulation."""
+    from ..virtualization import machine
+
+    name, breaks = "a VM beside a container", "notebook 01's measured comparison of a VM and a container"
+    try:
+        binary, kernel = machine.qemu(), machine.kernel_image()
+    except FeatureMissing as e:
+        return Check(name, WARN, e.message, breaks, e.hint)
+    accel, _why = machine.accelerator()
+    how = {"kvm": "KVM"}.get(accel, "software emulation (no KVM here: seconds per boot)")
+    return Check(name, OK, f"{os.path.basename(binary)} boots {kernel} with {how}")
+
+
 def check_packages() -> Check:
     """The lab's version, and its Python packages against the lock ./lab setup installs (host/packages.py)."""
     from .packages import compare, lab_version
@@ -251,5 +266,5 @@ def doctor(inst: Instance | None = None) -> Report:
     inst = inst or current_instance()
     checks = [check_root(), check_kernel(), check_cgroups(), check_overlay(inst), check_userns(), check_netns(),
               check_veth_bridge(), check_port_guard(), check_firewall(), check_seccomp(), check_device_rules(), check_keyrings(),
-              check_busybox(inst), check_disk(inst), check_log_disk(inst), check_pyroute2(), check_packages()]
+              check_busybox(inst), check_disk(inst), check_log_disk(inst), check_pyroute2(), check_vm(), check_packages()]
     return Report(tuple(checks))

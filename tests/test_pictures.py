@@ -76,3 +76,60 @@ def test_an_image_s_layers_are_drawn_shared_and_its_own_with_the_writable_one_on
     finally:
         c.remove()
         lk.rmi("localhost/pictest/mine:1")
+
+
+def test_a_container_s_cgroup_is_drawn_as_its_folders_and_what_the_kernel_holds_in_them(busybox):
+    from labkit import cgroups
+
+    c = lk.run("busybox", "sleep 30", detach=True, memory="40M", cpus=0.25, pids_limit=9)
+    try:
+        pic = pictures.cgroup_files(c)
+        ET.fromstring(pic.svg)
+        g = cgroups.group(c.attrs["cgroup"])
+        text = repr(pic)
+        want = {2: ("memory.max", "pids.max", "cpu.max"), 1: ("memory.limit_in_bytes", "pids.max", "cpu.cfs_quota_us")}[g.version]
+        for name in want:  # each file's line holds what the kernel holds in it now
+            d = next(d for d in g.dirs if (d / name).exists())
+            value = (d / name).read_text().split("\n")[0].strip()
+            assert any(line.split() == [name, *value.split()] for line in text.splitlines()), (name, value, text)
+        assert str(40 << 20) in text and "9" in text and str(c.pid) in text  # the limits given, and its PID joined
+    finally:
+        c.remove(force=True)
+
+
+def test_the_escape_attempts_are_drawn_stopped_at_the_lock_that_held(busybox):
+    c = lk.run("busybox", "sleep 30", detach=True)
+    try:
+        attempts = lk.escape_attempts(c)
+        pic = pictures.walls(attempts)
+        ET.fromstring(pic.svg)
+        lines = repr(pic).splitlines()
+        assert len(lines) == len(attempts)
+        assert all(line.split()[-1] in ("allowed", "stopped") for line in lines), lines  # nothing got through
+        mount = next(line for line in lines if line.startswith("mount"))
+        assert "capabilities" in mount and mount.endswith("stopped")
+    finally:
+        c.remove(force=True)
+    held = [list(a) for a in attempts]
+    held[4][4] = False  # were the mount to get through, the picture says so
+    assert repr(pictures.walls(held)).splitlines()[4].endswith("GOT THROUGH")
+
+
+def test_the_summary_drawings_are_well_formed_and_labelled_from_the_catalog(monkeypatch):
+    from labkit.exercises import progress
+
+    for pic, entry in ((pictures.lifecycle(), "picture.lifecycle"), (pictures.registry_requests(), "picture.registry-requests"),
+                       (pictures.vm_and_container(), "picture.vm-and-container"), (pictures.by_hand_levels(who="nobody-yet"), "picture.by-hand")):
+        texts = _texts(pic.svg)
+        assert catalog.entry(entry)["caption"] in texts, entry
+    monkeypatch.setattr(progress, "load", lambda who=None: {"04.level-1": {"status": "passed"}, "04.level-2": {"status": "not yet"}})
+    levels = repr(pictures.by_hand_levels()).splitlines()
+    assert levels[-1].endswith("✔") and not levels[-2].endswith("✔")  # level 1 passed, level 2 not yet
+
+
+def test_the_vm_and_container_drawing_carries_the_measured_figures():
+    class Side:
+        rows = [("first_user", "5,161 ms", "20.6 ms"), ("memory", "178.5 MiB", "0.5 MiB")]
+
+    texts = _texts(pictures.vm_and_container(Side()).svg)
+    assert "5,161 ms · 178.5 MiB" in texts and "20.6 ms · 0.5 MiB" in texts

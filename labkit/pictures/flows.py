@@ -73,3 +73,43 @@ def run_flow(result) -> Picture:
             parts.append(_arrow(x - gap + 2, 28 + h / 2, x - 2, 28 + h / 2))
     text = "\n".join(f"{t.get('step', 'step {n}').format(n=seed):<8} {ms:8.1f} ms  {t.get(seed, '')}" for seed, ms in totals.items())
     return Picture(_svg(max(400, x0 + len(totals) * (w + gap)), 190, parts), text)
+
+
+def vm_and_container(side=None) -> Picture:
+    """The seed's first comparison as two stacks on one machine: a VM brings virtual hardware and a
+    kernel of its own, inside QEMU, a process of the host; a container is processes of the host's
+    kernel, in namespaces and a cgroup. With lk.vm.side_by_side()'s result, each stack carries what it
+    cost now: the time to its first instruction of user code, the memory charged to it."""
+    t = catalog.entry("picture.vm-and-container")
+    e = html.escape
+    w, h, gap, x0, top = 300, 34, 6, 20, 52
+    left = [("#fdf0d5", t.get("guest_init", "its init and programs")), ("#fdf0d5", t.get("guest_kernel", "its own kernel")),
+            ("#fbe3c0", t.get("virtual_hw", "virtual hardware: CPU, memory, devices")),
+            ("#eeeeee", t.get("qemu", "QEMU: one process of the host"))]
+    right = [("#e3f4e1", t.get("processes", "its processes: PID 1 and its children")),
+             ("#cfe8cc", t.get("namespaces", "namespaces and a cgroup: what they see and use"))]
+    figures = dict((r, (a, b)) for r, a, b in side.rows) if side is not None else {}
+    parts = [f"<text x='{x0}' y='18' font-size='12' fill='#555'>{e(t.get('caption', ''))}</text>"]
+    text = []
+    for col, (key, stack) in enumerate((("vm", left), ("container", right))):  # each title just above its stack
+        title = t.get(key, key) + (f": {figures['first_user'][col]} · {figures['memory'][col]}" if figures else "")
+        y = top + (len(left) - len(stack)) * (h + gap) - 8
+        parts.append(f"<text x='{x0 + col * (w + 40) + w / 2}' y='{y}' font-size='13' font-weight='bold' "
+                     f"text-anchor='middle'>{e(title)}</text>")
+        text.append(f"{title}: " + " / ".join(label for _f, label in stack))
+    for col, stack in ((0, left), (1, right)):
+        x = x0 + col * (w + 40)
+        y0 = top + (len(left) - len(stack)) * (h + gap)  # both stacks stand on the host's kernel
+        for i, (fill, label) in enumerate(stack):
+            y = y0 + i * (h + gap)
+            parts.append(f"<rect x='{x}' y='{y}' width='{w}' height='{h}' rx='5' fill='{fill}' stroke='#888'/>"
+                         f"<text x='{x + 10}' y='{y + 22}' font-size='12'>{e(label)}</text>")
+    base = top + len(left) * (h + gap)
+    for i, (fill, label) in enumerate(((("#bee3f8"), t.get("host_kernel", "the host's kernel: one, shared")),
+                                       ("#dddddd", t.get("hardware", "the machine: CPUs, memory, disks")))):
+        y = base + i * (h + gap)
+        parts.append(f"<rect x='{x0}' y='{y}' width='{2 * w + 40}' height='{h}' rx='5' fill='{fill}' stroke='#888'/>"
+                     f"<text x='{x0 + 10}' y='{y + 22}' font-size='12' font-weight='bold'>{e(label)}</text>")
+    text.append(f"{t.get('host_kernel', 'host kernel')} / {t.get('hardware', 'hardware')}")
+    height = base + 2 * (h + gap) + 10
+    return Picture(_svg(2 * w + 40 + 2 * x0, height, parts), "\n".join(text))

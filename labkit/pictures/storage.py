@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from ..exercises import catalog
-from .drawing import Picture, _svg
+from .drawing import Picture, _arrow, _svg
 
 
 def layers(ov, subdir: str = "") -> Picture:
@@ -84,3 +84,33 @@ def image_layers(image, base=None, store=None) -> Picture:
                      f"{html.escape(label)}</text>")
     text = "\n".join(label for _f, label, _h in rows)
     return Picture(_svg(w + 2 * x, 40 + len(rows) * (h + 4), parts), text)
+
+
+#: A push, then a pull, as the OCI distribution spec has them: (who sends, the request, the answer, note ID)
+PUSH_PULL = (
+    ("client", "HEAD /v2/<name>/blobs/<digest>", "404", "has_it"),
+    ("client", "POST /v2/<name>/blobs/uploads/", "202 Location: …?_state=…", "open"),
+    ("client", "PUT <Location>&digest=sha256:…  (the bytes)", "201", "send"),
+    ("client", "PUT /v2/<name>/manifests/<tag>  (the manifest)", "201", "manifest"),
+    ("client", "GET /v2/<name>/manifests/<tag>", "200 (Docker-Content-Digest)", "pull_manifest"),
+    ("client", "GET /v2/<name>/blobs/<digest>", "200 (the bytes, checked)", "pull_blob"),
+)
+
+
+def registry_requests() -> Picture:
+    """A push and a pull as the requests between a client and a registry, top to bottom."""
+    t = catalog.entry("picture.registry-requests")
+    e = html.escape
+    xc, xr, top, row = 120, 600, 50, 44
+    parts = [f"<text x='10' y='18' font-size='12' fill='#555'>{e(t.get('caption', ''))}</text>",
+             f"<text x='{xc}' y='40' font-size='13' font-weight='bold' text-anchor='middle'>{e(t.get('client', 'the client'))}</text>",
+             f"<text x='{xr}' y='40' font-size='13' font-weight='bold' text-anchor='middle'>{e(t.get('registry', 'the registry'))}</text>",
+             f"<line x1='{xc}' y1='46' x2='{xc}' y2='{top + row * len(PUSH_PULL)}' stroke='#aaa'/>",
+             f"<line x1='{xr}' y1='46' x2='{xr}' y2='{top + row * len(PUSH_PULL)}' stroke='#aaa'/>"]
+    lines = []
+    for i, (_who, request, answer, note) in enumerate(PUSH_PULL):
+        y = top + 14 + i * row
+        parts.append(_arrow(xc, y, xr - 2, y, request, color="#2b6cb0") + _arrow(xr, y + 14, xc + 2, y + 14, answer, color="#3a7d44")
+                     + f"<text x='{xr + 16}' y='{y + 10}' font-size='11' fill='#555'>{e(t.get(note, ''))}</text>")
+        lines.append(f"{request}  ->  {answer}    {t.get(note, '')}")
+    return Picture(_svg(xr + 300, top + 20 + row * len(PUSH_PULL), parts), "\n".join(lines))

@@ -67,6 +67,13 @@ def test_notebook_runs_headless_without_errors(path):
     nb = run_notebook(path)
     TIMES[path.stem] = time.monotonic() - t0
     assert not errors_in(nb), errors_in(nb)
+    # it ends with what was seen, in a few lines, and one picture that sums it up, drawn
+    seen = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## What you saw")]
+    assert seen and seen[-1] >= len(nb.cells) - 6, "no summary near the end"
+    drawn = [c for c in nb.cells[seen[-1]:] if c.cell_type == "code"
+             and any("image/svg+xml" in out.get("data", {}) or "<svg" in out.get("data", {}).get("text/html", "")
+                     for out in c.get("outputs", []))]
+    assert drawn, "the summary's picture was not drawn (an SVG output)"
 
 
 def outputs_text(cell) -> str:

@@ -65,6 +65,13 @@ def tidy(prefix: str) -> Tidied:
             out.append(f"cgroup {name}")
         except LabkitError:
             pass
+        # Another tool's group in every hierarchy, the controller-less name=systemd one too (LXC makes
+        # them there, notebook 04): /sys/fs/cgroup/systemd/labkit/nb04-lxc-pivot, deepest first.
+        for parent in cgroups.labkit_dirs(tag=inst.tag):
+            for d in sorted((parent / name).rglob("*"), key=lambda p: -len(p.parts)) if (parent / name).is_dir() else ():
+                if d.is_dir():
+                    _rmdir(d)
+            _rmdir(parent / name)
     out.extend(_overlays(inst, prefix))
     out.extend(_scratch(prefix))
     return out
@@ -106,3 +113,10 @@ def _overlays(inst, prefix: str) -> list[str]:
         except LabkitError:
             pass
     return out
+
+
+def _rmdir(d) -> None:
+    try:
+        d.rmdir()  # a cgroup goes with rmdir once no process is in it; its files go with it
+    except OSError:
+        pass

@@ -23,7 +23,7 @@ lk.exercise("02.host-network").verify(net_shared="net" in view.shared(),
                                       rest_own=all(k in view.isolated() for k in ("pid", "mnt", "uts", "ipc")))
 
 # exercise: 02.by-hand
-import subprocess, sys
+import os, socket, subprocess, sys
 first = """
 import socket, sys
 from labkit.kernel import syscalls as k

@@ -119,7 +119,8 @@ def test_the_summary_drawings_are_well_formed_and_labelled_from_the_catalog(monk
     from labkit.exercises import progress
 
     for pic, entry in ((pictures.lifecycle(), "picture.lifecycle"), (pictures.registry_requests(), "picture.registry-requests"),
-                       (pictures.vm_and_container(), "picture.vm-and-container"), (pictures.by_hand_levels(who="nobody-yet"), "picture.by-hand")):
+                       (pictures.vm_and_container(), "picture.vm-and-container"), (pictures.cloud_models(), "picture.cloud-models"),
+                       (pictures.by_hand_levels(who="nobody-yet"), "picture.by-hand")):
         texts = _texts(pic.svg)
         assert catalog.entry(entry)["caption"] in texts, entry
     monkeypatch.setattr(progress, "load", lambda who=None: {"04.level-1": {"status": "passed"}, "04.level-2": {"status": "not yet"}})
@@ -133,3 +134,14 @@ def test_the_vm_and_container_drawing_carries_the_measured_figures():
 
     texts = _texts(pictures.vm_and_container(Side()).svg)
     assert "5,161 ms · 178.5 MiB" in texts and "20.6 ms · 0.5 MiB" in texts
+
+
+def test_a_container_s_layers_are_its_upper_and_its_image_s_lower_directories(busybox):
+    c = lk.run("busybox", ["sh", "-c", "echo hi > /written"], detach=True)
+    try:
+        c.wait()
+        assert (c.upper / "written").read_text() == "hi\n"
+        assert [p.name for p in c.lower] == [d[7:] for _, d in reversed(busybox.layers)]  # top first
+        assert all(not (p / "written").exists() for p in c.lower)
+    finally:
+        c.remove()

@@ -7,7 +7,7 @@
     lk.pictures.walls(lk.escape_attempts(c))   # each escape attempt, and the lock that stopped it
     lk.pictures.vm_and_container(side) # a VM's stack beside a container's, with what each cost (notebook 01)
 
-One notebook's summary each: lifecycle() (07), by_hand_levels() (04), registry_requests() (10),
+cloud_models() draws 01's cloud service models. One notebook's summary each: lifecycle() (07), by_hand_levels() (04), registry_requests() (10),
 layers(ov) (05), image_layers(name) (06), run_flow(r) (08).
 
 Every label comes from the message catalog (labkit/exercises/messages/<lang>.toml, entries
@@ -17,9 +17,9 @@ Every label comes from the message catalog (labkit/exercises/messages/<lang>.tom
 from __future__ import annotations
 
 from .drawing import Picture
-from .flows import client_server, run_flow, vm_and_container
+from .flows import client_server, cloud_models, run_flow, vm_and_container
 from .processes import CONTROLLERS, NAMESPACES, by_hand_levels, cgroup_files, lifecycle, sees_and_uses, walls
 from .storage import image_layers, layers, registry_requests
 
-__all__ = ["Picture", "client_server", "run_flow", "vm_and_container", "CONTROLLERS", "NAMESPACES", "by_hand_levels",
+__all__ = ["Picture", "client_server", "cloud_models", "run_flow", "vm_and_container", "CONTROLLERS", "NAMESPACES", "by_hand_levels",
            "cgroup_files", "lifecycle", "sees_and_uses", "walls", "image_layers", "layers", "registry_requests"]

@@ -113,3 +113,31 @@ def vm_and_container(side=None) -> Picture:
     text.append(f"{t.get('host_kernel', 'host kernel')} / {t.get('hardware', 'hardware')}")
     height = base + 2 * (h + gap) + 10
     return Picture(_svg(2 * w + 40 + 2 * x0, height, parts), "\n".join(text))
+
+
+#: the stack from the bottom, and how many of its layers the provider manages in each model
+CLOUD_LAYERS = ("network", "storage", "servers", "virtualization", "os", "container_runtime", "runtime", "data", "application")
+CLOUD_MODELS = (("on_premises", 0), ("iaas", 4), ("caas", 6), ("paas", 7), ("saas", 9))
+
+
+def cloud_models() -> Picture:
+    """The seed's cloud service models (云服务类型) as stacks: who manages each layer, you (dark) or
+    the provider (light). CaaS sits between IaaS and PaaS: you bring images, the provider runs them."""
+    t = catalog.entry("picture.cloud-models")
+    e = html.escape
+    w, h, gap, x0, top = 130, 24, 14, 10, 30
+    parts = [f"<text x='{x0}' y='18' font-size='12' fill='#555'>{e(t.get('caption', ''))}</text>"]
+    rows = []
+    for i, (model, provider) in enumerate(CLOUD_MODELS):
+        x = x0 + i * (w + gap)
+        for j, layer in enumerate(CLOUD_LAYERS):
+            yours = j >= provider
+            y = top + (len(CLOUD_LAYERS) - 1 - j) * (h + 2)  # the network at the bottom
+            parts.append(f"<rect x='{x}' y='{y}' width='{w}' height='{h}' rx='3' fill='{'#2b6cb0' if yours else '#bee3f8'}'/>"
+                         f"<text x='{x + w / 2}' y='{y + 16}' font-size='10' text-anchor='middle' "
+                         f"fill='{'white' if yours else '#2a4365'}'>{e(t.get(layer, layer))}</text>")
+        parts.append(f"<text x='{x + w / 2}' y='{top + len(CLOUD_LAYERS) * (h + 2) + 16}' font-size='13' font-weight='bold' "
+                     f"text-anchor='middle'>{e(t.get(model, model))}</text>")
+        rows.append(f"{t.get(model, model):<12} {t.get('yours', 'you')}: "
+                    + ", ".join(t.get(layer, layer) for layer in CLOUD_LAYERS[provider:]))
+    return Picture(_svg(x0 + len(CLOUD_MODELS) * (w + gap), top + len(CLOUD_LAYERS) * (h + 2) + 28, parts), "\n".join(rows))

@@ -188,6 +188,17 @@ class Container:
             if paused:
                 self.unpause()
 
+    @property
+    def upper(self) -> Path:
+        """Its writable layer: the overlay's upper directory, where everything it writes lands
+        (/var/lib/labkit/containers/<id>/upper)."""
+        return self._layers()[0]
+
+    @property
+    def lower(self) -> list[Path]:
+        """Its image's read-only layers, as overlayfs stacks them: the top one first."""
+        return [Path(p) for p in self._layers()[1]]
+
     def _layers(self) -> tuple[Path, list[str]]:
         bundle = state.bundle_dir(self.inst, self.id)
         notes = self.config.get("annotations", {})

@@ -15,7 +15,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerE
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "tidy", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "build", "save", "load", "registry", "vm", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "language", "tidy", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "build", "save", "load", "registry", "vm", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable", "TimedOut"]
 
 
@@ -133,6 +133,15 @@ def reset(all_instances=False, volumes=False):
     from .host.reset import reset as _reset
 
     return _reset(all_instances=all_instances, volumes=volumes)
+
+
+def language(lang=None) -> str:
+    """The language labkit speaks to you: lk.language() says which; lk.language("zh") switches this
+    notebook's checks, hints, pictures and plots to Chinese, lk.language("en") back to English.
+    Without a choice: $LABKIT_LANG, else the locale ($LANG=zh_CN.UTF-8), else English."""
+    from .exercises import catalog
+
+    return catalog.choose(lang) if lang is not None else catalog.language()
 
 
 def tidy(prefix):

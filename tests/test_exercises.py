@@ -300,3 +300,65 @@ def test_every_prediction_is_asked_in_its_notebook_and_revealed_below_it():
     for pid, nb in asked.items():
         e = catalog_ids[pid]
         assert e["notebook"] == nb and e["question"] and e["why"], pid
+
+
+@pytest.mark.parametrize("env,want", [
+    ({"LABKIT_LANG": "zh"}, "zh"), ({"LABKIT_LANG": "zh_CN.UTF-8"}, "zh"), ({"LANG": "zh_CN.UTF-8"}, "zh"),
+    ({"LC_ALL": "zh_TW.UTF-8", "LANG": "en_US.UTF-8"}, "zh"), ({"LC_ALL": "C.UTF-8", "LANG": "zh_CN.UTF-8"}, "en"),
+    ({"LANG": "fr_FR.UTF-8"}, "en"), ({}, "en"), ({"LABKIT_LANG": "en", "LANG": "zh_CN.UTF-8"}, "en"),
+])
+def test_the_language_comes_from_labkit_lang_then_the_locale_then_english(monkeypatch, env, want):
+    for key in ("LABKIT_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert catalog.language() == want
+
+
+def test_lk_language_switches_this_process_and_refuses_a_language_it_lacks(monkeypatch):
+    import labkit as lk
+
+    monkeypatch.setenv("LABKIT_LANG", "en")
+    try:
+        assert lk.language("zh") == "zh" and catalog.language() == "zh"
+        assert catalog.text("exercise.any", "run_above") != catalog._load("en")["exercise.any"]["run_above"]
+        with pytest.raises(lk.InvalidArgument) as e:
+            lk.language("klingon")
+        assert "zh" in e.value.hint and lk.language() == "zh"  # refused before anything changed
+    finally:
+        catalog.choose(None)
+        monkeypatch.setenv("LABKIT_LANG", "en")
+    assert lk.language() == "en"
+
+
+def _placeholders(text: str) -> set[str]:
+    import string
+
+    return {name for _lit, name, _spec, _conv in string.Formatter().parse(text) if name is not None}
+
+
+def test_every_text_of_the_catalog_is_in_every_language_with_the_same_placeholders():
+    """A learner in any language meets no English left over, and no {placeholder} that the code does
+    not fill (or one it fills, missing): each translation has each of English's texts, no others."""
+    meta = {"notebook", "kind"}  # the catalog's own bookkeeping, not texts
+    english = catalog._load("en")
+    langs = [lang for lang in catalog.available() if lang != "en"]
+    assert "zh" in langs
+    problems = []
+    for lang in langs:
+        other = catalog._load(lang)
+        for key, fields in english.items():
+            for field, text in fields.items():
+                if field in meta:
+                    continue
+                theirs = other.get(key, {}).get(field)
+                if theirs is None:
+                    problems.append(f"{lang}: [{key}] {field} is missing")
+                elif isinstance(text, list):
+                    if not isinstance(theirs, list) or len(theirs) != len(text):
+                        problems.append(f"{lang}: [{key}] {field} has {len(theirs) if isinstance(theirs, list) else '?'} items, English {len(text)}")
+                elif _placeholders(theirs) != _placeholders(text):
+                    problems.append(f"{lang}: [{key}] {field} fills {sorted(_placeholders(theirs))}, English {sorted(_placeholders(text))}")
+        for key, fields in other.items():
+            problems += [f"{lang}: [{key}] {field} is not an English text" for field in fields if field not in english.get(key, {})]
+    assert not problems, "\n".join(problems)

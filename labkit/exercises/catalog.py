@@ -10,7 +10,9 @@
         hints = ["a nudge", "the call to use"]              the third tier is the solution (solutions/)
 
 A translation is another file (zh.toml) with the same keys; a key it lacks falls back to English.
-The language: $LABKIT_LANG ("zh", "zh_CN.UTF-8" -> "zh"), else English.
+The language: the one lk.language("zh") chose in this process, else $LABKIT_LANG ("zh",
+"zh_CN.UTF-8" -> "zh"), else the locale ($LC_ALL, $LC_MESSAGES, $LANG, as gettext reads them), else
+English; a language with no file here ("C", "fr") is English.
 """
 
 from __future__ import annotations
@@ -23,9 +25,40 @@ from pathlib import Path
 HERE = Path(__file__).parent / "messages"
 
 
+#: lk.language("zh") in this process; None: from the environment
+_chosen: str | None = None
+
+
+def available() -> list[str]:
+    """The languages the catalog has a file for: ["en", "zh"]."""
+    return sorted(p.stem for p in HERE.glob("*.toml"))
+
+
+def _code(value: str) -> str:
+    """ "zh_CN.UTF-8" -> "zh"; "C.UTF-8" -> "c"; "en" -> "en"."""
+    return value.split("_")[0].split(".")[0].split("@")[0].lower()
+
+
 def language() -> str:
-    lang = os.environ.get("LABKIT_LANG", "") or "en"
-    return lang.split("_")[0].split(".")[0].lower() or "en"
+    for value in (_chosen, os.environ.get("LABKIT_LANG"), os.environ.get("LC_ALL"), os.environ.get("LC_MESSAGES"),
+                  os.environ.get("LANG")):
+        if value:  # the first one set decides, as gettext's order does: LC_ALL=C means C, whatever LANG says
+            code = _code(value)
+            return code if (HERE / f"{code}.toml").exists() else "en"
+    return "en"
+
+
+def choose(lang: str | None) -> str:
+    """lk.language(): set this process's language ("zh", "en"; None: back to the environment's)."""
+    global _chosen
+    from ..errors import InvalidArgument
+
+    if lang is not None and (not isinstance(lang, str) or _code(lang) not in available()):
+        raise InvalidArgument(f"language {lang!r} is not one of the lab's", hint=f"one of {', '.join(available())}: lk.language(\"zh\").")
+    _chosen = _code(lang) if lang is not None else None
+    if _chosen is not None:
+        os.environ["LABKIT_LANG"] = _chosen  # processes started from here (a helper, a CLI) speak it too
+    return language()
 
 
 @lru_cache(maxsize=8)

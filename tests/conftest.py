@@ -20,6 +20,7 @@ _given_root = os.environ.get("LABKIT_TEST_ROOT")
 _root = _given_root or tempfile.mkdtemp(prefix="labkit-test-", dir="/var/tmp")
 os.environ["LABKIT_ROOT"] = _root
 os.environ["LABKIT_OFFLINE"] = "1"  # registries on this machine only: a test never pulls from the internet
+os.environ["LABKIT_LANG"] = "en"  # the texts tests read are English unless a test asks for another (the locale decides otherwise)
 sys.path.insert(0, str(Path(__file__).parent))
 
 import labkit  # noqa: E402

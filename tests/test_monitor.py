@@ -318,3 +318,27 @@ def test_the_marks_labels_stay_inside_and_the_legend_covers_no_line():
     legend = memory.get_legend().get_window_extent(renderer)
     assert legend.y0 >= box.y1 - 1, "the legend is over the plot, where the limit line runs"
     assert memory.get_ylim()[1] > 32  # headroom over the limit line
+
+
+def test_in_chinese_the_plot_speaks_chinese_and_draws_every_glyph(monkeypatch):
+    """lk.language("zh"): titles, units, legends and marks from the catalog's zh texts, drawn in a CJK
+    font (./lab setup installs fonts-wqy-microhei): matplotlib warns of any glyph it lacks, and here
+    a warning fails the test."""
+    import io
+    import warnings
+
+    from labkit.monitoring.fonts import cjk_family
+    from labkit.monitoring.plot import figure
+
+    monkeypatch.setenv("LABKIT_LANG", "zh")
+    assert cjk_family(), "no CJK font installed: ./lab setup installs fonts-wqy-microhei"
+    fig = figure(_Drawn(), ("memory", "cpu", "pids"), span=30)
+    memory, cpu, _pids = fig.axes
+    assert memory.get_title(loc="left") == "内存" and cpu.get_ylabel() == "单核的 %"
+    assert "a 的限制" in [t.get_text() for t in memory.get_legend().get_texts()]
+    assert any(t.get_text().startswith("整台宿主机") for t in cpu.get_legend().get_texts())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Glyph 20869 (\N{CJK UNIFIED IDEOGRAPH-5185}) missing from font(s) DejaVu Sans."
+        fig.savefig(io.BytesIO(), format="png")  # drawn by Agg, as lk.monitor draws it
+    monkeypatch.setenv("LABKIT_LANG", "en")
+    assert figure(_Drawn(), ("memory",), span=30).axes[0].get_title(loc="left") == "memory"

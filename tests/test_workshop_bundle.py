@@ -44,7 +44,7 @@ def test_a_full_bundle_sets_the_lab_up_on_a_bare_debian_with_no_network(tmp_path
     assert sum(name.startswith("wheels/") for name in manifest["files"]) >= 100 and "images.tar" in manifest["files"]
     debs = {name.split("/")[1].split("_")[0] for name in manifest["files"] if name.startswith("debs/") and name.endswith(".deb")}
     lab_packages = ["python3", "python3-venv", "busybox-static", "iproute2", "iptables", "util-linux", "docker-registry",
-                    "apache2-utils", "qemu-system-x86", "lxc"]
+                    "apache2-utils", "qemu-system-x86", "lxc", "fonts-wqy-microhei"]
     assert set(lab_packages) <= debs, sorted(set(lab_packages) - debs)  # whatever this machine's apt cache held
     room = bareroot.set_up(bundle, tmp_path / "vm", timeout=280)
     out = room.stdout

@@ -22,18 +22,25 @@ import time
 
 from .sampler import Sampler
 
-#: panel -> (title, y-axis label, the figure drawn, its limit, scale, whole numbers only)
+#: panel -> (the figure drawn, its limit, scale, whole numbers only); its title is the catalog's "plot"
+#: entry's <panel>, its unit <panel>_unit ("memory" -> "memory", "MiB")
 PANELS = {
-    "memory": ("memory", "MiB", "memory_current", "memory_limit", 1 / 2**20, False),
-    "cpu": ("CPU", "% of one core", "cpu_percent", "cpu_limit", 1.0, False),
-    "pids": ("processes", "count", "pids_current", "pids_limit", 1.0, True),
-    "io": ("I/O written", "MiB", "io_write_bytes", None, 1 / 2**20, False),
-    "pressure": ("memory pressure (PSI avg10)", "%", "memory_pressure", None, 1.0, False),
+    "memory": ("memory_current", "memory_limit", 1 / 2**20, False),
+    "cpu": ("cpu_percent", "cpu_limit", 1.0, False),
+    "pids": ("pids_current", "pids_limit", 1.0, True),
+    "io": ("io_write_bytes", None, 1 / 2**20, False),
+    "pressure": ("memory_pressure", None, 1.0, False),
 }
-#: event kind -> (colour, line style, what its mark says: "{label}" or "{text}")
-EVENT_STYLE = {"oom": ("#d62728", "-", "OOM {label}"), "limit": ("#555555", ":", "{text}"),
-               "control": ("#1f77b4", ":", "{text} {label}"), "start": ("#2ca02c", "--", ""),
-               "stop": ("#7f7f7f", "--", "{text}")}
+#: event kind -> (colour, line style, the catalog's "plot" field its mark says, with {label} and {text})
+EVENT_STYLE = {"oom": ("#d62728", "-", "mark_oom"), "limit": ("#555555", ":", "mark_text"),
+               "control": ("#1f77b4", ":", "mark_control"), "start": ("#2ca02c", "--", ""),
+               "stop": ("#7f7f7f", "--", "mark_text")}
+
+
+def _say(field: str, **values) -> str:
+    from ..exercises import catalog
+
+    return catalog.text("plot", field, **values)
 MIN_SPAN = 10.0  # seconds the time axis shows at least: lines grow into it instead of rescaling it each frame
 
 
@@ -43,6 +50,9 @@ def figure(sampler: Sampler, panels=("memory", "cpu", "pids"), width: float = 9.
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
+    from .fonts import use_fonts
+
+    use_fonts()  # a Chinese title draws in a CJK font, not as boxes
     fig = Figure(figsize=(width, 2.3 * len(panels)), dpi=90)
     fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.22 / len(panels), hspace=0.42)
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
@@ -50,7 +60,8 @@ def figure(sampler: Sampler, panels=("memory", "cpu", "pids"), width: float = 9.
     events = list(sampler.events)
     last_t = 0.0
     for ax, panel in zip(axes, panels):
-        title, unit, key, limit_key, scale, whole = PANELS[panel]
+        key, limit_key, scale, whole = PANELS[panel]
+        title, unit = _say(panel), _say(f"{panel}_unit")
         for label in sampler.labels:
             s = sampler.series(label)
             if s["t"]:
@@ -63,22 +74,22 @@ def figure(sampler: Sampler, panels=("memory", "cpu", "pids"), width: float = 9.
                 if lim:
                     mult = 100.0 if panel == "cpu" else scale  # cpu_limit is in CPUs: 0.2 -> 20 %
                     ax.step([t for t, _ in lim], [v * mult for _, v in lim], where="post", color=colors[label],
-                            ls="--", lw=1, alpha=0.8, label=f"{label}'s limit")
+                            ls="--", lw=1, alpha=0.8, label=_say("limit", label=label))
         if panel == "cpu" and sampler.labels:  # the whole host, for comparison (psutil: % of all CPUs)
             n = os.cpu_count() or 1
             s = sampler.series(sampler.labels[0])
             host = [(t, v * n) for t, v in zip(s["t"], s["host_cpu_percent"]) if v is not None]
             if host:
                 ax.plot([t for t, _ in host], [v for _, v in host], color="#999999", lw=1, ls="-.",
-                        label=f"whole host ({n} CPUs: {n * 100} % = all busy)")
+                        label=_say("host", n=n, all=n * 100))
         for t, label, kind, text in events:
-            color, ls, mark = EVENT_STYLE.get(kind, ("#555555", ":", "{text}"))
+            color, ls, mark = EVENT_STYLE.get(kind, ("#555555", ":", "mark_text"))
             ax.axvline(t, color=color, ls=ls, lw=1, alpha=0.7)
             if mark and ax is axes[0]:
                 # Hung from just under the top, reading downwards, left of its line: inside the axes
                 # whatever the label's length (anchored, a rotated label was placed by its middle and
                 # ran out over the top).
-                ax.annotate(mark.format(label=label, text=text), (t, 0.97), xycoords=("data", "axes fraction"),
+                ax.annotate(_say(mark, label=label, text=text), (t, 0.97), xycoords=("data", "axes fraction"),
                             fontsize=7, color=color, rotation=90, rotation_mode="anchor", ha="right", va="bottom",
                             annotation_clip=False)
         ax.set_title(title, fontsize=9, loc="left")
@@ -97,7 +108,7 @@ def figure(sampler: Sampler, panels=("memory", "cpu", "pids"), width: float = 9.
     last_t = max([last_t] + [e[0] for e in events])
     right = max(span or MIN_SPAN, last_t) if running else max(last_t * 1.03, 1.0)
     axes[-1].set_xlim(0, right)
-    axes[-1].set_xlabel("seconds", fontsize=8)
+    axes[-1].set_xlabel(_say("seconds"), fontsize=8)
     return fig
 
 

@@ -170,17 +170,17 @@ class Sampler:
             seen += 1
             prev = tgt.last
             if prev is None:
-                self.mark(tgt.label, "start", "running", t)
+                self.mark(tgt.label, "start", _say("running"), t)
                 fig["cpu_percent"] = None
             else:
                 used = (fig.get("cpu_usage_us") or 0) - (prev.get("cpu_usage_us") or 0)
                 fig["cpu_percent"] = max(0.0, used / 1e6 / max(now - tgt.last_t, 1e-6) * 100)
                 if (fig.get("oom_kills") or 0) > (prev.get("oom_kills") or 0):
-                    self.mark(tgt.label, "oom", f"OOM kill #{fig['oom_kills']}", t)
+                    self.mark(tgt.label, "oom", _say("oom_kill", n=fig["oom_kills"]), t)
                     tgt.oom_seen = True
-                for key, what in (("memory_limit", "memory"), ("cpu_limit", "CPUs"), ("pids_limit", "pids")):
+                for key in ("memory_limit", "cpu_limit", "pids_limit"):
                     if fig.get(key) != prev.get(key):
-                        self.mark(tgt.label, "limit", f"{what} {_show(key, prev.get(key))} -> {_show(key, fig.get(key))}", t)
+                        self.mark(tgt.label, "limit", _say(key, old=_show(key, prev.get(key)), new=_show(key, fig.get(key))), t)
             fig.update(host)
             tgt.last, tgt.last_t = fig, now
             with self._lock:
@@ -195,9 +195,9 @@ class Sampler:
         except (LabkitError, OSError):
             rec = None
         if rec and rec.get("oom_killed") and not tgt.oom_seen:
-            self.mark(tgt.label, "oom", "OOM kill (at its exit)", t)
+            self.mark(tgt.label, "oom", _say("oom_at_exit"), t)
         code = rec.get("exit_code") if rec else None
-        self.mark(tgt.label, "stop", "stopped" if code is None else f"exited {code}", t)
+        self.mark(tgt.label, "stop", _say("stopped") if code is None else _say("exited", code=code), t)
 
     def mark(self, label: str, kind: str, text: str, t: float | None = None) -> None:
         """Put an event on the time axis: "oom", "limit", "start", "stop" (or your own kind)."""
@@ -240,9 +240,16 @@ class Sampler:
                 f"{'running' if self.running else 'stopped'}>")
 
 
+def _say(field: str, **values) -> str:
+    """A mark's text in the learner's language (the catalog's "plot" entry): _say("exited", code=137)."""
+    from ..exercises import catalog
+
+    return catalog.text("plot", field, **values)
+
+
 def _show(key: str, value) -> str:
     if value is None:
-        return "none"
+        return _say("none")
     if key == "memory_limit":
         from ..cgroups.units import format_bytes
 

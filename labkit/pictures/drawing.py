@@ -34,8 +34,13 @@ def _arrow(x1, y1, x2, y2, label="", color="#555", e=html.escape) -> str:
             + (f"<text {at} font-size='10' fill='{color}'>{e(label)}</text>" if label else ""))
 
 
+#: Latin first, then a CJK family the browser may have (the lab's set-up installs WenQuanYi Micro Hei):
+#: a Chinese label draws in it, never as boxes
+FONTS = "'DejaVu Sans', 'WenQuanYi Micro Hei', 'Noto Sans CJK SC', 'Noto Sans SC', sans-serif"
+
+
 def _svg(width, height, parts) -> str:
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-family='sans-serif'>"
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-family=\"{FONTS}\">"
             "<defs><marker id='arrow' markerWidth='8' markerHeight='8' refX='7' refY='4' orient='auto'>"
             "<path d='M0,0 L8,4 L0,8 z' fill='#555'/></marker></defs>" + "".join(parts) + "</svg>")
 

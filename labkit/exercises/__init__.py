@@ -56,7 +56,7 @@ class Outcome:
     def hints(self) -> list[str]:
         tiers = list(self.texts.get("hints", []))
         solution = solutions(self.texts.get("notebook", "")).get(self.id)
-        return tiers + ([f"the solution:\n{solution}"] if solution else [])
+        return tiers + ([f"{general('solution')}\n{solution}"] if solution else [])
 
     def __bool__(self) -> bool:
         return self.passed
@@ -64,19 +64,19 @@ class Outcome:
     def __repr__(self) -> str:
         if self.passed:
             return f"✔ {self.texts.get('passed', self.id)}"
-        lines = [f"not yet: {self.texts.get('title', self.id)}"] + [f"  - {f}" for f in self.found]
+        lines = [f"{general('not_yet')}: {self.texts.get('title', self.id)}"] + [f"  - {f}" for f in self.found]
         first = self.hints()[:1]
-        return "\n".join(lines + [f"hint: {h}" for h in first])
+        return "\n".join(lines + [f"{general('hint')}: {h}" for h in first])
 
     def _repr_html_(self) -> str:
         if self.passed:
             return f"<div style='color:#2a2'>✔ {html.escape(self.texts.get('passed', self.id))}</div>"
         found = "".join(f"<li>{html.escape(f)}</li>" for f in self.found)
-        tiers = "".join(f"<details><summary>hint {i + 1}</summary><pre style='white-space:pre-wrap'>{html.escape(h)}</pre>"
+        tiers = "".join(f"<details><summary>{html.escape(general('hint_n', n=i + 1))}</summary><pre style='white-space:pre-wrap'>{html.escape(h)}</pre>"
                         f"</details>" for i, h in enumerate(self.hints()))
         details = (f"<details><summary>{html.escape(general('traceback'))}</summary><pre style='white-space:pre-wrap'>"
                    f"{html.escape(self.details)}</pre></details>") if self.details else ""
-        return (f"<div style='border-left:4px solid #e90;padding-left:8px'><b>not yet</b>: "
+        return (f"<div style='border-left:4px solid #e90;padding-left:8px'><b>{html.escape(general('not_yet'))}</b>: "
                 f"{html.escape(self.texts.get('title', self.id))}<ul>{found}</ul>{tiers}{details}</div>")
 
 

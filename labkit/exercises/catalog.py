@@ -97,3 +97,13 @@ def exercises(lang: str = "en") -> dict[str, dict]:
 def predictions(lang: str = "en") -> dict[str, dict]:
     """Every prediction of the catalog ("kind = prediction"), by ID: {"03.oom-threshold": {"notebook": ...}}."""
     return {k: v for k, v in _load(lang).items() if isinstance(v, dict) and v.get("kind") == "prediction"}
+
+
+def pad(text: str, width: int, right: bool = False) -> str:
+    """`text` padded to `width` terminal columns: a CJK character takes two ("学员" is 4 wide), which
+    str.ljust does not know, so a Chinese table's columns would drift."""
+    import unicodedata
+
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    fill = " " * max(0, width - used)
+    return fill + text if right else text + fill

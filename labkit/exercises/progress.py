@@ -77,7 +77,10 @@ class Progress:
         self.rows = rows  # (learner, notebook, passed, total, ids not passed yet, predictions as text)
 
     def __repr__(self) -> str:
-        lines = [f"{'LEARNER':<16}{'NOTEBOOK':<26}{'PASSED':>8}  {'NOT YET':<30} PREDICTED"]
+        from .catalog import pad, text
+
+        head = [text("progress", f"col_{k}").upper() for k in ("learner", "notebook", "passed", "not_yet", "predicted")]
+        lines = [f"{pad(head[0], 16)}{pad(head[1], 26)}{pad(head[2], 8, right=True)}  {pad(head[3], 30)} {head[4]}"]
         for who, nb, passed, total, left, predicted in self.rows:
             lines.append(f"{who:<16}{nb:<26}{passed:>3} / {total:<3} {', '.join(left):<30} {predicted}".rstrip())
         return "\n".join(lines)
@@ -92,8 +95,11 @@ class Progress:
             f"<td style='text-align:left'>{html.escape(', '.join(left))}</td>"
             f"<td style='text-align:left'>{html.escape(predicted)}</td></tr>"
             for who, nb, passed, total, left, predicted in self.rows)
-        return ("<table><tr><th>learner</th><th>notebook</th><th></th><th>passed</th><th>not yet</th><th>predicted</th></tr>"
-                + body + "</table>")
+        from .catalog import text
+
+        head = "".join(f"<th>{html.escape(text('progress', f'col_{k}'))}</th>" if k else "<th></th>"
+                       for k in ("learner", "notebook", "", "passed", "not_yet", "predicted"))
+        return f"<table><tr>{head}</tr>" + body + "</table>"
 
 
 def _predicted(entries: dict, ids: list[str]) -> str:

@@ -29,7 +29,7 @@ def memory_options(limit_mib: int | None, host_mib: int) -> list[tuple[str, obje
     top = min(host_mib, max(1024, 4 * (limit_mib or 256)))
     stops = sorted({s for s in MEMORY_STOPS if s <= top} | ({limit_mib} if limit_mib else set()))
     out: list[tuple[str, object]] = [(f"{s} MiB", s) for s in stops]
-    return out + ([] if limit_mib else [(NONE, NONE)])
+    return out + ([] if limit_mib else [(_say("none"), NONE)])
 
 
 def update_memory(c, mib: int, tries: int = 8) -> list[str]:
@@ -66,9 +66,9 @@ def controls(container, monitor=None):
     cpus_now = (res.get("cpu", {}).get("quota") or 0) / 100_000 or float(os.cpu_count() or 1)
     style = {"description_width": "110px"}
     memory = w.SelectionSlider(options=memory_options(limit_mib, psutil.virtual_memory().total >> 20),
-                               value=limit_mib or NONE, description="memory limit", continuous_update=False,
+                               value=limit_mib or NONE, description=_say("memory"), continuous_update=False,
                                style=style, layout=w.Layout(width="480px"))
-    cpus = w.FloatSlider(value=cpus_now, min=0.05, max=float(os.cpu_count() or 1), step=0.05, description="CPUs",
+    cpus = w.FloatSlider(value=cpus_now, min=0.05, max=float(os.cpu_count() or 1), step=0.05, description=_say("cpus"),
                          continuous_update=False, style=style, layout=w.Layout(width="480px"))
     status = w.HTML()
     log = w.HTML()
@@ -77,11 +77,12 @@ def controls(container, monitor=None):
         """The container's status line (and the last action's note, unless None); False once it is gone."""
         try:
             r = c.attrs
-            status.value = f"<b>{r['name']}</b>: {r['status']}" + (f" (exit {r['exit_code']})" if r["status"] == "exited" else "")
+            status.value = (f"<b>{html.escape(r['name'])}</b>: {html.escape(_say('status_' + r['status'], r['status']))}"
+                            + (f" ({html.escape(_say('exit', code=r['exit_code']))})" if r["status"] == "exited" else ""))
             alive = True
         except NotFound:  # removed, say by a clean-up cell further down after Run All
             status.value = f"<span style='color:#c33'>{html.escape(gone_text(c.name))}</span>"
-            for widget in (memory, cpus, *buttons):
+            for widget in (memory, cpus, *buttons.values()):
                 widget.disabled = True
             alive = False
         except LabkitError as e:
@@ -99,25 +100,25 @@ def controls(container, monitor=None):
                 if mark and monitor is not None:
                     monitor.sampler.mark(c.name, "control", what)
             except LabkitError as e:
-                show(f"{what}: {e.message}" + (f" (hint: {e.hint})" if e.hint else ""))
+                show(f"{what}: {e.message}" + (f" ({_say('hint')}: {e.hint})" if e.hint else ""))
         return run
 
     def memory_changed(ch):
         if ch["new"] == NONE:
-            show("a limit once set is not lifted here (docker update cannot either): pick a size")
+            show(_say("keep_limit"))
             return
-        act(lambda: update_memory(c, ch["new"]), f"memory {ch['new']} MiB")()
+        act(lambda: update_memory(c, ch["new"]), _say("set_memory", mib=ch["new"]))()
 
     memory.observe(memory_changed, names="value")
-    cpus.observe(lambda ch: act(lambda: c.update(cpus=ch["new"]), f"CPUs {ch['new']:g}")(), names="value")
-    buttons = []
-    for label, fn in (("start", c.start), ("stop", lambda: c.stop(timeout=2)), ("pause", c.pause), ("unpause", c.unpause)):
-        b = w.Button(description=label, layout=w.Layout(width="90px"))
+    cpus.observe(lambda ch: act(lambda: c.update(cpus=ch["new"]), _say("set_cpus", cpus=f"{ch['new']:g}"))(), names="value")
+    buttons = {}  # by ID ("pause"); each shows its word in the learner's language
+    for key, fn in (("start", c.start), ("stop", lambda: c.stop(timeout=2)), ("pause", c.pause), ("unpause", c.unpause)):
+        b = w.Button(description=_say(key), layout=w.Layout(width="90px"))
         # start and stop show on the plot by themselves (the cgroup comes and goes); pause changes nothing it reads
-        b.on_click(act(fn, label, mark=label in ("pause", "unpause")))
-        buttons.append(b)
-    panel = w.VBox([status, memory, cpus, w.HBox(buttons), log])
-    panel.container, panel.memory, panel.cpus, panel.buttons = c, memory, cpus, {b.description: b for b in buttons}
+        b.on_click(act(fn, _say(key), mark=key in ("pause", "unpause")))
+        buttons[key] = b
+    panel = w.VBox([status, memory, cpus, w.HBox(list(buttons.values())), log])
+    panel.container, panel.memory, panel.cpus, panel.buttons = c, memory, cpus, buttons
     panel.refresh = lambda: show(None)
     if show():
         # The status line follows the container: an exit, a pause from a cell, a removal (then the
@@ -130,6 +131,13 @@ def controls(container, monitor=None):
         panel.stop_following = stop.set
         threading.Thread(target=follow, name=f"labkit-controls-{c.name}", daemon=True).start()
     return panel
+
+
+def _say(field: str, default: str | None = None, **values) -> str:
+    """A text of the catalog's "controls" entry in the learner's language: _say("set_memory", mib=64)."""
+    from ..exercises import catalog
+
+    return catalog.text("controls", field, default, **values)
 
 
 def gone_text(name: str) -> str:

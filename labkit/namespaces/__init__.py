@@ -21,11 +21,23 @@ import subprocess
 from dataclasses import dataclass, field
 
 from ..errors import FeatureMissing, InvalidArgument, LabkitError, NotFound, require_root
+from ..exercises import catalog
+from ..exercises.catalog import pad
 from ..helper import interpreter
 from ..kernel import namespace_kinds
 from .child import KINDS, ns_inodes
 
 
+
+
+def _say(field: str, **values) -> str:
+    """A text of the catalog's "namespaces" entry, in the learner's language."""
+    return catalog.text("namespaces", field, **values)
+
+
+def _isolates(kind: str) -> str:
+    """What a kind isolates, as the pictures say it (the catalog's "picture.sees-and-uses" ns_<kind>)."""
+    return catalog.text("picture.sees-and-uses", f"ns_{kind}", namespace_kinds.BY_NAME[kind].isolates)
 
 
 @dataclass(frozen=True)
@@ -47,9 +59,9 @@ class NamespaceView:
         return [k for k, _h, _p, same in self.rows() if not same]
 
     def __repr__(self) -> str:
-        lines = [f"{'kind':<7} {'host':<22} {'process':<22} "]
+        lines = [f"{pad(_say('kind'), 7)} {pad(_say('host'), 22)} {pad(_say('process'), 22)} "]
         for k, h, p, same in self.rows():
-            lines.append(f"{k:<7} {h:<22} {p:<22} {'shared' if same else 'NEW'}")
+            lines.append(f"{k:<7} {h:<22} {p:<22} {_say('shared') if same else _say('new')}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -58,10 +70,11 @@ class NamespaceView:
         rows = "".join(
             f"<tr><td style='text-align:left'><b>{k}</b></td><td style='text-align:left'><code>{html.escape(h)}</code></td>"
             f"<td style='text-align:left'><code>{html.escape(p)}</code></td>"
-            f"<td style='text-align:left;color:{'#888' if same else '#2a2'}'>{'shared with the host' if same else 'new: ' + namespace_kinds.BY_NAME[k].isolates}</td></tr>"
+            f"<td style='text-align:left;color:{'#888' if same else '#2a2'}'>"
+            f"{html.escape(_say('shared_with_host') if same else _say('new_isolates', what=_isolates(k)))}</td></tr>"
             for k, h, p, same in self.rows())
-        return ("<table><tr><th style='text-align:left'>kind</th><th style='text-align:left'>host</th>"
-                "<th style='text-align:left'>process</th><th style='text-align:left'></th></tr>" + rows + "</table>")
+        head = "".join(f"<th style='text-align:left'>{html.escape(_say(f)) if f else ''}</th>" for f in ("kind", "host", "process", ""))
+        return f"<table><tr>{head}</tr>" + rows + "</table>"
 
 
 @dataclass(frozen=True)
@@ -78,7 +91,7 @@ class NamespaceRun:
     steps: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        return (f"$ {shlex.join(self.command)}   (exit {self.exit_code})\n{self.stdout}{self.stderr}\n{self.view!r}\n"
+        return (f"$ {shlex.join(self.command)}   ({_say('exit', code=self.exit_code)})\n{self.stdout}{self.stderr}\n{self.view!r}\n"
                 + "\n".join(f"  {i + 1}. {s}" for i, s in enumerate(self.steps)))
 
     def _repr_html_(self) -> str:
@@ -86,11 +99,11 @@ class NamespaceRun:
 
         ids = ""
         if self.inside and self.outside:
-            ids = (f"<p>inside: PID {self.inside.get('pid')}, uid {self.inside.get('uid')} &nbsp;|&nbsp; "
-                   f"seen from the host: PID {self.outside.get('pid')}, uid {self.outside.get('uid')}</p>")
+            ids = (f"<p>{html.escape(_say('inside', pid=self.inside.get('pid'), uid=self.inside.get('uid')))} &nbsp;|&nbsp; "
+                   f"{html.escape(_say('outside', pid=self.outside.get('pid'), uid=self.outside.get('uid')))}</p>")
         steps = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in self.steps)
         return (f"<pre>$ {html.escape(shlex.join(self.command))}\n{html.escape(self.stdout + self.stderr)}</pre>"
-                f"{ids}{self.view._repr_html_()}<details><summary>the steps taken</summary><ol>{steps}</ol></details>")
+                f"{ids}{self.view._repr_html_()}<details><summary>{html.escape(_say('steps'))}</summary><ol>{steps}</ol></details>")
 
 
 def _check_kinds(kinds) -> list[str]:

@@ -99,11 +99,15 @@ def predictions(lang: str = "en") -> dict[str, dict]:
     return {k: v for k, v in _load(lang).items() if isinstance(v, dict) and v.get("kind") == "prediction"}
 
 
-def pad(text: str, width: int, right: bool = False) -> str:
-    """`text` padded to `width` terminal columns: a CJK character takes two ("学员" is 4 wide), which
-    str.ljust does not know, so a Chinese table's columns would drift."""
+def columns(text: str) -> int:
+    """The terminal columns `text` takes: a CJK character takes two ("学员" is 4 wide)."""
     import unicodedata
 
-    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    fill = " " * max(0, width - used)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text: str, width: int, right: bool = False) -> str:
+    """`text` padded to `width` terminal columns, which str.ljust does not count: a Chinese table's
+    columns would drift."""
+    fill = " " * max(0, width - columns(text))
     return fill + text if right else text + fill

@@ -134,35 +134,31 @@ def by_hand_levels(who: str | None = None) -> Picture:
     return Picture(_svg(w + 20, 40 + 4 * (h + 6), parts), text)
 
 
-#: the lock an escape attempt meets, by the first word of its rule (security/attempts.py), outward
-_LOCKS = ("capabilities", "seccomp", "masked path", "read-only path", "devices")
+#: the locks an escape attempt meets, outward (security/attempts.py names each attempt's)
+_LOCKS = ("capabilities", "seccomp", "masked_path", "read-only_path", "devices")
 
 
 def walls(attempts) -> Picture:
     """lk.escape_attempts(c), drawn: each attempt an arrow from the container out towards the host,
-    stopped (✘ in red: it held) at the lock whose rule answered, or let through (✔: allowed, harmless)."""
-    from ..security.attempts import ATTEMPTS
-
+    stopped (⊘: it held) at the lock whose rule answered, or let through (✔: allowed, harmless)."""
     t = catalog.entry("picture.walls")
     e = html.escape
-    harmless = {what for what, _command, _rule, refused in ATTEMPTS if refused is None}  # meant to succeed
     col, x0, row = 104, 300, 26
     parts = [f"<text x='10' y='18' font-size='12' fill='#555'>{e(t.get('caption', ''))}</text>",
              f"<text x='{x0 - 10}' y='44' font-size='12' font-weight='bold' text-anchor='end'>{e(t.get('container', 'the container'))}</text>"]
     for i, lock in enumerate(_LOCKS):
         x = x0 + (i + 1) * col
         parts.append(f"<line x1='{x}' y1='50' x2='{x}' y2='{60 + row * len(attempts)}' stroke='#c08a1e' stroke-width='3'/>"
-                     f"<text x='{x}' y='44' font-size='11' text-anchor='middle'>{e(t.get(lock.replace(' ', '_'), lock))}</text>")
+                     f"<text x='{x}' y='44' font-size='11' text-anchor='middle'>{e(t.get(lock, lock))}</text>")
     parts.append(f"<text x='{x0 + (len(_LOCKS) + 1) * col + 10}' y='44' font-size='12' font-weight='bold'>{e(t.get('host', 'the host'))}</text>")
     lines = []
-    for j, (what, _command, _answer, rule, held) in enumerate(attempts):
+    for j, (what, _command, _answer, _rule, held, lock, harmless) in enumerate(tuple(a)[:7] for a in attempts):
         y = 66 + j * row
-        lock = next((k for k in _LOCKS if rule.startswith(k)), _LOCKS[-1])
-        stop = x0 + (_LOCKS.index(lock) + 1) * col
-        allowed = held and what in harmless
+        stop = x0 + (_LOCKS.index(lock) + 1) * col if lock in _LOCKS else x0 + len(_LOCKS) * col
+        allowed = held and harmless
         color = "#2a2" if held else "#c33"
         parts.append(f"<text x='{x0 - 10}' y='{y + 4}' font-size='11' text-anchor='end'>{e(what[:48])}</text>"
                      + _arrow(x0, y, stop - 4, y, color=color)
                      + f"<text x='{stop + 6}' y='{y + 5}' font-size='13' fill='{color}'>{'✔' if allowed else '⊘' if held else '!'}</text>")
-        lines.append(f"{what:<44} {lock:<16} {'allowed' if allowed else 'stopped' if held else 'GOT THROUGH'}")
+        lines.append(f"{what:<44} {lock:<16} {t.get('allowed' if allowed else 'stopped' if held else 'got_through')}")
     return Picture(_svg(x0 + (len(_LOCKS) + 2) * col + 60, 80 + row * len(attempts), parts), "\n".join(lines))

@@ -13,36 +13,42 @@ Each attempt runs with `exec` in the running container, so it meets every lock i
 
 from __future__ import annotations
 
-from . import seccomp
 
-#: (what, shell command, the rule that should answer, what counts as "held": a string in the output,
-#: or None for "the command succeeds"). The loop device 7:0 stands for any disk of the host.
+#: (ID, the lock that should answer, shell command, what counts as "held": a pattern in the output, or
+#: None for "the command succeeds": a harmless thing that is allowed). What each tries and the rule
+#: that answers are the catalog's "attempts" texts what_<ID> and rule_<ID>, in the learner's language.
+#: The loop device 7:0 stands for any disk of the host.
 ATTEMPTS = (
-    ("make a node for the host's first loop device", "mknod /lk-disk b 7 0 && echo made", "devices: b *:* m allows mknod",
-     None),
-    ("read the host's disk through that node", "head -c 1 /lk-disk >/dev/null", "devices: a *:* rwm denied (not listed)",
-     "Operation not permitted"),
-    ("write to /dev/null", "echo hi > /dev/null", "devices: c 1:3 rwm allowed", None),
-    ("make a new user namespace (no capability needed)", "unshare -U true", f"seccomp: unshare — {seccomp.why('unshare')}",
-     "Operation not permitted"),
-    ("mount a filesystem", "mount -t tmpfs lk /mnt", "capabilities: no CAP_SYS_ADMIN; seccomp: mount",
-     "Permission denied|Operation not permitted"),
-    ("read the host's keys", "cat /proc/keys | wc -c", "masked path: /proc/keys is /dev/null; seccomp: keyctl",
-     "^0$"),
-    ("read the host's memory", "head -c 16 /proc/kcore | wc -c", "masked path: /proc/kcore", "^0$"),
-    ("change a kernel setting", "echo 1 > /proc/sys/vm/drop_caches", "read-only path: /proc/sys", "Read-only file system"),
+    ("disk_node", "devices", "mknod /lk-disk b 7 0 && echo made", None),
+    ("disk_read", "devices", "head -c 1 /lk-disk >/dev/null", "Operation not permitted"),
+    ("dev_null", "devices", "echo hi > /dev/null", None),
+    ("userns", "seccomp", "unshare -U true", "Operation not permitted"),
+    ("mount", "capabilities", "mount -t tmpfs lk /mnt", "Permission denied|Operation not permitted"),
+    ("keys", "masked_path", "cat /proc/keys | wc -c", "^0$"),
+    ("kcore", "masked_path", "head -c 16 /proc/kcore | wc -c", "^0$"),
+    ("sysctl", "read-only_path", "echo 1 > /proc/sys/vm/drop_caches", "Read-only file system"),
 )
 
 
-class Attempts(list):
-    """Rows of (what, command, answer, rule, held): a table in a notebook, text in a terminal."""
+def _say(field: str, **values) -> str:
+    from ..exercises import catalog
 
-    header = ("what the container tries", "command", "the kernel's answer", "which rule", "held")
+    return catalog.text("attempts", field, **values)
+
+
+class Attempts(list):
+    """Rows of (what, command, answer, rule, held, lock ID, harmless): a table in a notebook, text in a terminal."""
+
+    @property
+    def header(self) -> tuple[str, ...]:
+        return tuple(_say(f"col_{k}") for k in ("what", "command", "answer", "rule", "held"))
 
     def __repr__(self) -> str:
-        rows = [self.header] + [tuple(str(x) for x in r) for r in self]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(self.header))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+        from ..exercises.catalog import columns, pad
+
+        rows = [self.header] + [tuple(str(x) for x in r[:4]) + ("✔" if r[4] else "✘",) for r in self]
+        widths = [max(columns(r[i]) for r in rows) for i in range(5)]
+        return "\n".join("  ".join(pad(c, w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
     def _repr_html_(self) -> str:
         import html
@@ -64,7 +70,8 @@ def escape_attempts(container) -> Attempts:
     import re
 
     rows = Attempts()
-    for what, command, rule, refused in ATTEMPTS:
+    for key, lock, command, refused in ATTEMPTS:
+        what, rule = _say(f"what_{key}"), _say(f"rule_{key}")
         r = container.exec(["sh", "-c", command])
         said = (r.stderr.strip().splitlines() or [""])[-1]
         answer = said.rsplit(": ", 1)[-1] if r.exit_code else (r.stdout.strip() or "ok")
@@ -72,5 +79,5 @@ def escape_attempts(container) -> Attempts:
             held = r.exit_code == 0
         else:
             held = bool(re.search(refused, said, re.M | re.I) or re.search(refused, r.stdout.strip(), re.M | re.I))
-        rows.append((what, command, answer or f"exit {r.exit_code}", rule, held))
+        rows.append((what, command, answer or _say("exit", code=r.exit_code), rule, held, lock, refused is None))
     return rows

@@ -9,37 +9,36 @@ import os
 import shutil
 import subprocess
 
-from .doctor_rows import FAIL, OK, WARN, Check, _need_root, _run
+from .doctor_rows import FAIL, OK, WARN, Check, _need_root, _run, row, say
 
 
 def check_netns() -> Check:
-    name, breaks = "network namespaces", "a container's own network (only lo inside)"
+    name, breaks = "netns", say("netns_breaks")
     if os.geteuid() != 0:
         return _need_root(name, breaks)
     unshare = shutil.which("unshare")
     if not unshare:
-        return Check(name, WARN, "util-linux's unshare not found to test with", breaks, "`apt-get install util-linux`")
+        return row(name, WARN, say("no_unshare"), breaks, say("fix_util_linux"))
     r = _run([unshare, "--net", "cat", "/proc/net/dev"])
     if r is None or r.returncode != 0:
-        return Check(name, FAIL, (r.stderr.strip() if r else "failed") or "failed", breaks, "a kernel built with CONFIG_NET_NS")
+        return row(name, FAIL, (r.stderr.strip() if r else "") or say("failed"), breaks, say("netns_fix"))
     links = [line.split(":")[0].strip() for line in r.stdout.splitlines()[2:]]
-    return Check(name, OK, f"a new one has: {' '.join(links)}")
+    return row(name, OK, say("netns_ok", links=" ".join(links)))
 
 
 def check_veth_bridge() -> Check:
-    name, breaks = "veth and bridge", "container networking (the networking part of the lab)"
+    name, breaks = "veth", say("veth_breaks")
     if os.geteuid() != 0:
         return _need_root(name, breaks)
     unshare, ip = shutil.which("unshare"), shutil.which("ip")
     if not unshare or not ip:
-        return Check(name, WARN, "unshare or ip not found to test with", breaks, "`apt-get install util-linux iproute2`")
+        return row(name, WARN, say("no_unshare_ip"), breaks, say("fix_util_linux_iproute2"))
     # In a throw-away network namespace: nothing is left on the host when it exits.
     script = f"{ip} link add lk-doc0 type veth peer name lk-doc1 && {ip} link add lk-docbr type bridge"
     r = _run([unshare, "--net", "sh", "-c", script])
     if r is None or r.returncode != 0:
-        return Check(name, FAIL, (r.stderr.strip() if r else "failed") or "failed", breaks,
-                     "load the modules: `modprobe veth bridge`")
-    return Check(name, OK, "created a veth pair and a bridge in a throw-away namespace")
+        return row(name, FAIL, (r.stderr.strip() if r else "") or say("failed"), breaks, say("veth_fix"))
+    return row(name, OK, say("veth_ok"))
 
 
 def check_port_guard() -> Check:
@@ -47,15 +46,14 @@ def check_port_guard() -> Check:
     loaded and attached to a veth in a throw-away network namespace by a fresh interpreter."""
     from ..helper import interpreter
 
-    name, breaks = "port guard (tc bpf)", "bridged containers: each one's port is guarded before its command runs"
+    name, breaks = "port_guard", say("port_guard_breaks")
     if os.geteuid() != 0:
         return _need_root(name, breaks)
     r = _run(interpreter("labkit.network.guard"), timeout=30)
     if r is None or r.returncode != 0:
-        err = ((r.stderr.strip().splitlines() or ["failed"])[-1] if r else "could not run the probe")[:200]
-        return Check(name, FAIL, err, breaks, "use a kernel with CONFIG_NET_CLS_BPF and CONFIG_NET_SCH_INGRESS "
-                                              "(Debian's and Ubuntu's have both)")
-    return Check(name, OK, "a BPF classifier loads and attaches to a veth's ingress (direct-action)")
+        err = ((r.stderr.strip().splitlines() or [say("failed")])[-1] if r else say("no_probe"))[:200]
+        return row(name, FAIL, err, breaks, say("port_guard_fix"))
+    return row(name, OK, say("port_guard_ok"))
 
 
 def check_firewall() -> Check:
@@ -63,27 +61,23 @@ def check_firewall() -> Check:
     namespace (its rules are its own: the host's firewall is not touched). A host whose iptables
     command and kernel disagree (nft against legacy, a module missing) fails here, as labkit's
     networks would: "Chain 'MASQUERADE' does not exist", "No chain/target/match by that name"."""
-    name = "iptables (NAT, ports)"
-    breaks = "outbound NAT, published ports and isolation between networks"
+    name = "iptables"
+    breaks = say("iptables_breaks")
     path = shutil.which("iptables")
     if not path:
-        return Check(name, FAIL, "iptables not found", breaks, "`apt-get install iptables` (or run `./lab setup`)")
+        return row(name, FAIL, say("iptables_missing"), breaks, say("iptables_install"))
     version = (_run([path, "-V"]) or subprocess.CompletedProcess([], 1, "", "")).stdout.strip()
     probe = _run(["unshare", "--net", "sh", "-c", "iptables -t nat -N labkit-probe && "
                   "iptables -t nat -A labkit-probe -j MASQUERADE && iptables -t filter -L FORWARD -n >/dev/null"])
     if probe is None or probe.returncode != 0:
-        err = (probe.stderr.strip() if probe else "could not run the probe")[:200]
+        err = (probe.stderr.strip() if probe else say("no_probe"))[:200]
         other = "iptables-legacy" if "nf_tables" in version else "iptables-nft"
-        return Check(name, FAIL, f"{version}: MASQUERADE refused ({err})", breaks,
-                     f"the iptables command and the kernel disagree: try `update-alternatives --set iptables "
-                     f"/usr/sbin/{other}`, or load the module (`modprobe nft_masq` / `modprobe xt_MASQUERADE`)")
+        return row(name, FAIL, say("masquerade_refused", version=version, error=err), breaks, say("iptables_disagree", other=other))
     both = [t for t in ("iptables-legacy-save", "iptables-nft-save") if shutil.which(t)
             and any(line.startswith("-A") for line in ((_run([t]) or subprocess.CompletedProcess([], 1, "", "")).stdout
                                                        .splitlines()))]
     if len(both) == 2:
-        return Check(name, WARN, f"{version}; rules in both back ends (legacy and nft)", "rules in the other back end "
-                     "still filter the same packets, and are not shown by `iptables -S`",
-                     "use one back end: see `iptables-legacy-save` and `iptables-nft-save`")
+        return row(name, WARN, say("both_backends", version=version), say("both_backends_breaks"), say("both_backends_fix"))
     # What another firewall user changed (dockerd, e.g.: "-P FORWARD DROP" and its DOCKER-USER chain,
     # whichever of it started first): labkit's networks forward by their own ACCEPT rules, so they
     # work either way; the row says so, for an instructor who sees the policy and wonders.
@@ -92,11 +86,10 @@ def check_firewall() -> Check:
               or os.path.exists("/run/docker.sock"))
     note = ""
     if "-P FORWARD DROP" in forward.splitlines():
-        note = "; FORWARD's policy is DROP" + (" (dockerd's)" if docker else "") + \
-            ": labkit's networks forward by their own rules"
+        note = say("forward_drop_docker") if docker else say("forward_drop")
     elif docker:
-        note = "; dockerd's rules are here beside labkit's"
-    return Check(name, OK, f"{version}, MASQUERADE works{note}")
+        note = say("docker_beside")
+    return row(name, OK, say("iptables_ok", version=version) + note)
 
 
 def check_pyroute2() -> Check:
@@ -107,8 +100,8 @@ def check_pyroute2() -> Check:
         from ..network.netlink import in_thread
 
         n = in_thread(lambda ipr: len(list(ipr.get_links())))
-        return Check(name, OK, f"pyroute2 {getattr(pyroute2, '__version__', '?')} answered: {n} links in this namespace")
+        return row(name, OK, say("pyroute2_ok", version=getattr(pyroute2, "__version__", "?"), n=n))
     except ImportError:
-        return Check(name, FAIL, "not installed", "the networking cells", "`pip install pyroute2` (./lab setup installs it)")
+        return row(name, FAIL, say("not_installed"), say("pyroute2_breaks"), say("pyroute2_install"))
     except Exception as e:
-        return Check(name, WARN, f"{type(e).__name__}: {e}", "the networking cells", "run `labkit doctor` as root")
+        return row(name, WARN, f"{type(e).__name__}: {e}", say("pyroute2_breaks"), say("run_as_root"))

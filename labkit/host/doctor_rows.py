@@ -26,6 +26,19 @@ class Check:
     value: str  # what was found
     breaks: str = ""  # what does not work when this is not ok
     fix: str = ""  # how to make it ok
+    id: str = ""  # the row's ID ("root", "cgroups"): its name and texts are the catalog's, in the learner's language
+
+
+def say(key: str, **values) -> str:
+    """A text of the catalog's "doctor" entry, in the learner's language: say("root_uid", uid=1000)."""
+    from ..exercises import catalog
+
+    return catalog.text("doctor", key, **values)
+
+
+def row(row_id: str, status: str, value: str, breaks: str = "", fix: str = "") -> Check:
+    """A row named from the catalog (row_<ID>): row("root", OK, say("root_ok"))."""
+    return Check(say(f"row_{row_id}"), status, value, breaks, fix, row_id)
 
 
 @dataclass(frozen=True)
@@ -37,8 +50,9 @@ class Report:
         return all(c.status != FAIL for c in self.checks)
 
     def __getitem__(self, name: str) -> Check:
+        """A row by its ID ("cgroups") or by its name in the language it was made in."""
         for c in self.checks:
-            if c.name == name:
+            if name in (c.name, c.id):
                 return c
         raise KeyError(name)
 
@@ -46,17 +60,19 @@ class Report:
         return json.dumps({"ok": self.ok, "checks": [asdict(c) for c in self.checks]}, indent=2)
 
     def __str__(self) -> str:
-        width = max(len(c.name) for c in self.checks)
+        from ..exercises.catalog import columns, pad
+
+        width = max(columns(c.name) for c in self.checks)
         lines = []
+        label = max(columns(say("breaks")), columns(say("fix"))) + 1
         for c in self.checks:
-            lines.append(f"{_ICON[c.status]} {c.name:<{width}}  {c.value}")
+            lines.append(f"{_ICON[c.status]} {pad(c.name, width)}  {c.value}")
             if c.status != OK:
                 if c.breaks:
-                    lines.append(f"  {'':<{width}}  breaks: {c.breaks}")
+                    lines.append(f"  {'':<{width}}  {pad(say('breaks') + ':', label)} {c.breaks}")
                 if c.fix:
-                    lines.append(f"  {'':<{width}}  fix:    {c.fix}")
-        verdict = "this host can run the lab" if self.ok else "this host cannot run all of the lab: see the rows marked ✘"
-        return "\n".join(lines + ["", verdict])
+                    lines.append(f"  {'':<{width}}  {pad(say('fix') + ':', label)} {c.fix}")
+        return "\n".join(lines + ["", say("verdict_ok") if self.ok else say("verdict_fail")])
 
     __repr__ = __str__
 
@@ -67,17 +83,18 @@ class Report:
         for c in self.checks:
             note = ""
             if c.status != OK:
-                note = "".join(f"<div><i>{k}:</i> {html.escape(v)}</div>" for k, v in (("breaks", c.breaks), ("fix", c.fix)) if v)
+                note = "".join(f"<div><i>{html.escape(say(k))}:</i> {html.escape(v)}</div>"
+                               for k, v in (("breaks", c.breaks), ("fix", c.fix)) if v)
             left = "text-align:left;vertical-align:top"
             rows.append(
                 f"<tr><td style='color:{_COLOR[c.status]};font-weight:bold;{left}'>{_ICON[c.status]}</td>"
                 f"<td style='{left};white-space:nowrap'>{html.escape(c.name)}</td>"
                 f"<td style='{left}'><code>{html.escape(c.value)}</code>{note}</td></tr>"
             )
-        verdict = "this host can run the lab" if self.ok else "some rows failed: the lab cannot run all of its cells here"
-        return (f"<table><thead><tr><th></th><th style='text-align:left'>check</th>"
-                f"<th style='text-align:left'>found</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-                f"<p><b>{verdict}</b></p>")
+        verdict = say("verdict_ok") if self.ok else say("verdict_fail_html")
+        return (f"<table><thead><tr><th></th><th style='text-align:left'>{html.escape(say('col_check'))}</th>"
+                f"<th style='text-align:left'>{html.escape(say('col_found'))}</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+                f"<p><b>{html.escape(verdict)}</b></p>")
 
 
 def _run(cmd: list[str], timeout: float = 10) -> subprocess.CompletedProcess | None:
@@ -87,5 +104,5 @@ def _run(cmd: list[str], timeout: float = 10) -> subprocess.CompletedProcess | N
         return None
 
 
-def _need_root(name: str, breaks: str) -> Check:
-    return Check(name, WARN, "not checked: needs root", breaks, "run `sudo labkit doctor`")
+def _need_root(row_id: str, breaks: str) -> Check:
+    return row(row_id, WARN, say("needs_root"), breaks, say("needs_root_fix"))

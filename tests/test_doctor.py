@@ -95,3 +95,15 @@ def test_overlay_probe_fails_clearly_on_a_data_root_that_cannot_hold_an_upper_di
             sc.umount2(str(base / "m"), sc.MNT_DETACH)
     finally:
         sc.umount2(str(base), sc.MNT_DETACH)
+
+
+def test_the_doctor_speaks_chinese_when_asked_and_its_rows_keep_their_ids(monkeypatch):
+    import labkit as lk
+
+    english = lk.doctor()
+    monkeypatch.setenv("LABKIT_LANG", "zh")
+    chinese = lk.doctor()
+    assert [c.id for c in chinese.checks] == [c.id for c in english.checks] and all(c.id for c in chinese.checks)
+    assert chinese["cgroups"].name == "控制组（cgroups）" and chinese["内核"].id == "kernel"
+    assert str(chinese).splitlines()[-1] == ("这台宿主机可以运行整个实验室" if chinese.ok else "这台宿主机不能运行实验室的全部内容：见标 ✘ 的行")
+    assert "检查项" in chinese._repr_html_()

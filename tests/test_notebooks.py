@@ -14,6 +14,18 @@ from nbclient import NotebookClient
 from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+#: The Chinese edition: the same notebooks, their prose and their strings in Chinese, their code the same
+ZH = sorted((REPO / "notebooks" / "zh-CN").glob("[0-9][0-9]-*.ipynb"))
+#: each edition's heading of a notebook's summary, and its language
+SUMMARY = {"en": "## What you saw", "zh": "## 你看到了什么"}
+
+
+def edition(path) -> str:
+    return "zh" if "zh-CN" in Path(path).parts else "en"
+
+
+def label(path) -> str:
+    return ("zh-" if edition(path) == "zh" else "") + Path(path).stem
 #: Seconds each notebook took; conftest.py prints them at the end of the run.
 TIMES: dict[str, float] = {}
 
@@ -60,15 +72,15 @@ IN_V2_VM = {"03-cgroups", "11-isolation-limits"}  # 11: device rules differ by v
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.v2) if p.stem in IN_V2_VM else p for p in NOTEBOOKS],
-                         ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.v2) if p.stem in IN_V2_VM and p in NOTEBOOKS else p
+                                  for p in NOTEBOOKS + ZH], ids=[label(p) for p in NOTEBOOKS + ZH])
 def test_notebook_runs_headless_without_errors(path):
     t0 = time.monotonic()
     nb = run_notebook(path)
-    TIMES[path.stem] = time.monotonic() - t0
+    TIMES[label(path)] = time.monotonic() - t0
     assert not errors_in(nb), errors_in(nb)
     # it ends with what was seen, in a few lines, and one picture that sums it up, drawn
-    seen = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## What you saw")]
+    seen = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith(SUMMARY[edition(path)])]
     assert seen and seen[-1] >= len(nb.cells) - 6, "no summary near the end"
     drawn = [c for c in nb.cells[seen[-1]:] if c.cell_type == "code"
              and any("image/svg+xml" in out.get("data", {}) or "<svg" in out.get("data", {}).get("text/html", "")
@@ -93,10 +105,11 @@ def exercise_cells(nb) -> dict[str, int]:
 
 
 WITH_EXERCISES = sorted(p for p in NOTEBOOKS if (REPO / "notebooks" / "solutions" / f"{p.stem}.py").exists())
+ZH_WITH_EXERCISES = [p for p in ZH if (REPO / "notebooks" / "solutions" / f"{p.stem}.py").exists()]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", WITH_EXERCISES, ids=[p.stem for p in WITH_EXERCISES])
+@pytest.mark.parametrize("path", WITH_EXERCISES + ZH_WITH_EXERCISES, ids=[label(p) for p in WITH_EXERCISES + ZH_WITH_EXERCISES])
 def test_exercises_say_not_yet_as_shipped_and_pass_with_the_solutions(path, tmp_path, monkeypatch):
     """As shipped, each exercise cell (blanks left in) shows "not yet" and its first hint, and the
     notebook goes on; with the solutions put in its cells, every exercise's check passes, and the
@@ -114,7 +127,8 @@ def test_exercises_say_not_yet_as_shipped_and_pass_with_the_solutions(path, tmp_
     assert sorted(cells) == sorted(ids) and ids, (cells, ids)  # the catalog and the notebook agree
     for ex_id, i in cells.items():
         text = outputs_text(shipped.cells[i])
-        assert "not yet" in text and "hint 1" in text and "✔" not in text, (ex_id, text[:300])
+        said = catalog._load(edition(path))["exercise.any"]  # in the edition's language
+        assert said["not_yet"] in text and said["hint_n"].format(n=1) in text and "✔" not in text, (ex_id, text[:300])
     solved = nbformat.read(path, as_version=4)
     for ex_id, source in solutions(path.stem).items():
         solved.cells[cells[ex_id]].source = source
@@ -243,3 +257,47 @@ def test_after_run_all_each_exercise_passes_alone_twice_and_a_wrong_answer_says_
         nb.cells.append(tidy)
         client.execute_cell(tidy, len(nb.cells) - 1)
     assert not found, "\n".join(found)
+
+
+def _code_only(source: str) -> str:
+    """A code cell without its comments and with every string literal emptied, and without the line
+    that chooses the edition's language: what must be the same in both editions."""
+    import io
+    import re
+    import tokenize
+
+    lines = [line for line in source.splitlines() if not re.match(r"\s*lk\.language\(", line)]
+    out = []
+    for tok in tokenize.generate_tokens(io.StringIO("\n".join(lines) + "\n").readline):
+        if tok.type == tokenize.COMMENT or tok.type in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+            continue
+        if tok.type == tokenize.STRING:
+            out.append("''")
+        elif tok.type == getattr(tokenize, "FSTRING_MIDDLE", None):
+            continue
+        else:
+            out.append(tok.string)
+    return " ".join(out)
+
+
+@pytest.mark.parametrize("path", ZH, ids=[label(p) for p in ZH])
+def test_an_editions_code_is_the_english_editions_comments_and_strings_aside(path):
+    """A fix in one edition is never lost in the other: the cells are the same, in the same order,
+    and each code cell is the same code; only comments, string literals (prints, check sentences)
+    and the line that says lk.language("zh") may differ. Markdown is the edition's own."""
+    english = nbformat.read(REPO / "notebooks" / path.name, as_version=4)
+    chinese = nbformat.read(path, as_version=4)
+    assert [c.cell_type for c in chinese.cells] == [c.cell_type for c in english.cells]
+    for i, (zh, en) in enumerate(zip(chinese.cells, english.cells)):
+        if en.cell_type == "code":
+            assert _code_only(zh.source) == _code_only(en.source), f"cell {i} differs from the English edition's"
+    assert any(c.cell_type == "code" and 'lk.language("zh")' in c.source for c in chinese.cells[:3])
+    prose = "".join(c.source for c in chinese.cells if c.cell_type == "markdown")
+    assert sum("\u4e00" <= ch <= "\u9fff" for ch in prose) > len(prose) // 4  # its prose is Chinese
+
+
+def test_a_code_change_in_one_edition_alone_is_caught():
+    """The comparison above can tell: a number changed, a call added."""
+    assert _code_only('x = lk.run("a", memory="32M")  # 说明') == _code_only("x = lk.run('b', memory='64M')  # note")
+    assert _code_only('x = lk.run("a", memory=32)') != _code_only('x = lk.run("a", memory=64)')
+    assert _code_only('x = f(1)') != _code_only('x = f(1); g()')

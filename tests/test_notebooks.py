@@ -233,7 +233,7 @@ def test_after_run_all_each_exercise_passes_alone_twice_and_a_wrong_answer_says_
     """As a learner meets them: Run All first (the clean-up cells at the end run too, the exercises
     say "not yet"), then each exercise alone: a wrong answer of the usual kind says "not yet" and
     why, and the right one passes, and passes again when run a second time."""
-    from labkit.exercises import BLANK, catalog, solutions
+    from labkit.exercises import BLANK, solutions
 
     monkeypatch.setenv("LABKIT_LEARNER", "alone")
     nb = nbformat.read(path, as_version=4)

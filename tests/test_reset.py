@@ -171,3 +171,18 @@ def test_reset_keeps_a_filesystem_mounted_at_the_data_root_itself(tmp_path):
         assert str(inner) not in points and len(report.mounts) == 1
     finally:
         sc.umount2(str(root), sc.MNT_DETACH)
+
+
+def test_the_reset_and_tidy_tables_speak_the_learners_language(monkeypatch):
+    from labkit.host.reset import ResetReport
+    from labkit.host.tidy import Tidied
+
+    report = ResetReport(processes=[41], names={41: "sleep"}, cgroups=["labkit/c1"], problems=["a mount was busy"])
+    tidied = Tidied(["container nb03-bomb", "cgroup nb03-demo"])
+    assert str(report).splitlines()[0] == "reset: removed 2 object(s)" and "processes  41 (sleep)" in str(report)
+    assert repr(tidied) == "removed what an earlier run left: container nb03-bomb, cgroup nb03-demo"
+    monkeypatch.setenv("LABKIT_LANG", "zh")
+    lines = str(report).splitlines()
+    assert lines[0] == "reset：删除了 2 个对象" and lines[1].split()[:2] == ["进程", "41"] and lines[-1].split()[0] == "问题"
+    assert repr(tidied) == "清理了上次运行留下的：容器 nb03-bomb，控制组 nb03-demo"
+    assert "种类" in report._repr_html_() and repr(Tidied()) == "上次运行没有留下什么"

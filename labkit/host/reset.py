@@ -54,14 +54,16 @@ class ResetReport:
         return sum(len(getattr(self, k)) for k in self.KINDS)
 
     def __str__(self) -> str:
+        from ..exercises.catalog import pad
+
         if not self.removed and not self.problems:
-            return "reset: nothing of labkit's was left on this host"
-        lines = [f"reset: removed {self.removed} object(s)"]
+            return _say("nothing")
+        lines = [_say("removed", n=self.removed)]
         for k in self.KINDS:
             for item in getattr(self, k):
-                lines.append(f"  {k:<10} {item}" + (f" ({self.names[item]})" if k == "processes" and item in self.names else ""))
+                lines.append(f"  {pad(_say('kind_' + k), 10)} {item}" + (f" ({self.names[item]})" if k == "processes" and item in self.names else ""))
         for p in self.problems:
-            lines.append(f"  problem    {p}")
+            lines.append(f"  {pad(_say('problem'), 10)} {p}")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -70,7 +72,7 @@ class ResetReport:
         import html
 
         if not self.removed and not self.problems:
-            return "<p>reset: nothing of labkit's was left on this host ✔</p>"
+            return f"<p>{html.escape(_say('nothing'))} ✔</p>"
         def shown(kind: str, item) -> str:
             return f"{item} ({self.names[item]})" if kind == "processes" and item in self.names else str(item)
 
@@ -79,12 +81,19 @@ class ResetReport:
             items = getattr(self, k)
             if items:
                 listed = "<br>".join(f"<code>{html.escape(shown(k, i))}</code>" for i in items)
-                rows += (f"<tr><td style='text-align:left'>{k}</td><td>{len(items)}</td><td style='text-align:left'>"
-                         f"<details><summary>show</summary>{listed}</details></td></tr>")
-        rows += "".join(f"<tr><td style='color:#c33'>problem</td><td></td><td style='text-align:left'>{html.escape(p)}</td></tr>"
+                rows += (f"<tr><td style='text-align:left'>{html.escape(_say('kind_' + k))}</td><td>{len(items)}</td><td style='text-align:left'>"
+                         f"<details><summary>{html.escape(_say('show'))}</summary>{listed}</details></td></tr>")
+        rows += "".join(f"<tr><td style='color:#c33'>{html.escape(_say('problem'))}</td><td></td><td style='text-align:left'>{html.escape(p)}</td></tr>"
                         for p in self.problems)
-        return (f"<p>reset: removed {self.removed} object(s)</p><table><tr><th>kind</th><th>removed</th><th></th></tr>"
-                f"{rows}</table>")
+        return (f"<p>{html.escape(_say('removed', n=self.removed))}</p><table><tr><th>{html.escape(_say('col_kind'))}</th>"
+                f"<th>{html.escape(_say('col_removed'))}</th><th></th></tr>{rows}</table>")
+
+
+def _say(field: str, **values) -> str:
+    """A text of the catalog's "reset" entry, in the learner's language."""
+    from ..exercises import catalog
+
+    return catalog.text("reset", field, **values)
 
 
 def reset(all_instances: bool = False, inst: Instance | None = None, volumes: bool = False) -> ResetReport:

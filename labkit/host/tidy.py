@@ -18,7 +18,13 @@ class Tidied(list):
     """What was removed: ["container nb03-bomb", "cgroup nb03-demo"]."""
 
     def __repr__(self) -> str:
-        return ("removed what an earlier run left: " + ", ".join(self)) if self else "nothing left from an earlier run"
+        from .reset import _say
+
+        def shown(item: str) -> str:  # "container nb03-bomb": its kind in the learner's language
+            kind, _, name = item.partition(" ")
+            return f"{_say('kind_' + kind)} {name}"
+
+        return _say("tidied", items=_say("sep").join(shown(i) for i in self)) if self else _say("tidy_nothing")
 
 
 def tidy(prefix: str) -> Tidied:

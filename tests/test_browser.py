@@ -42,6 +42,9 @@ def jupyterlab(tmp_path):
         pytest.fail("chromium is not installed: `./lab test` installs it (apt-get install chromium)")
     for nb in (REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"):
         shutil.copy(nb, tmp_path)
+    (tmp_path / "zh-CN").mkdir()
+    for nb in (REPO / "notebooks" / "zh-CN").glob("[0-9][0-9]-*.ipynb"):
+        shutil.copy(nb, tmp_path / "zh-CN")
     # Every cell rendered, not only those in view (JupyterLab 4's "full" windowing): the page can then
     # be asked about any cell's output, e.g. the controls' widgets half-way down notebook 03.
     settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
@@ -157,3 +160,16 @@ def test_the_capstone_runs_in_jupyterlab(jupyterlab):
     assert texts.count("not yet") == 3  # its three exercises, as shipped
     assert drawings >= 1, "the network's drawing (SVG) was not rendered"
     assert len(seen - {""}) >= 2, "the live figure never redrew under load"
+
+
+def test_the_chinese_welcome_runs_in_jupyterlab_in_chinese(jupyterlab):
+    """The zh-CN edition in the browser: the live plot redraws, the exercise and the prediction are held
+    at "还没有" with their hints in Chinese, and the pictures' labels draw in Chinese (an SVG's text)."""
+    nb, texts, seen, drawn, shown = run_all_cells(
+        jupyterlab, "zh-CN/00-welcome", lambda page: page.locator(".jp-OutputArea-output img[src^='data:image/svg']").count())
+    assert texts.count("还没有") >= 1 and "提示" in texts, texts[-2000:]
+    svg = "".join(o.get("data", {}).get("image/svg+xml", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "命名空间：它看到什么" in svg and "控制组：它能用多少" in svg and drawn >= 1, (drawn, svg[:300])
+    assert len(seen - {""}) >= 2, "the live figure never redrew"
+    every = "".join(str(o.get("data", {})) + o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "✔ 新的网络命名空间一开始只有回环接口" in every  # a check, passed, in Chinese

@@ -34,8 +34,9 @@ lk.exercise("07.predict-orphans").verify(found=bool(orphan), right=still_running
 import time
 lk.tidy("nb07-init")                                        # what a try before this one left
 script = """
-sh -c 'trap "exit 42" TERM; while :; do sleep 0.1; done' &    # the service: not PID 1; on TERM it exits 42
+sh -c 'trap "exit 42" TERM; touch /tmp/up; while :; do sleep 0.1; done' &    # the service: not PID 1; on TERM it exits 42
 service=$!
+until [ -e /tmp/up ]; do sleep 0.02; done                 # its handler is set (a TERM before it would end it with 143)
 trap 'kill -TERM $service' TERM   # 1. PID 1's handler: on TERM, send TERM on to the service
 echo ready
 wait $service; wait $service; exit $?   # 2. wait for the service, then exit with the service's exit code

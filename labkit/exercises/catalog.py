@@ -31,7 +31,13 @@ _chosen: str | None = None
 
 def available() -> list[str]:
     """The languages the catalog has a file for: ["en", "zh"]."""
-    return sorted(p.stem for p in HERE.glob("*.toml"))
+    return sorted(_files(HERE))
+
+
+@lru_cache(maxsize=4)
+def _files(folder: Path) -> frozenset[str]:
+    """Read once per folder: language() runs for every text shown (a plot's frame asks for twenty)."""
+    return frozenset(p.stem for p in folder.glob("*.toml"))
 
 
 def _code(value: str) -> str:
@@ -44,7 +50,7 @@ def language() -> str:
                   os.environ.get("LANG")):
         if value:  # the first one set decides, as gettext's order does: LC_ALL=C means C, whatever LANG says
             code = _code(value)
-            return code if (HERE / f"{code}.toml").exists() else "en"
+            return code if code in _files(HERE) else "en"
     return "en"
 
 
@@ -86,6 +92,15 @@ def text(entry_id: str, field: str, default: str | None = None, **values) -> str
         return template.format(**values)
     except (KeyError, IndexError, ValueError):
         return template
+
+
+def speaker(entry_id: str):
+    """The texts of one entry, as a function a module keeps: _say = speaker("reset"), then
+    _say("removed", n=3) in the learner's language at the time it is called."""
+    def say(field: str, default: str | None = None, **values) -> str:
+        return text(entry_id, field, default, **values)
+
+    return say
 
 
 def exercises(lang: str = "en") -> dict[str, dict]:

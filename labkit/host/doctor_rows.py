@@ -14,6 +14,8 @@ import json
 import subprocess
 from dataclasses import asdict, dataclass
 
+from ..exercises.catalog import speaker
+
 OK, WARN, FAIL = "ok", "warn", "fail"
 _ICON = {OK: "✔", WARN: "!", FAIL: "✘"}
 _COLOR = {OK: "#2a2", WARN: "#c80", FAIL: "#c33"}
@@ -29,11 +31,8 @@ class Check:
     id: str = ""  # the row's ID ("root", "cgroups"): its name and texts are the catalog's, in the learner's language
 
 
-def say(key: str, **values) -> str:
-    """A text of the catalog's "doctor" entry, in the learner's language: say("root_uid", uid=1000)."""
-    from ..exercises import catalog
-
-    return catalog.text("doctor", key, **values)
+#: a text of the catalog's "doctor" entry, in the learner's language: say("root_uid", uid=1000)
+say = speaker("doctor")
 
 
 def row(row_id: str, status: str, value: str, breaks: str = "", fix: str = "") -> Check:

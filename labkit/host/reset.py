@@ -30,9 +30,11 @@ from ..errors import LabkitError, require_root
 from ..filesystems.mounts import mounts
 from ..kernel import syscalls as sc
 from ..network import firewall, netlink
+from ..exercises.catalog import pad, speaker
 from ..paths import Instance, instance as current_instance, is_labkit_link, is_labkit_name
 
 NETNS_DIR = "/run/netns"
+_say = speaker("reset")  # the report's texts, in the learner's language
 
 
 @dataclass
@@ -54,8 +56,6 @@ class ResetReport:
         return sum(len(getattr(self, k)) for k in self.KINDS)
 
     def __str__(self) -> str:
-        from ..exercises.catalog import pad
-
         if not self.removed and not self.problems:
             return _say("nothing")
         lines = [_say("removed", n=self.removed)]
@@ -87,13 +87,6 @@ class ResetReport:
                         for p in self.problems)
         return (f"<p>{html.escape(_say('removed', n=self.removed))}</p><table><tr><th>{html.escape(_say('col_kind'))}</th>"
                 f"<th>{html.escape(_say('col_removed'))}</th><th></th></tr>{rows}</table>")
-
-
-def _say(field: str, **values) -> str:
-    """A text of the catalog's "reset" entry, in the learner's language."""
-    from ..exercises import catalog
-
-    return catalog.text("reset", field, **values)
 
 
 def reset(all_instances: bool = False, inst: Instance | None = None, volumes: bool = False) -> ResetReport:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from ..errors import LabkitError, NotFound
 from ..paths import instance
+from .reset import _say
 
 
 class Tidied(list):
     """What was removed: ["container nb03-bomb", "cgroup nb03-demo"]."""
 
     def __repr__(self) -> str:
-        from .reset import _say
-
         def shown(item: str) -> str:  # "container nb03-bomb": its kind in the learner's language
             kind, _, name = item.partition(" ")
             return f"{_say('kind_' + kind)} {name}"

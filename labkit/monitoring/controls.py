@@ -14,10 +14,13 @@ import html
 import os
 import threading
 
+from ..exercises.catalog import speaker
+
 #: the memory slider's stops, MiB: fine steps where an OOM kill is near, coarse ones above
 MEMORY_STOPS = (8, 12, 16, 24, 32, 40, 48, 56, 64, 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024, 1536, 2048,
                 3072, 4096, 6144, 8192, 12288, 16384)
 NONE = "none"
+_say = speaker("controls")  # its words, in the learner's language
 REFRESH = 1.0  # seconds between two looks at the container's status
 
 
@@ -131,13 +134,6 @@ def controls(container, monitor=None):
         panel.stop_following = stop.set
         threading.Thread(target=follow, name=f"labkit-controls-{c.name}", daemon=True).start()
     return panel
-
-
-def _say(field: str, default: str | None = None, **values) -> str:
-    """A text of the catalog's "controls" entry in the learner's language: _say("set_memory", mib=64)."""
-    from ..exercises import catalog
-
-    return catalog.text("controls", field, default, **values)
 
 
 def gone_text(name: str) -> str:

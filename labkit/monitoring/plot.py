@@ -20,6 +20,7 @@ import os
 import threading
 import time
 
+from ..exercises.catalog import speaker
 from .sampler import Sampler
 
 #: panel -> (the figure drawn, its limit, scale, whole numbers only); its title is the catalog's "plot"
@@ -36,11 +37,7 @@ EVENT_STYLE = {"oom": ("#d62728", "-", "mark_oom"), "limit": ("#555555", ":", "m
                "control": ("#1f77b4", ":", "mark_control"), "start": ("#2ca02c", "--", ""),
                "stop": ("#7f7f7f", "--", "mark_text")}
 
-
-def _say(field: str, **values) -> str:
-    from ..exercises import catalog
-
-    return catalog.text("plot", field, **values)
+_say = speaker("plot")  # titles, units, legends and marks, in the learner's language
 MIN_SPAN = 10.0  # seconds the time axis shows at least: lines grow into it instead of rescaling it each frame
 
 

@@ -21,7 +21,10 @@ import time
 
 from .. import cgroups
 from ..errors import InvalidArgument, LabkitError
+from ..exercises.catalog import speaker
 from .probe import Gone, Probe
+
+_say = speaker("plot")  # the marks' texts, in the learner's language
 
 FIGURES = ("memory_current", "memory_peak", "memory_limit", "oom_kills", "cpu_percent", "cpu_usage_us",
            "cpu_throttled_us", "cpu_limit", "pids_current", "pids_limit", "io_read_bytes", "io_write_bytes",
@@ -238,13 +241,6 @@ class Sampler:
         n = sum(len(d) for d in self.samples.values())
         return (f"<Sampler {', '.join(self.labels)} every {self.interval:g} s: {n} samples, {len(self.events)} events, "
                 f"{'running' if self.running else 'stopped'}>")
-
-
-def _say(field: str, **values) -> str:
-    """A mark's text in the learner's language (the catalog's "plot" entry): _say("exited", code=137)."""
-    from ..exercises import catalog
-
-    return catalog.text("plot", field, **values)
 
 
 def _show(key: str, value) -> str:

@@ -30,9 +30,7 @@ from .child import KINDS, ns_inodes
 
 
 
-def _say(field: str, **values) -> str:
-    """A text of the catalog's "namespaces" entry, in the learner's language."""
-    return catalog.text("namespaces", field, **values)
+_say = catalog.speaker("namespaces")  # its tables' words, in the learner's language
 
 
 def _isolates(kind: str) -> str:

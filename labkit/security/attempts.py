@@ -13,6 +13,8 @@ Each attempt runs with `exec` in the running container, so it meets every lock i
 
 from __future__ import annotations
 
+from ..exercises.catalog import speaker
+
 
 #: (ID, the lock that should answer, shell command, what counts as "held": a pattern in the output, or
 #: None for "the command succeeds": a harmless thing that is allowed). What each tries and the rule
@@ -30,10 +32,7 @@ ATTEMPTS = (
 )
 
 
-def _say(field: str, **values) -> str:
-    from ..exercises import catalog
-
-    return catalog.text("attempts", field, **values)
+_say = speaker("attempts")  # what each tries and the rule that answers, in the learner's language
 
 
 class Attempts(list):

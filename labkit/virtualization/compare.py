@@ -19,6 +19,7 @@ from ..exercises import catalog
 from . import initramfs, machine
 
 ENTRY = "vm.side-by-side"
+_say = catalog.speaker(ENTRY)
 ROWS = ("first_user", "memory", "uname", "cpu", "memtotal", "uptime", "pid1")
 
 
@@ -41,26 +42,24 @@ class SideBySide:
         ct = self._cells(self.container["facts"], self.container["first_user_ms"], self.container["memory"])
         return [(r, vm[r], ct[r]) for r in ROWS]
 
-    def _label(self, row: str) -> str:
-        return catalog.text(ENTRY, row, row)
-
     def __repr__(self) -> str:
-        head = (catalog.text(ENTRY, "title", "a VM and a container"), catalog.text(ENTRY, "vm", "VM"),
-                catalog.text(ENTRY, "container", "container"))
-        lines = [f"{head[0]:<40} {head[1]:>22} {head[2]:>22}"]
-        lines += [f"{self._label(r):<40} {a:>22} {b:>22}" for r, a, b in self.rows]
-        return "\n".join(lines + [self.how(), catalog.text(ENTRY, "method", "", kernel=self.vm.kernel)])
+        pad = catalog.pad  # a Chinese label is twice as wide as its characters
+        lines = [pad(_say("title"), 44) + pad(_say("vm"), 34) + _say("container")]
+        lines += [pad(_say(r), 44) + pad(a, 34) + b for r, a, b in self.rows]
+        return "\n".join(lines + [self.how(), self.method()])
 
     def how(self) -> str:
-        return catalog.text(ENTRY, "accel_" + self.vm.accel, self.vm.accel,
-                            why=catalog.text(ENTRY, "why_" + self.vm.why, self.vm.why))
+        return _say("accel_" + self.vm.accel, self.vm.accel, why=_say("why_" + self.vm.why, self.vm.why))
+
+    def method(self) -> str:
+        return _say("method", "", kernel=self.vm.kernel)
 
     def _repr_html_(self) -> str:
         e = html.escape
-        head = "".join(f"<th style='text-align:left'>{e(catalog.text(ENTRY, k, k))}</th>" for k in ("title", "vm", "container"))
-        body = "".join(f"<tr><td>{e(self._label(r))}</td><td>{e(a)}</td><td>{e(b)}</td></tr>" for r, a, b in self.rows)
+        head = "".join(f"<th style='text-align:left'>{e(_say(k))}</th>" for k in ("title", "vm", "container"))
+        body = "".join(f"<tr><td>{e(_say(r))}</td><td>{e(a)}</td><td>{e(b)}</td></tr>" for r, a, b in self.rows)
         return (f"<table><tr>{head}</tr>{body}</table>"
-                f"<p style='color:#555;font-size:90%'>{e(self.how())}<br>{e(catalog.text(ENTRY, 'method', '', kernel=self.vm.kernel))}</p>")
+                f"<p style='color:#555;font-size:90%'>{e(self.how())}<br>{e(self.method())}</p>")
 
 
 def container_side(name: str) -> dict:
@@ -72,14 +71,10 @@ def container_side(name: str) -> dict:
     c = lk.run("busybox", ["sh", "-c", initramfs.FACTS + "exec sleep 60"], detach=True, name=name, network="none")
     try:
         deadline = time.monotonic() + 30
-        while machine.READY not in c.logs() and time.monotonic() < deadline:
+        while initramfs.READY not in c.logs() and time.monotonic() < deadline:
             time.sleep(0.02)
         memory = c.stats().memory_current or 0
-        facts = {}
-        for line in c.logs().splitlines():
-            if line.startswith(machine.FACT):
-                key, _, value = line[len(machine.FACT):].partition(" ")
-                facts[key] = value.strip()
+        facts = initramfs.facts(c.logs())
     finally:
         c.remove(force=True)
     return {"first_user_ms": first_ms, "memory": memory, "facts": facts}

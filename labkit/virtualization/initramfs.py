@@ -17,10 +17,9 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-#: What the guest's PID 1 does. Its first line is the first instruction of user code the host can
-#: see (on the serial console); then it reports what it sees, one "LABKIT-VM key value" line each,
-#: and waits for a line on the console, while the host measures, before it powers the VM off.
-#: What the guest (and the container beside it, compare.py) says of itself, a line each.
+#: What the guest (and the container beside it, compare.py) says of itself, one "LABKIT-VM key value"
+#: line each, then LABKIT-VM-READY.
+FACT, READY = "LABKIT-VM ", "LABKIT-VM-READY"
 FACTS = """echo "LABKIT-VM uname $(uname -r)"
 echo "LABKIT-VM cpu $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "LABKIT-VM memtotal $(grep MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
@@ -28,6 +27,9 @@ echo "LABKIT-VM uptime $(cut -d' ' -f1 /proc/uptime)"
 echo "LABKIT-VM pid1 $(cat /proc/1/comm)"
 echo LABKIT-VM-READY
 """
+#: What the guest's PID 1 does. Its first line is the first instruction of user code the host can
+#: see (on the serial console); then it reports the facts, and waits for a line on the console, while
+#: the host measures, before it powers the VM off.
 INIT = f"""#!/bin/busybox sh
 /bin/busybox echo LABKIT-VM-UP
 /bin/busybox --install -s /bin
@@ -36,6 +38,17 @@ mkdir -p /proc && mount -t proc proc /proc
 {FACTS}read -r _line
 poweroff -f
 """
+
+
+def facts(output: str) -> dict[str, str]:
+    """The facts in what a guest or a container printed, among other lines (a serial console has SeaBIOS's
+    screen codes before them): {"uname": "6.1.0-57-amd64", "pid1": "init", ...}."""
+    found = {}
+    for line in output.splitlines():
+        if FACT in line:
+            key, _, value = line.split(FACT, 1)[1].strip().partition(" ")
+            found[key] = value.strip()
+    return found
 
 
 def _member(name: str, mode: int, data: bytes, ino: int) -> bytes:

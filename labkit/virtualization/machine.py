@@ -28,9 +28,9 @@ from ..errors import FeatureMissing, TimedOut
 from . import initramfs
 
 QEMU = "qemu-system-x86_64"
-#: what the serial console prints before the guest's /init runs: SeaBIOS's screen codes, the kernel
-#: (quiet: errors only); a marker line is searched for anywhere in a line
-UP, READY, FACT = "LABKIT-VM-UP", "LABKIT-VM-READY", "LABKIT-VM "
+#: the guest's first line: the serial console prints SeaBIOS's screen codes and (quiet) the kernel's
+#: errors before it, so a marker is searched for anywhere in the output
+UP = "LABKIT-VM-UP"
 
 
 @dataclass
@@ -127,7 +127,7 @@ def _boot(accel: str, why: str, memory_mib: int, timeout: float, name: str) -> G
         t0 = time.monotonic()
         p = group.spawn(args, stdin=subprocess.PIPE, text=False)
         buf, deadline = b"", t0 + timeout
-        while READY.encode() not in buf:
+        while initramfs.READY.encode() not in buf:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimedOut(f"the VM did not report in {timeout:.0f} s", hint="software emulation is slow on a busy host: try again, or give it longer (timeout=).")
@@ -143,10 +143,7 @@ def _boot(accel: str, why: str, memory_mib: int, timeout: float, name: str) -> G
                 guest.first_user_ms = (time.monotonic() - t0) * 1000
             buf += chunk
         guest.memory = group.stats().memory_current or 0
-        for line in buf.decode(errors="replace").splitlines():
-            if FACT in line:
-                key, _, value = line.split(FACT, 1)[1].strip().partition(" ")
-                guest.facts[key] = value.strip()
+        guest.facts = initramfs.facts(buf.decode(errors="replace"))
         p.stdin.write(b"\n")
         p.stdin.flush()
         try:

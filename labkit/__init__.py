@@ -21,7 +21,7 @@ __all__ = ["doctor", "language", "tidy", "run", "create", "container", "ps", "mo
 
 # The public calls import their modules on first use, so `import labkit` stays quick. Each is a
 # boundary (errors.py): an OSError from deep inside leaves it as a LabkitError with a hint.
-@boundary("check the host")
+@boundary("check-host")
 def doctor():
     """A table of what this host can do for the lab; each failing row says what it breaks and how to fix it."""
     from .host.doctor import doctor as _doctor
@@ -29,7 +29,7 @@ def doctor():
     return _doctor()
 
 
-@boundary("run a container")
+@boundary("run-container")
 def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=None, name=None, hostname=None,
         env=None, workdir=None, user=None, log_opts=None, detach=False, stream=True, trace=False, network=None,
         ports=None, volumes=None, mounts=None, tmpfs=None, tty=False, input=None):
@@ -65,7 +65,7 @@ def run(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=Non
     return _run(opts, stream=stream, input=input)
 
 
-@boundary("create a container")
+@boundary("create-container")
 def create(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=None, name=None, hostname=None,
            env=None, workdir=None, user=None, log_opts=None, network=None, ports=None, volumes=None, mounts=None,
            tmpfs=None):
@@ -78,7 +78,7 @@ def create(image, command=None, *, rm=False, memory=None, cpus=None, pids_limit=
                                  network=network, ports=ports, volumes=volumes, mounts=mounts, tmpfs=tmpfs))
 
 
-@boundary("find the container")
+@boundary("find-container")
 def container(ref):
     """The container called `ref`: a name, an ID or an ID's first characters (`docker inspect` finds it so)."""
     from .runtime.client.containers import get
@@ -86,7 +86,7 @@ def container(ref):
     return get(ref)
 
 
-@boundary("list the containers")
+@boundary("list-containers")
 def ps(all=False):  # noqa: A002 - docker's flag name
     """This lab's running containers (all=True: every one), as `labkit ps` shows them."""
     from .runtime.client.containers import ps as _ps
@@ -107,7 +107,7 @@ def monitor(*targets, interval=0.5, seconds=None, panels=("memory", "cpu", "pids
     return _monitor(*targets, interval=interval, seconds=seconds, panels=panels, refresh=refresh, keep=keep)
 
 
-@boundary("make the controls")
+@boundary("make-controls")
 def controls(container, monitor=None):
     """Sliders for a running container's memory and CPU limits, and start/stop/pause buttons; with a
     monitor (lk.monitor), each change shows on its plot."""
@@ -116,7 +116,7 @@ def controls(container, monitor=None):
     return _controls(container, monitor)
 
 
-@boundary("try the escapes")
+@boundary("try-escapes")
 def escape_attempts(container):
     """Try to get out of a running container (a disk, a new namespace, mount, the host's keys and memory):
     a table of what the kernel answered and which rule held; see labkit.security.attempts."""
@@ -125,7 +125,7 @@ def escape_attempts(container):
     return _attempts(container)
 
 
-@boundary("reset the lab")
+@boundary("reset-lab")
 def reset(all_instances=False, volumes=False):
     """Remove everything this lab created on this host: processes, mounts, cgroups, netns, links, rules,
     state. all_instances: every lab on the host; volumes: the named volumes too (kept otherwise: they
@@ -139,9 +139,12 @@ def language(lang=None) -> str:
     """The language labkit speaks to you: lk.language() says which; lk.language("zh") switches this
     notebook's checks, hints, pictures and plots to Chinese, lk.language("en") back to English.
     Without a choice: $LABKIT_LANG, else the locale ($LANG=zh_CN.UTF-8), else English."""
-    from .exercises import catalog
+    from . import catalog
 
-    return catalog.choose(lang) if lang is not None else catalog.language()
+    try:
+        return catalog.choose(lang) if lang is not None else catalog.language()
+    except ValueError:
+        raise InvalidArgument("error.language.unknown", lang=lang, known=", ".join(catalog.available())) from None
 
 
 def tidy(prefix):
@@ -152,7 +155,7 @@ def tidy(prefix):
     return _tidy(prefix)
 
 
-@boundary("run the bundle")
+@boundary("run-bundle")
 def run_bundle(bundle, *, rm=True, stream=True):
     """Run an OCI bundle from disk (e.g. made by `runc spec`), like `runc run`: rm removes it when it
     exits, stream prints its output as it comes; see labkit.runtime.client.run.run_bundle."""
@@ -161,7 +164,7 @@ def run_bundle(bundle, *, rm=True, stream=True):
     return _run_bundle(bundle, rm=rm, stream=stream)
 
 
-@boundary("make the cgroup")
+@boundary("make-cgroup")
 def cgroup(name: str, *, memory=None, memory_swap=None, memory_reservation=None, memory_high=None, cpus=None,
            cpu_weight=None, cpu_shares=None, cpuset_cpus=None, cpuset_mems=None, pids_limit=None, io=None):
     """A labkit cgroup called `name` ("demo", "web/db"; created if needed), with the limits given applied.
@@ -195,7 +198,7 @@ def cgroup(name: str, *, memory=None, memory_swap=None, memory_reservation=None,
     return g
 
 
-@boundary("mount the overlay")
+@boundary("mount-overlay")
 def overlay(lowers, name=None, upper=None, work=None, merged=None):
     """Mount an overlay (union filesystem) of `lowers`, bottom first, under the lab's data root
     (<root>/overlays/<name>/{upper,work,merged}, or the folders given); see labkit.filesystems.overlay."""
@@ -204,7 +207,7 @@ def overlay(lowers, name=None, upper=None, work=None, merged=None):
     return _overlay(lowers, name, upper=upper, work=work, merged=merged)
 
 
-@boundary("run in new namespaces")
+@boundary("run-in-new-namespaces")
 def unshare(kinds, command, *, hostname=None, mount_proc=True, uid_map=None, gid_map=None, time_offset=None,
             timeout=60):
     """Run a command in new namespaces (like unshare(1)): kinds such as ["uts", "pid", "mnt"];
@@ -216,7 +219,7 @@ def unshare(kinds, command, *, hostname=None, mount_proc=True, uid_map=None, gid
                     time_offset=time_offset, timeout=timeout)
 
 
-@boundary("enter the namespaces")
+@boundary("enter-namespaces")
 def nsenter(pid, kinds, command, *, timeout=60):
     """Run a command in a running process's namespaces (like nsenter(1)); see labkit.namespaces.nsenter."""
     from .namespaces import nsenter as _nsenter
@@ -224,7 +227,7 @@ def nsenter(pid, kinds, command, *, timeout=60):
     return _nsenter(pid, kinds, command, timeout=timeout)
 
 
-@boundary("read the namespaces")
+@boundary("read-namespaces")
 def namespaces_of(pid):
     """A process's namespaces beside the host's, like `lsns -p PID`."""
     from .namespaces import namespaces_of as _of
@@ -232,7 +235,7 @@ def namespaces_of(pid):
     return _of(pid)
 
 
-@boundary("find the image's layers")
+@boundary("find-image-layers")
 def layers(image):
     """The unpacked layer directories of a local image, bottom first: the lower dirs of its overlay.
 
@@ -248,7 +251,7 @@ def layers(image):
     return [Path(p) for p in resolve_image(ImageStore(instance()), normalize(image), None)[1]]
 
 
-@boundary("pull the image")
+@boundary("pull-image")
 def pull(image, *, platform=None, auth=None, progress=None):
     """Pull `image` from its registry into the local store (`docker pull`); returns the Image.
 
@@ -262,7 +265,7 @@ def pull(image, *, platform=None, auth=None, progress=None):
     return _pull(image, platform=platform, auth=auth, progress=progress)
 
 
-@boundary("push the image")
+@boundary("push-image")
 def push(image, *, auth=None):
     """Push the local `image` to the registry its name gives (`docker push`); returns the manifest digest."""
     from .images.commands import push as _push
@@ -270,7 +273,7 @@ def push(image, *, auth=None):
     return _push(image, auth=auth)
 
 
-@boundary("tag the image")
+@boundary("tag-image")
 def tag(source, target):
     """Give the image `source` another name, e.g. lk.tag("busybox", "localhost:5000/busybox") (`docker tag`)."""
     from .images.store import ImageStore
@@ -279,7 +282,7 @@ def tag(source, target):
     return ImageStore(instance()).alias(source, target)
 
 
-@boundary("remove the image")
+@boundary("remove-image")
 def rmi(image, force=False):
     """Remove the name `image`, and the blobs and layers no other image or container needs (`docker rmi`).
     An image a container was made from is refused unless force=True."""
@@ -288,7 +291,7 @@ def rmi(image, force=False):
     return _rmi(image, force=force)
 
 
-@boundary("save the images")
+@boundary("save-images")
 def save(images, path):
     """Write images to one tar file, an OCI layout that `docker load` reads too; returns its size.
 
@@ -300,7 +303,7 @@ def save(images, path):
     return _save([images] if isinstance(images, str) else list(images), path, ImageStore(instance()))
 
 
-@boundary("load the images")
+@boundary("load-images")
 def load(path):
     """Load images from a `labkit save` or `docker save` tar, an OCI archive or layout; returns their names."""
     from .images.archive import load as _load
@@ -310,7 +313,7 @@ def load(path):
     return _load(path, ImageStore(instance()))
 
 
-@boundary("build the image")
+@boundary("build-image")
 def build(context, tag=None, *, dockerfile="Dockerfile", quiet=False, out=None):
     """Build an image from `context`/Dockerfile (`docker build`): FROM, RUN, COPY, ADD, ENV, WORKDIR,
     USER, LABEL, EXPOSE, CMD, ENTRYPOINT; each step printed as docker prints it, cached as docker does.

@@ -9,7 +9,7 @@
 A check that holds shows a green ✔ line; one that does not raises CheckFailed, whose hint names
 what is wrong, so the notebook shows one red line, not a traceback (ipython.py).
 
-The sentences are the message catalog's (labkit/exercises/messages/<lang>.toml), one entry per check:
+The sentences are the message catalog's (labkit/messages/<lang>.toml), one entry per check:
 
     ["check.exit_code"]
     passed = "{name} exited with {code}"            what holds, shown with ✔ (or after "not yet:")
@@ -46,7 +46,7 @@ class Passed:
 
 def text(check: str, field: str, **values) -> str:
     """A sentence of the catalog's entry "check.<check>", filled in: text("exit_code", "passed", name="web", code=0)."""
-    from .exercises import catalog
+    from . import catalog
 
     return catalog.text(f"check.{check}", field, f"{check}: {field}", **values)
 
@@ -61,7 +61,9 @@ def _mib(value) -> str:
 class Check:
     def __call__(self, condition, what: str, hint: str = "") -> Passed:
         if not condition:
-            raise CheckFailed(text("any", "not_yet", what=what), hint=hint or text("any", "hint"))
+            from .catalog import Text
+
+            raise CheckFailed(Text("check.any", "not_yet", what=what), hint=hint or Text("check.any", "hint"))
         return Passed(what)
 
     def _verdict(self, condition, check: str, **values) -> Passed:

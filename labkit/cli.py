@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"labkit: {e.message}", file=sys.stderr)
         if e.hint:
-            print(f"hint: {e.hint}", file=sys.stderr)
+            print(e.hint_line(), file=sys.stderr)
         if isinstance(e, NotFound) and args.cmd not in ("run", "create"):
             return 1  # docker: "No such container" exits 1 from every verb but run
         return e.exit_code
@@ -135,7 +135,7 @@ def _api(args) -> int:
     elif args.port.isdigit():
         print(api.listen_tcp(int(args.port)))
     else:
-        raise InvalidArgument(f"{args.port!r} is not a port or \"off\"", hint="e.g. `labkit api tcp 2375`.")
+        raise InvalidArgument("error.cli.port-off", port=args.port)
     return 0
 
 

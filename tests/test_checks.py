@@ -73,7 +73,7 @@ def test_isolated_compares_namespace_inodes(box):
 
 def test_check_sentences_come_from_the_catalog_in_the_learner_s_language(box, monkeypatch):
     from labkit import checks
-    from labkit.exercises import catalog
+    from labkit import catalog
 
     c = lk.run("busybox", "sleep 600", detach=True, name="spoken")
     box.append(c)

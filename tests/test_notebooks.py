@@ -120,7 +120,8 @@ def test_exercises_say_not_yet_as_shipped_and_pass_with_the_solutions(path, tmp_
     notebook goes on; with the solutions put in its cells, every exercise's check passes, and the
     learner's progress says so. The two runs are back to back in one lab: the notebook runs twice in
     a row, the second meeting no container or name left by the first (it cleans up after itself)."""
-    from labkit.exercises import catalog, progress, solutions
+    from labkit import catalog
+    from labkit.exercises import progress, solutions
 
     monkeypatch.setenv("LABKIT_LEARNER", "tester")  # the kernels inherit it: progress under this name
     scratch = lambda: sorted(Path(tempfile.gettempdir()).glob(f"labkit-nb{path.stem[:2]}-*"))  # noqa: E731

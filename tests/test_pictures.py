@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import labkit as lk
 from labkit import pictures
-from labkit.exercises import catalog
+from labkit import catalog
 
 
 def _texts(svg: str) -> str:
@@ -38,7 +38,7 @@ def test_a_container_s_picture_shows_its_inodes_and_its_limits(busybox):
 
 
 def test_labels_come_from_the_catalog(monkeypatch):
-    from labkit.exercises import catalog
+    from labkit import catalog
 
     real = catalog.entry
     monkeypatch.setattr(catalog, "entry", lambda key: dict(real(key), sees="命名空间：它看见什么"))

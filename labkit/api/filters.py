@@ -31,22 +31,19 @@ def parse(text: str | None, known: tuple[str, ...]) -> dict[str, list[str]]:
     try:
         raw = json.loads(text)
     except ValueError:
-        raise InvalidArgument(f"filters {text[:80]!r} is not JSON",
-                              hint=f"send an object of keys and values, e.g. filters={EXAMPLE}.") from None
+        raise InvalidArgument("error.api.filters-json", text_80=text[:80], example=EXAMPLE) from None
     if not isinstance(raw, dict):
-        raise InvalidArgument(f"filters {text[:80]!r} is not an object of keys and values",
-                              hint=f"e.g. filters={EXAMPLE}.")
+        raise InvalidArgument("error.api.filters-object-keys-values", text_80=text[:80], example=EXAMPLE)
     out = {}
     for key, values in raw.items():
         if key not in known:
-            raise InvalidArgument(f"invalid filter '{key}'", hint="this list can be filtered by " + ", ".join(known) + ".")
+            raise InvalidArgument("error.api.unknown-filter", v_key=key, known=", ".join(known))
         if isinstance(values, dict) and all(v is True for v in values.values()):
             chosen = list(values)
         elif isinstance(values, list) and all(isinstance(v, str) for v in values):
             chosen = list(values)
         else:
-            raise InvalidArgument(f"filter '{key}' has {values!r}, not values",
-                                  hint=f'give {{"{key}": {{"VALUE": true}}}} or {{"{key}": ["VALUE"]}}.')
+            raise InvalidArgument("error.api.filter-has-values", v_key=key, values=values)
         out[key] = chosen
     return out
 
@@ -55,13 +52,13 @@ def check_choice(filters: dict, key: str, allowed: tuple[str, ...]) -> None:
     """A key whose values come from a fixed list: status=exited, dangling=true."""
     for v in filters.get(key, ()):
         if v not in allowed:
-            raise InvalidArgument(f"invalid filter '{key}={v}'", hint=f"{key} is one of: " + ", ".join(allowed) + ".")
+            raise InvalidArgument("error.api.invalid-filter-choice", v_key=key, v=v, allowed=", ".join(allowed))
 
 
 def check_int(filters: dict, key: str) -> None:
     for v in filters.get(key, ()):
         if not re.fullmatch(r"-?\d+", v):
-            raise InvalidArgument(f"invalid filter '{key}={v}'", hint=f"{key} is a whole number, e.g. {key}=0.")
+            raise InvalidArgument("error.api.invalid-filter", v_key=key, v=v)
 
 
 def pattern(value: str, key: str = "name") -> re.Pattern:
@@ -69,7 +66,7 @@ def pattern(value: str, key: str = "name") -> re.Pattern:
     try:
         return re.compile(value)
     except re.error as e:
-        raise InvalidArgument(f"invalid filter '{key}={value}': {e}", hint="the value is a regular expression, e.g. ^web$.") from None
+        raise InvalidArgument("error.api.invalid-filter-2", v_key=key, value=value, e=e) from None
 
 
 def labels_match(wanted: list[str], labels: dict) -> bool:

@@ -119,7 +119,7 @@ def options_from_create(body: dict, name: str | None):
     from ..runtime.options import Options
 
     if not isinstance(body, dict):
-        raise InvalidArgument("the create body is not a JSON object")
+        raise InvalidArgument("error.api.create-body-json-object")
     hc = _typed(body, "HostConfig", dict) or {}
 
     def typed(key, kind):  # a wrong type is a 400 that names the field, never a 500 from deep inside
@@ -128,14 +128,14 @@ def options_from_create(body: dict, name: str | None):
     ports = []
     for cport, binds in (typed("PortBindings", dict) or {}).items():
         if binds is not None and (not isinstance(binds, list) or not all(isinstance(b, dict) or b is None for b in binds)):
-            raise InvalidArgument(f"HostConfig.PortBindings[{cport!r}] is not a list of {{HostIp, HostPort}}")
+            raise InvalidArgument("error.api.hostconfig-portbindings-list", cport=cport)
         for b in binds or [{}]:
             hip, hport = (b or {}).get("HostIp", ""), (b or {}).get("HostPort", "")
             ports.append(f"{hip + ':' if hip else ''}{hport}:{cport}" if hport else f"{cport}")
     binds = list(typed("Binds", list) or [])
     listed = typed("Mounts", list) or []
     if not all(isinstance(m, dict) for m in listed):
-        raise InvalidArgument("HostConfig.Mounts is not a list of mounts", hint='e.g. [{"Type": "tmpfs", "Target": "/run"}].')
+        raise InvalidArgument("error.api.hostconfig-mounts-list-mounts")
     mounts = [{"type": m.get("Type"), "source": m.get("Source", ""), "target": m.get("Target"),
                "readonly": bool(m.get("ReadOnly")), **_tmpfs_options(m)} for m in listed]
     # Config "Volumes": {"/data": {}} is -v /data (an anonymous volume), unless a bind or mount has that target.
@@ -174,22 +174,17 @@ def _cpus(hc: dict) -> float | None:
 
     nano, quota, period, shares = (_typed(hc, k, int, "HostConfig.") or 0 for k in ("NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares"))
     if nano < 0:
-        raise InvalidArgument(f"HostConfig.NanoCpus {nano} is below zero", hint="give --cpus as a number of CPUs, e.g. 0.5.")
+        raise InvalidArgument("error.api.hostconfig-nanocpus-below-zero", nano=nano)
     if period and not 1000 <= period <= 1_000_000:
-        raise InvalidArgument(f"HostConfig.CpuPeriod {period} is not between 1000 and 1000000 (1 ms and 1 s)",
-                              hint="the kernel's CFS period is 100000 µs unless given: leave --cpu-period out, or give one in that range.")
+        raise InvalidArgument("error.api.hostconfig-cpuperiod-between-ms", period=period)
     if quota and quota != -1 and quota < 1000:
-        raise InvalidArgument(f"HostConfig.CpuQuota {quota} is below 1000 (1 ms), the kernel's smallest",
-                              hint="give --cpu-quota of at least 1000 µs, or -1 for no limit.")
+        raise InvalidArgument("error.api.hostconfig-cpuquota-below-ms", quota=quota)
     if nano and (quota > 0 or period):
-        raise InvalidArgument("HostConfig.NanoCpus and HostConfig.CpuQuota/CpuPeriod cannot both be set",
-                              hint="give either --cpus or --cpu-quota with --cpu-period.")
+        raise InvalidArgument("error.api.hostconfig-nanocpus-hostconfig-cpuquota")
     if period and quota <= 0:
-        raise InvalidArgument(f"HostConfig.CpuPeriod {period} without a CpuQuota sets no limit",
-                              hint="give --cpu-quota with it, or --cpus.")
+        raise InvalidArgument("error.api.hostconfig-cpuperiod-without-cpuquota", period=period)
     if shares:
-        raise InvalidArgument(f"HostConfig.CpuShares {shares}: labkit does not set CPU shares (a relative weight)",
-                              hint="give --cpus for a limit labkit sets and shows, or leave --cpu-shares out.")
+        raise InvalidArgument("error.api.hostconfig-cpushares-labkit-does", shares=shares)
     if nano:
         return nano / 1e9
     if quota > 0:
@@ -203,11 +198,10 @@ def _log_opts(cfg: dict) -> dict | None:
     from ..errors import InvalidArgument
 
     if (cfg.get("Type") or "json-file") != "json-file":
-        raise InvalidArgument(f"HostConfig.LogConfig.Type {cfg['Type']!r}: labkit logs only as json-file does",
-                              hint="leave --log-driver out, or give json-file.")
+        raise InvalidArgument("error.api.hostconfig-logconfig-type-labkit", cfg_type=cfg['Type'])
     opts = cfg.get("Config")
     if opts is not None and not isinstance(opts, dict):
-        raise InvalidArgument(f"HostConfig.LogConfig.Config {opts!r} is not an object", hint='e.g. {"max-size": "1m"}.')
+        raise InvalidArgument("error.api.hostconfig-logconfig-config-object", opts=opts)
     return opts or None
 
 
@@ -241,14 +235,12 @@ def _refuse_what_labkit_does_not_do(body: dict, hc: dict) -> None:
     run a container other than the one asked for, and say nothing."""
     from ..errors import InvalidArgument
 
-    hint = ("labkit carries out --name, -e, -w, -u, -h, -t, -i, -m, --cpus, --cpu-quota, --pids-limit, -p, -v, "
-            "--mount, --tmpfs, --network, --rm and --log-opt: leave the others out.")
     for key, value in body.items():
         if key not in _TAKEN and not _asks_nothing(key, value):
-            raise InvalidArgument(f"{key} {_short(value)}: labkit does not do this", hint=hint)
+            raise InvalidArgument("error.api.not-done", v_key=key, value=_short(value))
     for key, value in hc.items():
         if key not in _HOST_TAKEN and not _asks_nothing(key, value):
-            raise InvalidArgument(f"HostConfig.{key} {_short(value)}: labkit does not do this", hint=hint)
+            raise InvalidArgument("error.api.not-done", v_key=f"HostConfig.{key}", value=_short(value))
 
 
 def _short(value) -> str:
@@ -267,7 +259,7 @@ def _typed(d: dict, key: str, kind, prefix: str = ""):
         return value
     names = {dict: "an object", list: "a list", int: "a whole number", str: "text"}
     want = " or ".join(names.get(k, k.__name__) for k in (kind if isinstance(kind, tuple) else (kind,)))
-    raise InvalidArgument(f"{prefix}{key} {value!r} is not {want}")
+    raise InvalidArgument("error.api.value", prefix=prefix, v_key=key, value=value, want=want)
 
 
 def _tmpfs_options(m: dict) -> dict:

@@ -52,7 +52,7 @@ def group(name: str, lay=None):
         from .v1 import V1Group
 
         return V1Group(name, lay)
-    raise FeatureMissing("no usable cgroup hierarchy is mounted on this host")
+    raise FeatureMissing("error.cgroups.no-usable-cgroup-hierarchy")
 
 
 def labkit_dirs(lay=None, tag: str | None = None) -> list[Path]:

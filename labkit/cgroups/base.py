@@ -59,7 +59,7 @@ class Group:
         # Never act outside a labkit parent: the first path component must carry the mark.
         first = name.split("/", 1)[0]
         if MARK not in first or ".." in name.split("/") or name.startswith("/") or not name.strip("/"):
-            raise InvalidArgument(f"cgroup {name!r} is not under a labkit parent group")
+            raise InvalidArgument("error.cgroups.cgroup-under-labkit-parent", name=name)
         self.name = name
         self.dirs = dirs
 
@@ -119,7 +119,7 @@ class Group:
                 except ProcessLookupError:
                     pass
             if time.monotonic() > deadline:
-                raise translate_oserror(OSError(errno.EBUSY, "processes remain"), f"empty cgroup {self.name}")
+                raise translate_oserror(OSError(errno.EBUSY, "processes remain"), "empty-cgroup", name=self.name)
             time.sleep(0.002)
 
     def thaw_for_kill(self) -> None:
@@ -153,10 +153,8 @@ class Group:
                 f.write(str(value))
         except OSError as e:
             if e.errno not in (errno.EBUSY, errno.EINVAL):
-                raise translate_oserror(e, f"write {str(value)!r} to {path}") from None
-            raise LimitRefused(f"the kernel refused {resource} = {value} for {self.name} ({path.name}: {e.strerror})",
-                               hint="a memory limit below what the group uses now cannot be set on cgroup v1: give a "
-                                    "larger one (`labkit stats` shows its usage).") from None
+                raise translate_oserror(e, "write-file", value=str(value), path=path) from None
+            raise LimitRefused("error.cgroups.kernel-refused", resource=resource, value=value, name=self.name, name2=path.name, strerror=e.strerror) from None
         return FileWrite(path, str(value), resource, self.OTHER_FILES.get(resource, ""))
 
     def __repr__(self) -> str:
@@ -204,7 +202,7 @@ def write(path: Path, value: str) -> None:
         with open(path, "w") as f:
             f.write(value)
     except OSError as e:
-        raise translate_oserror(e, f"write {value!r} to {path}") from None
+        raise translate_oserror(e, "write-file", value=value, path=path) from None
 
 
 def read_small(path: str) -> str:
@@ -282,7 +280,7 @@ def remove_tree(d: Path, timeout: float = 2.0) -> None:
             return
         except OSError as e:
             if e.errno != errno.EBUSY or time.monotonic() > deadline:
-                raise translate_oserror(e, f"remove cgroup {d}") from None
+                raise translate_oserror(e, "remove-cgroup", path=d) from None
             for pid in read_pids(d):
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -295,5 +293,5 @@ def wait_until(check, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise TimedOut(f"could not {what}: timed out")
+            raise TimedOut("error.cgroups.could-timed-out", what=what)
         time.sleep(0.002)

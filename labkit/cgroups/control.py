@@ -55,7 +55,7 @@ class CGroup:
     def __init__(self, name: str, inst: Instance | None = None, group: Group | None = None):
         from . import group as make_group
 
-        require_root("creating a cgroup")
+        require_root("creating-cgroup")
         self.inst = inst or current_instance()
         self.short = check_name(name)
         self.group = group or make_group(f"{self.inst.tag}/{self.short}")
@@ -87,21 +87,20 @@ class CGroup:
                 if key != "memory_swap":  # swap may go past the RAM; the rest may not
                     check_memory_fits(new[key])
         if "memory_swap" in new and new["memory_swap"] < new.get("memory", self.resources.memory or 0):
-            raise InvalidArgument("memory_swap counts memory + swap, so it cannot be below memory",
-                                  hint="give memory_swap >= memory (equal means no swap).")
+            raise InvalidArgument("error.cgroups.memory-swap-counts-memory")
         if cpus is not None:
             new["cpu_quota"] = parse_cpus(cpus)
         if cpu_weight is not None and cpu_shares is not None:
-            raise InvalidArgument("give cpu_weight or cpu_shares, not both", hint="they are the same setting on two scales.")
+            raise InvalidArgument("error.cgroups.give-cpu-weight-cpu")
         if cpu_weight is not None:
             w = parse_count(cpu_weight, "cpu weight")
             if w > 10000:
-                raise InvalidArgument(f"cpu_weight {w} is above 10000", hint="cpu.weight runs from 1 to 10000 (100 normal).")
+                raise InvalidArgument("error.cgroups.cpu-weight-above", w=w)
             new["cpu_shares"] = weight_to_shares(w)
         if cpu_shares is not None:
             s = parse_count(cpu_shares, "cpu shares")
             if not 2 <= s <= 262144:
-                raise InvalidArgument(f"cpu_shares {s} is outside 2..262144", hint="1024 is normal.")
+                raise InvalidArgument("error.cgroups.cpu-shares-outside", s=s)
             new["cpu_shares"] = s
         if cpuset_cpus is not None:
             new["cpuset_cpus"] = parse_cpu_list(cpuset_cpus, _host_list("cpus"))
@@ -113,7 +112,7 @@ class CGroup:
         if io:
             new["io"] = tuple(_io_limit(dev, v) for dev, v in io.items())
         if not new:
-            raise InvalidArgument("no limit given", hint='e.g. g.update(memory="64M", cpus=0.5, pids_limit=20).')
+            raise InvalidArgument("error.cgroups.no-limit-given")
         # Only what changed is applied; memory comes along with a swap change (they are written together).
         if "memory_swap" in new and "memory" not in new and self.resources.memory is not None:
             new["memory"] = self.resources.memory
@@ -154,8 +153,7 @@ class CGroup:
                 return p  # it joined, ran and ended before we looked
             if returncode is not None or time.monotonic() > deadline:
                 err = p.stderr.read() if p.stderr else ""
-                raise ContainerError(f"the process could not join cgroup {self.short}: {err}".strip(),
-                                     hint="is the group still there? lk.cgroup(name, ...) makes it again.")
+                raise ContainerError("error.cgroups.join-failed", short=self.short, err=err.strip() or "-")
             time.sleep(0.0005)
         return p
 
@@ -247,14 +245,12 @@ def check_name(name) -> str:
     """"demo" -> "demo"; refuses what is not a plain name below the lab's parent group: "", ".", "./.",
     "../x", "a//b", 123, and the lab's own groups ("labkitd", a container's ID)."""
     if not isinstance(name, str):
-        raise InvalidArgument(f"cgroup name {name!r} is not text", hint='give a short name such as "demo".')
+        raise InvalidArgument("error.cgroups.cgroup-name-text", name=name)
     parts = name.strip("/").split("/")
     if not name.strip("/") or any(p in (".", "..") or not _PART.match(p) for p in parts):
-        raise InvalidArgument(f"bad cgroup name {name!r}",
-                              hint='give a short name such as "demo" or "web/db": letters, digits, "_", "." and "-".')
+        raise InvalidArgument("error.cgroups.bad-cgroup-name", name=name)
     if RESERVED.match(parts[0]):
-        raise InvalidArgument(f"cgroup name {name!r} belongs to the lab itself (labkitd's group or a container's)",
-                              hint='choose another name, such as "demo"; a container\'s group is reached with lk.container(...).')
+        raise InvalidArgument("error.cgroups.cgroup-name-belongs-lab", name=name)
     return "/".join(parts)
 
 
@@ -270,8 +266,7 @@ def _host_list(kind: str) -> str:
 def _io_limit(device: str, spec: dict) -> IOLimit:
     dev = str(device)
     if not Path(f"/sys/dev/block/{dev}").exists():
-        raise InvalidArgument(f"no block device {dev!r} on this host",
-                              hint="give MAJOR:MINOR of a disk, as `lsblk -d -o NAME,MAJ:MIN` shows it.")
+        raise InvalidArgument("error.cgroups.no-block-device-host", dev=dev)
     kw = {}
     for key, value in spec.items():
         if key in ("read_bps", "write_bps"):
@@ -279,5 +274,5 @@ def _io_limit(device: str, spec: dict) -> IOLimit:
         elif key in ("read_iops", "write_iops"):
             kw[key] = parse_count(value, key)
         else:
-            raise InvalidArgument(f"unknown io limit {key!r}", hint="use read_bps, write_bps, read_iops, write_iops.")
+            raise InvalidArgument("error.cgroups.unknown-io-limit", v_key=key)
     return IOLimit(dev, **kw)

@@ -18,20 +18,17 @@ _PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*$", re.IGNOREC
 def parse_bytes(value: int | str, what: str = "memory") -> int:
     """Bytes for "64M" (= 64 MiB), "1.5G", "512KiB", "100" or 100. Refuses zero, negatives, unknown units."""
     if isinstance(value, bool):
-        raise InvalidArgument(f"{what} limit {value!r} is not a size", hint='give a size such as "64M" or "1.5G".')
+        raise InvalidArgument("error.cgroups.limit-size", what=what, value=value)
     if isinstance(value, int):
         n = value
     else:
         m = _PATTERN.match(str(value))
         if not m:
-            raise InvalidArgument(
-                f"{what} limit {value!r} is not a size",
-                hint='give a number with an optional unit: "64M", "1.5G", "512KiB" (k, M, G, T are powers of 1024).',
-            )
+            raise InvalidArgument("error.cgroups.limit-size-2", what=what, value=value)
         number, unit = m.group(1), m.group(2).lower()
         n = int(float(number) * _UNITS[unit])
     if n <= 0:
-        raise InvalidArgument(f"{what} limit {value!r} must be more than zero", hint='give a size such as "64M".')
+        raise InvalidArgument("error.cgroups.limit-must-more-than", what=what, value=value)
     return n
 
 
@@ -39,10 +36,7 @@ def check_memory_fits(n: int) -> None:
     """Refuse a memory limit above the host's RAM: the kernel would accept it, and it would limit nothing."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if n > total:
-        raise InvalidArgument(
-            f"memory limit {format_bytes(n)} is more than this host has ({format_bytes(total)})",
-            hint="choose a limit below the host's memory; `labkit doctor` shows the host.",
-        )
+        raise InvalidArgument("error.cgroups.memory-limit-more-than", format_bytes=format_bytes(n), format_bytes2=format_bytes(total))
 
 
 def check_pids_fit(n: int) -> None:
@@ -51,8 +45,7 @@ def check_pids_fit(n: int) -> None:
     with open("/proc/sys/kernel/pid_max") as f:
         pid_max = int(f.read())
     if n > pid_max:
-        raise InvalidArgument(f"pids limit {n} is above this host's pid_max ({pid_max})",
-                              hint="a limit the kernel can never reach limits nothing; give a smaller one.")
+        raise InvalidArgument("error.cgroups.pids-limit-above-host", n=n, pid_max=pid_max)
 
 
 def parse_count(value: int | str, what: str = "pids") -> int:
@@ -62,9 +55,9 @@ def parse_count(value: int | str, what: str = "pids") -> int:
     elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
         n = int(value)
     else:
-        raise InvalidArgument(f"{what} limit {value!r} is not a whole number", hint="give a count such as 20.")
+        raise InvalidArgument("error.cgroups.limit-whole-number", what=what, value=value)
     if n <= 0:
-        raise InvalidArgument(f"{what} limit {value!r} must be more than zero", hint="give a count such as 20.")
+        raise InvalidArgument("error.cgroups.limit-must-more-than-2", what=what, value=value)
     return n
 
 
@@ -87,16 +80,16 @@ def parse_cpus(value) -> int:
         if isinstance(value, bool):
             raise ValueError
     except (TypeError, ValueError):
-        raise InvalidArgument(f"cpus {value!r} is not a number", hint="give a number of CPUs such as 0.5 or 1.5.") from None
+        raise InvalidArgument("error.cgroups.cpus-number", value=value) from None
     host = os.cpu_count() or 1
     if cpus != cpus or cpus in (float("inf"), float("-inf")):
-        raise InvalidArgument(f"cpus {value!r} is not a number", hint="give a number of CPUs such as 0.5 or 1.5.")
+        raise InvalidArgument("error.cgroups.cpus-number", value=value)
     if 0 < cpus < 0.01:
-        raise InvalidArgument(f"cpus {value!r} is below docker's minimum of 0.01", hint="give at least 0.01.")
+        raise InvalidArgument("error.cgroups.cpus-below-docker-s", value=value)
     if cpus <= 0:
-        raise InvalidArgument(f"cpus {value!r} must be more than zero", hint="give a number of CPUs such as 0.5.")
+        raise InvalidArgument("error.cgroups.cpus-must-more-than", value=value)
     if cpus > host:
-        raise InvalidArgument(f"cpus {value!r} is more than this host's {host} CPUs", hint=f"give at most {host}.")
+        raise InvalidArgument("error.cgroups.cpus-more-than-host", value=value, host=host)
     quota = int(round(cpus * CPU_PERIOD_US))
     return max(quota, 1000)  # the kernel's smallest quota is 1 ms
 
@@ -106,11 +99,10 @@ def parse_cpu_list(value, available: str) -> str:
     text = str(value).strip()
     wanted, have = _expand(text), _expand(available)
     if wanted is None or not wanted:
-        raise InvalidArgument(f"cpuset {value!r} is not a list like \"0\", \"0-1\" or \"0,2\"")
+        raise InvalidArgument("error.cgroups.cpuset-list-like", value=value)
     missing = sorted(wanted - (have or set()))
     if missing:
-        raise InvalidArgument(f"cpuset {value!r} names {missing}, which this host does not have ({available.strip()})",
-                              hint=f"choose from {available.strip()}.")
+        raise InvalidArgument("error.cgroups.cpuset-names-which-host", value=value, missing=missing, strip=available.strip())
     return text
 
 

@@ -53,7 +53,7 @@ class V1Group(Group):
 
     def _dir(self, ctrl: str) -> Path:
         if ctrl not in self.by_controller:
-            raise FeatureMissing(f"the {ctrl} cgroup controller is not mounted on this host")
+            raise FeatureMissing("error.cgroups.cgroup-controller-mounted-host", ctrl=ctrl)
         return self.by_controller[ctrl]
 
     def create(self) -> None:
@@ -61,7 +61,7 @@ class V1Group(Group):
             try:
                 d.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise translate_oserror(e, f"create cgroup {d}") from None
+                raise translate_oserror(e, "create-cgroup", path=d) from None
         cs = self.by_controller.get("cpuset")
         if cs is not None:
             # A new v1 cpuset group starts with no CPUs and no memory nodes, and no process may
@@ -75,8 +75,7 @@ class V1Group(Group):
 
     def apply(self, r: Resources) -> list[FileWrite]:
         if r.memory_high is not None:
-            raise InvalidArgument("memory_high (memory.high) exists only on cgroup v2",
-                                  hint="on v1 use memory_reservation (the soft limit) instead.")
+            raise InvalidArgument("error.cgroups.memory-high-memory-high")
         done: list[FileWrite] = []
         if r.memory is not None:
             mem = self._dir("memory")

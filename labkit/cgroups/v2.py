@@ -43,7 +43,7 @@ class V2Group(Group):
     def __init__(self, name: str, layout: Layout):
         u = layout.unified
         if u is None:
-            raise FeatureMissing("no cgroup2 hierarchy is mounted")
+            raise FeatureMissing("error.cgroups.no-cgroup2-hierarchy-mounted")
         self.root = u.mountpoint
         self.available = u.controllers
         super().__init__(name, [u.mountpoint / name])
@@ -70,13 +70,13 @@ class V2Group(Group):
                 return
             except FileNotFoundError:
                 if attempt == 2:  # the parent vanished under us three times: another lab's reset?
-                    raise translate_oserror(OSError(errno.ENOENT, "parent group removed meanwhile"), f"create cgroup {d}") from None
+                    raise translate_oserror(OSError(errno.ENOENT, "parent group removed meanwhile"), "create-cgroup", path=d) from None
             except OSError as e:
-                raise translate_oserror(e, f"create cgroup {d}") from None
+                raise translate_oserror(e, "create-cgroup", path=d) from None
 
     def _need(self, ctrl: str) -> None:
         if ctrl not in self.available:
-            raise FeatureMissing(f"the {ctrl} cgroup controller is not available in {self.root}")
+            raise FeatureMissing("error.cgroups.cgroup-controller-available", ctrl=ctrl, root=self.root)
 
     def apply(self, r: Resources) -> list[FileWrite]:
         d, done = self.dir, []
@@ -127,7 +127,7 @@ class V2Group(Group):
             finally:
                 os.close(group_fd)
         except OSError as e:
-            raise translate_oserror(e, f"attach the device rules (eBPF) to cgroup {self.dir}") from None
+            raise translate_oserror(e, "attach-device-rules", path=self.dir) from None
         return FileWrite(self.dir, f"eBPF device program, {len(insns)} instructions ({len(rules)} rules)", "devices",
                          "devices.deny + devices.allow")
 

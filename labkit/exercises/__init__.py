@@ -28,7 +28,8 @@ import re
 import traceback
 from pathlib import Path
 
-from . import catalog, progress
+from .. import catalog
+from . import progress
 
 BLANK = "___"
 ID_LINE = re.compile(r"^\s*#\s*exercise:\s*(\S+)", re.M)

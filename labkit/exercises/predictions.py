@@ -23,7 +23,8 @@ import html
 import json
 import time
 
-from . import catalog, progress
+from .. import catalog
+from . import progress
 
 KEY = progress.PREDICTIONS  # progress file: {"predictions": {"03.oom-threshold": {"guess": 40, "answer": 38.1, ...}}}
 

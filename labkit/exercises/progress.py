@@ -77,7 +77,7 @@ class Progress:
         self.rows = rows  # (learner, notebook, passed, total, ids not passed yet, predictions as text)
 
     def __repr__(self) -> str:
-        from .catalog import pad, text
+        from ..catalog import pad, text
 
         head = [text("progress", f"col_{k}").upper() for k in ("learner", "notebook", "passed", "not_yet", "predicted")]
         lines = [f"{pad(head[0], 16)}{pad(head[1], 26)}{pad(head[2], 8, right=True)}  {pad(head[3], 30)} {head[4]}"]
@@ -95,7 +95,7 @@ class Progress:
             f"<td style='text-align:left'>{html.escape(', '.join(left))}</td>"
             f"<td style='text-align:left'>{html.escape(predicted)}</td></tr>"
             for who, nb, passed, total, left, predicted in self.rows)
-        from .catalog import text
+        from ..catalog import text
 
         head = "".join(f"<th>{html.escape(text('progress', f'col_{k}'))}</th>" if k else "<th></th>"
                        for k in ("learner", "notebook", "", "passed", "not_yet", "predicted"))
@@ -115,7 +115,7 @@ def _predicted(entries: dict, ids: list[str]) -> str:
 
 
 def summary(everyone: bool = False, inst: Instance | None = None) -> Progress:
-    from .catalog import exercises, predictions
+    from ..catalog import exercises, predictions
 
     inst = inst or instance()
     if everyone:

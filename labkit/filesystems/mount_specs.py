@@ -42,13 +42,12 @@ def parse_volume(spec) -> dict:
     """docker's -v: "SOURCE:TARGET[:ro|rw]" or "TARGET" (an anonymous volume). SOURCE is a host path
     if it starts with "/", else a volume's name."""
     if not isinstance(spec, str) or not spec:
-        raise InvalidArgument(f"volume {spec!r} is not SOURCE:TARGET[:ro]", hint='e.g. -v /srv/site:/site:ro or -v cache:/cache.')
+        raise InvalidArgument("error.filesystems.volume-source-target-ro", spec=spec)
     parts = spec.split(":")
     if len(parts) == 1:
         return mount("volume", parts[0])
     if len(parts) > 3 or (len(parts) == 3 and parts[2] not in ("ro", "rw", "")):
-        raise InvalidArgument(f"volume {spec!r} is not SOURCE:TARGET[:ro|rw]",
-                              hint='e.g. -v /srv/site:/site:ro; the mode is "ro" or "rw".')
+        raise InvalidArgument("error.filesystems.volume-source-target-ro-2", spec=spec)
     source, target = parts[0], parts[1]
     kind = "bind" if source.startswith("/") else "volume"
     return mount(kind, target, source, readonly=len(parts) == 3 and parts[2] == "ro")
@@ -67,20 +66,20 @@ def parse_mount(spec) -> dict:
     elif isinstance(spec, dict):
         fields = {str(k).lower(): v for k, v in spec.items()}
     else:
-        raise InvalidArgument(f"mount {spec!r} is not KEY=VALUE,...", hint="e.g. --mount type=bind,source=/srv,target=/srv.")
+        raise InvalidArgument("error.filesystems.mount-key-value", spec=spec)
     type_ = str(fields.pop("type", "volume"))
     if type_ not in TYPES:
-        raise InvalidArgument(f"mount type {type_!r} is not one of {', '.join(TYPES)}", hint="e.g. type=bind.")
+        raise InvalidArgument("error.filesystems.mount-type-one", type=type_, join=', '.join(TYPES))
     source = next((str(fields.pop(k)) for k in ("source", "src") if k in fields), "")
     target = next((fields.pop(k) for k in ("target", "destination", "dst") if k in fields), None)
     if target is None:
-        raise InvalidArgument(f"mount {spec!r} has no target", hint="add target=/path/in/the/container.")
+        raise InvalidArgument("error.filesystems.mount-has-no-target", spec=spec)
     readonly = False
     for key in ("readonly", "ro"):
         if key in fields:
             value = str(fields.pop(key)).lower()
             if value not in ("true", "1", "false", "0"):
-                raise InvalidArgument(f"mount option {key}={value!r} is not true or false", hint="e.g. readonly or readonly=true.")
+                raise InvalidArgument("error.filesystems.mount-option-true-false", v_key=key, value=value)
             readonly = value in ("true", "1")
     size = mode = None
     if "tmpfs-size" in fields:
@@ -91,21 +90,20 @@ def parse_mount(spec) -> dict:
     if fields.get("bind-propagation") in ("rprivate", "private"):  # what labkit does anyway: nothing propagates
         del fields["bind-propagation"]
     if fields:
-        raise InvalidArgument(f"mount option {sorted(fields)[0]!r} is not known here",
-                              hint="labkit takes type, source, target, readonly, tmpfs-size and tmpfs-mode.")
+        raise InvalidArgument("error.filesystems.mount-option-known-here", sorted_fields_0=sorted(fields)[0])
     if type_ == "tmpfs" and source:
-        raise InvalidArgument("a tmpfs mount has no source", hint="drop source=: type=tmpfs,target=/run.")
+        raise InvalidArgument("error.filesystems.tmpfs-mount-has-no")
     if type_ != "tmpfs" and (size is not None or mode is not None):
-        raise InvalidArgument("tmpfs-size and tmpfs-mode are for type=tmpfs")
+        raise InvalidArgument("error.filesystems.tmpfs-size-tmpfs-mode")
     if type_ == "bind" and not source:
-        raise InvalidArgument("a bind mount needs a source", hint="e.g. type=bind,source=/srv/site,target=/site.")
+        raise InvalidArgument("error.filesystems.bind-mount-needs-source")
     return mount(type_, str(target), source, readonly, size, mode)
 
 
 def parse_tmpfs(spec) -> dict:
     """docker's --tmpfs: "/run" or "/run:size=16m,mode=1770"."""
     if not isinstance(spec, str) or not spec:
-        raise InvalidArgument(f"tmpfs {spec!r} is not TARGET[:size=...]", hint="e.g. --tmpfs /run:size=16m.")
+        raise InvalidArgument("error.filesystems.tmpfs-target-size", spec=spec)
     target, _, opts = spec.partition(":")
     extra = ",".join(f"tmpfs-{o.strip()}" for o in opts.split(",") if o.strip())
     return parse_mount(f"type=tmpfs,target={target}" + ("," + extra if extra else ""))
@@ -117,7 +115,7 @@ def _mode(value) -> int:
     except ValueError:
         mode = -1
     if not 0 <= mode <= 0o7777:
-        raise InvalidArgument(f"tmpfs mode {value!r} is not octal permissions", hint="e.g. tmpfs-mode=1777.")
+        raise InvalidArgument("error.filesystems.tmpfs-mode-octal-permissions", value=value)
     return mode
 
 
@@ -128,8 +126,7 @@ def parse_all(volumes=None, mounts=None, tmpfs=None) -> list[dict]:
     if isinstance(volumes, dict):
         for source, v in volumes.items():
             if not isinstance(v, dict) or not isinstance(v.get("bind"), str):
-                raise InvalidArgument(f"volume {source!r}: {v!r} is not {{'bind': TARGET, 'mode': 'ro'|'rw'}}",
-                                      hint='e.g. volumes={"/srv/site": {"bind": "/site", "mode": "ro"}}.')
+                raise InvalidArgument("error.filesystems.volume", source=source, v=v)
             out.append(parse_volume(f"{source}:{v['bind']}:{v.get('mode', 'rw')}"))
     else:
         out += [parse_volume(v) for v in _listed(volumes, "volumes")]
@@ -145,38 +142,35 @@ def _listed(value, what: str) -> list:
         return [value]
     if isinstance(value, (list, tuple)):
         return list(value)
-    raise InvalidArgument(f"{what} {value!r} is not a list", hint=f'e.g. {what}=["/srv/site:/site:ro"].')
+    raise InvalidArgument("error.filesystems.list", what=what, value=value)
 
 
 def check_all(mounts) -> list[dict]:
     """The checks of every mount list, from this module's parsers or straight off the wire (labkitd)."""
     if not isinstance(mounts, list) or not all(isinstance(m, dict) for m in mounts):
-        raise InvalidArgument(f"mounts {mounts!r} are not a list of mounts")
+        raise InvalidArgument("error.filesystems.mounts-are-list-mounts", mounts=mounts)
     seen, out = set(), []
     for m in mounts:
         type_, source, target = m.get("type"), m.get("source", ""), m.get("target")
         if type_ not in TYPES or not isinstance(source, str) or not isinstance(m.get("readonly", False), bool):
-            raise InvalidArgument(f"mount {m!r} is not a mount", hint="give type, source, target and readonly.")
+            raise InvalidArgument("error.filesystems.mount-mount", m=m)
         target = check_target(target)
         if target in seen:
-            raise InvalidArgument(f"{target} is mounted twice", hint="give each target once.")
+            raise InvalidArgument("error.filesystems.mounted-twice", target=target)
         seen.add(target)
         if type_ == "bind":
             if not source.startswith("/") or "\0" in source:
-                raise InvalidArgument(f"bind source {source!r} is not an absolute path on the host",
-                                      hint="e.g. -v /srv/site:/site (a name without / is a volume).")
+                raise InvalidArgument("error.filesystems.bind-source-absolute-path", source=source)
             if not os.path.exists(source):
-                raise InvalidArgument(f"bind source path does not exist: {source}",
-                                      hint=f"make it first (mkdir -p {source}), or check the spelling.")
+                raise InvalidArgument("error.filesystems.bind-source-path-does", source=source)
         elif type_ == "volume" and source and not VOLUME_NAME_RE.match(source):
-            raise InvalidArgument(f"volume name {source!r} is not valid",
-                                  hint='letters, digits, "_", "." and "-", starting with a letter or digit: "cache".')
+            raise InvalidArgument("error.filesystems.volume-name-valid", source=source)
         clean = mount(type_, target, source, m.get("readonly", False), m.get("size"), m.get("mode"))
         if type_ == "tmpfs":
             if clean["size"] is not None and (type(clean["size"]) is not int or clean["size"] < 4096):
-                raise InvalidArgument(f"tmpfs size {clean['size']!r} is below 4 KiB", hint="e.g. tmpfs-size=16m.")
+                raise InvalidArgument("error.filesystems.tmpfs-size-below-kib", clean_size=clean['size'])
             if type(clean["mode"]) is not int or not 0 <= clean["mode"] <= 0o7777:
-                raise InvalidArgument(f"tmpfs mode {clean['mode']!r} is not permissions")
+                raise InvalidArgument("error.filesystems.tmpfs-mode-permissions", clean_mode=clean['mode'])
         out.append(clean)
     # Shallow targets first, as docker sorts them: /data before /data/cache, which lands inside it.
     return sorted(out, key=lambda m: m["target"].count("/"))
@@ -185,15 +179,14 @@ def check_all(mounts) -> list[dict]:
 def check_target(target) -> str:
     """A clean absolute path inside the container: "/data" passes; "data", "/a/../b" and "/" do not."""
     if not isinstance(target, str) or not target.startswith("/") or "\0" in target:
-        raise InvalidArgument(f"mount target {target!r} is not an absolute path", hint='e.g. "/data".')
+        raise InvalidArgument("error.filesystems.mount-target-absolute-path", target=target)
     parts = [p for p in target.split("/") if p]
     if any(p in (".", "..") for p in parts):
-        raise InvalidArgument(f"mount target {target!r} has . or .. in it", hint="give the plain path, e.g. /data.")
+        raise InvalidArgument("error.filesystems.mount-target-has", target=target)
     clean = "/" + "/".join(parts)
     if clean == "/":
-        raise InvalidArgument("a mount cannot replace the container's root /", hint="mount on a directory such as /data.")
+        raise InvalidArgument("error.filesystems.mount-cannot-replace-container")
     for f in FORBIDDEN:
         if clean == f or clean.startswith(f + "/"):
-            raise InvalidArgument(f"a mount on {clean} would hide the kernel's files under {f}",
-                                  hint="those are the container's view of the kernel, masked and read-only on purpose.")
+            raise InvalidArgument("error.filesystems.mount-would-hide-kernel", clean=clean, f=f)
     return clean

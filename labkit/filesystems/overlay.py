@@ -84,14 +84,14 @@ class Overlay:
 
     # -- mounting ------------------------------------------------------------------------------
     def mount(self) -> "Overlay":
-        require_root("mounting an overlay")
+        require_root("mounting-overlay")
         if not self.lowers:
-            raise InvalidArgument("an overlay needs at least one lower layer")
+            raise InvalidArgument("error.filesystems.overlay-needs-least-one")
         if len(self.lowers) > MAX_LAYERS:
-            raise InvalidArgument(f"{len(self.lowers)} lower layers: the kernel stacks at most {MAX_LAYERS}")
+            raise InvalidArgument("error.filesystems.lower-layers-kernel-stacks", n_lowers=len(self.lowers), max_layers=MAX_LAYERS)
         for p in self.lowers:
             if not p.is_dir():
-                raise InvalidArgument(f"lower layer {p} is not a directory", hint="give existing directories, bottom first.")
+                raise InvalidArgument("error.filesystems.lower-layer-directory", p=p)
         for d in (self.upper, self.work, self.merged):
             d.mkdir(parents=True, exist_ok=True)
             self.steps.append(f"mkdir -p {d}")
@@ -99,7 +99,7 @@ class Overlay:
         try:
             opts = mount_overlay(self.source, self.merged, list(reversed(self.lowers)), self.upper, self.work)
         except OSError as e:
-            raise translate_oserror(e, f"mount an overlay on {self.merged}") from None
+            raise translate_oserror(e, "mount-overlay-on", merged=self.merged) from None
         if "/proc/self/fd/" in opts:
             self.steps.append(f"open {len(self.lowers)} lower dirs (O_PATH): the full paths would not fit in one page")
         self.options = opts
@@ -117,7 +117,7 @@ class Overlay:
                 sc.umount2(str(self.merged), sc.MNT_DETACH)
                 self.steps.append(f"umount {self.merged}")
             except OSError as e:
-                raise translate_oserror(e, f"unmount {self.merged}") from None
+                raise translate_oserror(e, "unmount", merged=self.merged) from None
         if remove:
             for d in (self.upper, self.work, self.merged):
                 shutil.rmtree(d, ignore_errors=True)
@@ -228,23 +228,22 @@ def overlay(lowers, name: str | None = None, upper=None, work=None, merged=None,
             inst: Instance | None = None) -> Overlay:
     """Mount an overlay of `lowers` (bottom first). upper, work and merged default to new folders
     under the lab's data root: <root>/overlays/<name>/{upper,work,merged}."""
-    require_root("mounting an overlay")
+    require_root("mounting-overlay")
     if isinstance(lowers, (str, os.PathLike)):
         lowers = [lowers]
     if not isinstance(lowers, (list, tuple)) or not all(isinstance(p, (str, os.PathLike)) for p in lowers):
-        raise InvalidArgument(f"lower layers {lowers!r} are not a list of directories",
-                              hint='give directories, bottom first: lk.overlay(["/path/lower1", "/path/lower2"]).')
+        raise InvalidArgument("error.filesystems.lower-layers-are-list", lowers=lowers)
     for what, p in (("upper", upper), ("work", work), ("merged", merged)):
         if p is not None and not isinstance(p, (str, os.PathLike)):
-            raise InvalidArgument(f"{what} {p!r} is not a directory path")
+            raise InvalidArgument("error.filesystems.directory-path", what=what, p=p)
     inst = inst or current_instance()
     if name is not None and not isinstance(name, str):
-        raise InvalidArgument(f"overlay name {name!r} is not text", hint='give a short name such as "demo".')
+        raise InvalidArgument("error.filesystems.overlay-name-text", name=name)
     name = name or secrets.token_hex(4)
     if "/" in name or name in ("", ".", ".."):
-        raise InvalidArgument(f"bad overlay name {name!r}", hint='give a short name such as "demo".')
+        raise InvalidArgument("error.filesystems.bad-overlay-name", name=name)
     base = inst.root / "overlays" / name
     ov = Overlay(lowers, upper or base / "upper", work or base / "work", merged or base / "merged", inst.tag)
     if ov.mounted:
-        raise InvalidArgument(f"an overlay is already mounted on {ov.merged}", hint="unmount it first, or pick another name.")
+        raise InvalidArgument("error.filesystems.overlay-already-mounted", merged=ov.merged)
     return ov.mount()

@@ -98,6 +98,6 @@ def cmd_rm(args) -> int:
             rm(name)
             print(name)
         except LabkitError as e:
-            print(f"labkit: {e.message}" + (f"\nhint: {e.hint}" if e.hint else ""), file=sys.stderr)
+            print(f"labkit: {e.message}" + (f"\n{e.hint_line()}" if e.hint else ""), file=sys.stderr)
             status = 1
     return status

@@ -40,8 +40,7 @@ def _locked(inst: Instance):
 
 def _check_name(name) -> str:
     if not isinstance(name, str) or not VOLUME_NAME_RE.match(name):
-        raise InvalidArgument(f"volume name {name!r} is not valid",
-                              hint='letters, digits, "_", "." and "-", starting with a letter or digit: "cache".')
+        raise InvalidArgument("error.filesystems.volume-name-valid-2", name=name)
     return name
 
 
@@ -52,7 +51,7 @@ def create(inst: Instance, name: str | None = None, labels: dict | None = None, 
     _check_name(name)
     labels = labels or {}
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
-        raise InvalidArgument(f"labels {labels!r} are not text to text", hint='e.g. labels={"course": "intro"}.')
+        raise InvalidArgument("error.filesystems.labels-are-text-text", labels=labels)
     with _locked(inst) as d:
         try:
             return get(inst, name)
@@ -73,7 +72,7 @@ def get(inst: Instance, name: str) -> dict:
     try:
         return json.loads((root(inst) / name / "volume.json").read_text())
     except (OSError, ValueError):
-        raise VolumeNotFound(f"no such volume: {name}", hint="`labkit volume ls` lists them; `labkit volume create NAME` makes one.") from None
+        raise VolumeNotFound("error.filesystems.no-such-volume", name=name) from None
 
 
 def ls(inst: Instance) -> list[dict]:
@@ -106,8 +105,7 @@ def remove(inst: Instance, name: str) -> None:
         get(inst, name)
         using = users(inst, name)
         if using:
-            raise Conflict(f"volume {name} is in use by container(s) {', '.join(using)}",
-                           hint=f"remove the container(s) first: `labkit rm {' '.join(using)}`.")
+            raise Conflict("error.filesystems.volume-use-container-s", name=name, join=', '.join(using), join2=' '.join(using))
         tmp = d / f".removing-{name}"
         os.rename(d / name, tmp)  # gone at once for everyone; the files go after
         shutil.rmtree(tmp, ignore_errors=True)

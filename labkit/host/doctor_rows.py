@@ -14,7 +14,7 @@ import json
 import subprocess
 from dataclasses import asdict, dataclass
 
-from ..exercises.catalog import speaker
+from ..catalog import speaker
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 _ICON = {OK: "✔", WARN: "!", FAIL: "✘"}
@@ -59,7 +59,7 @@ class Report:
         return json.dumps({"ok": self.ok, "checks": [asdict(c) for c in self.checks]}, indent=2)
 
     def __str__(self) -> str:
-        from ..exercises.catalog import columns, pad
+        from ..catalog import columns, pad
 
         width = max(columns(c.name) for c in self.checks)
         lines = []

@@ -30,7 +30,7 @@ from ..errors import LabkitError, require_root
 from ..filesystems.mounts import mounts
 from ..kernel import syscalls as sc
 from ..network import firewall, netlink
-from ..exercises.catalog import pad, speaker
+from ..catalog import pad, speaker
 from ..paths import Instance, instance as current_instance, is_labkit_link, is_labkit_name
 
 NETNS_DIR = "/run/netns"

@@ -34,7 +34,7 @@ def tidy(prefix: str) -> Tidied:
     if not isinstance(prefix, str) or len(prefix) < 3:
         from ..errors import InvalidArgument
 
-        raise InvalidArgument(f"prefix {prefix!r} is too short to be one notebook's", hint='e.g. lk.tidy("nb03").')
+        raise InvalidArgument("error.host.prefix-too-short-one", prefix=prefix)
     inst = instance()
     out = Tidied()
     for c in ps(all=True, inst=inst):

@@ -38,7 +38,7 @@ def save(names: list[str], path: str | os.PathLike, store: ImageStore) -> int:
     """Write the images `names` to the tar file `path`; returns its size in bytes."""
     images = [store.get(n) for n in names]
     if not images:
-        raise InvalidArgument("name at least one image to save", hint="e.g. `labkit save -o busybox.tar busybox`")
+        raise InvalidArgument("error.images.name-least-one-image")
     index = {"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": []}
     docker_manifest, blobs = [], {}
     for img in images:
@@ -73,8 +73,6 @@ class UnsafeArchive(InvalidArgument):
     """An archive that names something outside itself (an absolute path, `..`, a link that leaves
     it), or whose index is not what the format says. Refused whole: nothing of it is kept."""
 
-    hint = ("load only archives that `labkit save`, `docker save` or `skopeo copy ... oci-archive:` wrote; "
-            "this one was refused whole, and nothing of it is in the store.")
 
 
 def load(path: str | os.PathLike, store: ImageStore) -> list[str]:
@@ -88,8 +86,7 @@ def load(path: str | os.PathLike, store: ImageStore) -> list[str]:
             root = Path(tmp)
             _safe_extract(path, root)
         elif not path.is_dir():
-            raise NotFound(f"{path}: no such file or directory",
-                           hint="give a tar that `labkit save` or `docker save` wrote, or an OCI layout directory.")
+            raise NotFound("error.images.no-such-file-directory", path=path)
         inside = _Inside(root)
         loading = _Loading(store)
         try:
@@ -98,8 +95,7 @@ def load(path: str | os.PathLike, store: ImageStore) -> list[str]:
             elif inside.has("manifest.json"):
                 tags = _load_docker(inside, loading)
             else:
-                raise InvalidArgument(f"{path} holds no index.json (OCI) and no manifest.json (docker save)",
-                                      hint="make one with `labkit save`, `docker save` or `skopeo copy ... oci-archive:FILE`.")
+                raise InvalidArgument("error.images.holds-no-index-json", path=path)
         except BaseException:
             loading.undo()
             raise
@@ -117,8 +113,7 @@ def _safe_extract(archive: Path, dest: Path) -> None:
     try:
         tar = tarfile.open(archive)
     except (tarfile.TarError, OSError) as e:
-        raise InvalidArgument(f"{archive} is not a tar archive ({e})",
-                              hint="give a tar that `labkit save` or `docker save` wrote, or an OCI layout directory.") from None
+        raise InvalidArgument("error.images.tar-archive", archive=archive, e=e) from None
     with tar:
         try:
             for member in tar:
@@ -142,30 +137,29 @@ def _safe_extract(archive: Path, dest: Path) -> None:
                         shutil.copyfileobj(src, out, 1 << 20)
                 elif member.issym():
                     if member.linkname.startswith("/"):
-                        raise UnsafeArchive(f"the link {member.name!r} points at {member.linkname!r}, outside the archive")
+                        raise UnsafeArchive("error.images.link-points-outside-archive", name=member.name, linkname=member.linkname)
                     _archive_name(posixpath.join(posixpath.dirname(name), member.linkname),
                                   f"the link {member.name!r} (to {member.linkname!r})")
                     os.symlink(member.linkname, target)
                 else:  # a hard link names an earlier member of the archive
                     source = dest / _archive_name(member.linkname, f"the hard link {member.name!r}")
                     if not source.is_file() or source.is_symlink():
-                        raise UnsafeArchive(f"the hard link {member.name!r} names {member.linkname!r}, "
-                                            "which is no file earlier in the archive")
+                        raise UnsafeArchive("error.images.hard-link-names-which", name=member.name, linkname=member.linkname)
                     os.link(source, target)
         except (tarfile.TarError, EOFError, zlib.error) as e:
-            raise InvalidArgument(f"{archive} is damaged: {e}", hint="copy it again; nothing of it was loaded.") from None
+            raise InvalidArgument("error.images.damaged", archive=archive, e=e) from None
 
 
 def _archive_name(name, what: str) -> str:
     """`name` as a path inside the archive, e.g. "blobs/sha256/3f9a..." or "abc/layer.tar"; refuses
     absolute names, `..` past the top, empty names and NUL bytes."""
     if not isinstance(name, str) or not name or "\0" in name:
-        raise UnsafeArchive(f"{what} is not a file name: {name!r}")
+        raise UnsafeArchive("error.images.file-name", what=what, name=name)
     if name.startswith("/"):
-        raise UnsafeArchive(f"{what} names {name!r}: an absolute path, outside the archive")
+        raise UnsafeArchive("error.images.names-absolute-path-outside", what=what, name=name)
     norm = posixpath.normpath(name)
     if norm == ".." or norm.startswith("../"):
-        raise UnsafeArchive(f"{what} names {name!r}, outside the archive")
+        raise UnsafeArchive("error.images.names-outside-archive", what=what, name=name)
     return norm
 
 
@@ -183,16 +177,16 @@ class _Inside:
     def file(self, name, what: str) -> Path:
         real = Path(os.path.realpath(self.root / _archive_name(name, what)))
         if real != self.root and self.root not in real.parents:
-            raise UnsafeArchive(f"{what} names {name!r}, which leads outside the archive (to {real})")
+            raise UnsafeArchive("error.images.names-which-leads-outside", what=what, name=name, real=real)
         if not real.is_file():
-            raise UnsafeArchive(f"{what} names {name!r}, which is no file in the archive")
+            raise UnsafeArchive("error.images.names-which-no-file", what=what, name=name)
         return real
 
     def json(self, name, what: str):
         try:
             return json.loads(self.file(name, what).read_bytes())
         except ValueError:
-            raise UnsafeArchive(f"{what} ({name}) is not JSON") from None
+            raise UnsafeArchive("error.images.json", what=what, name=name) from None
 
 
 class _Loading:
@@ -212,9 +206,9 @@ class _Loading:
         try:
             doc = self.store.read_json_blob(digest)
         except CorruptStore:
-            raise UnsafeArchive(f"{what} {digest} is not JSON") from None
+            raise UnsafeArchive("error.images.json-2", what=what, digest=digest) from None
         if not isinstance(doc, dict):
-            raise UnsafeArchive(f"{what} {digest} is not a JSON object")
+            raise UnsafeArchive("error.images.json-object", what=what, digest=digest)
         return doc
 
     def undo(self) -> None:
@@ -225,7 +219,7 @@ class _Loading:
 def _field(doc, key: str, kind: type, what: str):
     value = doc.get(key) if isinstance(doc, dict) else None
     if not isinstance(value, kind):
-        raise UnsafeArchive(f"{what}: {key!r} is missing or not a {kind.__name__}")
+        raise UnsafeArchive("error.images.missing", what=what, v_key=key, name=kind.__name__)
     return value
 
 
@@ -233,7 +227,7 @@ def _digest(desc, what: str) -> str:
     d = _field(desc, "digest", str, what)
     algo, _, hexpart = d.partition(":")
     if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
-        raise UnsafeArchive(f"{what}: {d!r} is not a sha256 digest")
+        raise UnsafeArchive("error.images.sha256-digest", what=what, d=d)
     return d
 
 
@@ -241,7 +235,7 @@ def _name(tag, what: str) -> str:
     try:
         return normalize(tag)
     except LabkitError as e:
-        raise UnsafeArchive(f"{what}: {tag!r} is not an image name ({e.message})") from None
+        raise UnsafeArchive("error.images.image-name", what=what, tag=tag, v_message=e.message) from None
 
 
 def _load_oci(inside: _Inside, loading: _Loading) -> list[tuple]:
@@ -255,7 +249,7 @@ def _load_oci(inside: _Inside, loading: _Loading) -> list[tuple]:
     while descs:
         desc = descs.pop(0)
         if not isinstance(desc, dict):
-            raise UnsafeArchive("index.json: a manifest descriptor is not an object")
+            raise UnsafeArchive("error.images.index-json-manifest-descriptor")
         digest = blob(desc, "a manifest")
         doc = loading.read_json(digest, "the manifest")
         annotations = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
@@ -281,15 +275,15 @@ def _load_docker(inside: _Inside, loading: _Loading) -> list[tuple]:
     tags = []
     entries = inside.json("manifest.json", "manifest.json")
     if not isinstance(entries, list):
-        raise UnsafeArchive("manifest.json is not a list of images")
+        raise UnsafeArchive("error.images.manifest-json-list-images")
     for entry in entries:
         config_bytes = inside.file(_field(entry, "Config", str, "manifest.json"), "manifest.json's Config").read_bytes()
         try:
             config = json.loads(config_bytes)
         except ValueError:
-            raise UnsafeArchive(f"manifest.json's Config ({entry['Config']}) is not JSON") from None
+            raise UnsafeArchive("error.images.manifest-json-s-config-2", entry_config=entry['Config']) from None
         if not isinstance(config, dict):
-            raise UnsafeArchive(f"manifest.json's Config ({entry['Config']}) is not a JSON object")
+            raise UnsafeArchive("error.images.manifest-json-s-config", entry_config=entry['Config'])
         names = [_name(t, "manifest.json's RepoTags") for t in (entry.get("RepoTags") or [])]
         config_digest, config_size = loading.put_blob(config_bytes)
         layers = []
@@ -304,8 +298,7 @@ def _load_docker(inside: _Inside, loading: _Loading) -> list[tuple]:
                     "config": {"mediaType": MT_CONFIG, "digest": config_digest, "size": config_size}, "layers": layers}
         diff_ids = (config.get("rootfs") or {}).get("diff_ids") if isinstance(config.get("rootfs"), dict) else None
         if not isinstance(diff_ids, list) or len(diff_ids) != len(layers):
-            raise UnsafeArchive(f"manifest.json names {len(layers)} layer(s), its Config's rootfs.diff_ids "
-                                f"{len(diff_ids) if isinstance(diff_ids, list) else 'none'}")
+            raise UnsafeArchive("error.images.manifest-json-names-layer", n_layers=len(layers), len_diff_ids_if_isin=len(diff_ids) if isinstance(diff_ids, list) else 'none')
         mdigest, msize = loading.put_blob(canonical_json(manifest))
         platform = {"os": str(config.get("os", "linux")), "architecture": str(config.get("architecture", "amd64"))}
         tags += [(full, mdigest, msize, platform) for full in names]

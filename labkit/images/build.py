@@ -36,7 +36,7 @@ KNOWN = ("FROM", "RUN", "COPY", "ADD", "ENV", "WORKDIR", "USER", "LABEL", "EXPOS
 
 
 class BuildError(LabkitError):
-    hint = "the step above failed: fix the Dockerfile (or the command's output says why) and build again."
+    """A Dockerfile's step failed."""
 
 
 def parse(text: str) -> list[tuple[int, str, str]]:
@@ -54,12 +54,11 @@ def parse(text: str) -> list[tuple[int, str, str]]:
         buf += stripped
         word, _, rest = buf.partition(" ")
         if word.upper() not in KNOWN:
-            raise InvalidArgument(f"Dockerfile line {start}: unknown instruction {word!r}",
-                                  hint=f"labkit builds with {', '.join(KNOWN)}.")
+            raise InvalidArgument("error.images.dockerfile-line-unknown-instruction", start=start, word=word, join=', '.join(KNOWN))
         steps.append((start, word.upper(), rest.strip()))
         buf = ""
     if not steps or steps[0][1] != "FROM":
-        raise InvalidArgument("a Dockerfile starts with FROM", hint="e.g. FROM busybox")
+        raise InvalidArgument("error.images.dockerfile-starts-from")
     return steps
 
 
@@ -94,7 +93,7 @@ def build(context: str | os.PathLike, store: ImageStore, *, run, tag: str | None
     try:
         steps = parse(path.read_text())
     except FileNotFoundError:
-        raise InvalidArgument(f"no {dockerfile} in {context}", hint="give the directory that holds it") from None
+        raise InvalidArgument("error.images.no", dockerfile=dockerfile, context=context) from None
     target = normalize(tag) if tag else None
     current = None
     for i, (line, op, args) in enumerate(steps, 1):
@@ -150,12 +149,11 @@ def _sources(args: str, context: Path) -> list[Path]:
         try:
             p = (context / s).resolve()
         except (RuntimeError, OSError):  # a loop of links, a -> b -> a (RuntimeError to 3.12, ELOOP after)
-            raise InvalidArgument(f"COPY {s}: its links in the build context {context} lead round in a loop",
-                                  hint=f"see where they lead with `ls -l {context / s}` and point one at a file.") from None
+            raise InvalidArgument("error.images.copy-links-build-context", s=s, context=context, context_s=context / s) from None
         if p != root and root not in p.parents:
-            raise InvalidArgument(f"COPY {s}: outside the build context {context}", hint="copy files from inside it")
+            raise InvalidArgument("error.images.copy-outside-build-context", s=s, context=context)
         if not p.exists():
-            raise InvalidArgument(f"COPY {s}: no such file in the build context {context}")
+            raise InvalidArgument("error.images.copy-no-such-file", s=s, context=context)
         out.append(p)
     return out
 
@@ -163,7 +161,7 @@ def _sources(args: str, context: Path) -> list[Path]:
 def _copy_args(args: str) -> list[str]:
     words = json.loads(args) if args.startswith("[") else shlex.split(args)
     if len(words) < 2:
-        raise InvalidArgument(f"COPY {args}: give a source and a destination")
+        raise InvalidArgument("error.images.copy-give-source-destination", args=args)
     return words
 
 
@@ -181,7 +179,7 @@ def _step(store, parent: str, op: str, args: str, context: Path, cached: str, ou
             for text in c.logs().splitlines():
                 out(text)
             if code != 0:
-                raise BuildError(f"The command {' '.join(argv)!r} returned a non-zero code: {code}")
+                raise BuildError("error.images.command-returned-non-zero", join=' '.join(argv), code=code)
             upper, _ = c._layers()
             commit_upper(store, parent, upper, cached, created_by=f"RUN {' '.join(argv)}")
         finally:

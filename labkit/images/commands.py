@@ -45,7 +45,7 @@ def login(registry: str, user: str, password: str, inst: Instance | None = None)
     from .registry import Registry
 
     if not user or ":" in user or not password:
-        raise InvalidArgument("a login is a user name (no ':') and a password, neither empty")
+        raise InvalidArgument("error.images.login-user-name-no")
     inst = inst or current_instance()
     reg = Registry(registry, auth=(user, password))
     try:
@@ -120,9 +120,7 @@ def rmi(name: str, force: bool = False, inst: Instance | None = None) -> tuple[s
     full = str(parse(name))
     users = [r["name"] for r in state.read_all(inst, {}) if r.get("image") == full]
     if users and not force:
-        raise Conflict(f"unable to remove {familiar(full)}: container {users[0]} uses it"
-                       f"{f' (and {len(users) - 1} more)' if len(users) > 1 else ''}",
-                       hint=f"remove the container first (`labkit rm {users[0]}`), or force it: `labkit rmi -f`.")
+        raise Conflict("error.images.unable-remove-container-uses", familiar=familiar(full), users_0=users[0], f_and_len_users_1_mo=f' (and {len(users) - 1} more)' if len(users) > 1 else '')
     store = ImageStore(inst)
     digest = store.untag(name)
     count, freed = store.gc(in_use(inst))
@@ -232,7 +230,7 @@ def cmd_registry(args) -> int:
     if args.registry_cmd == "start":
         users = dict(u.split(":", 1) for u in args.user) if args.user else None
         if users is not None and any(":" not in u for u in args.user):
-            raise InvalidArgument("--user takes NAME:PASSWORD")
+            raise InvalidArgument("error.images.user-takes-name-password")
         reg = local_registry.start(port=args.port, users=users)
         print(f"registry on {reg.url}: use it as {reg.host}/NAME ({'private' if reg.private else 'anyone may pull and push'})")
     elif args.registry_cmd == "fill":

@@ -113,10 +113,7 @@ def plan_rootfs() -> RootfsPlan:
         for lib in shared_libraries(host):
             plan.files[lib.lstrip("/")] = lib
     if "bin/sh" not in plan.files:
-        raise FeatureMissing(
-            "no busybox and no shell found on this host to build the default image from",
-            hint="install busybox: `apt-get install busybox-static`, then run `./lab setup` again.",
-        )
+        raise FeatureMissing("error.images.no-busybox-no-shell")
     return plan
 
 

@@ -137,20 +137,19 @@ def start(port: int = DEFAULT_PORT, users: dict[str, str] | None = None, inst: I
     from .. import cgroups
     from ..errors import require_root
 
-    require_root("starting the lab's registry")
+    require_root("starting-lab-registry")
     inst = inst or current_instance()
     if not isinstance(port, int) or not 1 <= port <= 65535:
-        raise InvalidArgument(f"port {port!r} is not a number from 1 to 65535")
+        raise InvalidArgument("error.images.port-number-from", port=port)
     if users is not None and (not users or not all(isinstance(u, str) and u and ":" not in u and isinstance(p, str)
                                                    and p for u, p in users.items())):
-        raise InvalidArgument("users is {name: password}, names without ':', neither empty",
-                              hint='e.g. users={"alice": "s3cret"}')
+        raise InvalidArgument("error.images.users-names-without-neither")
     server = shutil.which(SERVER)
     if server is None:
-        raise FeatureMissing("the registry server is not installed", hint="apt-get install docker-registry")
+        raise FeatureMissing("error.images.registry-server-installed")
     running = status(inst)
     if running is not None:
-        raise Conflict(f"the lab's registry already runs on {running.host}", hint="`labkit registry stop` first.")
+        raise Conflict("error.images.lab-s-registry-already", host=running.host)
     d = _dir(inst)
     data = d / ("data-private" if users else "data")
     data.mkdir(parents=True, exist_ok=True)
@@ -180,14 +179,12 @@ def start(port: int = DEFAULT_PORT, users: dict[str, str] | None = None, inst: I
         if proc.poll() is not None:
             tail = (d / "registry.log").read_text(errors="replace")[-600:]
             _pid_file(inst).unlink(missing_ok=True)
-            raise LabkitError(f"the registry server exited at once (status {proc.returncode}): {tail.strip()}",
-                              hint=f"is port {port} taken? try another: `labkit registry start --port 5001`.")
+            raise LabkitError("error.images.registry-server-exited-once", returncode=proc.returncode, strip=tail.strip(), port=port)
         if _answers(port):
             return reg
         time.sleep(0.05)
     stop(inst)
-    raise LabkitError(f"the registry server did not answer on 127.0.0.1:{port} within {timeout:.0f} s",
-                      hint=f"see {d / 'registry.log'}")
+    raise LabkitError("error.images.registry-server-did-answer", port=port, timeout=timeout, d_registry_log=d / 'registry.log')
 
 
 def stop(inst: Instance | None = None, timeout: float = 10.0) -> bool:
@@ -222,7 +219,7 @@ def fill(archive, inst: Instance | None = None, auth=None) -> list[str]:
     inst = inst or current_instance()
     reg = status(inst)
     if reg is None:
-        raise LabkitError("the lab's registry is not running", hint="`labkit registry start` first.")
+        raise LabkitError("error.images.lab-s-registry-running")
     store = ImageStore(inst)
     pushed = []
     for name in load(archive, store):
@@ -250,9 +247,8 @@ def _bcrypt_line(user: str, password: str) -> str:
     """One htpasswd line with a bcrypt hash, the only kind the registry server takes."""
     tool = shutil.which("htpasswd")
     if tool is None:
-        raise FeatureMissing("htpasswd is not installed (it hashes the users' passwords)",
-                             hint="apt-get install apache2-utils")
+        raise FeatureMissing("error.images.htpasswd-installed-hashes-users")
     out = subprocess.run([tool, "-niB", user], input=password, capture_output=True, text=True)
     if out.returncode != 0:
-        raise LabkitError(f"htpasswd failed: {out.stderr.strip()}")
+        raise LabkitError("error.images.htpasswd-failed", strip=out.stderr.strip())
     return out.stdout.strip() + "\n"

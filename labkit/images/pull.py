@@ -40,7 +40,7 @@ OCI_NAME = {
 
 
 class DigestMismatch(RegistryError):
-    hint = "the registry sent other bytes than the digest names (a broken or tampered blob): nothing was kept."
+    """A blob's bytes do not hash to the digest its descriptor names."""
 
 
 def host_platform() -> dict:
@@ -63,8 +63,7 @@ def choose(index: dict, platform: dict) -> dict:
     if not candidates:
         offered = ", ".join(f"{(d.get('platform') or {}).get('os')}/{(d.get('platform') or {}).get('architecture')}"
                             for d in index.get("manifests", []))
-        raise InvalidArgument(f"no image for {platform['os']}/{platform['architecture']} in this index "
-                              f"(it has {offered or 'none'})", hint="give platform='linux/amd64' (or another it has).")
+        raise InvalidArgument("error.images.no-image-index-has", platform_os=platform['os'], platform_architectu=platform['architecture'], offered_or_none=offered or 'none')
     return candidates[0]
 
 
@@ -76,13 +75,13 @@ def parse_platform(spec: str | dict | None) -> dict:
         return spec
     parts = spec.split("/")
     if len(parts) not in (2, 3) or not all(parts):
-        raise InvalidArgument(f"platform {spec!r} is not os/architecture[/variant]", hint='e.g. "linux/arm64".')
+        raise InvalidArgument("error.images.platform-os-architecture-variant", spec=spec)
     return {"os": parts[0], "architecture": parts[1], **({"variant": parts[2]} if len(parts) == 3 else {})}
 
 
 def _check_digest(data: bytes, digest: str, what: str) -> None:
     if digest and "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-        raise DigestMismatch(f"{what} does not match its digest {digest}")
+        raise DigestMismatch("error.images.does-match-digest", what=what, digest=digest)
 
 
 def pull(reference: str, store: ImageStore, platform=None, auth=None, progress: bool | None = None,
@@ -169,7 +168,7 @@ def fetch_blob(reg: Registry, repository: str, desc: dict, store: ImageStore, ba
         resp.close()
     if "sha256:" + h.hexdigest() != digest:
         partial.unlink(missing_ok=True)
-        raise DigestMismatch(f"blob {digest} of {repository}: the bytes received hash to sha256:{h.hexdigest()}")
+        raise DigestMismatch("error.images.blob-bytes-received-hash", digest=digest, repository=repository, hexdigest=h.hexdigest())
     os.replace(partial, final)
 
 

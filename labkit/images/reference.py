@@ -98,7 +98,7 @@ class Reference:
 def parse(ref: str) -> Reference:
     """Parse `ref` with Docker's defaults; InvalidReference says where and why it is not one."""
     if not isinstance(ref, str):
-        raise InvalidArgument(f"an image reference is a string, not {type(ref).__name__}")
+        raise InvalidArgument("error.images.image-reference-string", name=type(ref).__name__)
     if not ref:
         raise InvalidReference(ref, 0, "the reference is empty")
     bad = next((i for i, c in enumerate(ref) if c.isspace() or not c.isprintable()), None)

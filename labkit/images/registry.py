@@ -45,19 +45,19 @@ ACCEPT = ", ".join(INDEXES + MANIFESTS)
 
 
 class RegistryError(LabkitError):
-    hint = "check the name and that the registry runs (`labkit registry ls` for the local one)."
+    """A registry answered with an error, or could not be reached."""
 
 
 class Offline(RegistryError):
-    hint = "unset LABKIT_OFFLINE to reach it, or use the lab's own registry (localhost:5000/NAME, `labkit registry`)."
+    """LABKIT_OFFLINE is set and the registry is not the lab's own."""
 
 
 class Unauthorized(NotPermitted):
-    hint = "log in first: `labkit login REGISTRY` (or give auth=(user, password))."
+    """The registry wants credentials labkit does not have."""
 
 
 class ManifestUnknown(NotFound):
-    hint = "check the name and tag: `labkit images` lists what is here; the registry may have another tag."
+    """The registry has no such name or tag."""
 
 
 def is_local(host: str) -> bool:
@@ -97,7 +97,7 @@ class Registry:
         self.host = host
         self.api = DOCKER_HUB_API if host == DOCKER_HUB else host
         if os.environ.get("LABKIT_OFFLINE") and not is_local(self.api):  # an offline workshop; the tests
-            raise Offline(f"{host} is not on this machine, and LABKIT_OFFLINE is set: only local registries")
+            raise Offline("error.images.machine-labkit-offline-set", host=host)
         if insecure is None:  # the lab's settings.json lists it (settings.py)
             from ..settings import load
 
@@ -131,9 +131,7 @@ class Registry:
                 resp = self.http.send(self.http.build_request(method, url, headers=headers, **kw), stream=stream,
                                       auth=self.auth if self.basic else None)
             except httpx.HTTPError as e:
-                raise RegistryError(f"{method} {url}: {e}",
-                                    hint="is the registry running, and is the name right? "
-                                         "(`labkit registry ls` for the local one)") from None
+                raise RegistryError("error.images.value", method=method, url=url, e=e) from None
             if resp.status_code != 401 or attempt == 2:
                 return resp
             challenge = resp.headers.get("WWW-Authenticate", "")
@@ -145,27 +143,26 @@ class Registry:
         scheme, params = parse_challenge(challenge)
         if scheme == "basic":
             if not self.auth:
-                raise Unauthorized(f"{self.host} wants a user name and password (Basic auth)")
+                raise Unauthorized("error.images.wants-user-name-password", host=self.host)
             self.basic = True
             return
         if scheme != "bearer" or "realm" not in params:
-            raise Unauthorized(f"{self.host} asks for an authentication labkit does not speak: {challenge!r}")
+            raise Unauthorized("error.images.asks-authentication-labkit-does", host=self.host, challenge=challenge)
         query = {"service": params.get("service", "")}
         if scope:
             query["scope"] = scope
         try:
             resp = self.http.get(params["realm"], params=query, auth=self.auth)
         except Exception as e:  # noqa: BLE001 - the token server is unreachable: say so
-            raise RegistryError(f"the token server {params['realm']} did not answer: {e}") from None
+            raise RegistryError("error.images.token-server-did-answer", params_realm=params['realm'], e=e) from None
         if resp.status_code in (401, 403):
-            raise Unauthorized(f"{params['realm']} refused a token for {scope or 'this registry'}"
-                               f"{' as ' + self.auth[0] if self.auth else ' without logging in'}")
+            raise Unauthorized("error.images.refused-token", params_realm=params['realm'], scope_or_this_regist=scope or 'this registry', as_self_auth_0_if_se=' as ' + self.auth[0] if self.auth else ' without logging in')
         if resp.status_code != 200:
-            raise RegistryError(f"the token server {params['realm']} answered {resp.status_code}")
+            raise RegistryError("error.images.token-server-answered", params_realm=params['realm'], status_code=resp.status_code)
         body = resp.json()
         token = body.get("token") or body.get("access_token")
         if not token:
-            raise RegistryError(f"the token server {params['realm']} sent no token")
+            raise RegistryError("error.images.token-server-sent-no", params_realm=params['realm'])
         self.tokens[scope] = token
 
     def check(self, resp, what: str):
@@ -179,10 +176,10 @@ class Registry:
         except Exception:  # noqa: BLE001 - not JSON: the status is all there is
             detail = resp.reason_phrase
         if resp.status_code == 404:
-            raise ManifestUnknown(f"{what}: not found on {self.host} ({detail})")
+            raise ManifestUnknown("error.images.found", what=what, host=self.host, detail=detail)
         if resp.status_code in (401, 403):
-            raise Unauthorized(f"{what}: {self.host} refused ({resp.status_code} {detail})")
-        raise RegistryError(f"{what}: {self.host} answered {resp.status_code} ({detail})")
+            raise Unauthorized("error.images.refused", what=what, host=self.host, status_code=resp.status_code, detail=detail)
+        raise RegistryError("error.images.answered", what=what, host=self.host, status_code=resp.status_code, detail=detail)
 
     # -- what a pull and a push ask -----------------------------------------------------------------
     def ping(self) -> bool:
@@ -219,7 +216,7 @@ class Registry:
                            f"start an upload to {repository}")
         location = start.headers.get("Location", "")
         if not location:
-            raise RegistryError(f"{self.host} gave no upload location for {repository}")
+            raise RegistryError("error.images.gave-no-upload-location", host=self.host, repository=repository)
         if location.startswith("/"):
             location = self.base + location
         sep = "&" if "?" in location else "?"

@@ -40,7 +40,7 @@ CACHE = "localhost/labkit-build-cache"
 
 
 class CorruptStore(LabkitError):
-    hint = "run `labkit reset` (it rebuilds a broken image store); then `./lab setup` or `labkit image build-default`."
+    """The image store holds something labkit did not write."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class ImageStore:
     def blob_path(self, digest: str) -> Path:
         algo, _, hexpart = digest.partition(":")
         if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
-            raise CorruptStore(f"bad digest {digest!r}")
+            raise CorruptStore("error.images.bad-digest", digest=digest)
         return self.blobs / hexpart
 
     def put_blob(self, data: bytes, added: list | None = None) -> tuple[str, int]:
@@ -104,8 +104,7 @@ class ImageStore:
                     out.write(chunk)
             got = "sha256:" + h.hexdigest()
             if digest is not None and got != digest:
-                raise CorruptStore(f"{src} does not match its digest {digest} (its bytes hash to {got})",
-                                   hint="the copy is damaged: get it again; nothing of it was kept.")
+                raise CorruptStore("error.images.does-match-digest-bytes", src=src, digest=digest, got=got)
             if added is not None and not self.blob_path(got).exists():
                 added.append(got)
             os.replace(tmp, self.blob_path(got))
@@ -118,16 +117,16 @@ class ImageStore:
         try:
             return self.blob_path(digest).read_bytes()
         except FileNotFoundError:
-            raise CorruptStore(f"blob {digest} is missing from {self.blobs}") from None
+            raise CorruptStore("error.images.blob-missing-from", digest=digest, blobs=self.blobs) from None
 
     def read_json_blob(self, digest: str) -> dict:
         data = self.read_blob(digest)
         if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-            raise CorruptStore(f"blob {digest} does not match its digest")
+            raise CorruptStore("error.images.blob-does-match-digest", digest=digest)
         try:
             return json.loads(data)
         except ValueError:
-            raise CorruptStore(f"blob {digest} is not JSON") from None
+            raise CorruptStore("error.images.blob-json", digest=digest) from None
 
     # -- the index -------------------------------------------------------------------------
     @contextmanager
@@ -152,9 +151,9 @@ class ImageStore:
         except FileNotFoundError:
             return {"schemaVersion": 2, "manifests": []}
         except ValueError:
-            raise CorruptStore(f"{self.dir / 'index.json'} is not valid JSON") from None
+            raise CorruptStore("error.images.valid-json", self_dir_index_json=self.dir / 'index.json') from None
         if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
-            raise CorruptStore(f"{self.dir / 'index.json'} is not an OCI image index")
+            raise CorruptStore("error.images.oci-image-index", self_dir_index_json=self.dir / 'index.json')
         return index
 
     def tag(self, name: str, manifest_digest: str, size: int, platform: dict | None = None) -> None:
@@ -191,7 +190,7 @@ class ImageStore:
             index = self._read_index()
             kept = [m for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) != full]
             if len(kept) == len(index["manifests"]):
-                raise ImageNotFound(f"no image {familiar(full)!r} in {self.dir}", hint="`labkit images` lists them.")
+                raise ImageNotFound("error.images.no-image-2", familiar=familiar(full), dir=self.dir)
             digest = next(m["digest"] for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) == full)
             index["manifests"] = kept
             self._write_index(index)
@@ -261,13 +260,11 @@ class ImageStore:
                 except (CorruptStore, KeyError, TypeError, AttributeError) as e:
                     # one image made wrong (by hand, in notebook 06: a descriptor without its digest, a
                     # config not stored) is that image's problem: removing it mends the store
-                    raise CorruptStore(f"image {familiar(full)}: its manifest or config cannot be read ({e})",
-                                       hint=f"remove it: labkit rmi {familiar(full)} (lk.rmi); no other image is touched.") from None
+                    raise CorruptStore("error.images.image-manifest-config-cannot", familiar=familiar(full), e=e) from None
                 if len(diff_ids) != len(layers):
-                    raise CorruptStore(f"image {familiar(full)}: {len(layers)} layers but {len(diff_ids)} diff_ids",
-                                       hint=f"remove it: labkit rmi {familiar(full)} (lk.rmi); no other image is touched.")
+                    raise CorruptStore("error.images.image-layers-but-diff", familiar=familiar(full), n_layers=len(layers), n_diff_ids=len(diff_ids))
                 return Image(full, m["digest"], manifest["config"]["digest"], config, tuple(zip(layers, diff_ids)))
-        raise ImageNotFound(f"no image {familiar(full)!r} in {self.dir}")
+        raise ImageNotFound("error.images.no-image", familiar=familiar(full), dir=self.dir)
 
     # -- layers on disk ----------------------------------------------------------------------
     def layer_dir(self, diff_id: str) -> Path:
@@ -305,7 +302,7 @@ class ImageStore:
             with open(self.blob_path(digest), "rb") as blob:
                 got = unpack_layer(blob, tmp)
             if got != diff_id:
-                raise CorruptStore(f"layer {digest} does not unpack to its diff_id {diff_id} (got {got})")
+                raise CorruptStore("error.images.layer-does-unpack-diff", digest=digest, diff_id=diff_id, got=got)
             if os.stat(tmp).st_mode & 0o7777 == 0o700:
                 os.chmod(tmp, 0o755)  # mkdtemp's mode, and the layer named none for its root: "/" is 0755
             try:

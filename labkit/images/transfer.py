@@ -41,8 +41,7 @@ def run(op: str, name: str, root: str, auth) -> None:
         auth = (auth["username"], auth.get("password", "")) if auth and auth.get("username") else \
             credentials(ref.registry, inst)  # the client's, else what `labkit login` saved
         if not is_local(ref.registry):
-            raise NotPermitted(f"labkitd {op}s {'from' if op == 'pull' else 'to'} registries on this machine only: "
-                               f"{ref.familiar()} is at {ref.registry}; `labkit {op} {ref.familiar()}` does that one")
+            raise NotPermitted("error.images.labkitd-s-registries-machine", op=op, from_if_op_pull_else='from' if op == 'pull' else 'to', familiar=ref.familiar(), registry=ref.registry)
         if op == "pull":
             from .pull import pull
 

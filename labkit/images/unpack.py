@@ -41,7 +41,6 @@ GZIP_MAGIC, ZSTD_MAGIC = b"\x1f\x8b", b"\x28\xb5\x2f\xfd"
 class UnsafeLayer(LabkitError):
     """A layer that would write outside its directory, or could not be what it claims."""
 
-    hint = "the image is broken or hostile: nothing of the layer was kept. Pull it again from a source you trust."
 
 
 def decompressor(f):
@@ -57,8 +56,7 @@ def decompressor(f):
         try:
             import zstandard
         except ImportError:
-            raise LabkitError("this layer is zstd-compressed and the zstandard module is missing",
-                              hint="run `./lab setup` (it installs labkit's dependencies).") from None
+            raise LabkitError("error.images.layer-zstd-compressed-zstandard") from None
         return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
     return f
 
@@ -95,8 +93,7 @@ class _Inflating:
                 data = self.f.read(self.CHUNK)
                 self.n += len(data)
                 if self.n > self.max_bytes:
-                    raise UnsafeLayer(f"the layer unpacks to more than {self.max_bytes >> 20} MiB: refused as a "
-                                      "decompression bomb")
+                    raise UnsafeLayer("error.images.layer-unpacks-more-than", self_max_bytes_20=self.max_bytes >> 20)
                 self.h.update(data)
                 self._hand(data)
                 if not data:
@@ -171,7 +168,7 @@ def unpack_layer(blob, dest, max_bytes: int = MAX_BYTES) -> str:
     except (tarfile.TarError, EOFError, OSError) as e:
         if isinstance(e, LabkitError):
             raise
-        raise UnsafeLayer(f"the layer is not a readable tar: {e}") from None
+        raise UnsafeLayer("error.images.layer-readable-tar", e=e) from None
     finally:
         src.close()
         parents.close()
@@ -210,7 +207,7 @@ def _clean(name: str, what: str = "entry") -> list[str]:
         if part in ("", "."):
             continue
         if part == "..":
-            raise UnsafeLayer(f"layer {what} {name!r} points outside the layer")
+            raise UnsafeLayer("error.images.layer-points-outside-layer", what=what, name=name)
         parts.append(part)
     return parts
 
@@ -231,8 +228,7 @@ def _walk(root: int, path: str | list[str], create: bool = True) -> int:
             if e.errno == errno.ENOSYS:
                 _OPENAT2[0] = False
             elif e.errno in (errno.ELOOP, errno.ENOTDIR, errno.EXDEV):
-                raise UnsafeLayer(f"layer path {'/'.join(parts)!r} goes through something that is not a "
-                                  "directory (a symlink is never followed)") from None
+                raise UnsafeLayer("error.images.layer-path-goes-through", join='/'.join(parts)) from None
             elif e.errno != errno.ENOENT:
                 raise
             # ENOENT: a part is missing; the walk below makes it
@@ -248,8 +244,7 @@ def _walk(root: int, path: str | list[str], create: bool = True) -> int:
                 nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
             except OSError as e:
                 if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise UnsafeLayer(f"layer path {path if isinstance(path, str) else '/'.join(path)!r} goes "
-                                      f"through {part!r}, which is not a directory (a symlink is never followed)") from None
+                    raise UnsafeLayer("error.images.layer-path-goes-through-2", path_if_isinstance_p=path if isinstance(path, str) else '/'.join(path), part=part) from None
                 raise
             os.close(fd)
             fd = nxt
@@ -293,7 +288,7 @@ def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo, root: int, dirs: list,
     if base.startswith(WHITEOUT):  # "this name is deleted in this layer": overlayfs's 0/0 device
         name = base[len(WHITEOUT):]
         if name in ("", ".", ".."):
-            raise UnsafeLayer(f"whiteout {member.name!r} names no entry")
+            raise UnsafeLayer("error.images.whiteout-names-no-entry", name=member.name)
         _remove(parent, name)
         os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
         return
@@ -323,14 +318,13 @@ def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo, root: int, dirs: list,
     elif member.islnk():
         target = _clean(member.linkname, "hard link target")
         if not target:
-            raise UnsafeLayer(f"hard link {member.name!r} has no target")
+            raise UnsafeLayer("error.images.hard-link-has-no", name=member.name)
         *lup, lbase = target
         src = _walk(root, lup, create=False)
         try:
             os.link(lbase, base, src_dir_fd=src, dst_dir_fd=parent, follow_symlinks=False)
         except FileNotFoundError:
-            raise UnsafeLayer(f"hard link {member.name!r} -> {member.linkname!r}: no such entry earlier in "
-                              "the layer") from None
+            raise UnsafeLayer("error.images.hard-link-no-such", name=member.name, linkname=member.linkname) from None
         finally:
             os.close(src)
     elif member.ischr() or member.isblk() or member.isfifo():
@@ -338,7 +332,7 @@ def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo, root: int, dirs: list,
         os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=parent)
         _attrs(parent, base, member)
     else:
-        raise UnsafeLayer(f"layer entry {member.name!r} has a type labkit does not unpack ({member.type!r})")
+        raise UnsafeLayer("error.images.layer-entry-has-type", name=member.name, type=member.type)
 
 
 def _attrs(dir_fd: int, name: str | None, member: tarfile.TarInfo) -> None:
@@ -350,8 +344,7 @@ def _attrs(dir_fd: int, name: str | None, member: tarfile.TarInfo) -> None:
         if key.startswith("SCHILY.xattr."):
             attr = key[len("SCHILY.xattr."):]
             if attr.startswith("trusted.overlay."):
-                raise UnsafeLayer(f"layer entry {member.name!r} carries {attr}: overlayfs metadata a layer may "
-                                  "not set (it could redirect or hide paths)")
+                raise UnsafeLayer("error.images.layer-entry-carries-overlayfs", name=member.name, attr=attr)
             path = target if name is None else f"/proc/self/fd/{dir_fd}/{name}"
             try:
                 os.setxattr(path, attr, value.encode("utf-8", "surrogateescape"),

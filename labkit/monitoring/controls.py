@@ -14,7 +14,7 @@ import html
 import os
 import threading
 
-from ..exercises.catalog import speaker
+from ..catalog import speaker
 
 #: the memory slider's stops, MiB: fine steps where an OOM kill is near, coarse ones above
 MEMORY_STOPS = (8, 12, 16, 24, 32, 40, 48, 56, 64, 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024, 1536, 2048,
@@ -138,6 +138,6 @@ def controls(container, monitor=None):
 
 def gone_text(name: str) -> str:
     """The panel's line for a container that no longer exists, from the catalog."""
-    from ..exercises import catalog
+    from .. import catalog
 
     return catalog.text("controls", "gone", "{name}: gone", name=name)

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 
-from ..exercises.catalog import speaker
+from ..catalog import speaker
 from .sampler import Sampler
 
 #: panel -> (the figure drawn, its limit, scale, whole numbers only); its title is the catalog's "plot"
@@ -125,7 +125,7 @@ class LivePlot:
         if unknown:
             from ..errors import InvalidArgument
 
-            raise InvalidArgument(f"no panel {unknown[0]!r}", hint=f"choose from {', '.join(PANELS)}.")
+            raise InvalidArgument("error.monitoring.no-panel", unknown_0=unknown[0], join=', '.join(PANELS))
         self.sampler, self.panels, self.refresh = sampler, tuple(panels), max(0.2, float(refresh))
         self.span = span
         self.handle = None

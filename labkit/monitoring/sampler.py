@@ -21,7 +21,7 @@ import time
 
 from .. import cgroups
 from ..errors import InvalidArgument, LabkitError
-from ..exercises.catalog import speaker
+from ..catalog import speaker
 from .probe import Gone, Probe
 
 _say = speaker("plot")  # the marks' texts, in the learner's language
@@ -87,15 +87,15 @@ def target_for(thing, inst=None) -> Target:
     if hasattr(group, "dirs") and hasattr(group, "exists"):
         label = getattr(thing, "name", None) or group.name
         return Target(label.rsplit("/", 1)[-1], lambda: group)
-    raise InvalidArgument(f"cannot sample {thing!r}", hint="give a Container, a container's name, or an lk.cgroup(...).")
+    raise InvalidArgument("error.monitoring.cannot-sample", thing=thing)
 
 
 class Sampler:
     def __init__(self, *targets, interval: float = 0.5, keep: int = 1200, host: bool = True, inst=None):
         if not targets:
-            raise InvalidArgument("nothing to sample", hint="give one or more containers: Sampler(c1, c2).")
+            raise InvalidArgument("error.monitoring.nothing-sample")
         if not (0.01 <= interval <= 3600):
-            raise InvalidArgument(f"interval {interval!r} s is out of range", hint="between 0.01 and 3600 seconds.")
+            raise InvalidArgument("error.monitoring.interval-s-out-range", interval=interval)
         self.targets = [target_for(t, inst) for t in targets]
         self.interval, self.keep, self.host = float(interval), int(keep), host
         self.samples: dict[str, collections.deque] = {t.label: collections.deque(maxlen=self.keep) for t in self.targets}

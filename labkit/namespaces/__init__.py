@@ -21,8 +21,8 @@ import subprocess
 from dataclasses import dataclass, field
 
 from ..errors import FeatureMissing, InvalidArgument, LabkitError, NotFound, require_root
-from ..exercises import catalog
-from ..exercises.catalog import pad
+from .. import catalog
+from ..catalog import pad
 from ..helper import interpreter
 from ..kernel import namespace_kinds
 from .child import KINDS, ns_inodes
@@ -108,15 +108,14 @@ def _check_kinds(kinds) -> list[str]:
     if isinstance(kinds, str):
         kinds = [kinds]
     if not isinstance(kinds, (list, tuple, set, frozenset)) or not all(isinstance(k, str) for k in kinds):
-        raise InvalidArgument(f"namespace kinds {kinds!r} are not a list of names",
-                              hint=f'e.g. ["uts", "pid"]; the kinds: {", ".join(KINDS)}.')
+        raise InvalidArgument("error.namespaces.namespace-kinds-are-list", kinds=kinds, join=', '.join(KINDS))
     kinds = list(dict.fromkeys(kinds))
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
-        raise InvalidArgument(f"unknown namespace kind(s) {unknown}", hint=f"choose from {', '.join(KINDS)}.")
+        raise InvalidArgument("error.namespaces.unknown-namespace-kind-s", unknown=unknown, join=', '.join(KINDS))
     missing = [k for k in kinds if not os.path.exists(f"/proc/self/ns/{k}")]
     if missing:
-        raise FeatureMissing(f"this kernel has no {', '.join(missing)} namespace")
+        raise FeatureMissing("error.namespaces.kernel-has-no-namespace", join=', '.join(missing))
     return kinds
 
 
@@ -124,10 +123,10 @@ def _command(command) -> list[str]:
     if isinstance(command, str):
         return ["/bin/sh", "-c", command]
     if not isinstance(command, (list, tuple)) or not all(isinstance(a, (str, int, float)) for a in command):
-        raise InvalidArgument(f"command {command!r} is not a shell line or a list", hint='e.g. "hostname" or ["ps", "-ef"].')
+        raise InvalidArgument("error.namespaces.command-shell-line-list", command=command)
     args = [str(a) for a in command]
     if not args:
-        raise InvalidArgument("empty command")
+        raise InvalidArgument("error.namespaces.empty-command")
     return args
 
 
@@ -144,14 +143,13 @@ def _launch(plan: dict, command: list[str], timeout: float) -> NamespaceRun:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise LabkitError(f"the command did not finish in {timeout} s", hint="give a longer timeout=, or a shorter command.")
+        raise LabkitError("error.namespaces.command-did-finish-s", timeout=timeout)
     finally:
         with os.fdopen(r) as f:
             raw = f.read()
     result = json.loads(raw) if raw else {"error": err.strip() or "the helper process failed"}
     if result.get("error"):
-        raise LabkitError(f"namespace setup failed: {result['error']}",
-                          hint="run `labkit doctor`; nsenter needs a running process you may enter.")
+        raise LabkitError("error.namespaces.namespace-setup-failed", result_error=result['error'])
     view = NamespaceView(result.get("outside", {}).get("pid"), result.get("inside", {}).get("ns", {}), ns_inodes())
     steps = tuple(_merge_steps(result, command))
     return NamespaceRun(tuple(command), result.get("exit_code", 125), out, err, view,
@@ -175,13 +173,13 @@ def unshare(kinds, command, *, hostname: str | None = None, mount_proc: bool = T
     "INSIDE OUTSIDE COUNT" (default "0 100000 65536"). time_offset: seconds added to the monotonic
     and boot-time clocks in a new time namespace.
     """
-    require_root("creating namespaces")
+    require_root("creating-namespaces")
     kinds = _check_kinds(kinds)
     if not kinds:
-        raise InvalidArgument("no namespace kind given", hint='e.g. lk.unshare(["uts"], "hostname demo; hostname").')
+        raise InvalidArgument("error.namespaces.no-namespace-kind-given")
     for name, m in (("uid_map", uid_map), ("gid_map", gid_map)):
         if m is not None and (len(m.split()) != 3 or not all(x.isdigit() for x in m.split())):
-            raise InvalidArgument(f"{name} {m!r} is not 'INSIDE OUTSIDE COUNT'", hint='e.g. "0 100000 65536".')
+            raise InvalidArgument("error.namespaces.inside-outside-count", name=name, m=m)
     args = _command(command)
     plan = {"kinds": kinds, "command": args, "hostname": hostname, "mount_proc": mount_proc and "mnt" in kinds,
             "uid_map": uid_map, "gid_map": gid_map, "time_offset": time_offset}
@@ -190,12 +188,12 @@ def unshare(kinds, command, *, hostname: str | None = None, mount_proc: bool = T
 
 def nsenter(pid: int, kinds, command, *, timeout: float = 60) -> NamespaceRun:
     """Run `command` inside the namespaces of `kinds` of the running process `pid`, like nsenter(1)."""
-    require_root("entering namespaces")
+    require_root("entering-namespaces")
     kinds = _check_kinds(kinds)
     if type(pid) is not int or pid <= 0:
-        raise InvalidArgument(f"pid {pid!r} is not a process ID", hint="give a number, e.g. a container's .pid.")
+        raise InvalidArgument("error.namespaces.pid-process-id", pid=pid)
     if not os.path.exists(f"/proc/{pid}"):
-        raise NotFound(f"no process {pid}", hint="give the PID of a running process, e.g. from a container's .pid.")
+        raise NotFound("error.namespaces.no-process", pid=pid)
     args = _command(command)
     return _launch({"target": int(pid), "kinds": kinds, "command": args}, args, timeout)
 
@@ -203,7 +201,7 @@ def nsenter(pid: int, kinds, command, *, timeout: float = 60) -> NamespaceRun:
 def namespaces_of(pid: int) -> NamespaceView:
     """The namespaces of process `pid` beside this process's, like `lsns -p PID`."""
     if type(pid) is not int or pid <= 0:
-        raise InvalidArgument(f"pid {pid!r} is not a process ID", hint="give a number, e.g. a container's .pid.")
+        raise InvalidArgument("error.namespaces.pid-process-id", pid=pid)
     if not os.path.exists(f"/proc/{pid}"):
-        raise NotFound(f"no process {pid}")
+        raise NotFound("error.namespaces.no-process-2", pid=pid)
     return NamespaceView(pid, ns_inodes(pid), ns_inodes())

@@ -41,8 +41,6 @@ _RTNL = None
 class NetworkSetupFailed(ContainerError):
     """The kernel refused a step of a network's set-up (netlink's answer is in the message)."""
 
-    hint = ("see the lab's links and rules with `labkit network topology` and `labkit doctor`; "
-            "`labkit reset` removes every bridge, veth and rule of the lab.")
 
 
 def _told(what: str):
@@ -58,7 +56,7 @@ def _told(what: str):
             except Exception as e:  # noqa: BLE001 - pyroute2's NetlinkError (not imported here: labkitd
                 if not isinstance(e, OSError) and type(e).__name__ != "NetlinkError":  # loads pyroute2 on first use)
                     raise
-                raise NetworkSetupFailed(f"{what}: {e}") from e
+                raise NetworkSetupFailed("error.network.value", what=what, e=e) from e
         return call
     return wrap
 

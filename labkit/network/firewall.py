@@ -115,8 +115,6 @@ def remove_nft(match) -> list[str]:
 class IptablesFailed(FeatureMissing):
     """iptables is missing, or refused the lab's rules."""
 
-    hint = ("check the firewall with `labkit doctor`: a host whose iptables command and kernel disagree "
-            "(nft against legacy) fails like this; `update-alternatives --config iptables` picks one.")
 
 
 def apply(tag: str, networks: list[dict], ports: list[dict]) -> None:
@@ -125,17 +123,16 @@ def apply(tag: str, networks: list[dict], ports: list[dict]) -> None:
     from . import rules
 
     if not shutil.which("iptables-restore"):
-        raise IptablesFailed("iptables is not installed: labkit's networks need it for NAT, isolation and ports",
-                             hint="apt-get install iptables (or run `./lab setup`).")
+        raise IptablesFailed("error.network.iptables-installed-labkit-s")
     # Chains first (restore refers to them only by declaring them), then their rules, then the jumps.
     r = subprocess.run(["iptables-restore", "--noflush", "-w", "5"], input=rules.ruleset(tag, networks, ports),
                        capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
-        raise IptablesFailed(f"iptables-restore refused labkit's rules: {r.stderr.strip()[:300]}")
+        raise IptablesFailed("error.network.iptables-restore-refused-labkit", strip_300=r.stderr.strip()[:300])
     for table, rule in rules.jumps(tag):
         check = subprocess.run(["iptables", "-w", "5", "-t", table, "-C", *rule], capture_output=True, timeout=30)
         if check.returncode != 0:
             add = subprocess.run(["iptables", "-w", "5", "-t", table, "-I", rule[0], "1", *rule[1:]],
                                  capture_output=True, text=True, timeout=30)
             if add.returncode != 0:
-                raise IptablesFailed(f"iptables -t {table} -I {' '.join(rule)}: {add.stderr.strip()[:300]}")
+                raise IptablesFailed("error.network.iptables-t-i", table=table, join=' '.join(rule), strip_300=add.stderr.strip()[:300])

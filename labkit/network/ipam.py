@@ -27,13 +27,11 @@ USER_PREFIX = 24
 class SubnetCollision(Conflict):
     """A subnet that overlaps a route the host already has (a LAN, a VPN, another bridge)."""
 
-    hint = "pick another subnet, e.g. --subnet 10.231.7.0/24, or leave it out and labkit picks a free one."
 
 
 class PoolExhausted(Conflict):
     """Every address of the network is given out."""
 
-    hint = "remove containers you no longer need (`labkit rm`), or make a network with a larger subnet."
 
 
 def host_routes() -> list[tuple[ipaddress.IPv4Network, str]]:
@@ -63,14 +61,11 @@ def parse_subnet(text) -> ipaddress.IPv4Network:
     try:
         net = ipaddress.IPv4Network(str(text), strict=True)
     except ValueError as e:
-        raise InvalidArgument(f"subnet {text!r} is not an IPv4 subnet: {e}",
-                              hint='give one in CIDR form, with the host bits zero: "10.231.7.0/24".') from None
+        raise InvalidArgument("error.network.subnet-ipv4-subnet", text=text, e=e) from None
     if net.prefixlen > 29 or net.prefixlen < 8:
-        raise InvalidArgument(f"subnet {text!r}: a network needs a prefix from /8 to /29",
-                              hint='e.g. "10.231.7.0/24" (253 containers).')
+        raise InvalidArgument("error.network.subnet-network-needs-prefix", text=text)
     if net.is_loopback or net.is_multicast or net.is_link_local or net.is_reserved:
-        raise InvalidArgument(f"subnet {text!r} is {'loopback' if net.is_loopback else 'a reserved range'}",
-                              hint='use a private range: 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16.')
+        raise InvalidArgument("error.network.subnet", text=text, loopback_if_net_is_l='loopback' if net.is_loopback else 'a reserved range')
     return net
 
 
@@ -78,10 +73,10 @@ def check_free(subnet: ipaddress.IPv4Network, routes, taken=()) -> None:
     """Refuse a subnet that overlaps a host route or another network of the lab, naming it."""
     for net, dev in routes:
         if subnet.overlaps(net):
-            raise SubnetCollision(f"subnet {subnet} overlaps the host's route to {net} (dev {dev})")
+            raise SubnetCollision("error.network.subnet-overlaps-host-s", subnet=subnet, net=net, dev=dev)
     for net, name in taken:
         if subnet.overlaps(net):
-            raise SubnetCollision(f"subnet {subnet} overlaps network {name!r} ({net})")
+            raise SubnetCollision("error.network.subnet-overlaps-network", subnet=subnet, name=name, net=net)
 
 
 def pick_subnet(candidates, routes, taken=()) -> ipaddress.IPv4Network:
@@ -94,8 +89,7 @@ def pick_subnet(candidates, routes, taken=()) -> ipaddress.IPv4Network:
             return net
         except SubnetCollision:
             continue
-    raise SubnetCollision(f"every subnet labkit would pick collides with a route or a network: tried {', '.join(map(str, candidates[:4]))}"
-                          f"{'...' if len(candidates) > 4 else ''}")
+    raise SubnetCollision("error.network.every-subnet-labkit-would", join=', '.join(map(str, candidates[:4])), if_len_candidates_4='...' if len(candidates) > 4 else '')
 
 
 def user_candidates() -> list[str]:

@@ -39,7 +39,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class NetworkNotFound(NotFound):
-    hint = "see the networks with `labkit network ls`; make one with `labkit network create NAME`."
+    """No network of that name."""
 
 
 def _dir(inst: Instance):
@@ -57,8 +57,7 @@ def locked(inst: Instance):
 
 def check_name(name) -> str:
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise InvalidArgument(f"network name {name!r} is not valid",
-                              hint='use letters, digits and "_.-", starting with a letter or digit: "backend".')
+        raise InvalidArgument("error.network.network-name-valid", name=name)
     return name
 
 
@@ -92,10 +91,9 @@ def _record(inst: Instance, name: str) -> dict:
     try:
         net = json.loads(_path(inst, name).read_text())
     except FileNotFoundError:
-        raise NetworkNotFound(f"network {name!r} not found") from None
+        raise NetworkNotFound("error.network.network-found", name=name) from None
     except (OSError, ValueError) as e:
-        raise NotFound(f"network {name!r} has an unreadable record: {e}",
-                       hint="`labkit reset` removes every network of the lab.") from None
+        raise NotFound("error.network.network-has-unreadable-record", name=name, e=e) from None
     net.pop("endpoints", None)
     return net
 
@@ -171,10 +169,10 @@ def create(inst: Instance, name: str, subnet=None, labels=None) -> dict:
     """A user-defined network's record (its bridge is made by labkitd: attach.ensure_bridge)."""
     check_name(name)
     if name in MODES:
-        raise Conflict(f"network {name!r} is one of Docker's built-in networks", hint="give it another name.")
+        raise Conflict("error.network.network-one-docker-s", name=name)
     with locked(inst):
         if _path(inst, name).exists():
-            raise Conflict(f"network {name!r} exists already", hint="`labkit network ls` shows the networks.")
+            raise Conflict("error.network.network-exists-already", name=name)
         net = _new(inst, name, subnet, default=False, labels=labels)
         _write(inst, net)
         return net
@@ -183,13 +181,12 @@ def create(inst: Instance, name: str, subnet=None, labels=None) -> dict:
 def remove(inst: Instance, name: str) -> dict:
     """Forget a network with no containers on it; returns its record (to remove its bridge)."""
     if name in MODES:
-        raise Conflict(f"network {name!r} is built in and cannot be removed")
+        raise Conflict("error.network.network-built-cannot-removed", name=name)
     with locked(inst):
         net = read(inst, name)
         if net["endpoints"]:
             names = ", ".join(sorted(e.get("name") or cid[:12] for cid, e in net["endpoints"].items()))
-            raise Conflict(f"network {name!r} has containers on it: {names}",
-                           hint=f"disconnect or remove them first: `labkit network disconnect {name} CONTAINER`.")
+            raise Conflict("error.network.network-has-containers", name=name, names=names)
         _path(inst, name).unlink()
         for d in (_endpoints_dir(inst, name), _addresses_dir(inst, name)):
             try:
@@ -215,7 +212,7 @@ def allocate(inst: Instance, name: str, cid: str, cname: str, ip: str | None = N
         net = _record_or_default(inst, name)
         ep_path = _endpoints_dir(inst, name) / cid
         if ep_path.exists():
-            raise Conflict(f"container {cname} is already on network {name!r}")
+            raise Conflict("error.network.container-already-network", cname=cname, name=name)
         subnet = parse_subnet(net["subnet"])
         first, last = int(subnet.network_address) + 1, int(subnet.broadcast_address) - 1
         gateway = int(ipaddress.IPv4Address(net["gateway"]))
@@ -224,11 +221,11 @@ def allocate(inst: Instance, name: str, cid: str, cname: str, ip: str | None = N
             try:
                 n = int(ipaddress.IPv4Address(ip))
             except ValueError:
-                raise InvalidArgument(f"address {ip!r} is not an IPv4 address", hint='e.g. "10.230.0.20".') from None
+                raise InvalidArgument("error.network.address-ipv4-address", ip=ip) from None
             if not first <= n <= last:
-                raise InvalidArgument(f"address {ip} is not a host address of {name!r} ({subnet})")
+                raise InvalidArgument("error.network.address-host-address", ip=ip, name=name, subnet=subnet)
             if n == gateway or not _claim(inst, name, n, cid):
-                raise Conflict(f"address {ip} is in use on network {name!r}")
+                raise Conflict("error.network.address-use-network", ip=ip, name=name)
         else:
             n = _take_next(inst, net, first, last, gateway, cid)
             net["next"] = n + 1 if n < last else first
@@ -262,7 +259,7 @@ def _take_next(inst: Instance, net: dict, first: int, last: int, gateway: int, c
         n = first + (start - first + k) % size
         if n != gateway and _claim(inst, net["name"], n, cid):
             return n
-    raise PoolExhausted(f"network {net['subnet']} has no free address: all {size - 1} for containers are given out")
+    raise PoolExhausted("error.network.network-has-no-free", net_subnet=net['subnet'], size_1=size - 1)
 
 
 def endpoint(net: dict, cid: str) -> dict:
@@ -307,10 +304,10 @@ def parse_mode(mode) -> str:
     if mode is None or mode == "":
         return DEFAULT
     if not isinstance(mode, str):
-        raise InvalidArgument(f"network {mode!r} is not a network's name", hint='e.g. "bridge", "none", "host" or "backend".')
+        raise InvalidArgument("error.network.network-network-s-name", mode=mode)
     if mode.startswith("container:"):
         if not mode[len("container:"):]:
-            raise InvalidArgument("network mode container: names no container", hint='e.g. --network container:web.')
+            raise InvalidArgument("error.network.network-mode-container-names")
         return mode
     if mode not in MODES:
         check_name(mode)

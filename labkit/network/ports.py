@@ -36,14 +36,11 @@ def parse_ports(specs) -> list[dict]:
         if not isinstance(spec, str):
             # A number alone is the commonest slip (ports=8080): say what each part of the text means,
             # and show the loopback form, which publishes to this machine only.
-            raise InvalidArgument(f"published port {spec!r} is not text",
-                                  hint='docker\'s -p as text, "HOST_IP:HOST_PORT:CONTAINER_PORT": e.g. '
-                                       '"127.0.0.1:0:80" publishes the container\'s port 80 on this machine only, '
-                                       'at any free port (0); a list of them for several.')
+            raise InvalidArgument("error.network.published-port-text", spec=spec)
         body, _, proto = spec.partition("/")
         proto = proto or "tcp"
         if proto not in ("tcp", "udp"):
-            raise InvalidArgument(f"published port {spec!r}: protocol {proto!r} is not tcp or udp", hint='e.g. "8080:80/udp".')
+            raise InvalidArgument("error.network.published-port-protocol-tcp", spec=spec, proto=proto)
         parts = body.rsplit(":", 2)
         hip, hport, cport = ("", "", parts[0]) if len(parts) == 1 else ("", *parts) if len(parts) == 2 else parts
         try:
@@ -54,8 +51,7 @@ def parse_ports(specs) -> list[dict]:
             if hip:
                 ipaddress.IPv4Address(hip)
         except ValueError:
-            raise InvalidArgument(f"published port {spec!r} is not [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]",
-                                  hint='e.g. "8080:80", "127.0.0.1:8080:80" or "5353:53/udp"; ports 1-65535.') from None
+            raise InvalidArgument("error.network.published-port-host-ip", spec=spec) from None
         if not hport_n:
             hport_n = _free_port(proto)
         out.append({"proto": proto, "host_ip": hip, "host_port": hport_n, "port": cport_n})
@@ -69,7 +65,7 @@ def check_published(ports) -> list[dict]:
     import ipaddress
 
     if not isinstance(ports, list) or not all(isinstance(p, dict) for p in ports):
-        raise InvalidArgument(f"ports {ports!r} are not a list of published ports")
+        raise InvalidArgument("error.network.ports-are-list-published", ports=ports)
     out = []
     for p in ports:
         try:
@@ -79,8 +75,7 @@ def check_published(ports) -> list[dict]:
             if hip:
                 ipaddress.IPv4Address(hip)
         except (KeyError, TypeError, ValueError):
-            raise InvalidArgument(f"published port {p!r} is not one", hint="the client picks a free host port: "
-                                  "send it (1-65535), with the container's port and tcp or udp.") from None
+            raise InvalidArgument("error.network.published-port-one", p=p) from None
         out.append({"proto": proto, "host_ip": hip, "host_port": hport, "port": port})
     return _once_each(out)
 
@@ -90,7 +85,7 @@ def _once_each(ports: list[dict]) -> list[dict]:
     for p in ports:
         key = (p["proto"], p["host_ip"], p["host_port"])
         if key in seen:
-            raise InvalidArgument(f"host port {p['host_port']}/{p['proto']} is published twice")
+            raise InvalidArgument("error.network.host-port-published-twice", p_host_port=p['host_port'], p_proto=p['proto'])
         seen.add(key)
     return ports
 
@@ -120,12 +115,7 @@ def check_host_port_free(p: dict) -> None:
             s.bind(where)  # never listen(): not one connection of the host's may land here
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
-                raise Conflict(f"host port {where[0]}:{where[1]}/{p['proto']} is in use: a program on the host "
-                               "holds it (address already in use)",
-                               hint=f"pick another host port (e.g. -p {where[1] + 1}:{p['port']}), or stop that "
-                                    f"program; `ss -lntup 'sport = :{where[1]}'` shows which it is.") from None
+                raise Conflict("error.network.host-port-use-program", where_0=where[0], where_1=where[1], p_proto=p['proto'], where_1_1=where[1] + 1, p_port=p['port']) from None
             if e.errno == errno.EADDRNOTAVAIL:
-                raise InvalidArgument(f"host address {where[0]} in -p {where[0]}:{where[1]}:{p['port']} is not one "
-                                      "of this host's addresses", hint="`ip -4 addr` lists them; or leave the address "
-                                      "out to publish on all of them.") from None
+                raise InvalidArgument("error.network.host-address-p-one", where_0=where[0], where_1=where[1], p_port=p['port']) from None
             raise

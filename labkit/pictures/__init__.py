@@ -10,7 +10,7 @@
 cloud_models() draws 01's cloud service models. One notebook's summary each: lifecycle() (07), by_hand_levels() (04), registry_requests() (10),
 layers(ov) (05), image_layers(name) (06), run_flow(r) (08).
 
-Every label comes from the message catalog (labkit/exercises/messages/<lang>.toml, entries
+Every label comes from the message catalog (labkit/messages/<lang>.toml, entries
 "picture.*"), so a translation draws them in its own language. A terminal gets a text outline.
 """
 

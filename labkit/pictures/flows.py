@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from ..exercises import catalog
+from .. import catalog
 from .drawing import Picture, _arrow, _svg
 
 

@@ -6,7 +6,7 @@ import html
 import os
 import re
 
-from ..exercises import catalog
+from .. import catalog
 from ..kernel import namespace_kinds
 from .drawing import Picture, _arrow, _box, _svg
 

@@ -68,7 +68,7 @@ def lxc_execute(name: str, command: list[str], memory: int | None = None, image:
     from ..paths import instance
 
     if shutil.which("lxc-execute") is None:
-        raise FeatureMissing("LXC is not installed here", hint="./lab setup installs it (apt-get install lxc).")
+        raise FeatureMissing("error.runtime.lxc-installed-here")
     tag, v2 = instance().tag, layout().version == 2
     ov = lk.overlay(lk.layers(image), name=name)
     path = Path(tempfile.mkdtemp(prefix=f"labkit-{name}-"))
@@ -87,8 +87,7 @@ def lxc_execute(name: str, command: list[str], memory: int | None = None, image:
     if not first:
         err = proc.stderr.read().strip()
         run.stop()
-        raise FeatureMissing(f"lxc-execute did not start the container: {err[-300:] or 'no message'}",
-                             hint="`lxc-checkconfig` says what this kernel lacks for LXC.")
+        raise FeatureMissing("error.runtime.lxc-execute-did-start", err_300_or_no_messag=err[-300:] or 'no message')
     deadline = time.monotonic() + 10
     while not run.pid:  # the command: the child of LXC's init, the child of lxc-execute
         kids = [p for p in psutil.Process(proc.pid).children(recursive=True)
@@ -96,6 +95,6 @@ def lxc_execute(name: str, command: list[str], memory: int | None = None, image:
         run.pid = kids[-1].pid if kids else 0
         if time.monotonic() > deadline:
             run.stop()
-            raise TimedOut("the LXC container's command was not found on the host")
+            raise TimedOut("error.runtime.lxc-container-s-command")
         time.sleep(0.01)
     return run

@@ -80,7 +80,7 @@ class Options:
         from ..network.ports import parse_ports
 
         if not isinstance(image, str) or not image.strip():
-            raise InvalidArgument(f"image {image!r} is not an image name", hint='e.g. "busybox".')
+            raise InvalidArgument("error.runtime.image-image-name", image=image)
         checked = limits(memory=memory, cpus=cpus, pids_limit=pids_limit)
         if workdir is not None:
             workdir = check_path(workdir, "working directory")
@@ -88,11 +88,11 @@ class Options:
             check_hostname(hostname)
         if name is not None and name != "":
             if not isinstance(name, str):
-                raise InvalidArgument(f"container name {name!r} is not text", hint='give a name such as "web".')
+                raise InvalidArgument("error.runtime.container-name-text", name=name)
             state.check_name(name)
         for flag, value in (("rm", rm), ("tty", tty), ("interactive", interactive), ("trace", trace)):
             if not isinstance(value, (bool, int)) or value not in (0, 1):
-                raise InvalidArgument(f"{flag} {value!r} is not true or false")
+                raise InvalidArgument("error.runtime.true-false", flag=flag, value=value)
         return cls(image=normalize(image), command=split_command(command), name=name or None, hostname=hostname,
                    env=env_list(env), workdir=workdir, user=parse_user(user) if user not in (None, "") else None, rm=rm,
                    memory=checked.get("memory"), cpus=checked.get("cpus"), pids_limit=checked.get("pids_limit"), log_opts=parse_log_opts(log_opts), network=parse_mode(network),
@@ -117,19 +117,19 @@ class Options:
         from ..network.ports import check_published
 
         if not isinstance(d, dict) or not isinstance(d.get("image"), str) or not d["image"]:
-            raise InvalidArgument("the request's options have no image name")
+            raise InvalidArgument("error.runtime.request-s-options-have")
         unknown = set(d) - set(FIELDS)
         if unknown:
-            raise InvalidArgument(f"unknown options {sorted(unknown)}", hint=f"labkitd takes {', '.join(FIELDS)}.")
+            raise InvalidArgument("error.runtime.unknown-options", sorted_unknown=sorted(unknown), join=', '.join(FIELDS))
         env = d.get("env") or []
         if not isinstance(env, (list, tuple)) or not all(isinstance(e, str) and "=" in e for e in env):
-            raise InvalidArgument(f"environment {env!r} is not a list of NAME=value")
+            raise InvalidArgument("error.runtime.environment-list-name-value", env=env)
         for flag in ("rm", "trace", "tty", "interactive"):
             if not isinstance(d.get(flag, False), bool):
-                raise InvalidArgument(f"{flag} {d[flag]!r} is not true or false")
+                raise InvalidArgument("error.runtime.true-false-2", flag=flag, d_flag=d[flag])
         for key in ("memory", "pids_limit"):
             if d.get(key) is not None and type(d[key]) is not int:
-                raise InvalidArgument(f"{key} {d[key]!r} is not a whole number")
+                raise InvalidArgument("error.runtime.whole-number", v_key=key, d_key=d[key])
         opts = cls.check(d["image"], d.get("command"), name=d.get("name"), hostname=d.get("hostname"), env=list(env),
                          workdir=d.get("workdir"), user=d.get("user"), rm=d.get("rm", False), memory=d.get("memory"),
                          cpus=d.get("cpus"), pids_limit=d.get("pids_limit"), log_opts=d.get("log_opts"),
@@ -152,8 +152,7 @@ def limits(*, memory=None, cpus=None, pids_limit=None) -> dict:
     if memory is not None:
         out["memory"] = parse_bytes(memory)
         if out["memory"] < MIN_MEMORY:
-            raise InvalidArgument(f"memory limit {memory!r} is below docker's minimum of 6 MiB",
-                                  hint="a container's own start needs a few MiB: give at least \"6M\".")
+            raise InvalidArgument("error.runtime.memory-limit-below-docker", memory=memory)
         check_memory_fits(out["memory"])
     if cpus is not None:
         parse_cpus(cpus)  # refuses what the kernel or docker would
@@ -178,7 +177,7 @@ def check_console_size(size) -> tuple[int, int] | None:
     if size is None or (isinstance(size, (list, tuple)) and list(size) == [0, 0]):
         return None
     if (not isinstance(size, (list, tuple)) or len(size) != 2 or not all(type(n) is int and 0 < n < 65536 for n in size)):
-        raise InvalidArgument(f"terminal size {size!r} is not [rows, columns]", hint="both between 1 and 65535, e.g. [24, 80].")
+        raise InvalidArgument("error.runtime.terminal-size-rows-columns", size=size)
     return int(size[0]), int(size[1])
 
 
@@ -191,23 +190,23 @@ def parse_log_opts(opts) -> dict:
         pairs = []
         for o in opts:
             if not isinstance(o, str) or "=" not in o:
-                raise InvalidArgument(f"log option {o!r} is not KEY=VALUE", hint="e.g. --log-opt max-size=10m.")
+                raise InvalidArgument("error.runtime.log-option-key-value", o=o)
             pairs.append(o.split("=", 1))
         opts = dict(pairs)
     if not isinstance(opts, dict):
-        raise InvalidArgument(f"log options {opts!r} are not KEY=VALUE", hint='e.g. log_opts={"max-size": "10m"}.')
+        raise InvalidArgument("error.runtime.log-options-are-key", opts=opts)
     out = {}
     for key, value in opts.items():
         if key == "max-size":
             out[key] = parse_bytes(value, "log max-size")
             if out[key] < 4096:
-                raise InvalidArgument(f"log max-size {value!r} is below 4 KiB", hint="e.g. max-size=1m.")
+                raise InvalidArgument("error.runtime.log-max-size-below", value=value)
         elif key == "max-file":
             out[key] = parse_count(value, "log max-file")
             if out[key] > 64:
-                raise InvalidArgument(f"log max-file {value!r} is above 64", hint="e.g. max-file=3.")
+                raise InvalidArgument("error.runtime.log-max-file-above", value=value)
         else:
-            raise InvalidArgument(f"log option {key!r} is not known", hint="the json-file driver takes max-size and max-file.")
+            raise InvalidArgument("error.runtime.log-option-known", v_key=key)
     return out
 
 
@@ -219,12 +218,11 @@ def parse_timeout(value) -> float | None:
             raise ValueError
         t = float(value)
     except (TypeError, ValueError):
-        raise InvalidArgument(f"timeout {value!r} is not a number of seconds", hint="e.g. -t 10; -t -1 waits forever.") from None
+        raise InvalidArgument("error.runtime.timeout-number-seconds", value=value) from None
     if t == -1:
         return None
     if not math.isfinite(t) or t < 0 or t > MAX_TIMEOUT:
-        raise InvalidArgument(f"timeout {value!r} must be between 0 and {MAX_TIMEOUT} seconds, or -1",
-                              hint="e.g. -t 10 (SIGKILL after 10 s); -t -1 waits forever.")
+        raise InvalidArgument("error.runtime.timeout-must-between-seconds", value=value, max_timeout=MAX_TIMEOUT)
     return t
 
 
@@ -232,13 +230,12 @@ def check_hostname(hostname) -> None:
     """RFC 1123, as docker checks --hostname: labels of letters, digits and '-', not starting or
     ending with '-', at most 63 characters each, 253 in all: "box", "web-1.lab"."""
     if not isinstance(hostname, str) or not HOSTNAME_RE.match(hostname) or len(hostname) > 253:
-        raise InvalidArgument(f"hostname {hostname!r} is not valid (RFC 1123)",
-                              hint='use letters, digits and "-", in dot-separated parts: "box", "web-1.lab".')
+        raise InvalidArgument("error.runtime.hostname-valid-rfc", hostname=hostname)
 
 
 def check_path(path, what: str) -> str:
     if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
-        raise InvalidArgument(f"{what} {path!r} is not an absolute path", hint='give a path such as "/tmp".')
+        raise InvalidArgument("error.runtime.absolute-path", what=what, path=path)
     return path
 
 
@@ -250,18 +247,17 @@ def split_command(command) -> tuple[str, ...] | None:
         try:
             args = shlex.split(command)
         except ValueError as e:
-            raise InvalidArgument(f"cannot split command {command!r}: {e}", hint="check the quotes.") from None
+            raise InvalidArgument("error.runtime.cannot-split-command", command=command, e=e) from None
     elif isinstance(command, (list, tuple)) and all(isinstance(a, str) for a in command):
         args = list(command)
     else:
-        raise InvalidArgument(f"command {command!r} is not text or a list of text",
-                              hint='give "echo hi" or ["echo", "hi"].')
+        raise InvalidArgument("error.runtime.command-text-list-text", command=command)
     if not args:
-        raise InvalidArgument("empty command", hint='give one: lk.run("busybox", "echo hi").')
+        raise InvalidArgument("error.runtime.empty-command")
     if not args[0] or any("\0" in a for a in args):
         from ..errors import CommandNotFound
 
-        raise CommandNotFound(f"{args[0]!r} is not a command", hint='give a program name, e.g. "echo hi".')
+        raise CommandNotFound("error.runtime.command", args_0=args[0])
     return tuple(args)
 
 
@@ -272,20 +268,20 @@ def parse_user(user) -> tuple[int, int] | str:
         return 0, 0
     if isinstance(user, (list, tuple)):  # the checked form, [65534, 65534], as it travels to labkitd
         if len(user) != 2 or not all(type(i) is int for i in user):
-            raise InvalidArgument(f"user {user!r} is not [uid, gid]")
+            raise InvalidArgument("error.runtime.user-uid-gid", user=user)
         user = f"{user[0]}:{user[1]}"
     if isinstance(user, int) and not isinstance(user, bool):
         user = str(user)
     if not isinstance(user, str):
-        raise InvalidArgument(f"user {user!r} is not a user", hint='give "65534", "65534:65534" or "nobody".')
+        raise InvalidArgument("error.runtime.user-user", user=user)
     u, _, g = user.partition(":")
     if u.isdigit() and (not g or g.isdigit()):
         uid, gid = int(u), int(g or u)
         if uid > MAX_ID or gid > MAX_ID:
-            raise InvalidArgument(f"user {user!r}: IDs go up to {MAX_ID}", hint='e.g. user="65534:65534".')
+            raise InvalidArgument("error.runtime.user-ids-go-up", user=user, max_id=MAX_ID)
         return uid, gid
     if not all(NAME_ID_RE.match(part) for part in (u, g) if part or part is u):
-        raise InvalidArgument(f"user {user!r} is not UID[:GID] or a name", hint='e.g. "65534:65534" or "nobody".')
+        raise InvalidArgument("error.runtime.user-uid-gid-name", user=user)
     return user
 
 
@@ -300,8 +296,7 @@ def env_list(env) -> list[str]:
         items = []
         for k, v in env.items():
             if not isinstance(k, str) or not isinstance(v, (str, int, float)) or isinstance(v, bool):
-                raise InvalidArgument(f"environment entry {k!r}: {v!r} is not a name and a text value",
-                                      hint='e.g. env={"GREETING": "hi"}.')
+                raise InvalidArgument("error.runtime.environment-entry-name-text", k=k, v=v)
             items.append(f"{k}={v}")
     elif isinstance(env, (list, tuple)) and all(isinstance(e, str) for e in env):
         items = []
@@ -313,10 +308,9 @@ def env_list(env) -> list[str]:
             elif not e:
                 items.append("=")  # refused below
     else:
-        raise InvalidArgument(f"environment {env!r} is not a dict or a list of NAME=value",
-                              hint='e.g. env={"GREETING": "hi"} or ["GREETING=hi"].')
+        raise InvalidArgument("error.runtime.environment-dict-list-name", env=env)
     for e in items:
         name = e.split("=", 1)[0]
         if not name or "\0" in e:
-            raise InvalidArgument(f"environment entry {e!r} has no name", hint='give NAME=value, e.g. "GREETING=hi".')
+            raise InvalidArgument("error.runtime.environment-entry-has-no", e=e)
     return items

@@ -62,8 +62,7 @@ def new_id() -> str:
 
 def check_name(name: str) -> None:
     if not NAME_RE.match(name):
-        raise InvalidArgument(f"container name {name!r} is not valid",
-                              hint="use letters, digits, '_', '.' and '-', starting with a letter or digit.")
+        raise InvalidArgument("error.runtime.container-name-valid", name=name)
 
 
 def claim_name(inst: Instance, name: str | None, cid: str) -> str:
@@ -81,8 +80,7 @@ def claim_name(inst: Instance, name: str | None, cid: str) -> str:
             if not bundle_dir(inst, other).is_dir():  # its container is gone (removed by hand, or a crash): stale
                 _replace_stale(d / name, other)
                 return claim_name(inst, name, cid)
-            raise Conflict(f"the container name {name!r} is already used by container {other[:12]}",
-                           hint=f"remove that container (`labkit rm -f {name}`) or choose another name.") from None
+            raise Conflict("error.runtime.container-name-already-used", name=name, other_12=other[:12]) from None
         return name
     for attempt in range(100):
         candidate = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_PEOPLE)}"
@@ -246,9 +244,9 @@ def all_ids(inst: Instance) -> list[str]:
 def resolve(inst: Instance, ref: str) -> str:
     """A container's id from its name, full id or a unique prefix of the id (as docker takes them)."""
     if not isinstance(ref, str) or not ref:
-        raise InvalidArgument(f"container reference {ref!r} is empty", hint="give a container's name or ID.")
+        raise InvalidArgument("error.runtime.container-reference-empty", ref=ref)
     if "\0" in ref:  # GET /containers/%00/json: no name or ID holds one, and a path cannot
-        raise ContainerNotFound(f"no such container: {ref!r}")
+        raise ContainerNotFound("error.runtime.no-such-container-3", ref=ref)
     if "/" not in ref and ref not in (".", ".."):
         cid = _link(names_dir(inst) / ref)
         if cid and bundle_dir(inst, cid).is_dir():
@@ -257,8 +255,8 @@ def resolve(inst: Instance, ref: str) -> str:
     if len(ids) == 1:
         return ids[0]
     if len(ids) > 1:
-        raise InvalidArgument(f"{ref!r} matches {len(ids)} containers", hint="give more characters of the ID, or the name.")
-    raise ContainerNotFound(f"no such container: {ref}")
+        raise InvalidArgument("error.runtime.matches-containers", ref=ref, n_ids=len(ids))
+    raise ContainerNotFound("error.runtime.no-such-container-2", ref=ref)
 
 
 def proc_stat(pid: int) -> tuple[str, list[bytes]] | None:

@@ -13,7 +13,7 @@ Each attempt runs with `exec` in the running container, so it meets every lock i
 
 from __future__ import annotations
 
-from ..exercises.catalog import speaker
+from ..catalog import speaker
 
 
 #: (ID, the lock that should answer, shell command, what counts as "held": a pattern in the output, or
@@ -43,7 +43,7 @@ class Attempts(list):
         return tuple(_say(f"col_{k}") for k in ("what", "command", "answer", "rule", "held"))
 
     def __repr__(self) -> str:
-        from ..exercises.catalog import columns, pad
+        from ..catalog import columns, pad
 
         rows = [self.header] + [tuple(str(x) for x in r[:4]) + ("✔" if r[4] else "✘",) for r in self]
         widths = [max(columns(r[i]) for r in rows) for i in range(5)]

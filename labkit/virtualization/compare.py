@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import time
 
-from ..exercises import catalog
+from .. import catalog
 from . import initramfs, machine
 
 ENTRY = "vm.side-by-side"

@@ -54,8 +54,7 @@ def kernel_image() -> Path:
     images = sorted((p for p in Path("/boot").glob("vmlinuz-*") if not p.name.endswith(".old")),
                     key=lambda p: [int(x) if x.isdigit() else x for x in p.name.replace("-", ".").split(".")])
     if not images:
-        raise FeatureMissing("no kernel image in /boot to boot a virtual machine with",
-                             hint="install one: apt-get install linux-image-amd64 (Debian) or linux-image-generic (Ubuntu).")
+        raise FeatureMissing("error.virtualization.no-kernel-image-boot")
     return images[-1]
 
 
@@ -81,8 +80,7 @@ def accelerator() -> tuple[str, str]:
 def qemu() -> str:
     found = shutil.which(QEMU)
     if found is None:
-        raise FeatureMissing("QEMU is not installed: there is nothing to boot a virtual machine with",
-                             hint="./lab setup installs it (apt-get install qemu-system-x86); a workshop bundle carries it.")
+        raise FeatureMissing("error.virtualization.qemu-installed-there-nothing")
     return found
 
 
@@ -91,7 +89,7 @@ def _busybox() -> Path:
 
     found = find_busybox()
     if found is None or not is_static(found):
-        raise FeatureMissing("no static busybox for the VM's root filesystem", hint="apt-get install busybox-static")
+        raise FeatureMissing("error.virtualization.no-static-busybox-vm")
     return Path(found)
 
 
@@ -130,15 +128,14 @@ def _boot(accel: str, why: str, memory_mib: int, timeout: float, name: str) -> G
         while initramfs.READY.encode() not in buf:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimedOut(f"the VM did not report in {timeout:.0f} s", hint="software emulation is slow on a busy host: try again, or give it longer (timeout=).")
+                raise TimedOut("error.virtualization.vm-did-report-s", timeout=timeout)
             ready, _, _ = select.select([p.stdout], [], [], min(left, 1.0))
             if not ready:
                 continue
             chunk = os.read(p.stdout.fileno(), 65536)
             if not chunk:
                 err = p.stderr.read().decode(errors="replace").strip()
-                raise FeatureMissing(f"QEMU stopped before the VM was up: {err[-300:] or 'no message'}",
-                                     hint="`labkit doctor` has a row for it; with KVM failing, LABKIT_VM_ACCEL=tcg forces emulation.")
+                raise FeatureMissing("error.virtualization.qemu-stopped-before-vm", err_300_or_no_messag=err[-300:] or 'no message')
             if not guest.first_user_ms and UP.encode() in buf + chunk:
                 guest.first_user_ms = (time.monotonic() - t0) * 1000
             buf += chunk

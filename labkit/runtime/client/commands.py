@@ -62,7 +62,7 @@ def _each(refs, op: str, **extra) -> int:
 def _error(e: LabkitError) -> None:
     print(f"labkit: {e.message}", file=sys.stderr)
     if e.hint:
-        print(f"hint: {e.hint}", file=sys.stderr)
+        print(e.hint_line(), file=sys.stderr)
 
 
 def start(args) -> int:
@@ -168,7 +168,7 @@ def exec_(args) -> int:
     if not argv:
         from ...errors import InvalidArgument
 
-        raise InvalidArgument("exec needs a command", hint="e.g. `labkit exec web ps`.")
+        raise InvalidArgument("error.runtime.exec-needs-command")
     from .run import Output, exec_attached
 
     request = dict(env=env_list(args.env), workdir=args.workdir, user=parse_user(args.user) if args.user else None)

@@ -105,7 +105,7 @@ class Container:
 
         changes = limits(memory=memory, cpus=cpus, pids_limit=pids_limit)
         if not changes:
-            raise InvalidArgument("nothing to update", hint='give memory="32M", cpus=0.5 or pids_limit=20.')
+            raise InvalidArgument("error.runtime.nothing-update")
         return self._call("update", **changes)["written"]
 
     def kill(self, signal="KILL") -> None:
@@ -127,8 +127,7 @@ class Container:
         try:
             return self._call("wait", reply_timeout=timeout)["exit_code"]
         except TimedOut:
-            raise TimedOut(f"container {self.name} did not exit within {timeout} s",
-                           hint="it goes on running: c.stop() stops it; c.logs() shows what it printed.") from None
+            raise TimedOut("error.runtime.container-did-exit-within", name=self.name, timeout=timeout) from None
 
     def remove(self, force: bool = False, volumes: bool = False) -> None:
         """Remove the container and its writable layer; force=True kills it first if it runs;
@@ -143,7 +142,7 @@ class Container:
 
         args = split_command(command)
         if not args:
-            raise InvalidArgument("exec needs a command", hint='e.g. c.exec("ps").')
+            raise InvalidArgument("error.runtime.exec-needs-command-2")
         out = Output(stream, keep=True, raw=False)
         code = exec_attached(self.inst, self.id, args, out, env=env_list(env), workdir=workdir,
                              user=parse_user(user) if user else None)
@@ -319,14 +318,14 @@ def read_log(inst: Instance, cid: str, stdout: bool = True, stderr: bool = True,
 # -- the calls labkit's top level offers ------------------------------------------------------------------
 def create(opts: Options, inst: Instance | None = None) -> Container:
     """Create a container of these checked options without starting it (`docker create`)."""
-    require_root("creating a container")
+    require_root("creating-container")
     reply = pulling(lambda: labkitd.call("create", inst=inst, options=opts.to_json()), opts.image, inst)
     return Container(reply["id"], reply["name"], inst)
 
 
 def run_detached(opts: Options, inst: Instance | None = None) -> Container:
     """Create and start a container of these checked options in the background (`docker run -d`)."""
-    require_root("running a container")
+    require_root("running-container")
     reply = pulling(lambda: labkitd.call("run", inst=inst, options=opts.to_json()), opts.image, inst)
     return Container(reply["id"], reply["name"], inst)
 
@@ -345,6 +344,6 @@ def get(ref: str, inst: Instance | None = None) -> Container:
 
 def ps(all: bool = False, inst: Instance | None = None) -> ContainerList:  # noqa: A002 - docker's flag name
     """The running containers (all=True: every one, as `docker ps -a`), newest first."""
-    require_root("listing containers")
+    require_root("listing-containers")
     inst = inst or current_instance()
     return ContainerList(labkitd.call("ps", inst=inst, all=all)["containers"], inst)

@@ -32,11 +32,11 @@ class Call:
             try:
                 chunk = self.sock.recv(65536)
             except socket.timeout:
-                raise errors.TimedOut(f"no answer within {timeout} s") from None
+                raise errors.TimedOut("error.runtime.no-answer-within-s", timeout=timeout) from None
             except OSError:  # reset: labkitd died while serving us (its keeper starts a new one)
                 chunk = b""
             if not chunk:
-                raise errors.ServerGone("labkitd closed the connection without a reply")
+                raise errors.ServerGone("error.runtime.labkitd-closed-connection-without")
             self.buf += chunk
         line, _, self.buf = self.buf.partition(b"\n")
         msg = json.loads(line)
@@ -57,11 +57,11 @@ class Call:
             try:
                 chunk = self.sock.recv(1 << 17)
             except socket.timeout:
-                raise errors.TimedOut(f"no output within {timeout} s") from None
+                raise errors.TimedOut("error.runtime.no-output-within-s", timeout=timeout) from None
             except OSError:
                 chunk = b""
             if not chunk:
-                raise errors.ServerGone("labkitd's stream ended before the container's exit")
+                raise errors.ServerGone("error.runtime.labkitd-s-stream-ended")
             self.buf += chunk
 
     def close(self) -> None:
@@ -83,6 +83,11 @@ def remote_error(info: dict) -> errors.LabkitError:
 
     names = info.get("types") or [info.get("type", "")]
     modules = info.get("modules") or ["labkit.errors"] * len(names)
+    from ...catalog import Text
+
+    # the words as catalog keys and values, shown in this client's language; the server's own words else
+    message = Text.unwire(info.get("text")) or str(info.get("message", ""))
+    hint = Text.unwire(info.get("hint_text")) or info.get("hint") or None
     e = None
     for name, module in zip(names, modules):
         # only a labkit module this process has loaded already: nothing is imported on a server's word
@@ -90,12 +95,12 @@ def remote_error(info: dict) -> errors.LabkitError:
         cls = getattr(home, name, None) or getattr(errors, name, None)
         if isinstance(cls, type) and issubclass(cls, errors.LabkitError):
             try:
-                e = cls(info.get("message", ""), info.get("hint") or None)
+                e = cls(message, hint)
                 break
             except TypeError:
                 continue
     if e is None:
-        e = errors.LabkitError(info.get("message", ""), info.get("hint") or None)
+        e = errors.LabkitError(message, hint)
     if info.get("exit_code") and type(e).exit_code != info["exit_code"]:
         e.exit_code = info["exit_code"]
     return e
@@ -153,10 +158,8 @@ def _connect(inst: Instance) -> socket.socket:
             start_supervisor(inst)
         except PermissionError:
             sock.close()
-            raise errors.NotPermitted(f"cannot talk to labkitd at {path}: only root may",
-                                      hint="run it as root: `sudo labkit ...`.") from None
-    raise ServerStartFailed(f"labkitd does not answer on {path}",
-                             hint=f"its log is {inst.run / 'labkitd.log'}; `labkit reset` clears a stuck lab.")
+            raise errors.NotPermitted("error.runtime.cannot-talk-labkitd-only", path=path) from None
+    raise ServerStartFailed("error.runtime.labkitd-does-answer", path=path, inst_run_labkitd_log=inst.run / 'labkitd.log')
 
 
 def start_supervisor(inst: Instance) -> None:
@@ -164,7 +167,7 @@ def start_supervisor(inst: Instance) -> None:
     then that one serves us)."""
     import subprocess
 
-    errors.require_root("starting labkitd, the container supervisor")
+    errors.require_root("starting-labkitd-container-supervisor")
     from ...helper import interpreter
 
     proc = subprocess.run([*interpreter("labkit.runtime.daemon.keeper"), str(inst.root)], stdin=subprocess.DEVNULL,
@@ -172,5 +175,4 @@ def start_supervisor(inst: Instance) -> None:
     if proc.returncode != 0:
         log = inst.run / "labkitd.log"
         tail = log.read_text()[-1500:] if log.exists() else proc.stderr.decode(errors="replace")[-1500:]
-        raise ServerStartFailed(f"labkitd did not start (exit status {proc.returncode}):\n{tail}",
-                                 hint="`labkit doctor` checks the host; `labkit reset` clears a broken lab.")
+        raise ServerStartFailed("error.runtime.labkitd-did-start-exit", returncode=proc.returncode, tail=tail)

@@ -26,7 +26,8 @@ def pull_missing(image: str, inst: Instance | None) -> str:
     try:
         img = pull(image, inst=inst)
     except Offline as e:
-        raise ImageNotFound(f"no image {familiar(image)!r} here, and {e.message}", hint=e.hint) from None
+        raise ImageNotFound("error.runtime.no-image-offline", image=familiar(image), why=e.text() or e.message,
+                            hint=e.hint_text()) from None
     print(f"{familiar(img.name)}: pulled, image ID {img.id[7:19]}", file=sys.stderr, flush=True)
     return parse(image).registry
 

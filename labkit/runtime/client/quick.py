@@ -153,7 +153,8 @@ def run(argv: list[str], full_paths: list[str]) -> int:
         kinds = err.get("types") or [err.get("type")]
         if "ImageNotFound" in kinds or "UnknownOperation" in kinds:
             raise Fallback("pull")  # the full client pulls it, then runs (or: a labkitd older than cli_run)
-        posix.write(2, f"labkit: {err.get('message')}\n".encode() + (f"hint: {err['hint']}\n".encode() if err.get("hint") else b""))
+        line = err.get("hint_line") or (f"hint: {err['hint']}" if err.get("hint") else "")  # in this client's language
+        posix.write(2, f"labkit: {err.get('message')}\n".encode() + (f"{line}\n".encode() if line else b""))
         return err.get("exit_code") or 125
     if first.get("fallback"):
         sock.close()

@@ -87,7 +87,7 @@ def run(opts: Options, *, stream: bool = True, inherit_stdio: bool = False, inte
     -d`): containers.run_detached.
     """
     t0 = time.monotonic()
-    require_root("running a container")
+    require_root("running-container")
     trace = opts.trace
     opts.interactive = bool(opts.interactive or interactive or input is not None)
     if input is not None:
@@ -117,24 +117,22 @@ def run_bundle(bundle, *, rm: bool = True, stream: bool = True, inherit_stdio: b
     gets a labkit cgroup of its own (an empty path would put it in the caller's cgroup). Not yet
     supported: namespaces given by "path", a user namespace, a terminal (the command runs with pipes).
     """
-    require_root("running a container")
+    require_root("running-container")
     bundle = Path(bundle).absolute()
     try:
         config = json.loads((bundle / "config.json").read_text())
     except FileNotFoundError:
-        raise InvalidArgument(f"no config.json in {bundle}", hint="make one with `runc spec --bundle DIR`.") from None
+        raise InvalidArgument("error.runtime.no-config-json", bundle=bundle) from None
     except ValueError as e:
-        raise InvalidArgument(f"{bundle / 'config.json'} is not valid JSON: {e}") from None
+        raise InvalidArgument("error.runtime.valid-json", bundle_config_json=bundle / 'config.json', e=e) from None
     root = bundle / config.get("root", {}).get("path", "rootfs")
     if not root.is_dir():
-        raise InvalidArgument(f"the bundle's root filesystem {root} is not a directory",
-                              hint="unpack an image into it, e.g. the busybox layer under /var/lib/labkit/layers/.")
+        raise InvalidArgument("error.runtime.bundle-s-root-filesystem", root=root)
     spaces = config.get("linux", {}).get("namespaces", [])
     if any("path" in ns for ns in spaces) or any(ns.get("type") == "user" for ns in spaces):
-        raise FeatureMissing("this bundle joins existing namespaces or asks for a user namespace: not supported yet",
-                             hint="remove those entries from linux.namespaces.")
+        raise FeatureMissing("error.runtime.bundle-joins-existing-namespaces")
     if not config.get("process", {}).get("args"):
-        raise InvalidArgument("the bundle's process.args is empty")
+        raise InvalidArgument("error.runtime.bundle-s-process-args")
     return _attached("run_bundle", inst, stream, inherit_stdio, False, time.monotonic(), bundle=str(bundle), rm=rm)
 
 
@@ -163,8 +161,7 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
         try:
             first = conn.reply()
         except ServerGone as e:
-            raise ContainerError("the container did not start: labkitd stopped before it answered "
-                                 "(was the lab reset?)", hint=e.hint) from None
+            raise ContainerError("error.runtime.server-gone-at-start", hint=e.hint_text()) from None
         if feed is not None:  # -i / input=: the container runs now; its input goes on this connection
             send_input(conn.sock, feed)
         tty = (args.get("options") or {}).get("tty") and inherit_stdio
@@ -183,8 +180,7 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
             raise
     ended = time.monotonic()
     if last.get("error"):
-        raise ContainerError(f"container {first.get('name') or first['id'][:12]}: {last['error']}",
-                             hint="its output is in `labkit logs`; `labkit ps -a` shows what is left.")
+        raise ContainerError("error.runtime.container", first_get_name_or_fi=first.get('name') or first['id'][:12], last_error=last['error'])
     removed = args.get("rm") or (args.get("options") or {}).get("rm")
     # (what was done, when, its step ID: runtime/flow.py); a labkitd older than the IDs sends pairs
     marks = [(m[0], m[1], m[2] if len(m) > 2 else "") for m in first.get("trace") or []]
@@ -264,11 +260,8 @@ def _reattach(inst, first: dict, out: Output, tries: int = 25) -> dict:
         except (ServerGone, labkitd.ServerStartFailed):  # e.g. a reset under way: its keeper cannot start yet
             time.sleep(0.2)
         except NotFound:
-            raise ContainerError(f"container {name} is gone: labkitd stopped and its record was removed "
-                                 "(was the lab reset?)", hint="`labkit ps -a` shows what is left; run it again.") from None
-    raise ContainerError(f"the output of container {name} was cut off: labkitd stopped, and its exit was not seen "
-                         "(was the lab reset?)",
-                         hint="`labkit logs` shows what it printed; `labkit ps -a` its state.")
+            raise ContainerError("error.runtime.container-gone-labkitd-stopped", name=name) from None
+    raise ContainerError("error.runtime.output-container-was-cut", name=name)
 
 
 def reattach(cid: str, name: str, seen: dict[int, int], inst: Instance | None = None) -> dict:

@@ -48,8 +48,7 @@ def resize(master: int, rows, cols) -> None:
     if type(rows) is not int or type(cols) is not int or not (0 < rows < 65536 and 0 < cols < 65536):
         from ...errors import InvalidArgument
 
-        raise InvalidArgument(f"terminal size {rows!r}x{cols!r} is not rows x columns",
-                              hint="both between 1 and 65535, e.g. 24 x 80.")
+        raise InvalidArgument("error.runtime.terminal-size-x-rows", rows=rows, cols=cols)
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 

@@ -15,23 +15,26 @@ import contextlib
 import io
 
 
-_PARSER = None  # built once per labkitd (~0.3 ms each time otherwise); argparse copies its defaults per parse
+_PARSERS: dict = {}  # one per language, built once per labkitd (~0.3 ms each time otherwise)
 
 
-def parse(argv) -> tuple[object | None, dict | None]:
-    global _PARSER
-    if _PARSER is None:
-        from ...cli_parser import parser
+def parse(argv, lang: str = "en") -> tuple[object | None, dict | None]:
+    """`lang`: the client's ("zh" from its LANG): argparse's usage and errors in its words."""
+    from ...catalog import speaking, text
 
-        _PARSER = parser("run")
-    if not isinstance(argv, list) or not argv or argv[0] != "run" or not all(isinstance(a, str) for a in argv):
-        return None, {"stdout": "", "stderr": "labkit: the quick client sends `run` only\n", "exit_code": 125}
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            return _PARSER.parse_args(argv), None
-    except SystemExit as e:
-        return None, {"stdout": out.getvalue(), "stderr": err.getvalue(), "exit_code": e.code if isinstance(e.code, int) else 125}
+    with speaking(lang):
+        if lang not in _PARSERS:
+            from ...cli_parser import parser
+
+            _PARSERS[lang] = parser("run")
+        if not isinstance(argv, list) or not argv or argv[0] != "run" or not all(isinstance(a, str) for a in argv):
+            return None, {"stdout": "", "stderr": f"labkit: {text('error.runtime.bad-request', 'run_only')}\n", "exit_code": 125}
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                return _PARSERS[lang].parse_args(argv), None
+        except SystemExit as e:
+            return None, {"stdout": out.getvalue(), "stderr": err.getvalue(), "exit_code": e.code if isinstance(e.code, int) else 125}
 
 
 def needs_full_client(args) -> bool:

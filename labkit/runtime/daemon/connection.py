@@ -98,7 +98,7 @@ class Connection:
             self.close()
             return
         except ValueError as e:
-            self.refuse(f"labkitd could not read the request: {e}")
+            self.refuse(f"{e}")
             return
         self.serve(self)
 
@@ -107,12 +107,15 @@ class Connection:
         """A container's output for this client: framed (stdout 1, stderr 2), terminal or not."""
         self.send_frame(stream, data)
 
-    def refuse(self, message: str) -> None:
-        """A request that could not be read: the error, typed, and the connection ends."""
+    def refuse(self, why: str | None) -> None:
+        """A request that could not be read (`why`: the parser's words; None: none came in time): the
+        error, typed, and the connection ends."""
+        from ...catalog import Text
         from ...errors import InvalidArgument
         from .wire import error_reply
 
-        self.send(error_reply(InvalidArgument(message, hint="send one JSON object on one line.")), last=True)
+        why = Text("error.runtime.bad-request", "late") if why is None else why
+        self.send(error_reply(InvalidArgument("error.runtime.bad-request", why=why)), last=True)
 
     def wants_write(self) -> bool:
         return (bool(self.out) or self.feed is not None) and not self.closed

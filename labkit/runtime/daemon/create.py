@@ -35,7 +35,7 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
     cfg = img.config.get("config", {})
     args = opts.command or tuple(cfg.get("Cmd") or ())
     if not args:
-        raise InvalidArgument("no command given and the image has none", hint='give one: lk.run("busybox", "echo hi").')
+        raise InvalidArgument("error.runtime.no-command-given-image")
     cid = state.new_id()
     bundle = state.bundle_dir(inst, cid)
     name, anonymous = None, []
@@ -125,8 +125,7 @@ def lookup_user(lowerdirs: list[str], spec: str) -> tuple[int, int]:
     else:
         found = next((e for e in entries("passwd") if len(e) >= 4 and e[0] == user), None)
         if found is None or not (found[2].isdigit() and found[3].isdigit()):
-            raise InvalidArgument(f"unable to find user {user}: no matching entry in the image's /etc/passwd",
-                                  hint="give a numeric UID[:GID], e.g. -u 65534:65534, or a user the image has.")
+            raise InvalidArgument("error.runtime.unable-find-user-no", user=user)
         uid, gid = int(found[2]), int(found[3])
     if group:
         if group.isdigit():
@@ -134,7 +133,6 @@ def lookup_user(lowerdirs: list[str], spec: str) -> tuple[int, int]:
         else:
             found = next((e for e in entries("group") if len(e) >= 3 and e[0] == group), None)
             if found is None or not found[2].isdigit():
-                raise InvalidArgument(f"unable to find group {group}: no matching entry in the image's /etc/group",
-                                      hint="give a numeric GID, or a group the image has.")
+                raise InvalidArgument("error.runtime.unable-find-group-no", group=group)
             gid = int(found[2])
     return uid, gid

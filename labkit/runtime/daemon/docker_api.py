@@ -155,7 +155,7 @@ class DockerApi:
         try:
             return self.svc.get(ident)
         except errors.NotFound:
-            raise errors.ContainerNotFound(f"No such container: {ident}") from None
+            raise errors.ContainerNotFound("error.runtime.no-such-container", ident=ident) from None
 
     # -- the endpoints -----------------------------------------------------------------------------------
     def ping(self, conn, req, ident) -> None:
@@ -205,12 +205,12 @@ class DockerApi:
         try:
             body = req.json()
         except ValueError as e:
-            raise errors.InvalidArgument(f"the create body is not JSON: {e}") from None
+            raise errors.InvalidArgument("error.runtime.create-body-json", e=e) from None
         opts = shapes.options_from_create(body, req.query.get("name"))
         try:
             rec = self.svc.create(opts)
         except errors.ImageNotFound:
-            raise errors.ImageNotFound(f"No such image: {opts.image}") from None
+            raise errors.ImageNotFound("error.runtime.no-such-image", image=opts.image) from None
         conn.respond(201, {"Id": rec["id"], "Warnings": []})
 
     def inspect(self, conn, req, ident) -> None:
@@ -284,7 +284,7 @@ class DockerApi:
         cid, _ = self.record(ident)
         tail = req.query.get("tail", "all")
         if tail != "all" and not tail.isdigit():
-            raise errors.InvalidArgument(f"tail {tail!r} is not a number of lines or \"all\"")
+            raise errors.InvalidArgument("error.runtime.tail-number-lines-all", tail=tail)
         conn.open_stream(200, "application/vnd.docker.multiplexed-stream")
         self.svc.logs(cid, conn, req.flag("stdout"), req.flag("stderr"), None if tail == "all" else int(tail),
                       req.flag("timestamps"), req.flag("follow"), at_end=lambda: conn.send_last_frame({}))
@@ -294,7 +294,7 @@ class DockerApi:
         try:
             rows, cols = int(req.query.get("h", "")), int(req.query.get("w", ""))
         except ValueError:
-            raise errors.InvalidArgument("resize needs h and w, whole numbers") from None
+            raise errors.InvalidArgument("error.runtime.resize-needs-h-w") from None
         self.svc.resize(cid, rows, cols)
         conn.respond(200, b"", content_type="text/plain")
 
@@ -315,7 +315,7 @@ class DockerApi:
         """`docker top`: ps -ef's columns, read from /proc as `labkit top` does."""
         cid, rec = self.record(ident)
         if not self.svc.is_running(rec):
-            raise errors.Conflict(f"container {rec['name']} is not running")
+            raise errors.Conflict("error.runtime.container-running", rec_name=rec['name'])
         _, rows = self.svc.top(cid)
         conn.respond(200, {"Titles": ["UID", "PID", "PPID", "STAT", "CMD"],
                            "Processes": [[str(p["uid"]), str(p["pid"]), str(p["ppid"]), p["state"], p["command"]]

@@ -33,7 +33,7 @@ class DockerExec:
         body = req.json() or {}
         cmd = body.get("Cmd")
         if not cmd or not isinstance(cmd, list):
-            raise errors.InvalidArgument("exec needs a command (Cmd, a list)")
+            raise errors.InvalidArgument("error.runtime.exec-needs-command-cmd")
         eid = uuid.uuid4().hex + uuid.uuid4().hex
         self.instances[eid] = {"cid": cid, "cmd": cmd, "env": body.get("Env"), "workdir": body.get("WorkingDir") or None,
                                   "user": body.get("User") or None, "running": False, "exit_code": None, "pid": 0,
@@ -49,7 +49,7 @@ class DockerExec:
         cross HTTP), sent on framed as it comes, as attach frames a container's."""
         ex = self.instances.get(ident)
         if ex is None:
-            raise errors.NotFound(f"No such exec instance: {ident}")
+            raise errors.NotFound("error.runtime.no-such-exec-instance", ident=ident)
         conn.upgrade()
         stream, ends = self._stdio(conn, ex)
         self.api.loop.poll(stream)  # asked every pass: it stops reading while its client is slow
@@ -120,19 +120,19 @@ class DockerExec:
     def resize(self, conn, req, ident) -> None:
         ex = self.instances.get(ident)
         if ex is None:
-            raise errors.NotFound(f"No such exec instance: {ident}")
+            raise errors.NotFound("error.runtime.no-such-exec-instance", ident=ident)
         if ex.get("master") is None:
-            raise errors.Conflict("the exec has no terminal to resize (it runs without -t, or has ended)")
+            raise errors.Conflict("error.runtime.exec-has-no-terminal")
         try:
             resize(ex["master"], int(req.query.get("h", "")), int(req.query.get("w", "")))
         except ValueError:
-            raise errors.InvalidArgument("resize needs h and w, whole numbers") from None
+            raise errors.InvalidArgument("error.runtime.resize-needs-h-w") from None
         conn.respond(200, b"", content_type="text/plain")
 
     def inspect(self, conn, req, ident) -> None:
         ex = self.instances.get(ident)
         if ex is None:
-            raise errors.NotFound(f"No such exec instance: {ident}")
+            raise errors.NotFound("error.runtime.no-such-exec-instance", ident=ident)
         conn.respond(200, {"ID": ident, "ContainerID": ex["cid"], "Running": ex["running"], "ExitCode": ex["exit_code"],
                            "Pid": ex["pid"], "ProcessConfig": {"entrypoint": ex["cmd"][0], "arguments": ex["cmd"][1:],
                                                                "tty": ex["tty"]}, "OpenStdin": ex["stdin"],

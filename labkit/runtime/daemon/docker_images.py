@@ -112,7 +112,7 @@ class DockerImages:
                 found = self.store.get(name)
                 tags = [familiar(n) for n in self.store.names() if self.store.get(n).id == found.id]
             except errors.LabkitError:
-                raise errors.ImageNotFound(f"No such image: {name}") from None
+                raise errors.ImageNotFound("error.runtime.no-such-image-2", name=name) from None
         size = sum(self.store.blob_path(d).stat().st_size for d, _ in found.layers if self.store.blob_path(d).exists())
         conn.respond(200, shapes.image_inspect(found, tags, size))
 
@@ -120,7 +120,7 @@ class DockerImages:
         """`docker tag busybox localhost:5000/bb:1`: POST /images/busybox/tag?repo=localhost:5000/bb&tag=1."""
         repo, tag = req.query.get("repo", ""), req.query.get("tag", "")
         if not repo:
-            raise errors.InvalidArgument("tag needs a repo")
+            raise errors.InvalidArgument("error.runtime.tag-needs-repo")
         self.store.alias(name, f"{repo}:{tag}" if tag else repo)
         conn.respond(201)
 

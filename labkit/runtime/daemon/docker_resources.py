@@ -25,9 +25,9 @@ def _json(req) -> dict:
     try:
         body = req.json() if req.body else {}
     except ValueError as e:
-        raise errors.InvalidArgument(f"the body is not JSON: {e}") from None
+        raise errors.InvalidArgument("error.runtime.body-json", e=e) from None
     if not isinstance(body, dict):
-        raise errors.InvalidArgument("the body is not a JSON object")
+        raise errors.InvalidArgument("error.runtime.body-json-object")
     return body
 
 
@@ -60,7 +60,7 @@ class DockerResources:
     def volume_create(self, conn, req, ident) -> None:
         body = _json(req)
         if (body.get("Driver") or "local") != "local":
-            raise errors.InvalidArgument(f"volume driver {body['Driver']!r} is not here: labkit has only \"local\"")
+            raise errors.InvalidArgument("error.runtime.volume-driver-here-labkit", body_driver=body['Driver'])
         conn.respond(201, _volume(volumes.create(self.inst, body.get("Name") or None, body.get("Labels") or None)))
 
     def volume_inspect(self, conn, req, ident) -> None:
@@ -75,7 +75,7 @@ class DockerResources:
         try:
             return volumes.get(self.inst, name)
         except (errors.NotFound, errors.InvalidArgument):
-            raise errors.NotFound(f"get {name}: no such volume") from None
+            raise errors.NotFound("error.runtime.get-no-such-volume", name=name) from None
 
     # -- networks ---------------------------------------------------------------------------------------
     def _network_shape(self, n: dict) -> dict:
@@ -111,7 +111,7 @@ class DockerResources:
 
         found = [n for n in nets.list_all(self.inst) if ident in (n["name"], n["id"]) or n["id"].startswith(ident)]
         if len(found) != 1:
-            raise errors.NotFound(f"network {ident} not found")
+            raise errors.NotFound("error.runtime.network-found", ident=ident)
         return found[0]
 
     def network_inspect(self, conn, req, ident) -> None:
@@ -120,7 +120,7 @@ class DockerResources:
     def network_create(self, conn, req, ident) -> None:
         body = _json(req)
         if (body.get("Driver") or "bridge") != "bridge":
-            raise errors.InvalidArgument(f"network driver {body['Driver']!r} is not here: labkit makes bridge networks")
+            raise errors.InvalidArgument("error.runtime.network-driver-here-labkit", body_driver=body['Driver'])
         configs = ((body.get("IPAM") or {}).get("Config") or [{}])
         subnet = (configs[0] or {}).get("Subnet") if isinstance(configs, list) and configs else None
         net = self.api.svc.networks.create(body.get("Name"), subnet=subnet, labels=body.get("Labels"))

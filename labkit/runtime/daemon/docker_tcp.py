@@ -23,20 +23,17 @@ def open_socket(port, host: str = "127.0.0.1") -> socket.socket | None:
     """A listening socket on 127.0.0.1:port (port None: none). Any host but 127.0.0.1 is refused,
     and so is a port that is not one (or is taken)."""
     if host not in ("127.0.0.1", "localhost"):
-        raise NotPermitted(f"the Docker API listens on 127.0.0.1 only, not {host}",
-                           hint="the API is root on this host: on another address anyone who reaches it owns the "
-                                "machine. From elsewhere, tunnel: ssh -L 2375:127.0.0.1:2375 you@this-vm.")
+        raise NotPermitted("error.runtime.docker-api-listens-only", host=host)
     if port is None:
         return None
     if type(port) is not int or not 1 <= port <= 65535:
-        raise InvalidArgument(f"port {port!r} is not a TCP port", hint="e.g. 2375.")
+        raise InvalidArgument("error.runtime.port-tcp-port", port=port)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", port))
     except OSError as e:
         sock.close()
-        raise InvalidArgument(f"cannot listen on 127.0.0.1:{port}: {e.strerror}",
-                              hint="pick another port, e.g. `labkit api tcp 2376`.") from None
+        raise InvalidArgument("error.runtime.cannot-listen", port=port, strerror=e.strerror) from None
     sock.listen(128)
     return sock

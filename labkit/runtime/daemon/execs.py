@@ -37,7 +37,7 @@ class Execs:
         try:
             cid, rec = svc.get(ident)
             if rec["status"] != "running":
-                raise Conflict(f"container {rec['name']} is {rec['status']}: exec needs a running container")
+                raise Conflict("error.runtime.container-exec-needs-running", rec_name=rec['name'], rec_status=rec['status'])
             cfg = svc.config(rec)
             req = self._check(cid, spec, fds, cfg)
             group = cgroups.group(rec["cgroup"])
@@ -78,7 +78,7 @@ class Execs:
                    tty=bool(spec.get("tty")) and len(fds) == 1, stdin=bool(spec.get("stdin")) and len(fds) == 3,
                    console_size=check_console_size(spec.get("console_size")))
         if not req["args"]:
-            raise InvalidArgument("exec needs a command", hint="e.g. `labkit exec web ps`.")
+            raise InvalidArgument("error.runtime.exec-needs-command")
         if req.get("workdir") is not None:
             check_path(req["workdir"], "working directory")
         if req.get("user") is not None:

@@ -13,7 +13,8 @@ import errno
 import json
 
 from ...errors import CommandNotExecutable, CommandNotFound, ContainerError, InvalidArgument, LabkitError, translate_oserror
-from ..container.report import STEPS, describe, failure
+from ...catalog import Text
+from ..container.report import STEPS, failure
 
 
 def parse(data: bytes) -> list[dict]:
@@ -44,22 +45,18 @@ def error_of(line: dict) -> LabkitError:
     path, args = line.get("path", ""), line.get("args") or ["?"]
     number = getattr(errno, name, 0) if name else 0
     if code == "seccomp-compile":
-        return InvalidArgument(f"config.json's linux.seccomp cannot be used: {msg}",
-                               hint="labkit's filter takes SCMP_ACT_ALLOW/ERRNO/KILL/LOG and EQ, NE, MASKED_EQ tests.")
+        return InvalidArgument("error.runtime.config-json-s-linux", msg=msg)
     if code == "workdir" and name in ("ENOTDIR", "EEXIST"):
-        return ContainerError(f"the working directory {path} is not a directory in the container ({msg})",
-                              hint="give a directory with -w / workdir=, e.g. /tmp; a missing one is created.")
+        return ContainerError("error.runtime.working-directory-directory-container", path=path, msg=msg)
     if code == "bind-file" and name == "ELOOP":  # container/rootfs.py's bind_file
-        return ContainerError(f"the image's {path} is a symlink: labkit will not mount through it ({msg})",
-                              hint="a symlink there could aim the mount at a file outside the container; "
-                                   "rebuild the image with a plain file in its place.")
+        return ContainerError("error.runtime.image-s-symlink-labkit", path=path, msg=msg)
     if code == "mount" and name == "ELOOP":  # container/rootfs.py's mount_volume
-        return ContainerError(f"cannot mount on {path}: {msg}",
-                              hint="the container's files have a symlink on that path (the image's, or one the container "
-                                   "made before this start); labkit mounts only on real directories: mount elsewhere.")
+        return ContainerError("error.runtime.cannot-mount", path=path, msg=msg)
     if code == "exec":
         if name == "ENOENT":
-            return CommandNotFound(f"{args[0]!r}: executable file not found in the container's $PATH")
-        return CommandNotExecutable(f"{args[0]!r} cannot be executed: {msg}")
-    what = STEPS.get(code, str(code)).replace("{path}", str(path))
-    return translate_oserror(OSError(number, msg), what) if number else ContainerError(describe(line))
+            return CommandNotFound("error.runtime.executable-file-found-container", args_0=args[0])
+        return CommandNotExecutable("error.runtime.cannot-executed", args_0=args[0], msg=msg)
+    what = Text("step", code, path=path) if code in STEPS else Text("step", "unknown", code=code)
+    if number:
+        return translate_oserror(OSError(number, msg), what)
+    return ContainerError("error.runtime.step-failed", what=what, msg=msg or "-")

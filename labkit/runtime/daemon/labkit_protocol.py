@@ -26,7 +26,6 @@ from .wire import error_reply, exit_reply
 class UnknownOperation(InvalidArgument):
     """A request for an op this labkitd does not have (a client newer than the labkitd still running)."""
 
-    hint = "`labkit reset` restarts labkitd with the lab's current code."
 
 
 class LabkitProtocol:
@@ -45,7 +44,7 @@ class LabkitProtocol:
         op = OPS.get(str(req.get("op")))
         try:
             if op is None:
-                raise UnknownOperation(f"labkitd has no operation {req.get('op')!r}")
+                raise UnknownOperation("error.runtime.labkitd-has-no-operation", get=req.get('op'))
             if op is not LabkitProtocol.exec:
                 for fd in fds:
                     close_fd(fd)
@@ -92,24 +91,26 @@ class LabkitProtocol:
         """`labkit run ...` from the quick client (runtime/client/quick.py): its argv parsed and checked
         here (cli_run.py), then as run. Answers what argparse printed, or {"fallback": true} for
         what the full CLI does itself (a terminal, stdin, --trace)."""
+        from ...catalog import of_environment
         from . import cli_run
 
-        args, printed = cli_run.parse(req.get("argv"))
+        env = req.get("env") if isinstance(req.get("env"), dict) else {}
+        lang = of_environment({k: v for k, v in env.items() if isinstance(k, str) and isinstance(v, str)})
+        args, printed = cli_run.parse(req.get("argv"), lang)
         if printed is not None:
             return printed
         if cli_run.needs_full_client(args):
             return {"fallback": True}
-        env = req.get("env") if isinstance(req.get("env"), dict) else {}
         opts = Options.from_args(args, {k: v for k, v in env.items() if isinstance(k, str) and isinstance(v, str)})
         if args.detach:
             self.svc.run(opts, lambda reply: conn.send({"id": reply["id"], "detached": True}, last=True),
-                         lambda e: conn.send(error_reply(e), last=True))
+                         lambda e: conn.send(error_reply(e, lang), last=True))
             return None
         def done(reply: dict) -> None:  # the quick client needs no config.json: the first line stays short
             conn.send({"id": reply["id"], "name": reply["name"]})
             self.svc.follow(reply["id"], conn, lambda r: conn.send_last_frame(exit_reply(r)))
 
-        self.svc.run(opts, done, lambda e: conn.send(error_reply(e), last=True), t0=time.monotonic())
+        self.svc.run(opts, done, lambda e: conn.send(error_reply(e, lang), last=True), t0=time.monotonic())
         return None
 
     def start(self, conn, req, fds) -> None:
@@ -149,7 +150,7 @@ class LabkitProtocol:
         it exits; the last frame {"id"}."""
         tail = req.get("tail")
         if tail is not None and (type(tail) is not int or tail < 0):
-            raise InvalidArgument(f"tail {tail!r} is not a number of lines", hint="e.g. tail=20, or leave it out for all.")
+            raise InvalidArgument("error.runtime.tail-number-lines", tail=tail)
         cid, rec = self.svc.get(req.get("id"))
         conn.send({"id": cid, "name": rec["name"]})
         self.svc.logs(cid, conn, stdout=req.get("stdout", True) is not False, stderr=req.get("stderr", True) is not False,

@@ -107,7 +107,7 @@ class Loop:
                 except Exception:  # noqa: BLE001
                     traceback.print_exc()
             for conn in [c for c in self.conns if c.request is None and not c.closed and now > c.deadline]:
-                conn.refuse("no complete request in time")
+                conn.refuse(None)  # no complete request in time
 
     def _woken(self, events: int = 0) -> None:
         try:

@@ -72,9 +72,7 @@ def check_no_symlink(lowerdirs: list[str], target: str) -> None:
             full = layer + path
             if os.path.lexists(full):
                 if os.path.islink(full):
-                    raise InvalidArgument(
-                        f"mount target {target}: {path} is a symlink in the image (-> {os.readlink(full)})",
-                        hint="labkit mounts only on real directories: mount on the path the link points to.")
+                    raise InvalidArgument("error.runtime.mount-target-symlink-image", target=target, path=path, readlink=os.readlink(full))
                 break
 
 

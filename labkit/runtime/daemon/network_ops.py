@@ -45,8 +45,7 @@ class NetworkService:
         name = networks.check_name(network)
         mode = rec.get("network_mode", "none")
         if mode in ("host", "none") or mode.startswith("container:"):
-            raise Conflict(f"container {rec['name']} has --network {mode.split(':')[0]}: it has no network of its own to add to",
-                           hint="make it with a bridge network (the default) to connect it to others.")
+            raise Conflict("error.runtime.container-has-network-has", rec_name=rec['name'], split_0=mode.split(':')[0])
         ep = networks.allocate(self.inst, name, cid, rec["name"])
         taken = {e.get("ifname") for e in rec.get("networks", {}).values()}
         n = next(i for i in range(len(taken) + 1) if f"eth{i}" not in taken)
@@ -74,7 +73,7 @@ class NetworkService:
         cid, rec = self.svc.get(ident)
         eps = dict(rec.get("networks", {}))
         if name not in eps:
-            raise Conflict(f"container {rec['name']} is not on network {name!r}")
+            raise Conflict("error.runtime.container-network", rec_name=rec['name'], name=name)
         if cid in self.svc.live:
             attach.unplug(attach.veth_name(self.inst.link_prefix, cid, int(eps[name].get("ifname", "eth0")[3:])))
         networks.release(self.inst, cid, name)

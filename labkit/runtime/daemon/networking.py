@@ -32,15 +32,13 @@ def prepare(inst, cid: str, name: str, mode: str, ports: list[dict], hostname: s
     ns = config["linux"]["namespaces"]
     if mode == "host":
         if ports:
-            raise InvalidArgument("published ports mean nothing with --network host: the container uses the host's ports",
-                                  hint="leave out -p, or use a bridge network.")
+            raise InvalidArgument("error.runtime.published-ports-mean-nothing")
         config["linux"]["namespaces"] = [n for n in ns if n["type"] != "network"]
         hostname = socket.gethostname()
         config["hostname"] = hostname
     elif mode == "none" or mode.startswith("container:"):
         if ports:
-            raise InvalidArgument(f"published ports need a network of the container's own, not --network {mode}",
-                                  hint="leave out -p, or use a bridge network.")
+            raise InvalidArgument("error.runtime.published-ports-need-network", mode=mode)
         if mode.startswith("container:"):
             other = state.resolve(inst, mode.partition(":")[2])
             fields["network_mode"] = f"container:{other}"
@@ -123,8 +121,7 @@ def netns_for_start(inst, rec: dict, live: dict) -> int | None:
         lv = live.get(other)
         orec = state.read(inst, other)
         if lv is None or orec is None:
-            raise Conflict(f"--network {mode[:22]}: that container is not running",
-                           hint="start it first: a container shares the network namespace of a running one.")
+            raise Conflict("error.runtime.network-container-running", mode_22=mode[:22])
         return os.open(f"/proc/{lv.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     nsfd = attach.new_netns()
     try:
@@ -224,8 +221,7 @@ def check_ports_free(inst, ports: list[dict], live: dict, cid: str) -> None:
         rec = state.read(inst, other)
         for p in (rec or {}).get("ports", []):
             if (p["proto"], p["host_port"]) in mine:
-                raise Conflict(f"host port {p['host_port']}/{p['proto']} is already published by container "
-                               f"{rec.get('name', other[:12])}", hint="pick another host port, or stop that container.")
+                raise Conflict("error.runtime.host-port-already-published", p_host_port=p['host_port'], p_proto=p['proto'], get=rec.get('name', other[:12]))
     for p in ports:
         ports_mod.check_host_port_free(p)
 

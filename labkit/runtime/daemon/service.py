@@ -66,7 +66,7 @@ class ContainerService:
         cid = state.resolve(self.inst, ident if isinstance(ident, str) else "")  # or ContainerNotFound
         rec = state.read(self.inst, cid)
         if rec is None:
-            raise ContainerError(f"container {cid[:12]} has no readable record", hint="`labkit rm -f` it.")
+            raise ContainerError("error.runtime.container-has-no-readable", cid_12=cid[:12])
         return cid, with_status(self.inst, rec, self.live)
 
     def config(self, rec: dict) -> dict:
@@ -124,20 +124,20 @@ class ContainerService:
     def start(self, ident: str, done, failed) -> None:
         cid, rec = self.get(ident)
         if self.is_running(rec):
-            raise Conflict(f"container {rec['name']} is already running")
+            raise Conflict("error.runtime.container-already-running", rec_name=rec['name'])
         self.starts.start(rec, self.config(rec), done, failed, [])
 
     def run_bundle(self, bundle, rm: bool, done, failed) -> None:
         """Run an OCI bundle made elsewhere (`runc spec`'s), as runc run does; labkit's record of it
         points at the bundle, which is never changed."""
         if not isinstance(bundle, str) or not bundle.startswith("/"):
-            raise InvalidArgument(f"bundle {bundle!r} is not an absolute path")
+            raise InvalidArgument("error.runtime.bundle-absolute-path", bundle=bundle)
         try:
             cfg = json.loads((Path(bundle) / "config.json").read_text())
             if not isinstance(cfg, dict) or not isinstance(cfg.get("process", {}).get("args"), list):
                 raise ValueError("no process.args")
         except (OSError, ValueError, AttributeError) as e:
-            raise InvalidArgument(f"no usable config.json in {bundle}: {e}", hint="make one with `runc spec`.") from None
+            raise InvalidArgument("error.runtime.no-usable-config-json", bundle=bundle, e=e) from None
         cid = state.new_id()
         state.bundle_dir(self.inst, cid).mkdir(parents=True)
         name = state.claim_name(self.inst, None, cid)
@@ -207,7 +207,7 @@ class ContainerService:
         """done(record) when the container is not running: at once if it is not (not-running, the
         default), at its next exit (next-exit), or at its exit and after its removal (removed)."""
         if condition not in WAIT_CONDITIONS:
-            raise InvalidArgument(f"invalid condition: {condition!r}", hint="condition is not-running, next-exit or removed.")
+            raise InvalidArgument("error.runtime.invalid-condition", condition=condition)
         cid, rec = self.get(ident)
         if condition != "next-exit" and rec["status"] == "exited":
             done(rec)
@@ -221,8 +221,7 @@ class ContainerService:
     def _running(self, ident: str) -> tuple[str, dict]:
         cid, rec = self.get(ident)
         if not self.is_running(rec):
-            raise Conflict(f"container {rec['name']} is not running (it is {rec['status']})",
-                           hint=f"`labkit start {rec['name']}` starts it; `labkit ps -a` shows every container's state.")
+            raise Conflict("error.runtime.container-running-2", rec_name=rec['name'], rec_status=rec['status'])
         return cid, rec
 
     def stop(self, ident: str, timeout, done) -> None:
@@ -273,8 +272,7 @@ class ContainerService:
         cid, rec = self.get(ident)
         want = "running" if frozen else "paused"
         if rec["status"] != want:
-            raise Conflict(f"container {rec['name']} is {rec['status']}, not {want}: only a {want} container can be "
-                           f"{'paused' if frozen else 'unpaused'}")
+            raise Conflict("error.runtime.container-only-container-can", rec_name=rec['name'], rec_status=rec['status'], want=want, paused_if_frozen_els='paused' if frozen else 'unpaused')
         cgroups.group(rec["cgroup"]).freeze(frozen)
         return cid
 
@@ -283,11 +281,10 @@ class ContainerService:
         volumes: its anonymous volumes go too; named ones always stay."""
         cid, rec = self.get(ident)
         if cid in self.starts.ids:
-            raise Conflict(f"container {rec['name']} is starting", hint="try again in a moment, or `labkit rm -f` once it runs.")
+            raise Conflict("error.runtime.container-starting", rec_name=rec['name'])
         if self.is_running(rec):
             if not force:
-                raise Conflict(f"container {rec['name']} is running: stop it first or force the removal",
-                               hint=f"`labkit stop {rec['name']}` then `labkit rm {rec['name']}`, or `labkit rm -f {rec['name']}`.")
+                raise Conflict("error.runtime.container-running-stop-first", rec_name=rec['name'])
 
             def then_remove(r):
                 self.exits.remove(cid, r, volumes=volumes)
@@ -304,8 +301,7 @@ class ContainerService:
         cid, rec = self.get(ident)
         lv = self.live.get(cid)
         if lv is None or lv.pump.tty is None:
-            raise Conflict(f"container {rec['name']} has no terminal to resize",
-                           hint="only a running container started with -t (tty=True) has one.")
+            raise Conflict("error.runtime.container-has-no-terminal", rec_name=rec['name'])
         resize(lv.pump.tty, rows, cols)
         return cid
 
@@ -315,10 +311,9 @@ class ContainerService:
         cid, rec = self.get(ident)
         given = {k: v for k, v in (("memory", memory), ("cpus", cpus), ("pids_limit", pids_limit)) if v is not None}
         if not given:
-            raise InvalidArgument("nothing to update: no limit given",
-                                  hint="give memory, cpus or pids_limit, e.g. c.update(memory=\"32M\").")
+            raise InvalidArgument("error.runtime.nothing-update-no-limit")
         if any(isinstance(v, (str, bool)) for v in given.values()):
-            raise InvalidArgument(f"limits {given!r} are not numbers")
+            raise InvalidArgument("error.runtime.limits-are-numbers", given=given)
         changes = resources(**given)  # the same rules as run's, whoever the client is
         cfg = self.config(rec)
         new = dataclasses.replace(Resources.from_oci(cfg.get("linux", {}).get("resources")), **changes)
@@ -361,4 +356,4 @@ def parse_signal(value) -> int:
         name = text if text.startswith("SIG") else "SIG" + text
         if hasattr(signal.Signals, name):
             return int(signal.Signals[name])
-    raise InvalidArgument(f"{value!r} is not a signal", hint='give a name or number: "TERM", "SIGHUP", 9.')
+    raise InvalidArgument("error.runtime.signal", value=value)

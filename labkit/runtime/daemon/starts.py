@@ -78,7 +78,7 @@ class Starts:
         svc = self.svc
         cid = rec["id"]
         if cid in self.ids:
-            raise Conflict(f"container {rec['name']} is starting already", hint="wait for it: `labkit wait` or `labkit ps`.")
+            raise Conflict("error.runtime.container-starting-already", rec_name=rec['name'])
         bundle = state.bundle_dir(svc.inst, cid)
         group = cgroups.group(rec["cgroup"])
         try:

@@ -18,20 +18,28 @@ def exit_reply(rec: dict) -> dict:
     return reply
 
 
-def error_reply(e: BaseException) -> dict:
+def error_reply(e: BaseException, lang: str | None = None) -> dict:
+    """The error as a client reads it: its class, its words in `lang` (the quick client prints them as
+    they are) and as catalog keys with values, that a full client shows in its own language."""
     if isinstance(e, LabkitError):
+        from ...catalog import Text, speaking
+
+        with speaking(lang):
+            message, hint, hint_line = e.message, e.hint, e.hint_line()
+        made, hint_made = e.text(), e.hint_text()
         # "types": the class and its bases, most specific first, e.g. ["UnsafeLayer", "LabkitError"]: the
         # client takes the first it knows (errors defined in images/ are not all imported there).
         # "modules": where each is defined, so a client that has that module loaded keeps the exact class.
         mro = [c for c in type(e).__mro__ if issubclass(c, LabkitError)]
         return {"error": {"type": type(e).__name__, "types": [c.__name__ for c in mro],
                           "modules": [c.__module__ for c in mro],
-                          "message": e.message, "hint": e.hint, "exit_code": e.exit_code}}
+                          "message": message, "hint": hint, "hint_line": hint_line, "exit_code": e.exit_code,
+                          "text": made.wire() if made is not None else None,
+                          "hint_text": hint_made.wire() if isinstance(hint_made, Text) else None}}
     if isinstance(e, OSError):
         from ...errors import translate_oserror
 
         traceback.print_exc()  # unexpected here: the log shows where
-        return error_reply(translate_oserror(e, "serve the request"))
+        return error_reply(translate_oserror(e, "serve-request"), lang)
     traceback.print_exc()
-    return {"error": {"type": "LabkitError", "message": f"labkitd failed: {type(e).__name__}: {e}",
-                      "hint": "its log is labkitd.log in the lab's run folder; `labkit reset` starts afresh."}}
+    return error_reply(LabkitError("error.runtime.labkitd-failed", kind=type(e).__name__, what=str(e)), lang)

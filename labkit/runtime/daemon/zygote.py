@@ -88,8 +88,7 @@ class Zygote:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            raise TimedOut(f"the zygote did not answer in {ANSWER_TIMEOUT:.0f} s", hint="run it again: labkitd forks "
-                           "containers itself from now on; `labkit reset` gives it a new zygote.") from None
+            raise TimedOut("error.runtime.zygote-did-answer-s", answer_timeout=ANSWER_TIMEOUT) from None
         except OSError:
             answer = b""
         if not answer:

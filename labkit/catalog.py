@@ -1,7 +1,7 @@
 """The texts a learner reads from labkit's code, kept apart from it: one file per language. Exercises
 (their checks and hints), lk.check's sentences ("check.*") and the pictures' labels ("picture.*").
 
-    labkit/exercises/messages/en.toml
+    labkit/messages/en.toml
         ["02.uts-not-pid"]
         notebook = "02-namespaces"
         title = "A hostname of its own, the host's process IDs"
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def _code(value: str) -> str:
 
 
 def language() -> str:
-    for value in (_chosen, os.environ.get("LABKIT_LANG"), os.environ.get("LC_ALL"), os.environ.get("LC_MESSAGES"),
+    for value in (_speaking.get(), _chosen, os.environ.get("LABKIT_LANG"), os.environ.get("LC_ALL"), os.environ.get("LC_MESSAGES"),
                   os.environ.get("LANG")):
         if value:  # the first one set decides, as gettext's order does: LC_ALL=C means C, whatever LANG says
             code = _code(value)
@@ -57,10 +58,8 @@ def language() -> str:
 def choose(lang: str | None) -> str:
     """lk.language(): set this process's language ("zh", "en"; None: back to the environment's)."""
     global _chosen
-    from ..errors import InvalidArgument
-
     if lang is not None and (not isinstance(lang, str) or _code(lang) not in available()):
-        raise InvalidArgument(f"language {lang!r} is not one of the lab's", hint=f"one of {', '.join(available())}: lk.language(\"zh\").")
+        raise ValueError(lang)  # lk.language() says it as an InvalidArgument (errors.py reads this module)
     _chosen = _code(lang) if lang is not None else None
     if _chosen is not None:
         os.environ["LABKIT_LANG"] = _chosen  # processes started from here (a helper, a CLI) speak it too
@@ -69,11 +68,93 @@ def choose(lang: str | None) -> str:
 
 @lru_cache(maxsize=8)
 def _load(lang: str) -> dict:
-    try:
-        with open(HERE / f"{lang}.toml", "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        return {}
+    """One language's texts: messages/en.toml, and the errors' texts in messages/errors/en.toml (kept
+    apart: ~300 errors and their hints would bury the exercises)."""
+    out: dict = {}
+    for path in (HERE / f"{lang}.toml", HERE / "errors" / f"{lang}.toml"):
+        try:
+            with open(path, "rb") as f:
+                out.update(tomllib.load(f))
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def has(entry_id) -> bool:
+    """Whether the catalog has this entry: LabkitError("error.cgroups.write") is a key; a text made
+    elsewhere (an old labkitd's reply) is not."""
+    return isinstance(entry_id, str) and entry_id in _load("en")
+
+
+#: The language of the request being served: labkitd answers each client in its own (quick.py sends its env).
+_speaking: ContextVar[str | None] = ContextVar("labkit_speaking", default=None)
+
+
+def of_environment(env: dict) -> str:
+    """The language a client's environment asks for: {"LANG": "zh_CN.UTF-8"} -> "zh"."""
+    for name in ("LABKIT_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        if env.get(name):
+            code = _code(env[name])
+            return code if code in _files(HERE) else "en"
+    return "en"
+
+
+class speaking:
+    """Texts made inside are in `lang`, whatever this process speaks: `with speaking("zh"): str(err)`."""
+
+    def __init__(self, lang: str | None):
+        self.lang = lang
+
+    def __enter__(self):
+        self._token = _speaking.set(self.lang)
+        return self
+
+    def __exit__(self, *exc):
+        _speaking.reset(self._token)
+
+
+class Text:
+    """A text shown later, in the language of the moment it is shown:
+
+        Text("doing", "mount", path="/var/lib/labkit/x")   -> str(): "mount an overlay on /var/lib/labkit/x"
+
+    Its values may be Texts too (an error's "could not {doing}"). `wire()` is what labkitd sends a
+    client, which makes it again with `Text.unwire` and shows it in its own language."""
+
+    __slots__ = ("entry", "field", "values")
+
+    def __init__(self, entry: str, field: str, **values):
+        self.entry, self.field, self.values = entry, field, values
+
+    def __str__(self) -> str:
+        return text(self.entry, self.field, **{k: str(v) if isinstance(v, Text) else v for k, v in self.values.items()})
+
+    def __repr__(self) -> str:
+        return f"Text({self.entry!r}, {self.field!r}: {str(self)!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Text) and (self.entry, self.field, self.values) == (other.entry, other.field, other.values)
+
+    __hash__ = None
+
+    def wire(self) -> dict:
+        def plain(v):
+            if isinstance(v, Text):
+                return v.wire()
+            return v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+        return {"entry": self.entry, "field": self.field, "values": {k: plain(v) for k, v in self.values.items()}}
+
+    @classmethod
+    def unwire(cls, data) -> "Text | None":
+        """A Text from its wire form; None for anything else (a reply is never trusted to be well formed)."""
+        if not isinstance(data, dict) or not has(data.get("entry")) or not isinstance(data.get("field"), str):
+            return None
+        values = data.get("values") if isinstance(data.get("values"), dict) else {}
+        made = {}
+        for k, v in values.items():
+            if isinstance(k, str) and k.isidentifier():
+                made[k] = cls.unwire(v) if isinstance(v, dict) else v
+        return cls(data["entry"], data["field"], **made)
 
 
 def entry(exercise_id: str) -> dict:

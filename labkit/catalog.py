@@ -68,10 +68,10 @@ def choose(lang: str | None) -> str:
 
 @lru_cache(maxsize=8)
 def _load(lang: str) -> dict:
-    """One language's texts: messages/en.toml, and the errors' texts in messages/errors/en.toml (kept
-    apart: ~300 errors and their hints would bury the exercises)."""
+    """One language's texts: messages/en.toml, then each part's folder: the errors' (messages/errors/en.toml,
+    kept apart: ~300 errors and their hints would bury the exercises), the CLI's help (messages/cli/)."""
     out: dict = {}
-    for path in (HERE / f"{lang}.toml", HERE / "errors" / f"{lang}.toml"):
+    for path in (HERE / f"{lang}.toml", *sorted(HERE.glob(f"*/{lang}.toml"))):
         try:
             with open(path, "rb") as f:
                 out.update(tomllib.load(f))

@@ -112,13 +112,16 @@ def _build_default(args) -> int:
     store = ImageStore(instance())
     try:
         img = None if args.force else store.get(default.NAME)
-        note = "already present"
+        note = "present"
     except ImageNotFound:
         img = None
     if img is None:
         img, note = default.build(store), "built"
     if not args.quiet or note == "built":
-        print(f"default image {default.NAME} {note}: {img.digest} ({img.config['config']['Labels']['org.labkit.source']})")
+        from .catalog import text
+
+        print(text("cli.say", f"default-{note}", name=default.NAME, digest=img.digest,
+                   source=img.config["config"]["Labels"]["org.labkit.source"]))
     return 0
 
 
@@ -150,7 +153,9 @@ def _reset(args) -> int:
         except EOFError:
             answer = ""
         if answer.strip().lower() not in ("y", "yes"):
-            print("reset: nothing removed", file=sys.stderr)
+            from .catalog import text
+
+            print(text("cli.say", "reset-declined"), file=sys.stderr)
             return 1
     print(reset(all_instances=args.all, volumes=args.volumes))
     return 0

@@ -166,13 +166,14 @@ def translate_oserror(err: OSError, doing: str, **values) -> LabkitError:
     """Turn an OSError raised while `doing` something into the matching LabkitError.
 
     `doing` names a phrase of the catalog's "doing" entry, its values given as keywords:
-    translate_oserror(e, "mount-overlay-on", merged=path) -> "could not mount an overlay on /var/...: ...".
+    translate_oserror(e, "mount-overlay-on", merged=path) -> "could not mount an overlay on /var/...: ...";
+    or it is a catalog Text already (a start's step: Text("step", "mount", path="/data")).
     """
     import os
 
     from .catalog import Text
 
-    what = Text("doing", doing, **values)
+    what = doing if isinstance(doing, Text) else Text("doing", doing, **values)
     reason = os.strerror(err.errno) if err.errno else str(err)
     if err.errno in _PRIVILEGE_ERRNOS:
         who = Text("error.oserror", "root" if os.geteuid() != 0 else "privilege")

@@ -36,8 +36,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: JupyterLab's menu items the tests click, in its English and (zh-CN language pack) Chinese
+MENUS = {"en": {"select": "Select", "run": "Run", "run_all": "Run All Cells"},
+         "zh": {"select": "选择", "run": "运行", "run_all": "运行所有单元格"}}
+
+
 @pytest.fixture
 def jupyterlab(tmp_path):
+    yield from _jupyterlab(tmp_path, "en")
+
+
+@pytest.fixture
+def jupyterlab_zh(tmp_path):
+    """JupyterLab in Chinese, as `./lab start --lang zh` starts it: the language pack's locale set in
+    its settings, and LABKIT_LANG=zh for its kernels."""
+    yield from _jupyterlab(tmp_path, "zh")
+
+
+def _jupyterlab(tmp_path, lang: str):
     if not os.path.exists(CHROMIUM):
         pytest.fail("chromium is not installed: `./lab test` installs it (apt-get install chromium)")
     for nb in (REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"):
@@ -50,12 +66,16 @@ def jupyterlab(tmp_path):
     settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
     (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    if lang == "zh":
+        locale = settings.parent / "translation-extension"
+        locale.mkdir()
+        (locale / "plugin.jupyterlab-settings").write_text('{"locale": "zh_CN"}')
     port, token = _free_port(), secrets.token_hex(16)
     log = open(tmp_path / "jupyterlab.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}", "--ServerApp.open_browser=False"],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config")))
+        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), LABKIT_LANG=lang))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -65,7 +85,7 @@ def jupyterlab(tmp_path):
         except OSError:
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "jupyterlab.log").read_text()[-2000:]
             time.sleep(0.3)
-    yield url, token, tmp_path
+    yield url, token, tmp_path, lang
     proc.terminate()  # JupyterLab shuts its kernels down on SIGTERM
     try:
         proc.wait(timeout=30)
@@ -81,7 +101,8 @@ def run_all_cells(jupyterlab, name: str, look=None):
     look(page) found, and the page's whole text."""
     from playwright.sync_api import sync_playwright
 
-    url, token, workdir = jupyterlab
+    url, token, workdir, lang = jupyterlab
+    menu = MENUS[lang]
     ARTIFACTS.mkdir(exist_ok=True)
     found = None
     with sync_playwright() as pw:
@@ -90,15 +111,15 @@ def run_all_cells(jupyterlab, name: str, look=None):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/lab/tree/{name}.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            select = page.locator(".jp-Dialog button", has_text="Select")  # "Select Kernel", when JupyterLab asks
+            select = page.locator(".jp-Dialog button", has_text=menu["select"])  # "Select Kernel", when JupyterLab asks
             try:
                 select.wait_for(timeout=10_000)
                 select.click()
             except Exception:  # noqa: BLE001 - no dialog: the kernel started by itself
                 pass
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+            page.get_by_role("menuitem", name=menu["run"], exact=True).click()
+            page.get_by_role("menuitem", name=menu["run_all"], exact=True).click()
             # The first live figure: its PNG must change while it runs. JupyterLab renders only the cells
             # in view, so the page cannot tell whether every cell ran; the prompts can: the last code
             # cell's prompt shows the notebook's last execution count.
@@ -162,14 +183,15 @@ def test_the_capstone_runs_in_jupyterlab(jupyterlab):
     assert len(seen - {""}) >= 2, "the live figure never redrew under load"
 
 
-def test_the_chinese_welcome_runs_in_jupyterlab_in_chinese(jupyterlab):
+def test_the_chinese_welcome_runs_in_jupyterlab_in_chinese(jupyterlab_zh):
     """The zh-CN edition in the browser: the live plot redraws, the exercise and the prediction are held
     at "还没有" with their hints in Chinese, and the pictures' labels draw in Chinese (an SVG's text)."""
     nb, texts, seen, drawn, shown = run_all_cells(
-        jupyterlab, "zh-CN/00-welcome", lambda page: page.locator(".jp-OutputArea-output img[src^='data:image/svg']").count())
+        jupyterlab_zh, "zh-CN/00-welcome", lambda page: page.locator(".jp-OutputArea-output img[src^='data:image/svg']").count())
     assert texts.count("还没有") >= 1 and "提示" in texts, texts[-2000:]
     svg = "".join(o.get("data", {}).get("image/svg+xml", "") for c in nb.cells for o in c.get("outputs", []))
     assert "命名空间：它看到什么" in svg and "控制组：它能用多少" in svg and drawn >= 1, (drawn, svg[:300])
     assert len(seen - {""}) >= 2, "the live figure never redrew"
     every = "".join(str(o.get("data", {})) + o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "✔ 新的网络命名空间一开始只有回环接口" in every  # a check, passed, in Chinese
+    # (and JupyterLab itself spoke Chinese: its menus were clicked as 运行 › 运行所有单元格)

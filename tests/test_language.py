@@ -179,3 +179,98 @@ def test_a_notebook_in_chinese_gets_labkitds_errors_in_chinese(busybox, monkeypa
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def _lab_messages(lang: str) -> dict[str, str]:
+    lines = (REPO / "labkit" / "messages" / "lab" / f"{lang}.tsv").read_text(encoding="utf-8").splitlines()
+    return dict(line.split("\t", 1) for line in lines if line and not line.startswith("#"))
+
+
+def _shell_words(line: str) -> list[str]:
+    """The words of a shell command line up to its end (";", "|", "&&", ")" outside quotes): quotes and
+    $( ... ) kept whole: 'locked "$(grep -c '==' "$lock")" "${lock#"$HERE"/}"; x' -> 3 words."""
+    words, word, quote, depth, i = [], "", None, 0, 0
+    while i < len(line):
+        c = line[i]
+        if quote:
+            if c == quote and depth == 0:
+                quote = None
+            elif line.startswith("$(", i) or line.startswith("${", i):
+                depth += 1
+                word += line[i]
+                i += 1
+                c = line[i]
+            elif c in ")}" and depth:
+                depth -= 1
+        elif c in "\"'":
+            quote = c
+        elif line.startswith("$(", i) or line.startswith("${", i):
+            depth += 1
+            word += line[i]
+            i += 1
+            c = line[i]
+        elif c in ")}" and depth:
+            depth -= 1
+        elif depth == 0 and (c in ";|&)" or c.isspace()):
+            if word:
+                words.append(word)
+                word = ""
+            if not c.isspace():
+                break
+            i += 1
+            continue
+        word += c
+        i += 1
+    if word:
+        words.append(word)
+    return words
+
+
+def test_every_message_of_lab_is_an_id_of_its_catalog_in_both_languages():
+    """`./lab`'s say and die name a message by ID (labkit/messages/lab/<lang>.tsv), never write a
+    sentence; each ID is in both files with as many values (%s), and is given that many."""
+    import re
+
+    script = (REPO / "lab").read_text()
+    en, zh = _lab_messages("en"), _lab_messages("zh")
+    assert set(en) == set(zh), set(en) ^ set(zh)
+    for key in en:
+        assert en[key].count("%s") == zh[key].count("%s"), key
+    calls = re.findall(r"(?:^|[;|&(]|then|else|\|\|)\s*(say|die) (.*)$", script, re.M)
+    assert len(calls) > 30
+    bad = []
+    for verb, rest in calls:
+        words = _shell_words(rest)
+        if not words or words[0].startswith(('"', "'")) or words[0] not in en:
+            bad.append(f"{verb} {rest[:60]}")
+        elif len(words) - 1 != en[words[0]].count("%s"):
+            bad.append(f"{verb} {words[0]}: {len(words) - 1} values for {en[words[0]].count('%s')}")
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("lang, words", [("zh", "正在"), ("en", "creating the Python environment")])
+def test_lab_speaks_the_language_of_labkit_lang(lang, words, tmp_path):
+    """Its functions, run alone: the same ID in the chosen language; --lang refuses a language it lacks."""
+    script = (REPO / "lab").read_text()
+    start, end = script.index("lab_lang() {"), script.index("die() {")
+    end = script.index("\n", end)
+    functions = script[start:end]
+    p = subprocess.run(["bash", "-c", f'HERE={REPO}\n{functions}\nLAB_LANG=$(lab_lang)\nsay venv /srv/lab/.venv'],
+                       capture_output=True, text=True, timeout=30, env=dict(os.environ, LABKIT_LANG=lang))
+    assert words in p.stdout and "/srv/lab/.venv" in p.stdout, p
+    p = subprocess.run([str(REPO / "lab"), "start", "--lang", "klingon"], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, LABKIT_LANG=lang))
+    assert p.returncode == 1 and "klingon" in p.stderr and ("en 或 zh" if lang == "zh" else "en or zh") in p.stderr, p
+
+
+def test_a_failed_step_of_a_start_is_said_in_the_learners_language():
+    """A starting process reports a step's code and an errno's name (container/report.py); labkitd
+    makes the error from the catalog's "step" and "doing" texts, never from the English of its log."""
+    from labkit.runtime.daemon.failures import error_of
+
+    line = {"failed": "mkdir", "errno": "EROFS", "message": "Read-only file system", "path": "/data"}
+    with catalog.speaking("zh"):
+        assert error_of(line).message.startswith("无法创建 /data：")
+    with catalog.speaking("en"):
+        assert error_of(line).message.startswith("could not create /data: ")
+        assert error_of(dict(line, failed="no-such-step", errno="")).message.startswith("the step no-such-step: ")

@@ -140,7 +140,7 @@ def test_exercises_say_not_yet_as_shipped_and_pass_with_the_solutions(path, tmp_
         said = catalog._load(edition(path))["exercise.any"]  # in the edition's language
         assert said["not_yet"] in text and said["hint_n"].format(n=1) in text and "✔" not in text, (ex_id, text[:300])
     solved = nbformat.read(path, as_version=4)
-    for ex_id, source in solutions(path.stem).items():
+    for ex_id, source in solutions(path.stem, edition(path)).items():
         solved.cells[cells[ex_id]].source = source
     solved = run_changed(path, solved, "solved")
     for ex_id, i in cells.items():
@@ -315,3 +315,22 @@ def test_a_code_change_in_one_edition_alone_is_caught():
     assert _code_only('x = lk.run("a", memory="32M")  # 说明') == _code_only("x = lk.run('b', memory='64M')  # note")
     assert _code_only('x = lk.run("a", memory=32)') != _code_only('x = lk.run("a", memory=64)')
     assert _code_only('x = f(1)') != _code_only('x = f(1); g()')
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "notebooks" / "solutions").glob("*.py")))
+def test_the_chinese_solutions_are_the_english_ones_with_chinese_comments(name):
+    """notebooks/solutions/zh-CN/ holds each solution with its comments in Chinese (a learner of the
+    Chinese edition unfolds it as the last hint): line for line the same code, the programs inside its
+    strings included, so a fix in one is never lost in the other."""
+    import re
+
+    en = (REPO / "notebooks" / "solutions" / name).read_text().splitlines()
+    zh = (REPO / "notebooks" / "solutions" / "zh-CN" / name).read_text().splitlines()
+    code = lambda lines: [re.sub(r"\s*#\s.*$", "", line) for line in lines]  # noqa: E731
+    assert code(en) == code(zh)
+    comments = [line for line in zh if re.search(r"#\s", line) and "exercise:" not in line and "predict:" not in line]
+    assert comments and all(re.search(r"[\u4e00-\u9fff]", c) for c in comments), [c for c in comments
+                                                                                    if not re.search(r"[\u4e00-\u9fff]", c)][:5]
+    from labkit.exercises import solutions
+
+    assert set(solutions(name[:-3], "zh")) == set(solutions(name[:-3], "en"))

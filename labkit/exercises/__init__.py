@@ -37,11 +37,14 @@ PREDICT_LINE = re.compile(r"^\s*#\s*predict:\s*(\S+)", re.M)  # a prediction cel
 SOLUTIONS = Path(__file__).resolve().parents[2] / "notebooks" / "solutions"
 
 
-def solutions(notebook: str) -> dict[str, str]:
+def solutions(notebook: str, lang: str | None = None) -> dict[str, str]:
     """The solution cells of a notebook, by exercise ID, from notebooks/solutions/<notebook>.py,
-    where each starts with its own "# exercise: ID" line."""
+    where each starts with its own "# exercise: ID" line; in Chinese (`lang`, else the learner's
+    language) from notebooks/solutions/zh-CN/<notebook>.py: the same code, its comments in Chinese."""
+    lang = lang or catalog.language()
+    folder = SOLUTIONS / "zh-CN" if lang == "zh" and (SOLUTIONS / "zh-CN" / f"{notebook}.py").exists() else SOLUTIONS
     try:
-        text = (SOLUTIONS / f"{notebook}.py").read_text()
+        text = (folder / f"{notebook}.py").read_text()
     except FileNotFoundError:
         return {}
     marks = list(ID_LINE.finditer(text))

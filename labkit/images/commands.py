@@ -26,6 +26,13 @@ from .store import ImageStore
 
 
 # -- logins -------------------------------------------------------------------------------------------
+
+def said(field: str, **values) -> str:
+    """A line this command prints, from the catalog's "cli.say" entry, in the reader's language."""
+    from ..catalog import text
+
+    return text("cli.say", field, **values)
+
 def _auth_file(inst: Instance):
     return inst.root / "auth.json"
 
@@ -201,7 +208,7 @@ def cmd_save(args) -> int:
     from .archive import save
 
     size = save(args.images, args.output, ImageStore(current_instance()))
-    print(f"saved {len(args.images)} image(s) to {args.output} ({size_text(size)})")
+    print(said("saved", n=len(args.images), path=args.output, size=size_text(size)))
     return 0
 
 
@@ -228,25 +235,25 @@ def cmd_registry(args) -> int:
     from . import local_registry
 
     if args.registry_cmd == "start":
-        users = dict(u.split(":", 1) for u in args.user) if args.user else None
-        if users is not None and any(":" not in u for u in args.user):
+        if args.user and any(":" not in u for u in args.user):  # checked first: "alice" alone is no NAME:PASSWORD
             raise InvalidArgument("error.images.user-takes-name-password")
+        users = dict(u.split(":", 1) for u in args.user) if args.user else None
         reg = local_registry.start(port=args.port, users=users)
-        print(f"registry on {reg.url}: use it as {reg.host}/NAME ({'private' if reg.private else 'anyone may pull and push'})")
+        print(said("registry-private" if reg.private else "registry-open", url=reg.url, host=reg.host))
     elif args.registry_cmd == "fill":
         reg = local_registry.status()
         for name in local_registry.fill(args.archive, auth=credentials(reg.host) if reg else None):
-            print(f"pushed {name}")
+            print(said("pushed", name=name))
     elif args.registry_cmd == "stop":
-        print("registry stopped" if local_registry.stop() else "no registry was running")
+        print(said("registry-stopped" if local_registry.stop() else "registry-was-not-running"))
     else:
         reg = local_registry.status()
         if reg is None:
-            print("no registry is running: `labkit registry start`")
+            print(said("registry-not-running"))
             return 0
-        print(f"registry on {reg.url} (pid {reg.pid}{', private' if reg.private else ''})")
+        print(said("registry-private-at" if reg.private else "registry-at", url=reg.url, pid=reg.pid))
         for repo, tags in reg.repositories(auth=credentials(reg.host)).items():
-            print(f"  {reg.host}/{repo}: {', '.join(tags) or '(no tags)'}")
+            print(f"  {reg.host}/{repo}: {', '.join(tags) or said('no-tags')}")
     return 0
 
 

@@ -136,11 +136,11 @@ class LivePlot:
     def show(self) -> "LivePlot":
         """Display the figure, and redraw it every `refresh` s from a thread of its own while the
         sampler runs (in the sampler's thread a drawing would delay the samples)."""
-        from IPython.display import Image, display
+        from IPython.display import display
 
         self.png = render(self.sampler, self.panels, span=self.span)
         self.frames += 1
-        self.handle = display(Image(data=self.png), display_id=True)
+        self.handle = display(self._bundle(), raw=True, display_id=True)
         threading.Thread(target=self._redraw, name="labkit-plot", daemon=True).start()
         return self
 
@@ -166,10 +166,18 @@ class LivePlot:
             self.png = render(self.sampler, self.panels, span=self.span)
             self.frames += 1
             if self.handle is not None:
-                from IPython.display import Image
-
-                self.handle.update(Image(data=self.png))
+                self.handle.update(self._bundle(), raw=True)
             return self.png
+
+    def describe(self) -> str:
+        """The plot in words, in the learner's language: what a screen reader says, and what the book's
+        page gives as the image's alt text ("memory, CPU, processes over time: web, db")."""
+        return _say("alt", panels=_say("and").join(_say(p) for p in self.panels), labels=", ".join(self.sampler.labels) or "-")
+
+    def _bundle(self) -> dict:
+        import base64
+
+        return {"image/png": base64.b64encode(self.png).decode(), "text/plain": self.describe()}
 
     def save_png(self, path) -> str:
         with open(path, "wb") as f:

@@ -65,7 +65,9 @@ def cmd_disconnect(args) -> int:
 def cmd_topology(args) -> int:
     t = topology()
     print(t)
-    print("\n# the same by hand:")
+    from ..catalog import text
+
+    print(f"\n# {text('cli.say', 'by-hand')}")
     print("\n".join(t.commands))
     return 0
 

@@ -248,7 +248,9 @@ def stats(args) -> int:
     else:
         targets = [Container(r["id"], r["name"], inst) for r in labkitd.call("ps")["containers"]]
     if not targets:
-        print("no running containers")
+        from ...catalog import text
+
+        print(text("cli.say", "none-running"))
         return 0
     sampler = Sampler(*targets, interval=0.5, keep=4, host=False)
     tty = sys.stdout.isatty() and not args.no_stream

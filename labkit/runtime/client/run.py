@@ -251,7 +251,9 @@ def _reattach(inst, first: dict, out: Output, tries: int = 25) -> dict:
     """labkitd's stream broke before the exit: attach again (the keeper restarts labkitd; the first
     call starts a new keeper if that is gone too) and receive the rest, from where it broke."""
     name = first.get("name") or first["id"][:12]
-    print(f"labkit: labkitd's stream of {name} broke; attaching again (the rest comes from its log)", file=sys.stderr)
+    from ...catalog import text
+
+    print(f"labkit: {text('cli.say', 'reattach', name=name)}", file=sys.stderr)
     for _ in range(tries):  # ~5 s: a reset under way holds labkitd's lock that long
         try:
             with labkitd.open_call("attach", inst=inst, id=first["id"], seen={"stdout": out.seen[1], "stderr": out.seen[2]}) as conn:

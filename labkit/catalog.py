@@ -113,6 +113,16 @@ class speaking:
         _speaking.reset(self._token)
 
 
+def _shown(value):
+    """A value as a text shows it: a Text in the language of the moment, a list of them joined
+    ("a veth on bridge ...; 2 published ports"), anything else as it is."""
+    if isinstance(value, Text):
+        return str(value)
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Text) for v in value):
+        return text("list", "sep").join(str(v) for v in value)
+    return value
+
+
 class Text:
     """A text shown later, in the language of the moment it is shown:
 
@@ -127,7 +137,7 @@ class Text:
         self.entry, self.field, self.values = entry, field, values
 
     def __str__(self) -> str:
-        return text(self.entry, self.field, **{k: str(v) if isinstance(v, Text) else v for k, v in self.values.items()})
+        return text(self.entry, self.field, **{k: _shown(v) for k, v in self.values.items()})
 
     def __repr__(self) -> str:
         return f"Text({self.entry!r}, {self.field!r}: {str(self)!r})"
@@ -141,6 +151,8 @@ class Text:
         def plain(v):
             if isinstance(v, Text):
                 return v.wire()
+            if isinstance(v, (list, tuple)):
+                return [plain(x) for x in v]
             return v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
         return {"entry": self.entry, "field": self.field, "values": {k: plain(v) for k, v in self.values.items()}}
 
@@ -153,7 +165,8 @@ class Text:
         made = {}
         for k, v in values.items():
             if isinstance(k, str) and k.isidentifier():
-                made[k] = cls.unwire(v) if isinstance(v, dict) else v
+                made[k] = ([cls.unwire(x) if isinstance(x, dict) else x for x in v] if isinstance(v, list)
+                           else cls.unwire(v) if isinstance(v, dict) else v)
         return cls(data["entry"], data["field"], **made)
 
 

@@ -274,3 +274,110 @@ def test_a_failed_step_of_a_start_is_said_in_the_learners_language():
     with catalog.speaking("en"):
         assert error_of(line).message.startswith("could not create /data: ")
         assert error_of(dict(line, failed="no-such-step", errno="")).message.startswith("the step no-such-step: ")
+
+
+def test_every_text_the_code_names_is_in_the_catalog():
+    """Text("trace", "cgroup") and PID 1's trace("cgroup-join", n=4) name a field of the catalog: a
+    typo would show the field's name to a learner instead of a sentence."""
+    english, bad = catalog._load("en"), []
+    for where, line, call in _calls({"Text"}):
+        args = [a.value for a in call.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if len(args) == 2 and args[1] not in english.get(args[0], {}):
+            bad.append(f"{where}:{line}: {args}")
+    for where, line, call in _calls({"trace"}):
+        if "runtime/container" not in str(where) or not call.args or not isinstance(call.args[0], ast.Constant):
+            continue
+        fields = [a.value for a in call.args[:2] if isinstance(a, ast.Constant)]
+        fields += [ast.unparse(a) for a in call.args[1:2] if isinstance(a, ast.IfExp)]
+        for field in fields[-1:] if len(call.args) > 1 and isinstance(call.args[1], ast.Constant) else fields[:1]:
+            if field not in english["trace"]:
+                bad.append(f"{where}:{line}: trace {field!r}")
+    assert not bad, bad
+
+
+def test_a_traced_run_is_told_in_the_learners_language(busybox):
+    """The trace's steps travel as catalog keys and values, from PID 1 (which imports nothing after
+    pivot_root) through labkitd to the client, which says them in its own language."""
+    with catalog.speaking("zh"):
+        r = lk.run("busybox", "true", rm=True, trace=True, stream=False)
+    texts = [text for text, _ in r.trace]
+    assert r.steps[:3] == ("check", "create", "cgroup") and len(texts) == len(r.steps)
+    assert texts[2].startswith("创建控制组") and any(t.startswith("加入容器的控制组（") for t in texts), texts
+    assert texts[-1] == "labkitd 删除容器（rm）" and "网桥" in " ".join(texts)
+    with catalog.speaking("en"):
+        r = lk.run("busybox", "true", rm=True, trace=True, stream=False)
+    assert [t for t, _ in r.trace][-1] == "labkitd removes the container (rm)"
+    assert "pivot_root into the container's root filesystem" in [t for t, _ in r.trace]
+
+
+def test_what_a_notebook_shows_of_a_container_an_overlay_and_the_filter_is_in_its_language(busybox, tmp_path):
+    from labkit.security import seccomp
+
+    c = lk.run("busybox", "sleep 60", detach=True, name="lang-shown")
+    try:
+        with catalog.speaking("zh"):
+            assert "运行中，已" in c._repr_html_() and "容器" in c._repr_html_()
+            assert seccomp.why("unshare").startswith("新建命名空间") and seccomp.why("getpid") == ""
+        with catalog.speaking("en"):
+            assert ">Up " in c._repr_html_() or "Up " in c._repr_html_()
+            assert seccomp.why("keyctl").startswith("the kernel's keyrings")
+        c.stop(timeout=1)
+        with catalog.speaking("zh"):
+            assert "已退出（" in c._repr_html_()
+    finally:
+        c.remove(force=True)
+    lower = tmp_path / "lower"
+    lower.mkdir()
+    (lower / "hello").write_text("hi\n")
+    o = lk.overlay([str(lower)], name="lang-shown")
+    try:
+        (o.merged / "new").write_text("x")
+        with catalog.speaking("zh"):
+            page = o._repr_html_()
+            assert "已挂载" in repr(o) and "下层 0" in page and "文件：hi" in page and "合并视图" in page
+            assert repr(o.changes()[0]).startswith("新增")
+        assert o.views()[0]["lower 0"] == "file: hi"  # the data keeps its keys and values: code reads those
+    finally:
+        o.unmount(remove=True)
+
+
+#: What labkit prints as docker prints it, word for word (scripts and docker's own users read these):
+#: they stay English in every language, as docker's do.
+DOCKERS_WORDS = ("Unable to find image", "Loaded image:", "Login Succeeded", "Untagged:", "Password: ")
+
+
+def test_no_sentence_is_printed_from_the_code_only_catalog_texts():
+    """A print, a write to a terminal or a `say` of ./lab's bundle step holds no sentence of its own:
+    a run of three words in a literal fails, unless it is docker's own output."""
+    import re
+
+    def sentence(node) -> str:
+        parts = [node.value] if isinstance(node, ast.Constant) and isinstance(node.value, str) else \
+            [v.value for v in node.values if isinstance(v, ast.Constant)] if isinstance(node, ast.JoinedStr) else []
+        found = [p for p in parts if re.search(r"[A-Za-z]+[ ,:;]+[A-Za-z]+[ ,:;]+[A-Za-z]+", p)]
+        return found[0] if found and not any(w in "".join(parts) for w in DOCKERS_WORDS) else ""
+
+    bad = [f"{where}:{line}: {sentence(call.args[0])[:60]!r}" for where, line, call in _calls({"print", "write", "show", "say"})
+           if call.args and sentence(call.args[0]) and "host/book.py" not in str(where)]
+    assert not bad, bad
+
+
+def test_the_bundle_step_says_its_messages_by_id_in_both_languages():
+    """labkit/host/bundle.py (run by ./lab with the system's python3) says ./lab's messages by ID."""
+    en, zh = _lab_messages("en"), _lab_messages("zh")
+    bad = []
+    for where, line, call in _calls({"say", "Refused"}):
+        if "host/bundle.py" not in str(where) or not call.args:
+            continue
+        key = call.args[0].value if isinstance(call.args[0], ast.Constant) else None
+        if key not in en or key not in zh or len(call.args) - 1 != en[key].count("%s"):
+            bad.append(f"{where}:{line}: {ast.unparse(call)[:70]}")
+    assert not bad, bad
+    from labkit.host import bundle
+
+    os.environ["LABKIT_LANG"] = "zh"
+    try:
+        assert bundle.said("bundle-unpacked", 3) == "离线包已核对并解开，用时 3 秒"
+    finally:
+        os.environ["LABKIT_LANG"] = "en"
+    assert bundle.said("bundle-unpacked", 3) == "bundle checked and unpacked in 3 s"

@@ -46,7 +46,9 @@ class FileWrite:
     other_version: str  # the file name(s) on the other version, or "" if it has none
 
     def __repr__(self) -> str:
-        other = f"   (other version: {self.other_version})" if self.other_version else ""
+        from ..catalog import text
+
+        other = f"   ({text('shown', 'other-version', name=self.other_version)})" if self.other_version else ""
         return f"{self.path} <- {self.value!r}{other}"
 
 

@@ -37,7 +37,9 @@ class Changes(list):
     """The files one call wrote: a list of FileWrite that shows itself as a table in a notebook."""
 
     def __repr__(self) -> str:
-        return "\n".join(repr(w) for w in self) or "(no file written)"
+        from ..catalog import text
+
+        return "\n".join(repr(w) for w in self) or f"({text('shown', 'no-file-written')})"
 
     def _repr_html_(self) -> str:
         import html

@@ -48,7 +48,9 @@ class Change:
     kind: str  # "new", "copied up", "deleted" (a whiteout), "opaque dir"
 
     def __repr__(self) -> str:
-        return f"{self.kind:<10} {self.path}"
+        from ..catalog import pad, text
+
+        return f"{pad(text('overlay', self.kind), 10)} {self.path}"  # the kind in the learner's words; .kind stays the ID
 
 
 def is_whiteout(path: Path) -> bool:
@@ -168,18 +170,40 @@ class Overlay:
         return rows
 
     def __repr__(self) -> str:
-        state = "mounted" if self.mounted else "not mounted"
-        return f"<Overlay {len(self.lowers)} lower layer(s) + upper on {self.merged} ({state})>"
+        from ..catalog import text
+
+        state = text("overlay", "mounted" if self.mounted else "not mounted")
+        return f"<Overlay {text('overlay', 'layers', n=len(self.lowers), merged=self.merged, state=state)}>"
 
     def _repr_html_(self) -> str:
         import html
 
         rows = self.views()
         heads = [k for k in (rows[0].keys() if rows else ["name", "upper", "merged"])]
-        th = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in heads)
-        body = "".join("<tr>" + "".join(f"<td style='text-align:left'><code>{html.escape(r[h])}</code></td>"
+        th = "".join(f"<th style='text-align:left'>{html.escape(_heading(h))}</th>" for h in heads)
+        body = "".join("<tr>" + "".join(f"<td style='text-align:left'><code>{html.escape(_said(r[h]))}</code></td>"
                                         for h in heads) + "</tr>" for r in rows)
         return f"<p>{html.escape(repr(self))}</p><table><tr>{th}</tr>{body}</table>"
+
+
+def _heading(key: str) -> str:
+    """A column of views() as a learner reads it: "lower 0" -> "下层 0" (the rows keep the keys)."""
+    from ..catalog import text
+
+    if key.startswith("lower "):
+        return text("overlay", "lower", n=key[6:])
+    return text("overlay", key)
+
+
+def _said(value: str) -> str:
+    """A cell of views() in the learner's words: "whiteout (c 0/0)", "file: hello" (the rows keep _describe's)."""
+    from ..catalog import text
+
+    if value.startswith("file: "):
+        return text("overlay", "file", text=value[6:])
+    if value.startswith("-> ") or not value:
+        return value
+    return text("overlay", value)
 
 
 def _describe(p: Path) -> str:

@@ -34,15 +34,19 @@ class Volume:
         return volumes.users(self._inst, self.name)
 
     def __repr__(self) -> str:
-        return f"Volume({self.name!r}, files={len(self.files())}, used by {', '.join(self.users()) or '-'})"
+        from ..catalog import text
+
+        return f"Volume({self.name!r}, files={len(self.files())}, {text('shown', 'used-by', names=', '.join(self.users()) or '-')})"
 
     def _repr_html_(self) -> str:
+        from ..catalog import text
+
         files = self.files()
         listed = "".join(f"<li><code>{html.escape(f)}</code></li>" for f in files[:20])
-        more = f"<li>... {len(files) - 20} more</li>" if len(files) > 20 else ""
-        return (f"<b>volume {html.escape(self.name)}</b> <small>({'anonymous' if self.record.get('Anonymous') else 'named'},"
-                f" on the host at <code>{html.escape(self.mountpoint)}</code>; used by "
-                f"{html.escape(', '.join(self.users()) or 'no container')})</small><ul>{listed}{more}</ul>")
+        more = f"<li>... {html.escape(text('shown', 'more', n=len(files) - 20))}</li>" if len(files) > 20 else ""
+        said = text("shown", "volume", name=self.name, kind=text("shown", "anonymous" if self.record.get("Anonymous") else "named"),
+                    path=self.mountpoint, users=", ".join(self.users()) or text("shown", "no-container"))
+        return f"<b>{html.escape(said)}</b><ul>{listed}{more}</ul>"
 
 
 def create(name: str | None = None, labels: dict | None = None) -> Volume:

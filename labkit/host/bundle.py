@@ -41,13 +41,30 @@ FORMAT = 1
 REPO = Path(__file__).resolve().parents[2]
 
 
-def say(text: str) -> None:
-    print(f"\033[1m[lab]\033[0m {text}", flush=True)
+def said(key: str, *values) -> str:
+    """One of ./lab's messages, by ID, in its language (labkit/messages/lab/<lang>.tsv, as `./lab` reads
+    it: this runs with the system's python3 before any venv, and imports nothing of labkit's)."""
+    lang = "en"
+    for name in ("LABKIT_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        if os.environ.get(name):
+            lang = "zh" if os.environ[name].startswith("zh") else "en"
+            break
+    texts = {}
+    for code in ("en", lang):
+        for line in (REPO / "labkit" / "messages" / "lab" / f"{code}.tsv").read_text(encoding="utf-8").splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.partition("\t")
+                texts[k] = v
+    return texts.get(key, key).replace("%s", "{}").format(*values)
+
+
+def say(key: str, *values) -> None:
+    print(f"\033[1m[lab]\033[0m {said(key, *values)}", flush=True)
 
 
 class Refused(SystemExit):
-    def __init__(self, text: str):
-        super().__init__(f"\033[1;31m[lab]\033[0m {text}")
+    def __init__(self, key: str, *values):
+        super().__init__(f"\033[1;31m[lab]\033[0m {said(key, *values)}")
 
 
 def this_machine() -> dict:
@@ -94,7 +111,7 @@ def debs_for(packages: list[str]) -> list[dict]:
                               "-o", f"Dir::State::status={empty.name}", "-o", f"Dir::Cache::archives={cache}",
                               "-o", "Debug::NoLocking=1", *packages], capture_output=True, text=True)
     if out.returncode != 0:
-        raise Refused(f"apt cannot resolve the lab's packages here: {out.stderr.strip()[-300:]}")
+        raise Refused("apt-unresolved", out.stderr.strip()[-300:])
     # 'http://deb.debian.org/debian/pool/main/b/busybox/busybox-static_1%3a1.35.0-4%2bb3_amd64.deb' busybox-static_1%3a1.35.0-4+b3_amd64.deb 936600 MD5Sum:f6f1...
     debs = {}
     for line in out.stdout.splitlines():
@@ -134,9 +151,7 @@ def gather_debs(debs: list[dict], into: Path) -> tuple[int, int]:
         else:
             missing.append(deb["name"])
     if missing and os.environ.get("LABKIT_OFFLINE") == "1":
-        raise Refused(f"{len(missing)} Debian packages are not in apt's cache ({', '.join(missing[:6])}"
-                      f"{' ...' if len(missing) > 6 else ''}) and LABKIT_OFFLINE=1 allows no download: "
-                      "make the bundle where the network is, or fill the cache first (apt-get install -d)")
+        raise Refused("debs-offline", len(missing), ", ".join(missing[:6]) + (" ..." if len(missing) > 6 else ""))
     if missing:
         subprocess.run(["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root", *missing], cwd=into, check=True,
                        stdout=subprocess.DEVNULL)
@@ -171,22 +186,22 @@ def make(args) -> None:
     try:
         (stage / "wheels").mkdir()
         shutil.copy(args.lock, stage / "lock.txt")
-        say(f"downloading the {sum('==' in line for line in Path(args.lock).read_text().splitlines())} locked wheels")
+        say("bundle-wheels", sum("==" in line for line in Path(args.lock).read_text().splitlines()))
         pip = [args.venv_python, "-m", "pip", "download", "-q", "--no-deps", "-d", str(stage / "wheels")]
         subprocess.run(pip + ["--require-hashes", "-r", args.lock], check=True)
         subprocess.run(pip + ["--only-binary=:all:", "setuptools>=77"], check=True)
         if not args.no_debs:
             debs = debs_for(args.packages)
-            say(f"gathering {len(debs)} Debian packages (the lab's and all they need, as for a bare system)")
+            say("bundle-gather", len(debs))
             (stage / "debs").mkdir()
             cached, fetched = gather_debs(debs, stage / "debs")
-            say(f"  {cached} from apt's cache, {fetched} downloaded")
+            say("bundle-fetched", cached, fetched)
             write_packages_index(stage / "debs")
         docker = Path(args.venv_python).parent / "docker"
         if docker.exists():
             (stage / "bin").mkdir()
             shutil.copy2(docker, stage / "bin" / "docker")
-        say("saving the local store's images")
+        say("bundle-saving-images")
         listing = "from labkit.images.store import ImageStore; from labkit.paths import instance; " \
                   "print(*(n for n in ImageStore(instance()).names() if 'labkit-build-cache' not in n))"
         names = subprocess.run([args.venv_python, "-c", listing], capture_output=True, text=True, check=True).stdout.split()
@@ -207,9 +222,8 @@ def make(args) -> None:
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     counts = {kind: sum(1 for f in files if f.startswith(kind + "/") and f.endswith((".whl", ".deb"))) for kind in ("wheels", "debs")}
-    say(f"{out}: {size(out.stat().st_size)}, {counts['wheels']} wheels, {counts['debs']} Debian packages, "
-        f"{len(names)} image(s), for {manifest['os']} {manifest['arch']} with Python {manifest['python']} "
-        f"({time.monotonic() - t0:.0f} s)")
+    say("bundle-made", out, size(out.stat().st_size), counts["wheels"], counts["debs"], len(names),
+        f"{manifest['os']} {manifest['arch']}", manifest["python"], f"{time.monotonic() - t0:.0f}")
 
 
 # -- unpack ---------------------------------------------------------------------------------------------
@@ -220,7 +234,7 @@ def _extract(tar: tarfile.TarFile, dest: Path) -> None:
     for m in tar.getmembers():
         target = (root / m.name).resolve()
         if m.name.startswith("/") or (target != root and root not in target.parents):
-            raise Refused(f"the bundle holds {m.name!r}, a path outside its folder: not a bundle of ./lab's")
+            raise Refused("bundle-outside", repr(m.name))
         if m.isdir():
             target.mkdir(parents=True, exist_ok=True)
         elif m.isfile():
@@ -229,7 +243,7 @@ def _extract(tar: tarfile.TarFile, dest: Path) -> None:
                 shutil.copyfileobj(src, dst, 1 << 20)
             target.chmod(0o755 if m.mode & 0o111 else 0o644)
         else:
-            raise Refused(f"the bundle holds {m.name!r}, which is no file or folder (a link, a device): refused")
+            raise Refused("bundle-special", repr(m.name))
 
 
 def unpack(args) -> None:
@@ -238,34 +252,31 @@ def unpack(args) -> None:
     try:
         tar = tarfile.open(args.bundle)
     except (OSError, tarfile.TarError) as e:
-        raise Refused(f"{args.bundle} is not a bundle: {e}") from None
+        raise Refused("not-a-bundle", args.bundle, e) from None
     with tar:
         try:
             manifest = json.load(tar.extractfile("manifest.json"))
         except (KeyError, ValueError, TypeError):
-            raise Refused(f"{args.bundle} has no manifest.json: it was not made by `./lab bundle`") from None
+            raise Refused("bundle-no-manifest", args.bundle) from None
         if manifest.get("format") != FORMAT:
-            raise Refused(f"bundle format {manifest.get('format')!r}: this lab reads format {FORMAT}")
+            raise Refused("bundle-format", repr(manifest.get("format")), FORMAT)
         here = this_machine()
         for key in ("os", "arch", "python"):
             if manifest.get(key) != here[key]:
-                raise Refused(f"this bundle was made for {manifest.get('os')} {manifest.get('arch')} with Python "
-                              f"{manifest.get('python')}; this machine is {here['os']} {here['arch']} with Python "
-                              f"{here['python']}: make one on a machine like this one (`./lab bundle`)")
+                raise Refused("bundle-machine", f"{manifest.get('os')} {manifest.get('arch')}", manifest.get("python"),
+                              f"{here['os']} {here['arch']}", here["python"])
         names = {m.name for m in tar.getmembers() if m.isfile()} - {"manifest.json"}
         if names != set(manifest["files"]):
             extra, lost = sorted(names - set(manifest["files"])), sorted(set(manifest["files"]) - names)
-            raise Refused(f"the bundle's files are not its manifest's: extra {extra[:3]}, missing {lost[:3]}")
+            raise Refused("bundle-files", extra[:3], lost[:3])
         total = sum(f["size"] for f in manifest["files"].values())
-        say(f"bundle of {manifest.get('made')}: lab {manifest.get('lab')}, {len(names)} files, {size(total)}; "
-            "checking every file's sha256 before anything is installed")
+        say("bundle-of", manifest.get("made"), manifest.get("lab"), len(names), size(total))
         _extract(tar, dest)
     for rel, want in manifest["files"].items():
         if sha256(dest / rel) != want["sha256"]:
             shutil.rmtree(dest, ignore_errors=True)
-            raise Refused(f"{rel} in the bundle is not the file it was made with (sha256 differs): "
-                          "copy the bundle again")
-    say(f"bundle checked and unpacked in {time.monotonic() - t0:.0f} s")
+            raise Refused("bundle-sha256", rel)
+    say("bundle-unpacked", f"{time.monotonic() - t0:.0f}")
 
 
 def main(argv=None) -> None:

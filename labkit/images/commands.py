@@ -137,13 +137,13 @@ def rmi(name: str, force: bool = False, inst: Instance | None = None) -> tuple[s
 # -- the CLI verbs ----------------------------------------------------------------------------------------
 def cmd_pull(args) -> int:
     img = pull(args.image, platform=args.platform)
-    print(f"{familiar(img.name)}: pulled, image ID {img.id[7:19]}, manifest {img.digest}")
+    print(said("pulled-manifest", name=familiar(img.name), id=img.id[7:19], digest=img.digest))
     return 0
 
 
 def cmd_push(args) -> int:
     digest = push(args.image)
-    print(f"{parse(args.image).familiar()}: pushed, digest {digest}")
+    print(said("pushed-digest", name=parse(args.image).familiar(), digest=digest))
     return 0
 
 

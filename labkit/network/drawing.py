@@ -75,10 +75,12 @@ class Topology:
         return out + by_hand(self.inst.tag, self.networks, self.ports)
 
     def __repr__(self) -> str:
-        lines = ["host"]
+        from ..catalog import text
+
+        lines = [text("shown", "host")]
         for i, net in enumerate(self.networks):
             last_net = i == len(self.networks) - 1
-            state = "" if self.link_up(net["bridge"]) else "  (bridge not made yet)"
+            state = "" if self.link_up(net["bridge"]) else f"  ({text('shown', 'bridge-not-made')})"
             lines.append(f" {'└' if last_net else '├'}─ bridge {net['bridge']}  {net['gateway']}/{net['subnet'].rsplit('/', 1)[1]}"
                          f"   network {net['name']!r}{state}")
             members = self._members(net)
@@ -92,11 +94,13 @@ class Topology:
         for rec in others:
             lines.append(f" · {rec['name']}: --network {rec.get('network_mode', 'none')}")
         if len(lines) == 1:
-            lines.append(" (no networks yet: run a container, or lk.network.create('backend'))")
+            lines.append(f" ({text('shown', 'no-networks')})")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return self.svg() + "<details><summary>the same by hand (ip, iptables)</summary><pre>" + html.escape(
+        from ..catalog import text
+
+        return self.svg() + f"<details><summary>{html.escape(text('shown', 'by-hand'))}</summary><pre>" + html.escape(
             "\n".join(self.commands)) + "</pre></details>"
 
     def svg(self) -> str:

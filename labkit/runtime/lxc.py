@@ -55,7 +55,9 @@ class LxcRun:
         return self._proc.returncode
 
     def __repr__(self) -> str:
-        return f"<LXC {self.name}: PID {self.pid} on the host>\n{self.config}"
+        from ..catalog import text
+
+        return f"<LXC {text('lxc', 'repr', name=self.name, pid=self.pid)}>\n{self.config}"
 
 
 def lxc_execute(name: str, command: list[str], memory: int | None = None, image: str = "busybox") -> LxcRun:

@@ -46,28 +46,29 @@ RET_ALLOW = 0x7FFF0000
 ARCH = {"x86_64": (0xC000003E, "SCMP_ARCH_X86_64"), "aarch64": (0xC00000B7, "SCMP_ARCH_AARCH64")}
 X32_SYSCALL_BIT = 0x40000000  # x86_64: calls of the x32 ABI have this bit set in their number
 
-#: Why each group is refused: the notebook shows these beside what the container tried.
+#: Why each group is refused, by the ID of its reason (the catalog's "seccomp" entry has the words): the
+#: notebook shows these beside what the container tried.
 DENIED = (
-    ("the kernel's keyrings are not namespaced: a container could read the host's keys",
+    ("keyrings",
      ("keyctl", "add_key", "request_key")),
-    ("new namespaces and joining others: the way out of the container's own",
+    ("namespaces",
      ("unshare", "setns")),
-    ("mounting: a container could remount or uncover what hides the host",
+    ("mounting",
      ("mount", "umount2", "pivot_root", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
       "mount_setattr")),
-    ("kernel modules and a new kernel: code in the host's kernel",
+    ("kernel-code",
      ("init_module", "finit_module", "delete_module", "create_module", "query_module", "get_kernel_syms",
       "kexec_load", "kexec_file_load")),
-    ("eBPF, performance counters, io_uring: large kernel surfaces, often the start of an exploit",
+    ("kernel-surfaces",
      ("bpf", "perf_event_open", "io_uring_setup", "io_uring_enter", "io_uring_register", "userfaultfd")),
-    ("opening files by handle walks around the container's root (the 2014 'shocker' escape)",
+    ("handles",
      ("open_by_handle_at", "name_to_handle_at")),
-    ("the host's clock, reboot, swap, quotas, accounting and kernel log",
+    ("host-clock",
      ("clock_settime", "clock_adjtime", "settimeofday", "reboot", "swapon", "swapoff", "quotactl", "quotactl_fd",
       "acct", "syslog", "vhangup")),
-    ("the host's memory policy and hardware I/O ports",
+    ("host-memory",
      ("mbind", "set_mempolicy", "get_mempolicy", "set_mempolicy_home_node", "move_pages", "ioperm", "iopl")),
-    ("old or debugging calls with a history of holes",
+    ("old-calls",
      ("kcmp", "lookup_dcookie", "nfsservctl", "sysfs", "_sysctl", "uselib", "ustat", "fanotify_init")),
 )
 
@@ -96,10 +97,11 @@ def default_profile(arch: str | None = None) -> dict:
 
 
 def why(name: str) -> str:
-    """The reason the profile gives for refusing `name` ("" if it is not refused)."""
-    if name == "clone":
-        return "clone with a namespace flag makes new namespaces, as unshare does"
-    return next((reason for reason, group in DENIED if name in group), "")
+    """The reason the profile gives for refusing `name`, in the learner's language ("" if it is not refused)."""
+    from ..catalog import text
+
+    reason = "clone" if name == "clone" else next((reason for reason, group in DENIED if name in group), "")
+    return text("seccomp", reason) if reason else ""
 
 
 # -- the compiler: an OCI profile -> classic BPF for seccomp(2) ------------------------------------------

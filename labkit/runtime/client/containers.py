@@ -228,11 +228,14 @@ class Container:
                 f"{'; ' + net if net else ''}>")
 
     def _repr_html_(self) -> str:
+        """In a notebook: in the learner's language (the CLI's and the Docker API's words stay docker's)."""
+        from ...catalog import text
+
         r = self.attrs
         color = {"running": "#2a2", "paused": "#d90", "exited": "#c33" if r.get("exit_code") else "#666"}.get(r["status"], "#666")
-        return (f"<div style='font-family:monospace'>container <b>{html.escape(r['name'])}</b> {self.id[:12]} "
-                f"({html.escape(familiar(r['image']))}) <code>{html.escape(shlex.join(r['args']))}</code>: "
-                f"<span style='color:{color}'>{html.escape(describe(r))}</span>"
+        return (f"<div style='font-family:monospace'>{html.escape(text('repr', 'container'))} <b>{html.escape(r['name'])}</b> "
+                f"{self.id[:12]} ({html.escape(familiar(r['image']))}) <code>{html.escape(shlex.join(r['args']))}</code>: "
+                f"<span style='color:{color}'>{html.escape(status_said(r))}</span>"
                 f"{'<br>' + html.escape(network_text(r)) if network_text(r) else ''}</div>")
 
     def __eq__(self, other) -> bool:
@@ -240,6 +243,26 @@ class Container:
 
     def __hash__(self) -> int:
         return hash(self.id)
+
+
+def status_said(r: dict, now: float | None = None) -> str:
+    """A container's state in the learner's words: "Up 3 minutes", "运行中，已 3 分钟", "已退出（137），2 秒前"."""
+    from ...catalog import text
+
+    now = now or time.time()
+
+    def ago(seconds: float) -> str:
+        s = max(0, int(seconds))
+        for unit, n in (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1)):
+            if s >= n:
+                return text("repr", unit, n=s // n)
+        return text("repr", "moment")
+
+    if r["status"] in ("running", "paused"):
+        return text("repr", r["status"], since=ago(now - r["started_at"]))
+    if r["status"] == "exited":
+        return text("repr", "exited-oom" if r.get("oom_killed") else "exited", code=r["exit_code"], ago=ago(now - r["finished_at"]))
+    return text("repr", r["status"], since="")
 
 
 class ExecResult(ProcessResult):

@@ -28,7 +28,9 @@ def pull_missing(image: str, inst: Instance | None) -> str:
     except Offline as e:
         raise ImageNotFound("error.runtime.no-image-offline", image=familiar(image), why=e.text() or e.message,
                             hint=e.hint_text()) from None
-    print(f"{familiar(img.name)}: pulled, image ID {img.id[7:19]}", file=sys.stderr, flush=True)
+    from ...catalog import text
+
+    print(text("cli.say", "pulled", name=familiar(img.name), id=img.id[7:19]), file=sys.stderr, flush=True)
     return parse(image).registry
 
 

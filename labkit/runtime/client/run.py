@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from ...catalog import Text, columns, pad, text
 from ...errors import ContainerError, FeatureMissing, ImageNotFound, InvalidArgument, NotFound, ServerGone, require_root
 from ...images.reference import familiar
 from ...paths import Instance
@@ -47,9 +48,9 @@ class RunResult:
     def trace_table(self) -> str:
         """The `docker run` flow as it happened: each step and how long it took."""
         total = sum(ms for _, ms in self.trace) or 1.0
-        width = max((len(step) for step, _ in self.trace), default=10)
-        lines = [f"{step:<{width}}  {ms:8.2f} ms  {'#' * max(1, round(30 * ms / total))}" for step, ms in self.trace]
-        return "\n".join(lines + [f"{'total':<{width}}  {total:8.2f} ms"])
+        width = max((columns(step) for step, _ in self.trace), default=10)
+        lines = [f"{pad(step, width)}  {ms:8.2f} ms  {'#' * max(1, round(30 * ms / total))}" for step, ms in self.trace]
+        return "\n".join(lines + [f"{pad(text('trace', 'total'), width)}  {total:8.2f} ms"])
 
     @property
     def ok(self) -> bool:
@@ -63,9 +64,9 @@ class RunResult:
         import html
 
         color = "#2a2" if self.ok else "#c33"
-        head = (f"<div style='font-family:monospace'>container <b>{self.id[:12]}</b> "
-                f"({html.escape(familiar(self.image))}) ran <code>{html.escape(shlex.join(self.args))}</code>: "
-                f"<span style='color:{color}'>exit {self.exit_code}</span> in {self.seconds * 1000:.1f} ms</div>")
+        said = text("repr", "ran", id=self.id[:12], image=familiar(self.image), command=shlex.join(self.args),
+                    code=self.exit_code, ms=f"{self.seconds * 1000:.1f}")
+        head = f"<div style='font-family:monospace;color:{color}'>{html.escape(said)}</div>"
         if not self.trace:
             return head
         total = sum(ms for _, ms in self.trace) or 1.0
@@ -103,7 +104,7 @@ def run(opts: Options, *, stream: bool = True, inherit_stdio: bool = False, inte
         pulled = pull_missing(opts.image, inst)
         result = _attached("run", inst, stream, inherit_stdio, trace, time.monotonic(), options=opts.to_json(), **extra)
         if trace:
-            result.trace = ((f"find the image locally: not there, so pull it from {pulled}",
+            result.trace = ((str(Text("trace", "pull", registry=pulled)),
                              (time.monotonic() - t0) * 1000 - sum(ms for _, ms in result.trace)),) + result.trace
             result.steps = ("pull",) + result.steps
         return result
@@ -182,13 +183,13 @@ def _attached(op: str, inst, stream: bool, inherit_stdio: bool, trace: bool, t0:
     if last.get("error"):
         raise ContainerError("error.runtime.container", first_get_name_or_fi=first.get('name') or first['id'][:12], last_error=last['error'])
     removed = args.get("rm") or (args.get("options") or {}).get("rm")
-    # (what was done, when, its step ID: runtime/flow.py); a labkitd older than the IDs sends pairs
-    marks = [(m[0], m[1], m[2] if len(m) > 2 else "") for m in first.get("trace") or []]
+    # (what was done, when, its step ID: runtime/flow.py): what as the catalog's words, said in this
+    # client's language; a labkitd older than the IDs sends sentences
+    marks = [(str(Text.unwire(m[0]) or m[0]), m[1], m[2] if len(m) > 2 else "") for m in first.get("trace") or []]
     if marks:
-        marks.append(("the command runs and exits; labkitd records the exit code (its cgroup goes after the answer)",
-                      last["t"], "run"))
+        marks.append((str(Text("trace", "run")), last["t"], "run"))
         if removed:
-            marks.append(("labkitd removes the container (rm)", ended, "remove"))
+            marks.append((str(Text("trace", "remove")), ended, "remove"))
     steps = tuple((text, (t - prev) * 1000) for (text, t, _id), prev in zip(marks, [t0] + [m[1] for m in marks]))
     image = args.get("bundle") or (args.get("options") or {}).get("image", "")
     return RunResult(first["id"], image, tuple(first.get("args") or ()), last["exit_code"], out.text(1), out.text(2),

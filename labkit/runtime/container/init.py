@@ -48,19 +48,21 @@ from .rootfs import setup_rootfs  # steps 4-8: the filesystem tree
 
 class Tracer:
     """With the annotation org.labkit.trace = "1", each finished step is reported on ERRFD as
-    {"step": "rootfs", "trace": "mount the overlay, /proc, /dev, /sys", "t": <CLOCK_MONOTONIC seconds>}:
-    the step's ID (flow.STEPS: code reads that, never the sentence) and what it did, for a learner; the
-    launcher turns the timestamps into durations (the clock is the same in every process here: no
-    time namespace)."""
+    {"step": "cgroup-join", "text": "cgroup-join", "values": {"n": 4, ...}, "t": <CLOCK_MONOTONIC seconds>}:
+    the step's ID (flow.STEPS: code reads that), and what it did as a text of the catalog's "trace"
+    entry with its values: labkitd and the client make the sentence, in the learner's language (PID 1
+    imports nothing after pivot_root, the catalog least of all); the launcher turns the timestamps into
+    durations (the clock is the same in every process here: no time namespace)."""
 
     def __init__(self, config: dict, errfd: int):
         self.on = config.get("annotations", {}).get("org.labkit.trace") == "1"
         self.fd = errfd
 
-    def __call__(self, step: str, text: str) -> None:
+    def __call__(self, step: str, text: str | None = None, **values) -> None:
         if self.on:
             try:
-                os.write(self.fd, (json.dumps({"step": step, "trace": text, "t": time.monotonic()}) + "\n").encode())
+                line = {"step": step, "text": text or step, "values": values, "t": time.monotonic()}
+                os.write(self.fd, (json.dumps(line) + "\n").encode())
             except OSError:
                 pass
 
@@ -144,7 +146,7 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
     keyring, e.g. "labkit.3f9a0c1b2d4e" (an anonymous one if None). netns_fd: a network namespace
     to join instead of making an empty one (bridge networks, --network container:NAME)."""
     trace = Tracer(config, errfd)
-    trace("fork", "fork: PID 1 of the new PID namespace")
+    trace("fork")
     try:
         bpf = seccomp_program(config)  # now, while the host's modules can still be imported
         # No PR_SET_PDEATHSIG: the container must outlive labkitd (the keeper adopts it then).
@@ -157,8 +159,8 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
             flags &= ~sc.CLONE_NEWNET
         _step("unshare", sc.unshare, flags)
         kinds_made = [k.name for k in namespace_kinds.KINDS if k.flag & flags]
-        trace("namespaces", f"unshare {len(kinds_made)} more namespaces ({', '.join(kinds_made)})"
-              + ("; join the network namespace labkitd made" if netns_fd is not None else ""))
+        trace("namespaces", "namespaces-netns" if netns_fd is not None else "namespaces", n=len(kinds_made),
+              kinds=", ".join(kinds_made))
         # The cgroup files are opened now, while the host's /sys/fs/cgroup is still in view, and
         # written just before exec: the setup below must not be charged to the container's limits
         # (under a 32M limit, overlayfs's xattr probe on a tmpfs upper dir fails for lack of memory).
@@ -173,18 +175,18 @@ def child(config: dict, bundle: str, errfd: int, cgroup_dirs: list[str], keyring
             _step("hostname", socket.sethostname, config["hostname"])
         if "network" in kinds:
             _step("lo", sc.link_up, "lo")
-        trace("hostname", "set the hostname, bring up lo")
+        trace("hostname")
         slowest, slowest_ms = "", 0.0
         for fd, d in zip(procs, cgroup_dirs):  # opened in step 3
             t = time.monotonic()
             _step("cgroup-join", join_groups, [fd], path=d)
             if (time.monotonic() - t) * 1000 > slowest_ms:
                 slowest, slowest_ms = d, (time.monotonic() - t) * 1000
-        trace("cgroup-join", f"join the container's cgroups ({len(cgroup_dirs)} groups; slowest "
-              f"{os.path.basename(os.path.dirname(os.path.dirname(slowest)))} {slowest_ms:.2f} ms)")
+        trace("cgroup-join", n=len(cgroup_dirs), slowest=os.path.basename(os.path.dirname(os.path.dirname(slowest))),
+              ms=f"{slowest_ms:.2f}")
         if "mount" in kinds and any(m.get("type") == "cgroup" for m in config.get("mounts", [])):
             own_cgroups("cgroup" in kinds)
-            trace("cgroupns", "a cgroup namespace; its own cgroups on /sys/fs/cgroup, read-only")
+            trace("cgroupns")
         exec_process(config, errfd, trace, keyring=keyring, seccomp_bpf=bpf)
     except StepFailed as f:
         send_failure(errfd, failure(f.code, f.err, f.path, config["process"]["args"]))
@@ -205,7 +207,7 @@ def seccomp_program(config: dict) -> bytes | None:
         raise StepFailed("seccomp-compile", OSError(errno.EINVAL, str(e))) from None
 
 
-def exec_process(config: dict, errfd: int, trace=lambda step, text: None, keyring: str | None = None,
+def exec_process(config: dict, errfd: int, trace=lambda step, text=None, **values: None, keyring: str | None = None,
                  seccomp_bpf: bytes | None = None) -> None:
     """Steps 9 (working directory) to 11, from the config's "process": shared by a container's
     PID 1 and by `exec`. Never returns: execs, or reports the failed step on errfd and exits."""
@@ -234,7 +236,7 @@ def exec_process(config: dict, errfd: int, trace=lambda step, text: None, keyrin
             _step("no-new-privs", sc.prctl, sc.PR_SET_NO_NEW_PRIVS, 1)
             if seccomp_bpf:  # last: from here on the calls it lists fail (execve is not one of them)
                 _step("seccomp-load", sc.seccomp_filter, seccomp_bpf)
-        trace("security", "drop capabilities, set user and no_new_privs, load the seccomp filter")
+        trace("security")
         env = dict(e.split("=", 1) for e in proc.get("env", []) if "=" in e)
         args = proc["args"]
         os.set_inheritable(errfd, False)  # closes on exec: EOF tells labkitd the command started

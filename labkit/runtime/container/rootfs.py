@@ -40,7 +40,7 @@ def parse_options(options: list[str]) -> tuple[int, str]:
     return flags, ",".join(data)
 
 
-def setup_rootfs(config: dict, bundle: str, trace=lambda step, text: None) -> None:
+def setup_rootfs(config: dict, bundle: str, trace=lambda step, text=None, **values: None) -> None:
     """Steps 4-7: build the container's filesystem tree and make it "/"."""
     rootfs = os.path.join(bundle, config["root"]["path"])
     ann = config.get("annotations", {})
@@ -85,12 +85,12 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step, text: None) -> No
         if not os.path.lexists(rootfs + link):
             step("symlink", os.symlink, target, rootfs + link, path=link)
     os.chdir(rootfs)
-    trace("rootfs", "mount the overlay, /proc, /dev, /sys")
+    trace("rootfs")
     step("pivot-root", sc.pivot_root, ".", ".")
     # The old root now sits on top of the new one at "/": detach it, and the host's tree is gone.
     step("old-root", sc.umount2, ".", sc.MNT_DETACH)
     os.chdir("/")
-    trace("pivot-root", "pivot_root into the container's root filesystem")
+    trace("pivot-root")
     linux = config.get("linux", {})
     for path in linux.get("maskedPaths", []):
         if os.path.isdir(path):  # an empty, read-only tmpfs hides a directory
@@ -104,7 +104,7 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step, text: None) -> No
                  path=path)
     if config.get("root", {}).get("readonly"):
         step("read-only", sc.mount, None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY, None, path="/")
-    trace("mask", "mask /proc paths, make /proc/sys read-only")
+    trace("mask")
 
 
 def bind_file(rootfs: str, source: str, dest: str, flags: int) -> None:

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from ... import cgroups
+from ...catalog import Text
 from ...cgroups.resources import Resources
 from ...errors import Conflict, ContainerError, InvalidArgument
 from .. import state
@@ -116,9 +117,9 @@ class ContainerService:
 
     def run(self, opts: Options, done, failed, t0: float | None = None) -> None:
         """create, then start; a run that fails to start leaves nothing behind."""
-        marks = [("check the input (client)", t0 or time.monotonic(), "check")]  # (text, time, flow.STEPS ID)
+        marks = [(Text("trace", "check"), t0 or time.monotonic(), "check")]  # (what, when, flow.STEPS ID)
         rec, cfg = create(self.inst, self.store, opts, self.images, starting=True)
-        marks.append((f"find the image, create the writable layer and config.json ({rec['name']})", time.monotonic(), "create"))
+        marks.append((Text("trace", "create", name=rec["name"]), time.monotonic(), "create"))
         self.starts.start(rec, cfg, done, failed, marks, on_fail=lambda: self.exits.remove(rec["id"], rec, volumes=True))
 
     def start(self, ident: str, done, failed) -> None:

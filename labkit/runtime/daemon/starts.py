@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 
 from ... import cgroups
+from ...catalog import Text
 from ...cgroups.resources import Resources
 from ...errors import Conflict, TimedOut
 from ...exit_codes import of_wait_status
@@ -85,7 +86,7 @@ class Starts:
             group.create()
             res = Resources.from_oci(cfg.get("linux", {}).get("resources"))
             group.apply(dataclasses.replace(res, devices=device_rules.for_config(cfg)))
-            marks.append((f"create the cgroup ({len(group.dirs)} dirs) and write its limits", time.monotonic(), "cgroup"))
+            marks.append((Text("trace", "cgroup", n=len(group.dirs)), time.monotonic(), "cgroup"))
             networking.check_ports_free(svc.inst, rec.get("ports", []), svc.live, cid)
             netns = networking.netns_for_start(svc.inst, rec, svc.live)
             if netns is not None:
@@ -169,8 +170,9 @@ class Starts:
             finally:
                 failed(failures.error_of(failure))
             return
-        marks.extend((r["trace"], r["t"], r.get("step", "")) for r in reports if "trace" in r)
-        marks.append(("exec the command", time.monotonic(), "exec"))
+        marks.extend((Text("trace", str(r.get("text") or r["step"]), **(r.get("values") or {})), r["t"], r["step"])
+                     for r in reports if "step" in r and "t" in r and "failed" not in r)
+        marks.append((Text("trace", "exec"), time.monotonic(), "exec"))
         pid = st.pid
         rec.update(status="running", pid=pid, pid_start=state.process_start(pid) if st.status is None else 0,
                    started_at=time.time(), exit_code=None, oom_killed=False, finished_at=0.0)
@@ -180,7 +182,8 @@ class Starts:
         svc.loop.touch(lv)
         svc.by_pid[pid] = cid
         done({"id": cid, "name": rec["name"], "pid": pid, "args": rec["args"], "config": cfg,
-              "trace": marks if cfg.get("annotations", {}).get("org.labkit.trace") == "1" else []})
+              "trace": [(what.wire(), t, step) for what, t, step in marks]
+              if cfg.get("annotations", {}).get("org.labkit.trace") == "1" else []})
         for started, _cancelled in svc.start_waiters.pop(cid, []):  # Docker API attach requests that came before the start
             started()
         if st.status is not None:  # it exited before its report pipe's end was seen here
@@ -292,14 +295,13 @@ class Starts:
 
 
 
-def network_step(rec: dict) -> str:
+def network_step(rec: dict) -> Text:
     """The trace's line for step 3 of the seed's flow, e.g. "a veth on bridge labkit0 and address
     172.29.0.2 from the pool (network bridge)"."""
     mode = rec.get("network_mode", "none")
     if mode.startswith("container:"):
-        return f"join the network namespace of container {mode.partition(':')[2][:12]}"
-    parts = [f"a veth on bridge {ep['bridge']} and address {ep['ip']} from the pool (network {net})"
-             for net, ep in rec.get("networks", {}).items()]
+        return Text("trace", "network-container", id=mode.partition(":")[2][:12])
+    parts = [Text("trace", "network", bridge=ep["bridge"], ip=ep["ip"], net=net) for net, ep in rec.get("networks", {}).items()]
     if rec.get("ports"):
-        parts.append(f"{len(rec['ports'])} published port(s)")
-    return "; ".join(parts)
+        parts.append(Text("trace", "ports", n=len(rec["ports"])))
+    return Text("trace", "parts", parts=parts)

@@ -166,9 +166,24 @@ def check_seccomp() -> Check:
     return row(name, OK, say("seccomp_ok", n=len(program) // 8))
 
 
+def check_place() -> Check:
+    """Where labkit runs: the host, or root of a user namespace in a container engine (host/where.py)."""
+    from .where import place
+
+    here = place()
+    if here.nested:  # not a fault: what differs there is said row by row, with who can change it
+        return row("place", WARN, repr(here), say("place_nested_breaks"), say("place_nested_who"))
+    return row("place", OK, repr(here))
+
+
 def check_device_rules() -> Check:
-    """Device rules: the v1 devices controller, or on cgroup v2 an eBPF device program that loads."""
+    """Device rules: the v1 devices controller, or on cgroup v2 an eBPF device program that loads; in
+    an unprivileged container, the outer container's (which a nested group cannot widen)."""
     name, breaks = "devices", say("devices_breaks")
+    from .where import place
+
+    if place().nested:
+        return row(name, OK, say("devices_nested", engine=place().engine), "", say("devices_nested_who"))
     try:
         from ..cgroups import layout
 
@@ -246,7 +261,7 @@ def check_packages() -> Check:
 def doctor(inst: Instance | None = None) -> Report:
     """Check this host; returns a Report (a table in a notebook, text in a terminal, JSON with .to_json())."""
     inst = inst or current_instance()
-    checks = [check_root(), check_kernel(), check_cgroups(), check_overlay(inst), check_userns(), check_netns(),
+    checks = [check_place(), check_root(), check_kernel(), check_cgroups(), check_overlay(inst), check_userns(), check_netns(),
               check_veth_bridge(), check_port_guard(), check_firewall(), check_seccomp(), check_device_rules(), check_keyrings(),
               check_busybox(inst), check_disk(inst), check_log_disk(inst), check_pyroute2(), check_vm(), check_packages()]
     return Report(tuple(checks))

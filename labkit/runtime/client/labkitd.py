@@ -170,9 +170,20 @@ def start_supervisor(inst: Instance) -> None:
     errors.require_root("starting-labkitd-container-supervisor")
     from ...helper import interpreter
 
+    failed = inst.run / "labkitd.failed.json"  # daemon/keeper.py's FAILED: why the last try could not start
+    try:
+        failed.unlink()
+    except FileNotFoundError:
+        pass
     proc = subprocess.run([*interpreter("labkit.runtime.daemon.keeper"), str(inst.root)], stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60, close_fds=True)
     if proc.returncode != 0:
+        try:
+            info = json.loads(failed.read_text())
+        except (OSError, ValueError):
+            info = None  # none written: a failure the keeper did not foresee, said by its log below
+        if isinstance(info, dict):
+            raise remote_error(info)
         log = inst.run / "labkitd.log"
         tail = log.read_text()[-1500:] if log.exists() else proc.stderr.decode(errors="replace")[-1500:]
         raise ServerStartFailed("error.runtime.labkitd-did-start-exit", returncode=proc.returncode, tail=tail)

@@ -55,6 +55,10 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
         ).to_oci()
         if opts.trace:
             config["annotations"]["org.labkit.trace"] = "1"
+        from ...host.where import place
+
+        if place().nested:  # root of a user namespace may not mknod: PID 1 binds the outer /dev's nodes
+            config["annotations"]["org.labkit.devices"] = "bind"
         for key, value in opts.log_opts.items():  # docker's --log-opt, read by labkitd's output pump
             config["annotations"][f"org.labkit.log.{key}"] = str(value)
         net = networking.prepare(inst, cid, name, opts.network, opts.ports, config["hostname"], bundle, config)

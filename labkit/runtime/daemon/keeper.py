@@ -28,6 +28,7 @@ import traceback
 
 from ... import cgroups
 from ...kernel import syscalls as sc
+from ...errors import LabkitError
 from ...paths import Instance, instance as get_instance
 from .. import state
 from ..client import labkitd
@@ -38,6 +39,9 @@ from .journal import log as _log
 
 NAME = "labkit-keeper"
 LOCK, LOG, PIDFILE, KEEPER_PIDFILE = "labkitd.lock", "labkitd.log", "labkitd.pid", "labkit-keeper.pid"
+#: Why the keeper could not start, as a typed error (daemon/wire.py's shape): the client raises it as
+#: it is, with its hint, instead of a traceback from the log ("no usable cgroup hierarchy ...").
+FAILED = "labkitd.failed.json"
 
 
 def group_name(inst: Instance) -> str:
@@ -75,12 +79,26 @@ def main(argv: list[str] | None = None) -> None:
     os.close(log)
     try:
         listener = _setup(inst)
+    except LabkitError as e:  # a host that cannot run it (no cgroups here, say): said, not a traceback
+        _failed(inst, e)
+        os._exit(1)
     except BaseException:
         traceback.print_exc()
         os._exit(1)
     os.write(ready_w, b"1")  # the socket listens: a client may connect now, and waits for labkitd
     os.close(ready_w)
     _keep(inst, listener, _start_labkitd(inst, listener))
+
+
+def _failed(inst: Instance, e: LabkitError) -> None:
+    import json
+
+    from .wire import error_reply
+
+    _log(f"labkitd did not start: {e.message}")
+    tmp = inst.run / (FAILED + ".tmp")
+    tmp.write_text(json.dumps(error_reply(e)["error"]))
+    os.replace(tmp, inst.run / FAILED)
 
 
 def _setup(inst: Instance) -> socket.socket:

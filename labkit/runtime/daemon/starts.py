@@ -85,7 +85,10 @@ class Starts:
         try:
             group.create()
             res = Resources.from_oci(cfg.get("linux", {}).get("resources"))
-            group.apply(dataclasses.replace(res, devices=device_rules.for_config(cfg)))
+            # In an unprivileged container the outer container's device rules hold, and a nested group
+            # may neither write nor widen them (host/where.py): labkit's are left to them there.
+            nested = cfg.get("annotations", {}).get("org.labkit.devices") == "bind"
+            group.apply(dataclasses.replace(res, devices=() if nested else device_rules.for_config(cfg)))
             marks.append((Text("trace", "cgroup", n=len(group.dirs)), time.monotonic(), "cgroup"))
             networking.check_ports_free(svc.inst, rec.get("ports", []), svc.live, cid)
             netns = networking.netns_for_start(svc.inst, rec, svc.live)

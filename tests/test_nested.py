@@ -63,3 +63,56 @@ if __name__ == "__main__":
     import pytest
 
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_the_classic_guard_lets_a_port_send_only_from_its_own_mac_and_address():
+    """The port guard as root of a user namespace attaches it: a classic program (no bpf(2)) in
+    direct-action, on a veth's host end, here on the host. What the other end sends from its own MAC and
+    address arrives; from another address or another MAC it is dropped; its ARP is its own."""
+    import socket
+    import time
+
+    from labkit.kernel.rtnetlink import Rtnl
+    from labkit.network import guard
+    from test_network_walls import Listeners
+
+    mac, ip, host_ip = "02:42:0a:fd:00:02", "10.253.0.2", "10.253.0.1"
+    holder = subprocess.Popen(["unshare", "--net", "sleep", "120"])
+    run = lambda *cmd: subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=30)  # noqa: E731
+    inside = ["nsenter", f"--net=/proc/{holder.pid}/ns/net"]
+    try:
+        for _ in range(100):  # the sleeper is in its own namespace once unshare has exec'd it
+            if os.readlink(f"/proc/{holder.pid}/ns/net") != os.readlink("/proc/self/ns/net"):
+                break
+            time.sleep(0.02)
+        run("ip", "link", "add", "lk-gc0", "type", "veth", "peer", "name", "lk-gc1", "netns", str(holder.pid))
+        run("ip", "addr", "add", f"{host_ip}/30", "dev", "lk-gc0")
+        run("ip", "link", "set", "lk-gc0", "up")
+        run(*inside, "ip", "link", "set", "lk-gc1", "address", mac, "up")
+        run(*inside, "ip", "addr", "add", f"{ip}/30", "dev", "lk-gc1")
+        host_mac = open("/sys/class/net/lk-gc0/address").read().strip()
+        with Rtnl() as rt:
+            guard.attach(rt, socket.if_nametoindex("lk-gc0"), mac, ip, classic=True)
+        wide = Listeners(host_ip)
+        send = lambda src_mac, src_ip: run(*inside, PYTHON, "-I", str(REPO / "tests" / "rawframes.py"), "udp", "lk-gc1",  # noqa: E731
+                                           src_mac, host_mac, src_ip, host_ip, str(wide.udp_port))
+        try:
+            send(mac, ip)
+            assert wide.got(), "its own frames did not arrive"
+            send(mac, "10.253.0.3")
+            assert not wide.got(), "a frame from another address passed"
+            send("02:42:0a:fd:00:09", ip)
+            assert not wide.got(), "a frame from another MAC passed"
+        finally:
+            wide.close()
+        assert run(*inside, "busybox", "ping", "-c", "1", "-W", "2", host_ip).returncode == 0  # its ARP and IPv4 pass
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ipr:
+            shown = guard.shown(ipr, socket.if_nametoindex("lk-gc0"), mac, ip)
+        assert shown[0] == f"tc filter ingress bpf direct-action bytecode labkit-guard-classic {mac} {ip}", shown
+        assert "TC_ACT_SHOT" in shown[-1] and shown[-1].split(";")[0].strip().endswith("return 2")
+    finally:
+        subprocess.run(["ip", "link", "del", "lk-gc0"], capture_output=True, timeout=30)
+        holder.kill()
+        holder.wait()

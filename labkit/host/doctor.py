@@ -183,7 +183,9 @@ def check_device_rules() -> Check:
     from .where import place
 
     if place().nested:
-        return row(name, OK, say("devices_nested", engine=place().engine), "", say("devices_nested_who"))
+        from ..catalog import text
+
+        return row(name, OK, say("devices_nested", engine=text("where", f"engine-{place().engine}")), "", say("devices_nested_who"))
     try:
         from ..cgroups import layout
 

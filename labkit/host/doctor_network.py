@@ -53,7 +53,9 @@ def check_port_guard() -> Check:
     if r is None or r.returncode != 0:
         err = ((r.stderr.strip().splitlines() or [say("failed")])[-1] if r else say("no_probe"))[:200]
         return row(name, FAIL, err, breaks, say("port_guard_fix"))
-    return row(name, OK, say("port_guard_ok"))
+    from .where import place
+
+    return row(name, OK, say("port_guard_classic" if place().nested else "port_guard_ok"))
 
 
 def check_firewall() -> Check:

@@ -35,6 +35,7 @@ RTA_GATEWAY = 5
 RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 0, 1
 TCA_KIND, TCA_OPTIONS = 1, 2
 TCA_BPF_FD, TCA_BPF_NAME, TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT = 6, 7, 8, 1
+TCA_BPF_OPS_LEN, TCA_BPF_OPS = 4, 5  # a classic program's length and instructions
 TC_H_INGRESS, INGRESS_HANDLE = 0xFFFFFFF1, 0xFFFF0000
 ETH_P_ALL = 0x0003
 IFF_UP = 0x1
@@ -125,6 +126,22 @@ class Rtnl:
         self.request(RTM_NEWROUTE, _RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE,
                                                RTN_UNICAST, 0) + attr(RTA_GATEWAY, socket.inet_aton(gateway)),
                      NLM_F_CREATE | NLM_F_EXCL)
+
+    def add_ingress_classic_bpf(self, index: int, insns: bytes, name: str) -> None:
+        """tc qdisc add dev INDEX ingress; tc filter add dev INDEX ingress bpf direct-action bytecode INSNS name NAME
+
+        A classic program (struct sock_filter[]: code u16, jt u8, jf u8, k u32) needs no bpf(2): the
+        kernel checks it and turns it into eBPF itself, so root of a user namespace may attach one
+        (CAP_NET_ADMIN over the link's namespace). In direct-action, what it returns is the verdict
+        (TC_ACT_OK, TC_ACT_SHOT), as the eBPF program's is: no tc action module needed (this kernel
+        has none built in)."""
+        self.request(RTM_NEWQDISC, _TCMSG.pack(socket.AF_UNSPEC, index, INGRESS_HANDLE, TC_H_INGRESS, 0)
+                     + attr(TCA_KIND, _text("ingress")), NLM_F_CREATE | NLM_F_EXCL)
+        options = attr(TCA_BPF_OPS_LEN, struct.pack("=H", len(insns) // 8)) + attr(TCA_BPF_OPS, insns) \
+            + attr(TCA_BPF_NAME, _text(name)) + attr(TCA_BPF_FLAGS, struct.pack("=I", TCA_BPF_FLAG_ACT_DIRECT))
+        self.request(RTM_NEWTFILTER, _TCMSG.pack(socket.AF_UNSPEC, index, 1, INGRESS_HANDLE,
+                                                 socket.htons(ETH_P_ALL))
+                     + attr(TCA_KIND, _text("bpf")) + attr(TCA_OPTIONS, options), NLM_F_CREATE | NLM_F_EXCL)
 
     def add_ingress_bpf(self, index: int, prog_fd: int, name: str) -> None:
         """tc qdisc add dev INDEX ingress; tc filter add dev INDEX ingress bpf direct-action fd PROG_FD name NAME"""

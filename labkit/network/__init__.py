@@ -46,14 +46,15 @@ class Network:
         ends = {}
         for cid, ep in self.record.get("endpoints", {}).items():
             rec = state.read(inst, cid) or {}
-            ifname = (rec.get("networks", {}).get(self.name) or {}).get("ifname", "eth0")
-            ends[ep["name"]] = attach.veth_name(inst.link_prefix, cid, int(ifname[3:]))
+            mine = rec.get("networks", {}).get(self.name) or {}
+            ifname = mine.get("ifname", "eth0")
+            ends[ep["name"]] = (attach.veth_name(inst.link_prefix, cid, int(ifname[3:])), mine.get("mac"), mine.get("ip"))
 
         def read(ipr):
             out = {}
-            for name, end in ends.items():
+            for name, (end, mac, ip) in ends.items():
                 idx = ipr.link_lookup(ifname=end)
-                out[name] = guard.shown(ipr, idx[0]) if idx else []
+                out[name] = guard.shown(ipr, idx[0], mac, ip) if idx else []
             return out
 
         return in_thread(read)

@@ -36,6 +36,7 @@ from ..security.devices import assemble  # struct bpf_insn[], the same encoding 
 
 BPF_PROG_TYPE_SCHED_CLS = 3
 TC_ACT_OK, TC_ACT_SHOT = 0, 2
+TCA_BPF_FLAG_ACT_DIRECT = 1
 NAME = "labkit-guard"  # the filter's name, then its MAC and address: "labkit-guard 02:42:ac:1d:00:02 172.29.0.2"
 
 # struct bpf_insn { __u8 code; __u8 dst_reg:4, src_reg:4; __s16 off; __s32 imm; }
@@ -106,10 +107,79 @@ def listing(prog) -> list[str]:
             for i, (c, d, s, off, imm, note) in enumerate(prog)]
 
 
-def attach(rt, index: int, mac: str, ip: str) -> None:
+# -- the same checks as a classic program, for root of a user namespace (host/where.py) ----------------
+# bpf(2) needs the host's CAP_BPF/CAP_SYS_ADMIN, which an unprivileged container's root lacks; a classic
+# program is checked and converted by the kernel itself and attached over netlink alone. In
+# direct-action it returns the verdict as the eBPF one does: TC_ACT_OK, or TC_ACT_SHOT to drop.
+# struct sock_filter { __u16 code; __u8 jt; __u8 jf; __u32 k; }
+C_LD_LEN, C_LDH_ABS, C_LD_ABS, C_JEQ_K, C_JGE_K, C_RET_K = 0x80, 0x28, 0x20, 0x15, 0x35, 0x06
+CLASSIC = NAME + "-classic"  # its filter's name: "labkit-guard-classic 02:42:ac:1d:00:02 172.29.0.2"
+
+
+def classic_program(mac: str, ip: str) -> list[tuple[int, int | str, int | str, int, str]]:
+    """(code, jt, jf, k, comment): the eBPF program's checks, jumps by label resolved below."""
+    m = bytes.fromhex(mac.replace(":", ""))
+    hi, lo = int.from_bytes(m[:4], "big"), int.from_bytes(m[4:], "big")
+    addr = int(ipaddress.IPv4Address(ip))
+    same_mac = [(C_LD_ABS, 0, 0, 6, "A = Ethernet source, first 4 bytes"),
+                (C_JEQ_K, 0, "drop", hi, f"not {mac}? drop"),
+                (C_LDH_ABS, 0, 0, 10, "A = Ethernet source, last 2 bytes"),
+                (C_JEQ_K, 0, "drop", lo, f"not {mac}? drop")]
+    prog = [(C_LD_LEN, 0, 0, 0, "A = the frame's length"),
+            (C_JGE_K, 0, "drop", 34, "shorter than Ethernet + IPv4? drop"),
+            (C_LDH_ABS, 0, 0, 12, "A = EtherType"),
+            (C_JEQ_K, "ipv4", 0, ETH_P_IP, "IPv4?"),
+            (C_JEQ_K, 0, "drop", ETH_P_ARP, "not ARP either? drop"),
+            (C_LD_LEN, 0, 0, 0, "ARP: A = the length"),
+            (C_JGE_K, 0, "drop", 42, "shorter than Ethernet + ARP? drop"),
+            *same_mac,
+            (C_LD_ABS, 0, 0, 22, "A = ARP sender MAC, first 4 bytes"),
+            (C_JEQ_K, 0, "drop", hi, f"not {mac}? drop"),
+            (C_LDH_ABS, 0, 0, 26, "A = ARP sender MAC, last 2 bytes"),
+            (C_JEQ_K, 0, "drop", lo, f"not {mac}? drop"),
+            (C_LD_ABS, 0, 0, 28, "A = ARP sender address"),
+            (C_JEQ_K, "ok", "drop", addr, "its own ARP? through; else drop"),
+            ("ipv4",),
+            *same_mac,
+            (C_LD_ABS, 0, 0, 26, "A = IPv4 source address"),
+            (C_JEQ_K, "ok", "drop", addr, f"from {ip}? through; else drop"),
+            ("ok",),
+            (C_RET_K, 0, 0, TC_ACT_OK, "TC_ACT_OK: on to the bridge"),
+            ("drop",),
+            (C_RET_K, 0, 0, TC_ACT_SHOT, "TC_ACT_SHOT: dropped")]
+    labels, out = {}, []
+    for ins in prog:
+        if len(ins) == 1:
+            labels[ins[0]] = len(out)
+        else:
+            out.append(ins)
+    rel = lambda target, i: labels[target] - i - 1 if isinstance(target, str) else target  # noqa: E731
+    return [(c, rel(jt, i), rel(jf, i), k, note) for i, (c, jt, jf, k, note) in enumerate(out)]
+
+
+def classic_bytes(prog) -> bytes:
+    import struct
+
+    return b"".join(struct.pack("=HBBI", c, jt, jf, k & 0xFFFFFFFF) for c, jt, jf, k, _ in prog)
+
+
+def classic_listing(prog) -> list[str]:
+    text = {C_LD_LEN: "A = len", C_LDH_ABS: "A = ntohs(*(u16 *)(frame + {k}))", C_LD_ABS: "A = ntohl(*(u32 *)(frame + {k}))",
+            C_JEQ_K: "if A == {k:#x} goto +{jt} else +{jf}", C_JGE_K: "if A >= {k} goto +{jt} else +{jf}", C_RET_K: "return {k}"}
+    return [f"{i:3d}: " + f"{text[c].format(k=k, jt=jt, jf=jf):<36} ; {note}" for i, (c, jt, jf, k, note) in enumerate(prog)]
+
+
+def attach(rt, index: int, mac: str, ip: str, classic: bool | None = None) -> None:
     """Load the program for (mac, ip) and attach it to the ingress of link `index` (rt: an Rtnl of
     kernel/rtnetlink.py, in the link's namespace). The filter holds the program: the descriptor is
-    closed here."""
+    closed here. `classic`: the classic program (None: when labkit runs nested, host/where.py)."""
+    if classic is None:
+        from ..host.where import place
+
+        classic = place().nested
+    if classic:
+        rt.add_ingress_classic_bpf(index, classic_bytes(classic_program(mac, ip)), f"{CLASSIC} {mac} {ip}")
+        return
     fd = sc.bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, assemble(program(mac, ip)), name="labkit_guard")
     try:
         rt.add_ingress_bpf(index, fd, f"{NAME} {mac} {ip}")
@@ -117,9 +187,10 @@ def attach(rt, index: int, mac: str, ip: str) -> None:
         os.close(fd)
 
 
-def shown(ipr, index: int) -> list[str]:
+def shown(ipr, index: int, mac: str | None = None, ip: str | None = None) -> list[str]:
     """What the kernel has on the port now: the filter, and its program's listing; [] if none
-    (a stopped container has no veth)."""
+    (a stopped container has no veth). A classic filter carries no name in the kernel's answer: it
+    is told by its direct-action classic program of the guard's length, shown for the port's (mac, ip)."""
     out = []
     try:
         filters = ipr.get_filters(index=index, parent=0xFFFF0000)
@@ -131,6 +202,12 @@ def shown(ipr, index: int) -> list[str]:
             _, mac, ip = name.split()
             out.append(f"tc filter ingress bpf direct-action {name}")
             out += listing(program(mac, ip))
+        elif f.get_attr("TCA_KIND") == "bpf" and f.get_attr("TCA_OPTIONS") and mac and ip:
+            opts = f.get_attr("TCA_OPTIONS")
+            prog = classic_program(mac, ip)
+            if opts.get_attr("TCA_BPF_OPS_LEN") == len(prog) and opts.get_attr("TCA_BPF_FLAGS") == TCA_BPF_FLAG_ACT_DIRECT:
+                out.append(f"tc filter ingress bpf direct-action bytecode {CLASSIC} {mac} {ip}")
+                out += classic_listing(prog)
     return out
 
 

@@ -1,0 +1,138 @@
+"""An LXD of the tests' own: Debian's lxd, started without systemd in a directory of its own (so an LXD
+the machine already runs, a room's, is never touched), a storage pool, no network, the learner image
+made at set-up (`./lab test`: tests never fetch), and everything removed afterwards.
+
+    with Lxd() as lxd:
+        c = lxd.container("nest-1", nesting=True, cgroups=True, binds={REPO: REPO})
+        lxd.exec(c, "python3", "-c", "print(1)")
+
+Why each piece (../shared/notes/platform.md has the recipe): `lxd init --auto` cannot pick a subnet
+here, so the pieces are made by hand; minbase has no init, so `lxc.init.cmd` runs a sleeper; without
+an init that mounts them the container has no cgroup hierarchies, so `lxc.mount.auto = cgroup:rw:force`
+mounts its own (the "cgroups" switch: off shows labkit's error for a container without them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+#: the learner image's root filesystem, made by ./lab test's set-up from the host's own release, so
+#: the lab's venv (the host's python3) runs in it, bound in read-only
+IMAGE_CACHE = Path("/var/cache/labkit-test")
+
+
+def image_tar() -> Path:
+    code = next((line.split("=", 1)[1].strip().strip('"') for line in Path("/etc/os-release").read_text().splitlines()
+                 if line.startswith("VERSION_CODENAME=")), "bookworm")
+    return IMAGE_CACHE / f"learner-{code}.tar"
+
+
+def missing() -> str:
+    """Why LXD cannot run these tests here ("" if it can): said by the tests' skip."""
+    lxd = shutil.which("lxd")
+    if lxd is None or shutil.which("lxc") is None:
+        return "lxd is not installed (./lab test installs Debian's lxd)"
+    with open(lxd, "rb") as f:
+        if f.read(4) != b"\x7fELF":  # Ubuntu's lxd-installer: a script that would fetch the snap
+            return f"{lxd} is not LXD itself (Ubuntu ships it as a snap, which the tests do not install)"
+    if not image_tar().exists():
+        return f"no learner image at {image_tar()} (./lab test makes it with mmdebstrap at set-up)"
+    return ""
+
+
+class Lxd:
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="lk-lxd-", dir="/var/tmp"))  # short: LXD's sockets live in it
+        self.env = dict(os.environ, LXD_DIR=str(self.dir))
+        self.proc: subprocess.Popen | None = None
+        self.made: list[str] = []
+
+    def lxc(self, *args, check=True, timeout=120, **kw) -> subprocess.CompletedProcess:
+        p = subprocess.run(["lxc", *args], env=self.env, capture_output=True, text=True, timeout=timeout, **kw)
+        if check and p.returncode != 0:
+            raise RuntimeError(f"lxc {' '.join(args)}: {p.stderr.strip()[-500:]}")
+        return p
+
+    def __enter__(self) -> "Lxd":
+        log = open(self.dir / "lxd.out", "wb")
+        self.proc = subprocess.Popen(["lxd", "--group", "root", "--logfile", str(self.dir / "lxd.log")], env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        try:
+            subprocess.run(["lxd", "waitready", "--timeout", "60"], env=self.env, check=True, timeout=90,
+                           capture_output=True)
+            self.lxc("storage", "create", "pool", "dir")
+            self.lxc("profile", "device", "add", "default", "root", "disk", "path=/", "pool=pool")
+            meta = self.dir / "meta"
+            meta.mkdir()
+            (meta / "metadata.yaml").write_text(f"architecture: x86_64\ncreation_date: {int(time.time())}\n"
+                                                "properties:\n  description: labkit learner\n")
+            subprocess.run(["tar", "czf", str(self.dir / "meta.tar.gz"), "-C", str(meta), "metadata.yaml"], check=True, timeout=30)
+            self.lxc("image", "import", str(self.dir / "meta.tar.gz"), str(image_tar()), "--alias", "learner", timeout=300)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def container(self, name: str, nesting: bool = True, cgroups: bool = True, binds: dict | None = None) -> str:
+        raw = "lxc.init.cmd = /bin/sleep infinity" + ("\nlxc.mount.auto = cgroup:rw:force" if cgroups else "")
+        self.lxc("init", "learner", name, "-c", f"security.nesting={str(nesting).lower()}", "-c", f"raw.lxc={raw}")
+        self.made.append(name)
+        for i, (source, path) in enumerate((binds or {}).items()):
+            self.lxc("config", "device", "add", name, f"bind{i}", "disk", f"source={source}", f"path={path}", "readonly=true")
+        self.lxc("start", name)
+        return name
+
+    def exec(self, name: str, *cmd, env: dict | None = None, timeout=300, input=None) -> subprocess.CompletedProcess:
+        args = ["exec", name]
+        for k, v in (env or {}).items():
+            args += ["--env", f"{k}={v}"]
+        return self.lxc(*args, "--", *cmd, check=False, timeout=timeout, input=input)
+
+    def pid_of(self, name: str) -> int:
+        return int(json.loads(self.lxc("query", f"/1.0/instances/{name}/state").stdout)["pid"])
+
+    def remove(self, name: str) -> None:
+        self.lxc("delete", "--force", name, check=False)
+        if name in self.made:
+            self.made.remove(name)
+
+    def __exit__(self, *exc) -> None:
+        try:
+            for name in list(self.made):
+                self.remove(name)
+            self.lxc("image", "delete", "learner", check=False)
+            self.lxc("profile", "device", "remove", "default", "root", check=False)
+            self.lxc("storage", "delete", "pool", check=False)
+            subprocess.run(["lxd", "shutdown", "--timeout", "30"], env=self.env, capture_output=True, timeout=60)
+        finally:
+            if self.proc is not None:
+                try:
+                    self.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.proc.pid, signal.SIGKILL)  # the group this test started, by its PID
+                    self.proc.wait()
+            # LXD's own mounts under its directory (shmounts, devlxd, the pool's) go before the folder
+            for line in reversed(Path("/proc/self/mountinfo").read_text().splitlines()):
+                point = line.split()[4]
+                if point.startswith(str(self.dir)):
+                    subprocess.run(["umount", "-l", point], capture_output=True, timeout=30)
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def left(self) -> list[str]:
+        """What of this LXD is still in the kernel: its processes, its mounts, its containers' cgroups."""
+        out = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+               if line.split()[4].startswith(str(self.dir))]
+        if self.proc is not None and self.proc.poll() is None:
+            out.append(f"lxd {self.proc.pid}")
+        for root in Path("/sys/fs/cgroup").glob("*"):
+            for d in [root, *root.glob("*")] if root.is_dir() else []:
+                out += [str(p) for p in d.glob("lxc.payload.*") if p.name.split(".", 2)[2].startswith("nest-")]
+        return out

@@ -1,0 +1,97 @@
+"""labkit as root of an unprivileged LXD container (security.nesting on): what a learner of a room gets.
+The lab is bound in read-only at its own path (its venv runs on the image's python3, the host's
+release); LXD is the tests' own (tests/lxdhost.py) and is gone afterwards. Where lxd cannot run, the
+tests say why and skip."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import REPO
+from lxdhost import Lxd, missing
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing()), reason=missing() or "-"),
+              pytest.mark.limit(300)]
+PY = str(REPO / ".venv" / "bin" / "python")
+ENV = {"LABKIT_ROOT": "/var/lib/labkit", "PYTHONDONTWRITEBYTECODE": "1", "LABKIT_LANG": "en"}
+
+
+@pytest.fixture(scope="module")
+def lxd():
+    with Lxd() as host:
+        yield host
+        for name in list(host.made):
+            host.remove(name)
+    assert not host.left(), host.left()
+
+
+@pytest.fixture(scope="module")
+def learner(lxd):
+    """One learner's container: unprivileged, nesting on, its own cgroup hierarchies, the lab bound in."""
+    name = lxd.container("nest-learner", binds={str(REPO): str(REPO)})
+    p = labkit(lxd, name, "image", "build-default", "-q")
+    assert p.returncode == 0, p.stderr
+    yield name
+    labkit(lxd, name, "reset", "-y", "--all")
+    lxd.remove(name)
+
+
+def labkit(lxd, name, *args, timeout=300):
+    return lxd.exec(name, "sh", "-c", f"cd {REPO} && exec {PY} -m labkit " + " ".join(f"'{a}'" for a in args),
+                    env=ENV, timeout=timeout)
+
+
+def test_labkit_runs_there_with_limits_read_back_and_devices_from_the_outer_dev(lxd, learner):
+    p = labkit(lxd, learner, "run", "--rm", "-m", "32m", "--pids-limit", "20", "busybox", "sh", "-c",
+               "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null"
+               " || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; echo x > /dev/null && head -c 3 /dev/zero | wc -c")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["33554432", "20", "3"], p.stdout
+    doctor = labkit(lxd, learner, "doctor")
+    assert "an unprivileged LXD container: root here is uid" in doctor.stdout, doctor.stdout
+    assert "the outer LXD container's device rules hold" in doctor.stdout and "classic BPF" in doctor.stdout, doctor.stdout
+
+
+def test_a_nested_container_cannot_open_the_hosts_disk_leave_its_user_namespace_or_see_other_processes(lxd, learner):
+    disk = next(line.split() for line in open("/proc/partitions").read().splitlines()[2:] if line.split())
+    major, minor = disk[0], disk[1]
+    p = labkit(lxd, learner, "run", "--rm", "busybox", "sh", "-c",
+               f"mknod /tmp/disk b {major} {minor} && head -c 512 /tmp/disk | wc -c; echo end")
+    assert p.stdout.strip().splitlines()[-1] == "end" and "512" not in p.stdout, (p.stdout, p.stderr)
+    # its user namespace: root inside is the learner container's unprivileged range on the host
+    p = labkit(lxd, learner, "run", "-d", "--name", "held", "busybox", "sleep", "60")
+    assert p.returncode == 0, p.stderr
+    try:
+        import json
+
+        pid = json.loads(labkit(lxd, learner, "inspect", "held").stdout)[0]["State"]["Pid"]
+        inner = lxd.exec(learner, "cat", f"/proc/{pid}/uid_map").stdout.split()
+        userns = lxd.exec(learner, "readlink", f"/proc/{pid}/ns/user").stdout.strip()
+        assert inner[0] == "0" and inner[1] != "0", inner  # mapped, never the host's root
+        assert userns and userns != os.readlink("/proc/1/ns/user")
+        # the other processes of the learner's container (its sleeper, this exec) are not in view
+        seen = labkit(lxd, learner, "exec", "held", "ps", "-o", "comm").stdout.split()[1:]
+        assert seen == ["sleep", "ps"], seen
+    finally:
+        labkit(lxd, learner, "rm", "-f", "held")
+
+
+def test_without_its_own_cgroups_labkit_says_why_not_a_traceback(lxd):
+    name = lxd.container("nest-nocgroups", cgroups=False, binds={str(REPO): str(REPO)})
+    try:
+        p = labkit(lxd, name, "run", "--rm", "busybox", "true")
+        assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
+        assert "no usable cgroup hierarchy is mounted on this host" in p.stderr and "hint:" in p.stderr, p.stderr
+    finally:
+        lxd.remove(name)
+
+
+def test_a_nested_lab_leaves_nothing_behind_after_reset(lxd, learner):
+    labkit(lxd, learner, "run", "-d", "--name", "left", "-p", "8080:80", "busybox", "sleep", "60")
+    labkit(lxd, learner, "reset", "-y", "--all")
+    p = lxd.exec(learner, "sh", "-c", "find /sys/fs/cgroup -name 'labkit*' | head; ip -o link | grep -c ' lk' ; "
+                                      "iptables -S | grep -c labkit; grep -c labkit /proc/self/mountinfo")
+    lines = p.stdout.split()
+    assert lines[-3:] == ["0", "0", "0"] and not [x for x in lines[:-3] if "labkit" in x], p.stdout

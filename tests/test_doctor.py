@@ -12,7 +12,7 @@ from conftest import PYTHON
 from labkit.host.doctor import FAIL, OK
 
 
-ROWS = ["root", "kernel", "cgroups", "overlayfs", "user namespaces", "network namespaces", "veth and bridge",
+ROWS = ["where it runs", "root", "kernel", "cgroups", "overlayfs", "user namespaces", "network namespaces", "veth and bridge",
         "port guard (tc bpf)", "iptables (NAT, ports)", "seccomp", "device rules", "keyrings", "default image", "disk", "disk use", "pyroute2",
         "a VM beside a container", "python packages"]
 
@@ -21,7 +21,7 @@ ROWS = ["root", "kernel", "cgroups", "overlayfs", "user namespaces", "network na
 def test_doctor_has_every_row_and_this_lab_host_passes():
     report = lk.doctor()
     assert [c.name for c in report.checks] == ROWS
-    for name in ("root", "cgroups", "overlayfs", "network namespaces", "veth and bridge", "port guard (tc bpf)", "seccomp",
+    for name in ("where it runs", "root", "cgroups", "overlayfs", "network namespaces", "veth and bridge", "port guard (tc bpf)", "seccomp",
                  "device rules", "keyrings", "pyroute2"):
         assert report[name].status == OK, report[name]
     assert report.ok

@@ -70,7 +70,7 @@ def test_a_nested_container_cannot_open_the_hosts_disk_leave_its_user_namespace_
         inner = lxd.exec(learner, "cat", f"/proc/{pid}/uid_map").stdout.split()
         userns = lxd.exec(learner, "readlink", f"/proc/{pid}/ns/user").stdout.strip()
         assert inner[0] == "0" and inner[1] != "0", inner  # mapped, never the host's root
-        assert userns and userns != os.readlink("/proc/1/ns/user")
+        assert userns and userns != os.readlink("/proc/self/ns/user")  # not the suite's, the host's own
         # the other processes of the learner's container (its sleeper, this exec) are not in view
         seen = labkit(lxd, learner, "exec", "held", "ps", "-o", "comm").stdout.split()[1:]
         assert seen == ["sleep", "ps"], seen

@@ -49,7 +49,11 @@ def missing() -> str:
 
 class Lxd:
     def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="lk-lxd-", dir="/var/tmp"))  # short: LXD's sockets live in it
+        import secrets
+
+        #: in every container's name: this LXD's own, told from another's (a room's, a second suite's)
+        self.token = secrets.token_hex(4)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"lk-lxd-{self.token}-", dir="/var/tmp"))  # short: LXD's sockets live in it
         self.env = dict(os.environ, LXD_DIR=str(self.dir))
         self.proc: subprocess.Popen | None = None
         self.made: list[str] = []
@@ -82,6 +86,8 @@ class Lxd:
         return self
 
     def container(self, name: str, nesting: bool = True, cgroups: bool = True, binds: dict | None = None) -> str:
+        """Make and start one; its name is `name` and this LXD's token: "nest-learner-3f9a0c1b"."""
+        name = f"{name}-{self.token}"
         raw = "lxc.init.cmd = /bin/sleep infinity" + ("\nlxc.mount.auto = cgroup:rw:force" if cgroups else "")
         self.lxc("init", "learner", name, "-c", f"security.nesting={str(nesting).lower()}", "-c", f"raw.lxc={raw}")
         self.made.append(name)
@@ -134,5 +140,5 @@ class Lxd:
             out.append(f"lxd {self.proc.pid}")
         for root in Path("/sys/fs/cgroup").glob("*"):
             for d in [root, *root.glob("*")] if root.is_dir() else []:
-                out += [str(p) for p in d.glob("lxc.payload.*") if p.name.split(".", 2)[2].startswith("nest-")]
+                out += [str(p) for p in d.glob(f"lxc.payload.*-{self.token}")]
         return out

@@ -94,6 +94,8 @@ class Lxd:
         for i, (source, path) in enumerate((binds or {}).items()):
             self.lxc("config", "device", "add", name, f"bind{i}", "disk", f"source={source}", f"path={path}", "readonly=true")
         self.lxc("start", name)
+        # no init brings lo up in a minbase container, and a notebook's kernel talks to it over 127.0.0.1
+        self.exec(name, "ip", "link", "set", "lo", "up")
         return name
 
     def exec(self, name: str, *cmd, env: dict | None = None, timeout=300, input=None) -> subprocess.CompletedProcess:

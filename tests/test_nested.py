@@ -116,3 +116,31 @@ def test_the_classic_guard_lets_a_port_send_only_from_its_own_mac_and_address():
         subprocess.run(["ip", "link", "del", "lk-gc0"], capture_output=True, timeout=30)
         holder.kill()
         holder.wait()
+
+
+def test_a_nested_overlay_takes_userxattr_and_its_opaque_marks_are_user_xattrs(tmp_path):
+    """As root of a user namespace (unshare --user here; an LXD container in test_lxd.py): a lower
+    directory removed and made again, which without userxattr fails with EIO there; its opaque mark is
+    user.overlay.opaque, and labkit reads it as one."""
+    for d in ("lower/dir", "upper", "work", "merged"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "lower" / "dir" / "old").write_text("x")
+    os.chmod(tmp_path, 0o777)
+    program = f"""
+import os, sys
+sys.path.insert(0, {str(REPO)!r})
+from labkit.filesystems.overlay import mount_overlay, is_opaque
+from labkit.host.where import place
+t = {str(tmp_path)!r}
+assert place().nested
+print(mount_overlay("labkit-test", t + "/merged", [t + "/lower"], t + "/upper", t + "/work", userxattr=place().nested))
+import shutil
+shutil.rmtree(t + "/merged/dir")
+os.mkdir(t + "/merged/dir")
+print(sorted(os.listdir(t + "/merged/dir")), is_opaque(t + "/upper/dir"), os.getxattr(t + "/upper/dir", "user.overlay.opaque"))
+"""
+    p = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", PYTHON, "-c", program],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    opts, seen = p.stdout.splitlines()
+    assert opts.endswith(",userxattr") and seen == "[] True b'y'", p.stdout

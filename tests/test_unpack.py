@@ -132,6 +132,8 @@ HOSTILE = {
         {"name": "d/newdir", "type": tarfile.DIRTYPE, "mode": 0o777}],
     "overlay metadata in an xattr": lambda o: [
         {"name": "f", "data": b"x", "pax": {"SCHILY.xattr.trusted.overlay.redirect": "/etc"}}],
+    "overlay metadata as a nested lab's (user.overlay.*)": lambda o: [
+        {"name": "f", "data": b"x", "pax": {"SCHILY.xattr.user.overlay.redirect": "/etc"}}],
 }
 
 

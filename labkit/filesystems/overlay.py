@@ -62,12 +62,25 @@ def is_whiteout(path: Path) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
+#: overlayfs's own marks: trusted.overlay.* for the host's root; as root of a user namespace, who may
+#: not write trusted.* xattrs, the mount takes "userxattr" and the marks are user.overlay.* (kernel 5.11)
+OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
+
+
+def opaque_xattr(nested: bool) -> str:
+    """The xattr that makes a directory opaque, for a lab nested (host/where.py) or not."""
+    return "user.overlay.opaque" if nested else "trusted.overlay.opaque"
+
+
 def is_opaque(path: Path) -> bool:
-    """An opaque directory: trusted.overlay.opaque = "y" hides everything below it."""
-    try:
-        return os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
-    except OSError:
-        return False
+    """An opaque directory: trusted.overlay.opaque = "y" (or user.overlay.opaque) hides everything below it."""
+    for name in (opaque_xattr(False), opaque_xattr(True)):
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def aufs_available() -> bool:
@@ -99,7 +112,10 @@ class Overlay:
             self.steps.append(f"mkdir -p {d}")
         # overlay lists lowerdir top first: the last layer given is the first one named.
         try:
-            opts = mount_overlay(self.source, self.merged, list(reversed(self.lowers)), self.upper, self.work)
+            from ..host.where import place
+
+            opts = mount_overlay(self.source, self.merged, list(reversed(self.lowers)), self.upper, self.work,
+                                 userxattr=place().nested)
         except OSError as e:
             raise translate_oserror(e, "mount-overlay-on", merged=self.merged) from None
         if "/proc/self/fd/" in opts:
@@ -226,21 +242,23 @@ def _short(opts: str, limit: int = 300) -> str:
     return opts if len(opts) <= limit else opts[:limit] + f"... ({len(opts)} characters)"
 
 
-def mount_overlay(source: str, target, lowers_top_first: list, upper, work) -> str:
+def mount_overlay(source: str, target, lowers_top_first: list, upper, work, userxattr: bool = False) -> str:
     """mount(2) an overlay of `lowers_top_first` (the image's last layer first) with its writable
     `upper` and `work` dirs on `target`; returns the option string used. The one routine for
     lk.overlay and for a container's root (runtime/container/rootfs.py). Raises OSError.
 
     mount(2) takes at most one page of options: with many or deep layers the paths do not fit, so
     each lower dir is opened (O_PATH) and named by its descriptor, /proc/self/fd/N, which is short:
-    "lowerdir=/proc/self/fd/5:/proc/self/fd/6,upperdir=...,workdir=...".
+    "lowerdir=/proc/self/fd/5:/proc/self/fd/6,upperdir=...,workdir=...". `userxattr`: nested (see
+    OVERLAY_XATTRS): without it, removing a lower directory there fails with EIO.
     """
-    opts = f"lowerdir={':'.join(map(str, lowers_top_first))},upperdir={upper},workdir={work}"
+    extra = ",userxattr" if userxattr else ""
+    opts = f"lowerdir={':'.join(map(str, lowers_top_first))},upperdir={upper},workdir={work}{extra}"
     fds: list[int] = []
     try:
         if len(opts) >= PAGE:
             fds = [os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for p in lowers_top_first]
-            opts = f"lowerdir={':'.join(f'/proc/self/fd/{fd}' for fd in fds)},upperdir={upper},workdir={work}"
+            opts = f"lowerdir={':'.join(f'/proc/self/fd/{fd}' for fd in fds)},upperdir={upper},workdir={work}{extra}"
         sc.mount(source, str(target), "overlay", 0, opts)
     finally:
         for fd in fds:  # the mount holds the layers now; the descriptors are no longer needed

@@ -35,7 +35,9 @@ def _is_whiteout(st: os.stat_result) -> bool:
 
 def _is_opaque(path: str) -> bool:
     try:
-        return os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+        from ..filesystems.overlay import is_opaque
+
+        return is_opaque(path)
     except OSError:
         return False
 
@@ -98,7 +100,7 @@ def _xattrs(path: str) -> list[tuple[str, bytes]]:
         return []
     out = []
     for n in names:
-        if n.startswith("trusted.overlay."):
+        if n.startswith(("trusted.overlay.", "user.overlay.")):
             continue
         try:
             out.append((n, os.getxattr(path, n, follow_symlinks=False)))

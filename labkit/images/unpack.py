@@ -11,7 +11,7 @@ the entry is made relative to that directory's descriptor. Refused, with nothing
     link -> /etc, link/x     writing through a symlink         (O_NOFOLLOW on every component)
     hard link to ../../x     a hard link to something outside  (its target is reached the same way)
     .wh.x in a symlinked dir a whiteout through a symlink      (as any other entry)
-    trusted.overlay.* xattrs the layer faking overlay metadata (a redirect, an opaque mark)
+    trusted.overlay.* xattrs the layer faking overlay metadata (a redirect, an opaque mark); user.overlay.* too
     more than max_bytes      a decompression bomb              (counted as the tar is read)
 
 OCI whiteouts become overlayfs's own: `a/.wh.b` (b is deleted in this layer) becomes a character
@@ -283,7 +283,10 @@ def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo, root: int, dirs: list,
     parents.touched(up + [base[len(WHITEOUT):]] if base.startswith(WHITEOUT) and base != OPAQUE else parts)
     parent = parents.get(up)
     if base == OPAQUE:  # the parent hides every lower entry of the same path
-        os.setxattr(parent, "trusted.overlay.opaque", b"y")
+        from ..filesystems.overlay import opaque_xattr
+        from ..host.where import place
+
+        os.setxattr(parent, opaque_xattr(place().nested), b"y")
         return
     if base.startswith(WHITEOUT):  # "this name is deleted in this layer": overlayfs's 0/0 device
         name = base[len(WHITEOUT):]
@@ -343,7 +346,7 @@ def _attrs(dir_fd: int, name: str | None, member: tarfile.TarInfo) -> None:
     for key, value in member.pax_headers.items():
         if key.startswith("SCHILY.xattr."):
             attr = key[len("SCHILY.xattr."):]
-            if attr.startswith("trusted.overlay."):
+            if attr.startswith(("trusted.overlay.", "user.overlay.")):  # either is overlayfs's, nested or not
                 raise UnsafeLayer("error.images.layer-entry-carries-overlayfs", name=member.name, attr=attr)
             path = target if name is None else f"/proc/self/fd/{dir_fd}/{name}"
             try:

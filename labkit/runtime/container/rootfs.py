@@ -59,7 +59,7 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step, text=None, **valu
         upper = os.path.join(bundle, ann.get("org.labkit.rootfs.upper", "upper"))
         work = os.path.join(bundle, ann.get("org.labkit.rootfs.work", "work"))
         step("overlay", mount_overlay, ann.get("org.labkit.instance", "labkit"), rootfs,
-              lower.split(":"), upper, work)
+             lower.split(":"), upper, work, ann.get("org.labkit.nested") == "1")
     else:
         # A plain bundle (e.g. from `runc spec`): pivot_root needs rootfs to be a mount point.
         step("root-bind", sc.mount, rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
@@ -83,7 +83,7 @@ def setup_rootfs(config: dict, bundle: str, trace=lambda step, text=None, **valu
         listed = config.get("linux", {}).get("devices", [])
         required = [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666}
                     for p, ma, mi in REQUIRED_DEVICES if p not in {d["path"] for d in listed}]
-        bind = config.get("annotations", {}).get("org.labkit.devices") == "bind"  # nested: host/where.py
+        bind = config.get("annotations", {}).get("org.labkit.nested") == "1"  # host/where.py
         for dev in listed + required:
             path = rootfs + dev["path"]
             if bind:

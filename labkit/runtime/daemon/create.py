@@ -57,8 +57,8 @@ def create(inst: Instance, store: ImageStore, opts: Options, images: dict | None
             config["annotations"]["org.labkit.trace"] = "1"
         from ...host.where import place
 
-        if place().nested:  # root of a user namespace may not mknod: PID 1 binds the outer /dev's nodes
-            config["annotations"]["org.labkit.devices"] = "bind"
+        if place().nested:  # root of a user namespace: PID 1 binds the outer /dev's nodes (no mknod), mounts
+            config["annotations"]["org.labkit.nested"] = "1"  # the overlay with userxattr; no device rules
         for key, value in opts.log_opts.items():  # docker's --log-opt, read by labkitd's output pump
             config["annotations"][f"org.labkit.log.{key}"] = str(value)
         net = networking.prepare(inst, cid, name, opts.network, opts.ports, config["hostname"], bundle, config)

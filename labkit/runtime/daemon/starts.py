@@ -87,7 +87,7 @@ class Starts:
             res = Resources.from_oci(cfg.get("linux", {}).get("resources"))
             # In an unprivileged container the outer container's device rules hold, and a nested group
             # may neither write nor widen them (host/where.py): labkit's are left to them there.
-            nested = cfg.get("annotations", {}).get("org.labkit.devices") == "bind"
+            nested = cfg.get("annotations", {}).get("org.labkit.nested") == "1"
             group.apply(dataclasses.replace(res, devices=() if nested else device_rules.for_config(cfg)))
             marks.append((Text("trace", "cgroup", n=len(group.dirs)), time.monotonic(), "cgroup"))
             networking.check_ports_free(svc.inst, rec.get("ports", []), svc.live, cid)

@@ -29,9 +29,11 @@ IMAGE_CACHE = Path("/var/cache/labkit-test")
 
 
 def image_tar() -> Path:
+    """./lab test's learner-<codename>-<hash of its package list>.tar (its prepare_learner_image)."""
     code = next((line.split("=", 1)[1].strip().strip('"') for line in Path("/etc/os-release").read_text().splitlines()
                  if line.startswith("VERSION_CODENAME=")), "bookworm")
-    return IMAGE_CACHE / f"learner-{code}.tar"
+    made = sorted(IMAGE_CACHE.glob(f"learner-{code}-*.tar"), key=lambda p: p.stat().st_mtime)
+    return made[-1] if made else IMAGE_CACHE / f"learner-{code}-(none).tar"
 
 
 def missing() -> str:

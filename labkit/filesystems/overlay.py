@@ -97,6 +97,12 @@ class Overlay:
         self.steps: list[str] = []  # what was done, for a learner to read
         self.options = ""
 
+    @property
+    def opaque_xattr(self) -> str:
+        """The xattr this mount marks an opaque directory with: "trusted.overlay.opaque" on a host,
+        "user.overlay.opaque" as root of a user namespace (mounted with userxattr)."""
+        return opaque_xattr("userxattr" in self.options.split(","))
+
     # -- mounting ------------------------------------------------------------------------------
     def mount(self) -> "Overlay":
         require_root("mounting-overlay")

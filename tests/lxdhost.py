@@ -49,6 +49,10 @@ def missing() -> str:
     return ""
 
 
+class Unavailable(Exception):
+    """The daemon itself did not start here (an AppArmor it cannot load, a kernel it cannot use)."""
+
+
 class Lxd:
     def __init__(self):
         import secrets
@@ -72,8 +76,10 @@ class Lxd:
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         try:
-            subprocess.run(["lxd", "waitready", "--timeout", "60"], env=self.env, check=True, timeout=90,
-                           capture_output=True)
+            ready = subprocess.run(["lxd", "waitready", "--timeout", "60"], env=self.env, timeout=90, capture_output=True)
+            if ready.returncode != 0:
+                log = (self.dir / "lxd.log").read_text(errors="replace")[-300:] if (self.dir / "lxd.log").exists() else ""
+                raise Unavailable(f"lxd waitready: {ready.stderr.decode(errors='replace').strip()} {log}")
             self.lxc("storage", "create", "pool", "dir")
             self.lxc("profile", "device", "add", "default", "root", "disk", "path=/", "pool=pool")
             meta = self.dir / "meta"

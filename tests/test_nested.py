@@ -52,8 +52,17 @@ def test_labkitd_that_cannot_start_says_why_as_a_typed_error_not_a_traceback(tmp
     # (unmounted, not hidden: a tmpfs over /sys/fs/cgroup would leave the hierarchies in mountinfo)
     script = (f"umount -R /sys/fs/cgroup && LABKIT_ROOT={tmp_path / 'root'} LABKIT_LANG=en "
               f"{PYTHON} -m labkit inspect no-such-box")
-    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    try:
+        p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                           capture_output=True, text=True, timeout=120, cwd=REPO)
+    finally:  # a keeper that did start anyway (the bug this test is for) is ended, not left running
+        import signal
+
+        for name in ("labkit-keeper.pid", "labkitd.pid"):
+            try:
+                os.kill(int((tmp_path / "root" / "run" / name).read_text()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
     assert p.returncode != 0 and not (tmp_path / "root" / "run" / "labkitd.pid").exists(), p
     assert "labkit: no usable cgroup hierarchy is mounted on this host" in p.stderr, p.stderr
     assert "hint: run `labkit doctor`" in p.stderr and "Traceback" not in p.stderr, p.stderr

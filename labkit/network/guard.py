@@ -87,14 +87,20 @@ def program(mac: str, ip: str) -> list[tuple[int, int, int, int, int, str]]:
             ("drop",),
             (MOV_K, 0, 0, 0, TC_ACT_SHOT, "TC_ACT_SHOT: dropped"),
             (EXIT, 0, 0, 0, 0, "return r0")]
+    return _resolved(prog, jumps=(3,))
+
+
+def _resolved(prog, jumps: tuple[int, ...]) -> list[tuple]:
+    """Instructions with ("label",) lines among them, their jump fields (at the positions `jumps`)
+    naming labels: each label becomes the offset the kernel wants, from the next instruction."""
     labels, out = {}, []
     for ins in prog:
         if len(ins) == 1:
             labels[ins[0]] = len(out)
         else:
             out.append(ins)
-    return [(c, d, s, labels[off] - i - 1 if isinstance(off, str) else off, imm, note)
-            for i, (c, d, s, off, imm, note) in enumerate(out)]
+    return [tuple(labels[v] - i - 1 if f in jumps and isinstance(v, str) else v for f, v in enumerate(ins))
+            for i, ins in enumerate(out)]
 
 
 def listing(prog) -> list[str]:
@@ -147,14 +153,7 @@ def classic_program(mac: str, ip: str) -> list[tuple[int, int | str, int | str, 
             (C_RET_K, 0, 0, TC_ACT_OK, "TC_ACT_OK: on to the bridge"),
             ("drop",),
             (C_RET_K, 0, 0, TC_ACT_SHOT, "TC_ACT_SHOT: dropped")]
-    labels, out = {}, []
-    for ins in prog:
-        if len(ins) == 1:
-            labels[ins[0]] = len(out)
-        else:
-            out.append(ins)
-    rel = lambda target, i: labels[target] - i - 1 if isinstance(target, str) else target  # noqa: E731
-    return [(c, rel(jt, i), rel(jf, i), k, note) for i, (c, jt, jf, k, note) in enumerate(out)]
+    return _resolved(prog, jumps=(1, 2))
 
 
 def classic_bytes(prog) -> bytes:

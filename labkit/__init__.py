@@ -15,7 +15,7 @@ from .errors import (CommandNotExecutable, CommandNotFound, Conflict, ContainerE
 
 __version__ = "0.1.0"
 
-__all__ = ["doctor", "language", "tidy", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "build", "save", "load", "registry", "vm", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
+__all__ = ["doctor", "where", "language", "tidy", "run", "create", "container", "ps", "monitor", "controls", "check", "CheckFailed", "layers", "run_bundle", "escape_attempts", "reset", "pull", "push", "tag", "rmi", "build", "save", "load", "registry", "vm", "cgroup", "overlay", "unshare", "nsenter", "namespaces_of", "LabkitError", "NotPermitted", "FeatureMissing", "InvalidArgument",
            "NotFound", "ImageNotFound", "ContainerNotFound", "Conflict", "ContainerError", "CommandNotFound", "CommandNotExecutable", "TimedOut"]
 
 
@@ -27,6 +27,17 @@ def doctor():
     from .host.doctor import doctor as _doctor
 
     return _doctor()
+
+
+def where():
+    """Where this lab runs: on a host, or as root of a user namespace in an unprivileged container (a
+    learner's in a room), where the kernel refuses what only the host's root may do (notebook 11).
+
+        lk.where()          # an unprivileged LXD container: root here is uid 1000000 on the host
+        lk.where().nested   # True there, False on a host"""
+    from .host.where import place
+
+    return place()
 
 
 @boundary("run-container")

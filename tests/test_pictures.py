@@ -113,6 +113,10 @@ def test_the_escape_attempts_are_drawn_stopped_at_the_lock_that_held(busybox):
     held = [list(a) for a in attempts]
     held[4][4] = False  # were the mount to get through, the picture says so
     assert repr(pictures.walls(held)).splitlines()[4].endswith("GOT THROUGH")
+    assert ">user namespace<" not in pic.svg  # the nested wall is drawn only where an attempt met it
+    held[0][5] = "user_namespace"  # nested: the kernel refused the mknod itself (security/attempts.py NESTED)
+    nested = pictures.walls(held)
+    assert ">user namespace<" in nested.svg and "user_namespace" in repr(nested).splitlines()[0]
 
 
 def test_the_summary_drawings_are_well_formed_and_labelled_from_the_catalog(monkeypatch):

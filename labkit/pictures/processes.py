@@ -136,6 +136,8 @@ def by_hand_levels(who: str | None = None) -> Picture:
 
 #: the locks an escape attempt meets, outward (security/attempts.py names each attempt's)
 _LOCKS = ("capabilities", "seccomp", "masked_path", "read-only_path", "devices")
+#: nested (a learner's unprivileged container), the kernel's own wall for what only the host's root may do
+_NESTED_LOCK = "user_namespace"
 
 
 def walls(attempts) -> Picture:
@@ -144,21 +146,22 @@ def walls(attempts) -> Picture:
     t = catalog.entry("picture.walls")
     e = html.escape
     col, x0, row = 104, 300, 26
+    locks = _LOCKS + ((_NESTED_LOCK,) if any(tuple(a)[5] == _NESTED_LOCK for a in attempts) else ())
     parts = [f"<text x='10' y='18' font-size='12' fill='#555'>{e(t.get('caption', ''))}</text>",
              f"<text x='{x0 - 10}' y='44' font-size='12' font-weight='bold' text-anchor='end'>{e(t.get('container', 'the container'))}</text>"]
-    for i, lock in enumerate(_LOCKS):
+    for i, lock in enumerate(locks):
         x = x0 + (i + 1) * col
         parts.append(f"<line x1='{x}' y1='50' x2='{x}' y2='{60 + row * len(attempts)}' stroke='#c08a1e' stroke-width='3'/>"
                      f"<text x='{x}' y='44' font-size='11' text-anchor='middle'>{e(t.get(lock, lock))}</text>")
-    parts.append(f"<text x='{x0 + (len(_LOCKS) + 1) * col + 10}' y='44' font-size='12' font-weight='bold'>{e(t.get('host', 'the host'))}</text>")
+    parts.append(f"<text x='{x0 + (len(locks) + 1) * col + 10}' y='44' font-size='12' font-weight='bold'>{e(t.get('host', 'the host'))}</text>")
     lines = []
     for j, (what, _command, _answer, _rule, held, lock, harmless) in enumerate(tuple(a)[:7] for a in attempts):
         y = 66 + j * row
-        stop = x0 + (_LOCKS.index(lock) + 1) * col if lock in _LOCKS else x0 + len(_LOCKS) * col
+        stop = x0 + (locks.index(lock) + 1) * col if lock in locks else x0 + len(locks) * col
         allowed = held and harmless
         color = "#2a2" if held else "#c33"
         parts.append(f"<text x='{x0 - 10}' y='{y + 4}' font-size='11' text-anchor='end'>{e(what[:48])}</text>"
                      + _arrow(x0, y, stop - 4, y, color=color)
                      + f"<text x='{stop + 6}' y='{y + 5}' font-size='13' fill='{color}'>{'✔' if allowed else '⊘' if held else '!'}</text>")
         lines.append(f"{what:<44} {lock:<16} {t.get('allowed' if allowed else 'stopped' if held else 'got_through')}")
-    return Picture(_svg(x0 + (len(_LOCKS) + 2) * col + 60, 80 + row * len(attempts), parts), "\n".join(lines))
+    return Picture(_svg(x0 + (len(locks) + 2) * col + 60, 80 + row * len(attempts), parts), "\n".join(lines))

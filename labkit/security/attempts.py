@@ -9,6 +9,14 @@ answers, and which rule answered. Notebook 11 shows the table; the tests ask the
     ...
 
 Each attempt runs with `exec` in the running container, so it meets every lock its PID 1 has.
+
+Nested (labkit as root of a user namespace: a learner's unprivileged container, where/place()) two
+rows differ, since there the kernel itself refuses the first step: only the host's root makes device
+nodes (CAP_MKNOD counts in the host's user namespace alone), so the node for the disk is never made,
+and the outer container's /dev has no disk to bind in. Those rows expect that answer and name it:
+
+    mknod /lk-disk b 7 0   (a node for a disk)       Operation not permitted     user namespace: ...
+    head -c 1 /lk-disk     (read the host's disk)    No such file or directory   the outer container: ...
 """
 
 from __future__ import annotations
@@ -30,6 +38,13 @@ ATTEMPTS = (
     ("kcore", "masked_path", "head -c 16 /proc/kcore | wc -c", "^0$"),
     ("sysctl", "read-only_path", "echo 1 > /proc/sys/vm/drop_caches", "Read-only file system"),
 )
+
+
+#: The rows that differ nested: ID -> (lock, what counts as held). Their rules are rule_<ID>_nested.
+NESTED = {
+    "disk_node": ("user_namespace", "Operation not permitted"),
+    "disk_read": ("user_namespace", "No such file or directory|Operation not permitted"),
+}
 
 
 _say = speaker("attempts")  # what each tries and the rule that answers, in the learner's language
@@ -68,9 +83,14 @@ def escape_attempts(container) -> Attempts:
     """Run each of ATTEMPTS inside `container` (running) and report what the kernel answered."""
     import re
 
+    from ..host.where import place
+
+    nested = place().nested
     rows = Attempts()
     for key, lock, command, refused in ATTEMPTS:
         what, rule = _say(f"what_{key}"), _say(f"rule_{key}")
+        if nested and key in NESTED:
+            (lock, refused), rule = NESTED[key], _say(f"rule_{key}_nested")
         r = container.exec(["sh", "-c", command])
         said = (r.stderr.strip().splitlines() or [""])[-1]
         answer = said.rsplit(": ", 1)[-1] if r.exit_code else (r.stdout.strip() or "ok")

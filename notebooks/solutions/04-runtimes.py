@@ -41,14 +41,14 @@ mount --bind {ov.merged} {ov.merged}     # as runc does: pivot_root wants a moun
 cd {ov.merged}
 mkdir -p old-root                        # 1. make the folder the old root goes to: old-root, under the new root
 pivot_root . old-root                    # 2. swap the roots: the overlay becomes /, the old root goes under old-root
-exec /bin/sh -c 'umount -l /old-root && rmdir /old-root && mount -t proc proc /proc && echo ready && exec sleep 60'   # 3. let the old root go
+exec /bin/sh -c 'mount -t proc proc /proc && umount -l /old-root && rmdir /old-root && echo ready && exec sleep 60'   # 3. let the old root go (a new /proc first: nested, the kernel mounts one only while the old is in sight)
 """
 p = g.spawn(["unshare", "--fork", "--pid", "--uts", "--mount", "--ipc", "--net", "sh", "-c", script])
 ready = p.stdout.readline().strip() == "ready"
 try:
     seen = open(f"/proc/{p.pid}/mountinfo").read().splitlines()
-except FileNotFoundError:
-    seen = []                            # it ended: pivot_root or what follows failed
+except OSError:
+    seen = []                            # it ended (gone, or a zombie): pivot_root or what follows failed
 g.kill(); p.wait()
 print(p.stderr.read(), *seen, sep="\n")
 lk.exercise("04.level-4").verify(pivoted=ready and any(" / / " in m and " - overlay " in m for m in seen),

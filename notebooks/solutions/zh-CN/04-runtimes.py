@@ -41,14 +41,14 @@ mount --bind {ov.merged} {ov.merged}     # 和 runc 一样：pivot_root 需要�
 cd {ov.merged}
 mkdir -p old-root                        # 1. 创建旧根要去的目录：新根下的 old-root
 pivot_root . old-root                    # 2. 交换根：overlay 成为 /，旧根移到 old-root 下
-exec /bin/sh -c 'umount -l /old-root && rmdir /old-root && mount -t proc proc /proc && echo ready && exec sleep 60'   # 3. 放掉旧根
+exec /bin/sh -c 'mount -t proc proc /proc && umount -l /old-root && rmdir /old-root && echo ready && exec sleep 60'   # 3. 放掉旧根（先挂新的 /proc：嵌套时，旧的还看得见，内核才肯挂新的）
 """
 p = g.spawn(["unshare", "--fork", "--pid", "--uts", "--mount", "--ipc", "--net", "sh", "-c", script])
 ready = p.stdout.readline().strip() == "ready"
 try:
     seen = open(f"/proc/{p.pid}/mountinfo").read().splitlines()
-except FileNotFoundError:
-    seen = []                            # 它结束了：pivot_root 或者之后的步骤失败了
+except OSError:
+    seen = []                            # 它结束了（已经不在，或者是僵尸进程）：pivot_root 或者之后的步骤失败了
 g.kill(); p.wait()
 print(p.stderr.read(), *seen, sep="\n")
 lk.exercise("04.level-4").verify(pivoted=ready and any(" / / " in m and " - overlay " in m for m in seen),

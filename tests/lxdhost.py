@@ -1,6 +1,10 @@
 """An LXD of the tests' own: Debian's lxd, started without systemd in a directory of its own (so an LXD
-the machine already runs, a room's, is never touched), a storage pool, no network, the learner image
+the machine already runs, a room's, is never touched), a storage pool, a bridge, the learner image
 made at set-up (`./lab test`: tests never fetch), and everything removed afterwards.
+
+The bridge ("lxdt" and the token: never "lk...", which is labkit's and which a `labkit reset` elsewhere
+would remove) has no address on the host: the learners' eth0 are on it, the host does not route for
+them, so no traffic leaves the machine (nor reaches the host).
 
     with Lxd() as lxd:
         c = lxd.container("nest-1", nesting=True, cgroups=True, binds={REPO: REPO})
@@ -63,6 +67,8 @@ class Lxd:
         self.env = dict(os.environ, LXD_DIR=str(self.dir))
         self.proc: subprocess.Popen | None = None
         self.made: list[str] = []
+        self.bridge = f"lxdt{self.token}"  # 12 characters: a link name has at most 15
+        self.nics = 0
 
     def lxc(self, *args, check=True, timeout=120, **kw) -> subprocess.CompletedProcess:
         p = subprocess.run(["lxc", *args], env=self.env, capture_output=True, text=True, timeout=timeout, **kw)
@@ -71,17 +77,17 @@ class Lxd:
         return p
 
     def __enter__(self) -> "Lxd":
-        log = open(self.dir / "lxd.out", "wb")
-        self.proc = subprocess.Popen(["lxd", "--group", "root", "--logfile", str(self.dir / "lxd.log")], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
         try:
+            with open(self.dir / "lxd.out", "wb") as log:
+                self.proc = subprocess.Popen(["lxd", "--group", "root", "--logfile", str(self.dir / "lxd.log")], env=self.env,
+                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             ready = subprocess.run(["lxd", "waitready", "--timeout", "60"], env=self.env, timeout=90, capture_output=True)
             if ready.returncode != 0:
                 log = (self.dir / "lxd.log").read_text(errors="replace")[-300:] if (self.dir / "lxd.log").exists() else ""
                 raise Unavailable(f"lxd waitready: {ready.stderr.decode(errors='replace').strip()} {log}")
             self.lxc("storage", "create", "pool", "dir")
             self.lxc("profile", "device", "add", "default", "root", "disk", "path=/", "pool=pool")
+            self.lxc("network", "create", self.bridge, "ipv4.address=none", "ipv6.address=none")
             meta = self.dir / "meta"
             meta.mkdir()
             (meta / "metadata.yaml").write_text(f"architecture: x86_64\ncreation_date: {int(time.time())}\n"
@@ -99,6 +105,9 @@ class Lxd:
         raw = "lxc.init.cmd = /bin/sleep infinity" + ("\nlxc.mount.auto = cgroup:rw:force" if cgroups else "")
         self.lxc("init", "learner", name, "-c", f"security.nesting={str(nesting).lower()}", "-c", f"raw.lxc={raw}")
         self.made.append(name)
+        # its end on the host named as this LXD's: "lxdt3f9a0c1b1" (LXD's own would be "veth" and a number)
+        self.nics += 1
+        self.lxc("config", "device", "add", name, "eth0", "nic", f"network={self.bridge}", f"host_name={self.bridge}{self.nics}")
         for i, (source, path) in enumerate((binds or {}).items()):
             self.lxc("config", "device", "add", name, f"bind{i}", "disk", f"source={source}", f"path={path}", "readonly=true")
         self.lxc("start", name)
@@ -126,6 +135,7 @@ class Lxd:
                 self.remove(name)
             self.lxc("image", "delete", "learner", check=False)
             self.lxc("profile", "device", "remove", "default", "root", check=False)
+            self.lxc("network", "delete", self.bridge, check=False)
             self.lxc("storage", "delete", "pool", check=False)
             subprocess.run(["lxd", "shutdown", "--timeout", "30"], env=self.env, capture_output=True, timeout=60)
         finally:
@@ -148,6 +158,7 @@ class Lxd:
                if line.split()[4].startswith(str(self.dir))]
         if self.proc is not None and self.proc.poll() is None:
             out.append(f"lxd {self.proc.pid}")
+        out += [name for name in os.listdir("/sys/class/net") if name.startswith(self.bridge)]
         for root in Path("/sys/fs/cgroup").glob("*"):
             for d in [root, *root.glob("*")] if root.is_dir() else []:
                 out += [str(p) for p in d.glob(f"lxc.payload.*-{self.token}")]

@@ -36,15 +36,18 @@ def shown(cell) -> str:
                    for out in cell.get("outputs", []))
 
 
-def main(paths: list[str], keep: str | None = None) -> None:
-    """`keep`: a folder to write each run notebook into (NAME.shipped.ipynb, NAME.solved.ipynb), to read after."""
+def main(paths: list[str], keep: str | None = None, shipped_too: bool = True) -> None:
+    """`keep`: a folder to write each run notebook into (NAME.shipped.ipynb, NAME.solved.ipynb), to read
+    after. `shipped_too` False (--solved-only): the run with the solutions alone (the v2 VM, where each
+    kernel costs half a minute: the shipped run differs only in the blanks, which are Python's)."""
     from labkit.exercises import ID_LINE, solutions
 
     for name in paths:
         path = Path(name).resolve()
         t0 = time.monotonic()
         shipped = nbformat.read(path, as_version=4)
-        run(shipped, path.parent)
+        if shipped_too:
+            run(shipped, path.parent)
         t1 = time.monotonic()
         solved = nbformat.read(path, as_version=4)
         cells = {m.group(1): i for i, c in enumerate(solved.cells) if c.cell_type == "code" for m in [ID_LINE.search(c.source)] if m}
@@ -64,4 +67,4 @@ def main(paths: list[str], keep: str | None = None) -> None:
 if __name__ == "__main__":
     args = sys.argv[1:]
     keep = args[args.index("--keep") + 1] if "--keep" in args else None
-    main([a for a in args if a not in ("--keep", keep)], keep)
+    main([a for a in args if a not in ("--keep", keep, "--solved-only")], keep, "--solved-only" not in args)

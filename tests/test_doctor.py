@@ -107,3 +107,25 @@ def test_the_doctor_speaks_chinese_when_asked_and_its_rows_keep_their_ids(monkey
     assert chinese["cgroups"].name == "控制组（cgroups）" and chinese["内核"].id == "kernel"
     assert str(chinese).splitlines()[-1] == ("这台宿主机可以运行整个实验室" if chinese.ok else "这台宿主机不能运行实验室的全部内容：见标 ✘ 的行")
     assert "检查项" in chinese._repr_html_()
+
+
+def test_the_cgroup_row_fails_where_a_v2_namespace_root_holds_processes(tmp_path):
+    """A parsing unit on fake files (the real case, an LXD container's root on v2, runs in the v2 VM:
+    test_lxd.py): a namespace's root (it has cgroup.type; the true root has none) with PID 1 in it
+    and nothing handed down yet fails the row, with the hint's command; handed down, or empty, it passes."""
+    from labkit.cgroups.hierarchies import Hierarchy, Layout
+    from labkit.host.doctor import _v2_root_busy
+
+    (tmp_path / "cgroup.type").write_text("domain\n")
+    (tmp_path / "cgroup.procs").write_text("1\n")
+    (tmp_path / "cgroup.subtree_control").write_text("\n")
+    lay = Layout((Hierarchy(tmp_path, 2, ("cpu", "memory", "pids")),))
+    assert _v2_root_busy(lay) == (tmp_path, "1")
+    (tmp_path / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    assert _v2_root_busy(lay) is None
+    (tmp_path / "cgroup.subtree_control").write_text("\n")
+    (tmp_path / "cgroup.procs").write_text("")
+    assert _v2_root_busy(lay) is None
+    (tmp_path / "cgroup.procs").write_text("1\n")
+    (tmp_path / "cgroup.type").unlink()  # the true root: the rule does not hold there
+    assert _v2_root_busy(lay) is None

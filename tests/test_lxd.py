@@ -15,6 +15,7 @@ from lxdhost import Lxd, Unavailable, missing
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing()), reason=missing() or "-"),
               pytest.mark.limit(300)]
 PY = str(REPO / ".venv" / "bin" / "python")
+EMULATED = bool(os.environ.get("LABKIT_TEST_EMULATED"))
 ENV = {"LABKIT_ROOT": "/var/lib/labkit", "PYTHONDONTWRITEBYTECODE": "1", "LABKIT_LANG": "en"}
 
 
@@ -35,9 +36,12 @@ def lxd():
 
 
 @pytest.fixture(scope="module")
-def learner(lxd):
-    """One learner's container: unprivileged, nesting on, its own cgroup hierarchies, the lab bound in."""
+def container(lxd):
+    """One learner's container: unprivileged, nesting on, its own cgroup hierarchies, the lab bound in.
+    As LXD starts it, its init (a sleeper) sits in the root of its cgroup namespace."""
     name = lxd.container("nest-learner", binds={str(REPO): str(REPO)})
+    if EMULATED:  # the v2 VM keeps its disks in memory: the image's copy goes once the container is made
+        lxd.lxc("image", "delete", "learner")
     p = labkit(lxd, name, "image", "build-default", "-q")
     assert p.returncode == 0, p.stderr
     yield name
@@ -45,11 +49,47 @@ def learner(lxd):
     lxd.remove(name)
 
 
+@pytest.fixture
+def learner(lxd, container):
+    """The container, with its init in a leaf group on cgroup v2 (as systemd sits in init.scope, and as
+    the error's hint says: test_on_cgroup_v2_a_namespace_root_with_processes_...)."""
+    lxd.exec(container, "sh", "-c", LEAF)
+    return container
+
+
+#: the command the error's hint gives (labkit/messages/errors/en.toml v2-group-holds-processes), for
+#: /sys/fs/cgroup; nothing on v1, whose hierarchies have no such rule
+LEAF = ("[ -f /sys/fs/cgroup/cgroup.type ] || exit 0; mkdir -p /sys/fs/cgroup/init && "
+        "for p in $(cat /sys/fs/cgroup/cgroup.procs); do echo $p > /sys/fs/cgroup/init/cgroup.procs; done")
+
+
 def labkit(lxd, name, *args, timeout=300):
     return lxd.exec(name, "sh", "-c", f"cd {REPO} && exec {PY} -m labkit " + " ".join(f"'{a}'" for a in args),
                     env=ENV, timeout=timeout)
 
 
+@pytest.mark.v2
+def test_on_cgroup_v2_a_namespace_root_with_processes_is_an_error_whose_hint_works(lxd, container):
+    """cgroup v2 hands controllers down only from a group without processes: LXD's init is in the root
+    of the container's cgroup namespace. labkit says so (run and doctor), moves nothing it did not
+    start, and the command its hint gives makes it work. (v1 has no such rule: nothing to see.)"""
+    import re
+
+    if not lxd.exec(container, "test", "-f", "/sys/fs/cgroup/cgroup.type").returncode == 0:
+        pytest.skip("cgroup v1 in the container: the rule is v2's (this test runs in the v2 VM)")
+    p = labkit(lxd, container, "run", "--rm", "busybox", "true")
+    assert p.returncode != 0 and "Traceback" not in p.stderr + p.stdout, (p.stdout, p.stderr)
+    assert "holds processes of its own (PID 1" in p.stderr and "no internal processes" in p.stderr, p.stderr
+    doctor = labkit(lxd, container, "doctor")
+    row = next(line for line in doctor.stdout.splitlines() if "cgroups" in line)
+    assert row.startswith("✘") and "/sys/fs/cgroup holds processes" in row, doctor.stdout
+    hint = re.search(r"hint: .*?`([^`]+)`", p.stderr).group(1)
+    assert lxd.exec(container, "sh", "-c", hint).returncode == 0, hint
+    p = labkit(lxd, container, "run", "--rm", "-m", "16m", "busybox", "cat", "/sys/fs/cgroup/memory.max")
+    assert p.returncode == 0 and p.stdout.split() == [str(16 << 20)], (p.stdout, p.stderr)
+
+
+@pytest.mark.v2
 def test_labkit_runs_there_with_limits_read_back_and_devices_from_the_outer_dev(lxd, learner):
     p = labkit(lxd, learner, "run", "--rm", "-m", "32m", "--pids-limit", "20", "busybox", "sh", "-c",
                "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null"
@@ -61,6 +101,7 @@ def test_labkit_runs_there_with_limits_read_back_and_devices_from_the_outer_dev(
     assert "the outer LXD container's device rules hold" in doctor.stdout and "classic BPF" in doctor.stdout, doctor.stdout
 
 
+@pytest.mark.v2
 def test_a_nested_container_cannot_open_the_hosts_disk_leave_its_user_namespace_or_see_other_processes(lxd, learner):
     disk = next(line.split() for line in open("/proc/partitions").read().splitlines()[2:] if line.split())
     major, minor = disk[0], disk[1]
@@ -98,7 +139,14 @@ def test_without_its_own_cgroups_labkit_says_why_not_a_traceback(lxd):
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+#: also in the v2 VM: 03, the notebook of cgroups (a delegated v2 subtree). Not 11, whose v2 lesson is the
+#: device program, which labkit does not write nested (the outer container's rules hold); the VM's
+#: emulation makes each notebook there cost ~1.5 minutes of the suite's 20.
+NESTED_V2 = {"03-cgroups"}
+
+
+@pytest.mark.parametrize("notebook", [pytest.param(p, marks=pytest.mark.v2) if p.stem in NESTED_V2 else p for p in NOTEBOOKS],
+                         ids=[p.stem for p in NOTEBOOKS])
 def test_every_notebook_runs_in_a_learners_container_as_shipped_and_with_the_solutions(lxd, learner, notebook):
     """Each notebook, top to bottom in a fresh kernel inside the learner's container (tests/nbinside.py):
     no cell raises, a check that cannot hold there is not asked (notebook 11 says what differs), and
@@ -106,7 +154,8 @@ def test_every_notebook_runs_in_a_learners_container_as_shipped_and_with_the_sol
     drift test in test_exercises.py.)"""
     import json
 
-    p = lxd.exec(learner, "sh", "-c", f"cd {REPO} && exec {PY} tests/nbinside.py {notebook}",
+    only = " --solved-only" if EMULATED else ""  # the v2 VM: the run that asks its cgroups the most
+    p = lxd.exec(learner, "sh", "-c", f"cd {REPO} && exec {PY} tests/nbinside.py{only} {notebook}",
                  env=dict(ENV, LABKIT_LEARNER="tester", HOME="/root"), timeout=280)
     lines = [line for line in p.stdout.splitlines() if line.startswith("{")]
     assert p.returncode == 0 and lines, (p.stdout[-2000:], p.stderr[-2000:])
@@ -114,6 +163,7 @@ def test_every_notebook_runs_in_a_learners_container_as_shipped_and_with_the_sol
     assert ran["shipped"] == [] and ran["solved"] == [] and ran["unsolved"] == [], ran
 
 
+@pytest.mark.v2
 def test_a_nested_lab_leaves_nothing_behind_after_reset(lxd, learner):
     labkit(lxd, learner, "run", "-d", "--name", "left", "-p", "8080:80", "busybox", "sleep", "60")
     labkit(lxd, learner, "reset", "-y", "--all")

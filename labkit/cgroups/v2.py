@@ -36,6 +36,20 @@ SIMPLE = tuple((k, ctrl, files.v2(k), convert) for k, ctrl, convert in (
 _LOADED: dict[tuple, int] = {}
 
 
+def _holds_processes(group: Path) -> FeatureMissing:
+    """cgroup v2's "no internal processes" rule: a group that is not the hierarchy's true root cannot
+    hand controllers down while processes sit in it. Seen as root of an unprivileged LXD container
+    whose init is not systemd: the namespace's root holds PID 1 (`lxc exec` shells go to /.lxc), so
+    writing its cgroup.subtree_control answers EBUSY. systemd moves itself into init.scope; labkit
+    moves no process it did not start, and says so."""
+    try:
+        pids = (group / "cgroup.procs").read_text().split()
+    except OSError:
+        pids = []
+    return FeatureMissing("error.cgroups.v2-group-holds-processes", path=group,
+                          pids=", ".join(pids[:5]) + (" ..." if len(pids) > 5 else ""))
+
+
 class V2Group(Group):
     version = 2
     FILES, OTHER_FILES = files.V2, files.V1
@@ -64,7 +78,14 @@ class V2Group(Group):
                     enabled = (cur / "cgroup.subtree_control").read_text().split()
                     missing = [c for c in wanted if c not in enabled]
                     if missing:
-                        write(cur / "cgroup.subtree_control", " ".join("+" + c for c in missing))
+                        try:
+                            with open(cur / "cgroup.subtree_control", "w") as f:
+                                f.write(" ".join("+" + c for c in missing))
+                        except OSError as e:
+                            if e.errno == errno.EBUSY:
+                                raise _holds_processes(cur) from None
+                            raise translate_oserror(e, "write-file", value=" ".join("+" + c for c in missing),
+                                                    path=cur / "cgroup.subtree_control") from None
                     cur = cur / part
                     cur.mkdir(exist_ok=True)
                 return

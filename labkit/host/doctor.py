@@ -52,7 +52,32 @@ def check_cgroups() -> Check:
     missing = [c for c in ("memory", "pids", "cpu") if c not in ctrls]
     if missing:
         return row("cgroups", WARN, value, say("cgroups_missing", missing=", ".join(missing)), say("cgroups_enable"))
+    busy = _v2_root_busy(lay)
+    if busy:
+        from ..catalog import text
+
+        path, pids = busy
+        return row("cgroups", FAIL, say("cgroups_busy", path=path, pids=pids), say("cgroups_breaks"),
+                   text("error.cgroups.v2-group-holds-processes", "hint", path=path, pids=pids))
     return row("cgroups", OK, value)
+
+
+def _v2_root_busy(lay) -> tuple[Path, str] | None:
+    """(the v2 mount, its PIDs) when labkit's groups cannot get controllers from it: it is a cgroup
+    namespace's root, not the true root (that one has no cgroup.type), it has not handed down the
+    controllers yet, and processes sit in it (cgroups/v2.py _holds_processes: an LXD container whose
+    init is not systemd)."""
+    u = lay.unified if lay.version == 2 else None
+    if u is None or not (u.mountpoint / "cgroup.type").exists():
+        return None
+    try:
+        enabled = (u.mountpoint / "cgroup.subtree_control").read_text().split()
+        pids = (u.mountpoint / "cgroup.procs").read_text().split()
+    except OSError:
+        return None
+    if not pids or all(c in enabled for c in ("memory", "pids", "cpu") if c in u.controllers):
+        return None
+    return u.mountpoint, ", ".join(pids[:5])
 
 
 def check_overlay(inst: Instance) -> Check:

@@ -2,6 +2,7 @@
 
     .venv/bin/python requirements/lock.py            # all targets (what `./lab lock` runs)
     .venv/bin/python requirements/lock.py 3.12       # one
+    .venv/bin/python requirements/lock.py --upgrade  # every package to the newest pyproject.toml allows
 
 One lock per target Python, because compiled packages ship one wheel per Python version:
     requirements/lock-py3.11.txt     Debian 12's python3 (glibc 2.36)
@@ -12,6 +13,10 @@ installing anything (`pip install --dry-run --report`, with the target's Python 
 manylinux tags its glibc accepts, best first: pip then picks the very file the target will), and the
 report gives each file's sha256. `./lab setup` installs with `--require-hashes`, so the same files
 come back months later, or the install stops and says which package differs.
+
+A package already in a lock keeps its version (the lock is pip's constraints file): adding a
+dependency adds it and what it needs, and moves nothing else unless the new one requires it.
+`--upgrade` resolves afresh.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from labkit.host.packages import normalize  # noqa: E402  (one definition of a p
 #: target Python -> the glibc of the OS that ships it (its newest manylinux tag)
 TARGETS = {"3.11": (2, 36), "3.12": (2, 39)}
 ARCH = "x86_64"
-EXTRAS = ("lab", "test")
+EXTRAS = ("lab", "test", "room")
 
 
 def requirements() -> list[str]:
@@ -47,8 +52,16 @@ def platforms(glibc: tuple[int, int]) -> list[str]:
     return tags + [f"manylinux2014_{ARCH}", f"manylinux2010_{ARCH}", f"manylinux1_{ARCH}", f"linux_{ARCH}"]
 
 
-def resolve(version: str) -> list[tuple[str, str, str]]:
-    """[(name, version, sha256)] of every package the target installs, sorted by name."""
+def pins(path: Path) -> list[str]:
+    """["httpx==0.29.0", ...]: a lock's versions, without their hashes (pip's constraints)."""
+    if not path.exists():
+        return []
+    return [line.split()[0] for line in path.read_text().splitlines() if "==" in line and not line.startswith("#")]
+
+
+def resolve(version: str, keep: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """[(name, version, sha256)] of every package the target installs, sorted by name; `keep`: pins
+    that stay as they are unless a requirement excludes them."""
     abi = "cp" + version.replace(".", "")
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
@@ -58,9 +71,23 @@ def resolve(version: str) -> list[tuple[str, str, str]]:
         for tag in platforms(TARGETS[version]):
             cmd += ["--platform", tag]
         env = dict(os.environ, PIP_CONSTRAINT="")  # a machine's own pip caps are not the lab's
+        if keep:
+            # pip checks a constraint's Requires-Python against the Python running pip, not the target's
+            # (contourpy==1.4.0, >=3.12, refused from 3.11 for the 3.12 lock): the check is done below,
+            # on every package of the report, against the target
+            cmd.append("--ignore-requires-python")
+            constraints = Path(tmp) / "keep.txt"
+            # a pin that pyproject.toml's range no longer allows is left out: that one moves
+            constraints.write_text("\n".join(p for p in keep if _in_range(p)) + "\n")
+            cmd += ["-c", str(constraints)]
         subprocess.run(cmd + requirements(), check=True, env=env)
         out = []
+        from packaging.specifiers import SpecifierSet
+
         for item in json.loads(report.read_text())["install"]:
+            needs = item["metadata"].get("requires_python")
+            if needs and not SpecifierSet(needs).contains(f"{version}.0"):
+                raise SystemExit(f"{item['metadata']['name']} {item['metadata']['version']} needs Python {needs}, not {version}")
             sha = item["download_info"].get("archive_info", {}).get("hashes", {}).get("sha256")
             if not sha:
                 raise SystemExit(f"no sha256 for {item['metadata']['name']}: {item['download_info']['url']}")
@@ -68,24 +95,37 @@ def resolve(version: str) -> list[tuple[str, str, str]]:
     return sorted(out)
 
 
-def write(version: str) -> Path:
-    pins = resolve(version)
+def _in_range(pin: str) -> bool:
+    """Does pyproject.toml's requirement of this pinned package allow the pinned version?"""
+    from packaging.requirements import Requirement
+
+    name, version = pin.split("==")
+    for r in requirements():
+        req = Requirement(r)
+        if normalize(req.name) == normalize(name):
+            return req.specifier.contains(version, prereleases=True)
+    return True
+
+
+def write(version: str, upgrade: bool = False) -> Path:
     path = HERE / f"lock-py{version}.txt"
+    pinned = resolve(version, None if upgrade else pins(path))
     lines = [f"# The lab's Python packages for Python {version} on {ARCH} (glibc up to "
              f"{'.'.join(map(str, TARGETS[version]))}), pinned, with their hashes.",
              "# Made by `./lab lock` (requirements/lock.py) from pyproject.toml's dependencies and its "
              f"extras {', '.join(EXTRAS)}; edit pyproject.toml, never this file.", ""]
-    for name, ver, sha in pins:
+    for name, ver, sha in pinned:
         lines.append(f"{name}=={ver} \\\n    --hash=sha256:{sha}")
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def main() -> None:
-    for version in sys.argv[1:] or list(TARGETS):
+    args = [a for a in sys.argv[1:] if a != "--upgrade"]
+    for version in args or list(TARGETS):
         if version not in TARGETS:
             raise SystemExit(f"no target Python {version}: one of {', '.join(TARGETS)}")
-        path = write(version)
+        path = write(version, "--upgrade" in sys.argv[1:])
         print(f"{path.relative_to(REPO)}: {sum(1 for line in path.read_text().splitlines() if '==' in line)} packages")
 
 

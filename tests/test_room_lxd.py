@@ -91,3 +91,67 @@ def test_without_lxd_the_error_says_how_to_start_one(tmp_path):
 
 def test_a_single_lxd_is_no_cluster(api):
     assert api.members() == []
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, token: str, timeout: float = 90):
+    """The server's answer, waited for (it starts in the container): (status, body) or (None, why)."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline, why = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": f"token {token}"}), timeout=5) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+        except OSError as e:
+            why = str(e)
+            time.sleep(0.5)
+    return None, why
+
+
+def test_a_learners_container_serves_jupyter_on_the_hosts_loopback_alone_within_its_limits(lxd, api):
+    """What the hub's spawner does (labkit/room/containers.py): the container made with the room's
+    limits and the lab bound in, its init in a leaf group, the server started detached in it and
+    reached from the host's 127.0.0.1 only (an LXD proxy device), stopped with the work kept."""
+    from conftest import REPO
+    from labkit.cgroups import layout
+    from labkit.room.containers import Room
+    from labkit.room.settings import Limits
+
+    room = Room(api, "learner", REPO, Limits(cpu=1, memory=768 << 20, processes=400, disk=2 << 30), pool="pool",
+                cgroups_v1=layout().version == 1)
+    name, port, token = f"labkit-ada-{lxd.token}", _free_port(), "t" + lxd.token
+    assert room.ensure(name, port) and not room.ensure(name, port)
+    try:
+        server = [str(REPO / ".venv" / "bin" / "python"), "-m", "jupyter_server", "--allow-root", "--no-browser",
+                  "--ServerApp.ip=127.0.0.1", "--ServerApp.port=8888", f"--IdentityProvider.token={token}"]
+        room.start_server(name, server, {"HOME": "/root", "PYTHONDONTWRITEBYTECODE": "1"})
+        status, body = _get(f"http://127.0.0.1:{port}/api/status", token)
+        assert status == 200, body
+        assert _get(f"http://127.0.0.1:{port}/api/status", "wrong", timeout=5)[0] == 403  # its token alone
+        pid = room.server_pid(name)
+        assert pid
+        inside = api.exec(name, ["sh", "-c", "cat /proc/1/cgroup; ls /root/notebooks | head -3; cat /proc/self/uid_map"]).stdout.decode()
+        assert "00-welcome.ipynb" in inside, inside  # the learner's own copy of the notebooks
+        assert inside.splitlines()[-1].split()[0] == "0" and inside.splitlines()[-1].split()[1] != "0", inside  # unprivileged
+        info = api.info(name)
+        assert info["config"]["limits.memory"] == f"{768 << 20}B" and info["config"]["security.nesting"] == "true"
+        room.stop_server(name)
+        assert room.server_pid(name) is None and _get(f"http://127.0.0.1:{port}/api/status", token, timeout=3)[0] is None
+        assert api.exec(name, ["test", "-d", "/root/notebooks"]).code == 0  # the learner's work stays
+        room.stop(name)
+        assert not room.running(name)
+    finally:
+        room.remove(name)
+    assert name not in api.names()

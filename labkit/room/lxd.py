@@ -86,12 +86,17 @@ class Lxd:
         return f"<LXD at {self.path}>"
 
     # -- the wire ---------------------------------------------------------------------------------
-    def request(self, method: str, url: str, body=None, raw: bool = False, timeout: float | None = None):
-        """One request; the response's metadata (the body itself with raw=True: a file, a log)."""
+    def request(self, method: str, url: str, body=None, raw: bool = False, timeout: float | None = None,
+                data: bytes | None = None, headers: dict | None = None):
+        """One request; the response's metadata (the body itself with raw=True: a file, a log). `data`
+        and `headers`: a body sent as it is (a file's bytes) instead of `body` as JSON."""
         conn = _Connection(self.path, timeout or self.timeout)
         try:
-            conn.request(method, url, body=None if body is None else json.dumps(body),
-                         headers={"Content-Type": "application/json"})
+            if data is not None:
+                conn.request(method, url, body=data, headers={"Content-Type": "application/octet-stream", **(headers or {})})
+            else:
+                conn.request(method, url, body=None if body is None else json.dumps(body),
+                             headers={"Content-Type": "application/json"})
             resp = conn.getresponse()
             data = resp.read()
         except FileNotFoundError:
@@ -192,6 +197,25 @@ class Lxd:
     def read(self, name: str, path: str) -> bytes:
         """A file of an instance, read by LXD from outside it (never through the learner's page)."""
         return self.request("GET", f"/1.0/instances/{_checked(name)}/files?path={quote(path)}", raw=True)
+
+    def write(self, name: str, path: str, content: bytes, mode: int = 0o644) -> None:
+        """Put a file into an instance (stopped or running), owned by its root."""
+        self.request("POST", f"/1.0/instances/{_checked(name)}/files?path={quote(path)}", data=content,
+                     headers={"X-LXD-uid": "0", "X-LXD-gid": "0", "X-LXD-mode": f"{mode:04o}", "X-LXD-type": "file",
+                              "X-LXD-write": "overwrite"})
+
+    def add_device(self, name: str, device: str, config: dict) -> None:
+        """Add a device to an instance's own config (a proxy, a disk), keeping the others."""
+        info = self.info(name)
+        devices = dict(info.get("devices") or {})
+        devices[device] = {k: str(v) for k, v in config.items()}
+        self.wait_or_none(self.request("PATCH", f"/1.0/instances/{name}", {"devices": devices}))
+
+    def wait_or_none(self, answer) -> dict | None:
+        """A call that LXD answers at once (200) or as an operation (202): waited for, either way."""
+        if isinstance(answer, dict) and answer.get("type") == "async":
+            return self.wait(answer)
+        return answer
 
     # -- a cluster --------------------------------------------------------------------------------
     def members(self) -> list[str]:

@@ -3,6 +3,8 @@ gone afterwards. Where lxd cannot run, the tests say why and skip."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,124 @@ def test_a_learners_container_serves_jupyter_on_the_hosts_loopback_alone_within_
     finally:
         room.remove(name)
     assert name not in api.names()
+
+
+def _hub_config(tmp, room_dir, ports, token) -> Path:
+    cfg = tmp / "jupyterhub_config.py"
+    cfg.write_text(f"""
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {ports['public']}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {ports['hub']}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{ports['proxy_api']}"
+c.JupyterHub.db_url = "sqlite:///{tmp}/hub.sqlite"
+c.JupyterHub.cookie_secret_file = "{tmp}/cookie_secret"
+c.JupyterHub.authenticator_class = "labkit.room.hub.RosterAuthenticator"
+c.JupyterHub.spawner_class = "labkit.room.hub.LxdSpawner"
+c.RosterAuthenticator.room_dir = c.LxdSpawner.room_dir = "{room_dir}"
+c.Authenticator.allow_all = True
+c.Spawner.start_timeout = c.Spawner.http_timeout = 120
+c.JupyterHub.services = [{{"name": "instructor-test", "api_token": "{token}"}}]
+c.JupyterHub.load_roles = [{{"name": "instructor-test", "scopes": ["admin:users", "admin:servers", "access:servers"],
+                             "services": ["instructor-test"]}}]
+""")
+    return cfg
+
+
+def _call(method, url, token=None, body=None, opener=None, form=None, timeout=30):
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    data = urllib.parse.urlencode(form).encode() if form is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method, headers={"Authorization": f"token {token}"} if token else {})
+    try:
+        with (opener or urllib.request.build_opener()).open(req, timeout=timeout) as r:
+            return r.status, r.read(), r.geturl()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), url
+
+
+def test_the_hub_logs_a_learner_in_by_the_card_and_spawns_their_server_in_their_container(lxd, api, tmp_path):
+    """JupyterHub (from the lock) behind Debian's configurable-http-proxy, with the room's authenticator
+    and spawner (labkit/room/hub.py): the card's password logs in, a wrong one does not; the server
+    starts in the learner's container, answers through the hub's proxy, and stops, the container kept."""
+    import http.cookiejar
+    import re
+    import shutil
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    from conftest import REPO
+    from labkit.cgroups import layout
+    from labkit.room import roster
+
+    if shutil.which("configurable-http-proxy") is None:
+        pytest.skip("configurable-http-proxy is not installed (./lab test installs Debian's node-configurable-http-proxy)")
+    room_dir = tmp_path / "room"
+    ada = roster.make(["ada"])[0]
+    ada = roster.Learner(f"ada{lxd.token}", ada.password, ada.hash)  # the container's name carries this LXD's token
+    roster.save([ada], room_dir / "learners.json")
+    ports = {k: _free_port() for k in ("public", "hub", "proxy_api", "ada")}
+    (room_dir / "room.json").write_text(json.dumps({
+        "lxd": str(lxd.dir / "unix.socket"), "image": "learner", "lab": str(REPO), "pool": "pool",
+        "cgroups_v1": layout().version == 1, "limits": {"cpu": 1, "memory": 768 << 20, "processes": 400, "disk": 2 << 30},
+        "ports": {ada.login: ports["ada"]}}))
+    token = "svc" + lxd.token * 4
+    cfg = _hub_config(tmp_path, room_dir, ports, token)
+    env = dict(os.environ, NODE_PATH="/usr/share/nodejs", PATH=f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}")
+    log = open(tmp_path / "hub.log", "wb")
+    hub = subprocess.Popen([str(REPO / ".venv" / "bin" / "jupyterhub"), "-f", str(cfg)], cwd=tmp_path, env=env,
+                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{ports['public']}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if _call("GET", f"{base}/hub/api/", timeout=5)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert hub.poll() is None and time.monotonic() < deadline, (tmp_path / "hub.log").read_text()[-3000:]
+            time.sleep(0.5)
+        # the card's password logs in; a wrong one does not
+        for password, ok in ((ada.password[:-1] + "x", False), (ada.password, True)):
+            jar = http.cookiejar.CookieJar()
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+            page = _call("GET", f"{base}/hub/login", opener=opener)[1].decode()
+            xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)
+            _call("POST", f"{base}/hub/login?next=", opener=opener, form={"username": ada.login, "password": password, "_xsrf": xsrf})
+            logged_in = any(c.name.startswith("jupyterhub-hub-login") for c in jar)
+            assert logged_in == ok, (password == ada.password, [c.name for c in jar])
+        # the server, started through the hub's API as the spawn page would
+        status, body, _ = _call("POST", f"{base}/hub/api/users/{ada.login}/server", token)
+        assert status in (201, 202), body
+        deadline = time.monotonic() + 150
+        while True:
+            user = json.loads(_call("GET", f"{base}/hub/api/users/{ada.login}", token)[1])
+            if (user.get("servers") or {}).get("", {}).get("ready"):
+                break
+            assert time.monotonic() < deadline and hub.poll() is None, (user, (tmp_path / "hub.log").read_text()[-3000:])
+            time.sleep(1)
+        status, body, _ = _call("GET", f"{base}/user/{ada.login}/api/status", token)
+        assert status == 200 and b"started" in body, (status, body[:300])
+        assert api.usage(ada.container).status == "Running"
+        status, body, _ = _call("DELETE", f"{base}/hub/api/users/{ada.login}/server", token)
+        assert status in (202, 204), body
+        deadline = time.monotonic() + 60
+        while (json.loads(_call("GET", f"{base}/hub/api/users/{ada.login}", token)[1]).get("servers") or {}):
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        assert ada.container in api.names()  # the learner's container, and their work, stay
+    finally:
+        os.killpg(hub.pid, signal.SIGTERM)  # the hub this test started (it ends its proxy)
+        try:
+            hub.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(hub.pid, signal.SIGKILL)
+            hub.wait()
+        log.close()
+        if ada.container in api.names():
+            api.delete(ada.container)

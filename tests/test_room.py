@@ -106,3 +106,27 @@ def test_the_cards_show_each_learners_address_login_and_password_in_the_rooms_la
     for x in learners:
         assert x.login in page and x.password in page and x.hash not in page
     assert "<script" not in roster.cards([roster.Learner("<script>", "p", "h")], "u", lang)  # escaped
+
+
+def test_a_learner_looks_stuck_after_n_failed_tries_or_m_idle_minutes_and_not_before_they_begin():
+    from labkit.room.settings import Stuck
+    from labkit.room.watch import View, by_notebook, stuck_reason
+
+    rule, now = Stuck(failures=3, idle_minutes=10), 10_000.0
+    assert stuck_reason({}, rule, now) == ()  # not started: not stuck
+    fresh = {"03.memory-limits": {"status": "passed", "time": now - 60, "tries": 1}}
+    assert stuck_reason(fresh, rule, now) == ()
+    assert stuck_reason(fresh, rule, now + 11 * 60) == ("idle", 12)
+    trying = {**fresh, "04.level-4": {"status": "not yet", "time": now - 5, "tries": 3}}
+    assert stuck_reason(trying, rule, now) == ("tries", "04.level-4", 3)
+    trying["04.level-4"]["status"] = "passed"  # passed at the third try: fine
+    assert stuck_reason(trying, rule, now) == ()
+    assert stuck_reason({"predictions": {"03.oom-threshold": {"guess": 40}}}, rule, now) == ()  # guesses are not tries
+    counts = by_notebook(trying)
+    assert counts["03-cgroups"][0] == 1 and counts["04-runtimes"] == (1, 4) and counts["00-welcome"][0] == 0
+    v = View("ada", "labkit-ada", "Running", stuck=("tries", "04.level-4", 5))
+    assert v.stuck_said() == "04.level-4 tried 5 times, not passed yet"
+    from labkit import catalog
+
+    with catalog.speaking("zh"):
+        assert v.stuck_said() == "04.level-4 试了 5 次，还没通过"

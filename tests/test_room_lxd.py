@@ -278,3 +278,35 @@ def test_the_hub_logs_a_learner_in_by_the_card_and_spawns_their_server_in_their_
         log.close()
         if ada.container in api.names():
             api.delete(ada.container)
+
+
+def test_the_instructors_view_reads_each_learners_progress_through_lxd(lxd, api):
+    """The record a learner's lk.progress keeps in their container, read by LXD from outside it: passed
+    exercises per notebook, the stuck flag; a learner with no record, a broken one, or no container
+    yet is a row all the same."""
+    import time
+
+    from labkit.room.roster import Learner
+    from labkit.room.settings import Stuck
+    from labkit.room.watch import PROGRESS, look
+
+    ada, lin, kim = (Learner(f"{n}{lxd.token}", "", "h") for n in ("ada", "lin", "kim"))
+    for x in (ada, lin):
+        api.create(x.container, "learner", config={"raw.lxc": "lxc.init.cmd = /bin/sleep infinity"}, profiles=["default"])
+        api.start(x.container)
+    try:
+        now = time.time()
+        record = {"03.memory-limits": {"status": "passed", "time": now - 30, "tries": 1},
+                  "04.level-4": {"status": "not yet", "time": now - 5, "tries": 4}}
+        api.exec(ada.container, ["mkdir", "-p", "/var/lib/labkit/progress"])
+        api.write(ada.container, PROGRESS.format(login=ada.login), json.dumps(record).encode())
+        api.exec(lin.container, ["sh", "-c", f"mkdir -p /var/lib/labkit/progress && echo '{{broken' > {PROGRESS.format(login=lin.login)}"])
+        views = {v.login: v for v in look(api, [ada, lin, kim], Stuck(failures=3, idle_minutes=10), now)}
+        a = views[ada.login]
+        assert a.status == "Running" and a.memory > 0 and a.passed["03-cgroups"] == (1, 3) and a.done == 1
+        assert a.stuck == ("tries", "04.level-4", 4) and a.last == record["04.level-4"]["time"]
+        assert views[lin.login].status == "Running" and views[lin.login].done == 0 and views[lin.login].stuck == ()
+        assert views[kim.login].status == "missing"
+    finally:
+        for x in (ada, lin):
+            api.delete(x.container)

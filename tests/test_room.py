@@ -23,6 +23,7 @@ def test_the_defaults_are_a_room_on_loopback_with_each_learners_limits():
 
 def test_a_settings_file_is_read_whole_its_paths_from_its_folder_and_the_command_line_wins(tmp_path):
     (tmp_path / "room.crt").write_text("x")
+    (tmp_path / "names.txt").write_text("Ada\n")
     (tmp_path / "room.key").write_text("x")
     f = tmp_path / "room.toml"
     f.write_text('roster = "names.txt"\naddress = "10.1.2.3"\nport = 8443\ncertificate = "room.crt"\nkey = "room.key"\n'
@@ -130,3 +131,11 @@ def test_a_learner_looks_stuck_after_n_failed_tries_or_m_idle_minutes_and_not_be
 
     with catalog.speaking("zh"):
         assert v.stuck_said() == "04.level-4 试了 5 次，还没通过"
+
+
+def test_a_roster_that_is_not_there_is_refused_before_anything(tmp_path):
+    f = tmp_path / "room.toml"
+    f.write_text('roster = "nobody.txt"\n')
+    with pytest.raises(InvalidArgument) as e:
+        settings.load(f)
+    assert e.value.args[0] == "error.room.no-such-file" and "nobody.txt" in str(e.value)

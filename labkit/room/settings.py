@@ -109,10 +109,10 @@ def parse(data: dict, base: Path) -> RoomSettings:
         if learners > MOST_LEARNERS:
             raise InvalidArgument("error.room.too-many-learners", n=learners, most=MOST_LEARNERS)
     roster = _path(data.get("roster"), base)
-    if roster is not None and not roster.is_file():
-        raise InvalidArgument("error.room.no-such-file", path=roster)
     if learners is not None and roster is not None:
         raise InvalidArgument("error.room.learners-and-roster")
+    if roster is not None and not roster.is_file():
+        raise InvalidArgument("error.room.no-such-file", path=roster)
     address = str(data.get("address", "127.0.0.1"))
     try:
         ip = ipaddress.ip_address(address)

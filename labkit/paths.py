@@ -94,8 +94,20 @@ def instance(root: str | os.PathLike | None = None) -> Instance:
 
 
 def is_labkit_name(name: str) -> bool:
-    """True for a name any labkit instance could have given: "labkit", "labkit-x", "labkit.3f9c0a1b-x"."""
-    return MARK in name
+    """True for a name any labkit instance could have given: "labkit", "labkit-x", "labkit.3f9c0a1b-x".
+    Not LXD's objects for a room's learners, though their names carry labkit too (is_room_lxd)."""
+    return MARK in name and not is_room_lxd(name)
+
+
+#: LXD's names of a container's cgroups ("lxc.payload.labkit-ada", "lxc.monitor.labkit-ada") and the
+#: room's LXD folder ("/var/lib/labkit-room/lxd/..."): a room's learners live there. They are LXD's, and
+#: `./lab room reset` removes them; labkit's reset and the tests' leak check leave them alone (a
+#: `labkit reset --all` on a room's machine must not end the learners' containers).
+ROOM_LXD_MARKS = ("lxc.payload.", "lxc.monitor.", "labkit-room/lxd")
+
+
+def is_room_lxd(name: str) -> bool:
+    return any(m in name for m in ROOM_LXD_MARKS)
 
 
 def is_labkit_link(ifname: str) -> bool:

@@ -140,7 +140,7 @@ def test_a_learners_container_serves_jupyter_on_the_hosts_loopback_alone_within_
                   "--ServerApp.ip=127.0.0.1", "--ServerApp.port=8888", f"--IdentityProvider.token={token}"]
         room.start_server(name, server, {"HOME": "/root", "PYTHONDONTWRITEBYTECODE": "1"})
         status, body = _get(f"http://127.0.0.1:{port}/api/status", token)
-        assert status == 200, body
+        assert status == 200, (body, api.exec(name, ["cat", "/run/labkit-room/server.log"]).stdout[-2000:])
         assert _get(f"http://127.0.0.1:{port}/api/status", "wrong", timeout=5)[0] == 403  # its token alone
         pid = room.server_pid(name)
         assert pid
@@ -310,3 +310,24 @@ def test_the_instructors_view_reads_each_learners_progress_through_lxd(lxd, api)
     finally:
         for x in (ada, lin):
             api.delete(x.container)
+
+
+def test_labkits_own_reset_and_leak_check_leave_a_rooms_learner_containers_alone(lxd, api):
+    """A learner's container is named labkit-<login>, so LXD's cgroups for it carry labkit in their
+    names ("lxc.payload.labkit-ada"): they are LXD's, and `labkit reset --all` on a room's machine must
+    not take them for a lab's parent groups (it would kill the learners' processes)."""
+    from labkit.cgroups import labkit_dirs
+    from labkit.paths import is_labkit_name
+
+    name = f"labkit-keep-{lxd.token}"
+    api.create(name, "learner", config={"raw.lxc": "lxc.init.cmd = /bin/sleep infinity"}, profiles=["default"])
+    api.start(name)
+    try:
+        groups = [p for p in Path("/sys/fs/cgroup").glob(f"*/lxc.payload.{name}")] + \
+                 [p for p in [Path(f"/sys/fs/cgroup/lxc.payload.{name}")] if p.exists()]
+        assert groups, "LXD made no cgroup for the container"
+        assert not [d for d in labkit_dirs() if name in d.name]
+        assert not is_labkit_name(f"lxc.payload.{name}") and not is_labkit_name("/var/lib/labkit-room/lxd/shmounts")
+        assert is_labkit_name("labkit.3f9c0a1b-web") and is_labkit_name("labkit0")
+    finally:
+        api.delete(name)

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +33,12 @@ def test_a_room_starts_warmed_shows_its_learners_stops_with_their_work_kept_and_
 
     from test_room_lxd import _call
 
-    d = tmp_path / "r"  # short: LXD's sockets live in it
+    import tempfile
+
+    # under /var/tmp: pytest's tmp_path sits in a 0700 folder, which the learners' unprivileged containers
+    # (their root is another UID) cannot pass through; short: LXD's sockets live in it
+    d = Path(tempfile.mkdtemp(prefix="lkroom-", dir="/var/tmp")) / "r"
+    os.chmod(d.parent, 0o711)  # mkdtemp's 0700 would stop them as well
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -45,7 +51,7 @@ def test_a_room_starts_warmed_shows_its_learners_stops_with_their_work_kept_and_
             st = json.loads(room(d, "status", "--json").stdout)
             if all(r["server"] == "ready" for r in st["learners"]):
                 break
-            assert time.monotonic() < deadline, st
+            assert time.monotonic() < deadline, (st, (d / "hub" / "hub.log").read_text()[-3000:])
             time.sleep(2)
         assert [r["name"] for r in st["learners"]] == ["learner01", "learner02"] and st["hub"] == "up"
         assert all(r["container_state"] == "Running" for r in st["learners"]), st
@@ -74,6 +80,7 @@ def test_a_room_starts_warmed_shows_its_learners_stops_with_their_work_kept_and_
         p = room(d, "reset")
     assert p.returncode == 0, p.stderr
     assert not d.exists()
+    d.parent.rmdir()
     assert not [line for line in open("/proc/self/mountinfo") if str(d) in line]
     assert not [n for n in os.listdir("/sys/class/net") if "labkit-learner" in n]
 

@@ -11,6 +11,7 @@ import functools
 from pathlib import Path
 
 from ..errors import FeatureMissing
+from ..paths import is_labkit_name
 
 __all__ = ["Group", "Layout", "Resources", "group", "layout", "labkit_dirs"]
 
@@ -65,6 +66,6 @@ def labkit_dirs(lay=None, tag: str | None = None) -> list[Path]:
         except OSError:
             continue
         for d in children:
-            if d.is_dir() and (d.name == tag if tag else "labkit" in d.name):
+            if d.is_dir() and (d.name == tag if tag else is_labkit_name(d.name)):
                 found.append(d)
     return found

@@ -91,6 +91,7 @@ def image_up(api: Lxd, d: Path, image_tar: Path) -> None:
 def hub_config(d: Path, s: RoomSettings, token: str) -> Path:
     hub = d / "hub"
     hub.mkdir(parents=True, exist_ok=True)
+    os.chmod(hub, 0o700)  # its database, cookie secret and the room's admin token
     ssl = (f'c.JupyterHub.ssl_cert = "{s.certificate}"\nc.JupyterHub.ssl_key = "{s.key}"\n' if s.https else "")
     cfg = hub / "jupyterhub_config.py"
     cfg.write_text(
@@ -116,15 +117,18 @@ def hub_config(d: Path, s: RoomSettings, token: str) -> Path:
     return cfg
 
 
-def hub_api(d: Path, s: RoomSettings, method: str, path: str, timeout: float = 30):
+def hub_api(d: Path, s: RoomSettings, method: str, path: str, body: dict | None = None, timeout: float = 30):
+    """One call of the hub's REST API with the room's own service token."""
     import ssl
 
     token = (d / "hub" / "token").read_text().strip()
-    req = urllib.request.Request(f"{s.url.rstrip('/')}/hub/api{path}", method=method, headers={"Authorization": f"token {token}"})
+    req = urllib.request.Request(f"{s.url.rstrip('/')}/hub/api{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
     ctx = ssl._create_unverified_context() if s.https else None  # our own hub, on this machine
     with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
-        body = r.read()
-    return json.loads(body) if body else None
+        data = r.read()
+    return json.loads(data) if data else None
 
 
 def hub_up(d: Path, s: RoomSettings, lab: Path) -> None:
@@ -191,7 +195,9 @@ def start(settings_file: str | None, given: dict, lab: Path, image_tar: Path, wa
     else:
         logins = roster.logins_counted(s.learners or 8)
     d.mkdir(parents=True, exist_ok=True)
-    os.chmod(d, 0o700)
+    # others may pass through (x), not list (r): LXD's unprivileged containers, whose root is another
+    # UID, live below it ("Could not access ...: grant it x access"); the secrets are 0600 or in hub/ (0700)
+    os.chmod(d, 0o711)
     learners = roster.make(logins, roster.load(d / "learners.json"))
     roster.save(learners, d / "learners.json")
     _say("lxd", dir=d / "lxd")
@@ -205,6 +211,13 @@ def start(settings_file: str | None, given: dict, lab: Path, image_tar: Path, wa
     (d / "room.json").write_text(json.dumps(state, indent=1))
     (d / "cards.html").write_text(roster.cards(learners, s.url, s.lang))
     hub_up(d, s, lab)
+    # the hub knows a user from their first login; the room's are made now, so that --warm (and the
+    # instructor's view) can start and see them before anyone logs in
+    try:
+        hub_api(d, s, "POST", "/users", {"usernames": [x.login for x in learners]})
+    except urllib.error.HTTPError as e:
+        if e.code != 409:  # 409: every one exists already (a room started again)
+            raise
     if warm:
         _say("warming", n=len(learners))
         for x in learners:

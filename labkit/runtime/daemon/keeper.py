@@ -44,6 +44,16 @@ LOCK, LOG, PIDFILE, KEEPER_PIDFILE = "labkitd.lock", "labkitd.log", "labkitd.pid
 FAILED = "labkitd.failed.json"
 
 
+
+def _write_pid(path) -> None:
+    """This process's PID into `path`, whole or not at all: written beside it, then renamed over it. A
+    reader (a client, `labkit reset`, a test) never sees the file empty, as it would between the
+    truncation and the write of a write_text (seen: the keeper's file read as '' while a new keeper
+    took over)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(f"{os.getpid()}\n")
+    os.replace(tmp, path)
+
 def group_name(inst: Instance) -> str:
     """The keeper's and labkitd's own cgroup, beside the containers': labkit.3f9c0a1b/labkitd."""
     return f"{inst.tag}/labkitd"
@@ -123,7 +133,7 @@ def _setup(inst: Instance) -> socket.socket:
     finally:
         os.umask(old)
     listener.listen(256)
-    (inst.run / KEEPER_PIDFILE).write_text(f"{os.getpid()}\n")
+    _write_pid(inst.run / KEEPER_PIDFILE)
     return listener
 
 
@@ -136,7 +146,7 @@ def _start_labkitd(inst: Instance, listener: socket.socket) -> int:
     try:
         with open("/proc/self/comm", "w") as f:
             f.write("labkitd")
-        (inst.run / PIDFILE).write_text(f"{os.getpid()}\n")
+        _write_pid(inst.run / PIDFILE)
         import resource
 
         # Every client and container costs labkitd descriptors: a few hundred clients at once must not
@@ -172,7 +182,7 @@ def _take_over(inst: Instance, listener: socket.socket, sup) -> None:
     with open("/proc/self/comm", "w") as f:
         f.write(NAME)
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    (inst.run / KEEPER_PIDFILE).write_text(f"{os.getpid()}\n")
+    _write_pid(inst.run / KEEPER_PIDFILE)
     _keep(inst, listener, _start_labkitd(inst, listener))
 
 

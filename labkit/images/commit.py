@@ -25,6 +25,7 @@ import tarfile
 import time
 from pathlib import Path
 
+from ..filesystems.overlay import OVERLAY_XATTRS, is_opaque
 from .store import MT_LAYER_GZIP, ImageStore, canonical_json
 from .unpack import OPAQUE, WHITEOUT
 
@@ -32,14 +33,6 @@ from .unpack import OPAQUE, WHITEOUT
 def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0)
 
-
-def _is_opaque(path: str) -> bool:
-    try:
-        from ..filesystems.overlay import is_opaque
-
-        return is_opaque(path)
-    except OSError:
-        return False
 
 
 def changes(upper: Path, lowers: list[str]) -> list[tuple[str, str]]:
@@ -66,7 +59,7 @@ def layer_tar(upper: Path) -> bytes:
         for dirpath, dirnames, filenames in os.walk(upper):
             dirnames.sort()
             rel_dir = os.path.relpath(dirpath, upper)
-            if rel_dir != "." and _is_opaque(dirpath):
+            if rel_dir != "." and is_opaque(dirpath):
                 tar.addfile(_empty(os.path.join(rel_dir, OPAQUE)))
             for name in sorted(dirnames + filenames):
                 full = os.path.join(dirpath, name)
@@ -100,7 +93,7 @@ def _xattrs(path: str) -> list[tuple[str, bytes]]:
         return []
     out = []
     for n in names:
-        if n.startswith(("trusted.overlay.", "user.overlay.")):
+        if n.startswith(OVERLAY_XATTRS):
             continue
         try:
             out.append((n, os.getxattr(path, n, follow_symlinks=False)))

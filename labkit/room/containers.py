@@ -19,6 +19,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import LabkitError
 from .lxd import Lxd
 from .settings import Limits
 
@@ -79,8 +80,6 @@ class Room:
                   f"setsid sh -c 'echo $$ > {RUN}/server.pid; exec {line}' > {RUN}/server.log 2>&1 < /dev/null &")
         done = self.api.exec(container, ["sh", "-c", script], env=env)
         if done.code != 0:
-            from ..errors import LabkitError
-
             raise LabkitError("error.room.server-not-started", container=container, said=done.stderr.decode(errors="replace")[-300:])
 
     def server_pid(self, container: str) -> int | None:

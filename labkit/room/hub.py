@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jupyterhub.auth import Authenticator
 from jupyterhub.spawner import Spawner
@@ -82,7 +83,7 @@ class LxdSpawner(Spawner):
         room, state = self._room()
         port = int(state["ports"][self.user.name])
         room.ensure(self.container, port)
-        hub_port = int(self.hub.api_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+        hub_port = urlsplit(self.hub.api_url).port
         room.api.add_device(self.container, "hubapi", {"type": "proxy", "listen": "tcp:127.0.0.1:8081",
                                                        "connect": f"tcp:127.0.0.1:{hub_port}", "bind": "container"})
         python = str(Path(state["lab"]) / ".venv" / "bin" / "python")

@@ -99,9 +99,7 @@ class Lxd:
                              headers={"Content-Type": "application/json"})
             resp = conn.getresponse()
             data = resp.read()
-        except FileNotFoundError:
-            raise FeatureMissing("error.room.lxd-absent", path=self.path) from None
-        except ConnectionRefusedError:
+        except (FileNotFoundError, ConnectionRefusedError):  # no socket, or no daemon behind it
             raise FeatureMissing("error.room.lxd-absent", path=self.path) from None
         except (socket.timeout, TimeoutError):
             raise TimedOut("error.room.lxd-timed-out", method=method, url=url, seconds=timeout or self.timeout) from None

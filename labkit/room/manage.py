@@ -79,15 +79,31 @@ def image_up(api: Lxd, d: Path, image_tar: Path) -> None:
         return
     if not image_tar.is_file():
         raise FeatureMissing("error.room.no-image", path=image_tar)
-    meta = d / "image-meta.tar.gz"
-    subprocess.run(["sh", "-c", f"cd {d} && printf 'architecture: x86_64\\ncreation_date: {int(time.time())}\\n"
-                                f"properties:\\n  description: labkit learner\\n' > metadata.yaml && tar czf {meta} metadata.yaml"],
-                   check=True, timeout=30)
+    import io
+    import tarfile
+
+    # LXD's image is two files: this metadata, and the root filesystem as ./lab made it
+    meta, yaml = d / "image-meta.tar.gz", (f"architecture: x86_64\ncreation_date: {int(time.time())}\n"
+                                           "properties:\n  description: labkit learner\n").encode()
+    with tarfile.open(meta, "w:gz") as t:
+        info = tarfile.TarInfo("metadata.yaml")
+        info.size = len(yaml)
+        t.addfile(info, io.BytesIO(yaml))
     subprocess.run(["lxc", "image", "import", str(meta), str(image_tar), "--alias", IMAGE], check=True, timeout=600,
                    env=dict(os.environ, LXD_DIR=str(d / "lxd")), capture_output=True)
 
 
 # -- the hub ------------------------------------------------------------------------------------------
+def _free_port() -> int:
+    """A port of the host's loopback that nobody holds now: the hub's API and its proxy's take one
+    each, at each start (their defaults, 8081 and 8001, may be another program's, or another room's)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def hub_config(d: Path, s: RoomSettings, token: str) -> Path:
     hub = d / "hub"
     hub.mkdir(parents=True, exist_ok=True)
@@ -97,7 +113,8 @@ def hub_config(d: Path, s: RoomSettings, token: str) -> Path:
     cfg.write_text(
         "# written by ./lab room start (labkit/room/manage.py); written again at each start\n"
         f'c.JupyterHub.ip = "{s.address}"\nc.JupyterHub.port = {s.port}\n{ssl}'
-        'c.JupyterHub.hub_ip = "127.0.0.1"\n'
+        f'c.JupyterHub.hub_ip = "127.0.0.1"\nc.JupyterHub.hub_port = {_free_port()}\n'
+        f'c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{_free_port()}"\n'
         f'c.JupyterHub.db_url = "sqlite:///{hub}/jupyterhub.sqlite"\n'
         f'c.JupyterHub.cookie_secret_file = "{hub}/cookie_secret"\n'
         f'c.ConfigurableHTTPProxy.pid_file = "{hub}/proxy.pid"\n'
@@ -125,7 +142,10 @@ def hub_api(d: Path, s: RoomSettings, method: str, path: str, body: dict | None 
     req = urllib.request.Request(f"{s.url.rstrip('/')}/hub/api{path}", method=method,
                                  data=None if body is None else json.dumps(body).encode(),
                                  headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
-    ctx = ssl._create_unverified_context() if s.https else None  # our own hub, on this machine
+    ctx = None
+    if s.https:  # our own hub, on this machine, whose certificate names the room's address, not 127.0.0.1
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
         data = r.read()
     return json.loads(data) if data else None

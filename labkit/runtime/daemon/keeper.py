@@ -44,15 +44,17 @@ LOCK, LOG, PIDFILE, KEEPER_PIDFILE = "labkitd.lock", "labkitd.log", "labkitd.pid
 FAILED = "labkitd.failed.json"
 
 
+def _write_whole(path, text: str) -> None:
+    """`text` into `path`, whole or not at all: written beside it, then renamed over it. A reader (a
+    client, `labkit reset`, a test) never sees the file empty, as it would between the truncation and
+    the write of a write_text (seen: the keeper's PID file read as '' while a new keeper took over)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
 
 def _write_pid(path) -> None:
-    """This process's PID into `path`, whole or not at all: written beside it, then renamed over it. A
-    reader (a client, `labkit reset`, a test) never sees the file empty, as it would between the
-    truncation and the write of a write_text (seen: the keeper's file read as '' while a new keeper
-    took over)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(f"{os.getpid()}\n")
-    os.replace(tmp, path)
+    _write_whole(path, f"{os.getpid()}\n")
 
 def group_name(inst: Instance) -> str:
     """The keeper's and labkitd's own cgroup, beside the containers': labkit.3f9c0a1b/labkitd."""
@@ -106,9 +108,7 @@ def _failed(inst: Instance, e: LabkitError) -> None:
     from .wire import error_reply
 
     _log(f"labkitd did not start: {e.message}")
-    tmp = inst.run / (FAILED + ".tmp")
-    tmp.write_text(json.dumps(error_reply(e)["error"]))
-    os.replace(tmp, inst.run / FAILED)
+    _write_whole(inst.run / FAILED, json.dumps(error_reply(e)["error"]))
 
 
 def _setup(inst: Instance) -> socket.socket:
